@@ -1,0 +1,54 @@
+# Everything works on a fresh machine with only Python >= 3.11 and make.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PROTO_DIR := protos/tocsin/v1
+PROTOS := $(wildcard $(PROTO_DIR)/*.proto)
+
+.PHONY: install proto check-proto run test lint typecheck pytest bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Tocsin needs Python >= 3.11 (set PYTHON=...)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Generated code sits next to the .proto files and is committed.
+proto: $(STAMP)
+	rm -f $(PROTO_DIR)/*_pb2.py $(PROTO_DIR)/*_pb2.pyi $(PROTO_DIR)/*_pb2_grpc.py $(PROTO_DIR)/*_pb2_grpc.pyi
+	$(BIN)/python -m grpc_tools.protoc -I . \
+		--plugin=protoc-gen-mypy=$(BIN)/protoc-gen-mypy \
+		--plugin=protoc-gen-mypy_grpc=$(BIN)/protoc-gen-mypy_grpc \
+		--python_out=. --grpc_python_out=. --mypy_out=. --mypy_grpc_out=. \
+		$(PROTOS)
+
+check-proto: proto
+	@git add -N $(PROTO_DIR) 2>/dev/null || true
+	@git diff --exit-code --stat -- $(PROTO_DIR) || \
+		{ echo "Generated protobuf code is stale: run 'make proto' and commit the result."; exit 1; }
+
+run: $(STAMP)
+	$(BIN)/tocsin serve --config demo/tocsin.yaml
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Outbound notification channels (email, SMS, voice, push, webhook) that the engine calls."""

@@ -1,0 +1,556 @@
+"""The `tocsin` command line: the service's own `serve`, and a client for everything else.
+
+Every client command prints a readable table, or JSON with `--json`; a failure prints one
+line starting with `error:` and exits non-zero (1 for a refused or failed call, 2 for usage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+from clients import render
+from clients.client import TocsinClient, parse_ref
+from service import config as configuration
+from service import logs
+from service.clock import SystemClock
+from service.errors import InvalidArgument, TocsinError
+from service.model import (
+    ActivityEntry,
+    AlertFilter,
+    AlertQuery,
+    AlertRef,
+    NewAlert,
+    Priority,
+    RefKind,
+    Responder,
+    SortField,
+    Status,
+)
+from service.tokens import ADMIN_TOKEN_FILE, read_token_file
+
+DEFAULT_SERVER = "127.0.0.1:50051"
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+Handler = Callable[[TocsinClient, argparse.Namespace, TextIO], Awaitable[None]]
+
+
+class UsageError(Exception):
+    pass
+
+
+# Parsing helpers
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def _priority(text: str) -> Priority:
+    try:
+        return Priority.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _responder(text: str) -> Responder:
+    kind, sep, name = text.partition(":")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected TYPE:NAME (e.g. team:ops), got {text!r}")
+    return Responder(kind, name)
+
+
+_DURATION = re.compile(r"(\d+)([smhd])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def _duration(text: str) -> timedelta:
+    """`90s`, `30m`, `2h`, `1d`, or combinations such as `1h30m`."""
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise argparse.ArgumentTypeError(
+            f"expected a duration such as 30m, 2h or 1h30m, not {text!r}"
+        )
+    return sum((timedelta(**{_UNITS[u]: int(n)}) for n, u in parts), timedelta())
+
+
+def _instant(text: str) -> datetime:
+    """ISO 8601; a time without a zone is taken in this machine's local zone."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an ISO 8601 time such as 2026-11-25T18:00:00Z, not {text!r}"
+        ) from None
+    return value.astimezone(UTC)
+
+
+# Connection
+
+
+def _token(args: argparse.Namespace) -> str:
+    if args.token:
+        return str(args.token)
+    if os.environ.get("TOCSIN_TOKEN"):
+        return os.environ["TOCSIN_TOKEN"]
+    data_dir = args.data_dir or os.environ.get("TOCSIN_DATA_DIR") or ".tocsin"
+    path = Path(data_dir) / ADMIN_TOKEN_FILE
+    try:
+        return read_token_file(path)
+    except OSError:
+        raise UsageError(
+            f"no token: pass --token, set TOCSIN_TOKEN, or point --data-dir at the server's "
+            f"data directory (no readable {path})"
+        ) from None
+
+
+def _client(args: argparse.Namespace) -> TocsinClient:
+    server = args.server or os.environ.get("TOCSIN_SERVER") or DEFAULT_SERVER
+    configuration.listen_address("--server", server)
+    return TocsinClient(server, _token(args), timeout=args.timeout)
+
+
+def _ref(args: argparse.Namespace) -> AlertRef:
+    if args.alias:
+        if args.ref:
+            raise UsageError("give either an alert id/tiny id or --alias, not both")
+        return AlertRef(RefKind.ALIAS, args.alias, args.team or "")
+    if not args.ref:
+        raise UsageError("name the alert: an id, a tiny id, or --alias")
+    return parse_ref(args.ref)
+
+
+# Alert commands
+
+
+async def alerts_create(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    alert = NewAlert(
+        message=args.message,
+        alias=args.alias or "",
+        description=args.description or "",
+        tags=tuple(args.tag),
+        details=dict(args.detail),
+        entity=args.entity or "",
+        source=args.source or "",
+        priority=args.priority,
+        responders=tuple(args.responder),
+        actions=tuple(args.action),
+        owner_team=args.team or "",
+    )
+    result = await client.create_alert(alert, user=args.user, note=args.note)
+    if args.json:
+        render.write_json(out, result)
+        return
+    verb = "deduplicated into" if result.deduplicated else "created"
+    out.write(f"{verb} alert #{result.alert.tiny_id} (count {result.alert.count})\n")
+    render.alert_detail(out, result.alert)
+
+
+async def alerts_list(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    acknowledged = {"acked": True, "unacked": False}.get(args.ack or "")
+    query = AlertQuery(
+        filter=AlertFilter(
+            statuses=frozenset(Status(s) for s in args.status),
+            acknowledged=acknowledged,
+            priorities=frozenset(args.priority),
+            tags=tuple(args.tag),
+            team=args.team or "",
+            text=args.query or "",
+        ),
+        sort=SortField(args.sort),
+        descending=not args.ascending,
+        page_size=args.limit,
+        page_token=args.page_token or "",
+    )
+    page = await client.list_alerts(query)
+    alerts = list(page.items)
+    while args.all and page.next_page_token:
+        page = await client.list_alerts(
+            AlertQuery(
+                query.filter, query.sort, query.descending, query.page_size, page.next_page_token
+            )
+        )
+        alerts.extend(page.items)
+    if args.json:
+        render.write_json(out, {"alerts": alerts, "next_page_token": page.next_page_token})
+        return
+    render.alerts_table(out, alerts)
+    if page.next_page_token:
+        out.write(f"(more: --page-token {page.next_page_token}, or --all)\n")
+
+
+async def alerts_get(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    alert = await client.get_alert(_ref(args))
+    if args.json:
+        render.write_json(out, alert)
+    else:
+        render.alert_detail(out, alert)
+
+
+def _action(verb: str, call: Callable[..., Awaitable[Any]]) -> Handler:
+    async def handler(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+        result = await call(client, _ref(args), args)
+        if args.json:
+            render.write_json(out, result)
+            return
+        what = verb if result.changed else f"already {verb}; nothing changed"
+        out.write(f"alert #{result.alert.tiny_id}: {what}\n")
+
+    return handler
+
+
+def _until(args: argparse.Namespace) -> datetime:
+    if (args.until is None) == (args.duration is None):
+        raise UsageError("give exactly one of --until TIME or --for DURATION")
+    if args.until is not None:
+        return args.until  # type: ignore[no-any-return]
+    return datetime.now(UTC) + args.duration  # type: ignore[no-any-return]
+
+
+ACTIONS: dict[str, Handler] = {
+    "ack": _action(
+        "acknowledged",
+        lambda c, r, a: c.acknowledge(r, user=a.user, note=a.note),
+    ),
+    "unack": _action(
+        "unacknowledged",
+        lambda c, r, a: c.unacknowledge(r, user=a.user, note=a.note),
+    ),
+    "close": _action("closed", lambda c, r, a: c.close_alert(r, user=a.user, note=a.note)),
+    "snooze": _action("snoozed", lambda c, r, a: c.snooze(r, _until(a), user=a.user, note=a.note)),
+    "note": _action("note added", lambda c, r, a: c.add_note(r, a.text, user=a.user)),
+    "tag": _action("tagged", lambda c, r, a: c.add_tags(r, a.tags, user=a.user, note=a.note)),
+    "untag": _action(
+        "untagged", lambda c, r, a: c.remove_tags(r, a.tags, user=a.user, note=a.note)
+    ),
+    "priority": _action(
+        "priority set",
+        lambda c, r, a: c.update_priority(r, a.level, user=a.user, note=a.note),
+    ),
+}
+
+
+async def alerts_detail(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    if not args.pairs and not args.remove:
+        raise UsageError("give KEY=VALUE pairs to add and/or --remove KEY")
+    ref = _ref(args)
+    result = None
+    if args.pairs:
+        result = await client.add_details(ref, dict(args.pairs), user=args.user, note=args.note)
+    if args.remove:
+        result = await client.remove_details(ref, args.remove, user=args.user, note=args.note)
+    assert result is not None
+    if args.json:
+        render.write_json(out, result)
+    else:
+        out.write(f"alert #{result.alert.tiny_id}: details updated\n")
+
+
+async def alerts_log(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    ref = _ref(args)
+    entries: list[ActivityEntry] = []
+    token = ""
+    while True:
+        page = await client.activity(ref, page_token=token)
+        entries.extend(page.items)
+        token = page.next_page_token
+        if not token:
+            break
+    if args.json:
+        render.write_json(out, entries)
+    else:
+        render.activity_table(out, entries)
+
+
+async def alerts_watch(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    async for event in client.watch(resume_cursor=args.resume or "", team=args.team or ""):
+        if args.json:
+            render.write_json(out, {"cursor": str(event.entry.seq), **_event_json(event)})
+            out.flush()
+        else:
+            render.event_line(out, event)
+
+
+def _event_json(event: Any) -> dict[str, object]:
+    return {"entry": render.plain(event.entry), "alert": render.plain(event.alert)}
+
+
+# Teams and tokens
+
+
+async def teams_create(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    team = await client.create_team(args.name, args.description or "")
+    render.write_json(out, team) if args.json else render.team_detail(out, team)
+
+
+async def teams_list(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    teams = await client.list_teams()
+    render.write_json(out, teams) if args.json else render.teams_table(out, teams)
+
+
+async def teams_get(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    team = await client.get_team(args.team_name)
+    render.write_json(out, team) if args.json else render.team_detail(out, team)
+
+
+async def teams_rename(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    team = await client.rename_team(args.team_name, args.new_name)
+    render.write_json(out, team) if args.json else render.team_detail(out, team)
+
+
+async def teams_delete(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    await client.delete_team(args.team_name)
+    if args.json:
+        render.write_json(out, {"deleted": args.team_name})
+    else:
+        out.write(f"deleted team {args.team_name}\n")
+
+
+async def tokens_create(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    info, secret = await client.create_token(args.name)
+    if args.json:
+        render.write_json(out, {"token": secret, "info": info})
+        return
+    out.write(f"created token {info.id} ({info.name}); its secret, shown only now:\n{secret}\n")
+
+
+async def tokens_list(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    tokens = await client.list_tokens()
+    render.write_json(out, tokens) if args.json else render.tokens_table(out, tokens)
+
+
+async def tokens_revoke(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    info = await client.revoke_token(args.id)
+    render.write_json(out, info) if args.json else out.write(f"revoked token {info.id}\n")
+
+
+# The parser
+
+
+def _common() -> argparse.ArgumentParser:
+    """Connection and output options, accepted before or after the command."""
+    common = argparse.ArgumentParser(add_help=False)
+    s = argparse.SUPPRESS
+    common.add_argument("--server", default=s, help="HOST:PORT (env TOCSIN_SERVER)")
+    common.add_argument("--token", default=s, help="API token (env TOCSIN_TOKEN)")
+    common.add_argument("--data-dir", default=s, help="read the admin token from this directory")
+    common.add_argument("--json", action="store_true", default=s, help="print JSON")
+    common.add_argument("--timeout", type=float, default=s, help="seconds per call (default 10)")
+    return common
+
+
+def _actor_options(parser: argparse.ArgumentParser, note: bool = True) -> None:
+    parser.add_argument("--user", default="", help="who is doing this (default: the token's name)")
+    if note:
+        parser.add_argument("--note", default="", help="a note to record with the change")
+
+
+def _ref_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("ref", nargs="?", help="alert id or tiny id")
+    parser.add_argument("--alias", help="find the alert by alias instead")
+    parser.add_argument("--team", help="the alias's team (default: default)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = argparse.ArgumentParser(
+        prog="tocsin",
+        description="Tocsin: alert and on-call notification service.",
+        parents=[common],
+    )
+    parser.set_defaults(server=None, token=None, data_dir=None, json=False, timeout=10.0)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the service (gRPC, HTTP edge, engine)")
+    serve.add_argument("--config", type=Path, help="YAML configuration file (env TOCSIN_CONFIG)")
+    serve.add_argument("--data-dir", help="where the database lives (default ./.tocsin)")
+    serve.add_argument("--grpc-listen", help="HOST:PORT for gRPC (default 127.0.0.1:50051)")
+    serve.add_argument("--http-listen", help="HOST:PORT for HTTP (default 127.0.0.1:8080)")
+    serve.add_argument("--log-format", help="auto, json or text")
+    serve.add_argument("--log-level", help="debug, info, warning or error")
+
+    alerts = commands.add_parser("alerts", help="create, find and act on alerts")
+    alert_commands = alerts.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
+
+    create = alert_commands.add_parser("create", parents=[common], help="create an alert")
+    create.add_argument("--message", required=True)
+    create.add_argument("--alias", help="dedup key (default: the alert id)")
+    create.add_argument("--priority", type=_priority, default=Priority.P3, help="P1..P5")
+    create.add_argument("--description")
+    create.add_argument("--tag", action="append", default=[])
+    create.add_argument("--detail", type=_key_value, action="append", default=[], metavar="K=V")
+    create.add_argument("--entity")
+    create.add_argument("--source")
+    create.add_argument("--team", help="owner team (default: default)")
+    create.add_argument(
+        "--responder", type=_responder, action="append", default=[], metavar="TYPE:NAME"
+    )
+    create.add_argument("--action", action="append", default=[], help="a custom action")
+    _actor_options(create)
+    create.set_defaults(run=alerts_create)
+
+    listing = alert_commands.add_parser("list", parents=[common], help="list alerts")
+    listing.add_argument("--status", action="append", default=[], choices=["open", "closed"])
+    listing.add_argument("--ack", choices=["acked", "unacked"])
+    listing.add_argument("--priority", type=_priority, action="append", default=[])
+    listing.add_argument("--tag", action="append", default=[], help="alerts with every such tag")
+    listing.add_argument("--team")
+    listing.add_argument("--query", help="text the message contains")
+    listing.add_argument("--sort", default="created_at", choices=[f.value for f in SortField])
+    listing.add_argument("--ascending", action="store_true")
+    listing.add_argument("--limit", type=int, default=50, help="page size (at most 500)")
+    listing.add_argument("--page-token")
+    listing.add_argument("--all", action="store_true", help="fetch every page")
+    listing.set_defaults(run=alerts_list)
+
+    get = alert_commands.add_parser("get", parents=[common], help="show one alert")
+    _ref_options(get)
+    get.set_defaults(run=alerts_get)
+
+    for name, text in (("ack", "acknowledge"), ("unack", "unacknowledge"), ("close", "close")):
+        action = alert_commands.add_parser(name, parents=[common], help=f"{text} an alert")
+        _ref_options(action)
+        _actor_options(action)
+        action.set_defaults(run=ACTIONS[name])
+
+    snooze = alert_commands.add_parser("snooze", parents=[common], help="snooze (at most 7 days)")
+    _ref_options(snooze)
+    snooze.add_argument("--until", type=_instant, help="ISO 8601 time")
+    snooze.add_argument("--for", dest="duration", type=_duration, help="e.g. 30m, 2h, 1d")
+    _actor_options(snooze)
+    snooze.set_defaults(run=ACTIONS["snooze"])
+
+    note = alert_commands.add_parser("note", parents=[common], help="add a note")
+    _ref_options(note)
+    note.add_argument("--text", required=True, help="the note")
+    _actor_options(note, note=False)
+    note.set_defaults(run=ACTIONS["note"])
+
+    for name, text in (("tag", "add tags to"), ("untag", "remove tags from")):
+        tags = alert_commands.add_parser(name, parents=[common], help=f"{text} an alert")
+        _ref_options(tags)
+        tags.add_argument("--tags", nargs="+", required=True, metavar="TAG")
+        _actor_options(tags)
+        tags.set_defaults(run=ACTIONS[name])
+
+    detail = alert_commands.add_parser("detail", parents=[common], help="add or remove details")
+    _ref_options(detail)
+    detail.add_argument(
+        "--set", dest="pairs", type=_key_value, nargs="+", default=[], metavar="K=V"
+    )
+    detail.add_argument("--remove", nargs="+", default=[], metavar="KEY")
+    _actor_options(detail)
+    detail.set_defaults(run=alerts_detail)
+
+    priority = alert_commands.add_parser("priority", parents=[common], help="change the priority")
+    _ref_options(priority)
+    priority.add_argument("--level", type=_priority, required=True, help="P1..P5")
+    _actor_options(priority)
+    priority.set_defaults(run=ACTIONS["priority"])
+
+    log = alert_commands.add_parser("log", parents=[common], help="show an alert's activity")
+    _ref_options(log)
+    log.set_defaults(run=alerts_log)
+
+    watch = alert_commands.add_parser("watch", parents=[common], help="stream alert changes")
+    watch.add_argument("--team", help="only this team's alerts")
+    watch.add_argument("--resume", help="continue after this cursor")
+    watch.set_defaults(run=alerts_watch)
+
+    teams = commands.add_parser("teams", help="manage teams")
+    team_commands = teams.add_subparsers(dest="teams_command", required=True, metavar="ACTION")
+    team_create = team_commands.add_parser("create", parents=[common], help="create a team")
+    team_create.add_argument("name")
+    team_create.add_argument("--description")
+    team_create.set_defaults(run=teams_create)
+    team_commands.add_parser("list", parents=[common], help="list teams").set_defaults(
+        run=teams_list
+    )
+    team_get = team_commands.add_parser("get", parents=[common], help="show a team")
+    team_get.add_argument("team_name", metavar="TEAM")
+    team_get.set_defaults(run=teams_get)
+    team_rename = team_commands.add_parser("rename", parents=[common], help="rename a team")
+    team_rename.add_argument("team_name", metavar="TEAM")
+    team_rename.add_argument("new_name", metavar="NEW_NAME")
+    team_rename.set_defaults(run=teams_rename)
+    team_delete = team_commands.add_parser("delete", parents=[common], help="delete an empty team")
+    team_delete.add_argument("team_name", metavar="TEAM")
+    team_delete.set_defaults(run=teams_delete)
+
+    tokens = commands.add_parser("tokens", help="manage API tokens")
+    token_commands = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
+    token_create = token_commands.add_parser("create", parents=[common], help="create a token")
+    token_create.add_argument("name")
+    token_create.set_defaults(run=tokens_create)
+    token_commands.add_parser("list", parents=[common], help="list tokens").set_defaults(
+        run=tokens_list
+    )
+    token_revoke = token_commands.add_parser("revoke", parents=[common], help="revoke a token")
+    token_revoke.add_argument("id")
+    token_revoke.set_defaults(run=tokens_revoke)
+    return parser
+
+
+# Entry points
+
+
+def serve(args: argparse.Namespace) -> int:
+    # Imported here so client commands start without loading the server's HTTP stack.
+    from service.server import TocsinServer
+
+    flags = {
+        "data_dir": args.data_dir,
+        "grpc_listen": args.grpc_listen,
+        "http_listen": args.http_listen,
+        "log_format": args.log_format,
+        "log_level": args.log_level,
+    }
+    cfg = configuration.load(args.config, os.environ, flags)
+    logs.configure(cfg.log_format, cfg.log_level)
+    asyncio.run(TocsinServer(cfg, SystemClock()).run_until_stopped())
+    return 0
+
+
+async def _run_client(args: argparse.Namespace, out: TextIO) -> None:
+    async with _client(args) as client:
+        await args.run(client, args, out)
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return serve(args)
+        asyncio.run(_run_client(args, out))
+    except (UsageError, configuration.ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except InvalidArgument as exc:
+        print(f"error: invalid {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except TocsinError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`); stop quietly, as Unix tools do.
+        sys.stderr.close()
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""How the CLI shows things: readable tables for people, JSON for programs."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TextIO
+
+from service.model import ActivityEntry, Alert, AlertEvent, Team, TokenInfo
+
+MESSAGE_WIDTH = 60
+
+
+def plain(value: object) -> object:
+    """Domain values as JSON-ready data: datetimes in ISO 8601, enums by name."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.name if isinstance(value, int) else value.value
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [plain(item) for item in value]
+    return value
+
+
+def write_json(out: TextIO, value: object) -> None:
+    out.write(json.dumps(plain(value), ensure_ascii=False, sort_keys=True) + "\n")
+
+
+def when(instant: datetime | None) -> str:
+    if instant is None:
+        return "-"
+    return instant.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def table(out: TextIO, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+    for row in (headers, *rows):
+        line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        out.write(line.rstrip() + "\n")
+
+
+def _short(text: str, width: int = MESSAGE_WIDTH) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def state(alert: Alert) -> str:
+    parts = [alert.status.value]
+    if alert.acknowledged:
+        parts.append("acked")
+    if alert.snoozed_until is not None:
+        parts.append("snoozed")
+    return ",".join(parts)
+
+
+def alert_rows(alerts: Sequence[Alert]) -> list[list[str]]:
+    return [
+        [
+            str(a.tiny_id),
+            state(a),
+            a.priority.name,
+            str(a.count),
+            a.owner_team,
+            when(a.created_at),
+            _short(a.message),
+        ]
+        for a in alerts
+    ]
+
+
+def alerts_table(out: TextIO, alerts: Sequence[Alert]) -> None:
+    headers = ["TINY", "STATE", "P", "COUNT", "TEAM", "CREATED", "MESSAGE"]
+    table(out, headers, alert_rows(alerts))
+
+
+def alert_detail(out: TextIO, alert: Alert) -> None:
+    fields: list[tuple[str, str]] = [
+        ("Tiny id", str(alert.tiny_id)),
+        ("Id", alert.id),
+        ("Message", alert.message),
+        ("State", state(alert)),
+        ("Priority", alert.priority.name),
+        ("Count", str(alert.count)),
+        ("Team", alert.owner_team),
+        ("Alias", alert.alias),
+        ("Created", when(alert.created_at)),
+        ("Updated", when(alert.updated_at)),
+        ("Last occurred", when(alert.last_occurred_at)),
+    ]
+    optional = [
+        ("Snoozed until", when(alert.snoozed_until) if alert.snoozed_until else ""),
+        ("Acknowledged by", alert.acknowledged_by),
+        ("Closed by", alert.closed_by),
+        ("Entity", alert.entity),
+        ("Source", alert.source),
+        ("Integration", alert.integration),
+        ("Tags", ", ".join(alert.tags)),
+        ("Actions", ", ".join(alert.actions)),
+        ("Responders", ", ".join(f"{r.type}:{r.name}" for r in alert.responders)),
+    ]
+    fields += [(label, value) for label, value in optional if value]
+    width = max(len(label) for label, _ in fields)
+    for label, value in fields:
+        out.write(f"{label + ':':<{width + 1}} {value}\n")
+    if alert.details:
+        out.write("Details:\n")
+        for key, value in sorted(alert.details.items()):
+            out.write(f"  {key} = {value}\n")
+    if alert.description:
+        out.write("Description:\n")
+        for line in alert.description.splitlines():
+            out.write(f"  {line}\n")
+
+
+def _changes(entry: ActivityEntry) -> str:
+    keys = list(dict.fromkeys([*entry.before, *entry.after]))
+    parts = []
+    for key in keys:
+        if key in entry.before:
+            parts.append(f"{key}: {entry.before[key]!r} -> {entry.after.get(key)!r}")
+        else:
+            parts.append(f"{key}={entry.after[key]!r}")
+    return "; ".join(parts)
+
+
+def activity_table(out: TextIO, entries: Sequence[ActivityEntry]) -> None:
+    rows = [
+        [when(e.at), e.actor, e.action, _short(_changes(e), 70), e.note.replace("\n", " ")]
+        for e in entries
+    ]
+    table(out, ["AT", "ACTOR", "ACTION", "CHANGES", "NOTE"], rows)
+
+
+def event_line(out: TextIO, event: AlertEvent) -> None:
+    entry, alert = event.entry, event.alert
+    out.write(
+        f"{when(entry.at)}  #{alert.tiny_id}  {entry.action:<16} by {entry.actor}: "
+        f"{_short(alert.message)}  [cursor {entry.seq}]\n"
+    )
+    out.flush()
+
+
+def teams_table(out: TextIO, teams: Sequence[Team]) -> None:
+    rows = [[t.name, t.id, when(t.created_at), _short(t.description)] for t in teams]
+    table(out, ["NAME", "ID", "CREATED", "DESCRIPTION"], rows)
+
+
+def team_detail(out: TextIO, team: Team) -> None:
+    teams_table(out, [team])
+
+
+def tokens_table(out: TextIO, tokens: Sequence[TokenInfo]) -> None:
+    rows = [
+        [
+            t.id,
+            t.name,
+            when(t.created_at),
+            "revoked " + when(t.revoked_at) if t.revoked_at else "active",
+        ]
+        for t in tokens
+    ]
+    table(out, ["ID", "NAME", "CREATED", "STATE"], rows)

@@ -1,0 +1,1 @@
+"""The Tocsin service: domain model, store, on-call maths, the engine and the gRPC servicers."""

@@ -1,0 +1,153 @@
+"""AlertService over gRPC: decode, call the use case, encode. Errors map in the interceptor."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+
+from protos.tocsin.v1 import alerts_pb2, alerts_pb2_grpc
+from service import codec, validation
+from service.alerts import ALERTS_PAGE_DEFAULT, ALERTS_PAGE_MAX, Alerts
+from service.errors import InvalidArgument
+from service.interceptor import caller
+from service.metrics import AlertMetrics
+from service.model import Actor, Transition
+from service.tokens import Tokens
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class AlertServicer(alerts_pb2_grpc.AlertServiceServicer):
+    def __init__(self, alerts: Alerts, tokens: Tokens, metrics: AlertMetrics) -> None:
+        self._alerts = alerts
+        self._tokens = tokens
+        self._metrics = metrics
+
+    async def _actor(self, user: str, note: str, context: Context) -> Actor:
+        """The named user, else the calling token's name."""
+        return Actor(user or (await caller(self._tokens, context)).name, note)
+
+    async def CreateAlert(
+        self, request: alerts_pb2.CreateAlertRequest, context: Context
+    ) -> alerts_pb2.CreateAlertResponse:
+        result = await self._alerts.create(
+            codec.new_alert_from_pb(request), await self._actor(request.user, request.note, context)
+        )
+        (self._metrics.deduplicated if result.deduplicated else self._metrics.created).inc()
+        return alerts_pb2.CreateAlertResponse(
+            alert=codec.alert_to_pb(result.alert), deduplicated=result.deduplicated
+        )
+
+    async def GetAlert(
+        self, request: alerts_pb2.GetAlertRequest, context: Context
+    ) -> alerts_pb2.Alert:
+        return codec.alert_to_pb(await self._alerts.get(codec.ref_from_pb(request.ref)))
+
+    async def ListAlerts(
+        self, request: alerts_pb2.ListAlertsRequest, context: Context
+    ) -> alerts_pb2.ListAlertsResponse:
+        size = validation.page_size(
+            request.page_size, default=ALERTS_PAGE_DEFAULT, maximum=ALERTS_PAGE_MAX
+        )
+        page = await self._alerts.list(codec.query_from_pb(request, size))
+        return alerts_pb2.ListAlertsResponse(
+            alerts=[codec.alert_to_pb(alert) for alert in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    async def AcknowledgeAlert(
+        self, request: alerts_pb2.AlertActionRequest, context: Context
+    ) -> alerts_pb2.AlertActionResponse:
+        actor = await self._actor(request.user, request.note, context)
+        return _reply(await self._alerts.acknowledge(codec.ref_from_pb(request.ref), actor))
+
+    async def UnacknowledgeAlert(
+        self, request: alerts_pb2.AlertActionRequest, context: Context
+    ) -> alerts_pb2.AlertActionResponse:
+        actor = await self._actor(request.user, request.note, context)
+        return _reply(await self._alerts.unacknowledge(codec.ref_from_pb(request.ref), actor))
+
+    async def CloseAlert(
+        self, request: alerts_pb2.AlertActionRequest, context: Context
+    ) -> alerts_pb2.AlertActionResponse:
+        actor = await self._actor(request.user, request.note, context)
+        return _reply(await self._alerts.close(codec.ref_from_pb(request.ref), actor))
+
+    async def SnoozeAlert(
+        self, request: alerts_pb2.SnoozeAlertRequest, context: Context
+    ) -> alerts_pb2.AlertActionResponse:
+        if not request.HasField("until"):
+            raise InvalidArgument("until", "is required")
+        actor = await self._actor(request.user, request.note, context)
+        ref = codec.ref_from_pb(request.ref)
+        return _reply(await self._alerts.snooze(ref, codec.instant(request.until), actor))
+
+    async def AddNote(
+        self, request: alerts_pb2.AlertActionRequest, context: Context
+    ) -> alerts_pb2.AlertActionResponse:
+        actor = await self._actor(request.user, request.note, context)
+        return _reply(await self._alerts.add_note(codec.ref_from_pb(request.ref), actor))
+
+    async def AddTags(
+        self, request: alerts_pb2.TagsRequest, context: Context
+    ) -> alerts_pb2.AlertActionResponse:
+        actor = await self._actor(request.user, request.note, context)
+        ref = codec.ref_from_pb(request.ref)
+        return _reply(await self._alerts.add_tags(ref, request.tags, actor))
+
+    async def RemoveTags(
+        self, request: alerts_pb2.TagsRequest, context: Context
+    ) -> alerts_pb2.AlertActionResponse:
+        actor = await self._actor(request.user, request.note, context)
+        ref = codec.ref_from_pb(request.ref)
+        return _reply(await self._alerts.remove_tags(ref, request.tags, actor))
+
+    async def AddDetails(
+        self, request: alerts_pb2.AddDetailsRequest, context: Context
+    ) -> alerts_pb2.AlertActionResponse:
+        actor = await self._actor(request.user, request.note, context)
+        ref = codec.ref_from_pb(request.ref)
+        return _reply(await self._alerts.add_details(ref, request.details, actor))
+
+    async def RemoveDetails(
+        self, request: alerts_pb2.RemoveDetailsRequest, context: Context
+    ) -> alerts_pb2.AlertActionResponse:
+        actor = await self._actor(request.user, request.note, context)
+        ref = codec.ref_from_pb(request.ref)
+        return _reply(await self._alerts.remove_details(ref, request.keys, actor))
+
+    async def UpdatePriority(
+        self, request: alerts_pb2.UpdatePriorityRequest, context: Context
+    ) -> alerts_pb2.AlertActionResponse:
+        actor = await self._actor(request.user, request.note, context)
+        ref = codec.ref_from_pb(request.ref)
+        priority = codec.priority(request.priority, "priority")
+        return _reply(await self._alerts.update_priority(ref, priority, actor))
+
+    async def ListAlertActivity(
+        self, request: alerts_pb2.ListAlertActivityRequest, context: Context
+    ) -> alerts_pb2.ListAlertActivityResponse:
+        page = await self._alerts.activity(
+            codec.ref_from_pb(request.ref), request.page_size, request.page_token
+        )
+        return alerts_pb2.ListAlertActivityResponse(
+            entries=[codec.entry_to_pb(entry) for entry in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    async def WatchAlerts(
+        self, request: alerts_pb2.WatchAlertsRequest, context: Context
+    ) -> AsyncIterator[alerts_pb2.AlertEvent]:
+        cursor = request.resume_cursor
+        if cursor and not cursor.isdigit():
+            raise InvalidArgument("resume_cursor", "must be the cursor of an earlier event")
+        async for event in self._alerts.watch(int(cursor) if cursor else None, request.team):
+            yield codec.event_to_pb(event)
+
+
+def _reply(transition: Transition) -> alerts_pb2.AlertActionResponse:
+    return alerts_pb2.AlertActionResponse(
+        alert=codec.alert_to_pb(transition.alert), changed=transition.changed
+    )

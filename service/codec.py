@@ -1,0 +1,320 @@
+"""Between protobuf messages and domain values, both ways.
+
+The servicers decode requests and encode replies here; the Python client does the reverse
+with the same functions, so the wire format is described once.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from protos.tocsin.v1 import alerts_pb2, teams_pb2, tokens_pb2
+from service.errors import InvalidArgument
+from service.model import (
+    ActivityEntry,
+    Alert,
+    AlertEvent,
+    AlertFilter,
+    AlertQuery,
+    AlertRef,
+    NewAlert,
+    Priority,
+    RefKind,
+    Responder,
+    SortField,
+    Status,
+    Team,
+    TokenInfo,
+)
+
+_STATUS_TO_PB = {
+    Status.OPEN: alerts_pb2.ALERT_STATUS_OPEN,
+    Status.CLOSED: alerts_pb2.ALERT_STATUS_CLOSED,
+}
+_STATUS_FROM_PB = {value: key for key, value in _STATUS_TO_PB.items()}
+_SORT_TO_PB = {
+    SortField.CREATED_AT: alerts_pb2.ALERT_SORT_FIELD_CREATED_AT,
+    SortField.UPDATED_AT: alerts_pb2.ALERT_SORT_FIELD_UPDATED_AT,
+    SortField.LAST_OCCURRED_AT: alerts_pb2.ALERT_SORT_FIELD_LAST_OCCURRED_AT,
+    SortField.TINY_ID: alerts_pb2.ALERT_SORT_FIELD_TINY_ID,
+    SortField.PRIORITY: alerts_pb2.ALERT_SORT_FIELD_PRIORITY,
+    SortField.COUNT: alerts_pb2.ALERT_SORT_FIELD_COUNT,
+}
+_SORT_FROM_PB = {value: key for key, value in _SORT_TO_PB.items()}
+_SORT_FROM_PB[alerts_pb2.ALERT_SORT_FIELD_UNSPECIFIED] = SortField.CREATED_AT
+
+
+# Scalars
+
+
+def timestamp(instant: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(instant.astimezone(UTC))
+    return stamp
+
+
+def instant(stamp: Timestamp) -> datetime:
+    return stamp.ToDatetime(tzinfo=UTC)
+
+
+def optional_instant(message: object, field: str) -> datetime | None:
+    """A Timestamp field that may be unset, as a datetime or None."""
+    if message.HasField(field):  # type: ignore[attr-defined]
+        return instant(getattr(message, field))
+    return None
+
+
+def priority(value: int, field: str, *, default: Priority | None = None) -> Priority:
+    if value == alerts_pb2.PRIORITY_UNSPECIFIED and default is not None:
+        return default
+    if value not in range(1, 6):
+        raise InvalidArgument(field, "must be one of P1, P2, P3, P4, P5")
+    return Priority(value)
+
+
+def status(value: int, field: str) -> Status:
+    try:
+        return _STATUS_FROM_PB[value]  # type: ignore[index]
+    except KeyError:
+        raise InvalidArgument(field, "must be open or closed") from None
+
+
+# Alerts
+
+
+def alert_to_pb(alert: Alert) -> alerts_pb2.Alert:
+    message = alerts_pb2.Alert(
+        id=alert.id,
+        tiny_id=str(alert.tiny_id),
+        alias=alert.alias,
+        message=alert.message,
+        description=alert.description,
+        tags=alert.tags,
+        details=dict(alert.details),
+        entity=alert.entity,
+        source=alert.source,
+        priority=int(alert.priority),  # type: ignore[arg-type]
+        responders=[alerts_pb2.Responder(type=r.type, name=r.name) for r in alert.responders],
+        actions=alert.actions,
+        status=_STATUS_TO_PB[alert.status],
+        acknowledged=alert.acknowledged,
+        count=alert.count,
+        created_at=timestamp(alert.created_at),
+        updated_at=timestamp(alert.updated_at),
+        last_occurred_at=timestamp(alert.last_occurred_at),
+        owner_team=alert.owner_team,
+        owner_team_id=alert.owner_team_id,
+        integration=alert.integration,
+        acknowledged_by=alert.acknowledged_by,
+        closed_by=alert.closed_by,
+    )
+    if alert.snoozed_until is not None:
+        message.snoozed_until.CopyFrom(timestamp(alert.snoozed_until))
+    return message
+
+
+def alert_from_pb(message: alerts_pb2.Alert) -> Alert:
+    return Alert(
+        id=message.id,
+        tiny_id=int(message.tiny_id or 0),
+        alias=message.alias,
+        message=message.message,
+        description=message.description,
+        tags=tuple(message.tags),
+        details=dict(message.details),
+        entity=message.entity,
+        source=message.source,
+        priority=priority(message.priority, "priority"),
+        responders=tuple(Responder(r.type, r.name) for r in message.responders),
+        actions=tuple(message.actions),
+        status=status(message.status, "status"),
+        acknowledged=message.acknowledged,
+        snoozed_until=optional_instant(message, "snoozed_until"),
+        count=message.count,
+        created_at=instant(message.created_at),
+        updated_at=instant(message.updated_at),
+        last_occurred_at=instant(message.last_occurred_at),
+        owner_team_id=message.owner_team_id,
+        owner_team=message.owner_team,
+        integration=message.integration,
+        acknowledged_by=message.acknowledged_by,
+        closed_by=message.closed_by,
+    )
+
+
+def new_alert_from_pb(request: alerts_pb2.CreateAlertRequest) -> NewAlert:
+    return NewAlert(
+        message=request.message,
+        alias=request.alias,
+        description=request.description,
+        tags=tuple(request.tags),
+        details=dict(request.details),
+        entity=request.entity,
+        source=request.source,
+        priority=priority(request.priority, "priority", default=Priority.P3),
+        responders=tuple(Responder(r.type, r.name) for r in request.responders),
+        actions=tuple(request.actions),
+        owner_team=request.owner_team,
+    )
+
+
+def create_request(
+    alert: NewAlert, user: str = "", note: str = ""
+) -> alerts_pb2.CreateAlertRequest:
+    return alerts_pb2.CreateAlertRequest(
+        message=alert.message,
+        alias=alert.alias,
+        description=alert.description,
+        tags=alert.tags,
+        details=dict(alert.details),
+        entity=alert.entity,
+        source=alert.source,
+        priority=int(alert.priority),  # type: ignore[arg-type]
+        responders=[alerts_pb2.Responder(type=r.type, name=r.name) for r in alert.responders],
+        actions=alert.actions,
+        owner_team=alert.owner_team,
+        user=user,
+        note=note,
+    )
+
+
+def ref_from_pb(message: alerts_pb2.AlertRef, field: str = "ref") -> AlertRef:
+    kind = message.WhichOneof("ref")
+    if kind is None:
+        raise InvalidArgument(field, "name the alert by id, tiny_id or alias")
+    value = getattr(message, kind)
+    if not value:
+        raise InvalidArgument(f"{field}.{kind}", "must not be empty")
+    return AlertRef(RefKind(kind), value, message.team)
+
+
+def ref_to_pb(ref: AlertRef) -> alerts_pb2.AlertRef:
+    message = alerts_pb2.AlertRef(team=ref.team)
+    setattr(message, ref.kind.value, ref.value)
+    return message
+
+
+def query_from_pb(request: alerts_pb2.ListAlertsRequest, page_size: int) -> AlertQuery:
+    f = request.filter
+    if request.order not in (0, 1, 2):
+        raise InvalidArgument("order", "must be ascending or descending")
+    if request.sort not in _SORT_FROM_PB:
+        raise InvalidArgument("sort", "is not a known sort field")
+    return AlertQuery(
+        filter=AlertFilter(
+            statuses=frozenset(status(s, "filter.statuses") for s in f.statuses),
+            acknowledged=f.acknowledged if f.HasField("acknowledged") else None,
+            snoozed=f.snoozed if f.HasField("snoozed") else None,
+            priorities=frozenset(priority(p, "filter.priorities") for p in f.priorities),
+            tags=tuple(f.tags),
+            team=f.team,
+            text=f.text,
+            created_after=optional_instant(f, "created_after"),
+            created_before=optional_instant(f, "created_before"),
+        ),
+        sort=_SORT_FROM_PB[request.sort],
+        descending=request.order != alerts_pb2.SORT_ORDER_ASCENDING,
+        page_size=page_size,
+        page_token=request.page_token,
+    )
+
+
+def query_to_pb(query: AlertQuery) -> alerts_pb2.ListAlertsRequest:
+    f = query.filter
+    pb_filter = alerts_pb2.AlertFilter(
+        statuses=[_STATUS_TO_PB[s] for s in sorted(f.statuses, key=lambda s: s.value)],
+        priorities=[int(p) for p in sorted(f.priorities)],  # type: ignore[misc]
+        tags=f.tags,
+        team=f.team,
+        text=f.text,
+    )
+    if f.acknowledged is not None:
+        pb_filter.acknowledged = f.acknowledged
+    if f.snoozed is not None:
+        pb_filter.snoozed = f.snoozed
+    if f.created_after is not None:
+        pb_filter.created_after.CopyFrom(timestamp(f.created_after))
+    if f.created_before is not None:
+        pb_filter.created_before.CopyFrom(timestamp(f.created_before))
+    return alerts_pb2.ListAlertsRequest(
+        filter=pb_filter,
+        sort=_SORT_TO_PB[query.sort],
+        order=alerts_pb2.SORT_ORDER_DESCENDING
+        if query.descending
+        else alerts_pb2.SORT_ORDER_ASCENDING,
+        page_size=query.page_size,
+        page_token=query.page_token,
+    )
+
+
+def entry_to_pb(entry: ActivityEntry) -> alerts_pb2.ActivityEntry:
+    return alerts_pb2.ActivityEntry(
+        seq=entry.seq,
+        alert_id=entry.alert_id,
+        at=timestamp(entry.at),
+        actor=entry.actor,
+        action=entry.action,
+        note=entry.note,
+        before_json=json.dumps(dict(entry.before), sort_keys=True),
+        after_json=json.dumps(dict(entry.after), sort_keys=True),
+    )
+
+
+def entry_from_pb(message: alerts_pb2.ActivityEntry) -> ActivityEntry:
+    return ActivityEntry(
+        seq=message.seq,
+        alert_id=message.alert_id,
+        at=instant(message.at),
+        actor=message.actor,
+        action=message.action,
+        note=message.note,
+        before=json.loads(message.before_json or "{}"),
+        after=json.loads(message.after_json or "{}"),
+    )
+
+
+def event_to_pb(event: AlertEvent) -> alerts_pb2.AlertEvent:
+    return alerts_pb2.AlertEvent(
+        cursor=str(event.entry.seq), entry=entry_to_pb(event.entry), alert=alert_to_pb(event.alert)
+    )
+
+
+def event_from_pb(message: alerts_pb2.AlertEvent) -> AlertEvent:
+    return AlertEvent(entry_from_pb(message.entry), alert_from_pb(message.alert))
+
+
+# Teams and tokens
+
+
+def team_to_pb(team: Team) -> teams_pb2.Team:
+    return teams_pb2.Team(
+        id=team.id,
+        name=team.name,
+        description=team.description,
+        created_at=timestamp(team.created_at),
+    )
+
+
+def team_from_pb(message: teams_pb2.Team) -> Team:
+    return Team(message.id, message.name, message.description, instant(message.created_at))
+
+
+def token_to_pb(token: TokenInfo) -> tokens_pb2.TokenInfo:
+    message = tokens_pb2.TokenInfo(
+        id=token.id, name=token.name, created_at=timestamp(token.created_at)
+    )
+    if token.revoked_at is not None:
+        message.revoked_at.CopyFrom(timestamp(token.revoked_at))
+    return message
+
+
+def token_from_pb(message: tokens_pb2.TokenInfo) -> TokenInfo:
+    return TokenInfo(
+        message.id,
+        message.name,
+        instant(message.created_at),
+        optional_instant(message, "revoked_at"),
+    )

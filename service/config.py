@@ -1,0 +1,119 @@
+"""Configuration: one YAML file, each key overridable by a `TOCSIN_*` variable, then by a flag.
+
+Precedence, lowest first: defaults, the file, the environment, command-line flags. Any bad
+value stops start-up with a `ConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+LOG_FORMATS = ("auto", "json", "text")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class ConfigError(Exception):
+    def __init__(self, key: str, problem: str, source: str = "") -> None:
+        where = f" (from {source})" if source else ""
+        super().__init__(f"configuration key {key!r}{where}: {problem}")
+        self.key = key
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path = Path(".tocsin")
+    grpc_listen: str = "127.0.0.1:50051"
+    http_listen: str = "127.0.0.1:8080"
+    log_format: str = "auto"
+    log_level: str = "info"
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "tocsin.db"
+
+
+KEYS = tuple(f.name for f in dataclasses.fields(Config))
+
+
+def env_name(key: str) -> str:
+    return "TOCSIN_" + key.upper()
+
+
+def load(
+    path: Path | None,
+    environ: Mapping[str, str],
+    flags: Mapping[str, str | None],
+) -> Config:
+    """Builds the configuration from a file (optional), the environment and flags."""
+    raw: dict[str, tuple[Any, str]] = {}
+    if path is None and environ.get("TOCSIN_CONFIG"):
+        path = Path(environ["TOCSIN_CONFIG"])
+    if path is not None:
+        for key, value in _read_file(path).items():
+            raw[key] = (value, str(path))
+    for key in KEYS:
+        if env_name(key) in environ:
+            raw[key] = (environ[env_name(key)], f"environment variable {env_name(key)}")
+    for key, value in flags.items():
+        if value is not None:
+            raw[key] = (value, f"--{key.replace('_', '-')}")
+    values: dict[str, Any] = {}
+    for key, (value, source) in raw.items():
+        values[key] = _parse(key, value, source)
+    return Config(**values)
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError("config", f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError("config", f"{path} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError("config", f"{path} must hold a mapping of keys to values")
+    for key in data:
+        if key not in KEYS:
+            raise ConfigError(str(key), f"unknown key; known keys are {', '.join(KEYS)}", str(path))
+    return data
+
+
+def _parse(key: str, value: Any, source: str) -> Any:
+    if not isinstance(value, str):
+        raise ConfigError(key, f"must be a string, not {type(value).__name__}", source)
+    if key == "data_dir":
+        if not value.strip():
+            raise ConfigError(key, "must not be empty", source)
+        return Path(value)
+    if key in ("grpc_listen", "http_listen"):
+        return listen_address(key, value, source)
+    if key == "log_format" and value not in LOG_FORMATS:
+        raise ConfigError(key, f"must be one of {', '.join(LOG_FORMATS)}", source)
+    if key == "log_level" and value.lower() not in LOG_LEVELS:
+        raise ConfigError(key, f"must be one of {', '.join(LOG_LEVELS)}", source)
+    return value.lower() if key == "log_level" else value
+
+
+def listen_address(key: str, value: str, source: str = "") -> str:
+    """Checks HOST:PORT (IPv6 hosts in brackets); port 0 picks a free one."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host:
+        raise ConfigError(key, f"must be HOST:PORT, not {value!r}", source)
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(key, f"port must be a number from 0 to 65535, not {port!r}", source)
+    return value
+
+
+def split_address(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)

@@ -1,0 +1,38 @@
+"""Domain errors. Servicers map each to one gRPC status code."""
+
+
+class TocsinError(Exception):
+    """Base of the errors a caller can act on; the message is shown to them."""
+
+
+class InvalidArgument(TocsinError):
+    """Input that will never be valid: names the field and the rule it broke."""
+
+    def __init__(self, field: str, rule: str) -> None:
+        super().__init__(f"{field}: {rule}")
+        self.field = field
+        self.rule = rule
+
+
+class NotFound(TocsinError):
+    pass
+
+
+class AlreadyExists(TocsinError):
+    pass
+
+
+class FailedPrecondition(TocsinError):
+    """The request is well-formed but not allowed in the current state."""
+
+
+class Unavailable(TocsinError):
+    """A dependency (the database) failed; retrying later can help."""
+
+
+class Unauthenticated(TocsinError):
+    """No token, or one that is unknown or revoked."""
+
+
+class DeadlineExceeded(Unavailable):
+    """The call took longer than its deadline; it may or may not have taken effect."""

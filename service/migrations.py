@@ -1,0 +1,97 @@
+"""Versioned schema migrations. Each runs once, in order, inside one transaction.
+
+Timestamps are integer microseconds since the Unix epoch (UTC); lists and maps are JSON text.
+A migration, once released, is never edited: change the schema with a new one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+DEFAULT_TEAM_ID = "default"
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "alerts, teams, activity and tokens",
+        (
+            """CREATE TABLE teams (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                name_key TEXT NOT NULL UNIQUE,
+                description TEXT NOT NULL DEFAULT '',
+                created_at BIGINT NOT NULL
+            )""",
+            f"""INSERT INTO teams (id, name, name_key, description, created_at)
+                VALUES ('{DEFAULT_TEAM_ID}', 'default', 'default',
+                        'Owns alerts that name no team.', 0)""",
+            """CREATE TABLE counters (
+                name TEXT PRIMARY KEY,
+                value BIGINT NOT NULL
+            )""",
+            "INSERT INTO counters (name, value) VALUES ('tiny_id', 0)",
+            """CREATE TABLE alerts (
+                id TEXT PRIMARY KEY,
+                tiny_id BIGINT NOT NULL UNIQUE,
+                alias TEXT NOT NULL,
+                message TEXT NOT NULL,
+                description TEXT NOT NULL,
+                tags TEXT NOT NULL,
+                details TEXT NOT NULL,
+                entity TEXT NOT NULL,
+                source TEXT NOT NULL,
+                priority INTEGER NOT NULL,
+                responders TEXT NOT NULL,
+                actions TEXT NOT NULL,
+                status TEXT NOT NULL,
+                acknowledged BOOLEAN NOT NULL,
+                snoozed_until BIGINT,
+                count BIGINT NOT NULL,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL,
+                last_occurred_at BIGINT NOT NULL,
+                team_id TEXT NOT NULL REFERENCES teams (id),
+                integration TEXT NOT NULL,
+                acknowledged_by TEXT NOT NULL,
+                closed_by TEXT NOT NULL
+            )""",
+            # At most one open alert per alias and team: the dedup rule, enforced by the database.
+            """CREATE UNIQUE INDEX alerts_open_alias ON alerts (team_id, alias)
+                WHERE status = 'open'""",
+            "CREATE INDEX alerts_alias ON alerts (team_id, alias, created_at)",
+            "CREATE INDEX alerts_created_at ON alerts (created_at, id)",
+            "CREATE INDEX alerts_updated_at ON alerts (updated_at, id)",
+            "CREATE INDEX alerts_last_occurred_at ON alerts (last_occurred_at, id)",
+            "CREATE INDEX alerts_snoozed_until ON alerts (snoozed_until) "
+            "WHERE snoozed_until IS NOT NULL",
+            """CREATE TABLE activity (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                alert_id TEXT NOT NULL REFERENCES alerts (id),
+                at BIGINT NOT NULL,
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL,
+                note TEXT NOT NULL,
+                before TEXT NOT NULL,
+                after TEXT NOT NULL
+            )""",
+            "CREATE INDEX activity_alert ON activity (alert_id, seq)",
+            """CREATE TABLE api_tokens (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                secret_hash TEXT NOT NULL UNIQUE,
+                created_at BIGINT NOT NULL,
+                revoked_at BIGINT
+            )""",
+        ),
+    ),
+)
+
+LATEST_VERSION = MIGRATIONS[-1].version

@@ -1,0 +1,204 @@
+"""The composition root of `tocsin serve`: the one place that picks concrete parts and wires them.
+
+One process runs the store, the gRPC server (with health and reflection), the engine loop and
+the HTTP edge, which reaches the gRPC server over loopback like a separate shim would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+import grpc
+from aiohttp import web
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import CollectorRegistry
+
+from clients.shim import Shim
+from protos.tocsin.v1 import (
+    alerts_pb2,
+    alerts_pb2_grpc,
+    teams_pb2,
+    teams_pb2_grpc,
+    tokens_pb2,
+    tokens_pb2_grpc,
+)
+from service.alert_servicer import AlertServicer
+from service.alerts import Alerts
+from service.clock import Clock
+from service.config import Config, split_address
+from service.engine import Engine
+from service.errors import TocsinError
+from service.interceptor import ServiceInterceptor
+from service.metrics import AlertMetrics, RpcMetrics
+from service.sqlite_store import SQLiteStore
+from service.team_servicer import TeamServicer
+from service.teams import Teams
+from service.token_servicer import TokenServicer
+from service.tokens import Tokens
+
+log = logging.getLogger(__name__)
+
+ENGINE_INTERVAL_SECONDS = 1.0
+HEALTH_INTERVAL_SECONDS = 5.0
+SHUTDOWN_GRACE_SECONDS = 5.0
+SERVICE_NAMES = (
+    alerts_pb2.DESCRIPTOR.services_by_name["AlertService"].full_name,
+    teams_pb2.DESCRIPTOR.services_by_name["TeamService"].full_name,
+    tokens_pb2.DESCRIPTOR.services_by_name["TokenService"].full_name,
+)
+
+
+class StartupError(TocsinError):
+    pass
+
+
+class TocsinServer:
+    def __init__(self, config: Config, clock: Clock) -> None:
+        self.config = config
+        self.clock = clock
+        self.store = SQLiteStore(config.database_path)
+        self.registry = CollectorRegistry()
+        self.alerts = Alerts(self.store, clock)
+        self.teams = Teams(self.store, clock)
+        self.tokens = Tokens(self.store, clock)
+        self.alert_metrics = AlertMetrics(self.registry)
+        self.engine = Engine(self.alerts, self.alert_metrics)
+        self.grpc_port = 0
+        self.http_port = 0
+        # The stubs lack the public asyncio variant, `health.aio`.
+        self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
+        self._grpc: grpc.aio.Server | None = None
+        self._channel: grpc.aio.Channel | None = None
+        self._http: web.AppRunner | None = None
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Starts everything, or, if any part fails, stops what had started and raises."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        await self.store.open()
+        admin = await self.tokens.ensure_admin_token(self.config.data_dir)
+        if admin is not None:
+            log.warning("created the admin token; its secret is in %s (mode 0600)", admin)
+        await self._start_grpc()
+        await self._start_http()
+        self._tasks = [
+            asyncio.create_task(self.engine.run(ENGINE_INTERVAL_SECONDS, self._stop)),
+            asyncio.create_task(self._watch_store_health()),
+        ]
+        log.info(
+            "tocsin is serving: gRPC on %s, HTTP on %s, data in %s",
+            self._address(self.config.grpc_listen, self.grpc_port),
+            self._address(self.config.http_listen, self.http_port),
+            self.config.data_dir,
+        )
+
+    async def _start_grpc(self) -> None:
+        server = grpc.aio.server(
+            interceptors=[ServiceInterceptor(self.tokens, RpcMetrics(self.registry))],
+            options=[("grpc.so_reuseport", 0)],
+        )
+        alerts_pb2_grpc.add_AlertServiceServicer_to_server(
+            AlertServicer(self.alerts, self.tokens, self.alert_metrics), server
+        )
+        teams_pb2_grpc.add_TeamServiceServicer_to_server(TeamServicer(self.teams), server)
+        tokens_pb2_grpc.add_TokenServiceServicer_to_server(TokenServicer(self.tokens), server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        reflection.enable_server_reflection(
+            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        try:
+            port = server.add_insecure_port(self.config.grpc_listen)
+        except RuntimeError as exc:
+            raise StartupError(
+                f"cannot listen for gRPC on {self.config.grpc_listen}: {exc}"
+            ) from exc
+        if port == 0:
+            raise StartupError(f"cannot listen for gRPC on {self.config.grpc_listen}")
+        await server.start()
+        self._grpc = server
+        self.grpc_port = port
+        for name in ("", *SERVICE_NAMES):
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    async def _start_http(self) -> None:
+        host, _ = split_address(self.config.grpc_listen)
+        local = "127.0.0.1" if host in ("0.0.0.0", "", "::", "*") else host
+        self._channel = grpc.aio.insecure_channel(f"{local}:{self.grpc_port}")
+        runner = web.AppRunner(Shim(self._channel, self.registry).app(), access_log=None)
+        await runner.setup()
+        http_host, http_port = split_address(self.config.http_listen)
+        site = web.TCPSite(runner, http_host, http_port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise StartupError(
+                f"cannot listen for HTTP on {self.config.http_listen}: {exc.strerror}"
+            ) from exc
+        self._http = runner
+        self.http_port = runner.addresses[0][1]
+
+    async def _watch_store_health(self) -> None:
+        """Reports NOT_SERVING while the database cannot be reached, so balancers steer away."""
+        serving = True
+        while not self._stop.is_set():
+            try:
+                await self.store.ping()
+                healthy = True
+            except TocsinError as exc:
+                healthy = False
+                log.error("database unreachable: %s", exc)
+            if healthy != serving:
+                serving = healthy
+                status = (
+                    health_pb2.HealthCheckResponse.SERVING
+                    if healthy
+                    else health_pb2.HealthCheckResponse.NOT_SERVING
+                )
+                await self._health.set("", status)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), HEALTH_INTERVAL_SECONDS)
+
+    async def stop(self) -> None:
+        """Stops taking calls, lets running ones finish, then closes the store."""
+        self._stop.set()
+        await self._health.enter_graceful_shutdown()
+        if self._http is not None:
+            await self._http.cleanup()
+        if self._grpc is not None:
+            await self._grpc.stop(SHUTDOWN_GRACE_SECONDS)
+        if self._channel is not None:
+            await self._channel.close(None)
+        for task in self._tasks:
+            await task
+        await self.store.close()
+        log.info("tocsin stopped")
+
+    async def run_until_stopped(self) -> None:
+        """Serves until SIGTERM or SIGINT, then shuts down gracefully."""
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        try:
+            await stop.wait()
+            log.info("shutting down")
+        finally:
+            await self.stop()
+
+    @staticmethod
+    def _address(configured: str, port: int) -> str:
+        host, _ = split_address(configured)
+        return f"{host}:{port}"

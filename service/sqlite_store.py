@@ -1,0 +1,803 @@
+"""The embedded store: one SQLite file in WAL mode, durable at every commit.
+
+Writes go through one writer thread that groups whatever is queued into a single
+transaction (group commit): one fsync serves many callers, and each caller's work runs in
+its own savepoint so one failure never spoils the others. Reads run on a few reader threads,
+each with its own connection; WAL lets them proceed while the writer commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import json
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from service import lifecycle
+from service.clock import from_micros, to_micros
+from service.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
+from service.migrations import DEFAULT_TEAM_ID, LATEST_VERSION, MIGRATIONS
+from service.model import (
+    ActivityEntry,
+    Actor,
+    Alert,
+    AlertEvent,
+    AlertQuery,
+    AlertRef,
+    Change,
+    CreateResult,
+    NewAlert,
+    Page,
+    Priority,
+    RefKind,
+    Responder,
+    SortField,
+    Status,
+    Team,
+    TokenInfo,
+    Transition,
+)
+from service.store import Step
+
+log = logging.getLogger(__name__)
+
+R = TypeVar("R")
+Job = Callable[[sqlite3.Connection], R]
+
+_ALERT_SELECT = "SELECT a.*, t.name AS team_name FROM alerts a JOIN teams t ON t.id = a.team_id"
+_SORT_COLUMNS = {
+    SortField.CREATED_AT: "a.created_at",
+    SortField.UPDATED_AT: "a.updated_at",
+    SortField.LAST_OCCURRED_AT: "a.last_occurred_at",
+    SortField.TINY_ID: "a.tiny_id",
+    SortField.PRIORITY: "a.priority",
+    SortField.COUNT: "a.count",
+}
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA synchronous = FULL")  # an acknowledged commit survives power loss
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA busy_timeout = 30000")
+    return conn
+
+
+@dataclass
+class _Queued:
+    job: Job[Any]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.cancelled():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
+class _Writer:
+    """The single writer thread: batches queued jobs into one transaction each round."""
+
+    def __init__(self, path: Path, on_commit: Callable[[], None], batch_max: int) -> None:
+        self._path = path
+        self._on_commit = on_commit
+        self._batch_max = batch_max
+        self._queue: queue.SimpleQueue[_Queued | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="tocsin-sqlite-writer", daemon=True)
+        self._closed = False
+
+    def start(self) -> None:
+        self._thread.start()
+
+    async def submit(self, job: Job[R]) -> R:
+        if self._closed:
+            raise Unavailable("the store is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
+        self._queue.put(_Queued(job, future, loop))
+        return await future
+
+    async def stop(self) -> None:
+        self._closed = True
+        self._queue.put(None)
+        await asyncio.to_thread(self._thread.join)
+
+    def _run(self) -> None:
+        conn = _connect(self._path)
+        try:
+            stopping = False
+            while not stopping:
+                first = self._queue.get()
+                if first is None:
+                    break
+                batch = [first]
+                while len(batch) < self._batch_max:
+                    try:
+                        nxt = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is None:
+                        stopping = True
+                        break
+                    batch.append(nxt)
+                self._run_batch(conn, batch)
+        finally:
+            conn.close()
+
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[_Queued]) -> None:
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for item in batch:
+                conn.execute("SAVEPOINT job")
+                try:
+                    value = item.job(conn)
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO job")
+                    conn.execute("RELEASE job")
+                    outcomes.append((False, _store_error(exc)))
+                else:
+                    conn.execute("RELEASE job")
+                    outcomes.append((True, value))
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            log.error("database transaction failed; nothing of it was written: %s", exc)
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            failure = Unavailable(f"the database could not commit: {exc}")
+            outcomes = [(False, failure)] * len(batch)
+        for item, (ok, value) in zip(batch, outcomes, strict=True):
+            item.loop.call_soon_threadsafe(_settle, item.future, ok, value)
+        batch[0].loop.call_soon_threadsafe(self._on_commit)
+
+
+def _store_error(exc: Exception) -> Exception:
+    if isinstance(exc, sqlite3.OperationalError):
+        return Unavailable(f"the database failed: {exc}")
+    return exc
+
+
+class _ChangeSignal:
+    """Wakes watchers after each commit; they re-read the feed to learn what changed."""
+
+    def __init__(self) -> None:
+        self.generation = 0
+        self._event = asyncio.Event()
+
+    def fire(self) -> None:
+        self.generation += 1
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait(self, since: int, poll_seconds: float) -> None:
+        if self.generation != since:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event.wait(), poll_seconds)
+
+
+class SQLiteStore:
+    def __init__(self, path: Path, *, readers: int = 4, batch_max: int = 256) -> None:
+        self._path = path
+        self._readers = readers
+        self._batch_max = batch_max
+        self._local = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._reader_lock = threading.Lock()
+        self._writer: _Writer | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._signal: _ChangeSignal | None = None
+
+    # Life cycle
+
+    async def open(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(self._migrate)
+        self._signal = _ChangeSignal()
+        self._writer = _Writer(self._path, self._signal.fire, self._batch_max)
+        self._writer.start()
+        self._executor = ThreadPoolExecutor(self._readers, thread_name_prefix="tocsin-sqlite-read")
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            await self._writer.stop()
+            self._writer = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        with self._reader_lock:
+            for conn in self._reader_conns:
+                conn.close()
+            self._reader_conns.clear()
+
+    def _migrate(self) -> None:
+        conn = _connect(self._path)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"
+            )
+            current = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0] or 0
+            if current > LATEST_VERSION:
+                conn.execute("ROLLBACK")
+                raise FailedPrecondition(
+                    f"the database {self._path} has schema version {current}, newer than this "
+                    f"Tocsin knows ({LATEST_VERSION}); run a newer Tocsin"
+                )
+            for migration in MIGRATIONS:
+                if migration.version <= current:
+                    continue
+                for statement in migration.statements:
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) "
+                    "VALUES (?, ?, strftime('%s', 'now') * 1000000)",
+                    (migration.version, migration.name),
+                )
+                log.info("applied migration %d: %s", migration.version, migration.name)
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise Unavailable(f"cannot open the database {self._path}: {exc}") from exc
+        finally:
+            conn.close()
+
+    async def ping(self) -> None:
+        await self._read(lambda conn: conn.execute("SELECT 1").fetchone())
+
+    # Plumbing
+
+    async def _write(self, job: Job[R]) -> R:
+        if self._writer is None:
+            raise Unavailable("the store is not open")
+        return await self._writer.submit(job)
+
+    async def _read(self, job: Job[R]) -> R:
+        if self._executor is None:
+            raise Unavailable("the store is not open")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._run_read, job)
+
+    def _run_read(self, job: Job[R]) -> R:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self._path)
+            self._local.conn = conn
+            with self._reader_lock:
+                self._reader_conns.append(conn)
+        try:
+            conn.execute("BEGIN")  # one snapshot for every statement of the read
+            try:
+                return job(conn)
+            finally:
+                conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            raise Unavailable(f"the database failed: {exc}") from exc
+
+    # Alerts
+
+    async def create_alert(
+        self, alert: NewAlert, actor: Actor, now: datetime, new_id: str
+    ) -> CreateResult:
+        def job(conn: sqlite3.Connection) -> CreateResult:
+            team = _team_row(conn, alert.owner_team or DEFAULT_TEAM_ID, "owner_team")
+            alias = alert.alias or new_id
+            row = conn.execute(
+                f"{_ALERT_SELECT} WHERE a.team_id = ? AND a.alias = ? AND a.status = 'open'",
+                (team["id"], alias),
+            ).fetchone()
+            if row is not None:
+                transition = lifecycle.deduplicate(_alert(row), now)
+                _write_transition(conn, transition, actor, now)
+                return CreateResult(transition.alert, deduplicated=True)
+            tiny_id = conn.execute(
+                "UPDATE counters SET value = value + 1 WHERE name = 'tiny_id' RETURNING value"
+            ).fetchone()[0]
+            created = Alert(
+                id=new_id,
+                tiny_id=tiny_id,
+                alias=alias,
+                message=alert.message,
+                description=alert.description,
+                tags=alert.tags,
+                details=dict(alert.details),
+                entity=alert.entity,
+                source=alert.source,
+                priority=alert.priority,
+                responders=alert.responders,
+                actions=alert.actions,
+                status=Status.OPEN,
+                acknowledged=False,
+                snoozed_until=None,
+                count=1,
+                created_at=now,
+                updated_at=now,
+                last_occurred_at=now,
+                owner_team_id=team["id"],
+                owner_team=team["name"],
+                integration=alert.integration,
+                acknowledged_by="",
+                closed_by="",
+            )
+            conn.execute(
+                f"INSERT INTO alerts (id, tiny_id, alias, {', '.join(_MUTABLE)}) "
+                f"VALUES (?, ?, ?, {', '.join('?' * len(_MUTABLE))})",
+                (created.id, created.tiny_id, created.alias, *_mutable_columns(created)),
+            )
+            _insert_activity(conn, created.id, (lifecycle.created(created),), actor, now)
+            return CreateResult(created, deduplicated=False)
+
+        return await self._write(job)
+
+    async def update_alert(self, ref: AlertRef, step: Step, actor: Actor) -> Transition:
+        def job(conn: sqlite3.Connection) -> Transition:
+            transition = step(_alert(_alert_row(conn, ref)))
+            _write_transition(conn, transition, actor, transition.alert.updated_at)
+            return transition
+
+        return await self._write(job)
+
+    async def get_alert(self, ref: AlertRef) -> Alert:
+        return await self._read(lambda conn: _alert(_alert_row(conn, ref)))
+
+    async def list_alerts(self, query: AlertQuery) -> Page[Alert]:
+        return await self._read(lambda conn: _list_alerts(conn, query))
+
+    async def list_activity(
+        self, ref: AlertRef, page_size: int, page_token: str
+    ) -> Page[ActivityEntry]:
+        def job(conn: sqlite3.Connection) -> Page[ActivityEntry]:
+            alert_id = _alert_row(conn, ref)["id"]
+            after = _decode_token(page_token, f"activity:{alert_id}")[0] if page_token else 0
+            rows = conn.execute(
+                "SELECT * FROM activity WHERE alert_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (alert_id, after, page_size + 1),
+            ).fetchall()
+            entries = tuple(_entry(row) for row in rows[:page_size])
+            token = ""
+            if len(rows) > page_size:
+                token = _encode_token([entries[-1].seq], f"activity:{alert_id}")
+            return Page(entries, token)
+
+        return await self._read(job)
+
+    async def snoozes_due(self, now: datetime, limit: int) -> Sequence[str]:
+        def job(conn: sqlite3.Connection) -> list[str]:
+            rows = conn.execute(
+                "SELECT id FROM alerts WHERE snoozed_until IS NOT NULL AND snoozed_until <= ? "
+                "AND status = 'open' ORDER BY snoozed_until LIMIT ?",
+                (to_micros(now), limit),
+            ).fetchall()
+            return [row["id"] for row in rows]
+
+        return await self._read(job)
+
+    # Change feed
+
+    async def last_seq(self) -> int:
+        return await self._read(
+            lambda conn: conn.execute("SELECT COALESCE(MAX(seq), 0) FROM activity").fetchone()[0]
+        )
+
+    async def events_after(self, seq: int, limit: int, team_id: str) -> Sequence[AlertEvent]:
+        def job(conn: sqlite3.Connection) -> list[AlertEvent]:
+            sql = "SELECT act.* FROM activity act"
+            params: list[object] = [seq]
+            if team_id:
+                sql += " JOIN alerts a ON a.id = act.alert_id WHERE act.seq > ? AND a.team_id = ?"
+                params.append(team_id)
+            else:
+                sql += " WHERE act.seq > ?"
+            entries = [
+                _entry(row)
+                for row in conn.execute(f"{sql} ORDER BY act.seq LIMIT ?", (*params, limit))
+            ]
+            ids = sorted({entry.alert_id for entry in entries})
+            alerts: dict[str, Alert] = {}
+            for chunk in _chunks(ids, 500):
+                marks = ", ".join("?" * len(chunk))
+                for row in conn.execute(f"{_ALERT_SELECT} WHERE a.id IN ({marks})", chunk):
+                    alerts[row["id"]] = _alert(row)
+            return [AlertEvent(entry, alerts[entry.alert_id]) for entry in entries]
+
+        return await self._read(job)
+
+    def change_generation(self) -> int:
+        return 0 if self._signal is None else self._signal.generation
+
+    async def wait_for_change(self, since: int, poll_seconds: float) -> None:
+        if self._signal is None:
+            raise Unavailable("the store is not open")
+        await self._signal.wait(since, poll_seconds)
+
+    # Teams
+
+    async def create_team(self, name: str, description: str, now: datetime, new_id: str) -> Team:
+        def job(conn: sqlite3.Connection) -> Team:
+            try:
+                conn.execute(
+                    "INSERT INTO teams (id, name, name_key, description, created_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (new_id, name, name.lower(), description, to_micros(now)),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise AlreadyExists(f"a team named {name!r} already exists") from exc
+            return Team(new_id, name, description, now)
+
+        return await self._write(job)
+
+    async def list_teams(self) -> Sequence[Team]:
+        return await self._read(
+            lambda conn: [_team(r) for r in conn.execute("SELECT * FROM teams ORDER BY name_key")]
+        )
+
+    async def get_team(self, team: str) -> Team:
+        return await self._read(lambda conn: _team(_team_row(conn, team, "team")))
+
+    async def rename_team(self, team: str, new_name: str) -> Team:
+        def job(conn: sqlite3.Connection) -> Team:
+            row = _team_row(conn, team, "team")
+            if row["id"] == DEFAULT_TEAM_ID:
+                raise FailedPrecondition("the default team cannot be renamed")
+            try:
+                conn.execute(
+                    "UPDATE teams SET name = ?, name_key = ? WHERE id = ?",
+                    (new_name, new_name.lower(), row["id"]),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise AlreadyExists(f"a team named {new_name!r} already exists") from exc
+            return _team(_team_row(conn, row["id"], "team"))
+
+        return await self._write(job)
+
+    async def delete_team(self, team: str) -> None:
+        def job(conn: sqlite3.Connection) -> None:
+            row = _team_row(conn, team, "team")
+            if row["id"] == DEFAULT_TEAM_ID:
+                raise FailedPrecondition("the default team cannot be deleted")
+            owned = conn.execute(
+                "SELECT COUNT(*) FROM alerts WHERE team_id = ?", (row["id"],)
+            ).fetchone()[0]
+            if owned:
+                raise FailedPrecondition(
+                    f"team {row['name']!r} still owns {owned} alert(s); it can be deleted "
+                    "only when nothing belongs to it"
+                )
+            conn.execute("DELETE FROM teams WHERE id = ?", (row["id"],))
+
+        await self._write(job)
+
+    # Tokens
+
+    async def create_token(
+        self, name: str, secret_hash: str, now: datetime, new_id: str
+    ) -> TokenInfo:
+        def job(conn: sqlite3.Connection) -> TokenInfo:
+            conn.execute(
+                "INSERT INTO api_tokens (id, name, secret_hash, created_at) VALUES (?, ?, ?, ?)",
+                (new_id, name, secret_hash, to_micros(now)),
+            )
+            return TokenInfo(new_id, name, now, None)
+
+        return await self._write(job)
+
+    async def list_tokens(self) -> Sequence[TokenInfo]:
+        return await self._read(
+            lambda conn: [
+                _token(row) for row in conn.execute("SELECT * FROM api_tokens ORDER BY created_at")
+            ]
+        )
+
+    async def revoke_token(self, token_id: str, now: datetime) -> TokenInfo:
+        def job(conn: sqlite3.Connection) -> TokenInfo:
+            row = conn.execute("SELECT * FROM api_tokens WHERE id = ?", (token_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no token with id {token_id!r}")
+            if row["revoked_at"] is not None:
+                return _token(row)
+            others = conn.execute(
+                "SELECT COUNT(*) FROM api_tokens WHERE revoked_at IS NULL AND id != ?",
+                (token_id,),
+            ).fetchone()[0]
+            if not others:
+                raise FailedPrecondition(
+                    "this is the last active token; create another before revoking it"
+                )
+            conn.execute(
+                "UPDATE api_tokens SET revoked_at = ? WHERE id = ?", (to_micros(now), token_id)
+            )
+            return TokenInfo(row["id"], row["name"], from_micros(row["created_at"]), now)
+
+        return await self._write(job)
+
+    async def find_token(self, secret_hash: str) -> TokenInfo | None:
+        def job(conn: sqlite3.Connection) -> TokenInfo | None:
+            row = conn.execute(
+                "SELECT * FROM api_tokens WHERE secret_hash = ? AND revoked_at IS NULL",
+                (secret_hash,),
+            ).fetchone()
+            return None if row is None else _token(row)
+
+        return await self._read(job)
+
+
+# Rows and values
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _team_row(conn: sqlite3.Connection, team: str, field: str) -> sqlite3.Row:
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT * FROM teams WHERE id = ? OR name_key = ? ORDER BY id = ? DESC LIMIT 1",
+        (team, team.lower(), team),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"{field}: no team named {team!r}")
+    return row
+
+
+def _team(row: sqlite3.Row) -> Team:
+    return Team(row["id"], row["name"], row["description"], from_micros(row["created_at"]))
+
+
+def _token(row: sqlite3.Row) -> TokenInfo:
+    revoked = row["revoked_at"]
+    return TokenInfo(
+        row["id"],
+        row["name"],
+        from_micros(row["created_at"]),
+        None if revoked is None else from_micros(revoked),
+    )
+
+
+def _alert_row(conn: sqlite3.Connection, ref: AlertRef) -> sqlite3.Row:
+    row: sqlite3.Row | None
+    if ref.kind is RefKind.ID:
+        row = conn.execute(f"{_ALERT_SELECT} WHERE a.id = ?", (ref.value,)).fetchone()
+    elif ref.kind is RefKind.TINY_ID:
+        if not ref.value.isdigit():
+            raise InvalidArgument("ref.tiny_id", f"must be a number (got {ref.value!r})")
+        row = conn.execute(f"{_ALERT_SELECT} WHERE a.tiny_id = ?", (int(ref.value),)).fetchone()
+    else:
+        team = _team_row(conn, ref.team or DEFAULT_TEAM_ID, "ref.team")
+        row = conn.execute(
+            f"{_ALERT_SELECT} WHERE a.team_id = ? AND a.alias = ? "
+            "ORDER BY a.status = 'open' DESC, a.created_at DESC LIMIT 1",
+            (team["id"], ref.value),
+        ).fetchone()
+    if row is None:
+        raise NotFound(f"no alert with {ref.describe()}")
+    return row
+
+
+def _alert(row: sqlite3.Row) -> Alert:
+    snoozed = row["snoozed_until"]
+    return Alert(
+        id=row["id"],
+        tiny_id=row["tiny_id"],
+        alias=row["alias"],
+        message=row["message"],
+        description=row["description"],
+        tags=tuple(json.loads(row["tags"])),
+        details=json.loads(row["details"]),
+        entity=row["entity"],
+        source=row["source"],
+        priority=Priority(row["priority"]),
+        responders=tuple(Responder(r["type"], r["name"]) for r in json.loads(row["responders"])),
+        actions=tuple(json.loads(row["actions"])),
+        status=Status(row["status"]),
+        acknowledged=bool(row["acknowledged"]),
+        snoozed_until=None if snoozed is None else from_micros(snoozed),
+        count=row["count"],
+        created_at=from_micros(row["created_at"]),
+        updated_at=from_micros(row["updated_at"]),
+        last_occurred_at=from_micros(row["last_occurred_at"]),
+        owner_team_id=row["team_id"],
+        owner_team=row["team_name"],
+        integration=row["integration"],
+        acknowledged_by=row["acknowledged_by"],
+        closed_by=row["closed_by"],
+    )
+
+
+_MUTABLE = [
+    "message",
+    "description",
+    "tags",
+    "details",
+    "entity",
+    "source",
+    "priority",
+    "responders",
+    "actions",
+    "status",
+    "acknowledged",
+    "snoozed_until",
+    "count",
+    "created_at",
+    "updated_at",
+    "last_occurred_at",
+    "team_id",
+    "integration",
+    "acknowledged_by",
+    "closed_by",
+]
+
+
+def _mutable_columns(alert: Alert) -> tuple[object, ...]:
+    """Column values in `_MUTABLE` order."""
+    return (
+        alert.message,
+        alert.description,
+        json.dumps(list(alert.tags)),
+        json.dumps(dict(alert.details)),
+        alert.entity,
+        alert.source,
+        int(alert.priority),
+        json.dumps([{"type": r.type, "name": r.name} for r in alert.responders]),
+        json.dumps(list(alert.actions)),
+        alert.status.value,
+        alert.acknowledged,
+        None if alert.snoozed_until is None else to_micros(alert.snoozed_until),
+        alert.count,
+        to_micros(alert.created_at),
+        to_micros(alert.updated_at),
+        to_micros(alert.last_occurred_at),
+        alert.owner_team_id,
+        alert.integration,
+        alert.acknowledged_by,
+        alert.closed_by,
+    )
+
+
+def _write_transition(
+    conn: sqlite3.Connection, transition: Transition, actor: Actor, now: datetime
+) -> None:
+    if not transition.changes:
+        return
+    alert = transition.alert
+    assignments = ", ".join(f"{column} = ?" for column in _MUTABLE)
+    conn.execute(
+        f"UPDATE alerts SET {assignments} WHERE id = ?", (*_mutable_columns(alert), alert.id)
+    )
+    _insert_activity(conn, alert.id, transition.changes, actor, now)
+
+
+def _insert_activity(
+    conn: sqlite3.Connection,
+    alert_id: str,
+    changes: Sequence[Change],
+    actor: Actor,
+    now: datetime,
+) -> None:
+    # The caller's note goes with the first entry of what their call did.
+    conn.executemany(
+        "INSERT INTO activity (alert_id, at, actor, action, note, before, after) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                alert_id,
+                to_micros(now),
+                actor.user,
+                change.action,
+                actor.note if index == 0 else "",
+                json.dumps(dict(change.before)),
+                json.dumps(dict(change.after)),
+            )
+            for index, change in enumerate(changes)
+        ],
+    )
+
+
+def _entry(row: sqlite3.Row) -> ActivityEntry:
+    return ActivityEntry(
+        seq=row["seq"],
+        alert_id=row["alert_id"],
+        at=from_micros(row["at"]),
+        actor=row["actor"],
+        action=row["action"],
+        note=row["note"],
+        before=json.loads(row["before"]),
+        after=json.loads(row["after"]),
+    )
+
+
+def _query_fingerprint(query: AlertQuery) -> str:
+    shape = repr((query.filter, query.sort, query.descending))
+    return hashlib.sha256(shape.encode()).hexdigest()[:16]
+
+
+def _encode_token(position: list[Any], scope: str) -> str:
+    raw = json.dumps({"p": position, "s": scope}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_token(token: str, scope: str) -> list[Any]:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        data = json.loads(raw)
+        position = data["p"]
+        if data["s"] != scope or not isinstance(position, list):
+            raise ValueError(scope)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidArgument(
+            "page_token", "is not a token this service issued for this query"
+        ) from exc
+    return position
+
+
+def _list_alerts(conn: sqlite3.Connection, query: AlertQuery) -> Page[Alert]:
+    where: list[str] = []
+    params: list[object] = []
+    f = query.filter
+    if f.statuses:
+        where.append(f"a.status IN ({', '.join('?' * len(f.statuses))})")
+        params.extend(sorted(s.value for s in f.statuses))
+    if f.acknowledged is not None:
+        where.append("a.acknowledged = ?")
+        params.append(f.acknowledged)
+    if f.snoozed is not None:
+        where.append("a.snoozed_until IS NOT NULL" if f.snoozed else "a.snoozed_until IS NULL")
+    if f.priorities:
+        where.append(f"a.priority IN ({', '.join('?' * len(f.priorities))})")
+        params.extend(sorted(int(p) for p in f.priorities))
+    for tag in f.tags:
+        where.append("EXISTS (SELECT 1 FROM json_each(a.tags) WHERE json_each.value = ?)")
+        params.append(tag)
+    if f.team:
+        where.append("a.team_id = ?")
+        params.append(_team_row(conn, f.team, "filter.team")["id"])
+    if f.text:
+        where.append("instr(lower(a.message), lower(?)) > 0")
+        params.append(f.text)
+    if f.created_after is not None:
+        where.append("a.created_at >= ?")
+        params.append(to_micros(f.created_after))
+    if f.created_before is not None:
+        where.append("a.created_at < ?")
+        params.append(to_micros(f.created_before))
+
+    column = _SORT_COLUMNS[query.sort]
+    direction = "DESC" if query.descending else "ASC"
+    scope = f"alerts:{_query_fingerprint(query)}"
+    if query.page_token:
+        position = _decode_token(query.page_token, scope)
+        where.append(f"({column}, a.id) {'<' if query.descending else '>'} (?, ?)")
+        params.extend(position)
+    sql = _ALERT_SELECT
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY {column} {direction}, a.id {direction} LIMIT ?"
+    rows = conn.execute(sql, (*params, query.page_size + 1)).fetchall()
+    alerts = tuple(_alert(row) for row in rows[: query.page_size])
+    token = ""
+    if len(rows) > query.page_size:
+        last = rows[query.page_size - 1]
+        token = _encode_token([last[column.removeprefix("a.")], last["id"]], scope)
+    return Page(alerts, token)

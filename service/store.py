@@ -1,0 +1,99 @@
+"""The `Store` protocol: everything the service keeps, behind one small interface.
+
+An awaited write has been committed when it returns. Lifecycle steps are passed in as pure
+functions and run inside the store's transaction, so a read-modify-write is atomic whatever
+the backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from service.model import (
+    ActivityEntry,
+    Actor,
+    Alert,
+    AlertEvent,
+    AlertQuery,
+    AlertRef,
+    CreateResult,
+    NewAlert,
+    Page,
+    Team,
+    TokenInfo,
+    Transition,
+)
+
+Step = Callable[[Alert], Transition]
+
+
+class Store(Protocol):
+    async def open(self) -> None:
+        """Connects and brings the schema up to date; refuses a newer schema."""
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Raises `Unavailable` when the database cannot be reached."""
+
+    # Alerts
+    async def create_alert(
+        self, alert: NewAlert, actor: Actor, now: datetime, new_id: str
+    ) -> CreateResult:
+        """Creates the alert, or deduplicates into the open one with its alias and team."""
+
+    async def update_alert(self, ref: AlertRef, step: Step, actor: Actor) -> Transition:
+        """Runs `step` on the alert's current state and commits its changes atomically."""
+
+    async def get_alert(self, ref: AlertRef) -> Alert: ...
+
+    async def list_alerts(self, query: AlertQuery) -> Page[Alert]: ...
+
+    async def list_activity(
+        self, ref: AlertRef, page_size: int, page_token: str
+    ) -> Page[ActivityEntry]: ...
+
+    async def snoozes_due(self, now: datetime, limit: int) -> Sequence[str]:
+        """Ids of open alerts whose snooze has run out by `now`."""
+
+    # The change feed behind WatchAlerts
+    async def last_seq(self) -> int: ...
+
+    async def events_after(self, seq: int, limit: int, team_id: str) -> Sequence[AlertEvent]:
+        """Changes with a sequence number above `seq`, oldest first (one team's, if given)."""
+
+    def change_generation(self) -> int:
+        """A number that moves on with every commit; read it before reading the feed."""
+
+    async def wait_for_change(self, since: int, poll_seconds: float) -> None:
+        """Returns once the generation has moved past `since`, or after `poll_seconds`."""
+
+    # Teams
+    async def create_team(
+        self, name: str, description: str, now: datetime, new_id: str
+    ) -> Team: ...
+
+    async def list_teams(self) -> Sequence[Team]: ...
+
+    async def get_team(self, team: str) -> Team:
+        """By id or by name (case-insensitive)."""
+
+    async def rename_team(self, team: str, new_name: str) -> Team: ...
+
+    async def delete_team(self, team: str) -> None:
+        """Refuses the default team and any team that still owns something."""
+
+    # API tokens
+    async def create_token(
+        self, name: str, secret_hash: str, now: datetime, new_id: str
+    ) -> TokenInfo: ...
+
+    async def list_tokens(self) -> Sequence[TokenInfo]: ...
+
+    async def revoke_token(self, token_id: str, now: datetime) -> TokenInfo:
+        """Refuses to revoke the last active token."""
+
+    async def find_token(self, secret_hash: str) -> TokenInfo | None:
+        """The active token with this hash, if any."""

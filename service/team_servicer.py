@@ -1,0 +1,43 @@
+"""TeamService over gRPC."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from protos.tocsin.v1 import teams_pb2, teams_pb2_grpc
+from service import codec
+from service.teams import Teams
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class TeamServicer(teams_pb2_grpc.TeamServiceServicer):
+    def __init__(self, teams: Teams) -> None:
+        self._teams = teams
+
+    async def CreateTeam(
+        self, request: teams_pb2.CreateTeamRequest, context: Context
+    ) -> teams_pb2.Team:
+        return codec.team_to_pb(await self._teams.create(request.name, request.description))
+
+    async def ListTeams(
+        self, request: teams_pb2.ListTeamsRequest, context: Context
+    ) -> teams_pb2.ListTeamsResponse:
+        teams = await self._teams.list()
+        return teams_pb2.ListTeamsResponse(teams=[codec.team_to_pb(team) for team in teams])
+
+    async def GetTeam(self, request: teams_pb2.GetTeamRequest, context: Context) -> teams_pb2.Team:
+        return codec.team_to_pb(await self._teams.get(request.team))
+
+    async def RenameTeam(
+        self, request: teams_pb2.RenameTeamRequest, context: Context
+    ) -> teams_pb2.Team:
+        return codec.team_to_pb(await self._teams.rename(request.team, request.new_name))
+
+    async def DeleteTeam(
+        self, request: teams_pb2.DeleteTeamRequest, context: Context
+    ) -> teams_pb2.DeleteTeamResponse:
+        await self._teams.delete(request.team)
+        return teams_pb2.DeleteTeamResponse()

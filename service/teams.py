@@ -1,0 +1,39 @@
+"""Team use cases: names are checked here, uniqueness is the store's."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from service import validation
+from service.alerts import new_uuid
+from service.clock import Clock
+from service.model import Team
+from service.store import Store
+
+
+class Teams:
+    def __init__(self, store: Store, clock: Clock, new_id: Callable[[], str] = new_uuid) -> None:
+        self._store = store
+        self._clock = clock
+        self._new_id = new_id
+
+    async def create(self, name: str, description: str) -> Team:
+        validation.team_name(name)
+        validation.team_description(description)
+        return await self._store.create_team(name, description, self._clock.now(), self._new_id())
+
+    async def list(self) -> Sequence[Team]:
+        return await self._store.list_teams()
+
+    async def get(self, team: str) -> Team:
+        validation.text("team", team, validation.TEAM_NAME_MAX, required=True)
+        return await self._store.get_team(team)
+
+    async def rename(self, team: str, new_name: str) -> Team:
+        validation.text("team", team, validation.TEAM_NAME_MAX, required=True)
+        validation.team_name(new_name, "new_name")
+        return await self._store.rename_team(team, new_name)
+
+    async def delete(self, team: str) -> None:
+        validation.text("team", team, validation.TEAM_NAME_MAX, required=True)
+        await self._store.delete_team(team)

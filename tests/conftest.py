@@ -1,0 +1,59 @@
+"""Shared fixtures: a real store on disk and a real server on free loopback ports."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from clients.client import TocsinClient
+from service.config import Config
+from service.server import TocsinServer
+from service.sqlite_store import SQLiteStore
+from service.tokens import ADMIN_TOKEN_FILE
+from tests.fakes import FakeClock
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    store = SQLiteStore(tmp_path / "tocsin.db")
+    await store.open()
+    yield store
+    await store.close()
+
+
+@dataclass
+class Running:
+    server: TocsinServer
+    clock: FakeClock
+    target: str
+    token: str
+    data_dir: Path
+
+    def client(self, token: str | None = None) -> TocsinClient:
+        return TocsinClient(self.target, token or self.token, timeout=10)
+
+
+@pytest.fixture
+async def running(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Running]:
+    config = Config(
+        data_dir=tmp_path / "data", grpc_listen="127.0.0.1:0", http_listen="127.0.0.1:0"
+    )
+    server = TocsinServer(config, clock)
+    await server.start()
+    token = (config.data_dir / ADMIN_TOKEN_FILE).read_text().strip()
+    yield Running(server, clock, f"127.0.0.1:{server.grpc_port}", token, config.data_dir)
+    await server.stop()
+
+
+@pytest.fixture
+async def client(running: Running) -> AsyncIterator[TocsinClient]:
+    async with running.client() as client:
+        yield client
