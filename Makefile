@@ -24,7 +24,7 @@ proto: $(STAMP)
 	$(BIN)/python -m grpc_tools.protoc -I . \
 		--plugin=protoc-gen-mypy=$(BIN)/protoc-gen-mypy \
 		--plugin=protoc-gen-mypy_grpc=$(BIN)/protoc-gen-mypy_grpc \
-		--python_out=. --grpc_python_out=. --mypy_out=. --mypy_grpc_out=. \
+		--python_out=. --grpc_python_out=. --mypy_out=quiet:. --mypy_grpc_out=quiet:. \
 		$(PROTOS)
 
 check-proto: proto

@@ -210,12 +210,10 @@ def _action(verb: str, call: Callable[..., Awaitable[Any]]) -> Handler:
     return handler
 
 
-def _until(args: argparse.Namespace) -> datetime:
+def _until(args: argparse.Namespace) -> datetime | timedelta:
     if (args.until is None) == (args.duration is None):
         raise UsageError("give exactly one of --until TIME or --for DURATION")
-    if args.until is not None:
-        return args.until  # type: ignore[no-any-return]
-    return datetime.now(UTC) + args.duration  # type: ignore[no-any-return]
+    return args.until if args.until is not None else args.duration  # type: ignore[no-any-return]
 
 
 ACTIONS: dict[str, Handler] = {

@@ -7,9 +7,9 @@ as the domain's plain values, never protobuf messages.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TypeVar
 
@@ -157,11 +157,14 @@ class TocsinClient:
         return await self._act(self._alerts.CloseAlert, _action(ref, user, note))
 
     async def snooze(
-        self, ref: AlertRef, until: datetime, *, user: str = "", note: str = ""
+        self, ref: AlertRef, end: datetime | timedelta, *, user: str = "", note: str = ""
     ) -> ActionResult:
-        request = alerts_pb2.SnoozeAlertRequest(
-            ref=codec.ref_to_pb(ref), until=codec.timestamp(until), user=user, note=note
-        )
+        """Until an instant, or for a duration measured by the server's clock."""
+        request = alerts_pb2.SnoozeAlertRequest(ref=codec.ref_to_pb(ref), user=user, note=note)
+        if isinstance(end, datetime):
+            request.until.CopyFrom(codec.timestamp(end))
+        else:
+            request.duration.FromTimedelta(end)
         return await self._act(self._alerts.SnoozeAlert, request)
 
     async def add_note(self, ref: AlertRef, note: str, *, user: str = "") -> ActionResult:
@@ -215,7 +218,9 @@ class TocsinClient:
         reply = await self._call(self._alerts.ListAlertActivity, request)
         return Page(tuple(codec.entry_from_pb(e) for e in reply.entries), reply.next_page_token)
 
-    async def watch(self, *, resume_cursor: str = "", team: str = "") -> AsyncIterator[AlertEvent]:
+    async def watch(
+        self, *, resume_cursor: str = "", team: str = ""
+    ) -> AsyncGenerator[AlertEvent, None]:
         """Every change from now (or after `resume_cursor`), until the caller stops reading.
 
         A stream has no deadline; the event's `entry.seq` is its resume cursor.

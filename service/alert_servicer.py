@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import grpc
@@ -78,11 +79,15 @@ class AlertServicer(alerts_pb2_grpc.AlertServiceServicer):
     async def SnoozeAlert(
         self, request: alerts_pb2.SnoozeAlertRequest, context: Context
     ) -> alerts_pb2.AlertActionResponse:
-        if not request.HasField("until"):
-            raise InvalidArgument("until", "is required")
+        end: datetime | timedelta
+        if request.HasField("until"):
+            end = codec.instant(request.until)
+        elif request.HasField("duration"):
+            end = request.duration.ToTimedelta()
+        else:
+            raise InvalidArgument("until", "give the end of the snooze (until or duration)")
         actor = await self._actor(request.user, request.note, context)
-        ref = codec.ref_from_pb(request.ref)
-        return _reply(await self._alerts.snooze(ref, codec.instant(request.until), actor))
+        return _reply(await self._alerts.snooze(codec.ref_from_pb(request.ref), end, actor))
 
     async def AddNote(
         self, request: alerts_pb2.AlertActionRequest, context: Context

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from service import lifecycle, validation
 from service.clock import Clock
@@ -71,8 +71,14 @@ class Alerts:
     async def close(self, ref: AlertRef, actor: Actor) -> Transition:
         return await self._act(ref, actor, lambda a, now: lifecycle.close(a, actor.user, now))
 
-    async def snooze(self, ref: AlertRef, until: datetime, actor: Actor) -> Transition:
-        return await self._act(ref, actor, lambda a, now: lifecycle.snooze(a, until, now))
+    async def snooze(self, ref: AlertRef, end: datetime | timedelta, actor: Actor) -> Transition:
+        """Until an instant, or for a while from now by this service's clock."""
+
+        def step(alert: Alert, now: datetime) -> Transition:
+            until = end if isinstance(end, datetime) else now + end
+            return lifecycle.snooze(alert, until, now)
+
+        return await self._act(ref, actor, step)
 
     async def add_note(self, ref: AlertRef, actor: Actor) -> Transition:
         validation.note(actor.note, required=True)

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from service import validation
 from service.errors import FailedPrecondition, InvalidArgument
-from service.model import Alert, Change, Priority, Status, Transition
+from service.model import Alert, Change, Priority, Responder, Status, Transition
 
 # Activity actions, as they appear in the log and in watch events.
 CREATED = "created"
@@ -39,6 +39,8 @@ def jsonable(value: object) -> object:
         return value.name
     if isinstance(value, Status):
         return value.value
+    if isinstance(value, Responder):
+        return {"type": value.type, "name": value.name}
     if isinstance(value, tuple | list):
         return [jsonable(item) for item in value]
     if isinstance(value, Mapping):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from service import lifecycle
 from service.errors import FailedPrecondition, InvalidArgument
-from service.model import Alert, Priority, Status
+from service.model import Alert, Priority, Responder, Status
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 LATER = T0 + timedelta(minutes=5)
@@ -41,7 +42,7 @@ def alert(**changes: object) -> Alert:
         acknowledged_by="",
         closed_by="",
     )
-    return Alert(**{**base.__dict__, **changes})  # type: ignore[arg-type]
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
 
 def test_acknowledge_records_who_and_cancels_a_snooze() -> None:
@@ -154,8 +155,9 @@ def test_a_note_with_a_no_op_is_still_kept() -> None:
 
 
 def test_created_entry_lists_what_the_alert_was_created_with() -> None:
-    change = lifecycle.created(alert())
+    change = lifecycle.created(alert(responders=(Responder("team", "ops"),)))
     assert change.action == "created"
+    assert change.after["responders"] == [{"type": "team", "name": "ops"}]
     assert change.after["message"] == "Disk full"
     assert change.after["priority"] == "P3"
     assert change.after["tags"] == ["disk"]

@@ -56,8 +56,16 @@ def test_a_complete_alert_within_every_limit_is_accepted() -> None:
         (NewAlert(message="m", details={"": "v"}), "details", "keys must not be empty"),
         (NewAlert(message="m", actions=tuple(f"a{i}" for i in range(11))), "actions", "at most 10"),
         (NewAlert(message="m", actions=("a" * 51,)), "actions[0]", "at most 50"),
-        (NewAlert(message="m", responders=(Responder("pager", "x"),)), "responders[0].type", "one of"),
-        (NewAlert(message="m", responders=(Responder("user", ""),)), "responders[0].name", "required"),
+        (
+            NewAlert(message="m", responders=(Responder("pager", "x"),)),
+            "responders[0].type",
+            "one of",
+        ),
+        (
+            NewAlert(message="m", responders=(Responder("user", ""),)),
+            "responders[0].name",
+            "required",
+        ),
         (NewAlert(message="nul\x00byte"), "message", "NUL"),
     ],
 )

@@ -1,0 +1,297 @@
+"""AlertService over real gRPC, through the typed client, against a running server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from datetime import timedelta
+from typing import cast
+
+import grpc
+import pytest
+
+from clients.client import TocsinClient, parse_ref
+from protos.tocsin.v1 import alerts_pb2, alerts_pb2_grpc
+from service.errors import FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
+from service.model import AlertEvent, AlertFilter, AlertQuery, AlertRef, NewAlert, Priority, RefKind
+from tests.conftest import Running
+
+UNKNOWN_PRIORITY = cast(alerts_pb2.Priority.ValueType, 9)
+
+
+async def test_create_get_and_dedup(client: TocsinClient, running: Running) -> None:
+    created = await client.create_alert(
+        NewAlert(message="Disk full", alias="disk", priority=Priority.P2, tags=("disk",)),
+        user="ana",
+        note="seen in grafana",
+    )
+    assert not created.deduplicated
+    alert = created.alert
+    assert alert.tiny_id == 1 and alert.priority is Priority.P2 and alert.count == 1
+    assert alert.created_at == running.clock.now()
+    assert await client.get_alert(parse_ref("1")) == alert
+    assert await client.get_alert(AlertRef(RefKind.ALIAS, "disk")) == alert
+
+    running.clock.advance(timedelta(minutes=2))
+    again = await client.create_alert(NewAlert(message="Disk full", alias="disk"))
+    assert again.deduplicated and again.alert.id == alert.id and again.alert.count == 2
+    assert again.alert.last_occurred_at == running.clock.now()
+
+    log = (await client.activity(parse_ref(alert.id))).items
+    assert [(e.action, e.actor, e.note) for e in log] == [
+        ("created", "ana", "seen in grafana"),
+        ("deduplicated", "admin", ""),  # no user given: the token's name
+    ]
+
+
+async def test_sixty_four_simultaneous_creates_make_one_alert(client: TocsinClient) -> None:
+    results = await asyncio.gather(
+        *(client.create_alert(NewAlert(message="storm", alias="storm")) for _ in range(64))
+    )
+    assert len({r.alert.id for r in results}) == 1
+    assert sorted(r.alert.count for r in results) == list(range(1, 65))
+    alert = await client.get_alert(AlertRef(RefKind.ALIAS, "storm"))
+    assert alert.count == 64
+    assert len((await client.activity(parse_ref(alert.id), page_size=1000)).items) == 64
+
+
+async def test_invalid_input_names_field_and_limit(client: TocsinClient) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        await client.create_alert(NewAlert(message="m" * 131))
+    assert caught.value.field == "message"
+    assert "at most 130 characters (got 131)" in caught.value.rule
+    with pytest.raises(InvalidArgument, match="tags"):
+        await client.create_alert(NewAlert(message="m", tags=tuple(str(i) for i in range(21))))
+    with pytest.raises(InvalidArgument, match="user: must be at most 100"):
+        await client.create_alert(NewAlert(message="m"), user="u" * 101)
+
+
+async def test_raw_requests_with_bad_enums_and_missing_refs(running: Running) -> None:
+    """What the typed client cannot send: unknown enum values, empty refs."""
+    async with grpc.aio.insecure_channel(running.target) as channel:
+        stub = alerts_pb2_grpc.AlertServiceStub(channel)
+        auth = (("authorization", f"Bearer {running.token}"),)
+        cases: list[tuple[Awaitable[object], str]] = [
+            (
+                stub.CreateAlert(
+                    alerts_pb2.CreateAlertRequest(message="m", priority=UNKNOWN_PRIORITY),
+                    metadata=auth,
+                ),
+                "priority",
+            ),
+            (stub.GetAlert(alerts_pb2.GetAlertRequest(), metadata=auth), "ref"),
+            (
+                stub.GetAlert(
+                    alerts_pb2.GetAlertRequest(ref=alerts_pb2.AlertRef(id="")), metadata=auth
+                ),
+                "ref",
+            ),
+            (
+                stub.SnoozeAlert(
+                    alerts_pb2.SnoozeAlertRequest(ref=alerts_pb2.AlertRef(tiny_id="1")),
+                    metadata=auth,
+                ),
+                "until",
+            ),
+            (
+                stub.UpdatePriority(
+                    alerts_pb2.UpdatePriorityRequest(ref=alerts_pb2.AlertRef(tiny_id="1")),
+                    metadata=auth,
+                ),
+                "priority",
+            ),
+            (
+                stub.ListAlerts(alerts_pb2.ListAlertsRequest(page_size=501), metadata=auth),
+                "page_size",
+            ),
+        ]
+        for call, field in cases:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await call
+            assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+            assert (caught.value.details() or "").startswith(field)
+
+
+async def test_unknown_alert_is_not_found(client: TocsinClient) -> None:
+    with pytest.raises(NotFound, match="no alert with id 'missing'"):
+        await client.acknowledge(AlertRef(RefKind.ID, "missing"))
+    with pytest.raises(NotFound):
+        await client.get_alert(parse_ref("404"))
+
+
+async def test_lifecycle_over_grpc(client: TocsinClient, running: Running) -> None:
+    ref = parse_ref((await client.create_alert(NewAlert(message="m"))).alert.id)
+    acked = await client.acknowledge(ref, user="ana")
+    assert acked.changed and acked.alert.acknowledged and acked.alert.acknowledged_by == "ana"
+    assert not (await client.acknowledge(ref)).changed
+    assert not (await client.unacknowledge(ref)).alert.acknowledged
+    with pytest.raises(FailedPrecondition, match="not acknowledged"):
+        await client.unacknowledge(ref)
+
+    until = running.clock.now() + timedelta(hours=1)
+    assert (await client.snooze(ref, until)).alert.snoozed_until == until
+    with pytest.raises(InvalidArgument, match="7 days"):
+        await client.snooze(ref, running.clock.now() + timedelta(days=8))
+
+    tagged = await client.add_tags(ref, ["a", "b"])
+    assert tagged.alert.tags == ("a", "b")
+    assert (await client.remove_tags(ref, ["a"])).alert.tags == ("b",)
+    assert (await client.add_details(ref, {"k": "v", "x": "y"})).alert.details == {
+        "k": "v",
+        "x": "y",
+    }
+    assert (await client.remove_details(ref, ["x"])).alert.details == {"k": "v"}
+    assert (await client.update_priority(ref, Priority.P1)).alert.priority is Priority.P1
+    assert (await client.add_note(ref, "looking")).changed
+    with pytest.raises(InvalidArgument, match="note: is required"):
+        await client.add_note(ref, "")
+
+    closed = await client.close_alert(ref, note="fixed")
+    assert closed.alert.status.value == "closed" and closed.alert.snoozed_until is None
+    assert not (await client.close_alert(ref)).changed
+    for refused in (client.acknowledge(ref), client.snooze(ref, until)):
+        with pytest.raises(FailedPrecondition, match="closed"):
+            await refused
+
+    actions = [e.action for e in (await client.activity(ref)).items]
+    assert actions == [
+        "created",
+        "acknowledged",
+        "unacknowledged",
+        "snoozed",
+        "tags_added",
+        "tags_removed",
+        "details_added",
+        "details_removed",
+        "priority_updated",
+        "note_added",
+        "closed",
+    ]
+
+
+async def test_snooze_for_a_duration_uses_the_server_clock(
+    client: TocsinClient, running: Running
+) -> None:
+    ref = parse_ref((await client.create_alert(NewAlert(message="m"))).alert.id)
+    snoozed = await client.snooze(ref, timedelta(minutes=45))
+    assert snoozed.alert.snoozed_until == running.clock.now() + timedelta(minutes=45)
+    with pytest.raises(InvalidArgument, match="until: must be in the future"):
+        await client.snooze(ref, timedelta(0))
+
+
+async def test_acknowledging_ends_a_snooze(client: TocsinClient, running: Running) -> None:
+    ref = parse_ref((await client.create_alert(NewAlert(message="m"))).alert.id)
+    await client.snooze(ref, running.clock.now() + timedelta(minutes=10))
+    assert (await client.acknowledge(ref)).alert.snoozed_until is None
+
+
+async def test_snooze_end_reopens_unacknowledged(client: TocsinClient, running: Running) -> None:
+    ref = parse_ref((await client.create_alert(NewAlert(message="m"))).alert.id)
+    await client.acknowledge(ref)
+    await client.snooze(ref, running.clock.now() + timedelta(minutes=10))
+    running.clock.advance(timedelta(minutes=9))
+    assert await running.server.engine.tick() == 0
+    assert (await client.get_alert(ref)).acknowledged
+    running.clock.advance(timedelta(minutes=1))
+    assert await running.server.engine.tick() == 1
+    alert = await client.get_alert(ref)
+    assert not alert.acknowledged and alert.snoozed_until is None
+    assert alert.status.value == "open"
+    entry = (await client.activity(ref)).items[-1]
+    assert (entry.action, entry.actor) == ("snooze_ended", "system")
+    assert await running.server.engine.tick() == 0
+
+
+async def test_list_with_filter_sort_and_pages(client: TocsinClient, running: Running) -> None:
+    for i in range(7):
+        running.clock.advance(timedelta(seconds=1))
+        await client.create_alert(NewAlert(message=f"alert {i}", priority=Priority((i % 5) + 1)))
+    page = await client.list_alerts(AlertQuery(page_size=3))
+    assert [a.message for a in page.items] == ["alert 6", "alert 5", "alert 4"]
+    seen = list(page.items)
+    while page.next_page_token:
+        page = await client.list_alerts(AlertQuery(page_size=3, page_token=page.next_page_token))
+        seen.extend(page.items)
+    assert [a.message for a in seen] == [f"alert {i}" for i in range(6, -1, -1)]
+    urgent = await client.list_alerts(
+        AlertQuery(filter=AlertFilter(priorities=frozenset({Priority.P1})), descending=False)
+    )
+    assert [a.message for a in urgent.items] == ["alert 0", "alert 5"]
+
+
+async def test_watch_streams_changes_and_resumes(client: TocsinClient) -> None:
+    events: list[AlertEvent] = []
+
+    async def watch(limit: int, resume: str) -> None:
+        async for event in client.watch(resume_cursor=resume):
+            events.append(event)
+            if len(events) == limit:
+                return
+
+    watcher = asyncio.create_task(watch(3, "0"))  # from the very beginning
+    alert = (await client.create_alert(NewAlert(message="watched"))).alert
+    await client.acknowledge(parse_ref(alert.id))
+    await client.close_alert(parse_ref(alert.id))
+    await asyncio.wait_for(watcher, 10)
+    assert [e.entry.action for e in events] == ["created", "acknowledged", "closed"]
+    assert all(e.alert.id == alert.id for e in events)
+
+    # Resuming after the first event replays exactly what followed it.
+    first_cursor = str(events[0].entry.seq)
+    events.clear()
+    await asyncio.wait_for(watch(2, first_cursor), 10)
+    assert [e.entry.action for e in events] == ["acknowledged", "closed"]
+
+
+async def test_watch_from_now_skips_the_past(client: TocsinClient) -> None:
+    before = (await client.create_alert(NewAlert(message="before"))).alert
+    stream = client.watch()
+
+    async def next_event() -> AlertEvent:
+        return await anext(stream)
+
+    first = asyncio.create_task(next_event())
+    while not first.done():  # keep changing things until the new stream sees one
+        await client.create_alert(NewAlert(message="after"))
+        await asyncio.wait({first}, timeout=0.05)
+    event = first.result()
+    assert event.alert.message == "after" and event.alert.id != before.id
+    await stream.aclose()
+
+
+async def test_watch_filters_by_team(client: TocsinClient) -> None:
+    await client.create_team("ops")
+    stream = client.watch(resume_cursor="0", team="ops")
+    await client.create_alert(NewAlert(message="default team"))
+    ops_alert = (await client.create_alert(NewAlert(message="ops", owner_team="ops"))).alert
+    event = await asyncio.wait_for(anext(stream), 10)
+    assert event.alert.id == ops_alert.id
+    await stream.aclose()
+    with pytest.raises(NotFound):
+        await anext(client.watch(team="ghost"))
+
+
+async def test_watch_rejects_a_bad_cursor(client: TocsinClient) -> None:
+    with pytest.raises(InvalidArgument, match="resume_cursor"):
+        async for _ in client.watch(resume_cursor="yesterday"):
+            pass
+
+
+async def test_every_call_needs_a_valid_token(running: Running) -> None:
+    async with running.client(token="tocsin_wrong") as wrong:
+        with pytest.raises(Unauthenticated, match="unknown or revoked"):
+            await wrong.create_alert(NewAlert(message="m"))
+        with pytest.raises(Unauthenticated):
+            async for _ in wrong.watch():
+                pass
+    async with grpc.aio.insecure_channel(running.target) as channel:
+        stub = alerts_pb2_grpc.AlertServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.ListAlerts(alerts_pb2.ListAlertsRequest())
+        assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
+        assert "authorization" in (caught.value.details() or "")
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.ListAlerts(
+                alerts_pb2.ListAlertsRequest(), metadata=(("authorization", "Basic x"),)
+            )
+        assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED

@@ -1,0 +1,178 @@
+"""The `tocsin` CLI through its real console script, against a running server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.conftest import Running
+
+TOCSIN = str(Path(sys.executable).with_name("tocsin"))
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> object:
+        return json.loads(self.out)
+
+
+async def tocsin(running: Running, *args: str, env: dict[str, str] | None = None) -> Result:
+    environment = {**os.environ, "TOCSIN_SERVER": running.target, **(env or {})}
+    environment.setdefault("TOCSIN_DATA_DIR", str(running.data_dir))
+    process = await asyncio.create_subprocess_exec(
+        TOCSIN,
+        *args,
+        env=environment,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode is not None
+    return Result(process.returncode, out.decode(), err.decode())
+
+
+async def test_create_list_get_and_log(running: Running) -> None:
+    created = await tocsin(
+        running,
+        "alerts", "create", "--message", "Disk full on db-1", "--alias", "disk-db1",
+        "--priority", "P2", "--tag", "disk", "--detail", "host=db-1", "--entity", "db-1",
+        "--source", "cli", "--responder", "team:default", "--json",
+    )  # fmt: skip
+    assert created.code == 0, created.err
+    data = created.json()
+    assert isinstance(data, dict)
+    alert = data["alert"]
+    assert alert["priority"] == "P2" and alert["details"] == {"host": "db-1"}
+    assert data["deduplicated"] is False
+
+    again = await tocsin(
+        running, "alerts", "create", "--message", "Disk full", "--alias", "disk-db1"
+    )
+    assert again.code == 0
+    assert "deduplicated into alert #1 (count 2)" in again.out
+
+    listed = await tocsin(running, "alerts", "list")
+    assert listed.code == 0
+    header, row = listed.out.splitlines()
+    assert header.split() == ["TINY", "STATE", "P", "COUNT", "TEAM", "CREATED", "MESSAGE"]
+    assert row.split()[:5] == ["1", "open", "P2", "2", "default"]
+
+    shown = await tocsin(running, "alerts", "get", "--alias", "disk-db1")
+    assert "Message:       Disk full on db-1" in shown.out
+    assert "host = db-1" in shown.out
+
+    log = await tocsin(running, "alerts", "log", "1", "--json")
+    assert [e["action"] for e in log.json()] == ["created", "deduplicated"]  # type: ignore[attr-defined]
+
+
+async def test_actions_by_tiny_id(running: Running) -> None:
+    assert (await tocsin(running, "alerts", "create", "--message", "m")).code == 0
+    steps = [
+        (["ack", "1", "--note", "on it"], "alert #1: acknowledged"),
+        (["ack", "1"], "already acknowledged; nothing changed"),
+        (["unack", "1"], "alert #1: unacknowledged"),
+        (["snooze", "1", "--for", "30m"], "alert #1: snoozed"),
+        (["tag", "1", "--tags", "a", "b"], "alert #1: tagged"),
+        (["untag", "1", "--tags", "a"], "alert #1: untagged"),
+        (["detail", "1", "--set", "k=v", "x=y", "--remove", "x"], "details updated"),
+        (["priority", "1", "--level", "p1"], "alert #1: priority set"),
+        (["note", "1", "--text", "hello"], "alert #1: note added"),
+        (["close", "#1", "--user", "ana"], "alert #1: closed"),
+    ]
+    for args, expected in steps:
+        result = await tocsin(running, "alerts", *args)
+        assert result.code == 0, (args, result.err)
+        assert expected in result.out, (args, result.out)
+    alert = (await tocsin(running, "alerts", "get", "1", "--json")).json()
+    assert isinstance(alert, dict)
+    assert alert["status"] == "closed" and alert["closed_by"] == "ana"
+    assert alert["tags"] == ["b"] and alert["details"] == {"k": "v"} and alert["priority"] == "P1"
+
+
+async def test_errors_are_one_line_and_non_zero(running: Running) -> None:
+    missing = await tocsin(running, "alerts", "ack", "999")
+    assert missing.code == 1
+    assert missing.err == "error: no alert with tiny_id '999'\n"
+
+    too_long = await tocsin(running, "alerts", "create", "--message", "x" * 131)
+    assert too_long.code == 1
+    assert (
+        too_long.err.strip() == "error: invalid message: must be at most 130 characters (got 131)"
+    )
+
+    await tocsin(running, "alerts", "create", "--message", "m")
+    await tocsin(running, "alerts", "close", "1")
+    closed = await tocsin(running, "alerts", "ack", "1")
+    assert (closed.code, closed.err.strip()) == (
+        1,
+        "error: alert 1 is closed, so it cannot be acknowledged",
+    )
+
+    bad_priority = await tocsin(running, "alerts", "create", "--message", "m", "--priority", "P9")
+    assert bad_priority.code == 2 and "P1..P5" in bad_priority.err
+
+    no_token = await tocsin(running, "teams", "list", env={"TOCSIN_DATA_DIR": "/nonexistent"})
+    assert no_token.code == 2 and no_token.err.startswith("error: no token")
+
+    wrong = await tocsin(running, "teams", "list", "--token", "tocsin_nope")
+    assert (wrong.code, wrong.err.strip()) == (1, "error: the token is unknown or revoked")
+
+    down = await tocsin(running, "teams", "list", "--server", "127.0.0.1:1", "--timeout", "2")
+    assert down.code == 1 and down.err.startswith("error: the Tocsin service is unavailable")
+
+
+async def test_teams_and_tokens(running: Running) -> None:
+    assert (await tocsin(running, "teams", "create", "ops", "--description", "Ops")).code == 0
+    teams = (await tocsin(running, "teams", "list", "--json")).json()
+    assert [t["name"] for t in teams] == ["default", "ops"]  # type: ignore[attr-defined]
+    got = await tocsin(running, "teams", "get", "ops")
+    assert got.out.split()[4:5] == ["ops"]
+    assert (await tocsin(running, "teams", "rename", "ops", "platform")).code == 0
+    deleted = await tocsin(running, "teams", "delete", "platform")
+    assert deleted.out == "deleted team platform\n"
+
+    made = (await tocsin(running, "tokens", "create", "ci", "--json")).json()
+    assert isinstance(made, dict)
+    secret, token_id = made["token"], made["info"]["id"]
+    as_ci = await tocsin(
+        running, "alerts", "create", "--message", "m", "--json", env={"TOCSIN_TOKEN": secret}
+    )
+    assert as_ci.code == 0
+    listed = await tocsin(running, "tokens", "list")
+    assert "ci" in listed.out and "active" in listed.out
+    assert (
+        await tocsin(running, "tokens", "revoke", token_id)
+    ).out == f"revoked token {token_id}\n"
+    refused = await tocsin(running, "teams", "list", env={"TOCSIN_TOKEN": secret})
+    assert refused.code == 1
+
+
+async def test_watch_prints_events_as_json_lines(running: Running) -> None:
+    environment = {
+        **os.environ,
+        "TOCSIN_SERVER": running.target,
+        "TOCSIN_DATA_DIR": str(running.data_dir),
+    }
+    watcher = await asyncio.create_subprocess_exec(
+        TOCSIN, "alerts", "watch", "--resume", "0", "--json",
+        env=environment, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        await tocsin(running, "alerts", "create", "--message", "watch me")
+        assert watcher.stdout is not None
+        line = await asyncio.wait_for(watcher.stdout.readline(), 30)
+        event = json.loads(line)
+        assert event["entry"]["action"] == "created"
+        assert event["alert"]["message"] == "watch me"
+        assert event["cursor"] == str(event["entry"]["seq"])
+    finally:
+        watcher.terminate()
+        await watcher.wait()

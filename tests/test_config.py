@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service.config import Config, ConfigError, load
+
+
+def test_defaults() -> None:
+    assert load(None, {}, {}) == Config()
+
+
+def test_file_then_environment_then_flags(tmp_path: Path) -> None:
+    path = tmp_path / "tocsin.yaml"
+    path.write_text("data_dir: /srv/tocsin\ngrpc_listen: 0.0.0.0:6000\nlog_level: debug\n")
+    env = {"TOCSIN_GRPC_LISTEN": "127.0.0.1:7000", "TOCSIN_HTTP_LISTEN": "[::1]:9000"}
+    config = load(path, env, {"grpc_listen": "127.0.0.1:8000", "log_format": None})
+    assert config.data_dir == Path("/srv/tocsin")
+    assert config.grpc_listen == "127.0.0.1:8000"  # the flag wins
+    assert config.http_listen == "[::1]:9000"  # the environment beats the default
+    assert config.log_level == "debug"
+    assert config.database_path == Path("/srv/tocsin/tocsin.db")
+
+
+def test_config_path_from_the_environment(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("http_listen: 127.0.0.1:1234\n")
+    assert load(None, {"TOCSIN_CONFIG": str(path)}, {}).http_listen == "127.0.0.1:1234"
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "words"),
+    [
+        ("colour: blue\n", "colour", "unknown key"),
+        ("grpc_listen: nowhere\n", "grpc_listen", "HOST:PORT"),
+        ("http_listen: 'x:99999'\n", "http_listen", "0 to 65535"),
+        ("log_format: xml\n", "log_format", "auto, json, text"),
+        ("log_level: loud\n", "log_level", "debug, info"),
+        ("data_dir: 5\n", "data_dir", "must be a string"),
+        ("- a list\n", "config", "mapping"),
+        ("key: [unclosed\n", "config", "not valid YAML"),
+    ],
+)
+def test_bad_files_name_the_key(tmp_path: Path, text: str, key: str, words: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load(path, {}, {})
+    assert caught.value.key == key
+    assert words in str(caught.value)
+
+
+def test_bad_environment_value_names_the_variable() -> None:
+    with pytest.raises(ConfigError, match="TOCSIN_HTTP_LISTEN"):
+        load(None, {"TOCSIN_HTTP_LISTEN": "8080"}, {})
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load(tmp_path / "absent.yaml", {}, {})

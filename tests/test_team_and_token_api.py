@@ -1,0 +1,72 @@
+"""TeamService and TokenService over real gRPC."""
+
+from __future__ import annotations
+
+import pytest
+
+from clients.client import TocsinClient, parse_ref
+from service.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Unauthenticated,
+)
+from service.model import NewAlert
+from tests.conftest import Running
+
+
+async def test_default_team_exists_from_the_start(client: TocsinClient) -> None:
+    assert [t.name for t in await client.list_teams()] == ["default"]
+    assert (await client.get_team("default")).id == "default"
+
+
+async def test_team_lifecycle(client: TocsinClient) -> None:
+    ops = await client.create_team("ops", "Operations")
+    assert (ops.name, ops.description) == ("ops", "Operations")
+    with pytest.raises(AlreadyExists, match="'OPS' already exists"):
+        await client.create_team("OPS")
+    with pytest.raises(InvalidArgument, match="name: may hold only"):
+        await client.create_team("two words")
+    assert await client.get_team(ops.id) == ops
+    renamed = await client.rename_team("ops", "platform")
+    assert renamed.id == ops.id and renamed.name == "platform"
+    with pytest.raises(NotFound):
+        await client.get_team("ops")
+    alert = (await client.create_alert(NewAlert(message="m", owner_team="platform"))).alert
+    assert alert.owner_team == "platform"
+    with pytest.raises(FailedPrecondition, match="still owns 1 alert"):
+        await client.delete_team("platform")
+    empty = await client.create_team("empty")
+    await client.delete_team(empty.name)
+    assert [t.name for t in await client.list_teams()] == ["default", "platform"]
+    with pytest.raises(FailedPrecondition, match="default team cannot be deleted"):
+        await client.delete_team("default")
+
+
+async def test_tokens_create_authenticate_and_revoke(
+    client: TocsinClient, running: Running
+) -> None:
+    info, secret = await client.create_token("ci")
+    assert secret.startswith("tocsin_") and len(secret) > 40
+    async with running.client(secret) as ci:
+        created = await ci.create_alert(NewAlert(message="from ci"))
+        log = (await ci.activity(parse_ref(created.alert.id))).items
+        assert log[0].actor == "ci"  # the token's name is the default actor
+        assert sorted(t.name for t in await ci.list_tokens()) == ["admin", "ci"]
+        await client.revoke_token(info.id)
+        # The revoking replica forgets the token at once.
+        with pytest.raises(Unauthenticated):
+            await ci.list_teams()
+    revoked = {t.id: t for t in await client.list_tokens()}[info.id]
+    assert revoked.revoked_at is not None
+    with pytest.raises(NotFound):
+        await client.revoke_token("no-such-token")
+    with pytest.raises(InvalidArgument, match="name: is required"):
+        await client.create_token("")
+
+
+async def test_the_last_active_token_cannot_be_revoked(client: TocsinClient) -> None:
+    (admin,) = await client.list_tokens()
+    with pytest.raises(FailedPrecondition, match="last active token"):
+        await client.revoke_token(admin.id)
