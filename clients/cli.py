@@ -361,13 +361,15 @@ def _ref_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = _common()
     parser = argparse.ArgumentParser(
         prog="tocsin",
         description="Tocsin: alert and on-call notification service.",
-        parents=[common],
+        parents=[_common()],
     )
+    # set_defaults rewrites the defaults of the very action objects it finds, so the commands
+    # get their own copy of the common options, whose defaults stay suppressed.
     parser.set_defaults(server=None, token=None, data_dir=None, json=False, timeout=10.0)
+    common = _common()
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the service (gRPC, HTTP edge, engine)")
@@ -530,7 +532,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "serve":
-            return serve(args)
+            try:
+                return serve(args)
+            except OSError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return EXIT_FAILED
         asyncio.run(_run_client(args, out))
     except (UsageError, configuration.ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)

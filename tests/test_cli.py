@@ -131,7 +131,7 @@ async def test_errors_are_one_line_and_non_zero(running: Running) -> None:
 
 async def test_teams_and_tokens(running: Running) -> None:
     assert (await tocsin(running, "teams", "create", "ops", "--description", "Ops")).code == 0
-    teams = (await tocsin(running, "teams", "list", "--json")).json()
+    teams = (await tocsin(running, "--json", "teams", "list")).json()  # options go either side
     assert [t["name"] for t in teams] == ["default", "ops"]  # type: ignore[attr-defined]
     got = await tocsin(running, "teams", "get", "ops")
     assert got.out.split()[4:5] == ["ops"]
