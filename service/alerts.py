@@ -107,18 +107,21 @@ class Alerts:
             ref, actor, lambda a, now: lifecycle.update_priority(a, priority, now)
         )
 
-    async def end_due_snoozes(self, limit: int = 100) -> int:
-        """Wakes every alert whose snooze has run out; returns how many woke."""
+    async def end_due_snoozes(self, batch: int = 100) -> int:
+        """Wakes every alert whose snooze has run out by now; returns how many woke."""
         now = self._clock.now()
         woken = 0
-        for alert_id in await self._store.snoozes_due(now, limit):
-            transition = await self._store.update_alert(
-                AlertRef(RefKind.ID, alert_id),
-                lambda a: lifecycle.end_snooze(a, now),
-                SYSTEM_ACTOR,
-            )
-            woken += transition.changed
-        return woken
+        while True:
+            due = await self._store.snoozes_due(now, batch)
+            for alert_id in due:
+                transition = await self._store.update_alert(
+                    AlertRef(RefKind.ID, alert_id),
+                    lambda a: lifecycle.end_snooze(a, now),
+                    SYSTEM_ACTOR,
+                )
+                woken += transition.changed
+            if len(due) < batch:
+                return woken
 
     async def watch(self, resume_after: int | None, team: str) -> AsyncIterator[AlertEvent]:
         """Every change from `resume_after` (or from now), for as long as the caller reads."""

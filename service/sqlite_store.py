@@ -100,8 +100,10 @@ def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
 class _Writer:
     """The single writer thread: batches queued jobs into one transaction each round."""
 
-    def __init__(self, path: Path, on_commit: Callable[[], None], batch_max: int) -> None:
-        self._path = path
+    def __init__(
+        self, conn: sqlite3.Connection, on_commit: Callable[[], None], batch_max: int
+    ) -> None:
+        self._conn = conn
         self._on_commit = on_commit
         self._batch_max = batch_max
         self._queue: queue.SimpleQueue[_Queued | None] = queue.SimpleQueue()
@@ -120,12 +122,12 @@ class _Writer:
         return await future
 
     async def stop(self) -> None:
+        """Finishes what is queued, then closes the connection."""
         self._closed = True
         self._queue.put(None)
         await asyncio.to_thread(self._thread.join)
 
     def _run(self) -> None:
-        conn = _connect(self._path)
         try:
             stopping = False
             while not stopping:
@@ -142,9 +144,9 @@ class _Writer:
                         stopping = True
                         break
                     batch.append(nxt)
-                self._run_batch(conn, batch)
+                self._run_batch(self._conn, batch)
         finally:
-            conn.close()
+            self._conn.close()
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[_Queued]) -> None:
         outcomes: list[tuple[bool, Any]] = []
@@ -168,9 +170,11 @@ class _Writer:
                 conn.execute("ROLLBACK")
             failure = Unavailable(f"the database could not commit: {exc}")
             outcomes = [(False, failure)] * len(batch)
-        for item, (ok, value) in zip(batch, outcomes, strict=True):
-            item.loop.call_soon_threadsafe(_settle, item.future, ok, value)
-        batch[0].loop.call_soon_threadsafe(self._on_commit)
+        # A caller whose event loop has closed meanwhile has no one left to tell.
+        with contextlib.suppress(RuntimeError):
+            for item, (ok, value) in zip(batch, outcomes, strict=True):
+                item.loop.call_soon_threadsafe(_settle, item.future, ok, value)
+            batch[0].loop.call_soon_threadsafe(self._on_commit)
 
 
 def _store_error(exc: Exception) -> Exception:
@@ -216,7 +220,8 @@ class SQLiteStore:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(self._migrate)
         self._signal = _ChangeSignal()
-        self._writer = _Writer(self._path, self._signal.fire, self._batch_max)
+        conn = await asyncio.to_thread(_connect, self._path)
+        self._writer = _Writer(conn, self._signal.fire, self._batch_max)
         self._writer.start()
         self._executor = ThreadPoolExecutor(self._readers, thread_name_prefix="tocsin-sqlite-read")
 
