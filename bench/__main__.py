@@ -1,0 +1,147 @@
+"""`python -m bench` (`make bench`): how fast Tocsin creates alerts, next to bare gRPC.
+
+In one run on this machine, against a real `tocsin serve` child process, it measures
+CreateAlert throughput (calls/s) and p50/p99 latency at each caller count (default 1, 16, 64)
+in two modes:
+
+- new aliases: every call has a fresh alias, so every call stores a new durable alert;
+- repeated alias: every call has one alias, so each deduplicates into one open alert and
+  bumps its count.
+
+At each caller count it also measures a bare gRPC echo server (`bench.echo`), a separate
+Python process that returns the request bytes: same request size, same `authorization`
+metadata, same load generator, but no protobuf, authentication, validation or storage.
+
+Read the ratio (create calls/s / echo calls/s at the same caller count) as the share of plain
+Python gRPC throughput that survives Tocsin's own work: 100% would mean that work is free.
+Absolute figures depend on the machine and on what else runs on it; the ratio travels better,
+since both sides share the same stack and the same CPUs with the load generator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from bench import report, scenarios
+from bench.echo import running_echo
+from bench.errors import BenchError
+from bench.load import Measurement, measure
+from bench.report import Row
+from bench.tocsin import Endpoint, Metadata, running_tocsin
+
+WARMUP_SECONDS = 0.5
+DEFAULT_SECONDS = 3.0
+DEFAULT_CONCURRENCY = (1, 16, 64)
+DEFAULT_CONCURRENCY_TEXT = ",".join(map(str, DEFAULT_CONCURRENCY))
+
+
+@dataclass(frozen=True)
+class Settings:
+    seconds: float
+    concurrency: tuple[int, ...]
+
+
+def main(argv: Sequence[str]) -> int:
+    settings = _settings(argv)
+    print(
+        f"Tocsin CreateAlert vs bare gRPC echo: {settings.seconds:g} s per scenario after "
+        f"{WARMUP_SECONDS:g} s warm-up, {len(scenarios.ECHO_PAYLOAD)}-byte requests, "
+        f"{os.cpu_count()} CPUs shared by servers and load generator",
+        flush=True,
+    )
+    try:
+        rows = asyncio.run(_run(settings))
+    except BenchError as error:
+        print(f"bench failed: {error}", file=sys.stderr)
+        return 1
+    except grpc.aio.AioRpcError as error:
+        print(f"bench failed: a call ended {error.code().name}: {error.details()}", file=sys.stderr)
+        return 1
+    print()
+    print("\n".join(report.table(rows)))
+    print()
+    print(report.target_line(rows))
+    return 0
+
+
+async def _run(settings: Settings) -> list[Row]:
+    with tempfile.TemporaryDirectory(prefix="tocsin-bench-") as scratch:
+        async with running_tocsin(Path(scratch)) as tocsin, running_echo(Path(scratch)) as echo:
+            rows = [
+                row
+                for concurrency in settings.concurrency
+                for row in await _measure_level(tocsin, echo, concurrency, settings.seconds)
+            ]
+    modes = [name for name, _ in scenarios.CREATE_MODES]
+    return sorted(rows, key=lambda row: modes.index(row.scenario))
+
+
+async def _measure_level(
+    tocsin: Endpoint, echo_target: str, concurrency: int, seconds: float
+) -> list[Row]:
+    """Echo and both modes back to back, so drift on a shared machine hits them alike."""
+    echo = await _measure(echo_target, tocsin.metadata, scenarios.echo, concurrency, seconds)
+    rows = []
+    for name, prepare in scenarios.CREATE_MODES:
+        create = await _measure(tocsin.target, tocsin.metadata, prepare, concurrency, seconds)
+        rows.append(Row(name, concurrency, create, echo))
+    return rows
+
+
+async def _measure(
+    target: str,
+    metadata: Metadata,
+    prepare: scenarios.Prepare,
+    concurrency: int,
+    seconds: float,
+) -> Measurement:
+    """One channel per scenario: the callers share its connection, as one client's would."""
+    async with grpc.aio.insecure_channel(target) as channel:
+        call = await prepare(channel, metadata)
+        return await measure(call, concurrency, seconds, WARMUP_SECONDS)
+
+
+def _settings(argv: Sequence[str]) -> Settings:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--seconds",
+        type=_positive_seconds,
+        default=DEFAULT_SECONDS,
+        help=f"measured seconds per scenario, after a {WARMUP_SECONDS:g} s warm-up "
+        f"(default {DEFAULT_SECONDS:g})",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=_caller_counts,
+        default=DEFAULT_CONCURRENCY,
+        help=f"comma-separated counts of concurrent callers (default {DEFAULT_CONCURRENCY_TEXT})",
+    )
+    options = parser.parse_args(argv)
+    return Settings(seconds=options.seconds, concurrency=options.concurrency)
+
+
+def _positive_seconds(text: str) -> float:
+    seconds = float(text)
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive (got {text})")
+    return seconds
+
+
+def _caller_counts(text: str) -> tuple[int, ...]:
+    counts = tuple(int(part) for part in text.split(","))
+    if any(count < 1 for count in counts):
+        raise argparse.ArgumentTypeError(f"every count must be at least 1 (got {text})")
+    return counts
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

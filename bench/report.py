@@ -1,0 +1,52 @@
+"""The printed figures: one row per CreateAlert mode and caller count, and the target verdict."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bench.load import Measurement
+
+TARGET_MODE = "new aliases"
+TARGET_CONCURRENCY = 16
+TARGET_PERCENT = 60.0
+
+_COLUMNS = f"{'scenario':<16}{'callers':>8}{'calls/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
+_HEADER = f"{_COLUMNS}{'echo calls/s':>14}{'create/echo':>13}"
+
+
+@dataclass(frozen=True)
+class Row:
+    scenario: str
+    concurrency: int
+    create: Measurement
+    echo: Measurement
+
+    @property
+    def percent_of_echo(self) -> float:
+        return 100 * self.create.calls_per_second / self.echo.calls_per_second
+
+
+def table(rows: Sequence[Row]) -> list[str]:
+    return [_HEADER, "-" * len(_HEADER), *(_line(row) for row in rows)]
+
+
+def target_line(rows: Sequence[Row]) -> str:
+    goal = (
+        f"target: >= {TARGET_PERCENT:.0f}% of bare echo for durable creates "
+        f"({TARGET_MODE}) at {TARGET_CONCURRENCY} callers"
+    )
+    for row in rows:
+        if row.scenario == TARGET_MODE and row.concurrency == TARGET_CONCURRENCY:
+            verdict = "met" if row.percent_of_echo >= TARGET_PERCENT else "NOT met"
+            return f"{goal}: {row.percent_of_echo:.1f}% — {verdict}"
+    return f"{goal}: not measured (include {TARGET_CONCURRENCY} in --concurrency)"
+
+
+def _line(row: Row) -> str:
+    create = row.create
+    return (
+        f"{row.scenario:<16}{row.concurrency:>8}{create.calls_per_second:>10.0f}"
+        f"{create.p50_ms:>9.2f}{create.p99_ms:>9.2f}"
+        f"{row.echo.calls_per_second:>14.0f}{row.percent_of_echo:>12.1f}%"
+    )
