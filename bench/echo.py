@@ -1,7 +1,7 @@
 """A bare gRPC echo server: the most any unary call can do on this machine with Python gRPC.
 
 Run as `python -m bench.echo PORT`. One generic handler returns the request bytes untouched:
-no protobuf, no interceptor, no storage. Measured next to Tocsin, it separates what gRPC
+no protobuf, no authentication, no storage. Measured next to Tocsin, it separates what gRPC
 itself costs from what Tocsin adds.
 """
 

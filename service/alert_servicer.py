@@ -1,4 +1,4 @@
-"""AlertService over gRPC: decode, call the use case, encode. Errors map in the interceptor."""
+"""AlertService over gRPC: decode, call the use case, encode. Errors map in the guard."""
 
 from __future__ import annotations
 
@@ -12,29 +12,28 @@ from protos.tocsin.v1 import alerts_pb2, alerts_pb2_grpc
 from service import codec, validation
 from service.alerts import ALERTS_PAGE_DEFAULT, ALERTS_PAGE_MAX, Alerts
 from service.errors import InvalidArgument
-from service.interceptor import caller
+from service.guard import caller
 from service.metrics import AlertMetrics
 from service.model import Actor, Transition
-from service.tokens import Tokens
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class AlertServicer(alerts_pb2_grpc.AlertServiceServicer):
-    def __init__(self, alerts: Alerts, tokens: Tokens, metrics: AlertMetrics) -> None:
+    def __init__(self, alerts: Alerts, metrics: AlertMetrics) -> None:
         self._alerts = alerts
-        self._tokens = tokens
         self._metrics = metrics
 
-    async def _actor(self, user: str, note: str, context: Context) -> Actor:
+    @staticmethod
+    def _actor(user: str, note: str) -> Actor:
         """The named user, else the calling token's name."""
-        return Actor(user or (await caller(self._tokens, context)).name, note)
+        return Actor(user or caller().name, note)
 
     async def CreateAlert(
         self, request: alerts_pb2.CreateAlertRequest, context: Context
     ) -> alerts_pb2.CreateAlertResponse:
         result = await self._alerts.create(
-            codec.new_alert_from_pb(request), await self._actor(request.user, request.note, context)
+            codec.new_alert_from_pb(request), self._actor(request.user, request.note)
         )
         (self._metrics.deduplicated if result.deduplicated else self._metrics.created).inc()
         return alerts_pb2.CreateAlertResponse(
@@ -61,19 +60,19 @@ class AlertServicer(alerts_pb2_grpc.AlertServiceServicer):
     async def AcknowledgeAlert(
         self, request: alerts_pb2.AlertActionRequest, context: Context
     ) -> alerts_pb2.AlertActionResponse:
-        actor = await self._actor(request.user, request.note, context)
+        actor = self._actor(request.user, request.note)
         return _reply(await self._alerts.acknowledge(codec.ref_from_pb(request.ref), actor))
 
     async def UnacknowledgeAlert(
         self, request: alerts_pb2.AlertActionRequest, context: Context
     ) -> alerts_pb2.AlertActionResponse:
-        actor = await self._actor(request.user, request.note, context)
+        actor = self._actor(request.user, request.note)
         return _reply(await self._alerts.unacknowledge(codec.ref_from_pb(request.ref), actor))
 
     async def CloseAlert(
         self, request: alerts_pb2.AlertActionRequest, context: Context
     ) -> alerts_pb2.AlertActionResponse:
-        actor = await self._actor(request.user, request.note, context)
+        actor = self._actor(request.user, request.note)
         return _reply(await self._alerts.close(codec.ref_from_pb(request.ref), actor))
 
     async def SnoozeAlert(
@@ -86,47 +85,47 @@ class AlertServicer(alerts_pb2_grpc.AlertServiceServicer):
             end = request.duration.ToTimedelta()
         else:
             raise InvalidArgument("until", "give the end of the snooze (until or duration)")
-        actor = await self._actor(request.user, request.note, context)
+        actor = self._actor(request.user, request.note)
         return _reply(await self._alerts.snooze(codec.ref_from_pb(request.ref), end, actor))
 
     async def AddNote(
         self, request: alerts_pb2.AlertActionRequest, context: Context
     ) -> alerts_pb2.AlertActionResponse:
-        actor = await self._actor(request.user, request.note, context)
+        actor = self._actor(request.user, request.note)
         return _reply(await self._alerts.add_note(codec.ref_from_pb(request.ref), actor))
 
     async def AddTags(
         self, request: alerts_pb2.TagsRequest, context: Context
     ) -> alerts_pb2.AlertActionResponse:
-        actor = await self._actor(request.user, request.note, context)
+        actor = self._actor(request.user, request.note)
         ref = codec.ref_from_pb(request.ref)
         return _reply(await self._alerts.add_tags(ref, request.tags, actor))
 
     async def RemoveTags(
         self, request: alerts_pb2.TagsRequest, context: Context
     ) -> alerts_pb2.AlertActionResponse:
-        actor = await self._actor(request.user, request.note, context)
+        actor = self._actor(request.user, request.note)
         ref = codec.ref_from_pb(request.ref)
         return _reply(await self._alerts.remove_tags(ref, request.tags, actor))
 
     async def AddDetails(
         self, request: alerts_pb2.AddDetailsRequest, context: Context
     ) -> alerts_pb2.AlertActionResponse:
-        actor = await self._actor(request.user, request.note, context)
+        actor = self._actor(request.user, request.note)
         ref = codec.ref_from_pb(request.ref)
         return _reply(await self._alerts.add_details(ref, request.details, actor))
 
     async def RemoveDetails(
         self, request: alerts_pb2.RemoveDetailsRequest, context: Context
     ) -> alerts_pb2.AlertActionResponse:
-        actor = await self._actor(request.user, request.note, context)
+        actor = self._actor(request.user, request.note)
         ref = codec.ref_from_pb(request.ref)
         return _reply(await self._alerts.remove_details(ref, request.keys, actor))
 
     async def UpdatePriority(
         self, request: alerts_pb2.UpdatePriorityRequest, context: Context
     ) -> alerts_pb2.AlertActionResponse:
-        actor = await self._actor(request.user, request.note, context)
+        actor = self._actor(request.user, request.note)
         ref = codec.ref_from_pb(request.ref)
         priority = codec.priority(request.priority, "priority")
         return _reply(await self._alerts.update_priority(ref, priority, actor))

@@ -22,7 +22,8 @@ def to_micros(instant: datetime) -> int:
     """Microseconds since the epoch: how instants are stored, exactly and sortably."""
     if instant.tzinfo is None:
         raise ValueError("naive datetime: every instant in Tocsin carries a time zone")
-    return (instant - EPOCH) // timedelta(microseconds=1)
+    delta = instant - EPOCH  # integer parts: exact, and faster than dividing timedeltas
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def from_micros(micros: int) -> datetime:

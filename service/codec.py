@@ -7,11 +7,12 @@ with the same functions, so the wire format is described once.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from protos.tocsin.v1 import alerts_pb2, teams_pb2, tokens_pb2
+from service.clock import from_micros, to_micros
 from service.errors import InvalidArgument
 from service.model import (
     ActivityEntry,
@@ -51,13 +52,14 @@ _SORT_FROM_PB[alerts_pb2.ALERT_SORT_FIELD_UNSPECIFIED] = SortField.CREATED_AT
 
 
 def timestamp(instant: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(instant.astimezone(UTC))
-    return stamp
+    # Straight from microseconds: Timestamp.FromDatetime is several times slower, and every
+    # reply carries a few of these.
+    seconds, micros = divmod(to_micros(instant), 1_000_000)
+    return Timestamp(seconds=seconds, nanos=micros * 1_000)
 
 
 def instant(stamp: Timestamp) -> datetime:
-    return stamp.ToDatetime(tzinfo=UTC)
+    return from_micros(stamp.seconds * 1_000_000 + stamp.nanos // 1_000)
 
 
 def optional_instant(message: object, field: str) -> datetime | None:

@@ -66,21 +66,24 @@ def _require_open(alert: Alert, doing: str) -> None:
 
 def created(alert: Alert) -> Change:
     """The first entry of every alert: all it was created with."""
-    fields = [
-        "message",
-        "alias",
-        "description",
-        "tags",
-        "details",
-        "entity",
-        "source",
-        "priority",
-        "responders",
-        "actions",
-        "owner_team",
-        "integration",
-    ]
-    return Change(CREATED, {}, {name: jsonable(getattr(alert, name)) for name in fields})
+    return Change(
+        CREATED,
+        {},
+        {
+            "message": alert.message,
+            "alias": alert.alias,
+            "description": alert.description,
+            "tags": list(alert.tags),
+            "details": dict(alert.details),
+            "entity": alert.entity,
+            "source": alert.source,
+            "priority": alert.priority.name,
+            "responders": [jsonable(r) for r in alert.responders],
+            "actions": list(alert.actions),
+            "owner_team": alert.owner_team,
+            "integration": alert.integration,
+        },
+    )
 
 
 def deduplicate(alert: Alert, now: datetime) -> Transition:

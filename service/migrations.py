@@ -33,14 +33,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             f"""INSERT INTO teams (id, name, name_key, description, created_at)
                 VALUES ('{DEFAULT_TEAM_ID}', 'default', 'default',
                         'Owns alerts that name no team.', 0)""",
-            """CREATE TABLE counters (
-                name TEXT PRIMARY KEY,
-                value BIGINT NOT NULL
-            )""",
-            "INSERT INTO counters (name, value) VALUES ('tiny_id', 0)",
+            # The tiny id is the row's key: sequential, never reused, and the cheapest key to
+            # append to.
             """CREATE TABLE alerts (
-                id TEXT PRIMARY KEY,
-                tiny_id BIGINT NOT NULL UNIQUE,
+                tiny_id INTEGER PRIMARY KEY AUTOINCREMENT,
+                id TEXT NOT NULL UNIQUE,
                 alias TEXT NOT NULL,
                 message TEXT NOT NULL,
                 description TEXT NOT NULL,

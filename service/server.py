@@ -14,7 +14,7 @@ import signal
 import grpc
 from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from prometheus_client import CollectorRegistry
 
 from clients.shim import Shim
@@ -32,7 +32,7 @@ from service.clock import Clock
 from service.config import Config, split_address
 from service.engine import Engine
 from service.errors import TocsinError
-from service.interceptor import ServiceInterceptor
+from service.guard import Guard
 from service.metrics import AlertMetrics, RpcMetrics
 from service.sqlite_store import SQLiteStore
 from service.team_servicer import TeamServicer
@@ -104,18 +104,26 @@ class TocsinServer:
         )
 
     async def _start_grpc(self) -> None:
-        server = grpc.aio.server(
-            interceptors=[ServiceInterceptor(self.tokens, RpcMetrics(self.registry))],
-            options=[("grpc.so_reuseport", 0)],
-        )
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        guard = Guard(self.tokens, RpcMetrics(self.registry))
+        alerts_name, teams_name, tokens_name = SERVICE_NAMES
         alerts_pb2_grpc.add_AlertServiceServicer_to_server(
-            AlertServicer(self.alerts, self.tokens, self.alert_metrics), server
+            guard.wrap(AlertServicer(self.alerts, self.alert_metrics), alerts_name), server
         )
-        teams_pb2_grpc.add_TeamServiceServicer_to_server(TeamServicer(self.teams), server)
-        tokens_pb2_grpc.add_TokenServiceServicer_to_server(TokenServicer(self.tokens), server)
+        teams_pb2_grpc.add_TeamServiceServicer_to_server(
+            guard.wrap(TeamServicer(self.teams), teams_name), server
+        )
+        tokens_pb2_grpc.add_TokenServiceServicer_to_server(
+            guard.wrap(TokenServicer(self.tokens), tokens_name), server
+        )
+        # Health answers without a token: load balancers probe it without credentials.
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        reflection.enable_server_reflection(
-            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        # The stubs lack the asyncio reflection servicer, `reflection.aio`.
+        reflecting = reflection.aio.ReflectionServicer(  # type: ignore[attr-defined]
+            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME)
+        )
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+            guard.wrap(reflecting, reflection.SERVICE_NAME), server
         )
         try:
             port = server.add_insecure_port(self.config.grpc_listen)

@@ -22,6 +22,7 @@ from service.model import (
     AlertFilter,
     AlertQuery,
     AlertRef,
+    CreateResult,
     NewAlert,
     Priority,
     RefKind,
@@ -124,6 +125,26 @@ async def test_a_failing_step_writes_nothing_and_spares_its_neighbours(store: SQ
     assert isinstance(outcomes[1], Transition) and outcomes[1].alert.acknowledged
     entries = (await store.list_activity(by_id(alert), 100, "")).items
     assert [e.action for e in entries] == ["created", "acknowledged"]
+
+
+async def test_an_unexpected_failure_is_undone_and_its_batch_redone(store: SQLiteStore) -> None:
+    alert = await create(store)
+
+    def broken(a: Alert) -> Transition:
+        raise RuntimeError("a bug in one step")
+
+    outcomes = await asyncio.gather(
+        store.create_alert(NewAlert("before"), ANA, T0, new_id()),
+        store.update_alert(by_id(alert), broken, ANA),
+        store.create_alert(NewAlert("after"), ANA, T0, new_id()),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[1], RuntimeError)
+    made = [o.alert for o in outcomes if isinstance(o, CreateResult)]
+    assert [a.message for a in made] == ["before", "after"]
+    for fresh in made:
+        assert await store.get_alert(by_id(fresh)) == fresh
+    assert (await store.get_alert(by_id(alert))).tiny_id == 1
 
 
 async def test_activity_records_actor_note_and_before_after(store: SQLiteStore) -> None:

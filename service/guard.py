@@ -1,16 +1,21 @@
-"""One gRPC interceptor for what every call needs: authentication, error mapping, metrics.
+"""What every RPC needs, in one place: authentication, error mapping and metrics.
 
-Servicers raise domain errors; this is the one place that turns them into status codes, so
-no handler can forget to, and an unexpected exception becomes INTERNAL without leaking its
-details to the caller.
+`Guard.wrap` returns a stand-in for a servicer whose every RPC method first verifies the
+caller's token, then runs the real method, turns domain errors into status codes (an
+unexpected exception becomes INTERNAL without leaking details), and records the call. Servicers
+just raise. This wraps each method once, at registration; a gRPC server interceptor would do
+the same work through an extra round of coroutine machinery on every call, which measured
+about a third of the server's throughput.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any, cast
+from contextvars import ContextVar
+from typing import Any, TypeVar, cast
 
 import grpc
 
@@ -30,8 +35,10 @@ from service.tokens import Tokens
 
 log = logging.getLogger(__name__)
 
-# Load balancers and orchestrators probe health without credentials.
-OPEN_METHODS = frozenset({"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"})
+S = TypeVar("S")
+Context = grpc.aio.ServicerContext[Any, Any]
+UnaryMethod = Callable[[Any, Context], Awaitable[Any]]
+StreamMethod = Callable[[Any, Context], AsyncIterator[Any]]
 
 _CODES: tuple[tuple[type[TocsinError], grpc.StatusCode], ...] = (
     (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
@@ -43,8 +50,17 @@ _CODES: tuple[tuple[type[TocsinError], grpc.StatusCode], ...] = (
     (Unavailable, grpc.StatusCode.UNAVAILABLE),
 )
 
-UnaryBehavior = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
-StreamBehavior = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], AsyncIterator[Any]]
+# The verified token of the call being handled. A context variable is per task, and gRPC runs
+# each call in its own task, so this is request-scoped, not shared state.
+_CALLER: ContextVar[TokenInfo] = ContextVar("tocsin_caller")
+
+
+def caller() -> TokenInfo:
+    """The token the current call was made with, as the guard verified it."""
+    try:
+        return _CALLER.get()
+    except LookupError:
+        raise Unauthenticated("the call was not authenticated") from None
 
 
 def status_of(exc: Exception) -> tuple[grpc.StatusCode, str]:
@@ -54,7 +70,7 @@ def status_of(exc: Exception) -> tuple[grpc.StatusCode, str]:
     return grpc.StatusCode.INTERNAL, "internal error; the server log has the details"
 
 
-def bearer_secret(context: grpc.aio.ServicerContext[Any, Any]) -> str:
+def bearer_secret(context: Context) -> str:
     for key, value in context.invocation_metadata() or ():
         if key == "authorization" and isinstance(value, str):
             scheme, _, secret = value.partition(" ")
@@ -64,56 +80,27 @@ def bearer_secret(context: grpc.aio.ServicerContext[Any, Any]) -> str:
     raise Unauthenticated("missing 'authorization: Bearer <token>' metadata")
 
 
-async def caller(tokens: Tokens, context: grpc.aio.ServicerContext[Any, Any]) -> TokenInfo:
-    """The token the call was made with (verified; a cache hit after the interceptor)."""
-    info = await tokens.authenticate(bearer_secret(context))
-    if info is None:
-        raise Unauthenticated("the token is unknown or revoked")
-    return info
-
-
-if TYPE_CHECKING:
-    _Interceptor = grpc.aio.ServerInterceptor[Any, Any]
-else:
-    _Interceptor = grpc.aio.ServerInterceptor
-
-
-class ServiceInterceptor(_Interceptor):
+class Guard:
     def __init__(self, tokens: Tokens, metrics: RpcMetrics) -> None:
         self._tokens = tokens
         self._metrics = metrics
 
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
-        ],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any]:
-        handler = await continuation(handler_call_details)
-        method = handler_call_details.method
-        if handler is None or method in OPEN_METHODS:
-            return handler
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                self._unary(method, cast(UnaryBehavior, handler.unary_unary)),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(
-                self._stream(method, cast(StreamBehavior, handler.unary_stream)),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return handler
+    def wrap(self, servicer: S, service: str) -> S:
+        """A stand-in for `servicer` (of the gRPC service named `service`) to register."""
+        return cast(S, _Guarded(servicer, service, self))
 
-    def _unary(self, method: str, behavior: UnaryBehavior) -> UnaryBehavior:
-        async def handle(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+    async def _authenticate(self, context: Context) -> None:
+        info = await self._tokens.authenticate(bearer_secret(context))
+        if info is None:
+            raise Unauthenticated("the token is unknown or revoked")
+        _CALLER.set(info)
+
+    def unary(self, method: str, behavior: UnaryMethod) -> UnaryMethod:
+        async def handle(request: Any, context: Context) -> Any:
             started = time.perf_counter()
             code = grpc.StatusCode.CANCELLED
             try:
-                await caller(self._tokens, context)
+                await self._authenticate(context)
                 response = await behavior(request, context)
                 code = grpc.StatusCode.OK
                 return response
@@ -125,14 +112,14 @@ class ServiceInterceptor(_Interceptor):
 
         return handle
 
-    def _stream(self, method: str, behavior: StreamBehavior) -> StreamBehavior:
-        async def handle(
-            request: Any, context: grpc.aio.ServicerContext[Any, Any]
-        ) -> AsyncIterator[Any]:
+    def stream(self, method: str, behavior: StreamMethod) -> StreamMethod:
+        """For server-streaming and bidirectional methods alike."""
+
+        async def handle(request: Any, context: Context) -> AsyncIterator[Any]:
             started = time.perf_counter()
             code = grpc.StatusCode.CANCELLED
             try:
-                await caller(self._tokens, context)
+                await self._authenticate(context)
                 async for response in behavior(request, context):
                     yield response
                 code = grpc.StatusCode.OK
@@ -154,3 +141,21 @@ class ServiceInterceptor(_Interceptor):
         elif code is grpc.StatusCode.UNAVAILABLE:
             log.warning("%s: %s", method, exc)
         return code, message
+
+
+class _Guarded:
+    """Hands the registration code guarded versions of the servicer's RPC methods."""
+
+    def __init__(self, servicer: object, service: str, guard: Guard) -> None:
+        self._servicer = servicer
+        self._service = service
+        self._guard = guard
+
+    def __getattr__(self, name: str) -> Any:
+        behavior = getattr(self._servicer, name)
+        method = f"/{self._service}/{name}"
+        if inspect.isasyncgenfunction(behavior):
+            return self._guard.stream(method, behavior)
+        if inspect.iscoroutinefunction(behavior):
+            return self._guard.unary(method, behavior)
+        raise TypeError(f"{method} must be an async method of the servicer to be guarded")
