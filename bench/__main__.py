@@ -39,7 +39,8 @@ from bench.report import Row
 from bench.tocsin import Endpoint, Metadata, running_tocsin
 
 WARMUP_SECONDS = 0.5
-DEFAULT_SECONDS = 3.0
+DEFAULT_SECONDS = 2.0
+DEFAULT_ROUNDS = 3
 DEFAULT_CONCURRENCY = (1, 16, 64)
 DEFAULT_CONCURRENCY_TEXT = ",".join(map(str, DEFAULT_CONCURRENCY))
 
@@ -48,13 +49,15 @@ DEFAULT_CONCURRENCY_TEXT = ",".join(map(str, DEFAULT_CONCURRENCY))
 class Settings:
     seconds: float
     concurrency: tuple[int, ...]
+    rounds: int
 
 
 def main(argv: Sequence[str]) -> int:
     settings = _settings(argv)
     print(
         f"Tocsin CreateAlert vs bare gRPC echo: {settings.seconds:g} s per scenario after "
-        f"{WARMUP_SECONDS:g} s warm-up, {len(scenarios.ECHO_PAYLOAD)}-byte requests, "
+        f"{WARMUP_SECONDS:g} s warm-up, median of {settings.rounds} rounds, "
+        f"{len(scenarios.ECHO_PAYLOAD)}-byte requests, "
         f"{os.cpu_count()} CPUs shared by servers and load generator",
         flush=True,
     )
@@ -79,22 +82,33 @@ async def _run(settings: Settings) -> list[Row]:
             rows = [
                 row
                 for concurrency in settings.concurrency
-                for row in await _measure_level(tocsin, echo, concurrency, settings.seconds)
+                for row in await _measure_level(tocsin, echo, concurrency, settings)
             ]
     modes = [name for name, _ in scenarios.CREATE_MODES]
     return sorted(rows, key=lambda row: modes.index(row.scenario))
 
 
 async def _measure_level(
-    tocsin: Endpoint, echo_target: str, concurrency: int, seconds: float
+    tocsin: Endpoint, echo_target: str, concurrency: int, settings: Settings
 ) -> list[Row]:
-    """Echo and both modes back to back, so drift on a shared machine hits them alike."""
-    echo = await _measure(echo_target, tocsin.metadata, scenarios.echo, concurrency, seconds)
-    rows = []
-    for name, prepare in scenarios.CREATE_MODES:
-        create = await _measure(tocsin.target, tocsin.metadata, prepare, concurrency, seconds)
-        rows.append(Row(name, concurrency, create, echo))
-    return rows
+    """Rounds of echo and both modes back to back, so drift on a shared machine hits them
+    alike; each mode reports its round with the median ratio to echo."""
+    rounds: dict[str, list[Row]] = {name: [] for name, _ in scenarios.CREATE_MODES}
+    for _ in range(settings.rounds):
+        echo = await _measure(
+            echo_target, tocsin.metadata, scenarios.echo, concurrency, settings.seconds
+        )
+        for name, prepare in scenarios.CREATE_MODES:
+            create = await _measure(
+                tocsin.target, tocsin.metadata, prepare, concurrency, settings.seconds
+            )
+            rounds[name].append(Row(name, concurrency, create, echo))
+    return [_median(rows) for rows in rounds.values()]
+
+
+def _median(rows: list[Row]) -> Row:
+    ordered = sorted(rows, key=lambda row: row.percent_of_echo)
+    return ordered[len(ordered) // 2]
 
 
 async def _measure(
@@ -125,8 +139,21 @@ def _settings(argv: Sequence[str]) -> Settings:
         default=DEFAULT_CONCURRENCY,
         help=f"comma-separated counts of concurrent callers (default {DEFAULT_CONCURRENCY_TEXT})",
     )
+    parser.add_argument(
+        "--rounds",
+        type=_positive_count,
+        default=DEFAULT_ROUNDS,
+        help=f"rounds per caller count; the median round is reported (default {DEFAULT_ROUNDS})",
+    )
     options = parser.parse_args(argv)
-    return Settings(seconds=options.seconds, concurrency=options.concurrency)
+    return Settings(options.seconds, options.concurrency, options.rounds)
+
+
+def _positive_count(text: str) -> int:
+    count = int(text)
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {text})")
+    return count
 
 
 def _positive_seconds(text: str) -> float:
