@@ -160,7 +160,9 @@ class _Writer:
                 culprit = remaining.pop(failed.index)
                 _settle(culprit.future, False, _store_error(failed.error))
                 continue
-            except sqlite3.Error as exc:
+            except Exception as exc:
+                # BEGIN or COMMIT failed (or something unforeseen): nothing of the batch is
+                # written, every caller hears so, and the writer lives on for the next batch.
                 log.error("database transaction failed; nothing of it was written: %s", exc)
                 self._rollback()
                 failure = Unavailable(f"the database could not commit: {exc}")

@@ -5,6 +5,7 @@ Each check raises `InvalidArgument` naming the field and the rule; lengths count
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
@@ -109,19 +110,12 @@ def new_alert(alert: NewAlert) -> NewAlert:
     text("entity", alert.entity, ENTITY_MAX)
     text("source", alert.source, SOURCE_MAX)
     text("owner_team", alert.owner_team, TEAM_NAME_MAX)
-    return NewAlert(
-        message=alert.message,
-        alias=alert.alias,
-        description=alert.description,
+    return dataclasses.replace(
+        alert,
         tags=tags(alert.tags),
         details=details(alert.details),
-        entity=alert.entity,
-        source=alert.source,
-        priority=alert.priority,
         responders=responders(alert.responders),
         actions=word_list("actions", alert.actions, max_items=ACTIONS_MAX, max_len=ACTION_MAX),
-        owner_team=alert.owner_team,
-        integration=alert.integration,
     )
 
 

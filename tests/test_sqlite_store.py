@@ -1,0 +1,43 @@
+"""What only the SQLite store has: its writer's handling of database failures."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import UTC, datetime
+
+import pytest
+
+from service.errors import Unavailable
+from service.model import Actor, Alert, AlertRef, CreateResult, NewAlert, RefKind, Transition
+from service.sqlite_store import SQLiteStore
+
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+async def test_a_database_error_in_one_write_is_unavailable_and_spares_the_rest(
+    store: SQLiteStore,
+) -> None:
+    first = await store.create_alert(NewAlert("first"), Actor("ana"), T0, "id-1")
+
+    def disk_error(alert: Alert) -> Transition:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    outcomes = await asyncio.gather(
+        store.update_alert(AlertRef(RefKind.ID, "id-1"), disk_error, Actor("ana")),
+        store.create_alert(NewAlert("second"), Actor("ana"), T0, "id-2"),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[0], Unavailable)
+    assert "disk I/O error" in str(outcomes[0])
+    assert isinstance(outcomes[1], CreateResult)
+    assert (await store.get_alert(AlertRef(RefKind.ID, "id-1"))) == first.alert
+    # The writer carries on.
+    third = await store.create_alert(NewAlert("third"), Actor("ana"), T0, "id-3")
+    assert third.alert.tiny_id == 3
+
+
+async def test_writes_after_close_are_refused(store: SQLiteStore) -> None:
+    await store.close()
+    with pytest.raises(Unavailable, match="closed|not open"):
+        await store.create_alert(NewAlert("late"), Actor("ana"), T0, "id-late")
