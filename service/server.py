@@ -86,6 +86,8 @@ class TocsinServer:
             raise
 
     async def _start(self) -> None:
+        # The data directory holds the database and the admin token: the owner's alone.
+        self.config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         await self.store.open()
         admin = await self.tokens.ensure_admin_token(self.config.data_dir)
         if admin is not None:

@@ -64,6 +64,7 @@ def test_first_start_restart_and_graceful_shutdown(tmp_path: Path) -> None:
         token_file = data_dir / "admin-token"
         token = token_file.read_text().strip()
         assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
         said = [str(entry["message"]) for entry in log]
         assert any(str(token_file) in line for line in said)
         assert not any(token in line for line in said)  # the secret never reaches the log
