@@ -14,7 +14,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from clients import render
 from clients.client import TocsinClient, parse_ref
@@ -336,9 +336,16 @@ async def tokens_revoke(client: TocsinClient, args: argparse.Namespace, out: Tex
 # The parser
 
 
-def _common() -> argparse.ArgumentParser:
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes, like every other error, are one line starting with `error:`."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _common() -> _Parser:
     """Connection and output options, accepted before or after the command."""
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     s = argparse.SUPPRESS
     common.add_argument("--server", default=s, help="HOST:PORT (env TOCSIN_SERVER)")
     common.add_argument("--token", default=s, help="API token (env TOCSIN_TOKEN)")
@@ -361,7 +368,7 @@ def _ref_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tocsin",
         description="Tocsin: alert and on-call notification service.",
         parents=[_common()],
@@ -374,7 +381,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the service (gRPC, HTTP edge, engine)")
     serve.add_argument("--config", type=Path, help="YAML configuration file (env TOCSIN_CONFIG)")
-    serve.add_argument("--data-dir", help="where the database lives (default ./.tocsin)")
+    # Suppressed default: `tocsin --data-dir DIR serve` must not be undone by this flag's absence.
+    serve.add_argument(
+        "--data-dir", default=argparse.SUPPRESS, help="where the database lives (default ./.tocsin)"
+    )
     serve.add_argument("--grpc-listen", help="HOST:PORT for gRPC (default 127.0.0.1:50051)")
     serve.add_argument("--http-listen", help="HOST:PORT for HTTP (default 127.0.0.1:8080)")
     serve.add_argument("--log-format", help="auto, json or text")

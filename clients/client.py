@@ -63,7 +63,7 @@ class ActionResult:
 def parse_ref(text: str) -> AlertRef:
     """An alert id, or a tiny id (all digits, optionally with a leading '#')."""
     cleaned = text.strip().removeprefix("#")
-    if cleaned.isdigit():
+    if cleaned.isascii() and cleaned.isdigit():
         return AlertRef(RefKind.TINY_ID, cleaned)
     return AlertRef(RefKind.ID, text.strip())
 

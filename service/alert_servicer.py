@@ -80,7 +80,7 @@ class AlertServicer(alerts_pb2_grpc.AlertServiceServicer):
     ) -> alerts_pb2.AlertActionResponse:
         end: datetime | timedelta
         if request.HasField("until"):
-            end = codec.instant(request.until)
+            end = codec.instant(request.until, "until")
         elif request.HasField("duration"):
             end = request.duration.ToTimedelta()
         else:
@@ -145,9 +145,8 @@ class AlertServicer(alerts_pb2_grpc.AlertServiceServicer):
         self, request: alerts_pb2.WatchAlertsRequest, context: Context
     ) -> AsyncIterator[alerts_pb2.AlertEvent]:
         cursor = request.resume_cursor
-        if cursor and not cursor.isdigit():
-            raise InvalidArgument("resume_cursor", "must be the cursor of an earlier event")
-        async for event in self._alerts.watch(int(cursor) if cursor else None, request.team):
+        after = validation.sequence_number("resume_cursor", cursor) if cursor else None
+        async for event in self._alerts.watch(after, request.team):
             yield codec.event_to_pb(event)
 
 

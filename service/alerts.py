@@ -82,7 +82,7 @@ class Alerts:
 
     async def add_note(self, ref: AlertRef, actor: Actor) -> Transition:
         validation.note(actor.note, required=True)
-        return await self._act(ref, actor, lambda a, now: lifecycle.add_note(a, actor.note))
+        return await self._act(ref, actor, lambda a, now: lifecycle.add_note(a, actor.note, now))
 
     async def add_tags(self, ref: AlertRef, tags: Iterable[str], actor: Actor) -> Transition:
         tags = tuple(tags)
@@ -118,6 +118,7 @@ class Alerts:
                     AlertRef(RefKind.ID, alert_id),
                     lambda a: lifecycle.end_snooze(a, now),
                     SYSTEM_ACTOR,
+                    now,
                 )
                 woken += transition.changed
             if len(due) < batch:
@@ -142,7 +143,7 @@ class Alerts:
         actor = _checked(actor)
         now = self._clock.now()
         return await self._store.update_alert(
-            ref, lambda alert: lifecycle.with_note(step(alert, now), actor.note), actor
+            ref, lambda alert: lifecycle.with_note(step(alert, now), actor.note, now), actor, now
         )
 
 

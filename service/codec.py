@@ -58,14 +58,17 @@ def timestamp(instant: datetime) -> Timestamp:
     return Timestamp(seconds=seconds, nanos=micros * 1_000)
 
 
-def instant(stamp: Timestamp) -> datetime:
-    return from_micros(stamp.seconds * 1_000_000 + stamp.nanos // 1_000)
+def instant(stamp: Timestamp, field: str = "timestamp") -> datetime:
+    try:
+        return from_micros(stamp.seconds * 1_000_000 + stamp.nanos // 1_000)
+    except OverflowError:
+        raise InvalidArgument(field, "is outside the years 1 to 9999") from None
 
 
 def optional_instant(message: object, field: str) -> datetime | None:
     """A Timestamp field that may be unset, as a datetime or None."""
     if message.HasField(field):  # type: ignore[attr-defined]
-        return instant(getattr(message, field))
+        return instant(getattr(message, field), field)
     return None
 
 
@@ -214,14 +217,21 @@ def query_from_pb(request: alerts_pb2.ListAlertsRequest, page_size: int) -> Aler
             tags=tuple(f.tags),
             team=f.team,
             text=f.text,
-            created_after=optional_instant(f, "created_after"),
-            created_before=optional_instant(f, "created_before"),
+            created_after=_filter_instant(f, "created_after"),
+            created_before=_filter_instant(f, "created_before"),
         ),
         sort=_SORT_FROM_PB[request.sort],
         descending=request.order != alerts_pb2.SORT_ORDER_ASCENDING,
         page_size=page_size,
         page_token=request.page_token,
     )
+
+
+def _filter_instant(f: alerts_pb2.AlertFilter, field: str) -> datetime | None:
+    try:
+        return optional_instant(f, field)
+    except InvalidArgument as exc:
+        raise InvalidArgument(f"filter.{field}", exc.rule) from None
 
 
 def query_to_pb(query: AlertQuery) -> alerts_pb2.ListAlertsRequest:

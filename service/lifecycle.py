@@ -138,10 +138,10 @@ def end_snooze(alert: Alert, now: datetime) -> Transition:
     )
 
 
-def add_note(alert: Alert, note: str) -> Transition:
-    """A note changes no field; the entry carries it."""
+def add_note(alert: Alert, note: str, now: datetime) -> Transition:
+    """A note changes no field but the alert's updated time; the entry carries the note."""
     validation.note(note, required=True)
-    return Transition(alert, (Change(NOTE_ADDED),))
+    return Transition(dataclasses.replace(alert, updated_at=now), (Change(NOTE_ADDED),))
 
 
 def add_tags(alert: Alert, tags: Iterable[str], now: datetime) -> Transition:
@@ -179,8 +179,8 @@ def update_priority(alert: Alert, priority: Priority, now: datetime) -> Transiti
     return _change(alert, PRIORITY_UPDATED, now, priority=priority)
 
 
-def with_note(transition: Transition, note: str) -> Transition:
+def with_note(transition: Transition, note: str, now: datetime) -> Transition:
     """A note given with a call that changed nothing is still kept, as a note entry."""
     if note and not transition.changes:
-        return Transition(transition.alert, (Change(NOTE_ADDED),))
+        return add_note(transition.alert, note, now)
     return transition

@@ -56,11 +56,19 @@ class StartupError(TocsinError):
     pass
 
 
+def loopback_target(listen: str, port: int) -> str:
+    """Where this process reaches its own gRPC server: a wildcard address is dialled on the
+    loopback of its family; IPv6 hosts go in brackets."""
+    host, _ = split_address(listen)
+    host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "*": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 class TocsinServer:
     def __init__(self, config: Config, clock: Clock) -> None:
         self.config = config
         self.clock = clock
-        self.store = SQLiteStore(config.database_path)
+        self.store = SQLiteStore(config.database_path, clock)
         self.registry = CollectorRegistry()
         self.alerts = Alerts(self.store, clock)
         self.teams = Teams(self.store, clock)
@@ -142,9 +150,9 @@ class TocsinServer:
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
     async def _start_http(self) -> None:
-        host, _ = split_address(self.config.grpc_listen)
-        local = "127.0.0.1" if host in ("0.0.0.0", "", "::", "*") else host
-        self._channel = grpc.aio.insecure_channel(f"{local}:{self.grpc_port}")
+        self._channel = grpc.aio.insecure_channel(
+            loopback_target(self.config.grpc_listen, self.grpc_port)
+        )
         runner = web.AppRunner(Shim(self._channel, self.registry).app(), access_log=None)
         await runner.setup()
         http_host, http_port = split_address(self.config.http_listen)

@@ -23,8 +23,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from service import lifecycle
-from service.clock import from_micros, to_micros
+from service import lifecycle, validation
+from service.clock import Clock, from_micros, to_micros
 from service.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -55,6 +55,7 @@ from service.model import (
     Transition,
 )
 from service.store import Step
+from service.validation import INT64_MAX
 
 log = logging.getLogger(__name__)
 
@@ -246,8 +247,9 @@ class _ChangeSignal:
 
 
 class SQLiteStore:
-    def __init__(self, path: Path, *, readers: int = 4, batch_max: int = 256) -> None:
+    def __init__(self, path: Path, clock: Clock, *, readers: int = 4, batch_max: int = 256) -> None:
         self._path = path
+        self._clock = clock  # only to date the schema migrations it applies
         self._readers = readers
         self._batch_max = batch_max
         self._local = threading.local()
@@ -260,11 +262,17 @@ class SQLiteStore:
     # Life cycle
 
     async def open(self) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(self._migrate)
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise Unavailable(f"cannot create {self._path.parent}: {exc.strerror}") from exc
+        await asyncio.to_thread(self._migrate, self._clock.now())
         self._signal = _ChangeSignal()
         # The writer never waits for the lock on the event loop (see _Writer._begin).
-        conn = await asyncio.to_thread(_connect, self._path, 0)
+        try:
+            conn = await asyncio.to_thread(_connect, self._path, 0)
+        except sqlite3.Error as exc:
+            raise Unavailable(f"cannot open the database {self._path}: {exc}") from exc
         self._writer = _Writer(conn, self._signal.fire, self._batch_max)
         self._writer.start()
         self._executor = ThreadPoolExecutor(self._readers, thread_name_prefix="tocsin-sqlite-read")
@@ -281,8 +289,11 @@ class SQLiteStore:
                 conn.close()
             self._reader_conns.clear()
 
-    def _migrate(self) -> None:
-        conn = _connect(self._path)
+    def _migrate(self, now: datetime) -> None:
+        try:
+            conn = _connect(self._path)
+        except sqlite3.Error as exc:
+            raise Unavailable(f"cannot open the database {self._path}: {exc}") from exc
         try:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("BEGIN IMMEDIATE")
@@ -303,9 +314,8 @@ class SQLiteStore:
                 for statement in migration.statements:
                     conn.execute(statement)
                 conn.execute(
-                    "INSERT INTO schema_migrations (version, name, applied_at) "
-                    "VALUES (?, ?, strftime('%s', 'now') * 1000000)",
-                    (migration.version, migration.name),
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (migration.version, migration.name, to_micros(now)),
                 )
                 log.info("applied migration %d: %s", migration.version, migration.name)
             conn.execute("COMMIT")
@@ -399,10 +409,12 @@ class SQLiteStore:
 
         return await self._write(job)
 
-    async def update_alert(self, ref: AlertRef, step: Step, actor: Actor) -> Transition:
+    async def update_alert(
+        self, ref: AlertRef, step: Step, actor: Actor, now: datetime
+    ) -> Transition:
         def job(conn: sqlite3.Connection) -> Transition:
             transition = step(_alert(_alert_row(conn, ref)))
-            _write_transition(conn, transition, actor, transition.alert.updated_at)
+            _write_transition(conn, transition, actor, now)
             return transition
 
         return await self._write(job)
@@ -418,7 +430,8 @@ class SQLiteStore:
     ) -> Page[ActivityEntry]:
         def job(conn: sqlite3.Connection) -> Page[ActivityEntry]:
             alert_id = _alert_row(conn, ref)["id"]
-            after = _decode_token(page_token, f"activity:{alert_id}")[0] if page_token else 0
+            scope = f"activity:{alert_id}"
+            after = _decode_token(page_token, scope, (int,))[0] if page_token else 0
             rows = conn.execute(
                 "SELECT * FROM activity WHERE alert_id = ? AND seq > ? ORDER BY seq LIMIT ?",
                 (alert_id, after, page_size + 1),
@@ -426,7 +439,7 @@ class SQLiteStore:
             entries = tuple(_entry(row) for row in rows[:page_size])
             token = ""
             if len(rows) > page_size:
-                token = _encode_token([entries[-1].seq], f"activity:{alert_id}")
+                token = _encode_token([entries[-1].seq], scope)
             return Page(entries, token)
 
         return await self._read(job)
@@ -647,9 +660,8 @@ def _alert_row(conn: sqlite3.Connection, ref: AlertRef) -> sqlite3.Row:
     if ref.kind is RefKind.ID:
         row = conn.execute(f"{_ALERT_SELECT} WHERE a.id = ?", (ref.value,)).fetchone()
     elif ref.kind is RefKind.TINY_ID:
-        if not ref.value.isdigit():
-            raise InvalidArgument("ref.tiny_id", f"must be a number (got {ref.value!r})")
-        row = conn.execute(f"{_ALERT_SELECT} WHERE a.tiny_id = ?", (int(ref.value),)).fetchone()
+        tiny_id = validation.sequence_number("ref.tiny_id", ref.value)
+        row = conn.execute(f"{_ALERT_SELECT} WHERE a.tiny_id = ?", (tiny_id,)).fetchone()
     else:
         team = _team_row(conn, ref.team or DEFAULT_TEAM_ID, "ref.team")
         row = conn.execute(
@@ -803,8 +815,22 @@ def _entry(row: sqlite3.Row) -> ActivityEntry:
 
 
 def _query_fingerprint(query: AlertQuery) -> str:
-    shape = repr((query.filter, query.sort, query.descending))
-    return hashlib.sha256(shape.encode()).hexdigest()[:16]
+    """The same for the same query in any process: sets are sorted, instants are numbers."""
+    f = query.filter
+    canonical = [
+        sorted(status.value for status in f.statuses),
+        f.acknowledged,
+        f.snoozed,
+        sorted(int(priority) for priority in f.priorities),
+        list(f.tags),
+        f.team,
+        f.text,
+        None if f.created_after is None else to_micros(f.created_after),
+        None if f.created_before is None else to_micros(f.created_before),
+        query.sort.value,
+        query.descending,
+    ]
+    return hashlib.sha256(json.dumps(canonical).encode()).hexdigest()[:16]
 
 
 def _encode_token(position: list[Any], scope: str) -> str:
@@ -812,13 +838,18 @@ def _encode_token(position: list[Any], scope: str) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_token(token: str, scope: str) -> list[Any]:
+def _decode_token(token: str, scope: str, shape: tuple[type, ...]) -> list[Any]:
+    """The position a page token holds, checked value by value against `shape`: a token is
+    input like any other, and a forged one must not reach the SQL."""
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         data = json.loads(raw)
         position = data["p"]
-        if data["s"] != scope or not isinstance(position, list):
+        if data["s"] != scope or not isinstance(position, list) or len(position) != len(shape):
             raise ValueError(scope)
+        for value, kind in zip(position, shape, strict=True):
+            if type(value) is not kind or (isinstance(value, int) and abs(value) > INT64_MAX):
+                raise ValueError(value)
     except (ValueError, KeyError, TypeError) as exc:
         raise InvalidArgument(
             "page_token", "is not a token this service issued for this query"
@@ -861,7 +892,7 @@ def _list_alerts(conn: sqlite3.Connection, query: AlertQuery) -> Page[Alert]:
     direction = "DESC" if query.descending else "ASC"
     scope = f"alerts:{_query_fingerprint(query)}"
     if query.page_token:
-        position = _decode_token(query.page_token, scope)
+        position = _decode_token(query.page_token, scope, (int, str))
         where.append(f"({column}, a.id) {'<' if query.descending else '>'} (?, ?)")
         params.extend(position)
     sql = _ALERT_SELECT

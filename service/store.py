@@ -44,8 +44,11 @@ class Store(Protocol):
     ) -> CreateResult:
         """Creates the alert, or deduplicates into the open one with its alias and team."""
 
-    async def update_alert(self, ref: AlertRef, step: Step, actor: Actor) -> Transition:
-        """Runs `step` on the alert's current state and commits its changes atomically."""
+    async def update_alert(
+        self, ref: AlertRef, step: Step, actor: Actor, now: datetime
+    ) -> Transition:
+        """Runs `step` on the alert's current state and commits its changes atomically;
+        the activity entries are stamped `now`."""
 
     async def get_alert(self, ref: AlertRef) -> Alert: ...
 

@@ -157,6 +157,16 @@ def token_name(value: str) -> str:
     return value
 
 
+INT64_MAX = 2**63 - 1
+
+
+def sequence_number(field: str, value: str) -> int:
+    """A decimal number as the database keeps them: ASCII digits, within 64 bits."""
+    if not (value.isascii() and value.isdigit()) or int(value) > INT64_MAX:
+        raise InvalidArgument(field, f"must be a number such as 42 (got {value[:40]!r})")
+    return int(value)
+
+
 def page_size(value: int, *, default: int, maximum: int) -> int:
     if value < 0:
         raise InvalidArgument("page_size", "must not be negative")

@@ -23,7 +23,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    store = SQLiteStore(tmp_path / "tocsin.db")
+    store = SQLiteStore(tmp_path / "tocsin.db", FakeClock())
     await store.open()
     yield store
     await store.close()

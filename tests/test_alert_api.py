@@ -9,6 +9,7 @@ from typing import cast
 
 import grpc
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from clients.client import TocsinClient, parse_ref
 from protos.tocsin.v1 import alerts_pb2, alerts_pb2_grpc
@@ -104,6 +105,26 @@ async def test_raw_requests_with_bad_enums_and_missing_refs(running: Running) ->
                 stub.ListAlerts(alerts_pb2.ListAlertsRequest(page_size=501), metadata=auth),
                 "page_size",
             ),
+            (
+                stub.ListAlerts(
+                    alerts_pb2.ListAlertsRequest(
+                        filter=alerts_pb2.AlertFilter(
+                            created_after=Timestamp(seconds=10**12)  # past the year 9999
+                        )
+                    ),
+                    metadata=auth,
+                ),
+                "filter.created_after",
+            ),
+            (
+                stub.SnoozeAlert(
+                    alerts_pb2.SnoozeAlertRequest(
+                        ref=alerts_pb2.AlertRef(tiny_id="1"), until=Timestamp(seconds=-(10**12))
+                    ),
+                    metadata=auth,
+                ),
+                "until",
+            ),
         ]
         for call, field in cases:
             with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -142,7 +163,10 @@ async def test_lifecycle_over_grpc(client: TocsinClient, running: Running) -> No
     }
     assert (await client.remove_details(ref, ["x"])).alert.details == {"k": "v"}
     assert (await client.update_priority(ref, Priority.P1)).alert.priority is Priority.P1
-    assert (await client.add_note(ref, "looking")).changed
+    running.clock.advance(timedelta(minutes=3))
+    noted = await client.add_note(ref, "looking")
+    assert noted.changed and noted.alert.updated_at == running.clock.now()
+    assert (await client.activity(ref)).items[-1].at == running.clock.now()
     with pytest.raises(InvalidArgument, match="note: is required"):
         await client.add_note(ref, "")
 
@@ -272,9 +296,10 @@ async def test_watch_filters_by_team(client: TocsinClient) -> None:
 
 
 async def test_watch_rejects_a_bad_cursor(client: TocsinClient) -> None:
-    with pytest.raises(InvalidArgument, match="resume_cursor"):
-        async for _ in client.watch(resume_cursor="yesterday"):
-            pass
+    for cursor in ("yesterday", "99999999999999999999", "-1"):
+        with pytest.raises(InvalidArgument, match="resume_cursor"):
+            async for _ in client.watch(resume_cursor=cursor):
+                pass
 
 
 async def test_every_call_needs_a_valid_token(running: Running) -> None:

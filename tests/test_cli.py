@@ -118,6 +118,7 @@ async def test_errors_are_one_line_and_non_zero(running: Running) -> None:
 
     bad_priority = await tocsin(running, "alerts", "create", "--message", "m", "--priority", "P9")
     assert bad_priority.code == 2 and "P1..P5" in bad_priority.err
+    assert bad_priority.err.startswith("error: ") and bad_priority.err.count("\n") == 1
 
     no_token = await tocsin(running, "teams", "list", env={"TOCSIN_DATA_DIR": "/nonexistent"})
     assert no_token.code == 2 and no_token.err.startswith("error: no token")

@@ -149,9 +149,10 @@ def test_priority_update_and_no_op() -> None:
 
 def test_a_note_with_a_no_op_is_still_kept() -> None:
     acked = alert(acknowledged=True)
-    t = lifecycle.with_note(lifecycle.acknowledge(acked, "ana", LATER), "seen it")
+    t = lifecycle.with_note(lifecycle.acknowledge(acked, "ana", LATER), "seen it", LATER)
     assert [c.action for c in t.changes] == ["note_added"]
-    assert not lifecycle.with_note(lifecycle.acknowledge(acked, "ana", LATER), "").changed
+    assert t.alert.updated_at == LATER
+    assert not lifecycle.with_note(lifecycle.acknowledge(acked, "ana", LATER), "", LATER).changed
 
 
 def test_created_entry_lists_what_the_alert_was_created_with() -> None:

@@ -24,7 +24,7 @@ async def test_a_database_error_in_one_write_is_unavailable_and_spares_the_rest(
         raise sqlite3.OperationalError("disk I/O error")
 
     outcomes = await asyncio.gather(
-        store.update_alert(AlertRef(RefKind.ID, "id-1"), disk_error, Actor("ana")),
+        store.update_alert(AlertRef(RefKind.ID, "id-1"), disk_error, Actor("ana"), T0),
         store.create_alert(NewAlert("second"), Actor("ana"), T0, "id-2"),
         return_exceptions=True,
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,6 +33,7 @@ from service.model import (
     Transition,
 )
 from service.sqlite_store import SQLiteStore
+from tests.fakes import FakeClock
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 ANA = Actor("ana")
@@ -71,8 +74,9 @@ async def test_unknown_alerts_and_bad_tiny_ids(store: SQLiteStore) -> None:
         await store.get_alert(AlertRef(RefKind.ID, "nope"))
     with pytest.raises(NotFound):
         await store.get_alert(AlertRef(RefKind.TINY_ID, "99"))
-    with pytest.raises(InvalidArgument, match="ref.tiny_id"):
-        await store.get_alert(AlertRef(RefKind.TINY_ID, "x1"))
+    for malformed in ("x1", "99999999999999999999", "²"):
+        with pytest.raises(InvalidArgument, match="ref.tiny_id"):
+            await store.get_alert(AlertRef(RefKind.TINY_ID, malformed))
     with pytest.raises(NotFound, match="ref.team: no team named 'ghost'"):
         await store.get_alert(AlertRef(RefKind.ALIAS, "a", "ghost"))
 
@@ -83,7 +87,7 @@ async def test_open_alias_deduplicates_and_closed_alias_starts_anew(store: SQLit
     dup = await store.create_alert(NewAlert(message="CPU", alias="cpu"), ANA, later, new_id())
     assert dup.deduplicated and dup.alert.id == first.id
     assert dup.alert.count == 2 and dup.alert.last_occurred_at == later
-    await store.update_alert(by_id(first), lambda a: lifecycle.close(a, "ana", later), ANA)
+    await store.update_alert(by_id(first), lambda a: lifecycle.close(a, "ana", later), ANA, later)
     fresh = await store.create_alert(NewAlert(message="CPU", alias="cpu"), ANA, later, new_id())
     assert not fresh.deduplicated and fresh.alert.id != first.id and fresh.alert.count == 1
     # By alias, the open alert wins over the closed one.
@@ -117,8 +121,8 @@ async def test_a_failing_step_writes_nothing_and_spares_its_neighbours(store: SQ
         raise FailedPrecondition("refused")
 
     outcomes = await asyncio.gather(
-        store.update_alert(by_id(alert), half_then_fail, ANA),
-        store.update_alert(by_id(alert), lambda a: lifecycle.acknowledge(a, "ana", T0), ANA),
+        store.update_alert(by_id(alert), half_then_fail, ANA, T0),
+        store.update_alert(by_id(alert), lambda a: lifecycle.acknowledge(a, "ana", T0), ANA, T0),
         return_exceptions=True,
     )
     assert isinstance(outcomes[0], FailedPrecondition)
@@ -135,7 +139,7 @@ async def test_an_unexpected_failure_is_undone_and_its_batch_redone(store: SQLit
 
     outcomes = await asyncio.gather(
         store.create_alert(NewAlert("before"), ANA, T0, new_id()),
-        store.update_alert(by_id(alert), broken, ANA),
+        store.update_alert(by_id(alert), broken, ANA, T0),
         store.create_alert(NewAlert("after"), ANA, T0, new_id()),
         return_exceptions=True,
     )
@@ -150,10 +154,14 @@ async def test_an_unexpected_failure_is_undone_and_its_batch_redone(store: SQLit
 async def test_activity_records_actor_note_and_before_after(store: SQLiteStore) -> None:
     alert = await create(store)
     await store.update_alert(
-        by_id(alert), lambda a: lifecycle.update_priority(a, Priority.P1, T0), Actor("bo", "why")
+        by_id(alert),
+        lambda a: lifecycle.update_priority(a, Priority.P1, T0),
+        Actor("bo", "why"),
+        T0 + timedelta(minutes=1),
     )
     entry = (await store.list_activity(by_id(alert), 100, "")).items[-1]
     assert (entry.actor, entry.action, entry.note) == ("bo", "priority_updated", "why")
+    assert entry.at == T0 + timedelta(minutes=1)
     assert (entry.before, entry.after) == ({"priority": "P3"}, {"priority": "P1"})
 
 
@@ -162,10 +170,10 @@ async def test_list_filters(store: SQLiteStore) -> None:
     a = await create(store, "Disk full on db-1", priority=Priority.P1, tags=("disk", "db"))
     b = await create(store, "CPU high", priority=Priority.P2, tags=("cpu",), owner_team="ops")
     c = await create(store, "disk slow", priority=Priority.P3, tags=("disk",))
-    await store.update_alert(by_id(b), lambda x: lifecycle.acknowledge(x, "ana", T0), ANA)
-    await store.update_alert(by_id(c), lambda x: lifecycle.close(x, "ana", T0), ANA)
+    await store.update_alert(by_id(b), lambda x: lifecycle.acknowledge(x, "ana", T0), ANA, T0)
+    await store.update_alert(by_id(c), lambda x: lifecycle.close(x, "ana", T0), ANA, T0)
     soon = T0 + timedelta(hours=1)
-    await store.update_alert(by_id(a), lambda x: lifecycle.snooze(x, soon, T0), ANA)
+    await store.update_alert(by_id(a), lambda x: lifecycle.snooze(x, soon, T0), ANA, T0)
 
     async def ids(**f: object) -> set[str]:
         page = await store.list_alerts(AlertQuery(filter=AlertFilter(**f)))  # type: ignore[arg-type]
@@ -182,6 +190,31 @@ async def test_list_filters(store: SQLiteStore) -> None:
     assert await ids(text="DISK") == {a.id, c.id}
     assert await ids(created_after=T0) == {a.id, b.id, c.id}
     assert await ids(created_before=T0) == set()
+
+
+async def test_a_page_token_survives_a_restart(tmp_path: Path) -> None:
+    """Tokens hold no per-process state: another process (or replica) accepts them."""
+    path = tmp_path / "tocsin.db"
+    query = AlertQuery(
+        filter=AlertFilter(
+            statuses=frozenset({Status.OPEN, Status.CLOSED}),
+            priorities=frozenset({Priority.P1, Priority.P3, Priority.P5}),
+        ),
+        page_size=1,
+    )
+    first = SQLiteStore(path, FakeClock())
+    await first.open()
+    for i in range(2):
+        await create(first, f"m{i}")
+    token = (await first.list_alerts(query)).next_page_token
+    await first.close()
+    second = SQLiteStore(path, FakeClock())
+    await second.open()
+    try:
+        page = await second.list_alerts(AlertQuery(query.filter, page_size=1, page_token=token))
+        assert [a.message for a in page.items] == ["m0"]
+    finally:
+        await second.close()
 
 
 async def test_pages_cover_everything_once_in_order(store: SQLiteStore) -> None:
@@ -213,6 +246,13 @@ async def test_a_page_token_only_fits_its_own_query(store: SQLiteStore) -> None:
         )
     with pytest.raises(InvalidArgument, match="page_token"):
         await store.list_alerts(AlertQuery(page_token="garbage!"))
+    scope = page.next_page_token  # a well-formed token whose position is forged
+    for forged in ([1], ["x", "y"], [2**70, "id"], [True, "id"], [1, "id", 3]):
+        raw = json.loads(base64.urlsafe_b64decode(scope + "=" * (-len(scope) % 4)))
+        raw["p"] = forged
+        token = base64.urlsafe_b64encode(json.dumps(raw).encode()).decode()
+        with pytest.raises(InvalidArgument, match="page_token"):
+            await store.list_alerts(AlertQuery(page_size=1, page_token=token))
 
 
 async def test_activity_pages(store: SQLiteStore) -> None:
@@ -235,7 +275,7 @@ async def test_change_feed_in_order_with_team_filter(store: SQLiteStore) -> None
     await store.create_team("ops", "", T0, "team-ops")
     a = await create(store)
     b = await create(store, owner_team="ops")
-    await store.update_alert(by_id(a), lambda x: lifecycle.acknowledge(x, "ana", T0), ANA)
+    await store.update_alert(by_id(a), lambda x: lifecycle.acknowledge(x, "ana", T0), ANA, T0)
     await asyncio.wait_for(store.wait_for_change(generation, 5), 1)  # returns at once
     events = await store.events_after(start, 100, "")
     assert [(e.entry.alert_id, e.entry.action) for e in events] == [
@@ -252,7 +292,7 @@ async def test_change_feed_in_order_with_team_filter(store: SQLiteStore) -> None
 async def test_snoozes_due(store: SQLiteStore) -> None:
     a = await create(store)
     until = T0 + timedelta(minutes=30)
-    await store.update_alert(by_id(a), lambda x: lifecycle.snooze(x, until, T0), ANA)
+    await store.update_alert(by_id(a), lambda x: lifecycle.snooze(x, until, T0), ANA, T0)
     assert await store.snoozes_due(until - timedelta(seconds=1), 10) == []
     assert await store.snoozes_due(until, 10) == [a.id]
 
@@ -300,11 +340,11 @@ async def test_tokens(store: SQLiteStore) -> None:
 
 async def test_everything_survives_a_reopen(tmp_path: Path) -> None:
     path = tmp_path / "db" / "tocsin.db"
-    store = SQLiteStore(path)
+    store = SQLiteStore(path, FakeClock())
     await store.open()
     alert = await create(store, alias="durable")
     await store.close()
-    reopened = SQLiteStore(path)
+    reopened = SQLiteStore(path, FakeClock())
     await reopened.open()  # migrations are not applied twice
     try:
         assert await reopened.get_alert(by_id(alert)) == alert
@@ -315,10 +355,10 @@ async def test_everything_survives_a_reopen(tmp_path: Path) -> None:
 
 async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "tocsin.db"
-    store = SQLiteStore(path)
+    store = SQLiteStore(path, FakeClock())
     await store.open()
     await store.close()
     with sqlite3.connect(path) as conn:
         conn.execute("INSERT INTO schema_migrations VALUES (999, 'from the future', 0)")
     with pytest.raises(FailedPrecondition, match="schema version 999, newer than this Tocsin"):
-        await SQLiteStore(path).open()
+        await SQLiteStore(path, FakeClock()).open()
