@@ -27,10 +27,14 @@ proto: $(STAMP)
 		--python_out=. --grpc_python_out=. --mypy_out=quiet:. --mypy_grpc_out=quiet:. \
 		$(PROTOS)
 
+# Regenerates, then fails if that changed, added or removed anything git knows of.
 check-proto: proto
-	@git add -N $(PROTO_DIR) 2>/dev/null || true
-	@git diff --exit-code --stat -- $(PROTO_DIR) || \
-		{ echo "Generated protobuf code is stale: run 'make proto' and commit the result."; exit 1; }
+	@stale=$$(git status --porcelain -- $(PROTO_DIR)) || exit 1; \
+	if [ -n "$$stale" ]; then \
+		echo "$$stale"; \
+		echo "Generated protobuf code is stale: run 'make proto' and commit the result."; \
+		exit 1; \
+	fi
 
 run: $(STAMP)
 	$(BIN)/tocsin serve --config demo/tocsin.yaml

@@ -240,15 +240,14 @@ ACTIONS: dict[str, Handler] = {
 
 
 async def alerts_detail(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
-    if not args.pairs and not args.remove:
-        raise UsageError("give KEY=VALUE pairs to add and/or --remove KEY")
+    if bool(args.pairs) == bool(args.remove):
+        # Two changes would be two calls, and the second could fail after the first landed.
+        raise UsageError("give either --set KEY=VALUE... or --remove KEY..., one per call")
     ref = _ref(args)
-    result = None
     if args.pairs:
         result = await client.add_details(ref, dict(args.pairs), user=args.user, note=args.note)
-    if args.remove:
+    else:
         result = await client.remove_details(ref, args.remove, user=args.user, note=args.note)
-    assert result is not None
     if args.json:
         render.write_json(out, result)
     else:

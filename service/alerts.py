@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 
 from service import lifecycle, validation
 from service.clock import Clock
+from service.errors import Unavailable
 from service.model import (
     ActivityEntry,
     Actor,
@@ -44,6 +46,7 @@ class Alerts:
         self._store = store
         self._clock = clock
         self._new_id = new_id
+        self._watches_ending = asyncio.Event()
 
     async def create(self, alert: NewAlert, actor: Actor) -> CreateResult:
         checked = validation.new_alert(alert)
@@ -75,8 +78,9 @@ class Alerts:
         """Until an instant, or for a while from now by this service's clock."""
 
         def step(alert: Alert, now: datetime) -> Transition:
-            until = end if isinstance(end, datetime) else now + end
-            return lifecycle.snooze(alert, until, now)
+            if isinstance(end, datetime):
+                return lifecycle.snooze(alert, end, now)
+            return lifecycle.snooze(alert, now + end, now, "duration")
 
         return await self._act(ref, actor, step)
 
@@ -124,11 +128,20 @@ class Alerts:
             if len(due) < batch:
                 return woken
 
+    def end_watches(self) -> None:
+        """Ends every watch stream within a poll interval, as the server shuts down."""
+        self._watches_ending.set()
+
     async def watch(self, resume_after: int | None, team: str) -> AsyncIterator[AlertEvent]:
-        """Every change from `resume_after` (or from now), for as long as the caller reads."""
+        """Every change from `resume_after` (or from now), for as long as the caller reads,
+        until the server shuts down: then Unavailable, so the caller resumes elsewhere."""
         team_id = (await self._store.get_team(team)).id if team else ""
         seq = await self._store.last_seq() if resume_after is None else resume_after
         while True:
+            if self._watches_ending.is_set():
+                raise Unavailable(
+                    f"the server is shutting down; resume the watch after cursor {seq}"
+                )
             generation = self._store.change_generation()
             events = await self._store.events_after(seq, WATCH_BATCH, team_id)
             for event in events:

@@ -34,6 +34,7 @@ from service.model import TokenInfo
 from service.tokens import Tokens
 
 log = logging.getLogger(__name__)
+audit_log = logging.getLogger("tocsin.audit")
 
 S = TypeVar("S")
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -61,6 +62,19 @@ def caller() -> TokenInfo:
         return _CALLER.get()
     except LookupError:
         raise Unauthenticated("the call was not authenticated") from None
+
+
+def audit(action: str, **details: str) -> None:
+    """Records an administrative change (teams, tokens) and the token that made it."""
+    actor = caller().name
+    described = ", ".join(f"{key}={value!r}" for key, value in details.items())
+    audit_log.info(
+        "%s by %s: %s",
+        action,
+        actor,
+        described,
+        extra={"action": action, "actor": actor, **details},
+    )
 
 
 def status_of(exc: Exception) -> tuple[grpc.StatusCode, str]:

@@ -123,9 +123,9 @@ def close(alert: Alert, user: str, now: datetime) -> Transition:
     return _change(alert, CLOSED, now, status=Status.CLOSED, closed_by=user, snoozed_until=None)
 
 
-def snooze(alert: Alert, until: datetime, now: datetime) -> Transition:
+def snooze(alert: Alert, until: datetime, now: datetime, field: str = "until") -> Transition:
     _require_open(alert, "snoozed")
-    validation.snooze_until(until, now)
+    validation.snooze_until(until, now, field)
     return _change(alert, SNOOZED, now, snoozed_until=until)
 
 

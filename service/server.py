@@ -65,8 +65,12 @@ def loopback_target(listen: str, port: int) -> str:
 
 
 class TocsinServer:
-    def __init__(self, config: Config, clock: Clock) -> None:
+    def __init__(
+        self, config: Config, clock: Clock, engine_interval: float | None = ENGINE_INTERVAL_SECONDS
+    ) -> None:
+        """`engine_interval` None runs no engine loop: tests drive `engine.tick()` themselves."""
         self.config = config
+        self._engine_interval = engine_interval
         self.clock = clock
         self.store = SQLiteStore(config.database_path, clock)
         self.registry = CollectorRegistry()
@@ -102,10 +106,11 @@ class TocsinServer:
             log.warning("created the admin token; its secret is in %s (mode 0600)", admin)
         await self._start_grpc()
         await self._start_http()
-        self._tasks = [
-            asyncio.create_task(self.engine.run(ENGINE_INTERVAL_SECONDS, self._stop)),
-            asyncio.create_task(self._watch_store_health()),
-        ]
+        self._tasks = [asyncio.create_task(self._watch_store_health())]
+        if self._engine_interval is not None:
+            self._tasks.append(
+                asyncio.create_task(self.engine.run(self._engine_interval, self._stop))
+            )
         log.info(
             "tocsin is serving: gRPC on %s, HTTP on %s, data in %s",
             self._address(self.config.grpc_listen, self.grpc_port),
@@ -189,8 +194,11 @@ class TocsinServer:
                 await asyncio.wait_for(self._stop.wait(), HEALTH_INTERVAL_SECONDS)
 
     async def stop(self) -> None:
-        """Stops taking calls, lets running ones finish, then closes the store."""
+        """Stops taking calls, lets running ones finish, then closes the store. Idempotent."""
+        if self._stop.is_set():
+            return
         self._stop.set()
+        self.alerts.end_watches()
         await self._health.enter_graceful_shutdown()
         if self._http is not None:
             await self._http.cleanup()

@@ -1,4 +1,5 @@
-"""TeamService over gRPC."""
+"""TeamService over gRPC. Changes to teams are logged with the token that made them: they
+have no activity log of their own."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import grpc
 
 from protos.tocsin.v1 import teams_pb2, teams_pb2_grpc
 from service import codec
+from service.guard import audit
 from service.teams import Teams
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -20,7 +22,9 @@ class TeamServicer(teams_pb2_grpc.TeamServiceServicer):
     async def CreateTeam(
         self, request: teams_pb2.CreateTeamRequest, context: Context
     ) -> teams_pb2.Team:
-        return codec.team_to_pb(await self._teams.create(request.name, request.description))
+        team = await self._teams.create(request.name, request.description)
+        audit("team created", team=team.name, team_id=team.id)
+        return codec.team_to_pb(team)
 
     async def ListTeams(
         self, request: teams_pb2.ListTeamsRequest, context: Context
@@ -34,10 +38,13 @@ class TeamServicer(teams_pb2_grpc.TeamServiceServicer):
     async def RenameTeam(
         self, request: teams_pb2.RenameTeamRequest, context: Context
     ) -> teams_pb2.Team:
-        return codec.team_to_pb(await self._teams.rename(request.team, request.new_name))
+        team = await self._teams.rename(request.team, request.new_name)
+        audit("team renamed", team=team.name, team_id=team.id, was=request.team)
+        return codec.team_to_pb(team)
 
     async def DeleteTeam(
         self, request: teams_pb2.DeleteTeamRequest, context: Context
     ) -> teams_pb2.DeleteTeamResponse:
         await self._teams.delete(request.team)
+        audit("team deleted", team=request.team)
         return teams_pb2.DeleteTeamResponse()

@@ -1,4 +1,4 @@
-"""TokenService over gRPC."""
+"""TokenService over gRPC. Token changes are logged with the token that made them."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import grpc
 
 from protos.tocsin.v1 import tokens_pb2, tokens_pb2_grpc
 from service import codec
+from service.guard import audit
 from service.tokens import Tokens
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -21,6 +22,7 @@ class TokenServicer(tokens_pb2_grpc.TokenServiceServicer):
         self, request: tokens_pb2.CreateTokenRequest, context: Context
     ) -> tokens_pb2.CreateTokenResponse:
         info, secret = await self._tokens.create(request.name)
+        audit("token created", token=info.name, token_id=info.id)
         return tokens_pb2.CreateTokenResponse(info=codec.token_to_pb(info), token=secret)
 
     async def ListTokens(
@@ -32,4 +34,6 @@ class TokenServicer(tokens_pb2_grpc.TokenServiceServicer):
     async def RevokeToken(
         self, request: tokens_pb2.RevokeTokenRequest, context: Context
     ) -> tokens_pb2.TokenInfo:
-        return codec.token_to_pb(await self._tokens.revoke(request.id))
+        info = await self._tokens.revoke(request.id)
+        audit("token revoked", token=info.name, token_id=info.id)
+        return codec.token_to_pb(info)

@@ -109,6 +109,13 @@ def _write_private(path: Path, content: str) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(staging, path)
+    # The rename is durable only once the directory is: otherwise a crash could keep the
+    # token's hash in the database and lose the only copy of its secret.
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def read_token_file(path: Path) -> str:

@@ -127,11 +127,12 @@ def note(value: str, *, required: bool = False) -> str:
     return text("note", value, NOTE_MAX, required=required)
 
 
-def snooze_until(until: datetime, now: datetime) -> datetime:
+def snooze_until(until: datetime, now: datetime, field: str = "until") -> datetime:
+    """`field` names what the caller sent: the end itself, or a duration from now."""
     if until <= now:
-        raise InvalidArgument("until", "must be in the future")
+        raise InvalidArgument(field, "must end in the future")
     if until - now > SNOOZE_MAX:
-        raise InvalidArgument("until", "must be at most 7 days ahead")
+        raise InvalidArgument(field, "must end at most 7 days ahead")
     return until
 
 

@@ -46,7 +46,7 @@ async def running(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Running]:
     config = Config(
         data_dir=tmp_path / "data", grpc_listen="127.0.0.1:0", http_listen="127.0.0.1:0"
     )
-    server = TocsinServer(config, clock)
+    server = TocsinServer(config, clock, engine_interval=None)  # tests tick the engine
     await server.start()
     token = (config.data_dir / ADMIN_TOKEN_FILE).read_text().strip()
     yield Running(server, clock, f"127.0.0.1:{server.grpc_port}", token, config.data_dir)

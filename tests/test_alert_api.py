@@ -13,7 +13,13 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from clients.client import TocsinClient, parse_ref
 from protos.tocsin.v1 import alerts_pb2, alerts_pb2_grpc
-from service.errors import FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
+from service.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Unauthenticated,
+    Unavailable,
+)
 from service.model import AlertEvent, AlertFilter, AlertQuery, AlertRef, NewAlert, Priority, RefKind
 from tests.conftest import Running
 
@@ -199,7 +205,7 @@ async def test_snooze_for_a_duration_uses_the_server_clock(
     ref = parse_ref((await client.create_alert(NewAlert(message="m"))).alert.id)
     snoozed = await client.snooze(ref, timedelta(minutes=45))
     assert snoozed.alert.snoozed_until == running.clock.now() + timedelta(minutes=45)
-    with pytest.raises(InvalidArgument, match="until: must be in the future"):
+    with pytest.raises(InvalidArgument, match="duration: must end in the future"):
         await client.snooze(ref, timedelta(0))
 
 
@@ -293,6 +299,18 @@ async def test_watch_filters_by_team(client: TocsinClient) -> None:
     await stream.aclose()
     with pytest.raises(NotFound):
         await anext(client.watch(team="ghost"))
+
+
+async def test_watch_streams_end_unavailable_when_the_server_stops(
+    client: TocsinClient, running: Running
+) -> None:
+    stream = client.watch(resume_cursor="0")
+    await client.create_alert(NewAlert(message="m"))
+    first = await asyncio.wait_for(anext(stream), 10)
+    stopping = asyncio.create_task(running.server.stop())
+    with pytest.raises(Unavailable, match=f"resume the watch after cursor {first.entry.seq}"):
+        await asyncio.wait_for(anext(stream), 10)
+    await stopping
 
 
 async def test_watch_rejects_a_bad_cursor(client: TocsinClient) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ from service.model import (
     AlertFilter,
     AlertQuery,
     AlertRef,
+    Change,
     CreateResult,
     NewAlert,
     Priority,
@@ -149,6 +151,28 @@ async def test_an_unexpected_failure_is_undone_and_its_batch_redone(store: SQLit
     for fresh in made:
         assert await store.get_alert(by_id(fresh)) == fresh
     assert (await store.get_alert(by_id(alert))).tiny_id == 1
+
+
+async def test_a_write_that_fails_halfway_leaves_nothing_behind(store: SQLiteStore) -> None:
+    alert = await create(store)
+
+    def half_written(a: Alert) -> Transition:
+        # The alert row is updated first; the activity entry then cannot be encoded.
+        changed = dataclasses.replace(a, message="half written")
+        return Transition(changed, (Change("broken", {}, {"value": object()}),))
+
+    outcomes = await asyncio.gather(
+        store.update_alert(by_id(alert), half_written, ANA, T0),
+        store.create_alert(NewAlert("neighbour"), ANA, T0, new_id()),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[0], TypeError)
+    assert isinstance(outcomes[1], CreateResult)
+    assert await store.get_alert(by_id(alert)) == alert
+    assert [e.action for e in (await store.list_activity(by_id(alert), 100, "")).items] == [
+        "created"
+    ]
+    assert await store.get_alert(by_id(outcomes[1].alert)) == outcomes[1].alert
 
 
 async def test_activity_records_actor_note_and_before_after(store: SQLiteStore) -> None:

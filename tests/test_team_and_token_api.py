@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from clients.client import TocsinClient, parse_ref
@@ -21,9 +23,11 @@ async def test_default_team_exists_from_the_start(client: TocsinClient) -> None:
     assert (await client.get_team("default")).id == "default"
 
 
-async def test_team_lifecycle(client: TocsinClient) -> None:
+async def test_team_lifecycle(client: TocsinClient, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="tocsin.audit")
     ops = await client.create_team("ops", "Operations")
     assert (ops.name, ops.description) == ("ops", "Operations")
+    assert f"team created by admin: team='ops', team_id='{ops.id}'" in caplog.messages
     with pytest.raises(AlreadyExists, match="'OPS' already exists"):
         await client.create_team("OPS")
     with pytest.raises(InvalidArgument, match="name: may hold only"):

@@ -90,7 +90,7 @@ def test_user_and_note_limits() -> None:
 
 def test_snooze_must_be_future_and_within_seven_days() -> None:
     assert validation.snooze_until(NOW + timedelta(days=7), NOW) == NOW + timedelta(days=7)
-    with pytest.raises(InvalidArgument, match="until: must be in the future"):
+    with pytest.raises(InvalidArgument, match="until: must end in the future"):
         validation.snooze_until(NOW, NOW)
     with pytest.raises(InvalidArgument, match="at most 7 days"):
         validation.snooze_until(NOW + timedelta(days=7, seconds=1), NOW)
