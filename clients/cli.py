@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from clients import render
-from clients.client import TocsinClient, parse_ref
+from clients.client import IntegrationInfo, IntegrationKey, TocsinClient, parse_ref
 from service import config as configuration
 from service import logs
 from service.clock import SystemClock
@@ -27,7 +27,9 @@ from service.model import (
     AlertFilter,
     AlertQuery,
     AlertRef,
+    IntegrationType,
     NewAlert,
+    NewIntegration,
     Priority,
     RefKind,
     Responder,
@@ -332,6 +334,91 @@ async def tokens_revoke(client: TocsinClient, args: argparse.Namespace, out: Tex
     render.write_json(out, info) if args.json else out.write(f"revoked token {info.id}\n")
 
 
+# Integrations
+
+
+def _integration_json(key_or_info: IntegrationKey | IntegrationInfo) -> dict[str, object]:
+    info = key_or_info.info if isinstance(key_or_info, IntegrationKey) else key_or_info
+    data: dict[str, object] = {
+        "id": info.integration.id,
+        "url": info.url,
+        "integration": render.plain(info.integration),
+    }
+    if isinstance(key_or_info, IntegrationKey):
+        # The URL to paste into SNS: with its key, shown this once.
+        data.update(url=key_or_info.url_with_key, api_key=key_or_info.api_key)
+    return data
+
+
+def _shown_once(out: TextIO, what: str, key: IntegrationKey) -> None:
+    integration = key.info.integration
+    out.write(
+        f"{what} integration {integration.name} ({integration.id}).\n"
+        "Paste this URL into the SNS topic's HTTPS subscription; it is shown only now:\n"
+        f"{key.url_with_key}\n"
+    )
+
+
+async def integrations_create(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    new = NewIntegration(
+        name=args.name,
+        type=IntegrationType(args.type),
+        team=args.team or "",
+        assignee_team=args.assignee_team or "",
+        topic_arns=tuple(args.topic_arn),
+        min_signature_version=args.min_signature_version,
+    )
+    key = await client.create_integration(new)
+    if args.json:
+        render.write_json(out, _integration_json(key))
+    else:
+        _shown_once(out, "created", key)
+
+
+async def integrations_list(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    found = await client.list_integrations(args.team or "")
+    if args.json:
+        render.write_json(out, [_integration_json(info) for info in found])
+    else:
+        render.integrations_table(out, found)
+
+
+async def integrations_get(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    info = await client.get_integration(args.integration)
+    if args.json:
+        render.write_json(out, _integration_json(info))
+    else:
+        render.integrations_table(out, [info])
+
+
+def _integration_switch(enabled: bool) -> Handler:
+    async def handler(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+        info = await client.set_integration_enabled(args.integration, enabled)
+        if args.json:
+            render.write_json(out, _integration_json(info))
+        else:
+            state = "enabled" if enabled else "disabled"
+            out.write(f"integration {info.integration.name}: {state}\n")
+
+    return handler
+
+
+async def integrations_rotate(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    key = await client.rotate_integration_key(args.integration)
+    if args.json:
+        render.write_json(out, _integration_json(key))
+    else:
+        _shown_once(out, "new key for", key)
+
+
+async def integrations_delete(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    await client.delete_integration(args.integration)
+    if args.json:
+        render.write_json(out, {"deleted": args.integration})
+    else:
+        out.write(f"deleted integration {args.integration}\n")
+
+
 # The parser
 
 
@@ -496,6 +583,40 @@ def build_parser() -> argparse.ArgumentParser:
     team_delete = team_commands.add_parser("delete", parents=[common], help="delete an empty team")
     team_delete.add_argument("team_name", metavar="TEAM")
     team_delete.set_defaults(run=teams_delete)
+
+    integrations = commands.add_parser("integrations", help="manage SNS integrations")
+    integration_commands = integrations.add_subparsers(
+        dest="integrations_command", required=True, metavar="ACTION"
+    )
+    integration_create = integration_commands.add_parser(
+        "create", parents=[common], help="create an integration and show its URL"
+    )
+    integration_create.add_argument("--name", required=True)
+    integration_create.add_argument(
+        "--type", required=True, choices=[kind.value for kind in IntegrationType]
+    )
+    integration_create.add_argument("--team", help="owner team (default: default)")
+    integration_create.add_argument("--assignee-team", help="the team that gets the alerts")
+    integration_create.add_argument(
+        "--topic-arn", action="append", default=[], help="an SNS topic to accept (repeatable)"
+    )
+    integration_create.add_argument("--min-signature-version", type=int, choices=[1, 2], default=1)
+    integration_create.set_defaults(run=integrations_create)
+    integration_list = integration_commands.add_parser(
+        "list", parents=[common], help="list integrations"
+    )
+    integration_list.add_argument("--team", help="only this owner team's")
+    integration_list.set_defaults(run=integrations_list)
+    for name, run, text in (
+        ("get", integrations_get, "show an integration"),
+        ("enable", _integration_switch(True), "enable an integration"),
+        ("disable", _integration_switch(False), "disable an integration (its URL answers 403)"),
+        ("rotate-key", integrations_rotate, "replace an integration's API key"),
+        ("delete", integrations_delete, "delete an integration"),
+    ):
+        one = integration_commands.add_parser(name, parents=[common], help=text)
+        one.add_argument("integration", metavar="INTEGRATION", help="id or name")
+        one.set_defaults(run=run)
 
     tokens = commands.add_parser("tokens", help="manage API tokens")
     token_commands = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")

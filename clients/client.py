@@ -18,6 +18,8 @@ import grpc
 from protos.tocsin.v1 import (
     alerts_pb2,
     alerts_pb2_grpc,
+    integrations_pb2,
+    integrations_pb2_grpc,
     teams_pb2,
     teams_pb2_grpc,
     tokens_pb2,
@@ -41,7 +43,9 @@ from service.model import (
     AlertQuery,
     AlertRef,
     CreateResult,
+    Integration,
     NewAlert,
+    NewIntegration,
     Page,
     Priority,
     RefKind,
@@ -58,6 +62,21 @@ DEFAULT_TIMEOUT_SECONDS = 10.0
 class ActionResult:
     alert: Alert
     changed: bool
+
+
+@dataclass(frozen=True)
+class IntegrationInfo:
+    integration: Integration
+    url: str  # without the API key
+
+
+@dataclass(frozen=True)
+class IntegrationKey:
+    """What creating an integration or rotating its key returns, once."""
+
+    info: IntegrationInfo
+    api_key: str
+    url_with_key: str
 
 
 def parse_ref(text: str) -> AlertRef:
@@ -106,6 +125,7 @@ class TocsinClient:
         self._alerts = alerts_pb2_grpc.AlertServiceStub(self._channel)
         self._teams = teams_pb2_grpc.TeamServiceStub(self._channel)
         self._tokens = tokens_pb2_grpc.TokenServiceStub(self._channel)
+        self._integrations = integrations_pb2_grpc.IntegrationServiceStub(self._channel)
 
     async def close(self) -> None:
         await self._channel.close(None)
@@ -267,6 +287,38 @@ class TocsinClient:
         request = teams_pb2.DeleteTeamRequest(team=team)
         await self._call(self._teams.DeleteTeam, request)
 
+    # Integrations
+
+    async def create_integration(self, integration: NewIntegration) -> IntegrationKey:
+        request = codec.create_integration_request(integration)
+        return _key(await self._call(self._integrations.CreateIntegration, request))
+
+    async def list_integrations(self, team: str = "") -> list[IntegrationInfo]:
+        request = integrations_pb2.ListIntegrationsRequest(team=team)
+        reply = await self._call(self._integrations.ListIntegrations, request)
+        return [_info(integration) for integration in reply.integrations]
+
+    async def get_integration(self, integration: str) -> IntegrationInfo:
+        request = integrations_pb2.IntegrationRequest(integration=integration)
+        return _info(await self._call(self._integrations.GetIntegration, request))
+
+    async def set_integration_enabled(self, integration: str, enabled: bool) -> IntegrationInfo:
+        request = integrations_pb2.IntegrationRequest(integration=integration)
+        method = (
+            self._integrations.EnableIntegration
+            if enabled
+            else self._integrations.DisableIntegration
+        )
+        return _info(await self._call(method, request))
+
+    async def rotate_integration_key(self, integration: str) -> IntegrationKey:
+        request = integrations_pb2.IntegrationRequest(integration=integration)
+        return _key(await self._call(self._integrations.RotateIntegrationKey, request))
+
+    async def delete_integration(self, integration: str) -> None:
+        request = integrations_pb2.IntegrationRequest(integration=integration)
+        await self._call(self._integrations.DeleteIntegration, request)
+
     # Tokens
 
     async def create_token(self, name: str) -> tuple[TokenInfo, str]:
@@ -282,6 +334,14 @@ class TocsinClient:
     async def revoke_token(self, token_id: str) -> TokenInfo:
         request = tokens_pb2.RevokeTokenRequest(id=token_id)
         return codec.token_from_pb(await self._call(self._tokens.RevokeToken, request))
+
+
+def _info(message: integrations_pb2.Integration) -> IntegrationInfo:
+    return IntegrationInfo(*codec.integration_from_pb(message))
+
+
+def _key(reply: integrations_pb2.IntegrationKeyResponse) -> IntegrationKey:
+    return IntegrationKey(_info(reply.integration), reply.api_key, reply.url_with_key)
 
 
 def _action(ref: AlertRef, user: str, note: str) -> alerts_pb2.AlertActionRequest:

@@ -9,7 +9,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TextIO
 
-from service.model import ActivityEntry, Alert, AlertEvent, Team, TokenInfo
+from clients.client import IntegrationInfo
+from service.model import ActivityEntry, Alert, AlertEvent, Integration, Team, TokenInfo
 
 MESSAGE_WIDTH = 60
 
@@ -155,6 +156,29 @@ def teams_table(out: TextIO, teams: Sequence[Team]) -> None:
 
 def team_detail(out: TextIO, team: Team) -> None:
     teams_table(out, [team])
+
+
+def _topics(integration: Integration) -> str:
+    if integration.topic_arns:
+        return ",".join(integration.topic_arns)
+    return integration.pinned_topic_arn or "(the first to confirm)"
+
+
+def integrations_table(out: TextIO, integrations: Sequence[IntegrationInfo]) -> None:
+    rows = [
+        [
+            i.integration.name,
+            i.integration.type.value,
+            i.integration.owner_team,
+            i.integration.assignee_team,
+            "enabled" if i.integration.enabled else "disabled",
+            _topics(i.integration),
+            i.url,
+        ]
+        for i in integrations
+    ]
+    headers = ["NAME", "TYPE", "OWNER", "ASSIGNEE", "STATE", "TOPICS", "URL"]
+    table(out, headers, rows)
 
 
 def tokens_table(out: TextIO, tokens: Sequence[TokenInfo]) -> None:

@@ -14,14 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from service.validation import TOPIC_ARN
+
 MAX_BODY_BYTES = 256 * 1024  # SNS messages are at most 256 KiB
 DEFAULT_MAX_AGE = timedelta(hours=1)
 DEFAULT_MAX_AHEAD = timedelta(minutes=5)
 
-_TOPIC_ARN = re.compile(
-    r"arn:(?P<partition>aws|aws-cn|aws-us-gov):sns:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d{1,2}):"
-    r"(?P<account>\d{1,12}):(?P<name>[A-Za-z0-9_-]{1,256}(?:\.fifo)?)"
-)
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z")
 
 
@@ -81,7 +79,7 @@ class TopicArn:
 
     @classmethod
     def parse(cls, text: str) -> TopicArn:
-        match = _TOPIC_ARN.fullmatch(text)
+        match = TOPIC_ARN.fullmatch(text)
         if match is None:
             raise malformed("TopicArn is not an SNS topic ARN")
         return cls(match["partition"], match["region"], match["account"], match["name"], text)

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from protos.tocsin.v1 import alerts_pb2, teams_pb2, tokens_pb2
+from protos.tocsin.v1 import alerts_pb2, integrations_pb2, teams_pb2, tokens_pb2
 from service.clock import from_micros, to_micros
 from service.errors import InvalidArgument
 from service.model import (
@@ -21,7 +21,10 @@ from service.model import (
     AlertFilter,
     AlertQuery,
     AlertRef,
+    Integration,
+    IntegrationType,
     NewAlert,
+    NewIntegration,
     Priority,
     RefKind,
     Responder,
@@ -296,6 +299,85 @@ def event_to_pb(event: AlertEvent) -> alerts_pb2.AlertEvent:
 
 def event_from_pb(message: alerts_pb2.AlertEvent) -> AlertEvent:
     return AlertEvent(entry_from_pb(message.entry), alert_from_pb(message.alert))
+
+
+# Integrations
+
+_INTEGRATION_TYPE_TO_PB = {
+    IntegrationType.CLOUDTRAIL: integrations_pb2.INTEGRATION_TYPE_CLOUDTRAIL,
+    IntegrationType.CLOUDWATCH: integrations_pb2.INTEGRATION_TYPE_CLOUDWATCH,
+    IntegrationType.EVENTBRIDGE: integrations_pb2.INTEGRATION_TYPE_EVENTBRIDGE,
+    IntegrationType.SNS: integrations_pb2.INTEGRATION_TYPE_SNS,
+}
+_INTEGRATION_TYPE_FROM_PB = {value: key for key, value in _INTEGRATION_TYPE_TO_PB.items()}
+
+
+def integration_type(value: int) -> IntegrationType:
+    try:
+        return _INTEGRATION_TYPE_FROM_PB[value]  # type: ignore[index]
+    except KeyError:
+        raise InvalidArgument(
+            "type", "must be cloudtrail, cloudwatch, eventbridge or sns"
+        ) from None
+
+
+def integration_to_pb(integration: Integration, url: str) -> integrations_pb2.Integration:
+    return integrations_pb2.Integration(
+        id=integration.id,
+        name=integration.name,
+        type=_INTEGRATION_TYPE_TO_PB[integration.type],
+        owner_team=integration.owner_team,
+        assignee_team=integration.assignee_team,
+        enabled=integration.enabled,
+        topic_arns=integration.topic_arns,
+        pinned_topic_arn=integration.pinned_topic_arn,
+        min_signature_version=integration.min_signature_version,
+        url=url,
+        created_at=timestamp(integration.created_at),
+    )
+
+
+def integration_from_pb(message: integrations_pb2.Integration) -> tuple[Integration, str]:
+    """The integration and its URL (without the key)."""
+    integration = Integration(
+        id=message.id,
+        name=message.name,
+        type=integration_type(message.type),
+        owner_team_id="",
+        owner_team=message.owner_team,
+        assignee_team_id="",
+        assignee_team=message.assignee_team,
+        enabled=message.enabled,
+        topic_arns=tuple(message.topic_arns),
+        pinned_topic_arn=message.pinned_topic_arn,
+        min_signature_version=message.min_signature_version,
+        created_at=instant(message.created_at),
+    )
+    return integration, message.url
+
+
+def new_integration_from_pb(request: integrations_pb2.CreateIntegrationRequest) -> NewIntegration:
+    return NewIntegration(
+        name=request.name,
+        type=integration_type(request.type),
+        team=request.team,
+        assignee_team=request.assignee_team,
+        topic_arns=tuple(request.topic_arns),
+        min_signature_version=request.min_signature_version or 1,
+    )
+
+
+def create_integration_request(
+    integration: NewIntegration,
+) -> integrations_pb2.CreateIntegrationRequest:
+    return integrations_pb2.CreateIntegrationRequest(
+        name=integration.name,
+        type=_INTEGRATION_TYPE_TO_PB[integration.type],
+        team=integration.team,
+        assignee_team=integration.assignee_team,
+        topic_arns=integration.topic_arns,
+        min_signature_version=integration.min_signature_version,
+    )
 
 
 # Teams and tokens

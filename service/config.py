@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -30,12 +31,23 @@ class Config:
     data_dir: Path = Path(".tocsin")
     grpc_listen: str = "127.0.0.1:50051"
     http_listen: str = "127.0.0.1:8080"
+    # Where SNS reaches the HTTP edge, as integration URLs show it (behind a proxy, its URL).
+    public_url: str = ""
     log_format: str = "auto"
     log_level: str = "info"
 
     @property
     def database_path(self) -> Path:
         return self.data_dir / "tocsin.db"
+
+    def integration_base_url(self, bound_http_port: int) -> str:
+        """`public_url`, else this machine's HTTP listener (fine for local use only)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host, port = split_address(self.http_listen)
+        port = port or bound_http_port
+        host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 KEYS = tuple(f.name for f in dataclasses.fields(Config))
@@ -97,11 +109,22 @@ def _parse(key: str, value: Any, source: str) -> Any:
         return Path(value)
     if key in ("grpc_listen", "http_listen"):
         return listen_address(key, value, source)
+    if key == "public_url":
+        return _public_url(value, source)
     if key == "log_format" and value not in LOG_FORMATS:
         raise ConfigError(key, f"must be one of {', '.join(LOG_FORMATS)}", source)
     if key == "log_level" and value.lower() not in LOG_LEVELS:
         raise ConfigError(key, f"must be one of {', '.join(LOG_LEVELS)}", source)
     return value.lower() if key == "log_level" else value
+
+
+def _public_url(value: str, source: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError("public_url", f"must be an http(s) URL, not {value!r}", source)
+    if parts.query or parts.fragment or parts.username:
+        raise ConfigError("public_url", "must have no user, query or fragment", source)
+    return value
 
 
 def listen_address(key: str, value: str, source: str = "") -> str:

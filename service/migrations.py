@@ -89,6 +89,28 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        2,
+        "integrations",
+        (
+            """CREATE TABLE integrations (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                name_key TEXT NOT NULL UNIQUE,
+                type TEXT NOT NULL,
+                team_id TEXT NOT NULL REFERENCES teams (id),
+                assignee_team_id TEXT NOT NULL REFERENCES teams (id),
+                enabled BOOLEAN NOT NULL,
+                topic_arns TEXT NOT NULL,
+                pinned_topic_arn TEXT NOT NULL,
+                min_signature_version INTEGER NOT NULL,
+                key_hash TEXT NOT NULL,
+                created_at BIGINT NOT NULL
+            )""",
+            "CREATE INDEX integrations_team ON integrations (team_id)",
+            "CREATE INDEX integrations_assignee_team ON integrations (assignee_team_id)",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -215,3 +215,38 @@ class AlertEvent:
 
     entry: ActivityEntry
     alert: Alert
+
+
+class IntegrationType(enum.Enum):
+    CLOUDTRAIL = "cloudtrail"
+    CLOUDWATCH = "cloudwatch"
+    EVENTBRIDGE = "eventbridge"
+    SNS = "sns"
+
+
+@dataclass(frozen=True)
+class NewIntegration:
+    name: str
+    type: IntegrationType
+    team: str = ""
+    assignee_team: str = ""
+    topic_arns: tuple[str, ...] = ()
+    min_signature_version: int = 1
+
+
+@dataclass(frozen=True)
+class Integration:
+    """Where SNS delivers: who owns it, who gets its alerts, and what it accepts."""
+
+    id: str
+    name: str
+    type: IntegrationType
+    owner_team_id: str
+    owner_team: str
+    assignee_team_id: str
+    assignee_team: str
+    enabled: bool
+    topic_arns: tuple[str, ...]
+    pinned_topic_arn: str
+    min_signature_version: int
+    created_at: datetime

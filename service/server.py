@@ -21,6 +21,8 @@ from clients.shim import Shim
 from protos.tocsin.v1 import (
     alerts_pb2,
     alerts_pb2_grpc,
+    integrations_pb2,
+    integrations_pb2_grpc,
     teams_pb2,
     teams_pb2_grpc,
     tokens_pb2,
@@ -33,6 +35,8 @@ from service.config import Config, split_address
 from service.engine import Engine
 from service.errors import TocsinError
 from service.guard import Guard
+from service.integration_servicer import IntegrationServicer
+from service.integrations import Integrations
 from service.metrics import AlertMetrics, RpcMetrics
 from service.sqlite_store import SQLiteStore
 from service.team_servicer import TeamServicer
@@ -49,6 +53,7 @@ SERVICE_NAMES = (
     alerts_pb2.DESCRIPTOR.services_by_name["AlertService"].full_name,
     teams_pb2.DESCRIPTOR.services_by_name["TeamService"].full_name,
     tokens_pb2.DESCRIPTOR.services_by_name["TokenService"].full_name,
+    integrations_pb2.DESCRIPTOR.services_by_name["IntegrationService"].full_name,
 )
 
 
@@ -77,6 +82,9 @@ class TocsinServer:
         self.alerts = Alerts(self.store, clock)
         self.teams = Teams(self.store, clock)
         self.tokens = Tokens(self.store, clock)
+        self.integrations = Integrations(
+            self.store, clock, lambda: config.integration_base_url(self.http_port)
+        )
         self.alert_metrics = AlertMetrics(self.registry)
         self.engine = Engine(self.alerts, self.alert_metrics)
         self.grpc_port = 0
@@ -121,7 +129,7 @@ class TocsinServer:
     async def _start_grpc(self) -> None:
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
         guard = Guard(self.tokens, RpcMetrics(self.registry))
-        alerts_name, teams_name, tokens_name = SERVICE_NAMES
+        alerts_name, teams_name, tokens_name, integrations_name = SERVICE_NAMES
         alerts_pb2_grpc.add_AlertServiceServicer_to_server(
             guard.wrap(AlertServicer(self.alerts, self.alert_metrics), alerts_name), server
         )
@@ -130,6 +138,9 @@ class TocsinServer:
         )
         tokens_pb2_grpc.add_TokenServiceServicer_to_server(
             guard.wrap(TokenServicer(self.tokens), tokens_name), server
+        )
+        integrations_pb2_grpc.add_IntegrationServiceServicer_to_server(
+            guard.wrap(IntegrationServicer(self.integrations), integrations_name), server
         )
         # Health answers without a token: load balancers probe it without credentials.
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)

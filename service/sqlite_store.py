@@ -43,7 +43,10 @@ from service.model import (
     AlertRef,
     Change,
     CreateResult,
+    Integration,
+    IntegrationType,
     NewAlert,
+    NewIntegration,
     Page,
     Priority,
     RefKind,
@@ -538,15 +541,93 @@ class SQLiteStore:
             row = _team_row(conn, team, "team")
             if row["id"] == DEFAULT_TEAM_ID:
                 raise FailedPrecondition("the default team cannot be deleted")
-            owned = conn.execute(
+            alerts = conn.execute(
                 "SELECT COUNT(*) FROM alerts WHERE team_id = ?", (row["id"],)
             ).fetchone()[0]
-            if owned:
+            integrations = conn.execute(
+                "SELECT COUNT(*) FROM integrations WHERE team_id = ? OR assignee_team_id = ?",
+                (row["id"], row["id"]),
+            ).fetchone()[0]
+            if alerts or integrations:
                 raise FailedPrecondition(
-                    f"team {row['name']!r} still owns {owned} alert(s); it can be deleted "
-                    "only when nothing belongs to it"
+                    f"team {row['name']!r} still has {alerts} alert(s) and {integrations} "
+                    "integration(s); it can be deleted only when nothing belongs to it"
                 )
             conn.execute("DELETE FROM teams WHERE id = ?", (row["id"],))
+
+        await self._write(job)
+
+    # Integrations
+
+    async def create_integration(
+        self, integration: NewIntegration, key_hash: str, now: datetime, new_id: str
+    ) -> Integration:
+        def job(conn: sqlite3.Connection) -> Integration:
+            owner = _team_row(conn, integration.team or DEFAULT_TEAM_ID, "team")
+            assignee = owner
+            if integration.assignee_team:
+                assignee = _team_row(conn, integration.assignee_team, "assignee_team")
+            try:
+                conn.execute(
+                    "INSERT INTO integrations (id, name, name_key, type, team_id, "
+                    "assignee_team_id, enabled, topic_arns, pinned_topic_arn, "
+                    "min_signature_version, key_hash, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, TRUE, ?, '', ?, ?, ?)",
+                    (
+                        new_id,
+                        integration.name,
+                        integration.name.lower(),
+                        integration.type.value,
+                        owner["id"],
+                        assignee["id"],
+                        _json_list(integration.topic_arns),
+                        integration.min_signature_version,
+                        key_hash,
+                        to_micros(now),
+                    ),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise AlreadyExists(
+                    f"an integration named {integration.name!r} already exists"
+                ) from exc
+            return _integration(_integration_row(conn, new_id))
+
+        return await self._write(job)
+
+    async def list_integrations(self, team: str) -> Sequence[Integration]:
+        def job(conn: sqlite3.Connection) -> list[Integration]:
+            sql = f"{_INTEGRATION_SELECT} ORDER BY i.name_key"
+            params: tuple[str, ...] = ()
+            if team:
+                sql = f"{_INTEGRATION_SELECT} WHERE i.team_id = ? ORDER BY i.name_key"
+                params = (_team_row(conn, team, "team")["id"],)
+            return [_integration(row) for row in conn.execute(sql, params)]
+
+        return await self._read(job)
+
+    async def get_integration(self, integration: str) -> Integration:
+        return await self._read(lambda conn: _integration(_integration_row(conn, integration)))
+
+    async def set_integration_enabled(self, integration: str, enabled: bool) -> Integration:
+        def job(conn: sqlite3.Connection) -> Integration:
+            row = _integration_row(conn, integration)
+            conn.execute("UPDATE integrations SET enabled = ? WHERE id = ?", (enabled, row["id"]))
+            return _integration(_integration_row(conn, row["id"]))
+
+        return await self._write(job)
+
+    async def rotate_integration_key(self, integration: str, key_hash: str) -> Integration:
+        def job(conn: sqlite3.Connection) -> Integration:
+            row = _integration_row(conn, integration)
+            conn.execute("UPDATE integrations SET key_hash = ? WHERE id = ?", (key_hash, row["id"]))
+            return _integration(row)
+
+        return await self._write(job)
+
+    async def delete_integration(self, integration: str) -> None:
+        def job(conn: sqlite3.Connection) -> None:
+            row = _integration_row(conn, integration)
+            conn.execute("DELETE FROM integrations WHERE id = ?", (row["id"],))
 
         await self._write(job)
 
@@ -639,6 +720,43 @@ def _team_row(conn: sqlite3.Connection, team: str, field: str) -> sqlite3.Row:
     if row is None:
         raise NotFound(f"{field}: no team named {team!r}")
     return row
+
+
+_INTEGRATION_SELECT = (
+    "SELECT i.*, owner.name AS owner_name, assignee.name AS assignee_name FROM integrations i "
+    "JOIN teams owner ON owner.id = i.team_id "
+    "JOIN teams assignee ON assignee.id = i.assignee_team_id"
+)
+
+
+def _integration_row(conn: sqlite3.Connection, integration: str) -> sqlite3.Row:
+    row: sqlite3.Row | None = conn.execute(
+        f"{_INTEGRATION_SELECT} WHERE i.id = ?", (integration,)
+    ).fetchone()
+    if row is None:
+        row = conn.execute(
+            f"{_INTEGRATION_SELECT} WHERE i.name_key = ?", (integration.lower(),)
+        ).fetchone()
+    if row is None:
+        raise NotFound(f"no integration named {integration!r}")
+    return row
+
+
+def _integration(row: sqlite3.Row) -> Integration:
+    return Integration(
+        id=row["id"],
+        name=row["name"],
+        type=IntegrationType(row["type"]),
+        owner_team_id=row["team_id"],
+        owner_team=row["owner_name"],
+        assignee_team_id=row["assignee_team_id"],
+        assignee_team=row["assignee_name"],
+        enabled=bool(row["enabled"]),
+        topic_arns=tuple(json.loads(row["topic_arns"])),
+        pinned_topic_arn=row["pinned_topic_arn"],
+        min_signature_version=row["min_signature_version"],
+        created_at=from_micros(row["created_at"]),
+    )
 
 
 def _team(row: sqlite3.Row) -> Team:

@@ -19,7 +19,9 @@ from service.model import (
     AlertQuery,
     AlertRef,
     CreateResult,
+    Integration,
     NewAlert,
+    NewIntegration,
     Page,
     Team,
     TokenInfo,
@@ -87,6 +89,23 @@ class Store(Protocol):
 
     async def delete_team(self, team: str) -> None:
         """Refuses the default team and any team that still owns something."""
+
+    # Integrations
+    async def create_integration(
+        self, integration: NewIntegration, key_hash: str, now: datetime, new_id: str
+    ) -> Integration: ...
+
+    async def list_integrations(self, team: str) -> Sequence[Integration]:
+        """All integrations, or those a team owns; by name."""
+
+    async def get_integration(self, integration: str) -> Integration:
+        """By id or by name (case-insensitive)."""
+
+    async def set_integration_enabled(self, integration: str, enabled: bool) -> Integration: ...
+
+    async def rotate_integration_key(self, integration: str, key_hash: str) -> Integration: ...
+
+    async def delete_integration(self, integration: str) -> None: ...
 
     # API tokens
     async def create_token(

@@ -34,6 +34,11 @@ TOKEN_NAME_MAX = 100
 SNOOZE_MAX = timedelta(days=7)
 
 _TEAM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# An SNS topic ARN; the HTTP edge reads the partition and region out of the same pattern.
+TOPIC_ARN = re.compile(
+    r"arn:(?P<partition>aws|aws-cn|aws-us-gov):sns:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d{1,2}):"
+    r"(?P<account>\d{1,12}):(?P<name>[A-Za-z0-9_-]{1,256}(?:\.fifo)?)"
+)
 
 
 def text(field: str, value: str, limit: int, *, required: bool = False) -> str:
@@ -143,6 +148,14 @@ def team_name(value: str, field: str = "name") -> str:
             field,
             "may hold only letters, digits, '.', '_' and '-', "
             "and must start with a letter or digit",
+        )
+    return value
+
+
+def topic_arn(field: str, value: str) -> str:
+    if not TOPIC_ARN.fullmatch(value):
+        raise InvalidArgument(
+            field, "must be an SNS topic ARN such as arn:aws:sns:us-east-1:123456789012:alerts"
         )
     return value
 

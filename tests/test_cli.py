@@ -157,6 +157,29 @@ async def test_teams_and_tokens(running: Running) -> None:
     assert refused.code == 1
 
 
+async def test_integrations(running: Running) -> None:
+    made = await tocsin(
+        running,
+        "integrations", "create", "--name", "aws-prod", "--type", "cloudtrail",
+        "--topic-arn", "arn:aws:sns:us-west-2:123456789012:MyTopic", "--json",
+    )  # fmt: skip
+    assert made.code == 0, made.err
+    data = made.json()
+    assert isinstance(data, dict)
+    assert data["url"] == f"{data['url'].split('?')[0]}?apiKey={data['api_key']}"
+    assert data["url"].split("?")[0].endswith(f"/v1/sns/{data['id']}")
+    listed = await tocsin(running, "integrations", "list")
+    assert "aws-prod" in listed.out and "cloudtrail" in listed.out and "apiKey" not in listed.out
+    assert (await tocsin(running, "integrations", "disable", "aws-prod")).out == (
+        "integration aws-prod: disabled\n"
+    )
+    rotated = await tocsin(running, "integrations", "rotate-key", "aws-prod")
+    assert "shown only now" in rotated.out and "apiKey=tocsin_ik_" in rotated.out
+    assert (await tocsin(running, "integrations", "delete", "aws-prod")).code == 0
+    gone = await tocsin(running, "integrations", "get", "aws-prod")
+    assert (gone.code, gone.err) == (1, "error: no integration named 'aws-prod'\n")
+
+
 async def test_watch_prints_events_as_json_lines(running: Running) -> None:
     environment = {
         **os.environ,

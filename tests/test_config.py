@@ -51,6 +51,17 @@ def test_bad_files_name_the_key(tmp_path: Path, text: str, key: str, words: str)
     assert words in str(caught.value)
 
 
+def test_integration_urls_use_the_public_url_else_the_listener() -> None:
+    assert load(None, {}, {}).integration_base_url(9999) == "http://127.0.0.1:8080"
+    wildcard = load(None, {}, {"http_listen": "0.0.0.0:0"})
+    assert wildcard.integration_base_url(4242) == "http://127.0.0.1:4242"
+    public = load(None, {"TOCSIN_PUBLIC_URL": "https://alerts.example.com/"}, {})
+    assert public.integration_base_url(4242) == "https://alerts.example.com"
+    for bad in ("alerts.example.com", "ftp://x", "https://x/?q=1", "https://u@x"):
+        with pytest.raises(ConfigError, match="public_url"):
+            load(None, {"TOCSIN_PUBLIC_URL": bad}, {})
+
+
 def test_bad_environment_value_names_the_variable() -> None:
     with pytest.raises(ConfigError, match="TOCSIN_HTTP_LISTEN"):
         load(None, {"TOCSIN_HTTP_LISTEN": "8080"}, {})

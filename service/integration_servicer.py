@@ -1,0 +1,80 @@
+"""IntegrationService over gRPC. Changes are logged with the token that made them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from protos.tocsin.v1 import integrations_pb2, integrations_pb2_grpc
+from service import codec
+from service.guard import audit
+from service.integrations import Integrations
+from service.model import Integration
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class IntegrationServicer(integrations_pb2_grpc.IntegrationServiceServicer):
+    def __init__(self, integrations: Integrations) -> None:
+        self._integrations = integrations
+
+    def _pb(self, integration: Integration) -> integrations_pb2.Integration:
+        return codec.integration_to_pb(integration, self._integrations.url(integration))
+
+    def _with_key(
+        self, integration: Integration, key: str
+    ) -> integrations_pb2.IntegrationKeyResponse:
+        return integrations_pb2.IntegrationKeyResponse(
+            integration=self._pb(integration),
+            api_key=key,
+            url_with_key=self._integrations.url_with_key(integration, key),
+        )
+
+    async def CreateIntegration(
+        self, request: integrations_pb2.CreateIntegrationRequest, context: Context
+    ) -> integrations_pb2.IntegrationKeyResponse:
+        integration, key = await self._integrations.create(codec.new_integration_from_pb(request))
+        audit("integration created", integration=integration.name, integration_id=integration.id)
+        return self._with_key(integration, key)
+
+    async def ListIntegrations(
+        self, request: integrations_pb2.ListIntegrationsRequest, context: Context
+    ) -> integrations_pb2.ListIntegrationsResponse:
+        integrations = await self._integrations.list(request.team)
+        return integrations_pb2.ListIntegrationsResponse(
+            integrations=[self._pb(integration) for integration in integrations]
+        )
+
+    async def GetIntegration(
+        self, request: integrations_pb2.IntegrationRequest, context: Context
+    ) -> integrations_pb2.Integration:
+        return self._pb(await self._integrations.get(request.integration))
+
+    async def EnableIntegration(
+        self, request: integrations_pb2.IntegrationRequest, context: Context
+    ) -> integrations_pb2.Integration:
+        integration = await self._integrations.set_enabled(request.integration, True)
+        audit("integration enabled", integration=integration.name, integration_id=integration.id)
+        return self._pb(integration)
+
+    async def DisableIntegration(
+        self, request: integrations_pb2.IntegrationRequest, context: Context
+    ) -> integrations_pb2.Integration:
+        integration = await self._integrations.set_enabled(request.integration, False)
+        audit("integration disabled", integration=integration.name, integration_id=integration.id)
+        return self._pb(integration)
+
+    async def RotateIntegrationKey(
+        self, request: integrations_pb2.IntegrationRequest, context: Context
+    ) -> integrations_pb2.IntegrationKeyResponse:
+        integration, key = await self._integrations.rotate_key(request.integration)
+        audit("integration key rotated", integration=integration.name)
+        return self._with_key(integration, key)
+
+    async def DeleteIntegration(
+        self, request: integrations_pb2.IntegrationRequest, context: Context
+    ) -> integrations_pb2.DeleteIntegrationResponse:
+        await self._integrations.delete(request.integration)
+        audit("integration deleted", integration=request.integration)
+        return integrations_pb2.DeleteIntegrationResponse()

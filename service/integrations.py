@@ -1,0 +1,96 @@
+"""Integration use cases: names and topics checked here; the API key made, hashed and shown once."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+
+from service import validation
+from service.alerts import new_uuid
+from service.clock import Clock
+from service.errors import InvalidArgument
+from service.model import Integration, NewIntegration
+from service.store import Store
+from service.tokens import hash_secret
+
+API_KEY_PREFIX = "tocsin_ik_"
+SIGNATURE_VERSIONS = (1, 2)
+TOPIC_ARNS_MAX = 20
+
+
+def new_api_key() -> str:
+    """192 random bits, URL-safe: it travels in the integration URL's query string."""
+    return API_KEY_PREFIX + secrets.token_urlsafe(24)
+
+
+class Integrations:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        base_url: Callable[[], str],
+        new_id: Callable[[], str] = new_uuid,
+    ) -> None:
+        """`base_url` is asked each time: the HTTP port may be known only once bound."""
+        self._store = store
+        self._clock = clock
+        self._base_url = base_url
+        self._new_id = new_id
+
+    def url(self, integration: Integration) -> str:
+        """The integration URL without its key, as shown in listings."""
+        return f"{self._base_url()}/v1/sns/{integration.id}"
+
+    def url_with_key(self, integration: Integration, api_key: str) -> str:
+        return f"{self.url(integration)}?apiKey={api_key}"
+
+    async def create(self, integration: NewIntegration) -> tuple[Integration, str]:
+        """Returns the integration and its API key, which is never available again."""
+        validation.team_name(integration.name)
+        validation.text("team", integration.team, validation.TEAM_NAME_MAX)
+        validation.text("assignee_team", integration.assignee_team, validation.TEAM_NAME_MAX)
+        if integration.min_signature_version not in SIGNATURE_VERSIONS:
+            raise InvalidArgument("min_signature_version", "must be 1 or 2")
+        topics = validation.word_list(
+            "topic_arns", integration.topic_arns, max_items=TOPIC_ARNS_MAX, max_len=400
+        )
+        for index, topic in enumerate(topics):
+            validation.topic_arn(f"topic_arns[{index}]", topic)
+        api_key = new_api_key()
+        created = await self._store.create_integration(
+            NewIntegration(
+                integration.name,
+                integration.type,
+                integration.team,
+                integration.assignee_team,
+                topics,
+                integration.min_signature_version,
+            ),
+            hash_secret(api_key),
+            self._clock.now(),
+            self._new_id(),
+        )
+        return created, api_key
+
+    async def list(self, team: str) -> Sequence[Integration]:
+        return await self._store.list_integrations(team)
+
+    async def get(self, integration: str) -> Integration:
+        return await self._store.get_integration(_named(integration))
+
+    async def set_enabled(self, integration: str, enabled: bool) -> Integration:
+        return await self._store.set_integration_enabled(_named(integration), enabled)
+
+    async def rotate_key(self, integration: str) -> tuple[Integration, str]:
+        api_key = new_api_key()
+        rotated = await self._store.rotate_integration_key(
+            _named(integration), hash_secret(api_key)
+        )
+        return rotated, api_key
+
+    async def delete(self, integration: str) -> None:
+        await self._store.delete_integration(_named(integration))
+
+
+def _named(integration: str) -> str:
+    return validation.text("integration", integration, validation.TEAM_NAME_MAX, required=True)

@@ -1,0 +1,76 @@
+"""IntegrationService over real gRPC: URLs, keys shown once, enable/disable, rotation."""
+
+from __future__ import annotations
+
+import pytest
+
+from clients.client import TocsinClient
+from service.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from service.model import IntegrationType, NewIntegration
+from service.tokens import hash_secret
+from tests.conftest import Running
+
+TOPIC = "arn:aws:sns:us-west-2:123456789012:MyTopic"
+
+
+async def test_create_shows_the_key_once_and_stores_only_its_hash(
+    client: TocsinClient, running: Running
+) -> None:
+    key = await client.create_integration(
+        NewIntegration("aws-prod", IntegrationType.CLOUDTRAIL, topic_arns=(TOPIC,))
+    )
+    integration = key.info.integration
+    assert (integration.name, integration.type) == ("aws-prod", IntegrationType.CLOUDTRAIL)
+    assert (integration.owner_team, integration.assignee_team) == ("default", "default")
+    assert integration.enabled and integration.topic_arns == (TOPIC,)
+    assert integration.min_signature_version == 1
+    base = f"http://127.0.0.1:{running.server.http_port}"
+    assert key.info.url == f"{base}/v1/sns/{integration.id}"
+    assert key.url_with_key == f"{key.info.url}?apiKey={key.api_key}"
+    assert key.api_key.startswith("tocsin_ik_") and len(key.api_key) >= 32  # >= 128 random bits
+    files = [running.data_dir / name for name in ("tocsin.db", "tocsin.db-wal")]
+    database = b"".join(path.read_bytes() for path in files if path.exists())
+    assert key.api_key.encode() not in database
+    assert hash_secret(key.api_key).encode() in database
+    listed = await client.list_integrations()
+    assert [i.integration.id for i in listed] == [integration.id]
+    assert listed[0].url == key.info.url  # listings never carry the key
+
+
+async def test_teams_types_and_validation(client: TocsinClient) -> None:
+    await client.create_team("ops")
+    await client.create_team("sec")
+    key = await client.create_integration(
+        NewIntegration("watch", IntegrationType.CLOUDWATCH, "ops", "sec", min_signature_version=2)
+    )
+    info = key.info.integration
+    assert (info.owner_team, info.assignee_team, info.min_signature_version) == ("ops", "sec", 2)
+    assert [i.integration.name for i in await client.list_integrations("ops")] == ["watch"]
+    assert await client.list_integrations("sec") == []
+    with pytest.raises(AlreadyExists):
+        await client.create_integration(NewIntegration("WATCH", IntegrationType.SNS))
+    with pytest.raises(InvalidArgument, match=r"topic_arns\[0\]: must be an SNS topic ARN"):
+        await client.create_integration(
+            NewIntegration("x", IntegrationType.SNS, topic_arns=("arn:aws:s3:::bucket",))
+        )
+    with pytest.raises(InvalidArgument, match="min_signature_version: must be 1 or 2"):
+        await client.create_integration(
+            NewIntegration("y", IntegrationType.SNS, min_signature_version=3)
+        )
+    with pytest.raises(NotFound, match="assignee_team"):
+        await client.create_integration(NewIntegration("z", IntegrationType.SNS, "ops", "nope"))
+    with pytest.raises(FailedPrecondition, match=r"1 integration\(s\)"):
+        await client.delete_team("sec")
+
+
+async def test_enable_disable_rotate_delete(client: TocsinClient) -> None:
+    first = await client.create_integration(NewIntegration("flip", IntegrationType.EVENTBRIDGE))
+    assert not (await client.set_integration_enabled("flip", False)).integration.enabled
+    assert (await client.get_integration(first.info.integration.id)).integration.enabled is False
+    assert (await client.set_integration_enabled("flip", True)).integration.enabled
+    rotated = await client.rotate_integration_key("flip")
+    assert rotated.api_key != first.api_key
+    assert rotated.info.url == first.info.url
+    await client.delete_integration("flip")
+    with pytest.raises(NotFound, match="no integration named 'flip'"):
+        await client.get_integration("flip")
