@@ -11,7 +11,7 @@ from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from protos.tocsin.v1 import alerts_pb2, integrations_pb2, teams_pb2, tokens_pb2
+from protos.tocsin.v1 import alerts_pb2, ingest_pb2, integrations_pb2, teams_pb2, tokens_pb2
 from service.clock import from_micros, to_micros
 from service.errors import InvalidArgument
 from service.model import (
@@ -28,6 +28,8 @@ from service.model import (
     Priority,
     RefKind,
     Responder,
+    SnsDelivery,
+    SnsType,
     SortField,
     Status,
     Team,
@@ -377,6 +379,44 @@ def create_integration_request(
         assignee_team=integration.assignee_team,
         topic_arns=integration.topic_arns,
         min_signature_version=integration.min_signature_version,
+    )
+
+
+# SNS deliveries
+
+
+def delivery_from_pb(message: ingest_pb2.SnsDelivery) -> tuple[SnsDelivery, str]:
+    """The delivery and the API key it came with."""
+    try:
+        kind = SnsType(message.type)
+    except ValueError:
+        raise InvalidArgument("type", "must be an SNS message type") from None
+    if not message.HasField("timestamp"):
+        raise InvalidArgument("timestamp", "is required")
+    delivery = SnsDelivery(
+        integration_id=message.integration_id,
+        type=kind,
+        message_id=message.message_id,
+        topic_arn=message.topic_arn,
+        subject=message.subject,
+        message=message.message,
+        timestamp=instant(message.timestamp, "timestamp"),
+        signature_version=message.signature_version,
+    )
+    return delivery, message.api_key
+
+
+def delivery_to_pb(delivery: SnsDelivery, api_key: str) -> ingest_pb2.SnsDelivery:
+    return ingest_pb2.SnsDelivery(
+        integration_id=delivery.integration_id,
+        api_key=api_key,
+        type=delivery.type.value,
+        message_id=delivery.message_id,
+        topic_arn=delivery.topic_arn,
+        subject=delivery.subject,
+        message=delivery.message,
+        timestamp=timestamp(delivery.timestamp),
+        signature_version=delivery.signature_version,
     )
 
 

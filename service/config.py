@@ -7,8 +7,9 @@ value stops start-up with a `ConfigError` naming the key.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,6 +28,25 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class SnsConfig:
+    """The `sns:` section: how the HTTP edge treats SNS deliveries."""
+
+    # Where subscriptions are confirmed; empty: https://sns.<region>.amazonaws.com[.cn].
+    # Also AWS_ENDPOINT_URL_SNS, as the AWS tools read it (LocalStack, tests).
+    endpoint_url: str = ""
+    # Signing certificate URL -> PEM, for machines that cannot reach AWS, and tests.
+    pinned_certificates: Mapping[str, bytes] = field(default_factory=dict)
+    max_age_seconds: int = 3600
+    max_ahead_seconds: int = 300
+
+
+SNS_KEYS = tuple(f.name for f in dataclasses.fields(SnsConfig))
+_PINNABLE = re.compile(
+    r"https://sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/SimpleNotificationService-[0-9a-f]+\.pem"
+)
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: Path = Path(".tocsin")
     grpc_listen: str = "127.0.0.1:50051"
@@ -35,6 +55,7 @@ class Config:
     public_url: str = ""
     log_format: str = "auto"
     log_level: str = "info"
+    sns: SnsConfig = SnsConfig()
 
     @property
     def database_path(self) -> Path:
@@ -44,13 +65,10 @@ class Config:
         """`public_url`, else this machine's HTTP listener (fine for local use only)."""
         if self.public_url:
             return self.public_url.rstrip("/")
-        host, port = split_address(self.http_listen)
-        port = port or bound_http_port
-        host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
-        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        return f"http://{reachable(self.http_listen, bound_http_port)}"
 
 
-KEYS = tuple(f.name for f in dataclasses.fields(Config))
+KEYS = tuple(f.name for f in dataclasses.fields(Config) if f.name != "sns")
 
 
 def env_name(key: str) -> str:
@@ -66,9 +84,12 @@ def load(
     raw: dict[str, tuple[Any, str]] = {}
     if path is None and environ.get("TOCSIN_CONFIG"):
         path = Path(environ["TOCSIN_CONFIG"])
+    file_values: dict[str, Any] = {}
     if path is not None:
-        for key, value in _read_file(path).items():
-            raw[key] = (value, str(path))
+        file_values = _read_file(path)
+        for key, value in file_values.items():
+            if key != "sns":
+                raw[key] = (value, str(path))
     for key in KEYS:
         if env_name(key) in environ:
             raw[key] = (environ[env_name(key)], f"environment variable {env_name(key)}")
@@ -78,7 +99,47 @@ def load(
     values: dict[str, Any] = {}
     for key, (value, source) in raw.items():
         values[key] = _parse(key, value, source)
-    return Config(**values)
+    return Config(**values, sns=_sns(file_values.get("sns", {}), environ, str(path)))
+
+
+def _sns(section: Any, environ: Mapping[str, str], source: str) -> SnsConfig:
+    if not isinstance(section, dict):
+        raise ConfigError("sns", "must be a mapping", source)
+    for key in section:
+        if key not in SNS_KEYS:
+            raise ConfigError(f"sns.{key}", f"unknown key; known: {', '.join(SNS_KEYS)}", source)
+    endpoint = section.get("endpoint_url", "")
+    for variable in ("AWS_ENDPOINT_URL_SNS", "TOCSIN_SNS_ENDPOINT_URL"):  # the later one wins
+        if environ.get(variable):
+            endpoint, source = environ[variable], f"environment variable {variable}"
+    if endpoint:
+        _http_url("sns.endpoint_url", endpoint, source)
+    ages = {}
+    for key in ("max_age_seconds", "max_ahead_seconds"):
+        value = section.get(key, getattr(SnsConfig, key))
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ConfigError(f"sns.{key}", "must be a whole number of seconds", source)
+        ages[key] = value
+    return SnsConfig(
+        endpoint_url=str(endpoint).rstrip("/"),
+        pinned_certificates=_pinned(section.get("pinned_certificates", {}), source),
+        **ages,
+    )
+
+
+def _pinned(value: Any, source: str) -> dict[str, bytes]:
+    key = "sns.pinned_certificates"
+    if not isinstance(value, dict):
+        raise ConfigError(key, "must map certificate URLs to PEM files", source)
+    pinned = {}
+    for url, file in value.items():
+        if not isinstance(url, str) or not _PINNABLE.fullmatch(url):
+            raise ConfigError(key, f"{url!r} is not an SNS signing certificate URL", source)
+        try:
+            pinned[url] = Path(str(file)).read_bytes()
+        except OSError as exc:
+            raise ConfigError(key, f"cannot read {file}: {exc.strerror}", source) from exc
+    return pinned
 
 
 def _read_file(path: Path) -> dict[str, Any]:
@@ -95,8 +156,9 @@ def _read_file(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError("config", f"{path} must hold a mapping of keys to values")
     for key in data:
-        if key not in KEYS:
-            raise ConfigError(str(key), f"unknown key; known keys are {', '.join(KEYS)}", str(path))
+        if key not in (*KEYS, "sns"):
+            known = ", ".join((*KEYS, "sns"))
+            raise ConfigError(str(key), f"unknown key; known keys are {known}", str(path))
     return data
 
 
@@ -110,7 +172,7 @@ def _parse(key: str, value: Any, source: str) -> Any:
     if key in ("grpc_listen", "http_listen"):
         return listen_address(key, value, source)
     if key == "public_url":
-        return _public_url(value, source)
+        return _http_url(key, value, source)
     if key == "log_format" and value not in LOG_FORMATS:
         raise ConfigError(key, f"must be one of {', '.join(LOG_FORMATS)}", source)
     if key == "log_level" and value.lower() not in LOG_LEVELS:
@@ -118,12 +180,12 @@ def _parse(key: str, value: Any, source: str) -> Any:
     return value.lower() if key == "log_level" else value
 
 
-def _public_url(value: str, source: str) -> str:
+def _http_url(key: str, value: str, source: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError("public_url", f"must be an http(s) URL, not {value!r}", source)
+        raise ConfigError(key, f"must be an http(s) URL, not {value!r}", source)
     if parts.query or parts.fragment or parts.username:
-        raise ConfigError("public_url", "must have no user, query or fragment", source)
+        raise ConfigError(key, "must have no user, query or fragment", source)
     return value
 
 
@@ -135,6 +197,15 @@ def listen_address(key: str, value: str, source: str = "") -> str:
     if not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ConfigError(key, f"port must be a number from 0 to 65535, not {port!r}", source)
     return value
+
+
+def reachable(address: str, bound_port: int) -> str:
+    """HOST:PORT this machine dials for a listen address: a wildcard host becomes the
+    loopback of its family, port 0 the port actually bound; IPv6 goes in brackets."""
+    host, port = split_address(address)
+    host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "*": "127.0.0.1", "::": "::1"}.get(host, host)
+    port = port or bound_port
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def split_address(address: str) -> tuple[str, int]:

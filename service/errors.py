@@ -36,3 +36,7 @@ class Unauthenticated(TocsinError):
 
 class DeadlineExceeded(Unavailable):
     """The call took longer than its deadline; it may or may not have taken effect."""
+
+
+class PermissionDenied(TocsinError):
+    """Known caller, refused: e.g. a disabled integration or a topic not on its allow-list."""

@@ -111,6 +111,19 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX integrations_assignee_team ON integrations (assignee_team_id)",
         ),
     ),
+    Migration(
+        3,
+        "SNS messages received, for exactly-once ingest",
+        (
+            """CREATE TABLE sns_messages (
+                integration_id TEXT NOT NULL REFERENCES integrations (id) ON DELETE CASCADE,
+                message_id TEXT NOT NULL,
+                alert_id TEXT NOT NULL REFERENCES alerts (id),
+                received_at BIGINT NOT NULL,
+                PRIMARY KEY (integration_id, message_id)
+            )""",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -250,3 +250,30 @@ class Integration:
     pinned_topic_arn: str
     min_signature_version: int
     created_at: datetime
+
+
+class SnsType(enum.Enum):
+    NOTIFICATION = "Notification"
+    SUBSCRIPTION_CONFIRMATION = "SubscriptionConfirmation"
+    UNSUBSCRIBE_CONFIRMATION = "UnsubscribeConfirmation"
+
+
+@dataclass(frozen=True)
+class SnsDelivery:
+    """An SNS message whose signature the HTTP edge has verified."""
+
+    integration_id: str
+    type: SnsType
+    message_id: str
+    topic_arn: str
+    subject: str
+    message: str
+    timestamp: datetime
+    signature_version: int
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    duplicate: bool
+    alert: Alert | None
+    deduplicated: bool

@@ -21,6 +21,8 @@ from clients.shim import Shim
 from protos.tocsin.v1 import (
     alerts_pb2,
     alerts_pb2_grpc,
+    ingest_pb2,
+    ingest_pb2_grpc,
     integrations_pb2,
     integrations_pb2_grpc,
     teams_pb2,
@@ -31,10 +33,12 @@ from protos.tocsin.v1 import (
 from service.alert_servicer import AlertServicer
 from service.alerts import Alerts
 from service.clock import Clock
-from service.config import Config, split_address
+from service.config import Config, reachable, split_address
 from service.engine import Engine
 from service.errors import TocsinError
 from service.guard import Guard
+from service.ingest import Ingest
+from service.ingest_servicer import IngestServicer
 from service.integration_servicer import IntegrationServicer
 from service.integrations import Integrations
 from service.metrics import AlertMetrics, RpcMetrics
@@ -54,19 +58,12 @@ SERVICE_NAMES = (
     teams_pb2.DESCRIPTOR.services_by_name["TeamService"].full_name,
     tokens_pb2.DESCRIPTOR.services_by_name["TokenService"].full_name,
     integrations_pb2.DESCRIPTOR.services_by_name["IntegrationService"].full_name,
+    ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name,
 )
 
 
 class StartupError(TocsinError):
     pass
-
-
-def loopback_target(listen: str, port: int) -> str:
-    """Where this process reaches its own gRPC server: a wildcard address is dialled on the
-    loopback of its family; IPv6 hosts go in brackets."""
-    host, _ = split_address(listen)
-    host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "*": "127.0.0.1", "::": "::1"}.get(host, host)
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class TocsinServer:
@@ -82,6 +79,7 @@ class TocsinServer:
         self.alerts = Alerts(self.store, clock)
         self.teams = Teams(self.store, clock)
         self.tokens = Tokens(self.store, clock)
+        self.ingest = Ingest(self.store, clock)
         self.integrations = Integrations(
             self.store, clock, lambda: config.integration_base_url(self.http_port)
         )
@@ -129,7 +127,7 @@ class TocsinServer:
     async def _start_grpc(self) -> None:
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
         guard = Guard(self.tokens, RpcMetrics(self.registry))
-        alerts_name, teams_name, tokens_name, integrations_name = SERVICE_NAMES
+        alerts_name, teams_name, tokens_name, integrations_name, ingest_name = SERVICE_NAMES
         alerts_pb2_grpc.add_AlertServiceServicer_to_server(
             guard.wrap(AlertServicer(self.alerts, self.alert_metrics), alerts_name), server
         )
@@ -141,6 +139,9 @@ class TocsinServer:
         )
         integrations_pb2_grpc.add_IntegrationServiceServicer_to_server(
             guard.wrap(IntegrationServicer(self.integrations), integrations_name), server
+        )
+        ingest_pb2_grpc.add_IngestServiceServicer_to_server(
+            guard.wrap(IngestServicer(self.ingest), ingest_name), server
         )
         # Health answers without a token: load balancers probe it without credentials.
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
@@ -167,7 +168,7 @@ class TocsinServer:
 
     async def _start_http(self) -> None:
         self._channel = grpc.aio.insecure_channel(
-            loopback_target(self.config.grpc_listen, self.grpc_port)
+            reachable(self.config.grpc_listen, self.grpc_port)
         )
         runner = web.AppRunner(Shim(self._channel, self.registry).app(), access_log=None)
         await runner.setup()

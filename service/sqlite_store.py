@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import hashlib
+import hmac
 import json
 import logging
 import sqlite3
@@ -30,6 +32,7 @@ from service.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    PermissionDenied,
     TocsinError,
     Unavailable,
 )
@@ -43,6 +46,7 @@ from service.model import (
     AlertRef,
     Change,
     CreateResult,
+    IngestResult,
     Integration,
     IntegrationType,
     NewAlert,
@@ -51,6 +55,8 @@ from service.model import (
     Priority,
     RefKind,
     Responder,
+    SnsDelivery,
+    SnsType,
     SortField,
     Status,
     Team,
@@ -364,53 +370,7 @@ class SQLiteStore:
     async def create_alert(
         self, alert: NewAlert, actor: Actor, now: datetime, new_id: str
     ) -> CreateResult:
-        def job(conn: sqlite3.Connection) -> CreateResult:
-            alias = alert.alias or new_id
-            row = _team_with_open_alias(conn, alert.owner_team or DEFAULT_TEAM_ID, alias)
-            if row["id"] is not None:
-                transition = lifecycle.deduplicate(_alert(row), now)
-                _write_transition(conn, transition, actor, now)
-                return CreateResult(transition.alert, deduplicated=True)
-
-            def fresh(tiny_id: int) -> Alert:
-                return Alert(
-                    id=new_id,
-                    tiny_id=tiny_id,
-                    alias=alias,
-                    message=alert.message,
-                    description=alert.description,
-                    tags=alert.tags,
-                    details=dict(alert.details),
-                    entity=alert.entity,
-                    source=alert.source,
-                    priority=alert.priority,
-                    responders=alert.responders,
-                    actions=alert.actions,
-                    status=Status.OPEN,
-                    acknowledged=False,
-                    snoozed_until=None,
-                    count=1,
-                    created_at=now,
-                    updated_at=now,
-                    last_occurred_at=now,
-                    owner_team_id=row["owner_id"],
-                    owner_team=row["team_name"],
-                    integration=alert.integration,
-                    acknowledged_by="",
-                    closed_by="",
-                )
-
-            cursor = conn.execute(
-                f"INSERT INTO alerts (id, alias, {', '.join(_MUTABLE)}) "
-                f"VALUES (?, ?, {', '.join('?' * len(_MUTABLE))})",
-                (new_id, alias, *_mutable_columns(fresh(0))),
-            )
-            assert cursor.lastrowid is not None  # the tiny id, assigned by the insert
-            created = fresh(cursor.lastrowid)
-            _insert_activity(conn, created.id, (lifecycle.created(created),), actor, now)
-            return CreateResult(created, deduplicated=False)
-
-        return await self._write(job)
+        return await self._write(lambda conn: _create_alert(conn, alert, actor, now, new_id))
 
     async def update_alert(
         self, ref: AlertRef, step: Step, actor: Actor, now: datetime
@@ -631,6 +591,39 @@ class SQLiteStore:
 
         await self._write(job)
 
+    async def ingest_sns(
+        self,
+        delivery: SnsDelivery,
+        key_hash: str,
+        alert: NewAlert | None,
+        actor: Actor,
+        now: datetime,
+        new_id: str,
+    ) -> IngestResult:
+        def job(conn: sqlite3.Connection) -> IngestResult:
+            row = _accepting_integration(conn, delivery, key_hash)
+            if alert is None:
+                return IngestResult(duplicate=False, alert=None, deduplicated=False)
+            seen = conn.execute(
+                "SELECT alert_id FROM sns_messages WHERE integration_id = ? AND message_id = ?",
+                (row["id"], delivery.message_id),
+            ).fetchone()
+            if seen is not None:
+                earlier = _alert(_alert_row(conn, AlertRef(RefKind.ID, seen["alert_id"])))
+                return IngestResult(duplicate=True, alert=earlier, deduplicated=False)
+            routed = dataclasses.replace(
+                alert, owner_team=row["assignee_team_id"], integration=row["name"]
+            )
+            result = _create_alert(conn, routed, actor, now, new_id)
+            conn.execute(
+                "INSERT INTO sns_messages (integration_id, message_id, alert_id, received_at) "
+                "VALUES (?, ?, ?, ?)",
+                (row["id"], delivery.message_id, result.alert.id, to_micros(now)),
+            )
+            return IngestResult(False, result.alert, result.deduplicated)
+
+        return await self._write(job)
+
     # Tokens
 
     async def create_token(
@@ -683,6 +676,56 @@ class SQLiteStore:
             return None if row is None else _token(row)
 
         return await self._read(job)
+
+
+def _create_alert(
+    conn: sqlite3.Connection, alert: NewAlert, actor: Actor, now: datetime, new_id: str
+) -> CreateResult:
+    """Creates the alert, or counts it into the open one with its alias and team."""
+    alias = alert.alias or new_id
+    row = _team_with_open_alias(conn, alert.owner_team or DEFAULT_TEAM_ID, alias)
+    if row["id"] is not None:
+        transition = lifecycle.deduplicate(_alert(row), now)
+        _write_transition(conn, transition, actor, now)
+        return CreateResult(transition.alert, deduplicated=True)
+
+    def fresh(tiny_id: int) -> Alert:
+        return Alert(
+            id=new_id,
+            tiny_id=tiny_id,
+            alias=alias,
+            message=alert.message,
+            description=alert.description,
+            tags=alert.tags,
+            details=dict(alert.details),
+            entity=alert.entity,
+            source=alert.source,
+            priority=alert.priority,
+            responders=alert.responders,
+            actions=alert.actions,
+            status=Status.OPEN,
+            acknowledged=False,
+            snoozed_until=None,
+            count=1,
+            created_at=now,
+            updated_at=now,
+            last_occurred_at=now,
+            owner_team_id=row["owner_id"],
+            owner_team=row["team_name"],
+            integration=alert.integration,
+            acknowledged_by="",
+            closed_by="",
+        )
+
+    cursor = conn.execute(
+        f"INSERT INTO alerts (id, alias, {', '.join(_MUTABLE)}) "
+        f"VALUES (?, ?, {', '.join('?' * len(_MUTABLE))})",
+        (new_id, alias, *_mutable_columns(fresh(0))),
+    )
+    assert cursor.lastrowid is not None  # the tiny id, assigned by the insert
+    created = fresh(cursor.lastrowid)
+    _insert_activity(conn, created.id, (lifecycle.created(created),), actor, now)
+    return CreateResult(created, deduplicated=False)
 
 
 # Rows and values
@@ -739,6 +782,42 @@ def _integration_row(conn: sqlite3.Connection, integration: str) -> sqlite3.Row:
         ).fetchone()
     if row is None:
         raise NotFound(f"no integration named {integration!r}")
+    return row
+
+
+def _accepting_integration(
+    conn: sqlite3.Connection, delivery: SnsDelivery, key_hash: str
+) -> sqlite3.Row:
+    """The integration, if the key is its key and it takes this delivery; pins the first
+    confirmed topic of an integration without an allow-list."""
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT * FROM integrations WHERE id = ?", (delivery.integration_id,)
+    ).fetchone()
+    if row is None or not hmac.compare_digest(row["key_hash"], key_hash):
+        raise NotFound("no integration with this id and API key")
+    if not row["enabled"]:
+        raise PermissionDenied(f"integration {row['name']!r} is disabled")
+    if delivery.signature_version < row["min_signature_version"]:
+        raise PermissionDenied(
+            f"SignatureVersion {delivery.signature_version} is below the minimum "
+            f"{row['min_signature_version']} of integration {row['name']!r}"
+        )
+    allowed = json.loads(row["topic_arns"]) or [row["pinned_topic_arn"]]
+    if delivery.topic_arn in allowed:
+        return row
+    pinning = (
+        not row["pinned_topic_arn"]
+        and allowed == [""]
+        and delivery.type is SnsType.SUBSCRIPTION_CONFIRMATION
+    )
+    if not pinning:
+        raise PermissionDenied(
+            f"topic {delivery.topic_arn} is not accepted by integration {row['name']!r}"
+        )
+    conn.execute(
+        "UPDATE integrations SET pinned_topic_arn = ? WHERE id = ?",
+        (delivery.topic_arn, row["id"]),
+    )
     return row
 
 

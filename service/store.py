@@ -19,10 +19,12 @@ from service.model import (
     AlertQuery,
     AlertRef,
     CreateResult,
+    IngestResult,
     Integration,
     NewAlert,
     NewIntegration,
     Page,
+    SnsDelivery,
     Team,
     TokenInfo,
     Transition,
@@ -106,6 +108,20 @@ class Store(Protocol):
     async def rotate_integration_key(self, integration: str, key_hash: str) -> Integration: ...
 
     async def delete_integration(self, integration: str) -> None: ...
+
+    async def ingest_sns(
+        self,
+        delivery: SnsDelivery,
+        key_hash: str,
+        alert: NewAlert | None,
+        actor: Actor,
+        now: datetime,
+        new_id: str,
+    ) -> IngestResult:
+        """Checks the integration's key, state, minimum SignatureVersion and topics (pinning
+        the first confirmed topic when it has no allow-list); then, unless `alert` is None,
+        creates it (for the integration's assignee team) and records the MessageId, both in
+        one transaction. A MessageId recorded before changes nothing."""
 
     # API tokens
     async def create_token(
