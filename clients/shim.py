@@ -1,28 +1,89 @@
 """The HTTP edge. Stateless: it holds no database connection and asks the service over gRPC.
 
-For now it serves `/healthz` (the service's gRPC health, for load balancers) and `/metrics`
-(Prometheus exposition).
+- `POST /v1/sns/{integration_id}?apiKey=KEY`: Amazon SNS deliveries. Each is verified here
+  (envelope, headers, freshness, certificate URL, signature) before anything reaches the
+  service; answers follow SNS's retry rules: 2xx once stored (or already stored), 5xx when it
+  could not be stored now (SNS retries), 4xx only for what will never be valid.
+- `GET /healthz`: the service's gRPC health, for load balancers.
+- `GET /metrics`: Prometheus exposition.
+
+The API key travels in the URL, so request URLs are never logged; neither are SNS tokens and
+subscription URLs.
 """
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
+from typing import TypeVar
+from urllib.parse import quote
+
+import aiohttp
 import grpc
 from aiohttp import web
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+
+from clients import sns_message, sns_signature
+from clients.sns_certificates import CertificateSource, CertificateUnavailableError
+from clients.sns_message import SnsDeliveryError, SnsMessage, TopicArn
+from protos.tocsin.v1 import ingest_pb2, ingest_pb2_grpc
+from service import codec
+from service.clock import Clock
+from service.config import SnsConfig
+from service.model import SnsDelivery, SnsType
+
+log = logging.getLogger(__name__)
+Reply = TypeVar("Reply")
 
 HEALTH_TIMEOUT_SECONDS = 2.0
+INGEST_TIMEOUT_SECONDS = 10.0
+CONFIRM_TIMEOUT_SECONDS = 10.0
+_HOST_SUFFIX = {"aws": "amazonaws.com", "aws-cn": "amazonaws.com.cn", "aws-us-gov": "amazonaws.com"}
+# gRPC refusals from the service, as SNS should hear them. Anything else means "not now": 503.
+_REFUSALS = {
+    grpc.StatusCode.NOT_FOUND: (401, "unknown integration or wrong API key"),
+    grpc.StatusCode.PERMISSION_DENIED: (403, ""),
+    grpc.StatusCode.INVALID_ARGUMENT: (400, ""),
+}
+
+
+class _RetryLaterError(Exception):
+    """The delivery could not be handled now, though it may be valid: answer 503."""
 
 
 class Shim:
-    def __init__(self, channel: grpc.aio.Channel, registry: CollectorRegistry) -> None:
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        registry: CollectorRegistry,
+        token: str,
+        clock: Clock,
+        sns: SnsConfig,
+        http: aiohttp.ClientSession,
+    ) -> None:
         self._health = health_pb2_grpc.HealthStub(channel)
+        self._ingest = ingest_pb2_grpc.IngestServiceStub(channel)
+        self._metadata = (("authorization", f"Bearer {token}"),)
         self._registry = registry
+        self._clock = clock
+        self._sns = sns
+        self._http = http
+        self._certificates = CertificateSource(http, clock, sns.pinned_certificates)
+        self._deliveries = Counter(
+            "tocsin_sns_deliveries",
+            "SNS deliveries answered, by HTTP status.",
+            ["status"],
+            registry=registry,
+        )
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=1024 * 1024)
+        # A little over SNS's largest message, so the envelope around it fits; aiohttp answers
+        # 413 past this.
+        app = web.Application(client_max_size=sns_message.MAX_BODY_BYTES + 16 * 1024)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/metrics", self.metrics)
+        app.router.add_post("/v1/sns/{integration_id}", self.sns)
         return app
 
     async def healthz(self, request: web.Request) -> web.Response:
@@ -43,3 +104,96 @@ class Shim:
     async def metrics(self, request: web.Request) -> web.Response:
         body = generate_latest(self._registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def sns(self, request: web.Request) -> web.Response:
+        try:
+            status, body = 200, await self._deliver(request)
+        except SnsDeliveryError as exc:
+            status, body = exc.status, {"status": "rejected", "reason": exc.reason}
+        except _RetryLaterError as exc:
+            log.warning("SNS delivery not stored, SNS will retry: %s", exc)
+            status, body = 503, {"status": "unavailable", "reason": str(exc)}
+        self._deliveries.labels(str(status)).inc()
+        return web.json_response(body, status=status)
+
+    async def _deliver(self, request: web.Request) -> dict[str, object]:
+        api_key = request.query.get("apiKey", "")
+        if not api_key:
+            raise SnsDeliveryError(401, "the integration URL's apiKey is missing")
+        message = sns_message.parse(await request.read())
+        sns_message.check_headers(message, request.headers)
+        now = self._clock.now()
+        sns_message.check_fresh(
+            message,
+            now,
+            max_age=_seconds(self._sns.max_age_seconds),
+            max_ahead=_seconds(self._sns.max_ahead_seconds),
+        )
+        url = sns_signature.signing_cert_url(message)
+        sns_signature.check_version(message, 1)
+        try:
+            certificate = await self._certificates.get(url)
+        except CertificateUnavailableError as exc:
+            raise _RetryLaterError(str(exc)) from exc
+        sns_signature.verify(message, certificate, now)
+        delivery = _delivery(request.match_info["integration_id"], message)
+        pb = codec.delivery_to_pb(delivery, api_key)
+        if delivery.type is SnsType.SUBSCRIPTION_CONFIRMATION:
+            await self._call(self._ingest.AcceptSubscription, pb)
+            await self._confirm(message)
+        reply = await self._call(self._ingest.IngestSns, pb)
+        return {
+            "status": "duplicate" if reply.duplicate else "stored",
+            "alert": reply.tiny_id,
+        }
+
+    async def _call(
+        self,
+        method: grpc.aio.UnaryUnaryMultiCallable[ingest_pb2.SnsDelivery, Reply],
+        request: ingest_pb2.SnsDelivery,
+    ) -> Reply:
+        try:
+            return await method(request, timeout=INGEST_TIMEOUT_SECONDS, metadata=self._metadata)
+        except grpc.aio.AioRpcError as exc:
+            refusal = _REFUSALS.get(exc.code())
+            if refusal is None:
+                raise _RetryLaterError(f"the service answered {exc.code().name}") from exc
+            status, reason = refusal
+            raise SnsDeliveryError(status, reason or exc.details() or exc.code().name) from exc
+
+    async def _confirm(self, message: SnsMessage) -> None:
+        """Confirms with SNS by the URL built here, never the SubscribeURL as given."""
+        url = confirm_url(message.topic, message.fields["Token"], self._sns.endpoint_url)
+        timeout = aiohttp.ClientTimeout(total=CONFIRM_TIMEOUT_SECONDS)
+        try:
+            async with self._http.get(url, allow_redirects=False, timeout=timeout) as reply:
+                if reply.status != 200:
+                    raise _RetryLaterError(f"SNS answered HTTP {reply.status} to the confirmation")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _RetryLaterError(f"cannot reach SNS to confirm the subscription: {exc}") from exc
+        log.info("confirmed the SNS subscription to %s", message.topic.text)
+
+
+def confirm_url(topic: TopicArn, token: str, endpoint_url: str) -> str:
+    endpoint = endpoint_url or f"https://sns.{topic.region}.{_HOST_SUFFIX[topic.partition]}"
+    return (
+        f"{endpoint}/?Action=ConfirmSubscription"
+        f"&TopicArn={quote(topic.text, safe='')}&Token={quote(token, safe='')}"
+    )
+
+
+def _delivery(integration_id: str, message: SnsMessage) -> SnsDelivery:
+    return SnsDelivery(
+        integration_id=integration_id,
+        type=message.type,
+        message_id=message.message_id,
+        topic_arn=message.topic.text,
+        subject=message.subject or "",
+        message=message.message,
+        timestamp=message.timestamp,
+        signature_version=int(message.signature_version),
+    )
+
+
+def _seconds(value: int) -> timedelta:
+    return timedelta(seconds=value)

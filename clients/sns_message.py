@@ -7,13 +7,13 @@ The raw field values are kept exactly as sent, because the signature covers them
 
 from __future__ import annotations
 
-import enum
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from service.model import SnsType
 from service.validation import TOPIC_ARN
 
 MAX_BODY_BYTES = 256 * 1024  # SNS messages are at most 256 KiB
@@ -40,16 +40,10 @@ def forged(reason: str) -> SnsDeliveryError:
     return SnsDeliveryError(403, reason)
 
 
-class MessageType(enum.Enum):
-    NOTIFICATION = "Notification"
-    SUBSCRIPTION_CONFIRMATION = "SubscriptionConfirmation"
-    UNSUBSCRIBE_CONFIRMATION = "UnsubscribeConfirmation"
-
-
 # The fields each type must carry, beyond Type and the signature fields.
 _REQUIRED = {
-    MessageType.NOTIFICATION: ("MessageId", "TopicArn", "Message", "Timestamp"),
-    MessageType.SUBSCRIPTION_CONFIRMATION: (
+    SnsType.NOTIFICATION: ("MessageId", "TopicArn", "Message", "Timestamp"),
+    SnsType.SUBSCRIPTION_CONFIRMATION: (
         "MessageId",
         "TopicArn",
         "Message",
@@ -57,7 +51,7 @@ _REQUIRED = {
         "Token",
         "SubscribeURL",
     ),
-    MessageType.UNSUBSCRIBE_CONFIRMATION: (
+    SnsType.UNSUBSCRIBE_CONFIRMATION: (
         "MessageId",
         "TopicArn",
         "Message",
@@ -89,7 +83,7 @@ class TopicArn:
 class SnsMessage:
     """One delivery. `fields` holds every string field exactly as it arrived."""
 
-    type: MessageType
+    type: SnsType
     fields: Mapping[str, str]
     topic: TopicArn
     timestamp: datetime
@@ -132,7 +126,7 @@ def parse(body: bytes) -> SnsMessage:
             raise malformed(f"{key} must be a string")
         fields[key] = value
     try:
-        kind = MessageType(fields.get("Type", ""))
+        kind = SnsType(fields.get("Type", ""))
     except ValueError:
         raise malformed(f"unknown message Type {fields.get('Type', '')[:60]!r}") from None
     for key in (*_REQUIRED[kind], *_SIGNATURE_FIELDS):

@@ -18,12 +18,13 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from clients.sns_message import MessageType, SnsMessage, forged
+from clients.sns_message import SnsMessage, forged
+from service.model import SnsType
 
 # The fields SNS signs, in the order it signs them; Subject only when the message has one.
 _SIGNED_KEYS = {
-    MessageType.NOTIFICATION: ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
-    MessageType.SUBSCRIPTION_CONFIRMATION: (
+    SnsType.NOTIFICATION: ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
+    SnsType.SUBSCRIPTION_CONFIRMATION: (
         "Message",
         "MessageId",
         "SubscribeURL",
@@ -33,9 +34,7 @@ _SIGNED_KEYS = {
         "Type",
     ),
 }
-_SIGNED_KEYS[MessageType.UNSUBSCRIBE_CONFIRMATION] = _SIGNED_KEYS[
-    MessageType.SUBSCRIPTION_CONFIRMATION
-]
+_SIGNED_KEYS[SnsType.UNSUBSCRIBE_CONFIRMATION] = _SIGNED_KEYS[SnsType.SUBSCRIPTION_CONFIRMATION]
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {"1": hashes.SHA1, "2": hashes.SHA256}
 _CERT_PATH = re.compile(r"/SimpleNotificationService-[0-9a-f]+\.pem")
 _HOST_SUFFIX = {"aws": "amazonaws.com", "aws-cn": "amazonaws.com.cn", "aws-us-gov": "amazonaws.com"}

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import signal
 
+import aiohttp
 import grpc
 from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -46,7 +47,7 @@ from service.sqlite_store import SQLiteStore
 from service.team_servicer import TeamServicer
 from service.teams import Teams
 from service.token_servicer import TokenServicer
-from service.tokens import Tokens
+from service.tokens import Tokens, new_secret
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,9 @@ class TocsinServer:
         self.registry = CollectorRegistry()
         self.alerts = Alerts(self.store, clock)
         self.teams = Teams(self.store, clock)
-        self.tokens = Tokens(self.store, clock)
+        # The in-process HTTP edge authenticates with a secret that lives only in memory.
+        self._edge_secret = new_secret()
+        self.tokens = Tokens(self.store, clock, edge_secret=self._edge_secret)
         self.ingest = Ingest(self.store, clock)
         self.integrations = Integrations(
             self.store, clock, lambda: config.integration_base_url(self.http_port)
@@ -91,6 +94,7 @@ class TocsinServer:
         self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
         self._grpc: grpc.aio.Server | None = None
         self._channel: grpc.aio.Channel | None = None
+        self._outbound: aiohttp.ClientSession | None = None
         self._http: web.AppRunner | None = None
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -170,7 +174,17 @@ class TocsinServer:
         self._channel = grpc.aio.insecure_channel(
             reachable(self.config.grpc_listen, self.grpc_port)
         )
-        runner = web.AppRunner(Shim(self._channel, self.registry).app(), access_log=None)
+        self._outbound = aiohttp.ClientSession()
+        shim = Shim(
+            self._channel,
+            self.registry,
+            self._edge_secret,
+            self.clock,
+            self.config.sns,
+            self._outbound,
+        )
+        # No access log: integration URLs carry their API key in the query string.
+        runner = web.AppRunner(shim.app(), access_log=None)
         await runner.setup()
         http_host, http_port = split_address(self.config.http_listen)
         site = web.TCPSite(runner, http_host, http_port)
@@ -218,6 +232,8 @@ class TocsinServer:
             await self._grpc.stop(SHUTDOWN_GRACE_SECONDS)
         if self._channel is not None:
             await self._channel.close(None)
+        if self._outbound is not None:
+            await self._outbound.close()
         for task in self._tasks:
             await task
         await self.store.close()

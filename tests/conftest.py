@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from clients.client import TocsinClient
-from service.config import Config
+from service.config import Config, SnsConfig
 from service.server import TocsinServer
 from service.sqlite_store import SQLiteStore
 from service.tokens import ADMIN_TOKEN_FILE
@@ -41,16 +42,27 @@ class Running:
         return TocsinClient(self.target, token or self.token, timeout=10)
 
 
-@pytest.fixture
-async def running(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Running]:
+@contextlib.asynccontextmanager
+async def serving(
+    tmp_path: Path, clock: FakeClock, sns: SnsConfig = SnsConfig()
+) -> AsyncIterator[Running]:
+    """A real server on free loopback ports, on a fresh data directory."""
     config = Config(
-        data_dir=tmp_path / "data", grpc_listen="127.0.0.1:0", http_listen="127.0.0.1:0"
+        data_dir=tmp_path / "data", grpc_listen="127.0.0.1:0", http_listen="127.0.0.1:0", sns=sns
     )
     server = TocsinServer(config, clock, engine_interval=None)  # tests tick the engine
     await server.start()
-    token = (config.data_dir / ADMIN_TOKEN_FILE).read_text().strip()
-    yield Running(server, clock, f"127.0.0.1:{server.grpc_port}", token, config.data_dir)
-    await server.stop()
+    try:
+        token = (config.data_dir / ADMIN_TOKEN_FILE).read_text().strip()
+        yield Running(server, clock, f"127.0.0.1:{server.grpc_port}", token, config.data_dir)
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+async def running(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Running]:
+    async with serving(tmp_path, clock) as server:
+        yield server
 
 
 @pytest.fixture

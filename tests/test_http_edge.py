@@ -11,8 +11,10 @@ from prometheus_client import CollectorRegistry
 
 from clients.client import TocsinClient
 from clients.shim import Shim
+from service.config import SnsConfig
 from service.model import NewAlert
 from tests.conftest import Running
+from tests.fakes import FakeClock
 
 
 async def test_healthz_and_metrics(running: Running, client: TocsinClient) -> None:
@@ -38,8 +40,11 @@ async def test_healthz_is_503_when_the_service_does_not_answer() -> None:
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        shim = Shim(channel, CollectorRegistry())
+    async with (
+        grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel,
+        aiohttp.ClientSession() as outbound,
+    ):
+        shim = Shim(channel, CollectorRegistry(), "tocsin_x", FakeClock(), SnsConfig(), outbound)
         async with (
             TestServer(shim.app()) as server,
             aiohttp.ClientSession() as http,

@@ -3,81 +3,30 @@ made here, and an attack suite: everything forged, tampered or malformed is refu
 
 from __future__ import annotations
 
-import base64
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from multidict import CIMultiDict
 
 from clients import sns_message, sns_signature
-from clients.sns_message import MessageType, SnsDeliveryError
-
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "aws"  # AWS sample payloads
-NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
-CERT_URL = "https://sns.us-west-2.amazonaws.com/SimpleNotificationService-f3ecfb7224c7233fe7bb5f59f96de52f.pem"
-
-
-def _certificate(
-    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey,
-    valid_from: datetime = NOW - timedelta(days=1),
-    valid_until: datetime = NOW + timedelta(days=30),
-) -> bytes:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(valid_from)
-        .not_valid_after(valid_until)
-        .sign(key, hashes.SHA256())
-    )
-    return certificate.public_bytes(serialization.Encoding.PEM)
-
-
-KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-CERT = _certificate(KEY)
-
-
-def expected_string_to_sign(fields: dict[str, str]) -> bytes:
-    """Written out from AWS's documentation, independently of the code under test."""
-    if fields["Type"] == "Notification":
-        keys = ["Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"]
-    else:
-        keys = ["Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"]
-    return "".join(f"{k}\n{fields[k]}\n" for k in keys if k in fields).encode()
-
-
-def signed(
-    fields: dict[str, str], version: str = "2", key: rsa.RSAPrivateKey = KEY
-) -> dict[str, str]:
-    fields = {**fields, "SignatureVersion": version, "SigningCertURL": CERT_URL}
-    fields.pop("Signature", None)
-    digest = hashes.SHA1() if version == "1" else hashes.SHA256()
-    signature = key.sign(expected_string_to_sign(fields), padding.PKCS1v15(), digest)
-    return {**fields, "Signature": base64.b64encode(signature).decode()}
-
-
-def fixture(name: str) -> dict[str, str]:
-    data: dict[str, str] = json.loads((FIXTURES / name).read_text())
-    return {**data, "Timestamp": "2026-03-01T08:59:30.123Z"}
-
-
-def _without(fields: dict[str, str], key: str) -> dict[str, str]:
-    return {k: v for k, v in fields.items() if k != key}
-
-
-def body(fields: Mapping[str, object]) -> bytes:
-    return json.dumps(fields).encode()
-
+from clients.sns_message import SnsDeliveryError
+from service.model import SnsType
+from tests.sns_signing import (
+    CERT,
+    CERT_URL,
+    FIXTURES,
+    KEY,
+    NOW,
+    body,
+    certificate,
+    expected_string_to_sign,
+    fixture,
+    signed,
+    without,
+)
 
 SAMPLES = [
     "01-subscription-confirmation.body.json",
@@ -105,7 +54,7 @@ def test_the_string_to_sign_matches_the_documented_one() -> None:
 
 def test_parsed_fields_are_exact() -> None:
     message = sns_message.parse(body(signed(fixture("02-notification-with-subject.body.json"))))
-    assert message.type is MessageType.NOTIFICATION
+    assert message.type is SnsType.NOTIFICATION
     assert (message.subject, message.message) == ("My First Message", "Hello world!")
     assert message.message_id == "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324"
     assert message.timestamp == datetime(2026, 3, 1, 8, 59, 30, 123000, tzinfo=UTC)
@@ -133,7 +82,7 @@ NOTICE = "02-notification-with-subject.body.json"
     [
         (lambda f: {**f, "Message": "Hello world?"}, "does not match"),
         (lambda f: {**f, "Subject": "Other subject"}, "does not match"),
-        (lambda f: _without(f, "Subject"), "does not match"),
+        (lambda f: without(f, "Subject"), "does not match"),
         (lambda f: {**f, "TopicArn": "arn:aws:sns:us-west-2:123456789012:Other"}, "does not match"),
         (lambda f: {**f, "MessageId": "another-id"}, "does not match"),
         (lambda f: {**f, "Timestamp": "2026-03-01T08:59:31.123Z"}, "does not match"),
@@ -163,9 +112,9 @@ def test_a_version_1_signature_is_refused_where_2_is_required() -> None:
 @pytest.mark.parametrize(
     ("certificate", "words"),
     [
-        (_certificate(KEY, NOW - timedelta(days=9), NOW - timedelta(days=2)), "not valid now"),
-        (_certificate(KEY, NOW + timedelta(days=1)), "not valid now"),
-        (_certificate(ec.generate_private_key(ec.SECP256R1())), "not RSA"),
+        (certificate(KEY, NOW - timedelta(days=9), NOW - timedelta(days=2)), "not valid now"),
+        (certificate(KEY, NOW + timedelta(days=1)), "not valid now"),
+        (certificate(ec.generate_private_key(ec.SECP256R1())), "not RSA"),
         (CERT + CERT, "exactly one certificate"),
         (b"-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n", "not a PEM"),
         (b"", "not a PEM"),
@@ -228,7 +177,7 @@ def test_other_partitions_use_their_own_hosts() -> None:
         (b'{"Type": "Other"}', 400, "unknown message Type"),
         (body({**fixture(NOTICE), "Message": 5}), 400, "Message must be a string"),
         (
-            body(_without(fixture(NOTICE), "MessageId")),
+            body(without(fixture(NOTICE), "MessageId")),
             400,
             "without MessageId",
         ),
