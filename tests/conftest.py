@@ -44,9 +44,10 @@ class Running:
 
 @contextlib.asynccontextmanager
 async def serving(
-    tmp_path: Path, clock: FakeClock, sns: SnsConfig = SnsConfig()
+    tmp_path: Path, clock: FakeClock, sns: SnsConfig | None = None
 ) -> AsyncIterator[Running]:
     """A real server on free loopback ports, on a fresh data directory."""
+    sns = sns or SnsConfig()
     config = Config(
         data_dir=tmp_path / "data", grpc_listen="127.0.0.1:0", http_listen="127.0.0.1:0", sns=sns
     )
