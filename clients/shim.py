@@ -120,7 +120,11 @@ class Shim:
         api_key = request.query.get("apiKey", "")
         if not api_key:
             raise SnsDeliveryError(401, "the integration URL's apiKey is missing")
-        message = sns_message.parse(await request.read())
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise SnsDeliveryError(413, "the body is larger than an SNS message can be") from None
+        message = sns_message.parse(body)
         sns_message.check_headers(message, request.headers)
         now = self._clock.now()
         sns_message.check_fresh(

@@ -1,0 +1,229 @@
+"""SNS deliveries end to end through `tocsin serve`'s HTTP edge: signed here like AWS signs
+them, confirmed against a fake SNS on loopback, stored exactly once."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import aiohttp
+import grpc
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from prometheus_client import CollectorRegistry
+
+from clients.client import IntegrationKey, TocsinClient
+from clients.shim import Shim
+from service.config import SnsConfig
+from service.model import AlertQuery, IntegrationType, NewIntegration, Priority
+from tests.conftest import Running, serving
+from tests.fakes import FakeClock
+from tests.sns_signing import CERT, CERT_URL, fixture, signed
+
+CONFIRMATION = "01-subscription-confirmation.body.json"
+NOTICE = "02-notification-with-subject.body.json"
+UNSUBSCRIBED = "03-unsubscribe-confirmation.body.json"
+TOPIC = "arn:aws:sns:us-west-2:123456789012:MyTopic"
+
+
+class FakeSns:
+    """Answers ConfirmSubscription like SNS, and remembers what it was asked."""
+
+    def __init__(self) -> None:
+        self.confirmations: list[dict[str, str]] = []
+        self.status = 200
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/", self.confirm)
+        return app
+
+    async def confirm(self, request: web.Request) -> web.Response:
+        self.confirmations.append(dict(request.query))
+        return web.Response(status=self.status, text="<ConfirmSubscriptionResponse/>")
+
+
+@dataclass
+class Edge:
+    running: Running
+    client: TocsinClient
+    http: aiohttp.ClientSession
+    sns: FakeSns
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.running.server.http_port}"
+
+    async def integration(self, name: str = "aws", **fields: object) -> IntegrationKey:
+        new = NewIntegration(name, IntegrationType.SNS, **fields)  # type: ignore[arg-type]
+        return await self.client.create_integration(new)
+
+    async def post(
+        self, key: IntegrationKey, fields: dict[str, str], headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, object]]:
+        return await self.post_raw(key.url_with_key, json.dumps(fields).encode(), headers)
+
+    async def post_raw(
+        self, url: str, data: bytes, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, object]]:
+        sent = {"Content-Type": "text/plain; charset=UTF-8", **(headers or {})}
+        async with self.http.post(url, data=data, headers=sent) as reply:
+            return reply.status, await reply.json()
+
+    async def alerts(self) -> list[str]:
+        return [a.message for a in (await self.client.list_alerts(AlertQuery())).items]
+
+
+@pytest.fixture
+async def edge(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Edge]:
+    fake = FakeSns()
+    sns_server = TestServer(fake.app())
+    await sns_server.start_server(access_log=None)  # the fake's own log is not Tocsin's
+    config = SnsConfig(
+        endpoint_url=str(sns_server.make_url("")).rstrip("/"),
+        pinned_certificates={CERT_URL: CERT},
+    )
+    try:
+        async with (
+            serving(tmp_path, clock, config) as running,
+            running.client() as client,
+            aiohttp.ClientSession() as http,
+        ):
+            yield Edge(running, client, http, fake)
+    finally:
+        await sns_server.close()
+
+
+async def test_subscription_is_confirmed_pinned_and_noted(edge: Edge) -> None:
+    key = await edge.integration()
+    status, body = await edge.post(key, signed(fixture(CONFIRMATION)))
+    assert (status, body["status"]) == (200, "stored")
+    (asked,) = edge.sns.confirmations
+    assert asked == {"Action": "ConfirmSubscription", "TopicArn": TOPIC, "Token": "2336412f37..."}
+    (notice,) = (await edge.client.list_alerts()).items
+    assert notice.message == "Subscription to MyTopic confirmed"
+    assert (notice.priority, notice.integration, notice.source) == (
+        Priority.P5,
+        "aws",
+        "Amazon SNS",
+    )
+    assert (await edge.client.get_integration("aws")).integration.pinned_topic_arn == TOPIC
+
+
+async def test_a_notification_is_stored_once_however_often_sns_delivers_it(edge: Edge) -> None:
+    await edge.client.create_team("ops")
+    key = await edge.integration(topic_arns=(TOPIC,), assignee_team="ops")
+    headers = {"x-amz-sns-message-type": "Notification", "x-amz-sns-topic-arn": TOPIC}
+    delivery = signed(fixture(NOTICE))
+    first = await edge.post(key, delivery, headers)
+    again = await edge.post(key, delivery, headers)
+    assert first[0] == again[0] == 200
+    assert (first[1]["status"], again[1]["status"]) == ("stored", "duplicate")
+    assert first[1]["alert"] == again[1]["alert"]
+    (alert,) = (await edge.client.list_alerts()).items
+    assert (alert.message, alert.description) == ("My First Message", "Hello world!")
+    assert (alert.owner_team, alert.count) == ("ops", 1)
+    assert alert.details["MessageId"] == "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324"
+    assert edge.sns.confirmations == []
+
+
+async def test_unsubscribe_is_noted(edge: Edge) -> None:
+    key = await edge.integration(topic_arns=(TOPIC,))
+    status, _ = await edge.post(key, signed(fixture(UNSUBSCRIBED)))
+    assert status == 200
+    assert await edge.alerts() == ["Subscription to MyTopic removed"]
+    assert edge.sns.confirmations == []  # never re-subscribes
+
+
+async def test_wrong_or_missing_keys_and_unknown_integrations_are_401(edge: Edge) -> None:
+    key = await edge.integration(topic_arns=(TOPIC,))
+    delivery = json.dumps(signed(fixture(NOTICE))).encode()
+    integration = key.info.integration.id
+    for url in (
+        f"{key.info.url}?apiKey=tocsin_ik_wrong",
+        key.info.url,
+        f"{edge.base}/v1/sns/no-such-integration?apiKey={key.api_key}",
+    ):
+        status, body = await edge.post_raw(url, delivery)
+        assert status == 401, url
+        assert integration not in json.dumps(body)
+    assert await edge.alerts() == []
+
+
+async def test_refusals_create_nothing(edge: Edge, clock: FakeClock) -> None:
+    key = await edge.integration(topic_arns=(TOPIC,))
+    other_topic = {**fixture(NOTICE), "TopicArn": "arn:aws:sns:us-west-2:123456789012:Other"}
+    tampered = {**signed(fixture(NOTICE)), "Message": "Hello world?"}
+    cases = [
+        (signed(other_topic), 403, "not accepted"),
+        (tampered, 403, "does not match"),
+        ({**signed(fixture(NOTICE)), "SigningCertURL": CERT_URL.replace("sns.", "evil.")}, 403, ""),
+        (signed(fixture(NOTICE)), 400, "raw message delivery"),  # with the raw header below
+    ]
+    for index, (fields, status, words) in enumerate(cases):
+        headers = {"x-amz-sns-rawdelivery": "true"} if index == 3 else None
+        got, body = await edge.post(key, fields, headers)
+        assert got == status, (index, body)
+        assert words in str(body["reason"])
+    clock.advance(timedelta(hours=2))
+    got, body = await edge.post(key, signed(fixture(NOTICE)))
+    assert (got, body["reason"]) == (403, "the message is too old (replayed?)")
+    got, _ = await edge.post_raw(key.url_with_key, b"{" + b" " * 300_000 + b"}")
+    assert got == 413
+    assert await edge.alerts() == []
+
+
+async def test_disabled_integrations_and_old_signature_versions_are_403(edge: Edge) -> None:
+    key = await edge.integration(topic_arns=(TOPIC,), min_signature_version=2)
+    got, body = await edge.post(key, signed(fixture(NOTICE), version="1"))
+    assert (got, "below the minimum 2" in str(body["reason"])) == (403, True)
+    await edge.client.set_integration_enabled("aws", False)
+    got, body = await edge.post(key, signed(fixture(NOTICE)))
+    assert (got, "disabled" in str(body["reason"])) == (403, True)
+    assert await edge.alerts() == []
+
+
+async def test_a_failed_confirmation_is_503_so_sns_retries(edge: Edge) -> None:
+    key = await edge.integration()
+    edge.sns.status = 500
+    got, _ = await edge.post(key, signed(fixture(CONFIRMATION)))
+    assert got == 503
+    assert await edge.alerts() == []
+    edge.sns.status = 200
+    got, _ = await edge.post(key, signed(fixture(CONFIRMATION)))
+    assert got == 200
+    assert await edge.alerts() == ["Subscription to MyTopic confirmed"]
+
+
+async def test_service_down_is_503_and_the_redelivery_stores_one_alert(
+    edge: Edge, clock: FakeClock
+) -> None:
+    key = await edge.integration(topic_arns=(TOPIC,))
+    delivery = json.dumps(signed(fixture(NOTICE))).encode()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+    sns = SnsConfig(pinned_certificates={CERT_URL: CERT})
+    for target, expected in ((f"127.0.0.1:{dead}", 503), (edge.running.target, 200)):
+        async with grpc.aio.insecure_channel(target) as channel:
+            shim = Shim(channel, CollectorRegistry(), edge.running.token, clock, sns, edge.http)
+            async with TestServer(shim.app()) as server:
+                url = str(server.make_url(f"/v1/sns/{key.info.integration.id}"))
+                got, _ = await edge.post_raw(f"{url}?apiKey={key.api_key}", delivery)
+                assert got == expected
+    assert await edge.alerts() == ["My First Message"]
+
+
+async def test_the_key_never_reaches_the_log(edge: Edge, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG")
+    key = await edge.integration()
+    await edge.post(key, signed(fixture(CONFIRMATION)))
+    await edge.post(key, {**signed(fixture(NOTICE)), "Message": "forged"})
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    for secret in (key.api_key, "2336412f37", "SubscribeURL"):
+        assert secret not in logged
