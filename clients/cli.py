@@ -476,6 +476,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-format", help="auto, json or text")
     serve.add_argument("--log-level", help="debug, info, warning or error")
 
+    shim_command = commands.add_parser(
+        "shim", help="run the HTTP edge alone, in front of a service elsewhere"
+    )
+    shim_command.add_argument(
+        "--grpc-target", help="the service, HOST:PORT (env TOCSIN_GRPC_TARGET)"
+    )
+    shim_command.add_argument(
+        "--token", default=argparse.SUPPRESS, help="API token for the service (env TOCSIN_TOKEN)"
+    )
+    shim_command.add_argument("--config", type=Path, help="YAML file (its sns: section is used)")
+    shim_command.add_argument("--http-listen", help="HOST:PORT for HTTP (default 127.0.0.1:8080)")
+    shim_command.add_argument("--log-format", help="auto, json or text")
+    shim_command.add_argument("--log-level", help="debug, info, warning or error")
+
     alerts = commands.add_parser("alerts", help="create, find and act on alerts")
     alert_commands = alerts.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
 
@@ -652,6 +666,27 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def shim(args: argparse.Namespace) -> int:
+    from clients.shim import run_shim
+
+    target = args.grpc_target or os.environ.get("TOCSIN_GRPC_TARGET")
+    if not target:
+        raise UsageError("give the service's address: --grpc-target HOST:PORT")
+    configuration.listen_address("--grpc-target", target)
+    token = args.token or os.environ.get("TOCSIN_TOKEN")
+    if not token:
+        raise UsageError("give the shim a token to call the service with: --token or TOCSIN_TOKEN")
+    flags = {
+        "http_listen": args.http_listen,
+        "log_format": args.log_format,
+        "log_level": args.log_level,
+    }
+    cfg = configuration.load(args.config, os.environ, flags)
+    logs.configure(cfg.log_format, cfg.log_level)
+    asyncio.run(run_shim(target, token, cfg, SystemClock()))
+    return 0
+
+
 async def _run_client(args: argparse.Namespace, out: TextIO) -> None:
     async with _client(args) as client:
         await args.run(client, args, out)
@@ -661,9 +696,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "serve":
+        if args.command in ("serve", "shim"):
             try:
-                return serve(args)
+                return serve(args) if args.command == "serve" else shim(args)
             except OSError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return EXIT_FAILED

@@ -13,7 +13,9 @@ subscription URLs.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 from datetime import timedelta
 from typing import TypeVar
 from urllib.parse import quote
@@ -30,7 +32,8 @@ from clients.sns_message import SnsDeliveryError, SnsMessage, TopicArn
 from protos.tocsin.v1 import ingest_pb2, ingest_pb2_grpc
 from service import codec
 from service.clock import Clock
-from service.config import SnsConfig
+from service.config import Config, SnsConfig, split_address
+from service.errors import StartupError
 from service.model import SnsDelivery, SnsType
 
 log = logging.getLogger(__name__)
@@ -176,6 +179,34 @@ class Shim:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _RetryLaterError(f"cannot reach SNS to confirm the subscription: {exc}") from exc
         log.info("confirmed the SNS subscription to %s", message.topic.text)
+
+
+async def run_shim(target: str, token: str, config: Config, clock: Clock) -> None:
+    """`tocsin shim`: the HTTP edge alone, in front of the service at `target`, until SIGTERM
+    or SIGINT. Any number of these can run; they keep no state."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with grpc.aio.insecure_channel(target) as channel, aiohttp.ClientSession() as http:
+        shim = Shim(channel, CollectorRegistry(), token, clock, config.sns, http)
+        # No access log: integration URLs carry their API key in the query string.
+        runner = web.AppRunner(shim.app(), access_log=None)
+        await runner.setup()
+        host, port = split_address(config.http_listen)
+        try:
+            site = web.TCPSite(runner, host, port)
+            await site.start()
+            bound = runner.addresses[0][1]
+            log.info("tocsin shim is serving: HTTP on %s:%d, service at %s", host, bound, target)
+            await stop.wait()
+            log.info("tocsin shim stopped")
+        except OSError as exc:
+            raise StartupError(
+                f"cannot listen for HTTP on {config.http_listen}: {exc.strerror}"
+            ) from exc
+        finally:
+            await runner.cleanup()
 
 
 def confirm_url(topic: TopicArn, token: str, endpoint_url: str) -> str:

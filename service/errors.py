@@ -38,5 +38,9 @@ class DeadlineExceeded(Unavailable):
     """The call took longer than its deadline; it may or may not have taken effect."""
 
 
+class StartupError(TocsinError):
+    """A process cannot start as configured (a port taken, say)."""
+
+
 class PermissionDenied(TocsinError):
     """Known caller, refused: e.g. a disabled integration or a topic not on its allow-list."""

@@ -36,7 +36,7 @@ from service.alerts import Alerts
 from service.clock import Clock
 from service.config import Config, reachable, split_address
 from service.engine import Engine
-from service.errors import TocsinError
+from service.errors import StartupError, TocsinError
 from service.guard import Guard
 from service.ingest import Ingest
 from service.ingest_servicer import IngestServicer
@@ -61,10 +61,6 @@ SERVICE_NAMES = (
     integrations_pb2.DESCRIPTOR.services_by_name["IntegrationService"].full_name,
     ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name,
 )
-
-
-class StartupError(TocsinError):
-    pass
 
 
 class TocsinServer:

@@ -60,9 +60,14 @@ def signed(
     return {**fields, "Signature": base64.b64encode(signature).decode()}
 
 
-def fixture(name: str) -> dict[str, str]:
+SENT = NOW - timedelta(seconds=29, milliseconds=877)  # 08:59:30.123, with milliseconds as SNS
+
+
+def fixture(name: str, sent: datetime = SENT) -> dict[str, str]:
+    """An AWS sample payload, as if SNS had sent it at `sent` (default: just before NOW)."""
     data: dict[str, str] = json.loads((FIXTURES / name).read_text())
-    return {**data, "Timestamp": "2026-03-01T08:59:30.123Z"}
+    stamp = sent.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{sent.microsecond // 1000:03d}Z"
+    return {**data, "Timestamp": stamp}
 
 
 def without(fields: dict[str, str], key: str) -> dict[str, str]:

@@ -3,11 +3,14 @@ them, confirmed against a fake SNS on loopback, stored exactly once."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
 import socket
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -23,7 +26,7 @@ from service.config import SnsConfig
 from service.model import AlertQuery, IntegrationType, NewIntegration, Priority
 from tests.conftest import Running, serving
 from tests.fakes import FakeClock
-from tests.sns_signing import CERT, CERT_URL, fixture, signed
+from tests.sns_signing import CERT, CERT_URL, KEY, certificate, fixture, signed
 
 CONFIRMATION = "01-subscription-confirmation.body.json"
 NOTICE = "02-notification-with-subject.body.json"
@@ -227,3 +230,38 @@ async def test_the_key_never_reaches_the_log(edge: Edge, caplog: pytest.LogCaptu
     logged = "\n".join(record.getMessage() for record in caplog.records)
     for secret in (key.api_key, "2336412f37", "SubscribeURL"):
         assert secret not in logged
+
+
+async def test_tocsin_shim_runs_the_edge_alone(running: Running, tmp_path: Path) -> None:
+    """`tocsin shim` as its own process, in front of a running service."""
+    # The shim process reads the real clock: a certificate valid, and a message sent, now.
+    now = datetime.now(UTC)
+    pem = tmp_path / "sns.pem"
+    pem.write_bytes(certificate(KEY, now - timedelta(days=1), now + timedelta(days=1)))
+    config = tmp_path / "shim.yaml"
+    config.write_text(f"sns:\n  pinned_certificates:\n    {CERT_URL}: {pem}\n")
+    async with running.client() as client:
+        key = await client.create_integration(
+            NewIntegration("aws", IntegrationType.SNS, topic_arns=(TOPIC,))
+        )
+        shim = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).with_name("tocsin")), "shim",
+            "--grpc-target", running.target, "--token", running.token, "--config", str(config),
+            "--http-listen", "127.0.0.1:0", "--log-format", "json",
+            stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            assert shim.stderr is not None
+            while True:
+                line = json.loads(await asyncio.wait_for(shim.stderr.readline(), 30))
+                if str(line["message"]).startswith("tocsin shim is serving"):
+                    break
+            port = str(line["message"]).split("HTTP on 127.0.0.1:")[1].split(",")[0]
+            url = f"http://127.0.0.1:{port}/v1/sns/{key.info.integration.id}?apiKey={key.api_key}"
+            delivery = json.dumps(signed(fixture(NOTICE, sent=now)))
+            async with aiohttp.ClientSession() as http, http.post(url, data=delivery) as reply:
+                assert reply.status == 200
+            assert [a.message for a in (await client.list_alerts()).items] == ["My First Message"]
+        finally:
+            shim.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(shim.wait(), 30) == 0
