@@ -47,11 +47,12 @@ class Ingest:
         )
 
     async def ingest(self, delivery: SnsDelivery, api_key: str) -> IngestResult:
+        action = sns_alerts.action_for(checked(delivery, api_key))
         return await self._store.ingest_sns(
-            checked(delivery, api_key),
+            delivery,
             hash_secret(api_key),
-            sns_alerts.alert_for(delivery),
-            ACTOR,
+            action,
+            Actor(ACTOR.user, action.note),
             self._clock.now(),
             self._new_id(),
         )

@@ -118,7 +118,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             """CREATE TABLE sns_messages (
                 integration_id TEXT NOT NULL REFERENCES integrations (id) ON DELETE CASCADE,
                 message_id TEXT NOT NULL,
-                alert_id TEXT NOT NULL REFERENCES alerts (id),
+                -- NULL when the delivery changed no alert (an OK with no alarm open).
+                alert_id TEXT REFERENCES alerts (id),
                 received_at BIGINT NOT NULL,
                 PRIMARY KEY (integration_id, message_id)
             )""",

@@ -277,3 +277,13 @@ class IngestResult:
     duplicate: bool
     alert: Alert | None
     deduplicated: bool
+
+
+@dataclass(frozen=True)
+class IngestAction:
+    """Create (or count into) `alert`; or, with `close`, close the open alert with its alias.
+    `note` goes into the activity log with the change."""
+
+    alert: NewAlert
+    close: bool = False
+    note: str = ""

@@ -1,17 +1,34 @@
-"""What an SNS delivery becomes: pure functions from the delivery to the alert to create.
+"""What an SNS delivery becomes: pure functions from the delivery to the action to take.
 
-Payload-specific parsing (CloudTrail, CloudWatch, EventBridge) and integration rules build on
-this; here every type has defaults that work with no rule configured. Text longer than an
+The payload is recognised by its shape, whatever the integration's type says, so a generic
+integration that receives a CloudWatch alarm still reads it as one:
+
+- CloudTrail log delivery (`s3Bucket`, `s3ObjectKey`): a notice per new log file.
+- CloudWatch alarm (`AlarmName`, `NewStateValue`): ALARM opens an alert, OK closes it,
+  INSUFFICIENT_DATA opens one at P4.
+- EventBridge event (`detail-type`, `source`, `detail`), including CloudTrail API calls and
+  console sign-ins: the event and the CloudTrail fields that matter.
+- Anything else: JSON flattened into details by dotted path, or the text as it is.
+
+Every alert gets fields that work with no integration rule configured. Text longer than an
 alert field allows is shortened, never refused: the delivery is valid, the alert is a view.
 """
 
 from __future__ import annotations
 
-from service import validation
-from service.model import NewAlert, Priority, SnsDelivery, SnsType
+import json
+import re
+from collections.abc import Iterator, Mapping
 
-SOURCE = "Amazon SNS"
+from service import validation
+from service.model import IngestAction, NewAlert, Priority, SnsDelivery, SnsType
+
+SNS = "Amazon SNS"
 ELLIPSIS = "…"
+_CLOUDTRAIL_KEY = re.compile(
+    r"AWSLogs/(?:o-[a-z0-9]+/)?(?P<account>\d{12})/CloudTrail/(?P<region>[a-z0-9-]+)/"
+    r"(?P<year>\d{4})/(?P<month>\d{2})/(?P<day>\d{2})/"
+)
 
 
 def shorten(text: str, limit: int) -> str:
@@ -22,49 +39,231 @@ def topic_name(topic_arn: str) -> str:
     return topic_arn.rsplit(":", 1)[-1]
 
 
-def _details(delivery: SnsDelivery) -> dict[str, str]:
-    details = {
-        "TopicArn": delivery.topic_arn,
-        "MessageId": delivery.message_id,
-        "Timestamp": delivery.timestamp.isoformat(),
-    }
-    if delivery.subject:
-        details["Subject"] = delivery.subject
-    return details
-
-
-def alert_for(delivery: SnsDelivery) -> NewAlert:
-    """The alert a delivery creates; its owner team is the integration's assignee team."""
-    topic = topic_name(delivery.topic_arn)
+def action_for(delivery: SnsDelivery) -> IngestAction:
     if delivery.type is SnsType.SUBSCRIPTION_CONFIRMATION:
-        return NewAlert(
-            message=shorten(f"Subscription to {topic} confirmed", validation.MESSAGE_MAX),
-            alias=f"sns-subscription:{delivery.topic_arn}",
-            description=f"Tocsin confirmed the SNS subscription to {delivery.topic_arn}.",
-            details=_details(delivery),
-            entity=topic,
-            source=SOURCE,
-            priority=Priority.P5,
-        )
+        return IngestAction(_subscription(delivery, "confirmed", Priority.P5))
     if delivery.type is SnsType.UNSUBSCRIBE_CONFIRMATION:
-        return NewAlert(
-            message=shorten(f"Subscription to {topic} removed", validation.MESSAGE_MAX),
-            alias=f"sns-unsubscribed:{delivery.topic_arn}",
-            description=(
-                f"The SNS subscription to {delivery.topic_arn} was removed: this integration "
-                "receives nothing from the topic until it is subscribed again."
-            ),
-            details=_details(delivery),
-            entity=topic,
-            source=SOURCE,
-            priority=Priority.P3,
-        )
-    headline = delivery.subject or delivery.message.strip().split("\n", 1)[0] or topic
+        return IngestAction(_subscription(delivery, "removed", Priority.P3))
+    payload = _json(delivery.message)
+    if isinstance(payload, dict):
+        if "s3Bucket" in payload and "s3ObjectKey" in payload:
+            return IngestAction(_cloudtrail_delivery(delivery, payload))
+        if "AlarmName" in payload and "NewStateValue" in payload:
+            return _cloudwatch_alarm(delivery, payload)
+        if {"detail-type", "source", "detail"} <= payload.keys():
+            return IngestAction(_eventbridge(delivery, payload))
+    return IngestAction(_generic(delivery, payload))
+
+
+def _json(text: str) -> object:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _alert(
+    delivery: SnsDelivery,
+    message: str,
+    alias: str,
+    *,
+    description: str = "",
+    details: Mapping[str, object] = {},
+    entity: str = "",
+    source: str = SNS,
+    tags: tuple[str, ...] = (),
+    priority: Priority = Priority.P3,
+) -> NewAlert:
+    """An alert with every field within its limits, and the SNS envelope in its details."""
+    envelope = {"TopicArn": delivery.topic_arn, "MessageId": delivery.message_id}
+    if delivery.subject:
+        envelope["Subject"] = delivery.subject
     return NewAlert(
-        message=shorten(headline, validation.MESSAGE_MAX),
-        alias=f"sns:{delivery.message_id}",
-        description=shorten(delivery.message, validation.DESCRIPTION_MAX),
-        details=_details(delivery),
-        entity=topic,
-        source=SOURCE,
+        message=shorten(message.strip() or topic_name(delivery.topic_arn), validation.MESSAGE_MAX),
+        alias=shorten(alias, validation.ALIAS_MAX),
+        description=shorten(description, validation.DESCRIPTION_MAX),
+        tags=tuple(shorten(tag, validation.TAG_MAX) for tag in tags if tag.strip()),
+        details=fit_details({**envelope, **details}),  # the envelope first: it always fits
+        entity=shorten(entity, validation.ENTITY_MAX),
+        source=shorten(source, validation.SOURCE_MAX),
+        priority=priority,
     )
+
+
+def fit_details(values: Mapping[str, object]) -> dict[str, str]:
+    """String details within the 8,000-character budget: empty values dropped, long ones
+    shortened, and what no longer fits left out (the description keeps the whole text)."""
+    fitted: dict[str, str] = {}
+    budget = validation.DETAILS_TOTAL_MAX
+    for key, value in values.items():
+        text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+        key, text = key.replace("\x00", ""), text.replace("\x00", "")
+        if not key.strip() or not text or value is None:
+            continue
+        room = budget - len(key)
+        if room < 16:
+            break
+        text = shorten(text, min(room, 1_000))
+        fitted[key] = text
+        budget -= len(key) + len(text)
+    return fitted
+
+
+def _subscription(delivery: SnsDelivery, what: str, priority: Priority) -> NewAlert:
+    topic = topic_name(delivery.topic_arn)
+    description = f"The SNS subscription to {delivery.topic_arn} was {what}."
+    if what == "removed":
+        description += " This integration receives nothing from it until it is subscribed again."
+    return _alert(
+        delivery,
+        f"Subscription to {topic} {what}",
+        f"sns-subscription-{what}:{delivery.topic_arn}",
+        description=description,
+        entity=topic,
+        tags=("aws", "sns"),
+        priority=priority,
+    )
+
+
+def _cloudtrail_delivery(delivery: SnsDelivery, payload: Mapping[str, object]) -> NewAlert:
+    bucket = str(payload["s3Bucket"])
+    raw_keys = payload["s3ObjectKey"]
+    keys = [str(k) for k in raw_keys] if isinstance(raw_keys, list) else [str(raw_keys)]
+    first = keys[0] if keys else ""
+    place = _CLOUDTRAIL_KEY.search(first)
+    details: dict[str, object] = {
+        "s3Bucket": bucket,
+        "s3ObjectKey": first,
+        "s3ObjectKeys": ", ".join(keys),
+    }
+    if place:
+        details.update(
+            accountId=place["account"],
+            region=place["region"],
+            date=f"{place['year']}-{place['month']}-{place['day']}",
+        )
+    files = (
+        "a new CloudTrail log file" if len(keys) == 1 else f"{len(keys)} new CloudTrail log files"
+    )
+    return _alert(
+        delivery,
+        f"CloudTrail delivered {files} to {bucket}",
+        f"cloudtrail:{bucket}/{first}",
+        description="\n".join(f"s3://{bucket}/{key}" for key in keys),
+        details=details,
+        entity=bucket,
+        source="AWS CloudTrail",
+        tags=("aws", "cloudtrail"),
+        priority=Priority.P5,
+    )
+
+
+def _cloudwatch_alarm(delivery: SnsDelivery, payload: Mapping[str, object]) -> IngestAction:
+    name = str(payload["AlarmName"])
+    state = str(payload["NewStateValue"])
+    reason = str(payload.get("NewStateReason") or "")
+    keys = (
+        "AlarmName",
+        "AlarmDescription",
+        "AWSAccountId",
+        "NewStateValue",
+        "OldStateValue",
+        "NewStateReason",
+        "StateChangeTime",
+        "Region",
+        "AlarmArn",
+    )
+    details: dict[str, object] = {key: payload.get(key) for key in keys}
+    trigger = payload.get("Trigger")
+    if isinstance(trigger, dict):
+        details.update(flatten(trigger, "Trigger"))
+    alert = _alert(
+        delivery,
+        f"{name} is {state}",
+        f"cloudwatch:{payload.get('AlarmArn') or name}",
+        description="\n\n".join(
+            text for text in (reason, str(payload.get("AlarmDescription") or "")) if text
+        ),
+        details=details,
+        entity=name,
+        source="Amazon CloudWatch",
+        tags=("aws", "cloudwatch", state.lower()),
+        priority=Priority.P4 if state == "INSUFFICIENT_DATA" else Priority.P3,
+    )
+    if state == "OK":
+        return IngestAction(alert, close=True, note=shorten(f"{name} is OK: {reason}", 1_000))
+    return IngestAction(alert)
+
+
+def _eventbridge(delivery: SnsDelivery, event: Mapping[str, object]) -> NewAlert:
+    detail = event.get("detail")
+    trail = detail if isinstance(detail, dict) else {}
+    identity = trail.get("userIdentity") if isinstance(trail.get("userIdentity"), dict) else {}
+    assert isinstance(identity, dict)
+    extra = trail.get("additionalEventData")
+    mfa = extra.get("MFAUsed") if isinstance(extra, dict) else None
+    details: dict[str, object] = {
+        "source": event.get("source"),
+        "detail-type": event.get("detail-type"),
+        "account": event.get("account"),
+        "region": event.get("region"),
+        "time": event.get("time"),
+        "eventName": trail.get("eventName"),
+        "eventSource": trail.get("eventSource"),
+        "userIdentity.type": identity.get("type"),
+        "userIdentity.arn": identity.get("arn"),
+        "sourceIPAddress": trail.get("sourceIPAddress"),
+        "userAgent": trail.get("userAgent"),
+        "errorCode": trail.get("errorCode"),
+        "errorMessage": trail.get("errorMessage"),
+        "MFAUsed": mfa,
+        "requestParameters": trail.get("requestParameters"),
+    }
+    kind = str(event["detail-type"])
+    headline = kind
+    if trail.get("eventName"):
+        headline = f"{kind}: {trail['eventName']}"
+        if identity.get("type"):
+            headline += f" by {identity['type']}"
+        if trail.get("errorCode"):
+            headline += f" failed ({trail['errorCode']})"
+    root = identity.get("type") == "Root"
+    return _alert(
+        delivery,
+        headline,
+        f"eventbridge:{event.get('id') or delivery.message_id}",
+        description=json.dumps(event, indent=2, sort_keys=True),
+        details=details,
+        entity=str(identity.get("arn") or event.get("account") or ""),
+        source=str(event["source"]),
+        tags=("aws", "eventbridge", str(event["source"])),
+        priority=Priority.P2 if root else Priority.P3,  # the root user is never routine
+    )
+
+
+def _generic(delivery: SnsDelivery, payload: object) -> NewAlert:
+    headline = delivery.subject or delivery.message.strip().split("\n", 1)[0]
+    details: dict[str, object] = {}
+    if isinstance(payload, dict | list):
+        details = dict(flatten(payload, ""))
+    return _alert(
+        delivery,
+        headline,
+        f"sns:{delivery.message_id}",
+        description=delivery.message,
+        details=details,
+        entity=topic_name(delivery.topic_arn),
+        tags=("aws", "sns"),
+    )
+
+
+def flatten(value: object, prefix: str) -> Iterator[tuple[str, object]]:
+    """Leaves of a JSON value by dotted path: {"a": {"b": [1]}} -> ("a.b.0", 1)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from flatten(item, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from flatten(item, f"{prefix}.{index}" if prefix else str(index))
+    elif prefix:
+        yield prefix, value if isinstance(value, str) else json.dumps(value)

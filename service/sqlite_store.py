@@ -46,6 +46,7 @@ from service.model import (
     AlertRef,
     Change,
     CreateResult,
+    IngestAction,
     IngestResult,
     Integration,
     IntegrationType,
@@ -595,32 +596,44 @@ class SQLiteStore:
         self,
         delivery: SnsDelivery,
         key_hash: str,
-        alert: NewAlert | None,
+        action: IngestAction | None,
         actor: Actor,
         now: datetime,
         new_id: str,
     ) -> IngestResult:
         def job(conn: sqlite3.Connection) -> IngestResult:
             row = _accepting_integration(conn, delivery, key_hash)
-            if alert is None:
+            if action is None:
                 return IngestResult(duplicate=False, alert=None, deduplicated=False)
             seen = conn.execute(
                 "SELECT alert_id FROM sns_messages WHERE integration_id = ? AND message_id = ?",
                 (row["id"], delivery.message_id),
             ).fetchone()
             if seen is not None:
-                earlier = _alert(_alert_row(conn, AlertRef(RefKind.ID, seen["alert_id"])))
+                earlier = None
+                if seen["alert_id"] is not None:
+                    earlier = _alert(_alert_row(conn, AlertRef(RefKind.ID, seen["alert_id"])))
                 return IngestResult(duplicate=True, alert=earlier, deduplicated=False)
             routed = dataclasses.replace(
-                alert, owner_team=row["assignee_team_id"], integration=row["name"]
+                action.alert, owner_team=row["assignee_team_id"], integration=row["name"]
             )
-            result = _create_alert(conn, routed, actor, now, new_id)
+            result: IngestResult
+            if action.close:
+                result = _close_by_alias(conn, routed, actor, now)
+            else:
+                created = _create_alert(conn, routed, actor, now, new_id)
+                result = IngestResult(False, created.alert, created.deduplicated)
             conn.execute(
                 "INSERT INTO sns_messages (integration_id, message_id, alert_id, received_at) "
                 "VALUES (?, ?, ?, ?)",
-                (row["id"], delivery.message_id, result.alert.id, to_micros(now)),
+                (
+                    row["id"],
+                    delivery.message_id,
+                    None if result.alert is None else result.alert.id,
+                    to_micros(now),
+                ),
             )
-            return IngestResult(False, result.alert, result.deduplicated)
+            return result
 
         return await self._write(job)
 
@@ -783,6 +796,18 @@ def _integration_row(conn: sqlite3.Connection, integration: str) -> sqlite3.Row:
     if row is None:
         raise NotFound(f"no integration named {integration!r}")
     return row
+
+
+def _close_by_alias(
+    conn: sqlite3.Connection, alert: NewAlert, actor: Actor, now: datetime
+) -> IngestResult:
+    """Closes the open alert with this alias in the alert's team; none open is no error."""
+    row = _team_with_open_alias(conn, alert.owner_team, alert.alias)
+    if row["id"] is None:
+        return IngestResult(duplicate=False, alert=None, deduplicated=False)
+    transition = lifecycle.close(_alert(row), actor.user, now)
+    _write_transition(conn, transition, actor, now)
+    return IngestResult(duplicate=False, alert=transition.alert, deduplicated=False)
 
 
 def _accepting_integration(

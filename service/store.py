@@ -19,6 +19,7 @@ from service.model import (
     AlertQuery,
     AlertRef,
     CreateResult,
+    IngestAction,
     IngestResult,
     Integration,
     NewAlert,
@@ -113,15 +114,15 @@ class Store(Protocol):
         self,
         delivery: SnsDelivery,
         key_hash: str,
-        alert: NewAlert | None,
+        action: IngestAction | None,
         actor: Actor,
         now: datetime,
         new_id: str,
     ) -> IngestResult:
         """Checks the integration's key, state, minimum SignatureVersion and topics (pinning
-        the first confirmed topic when it has no allow-list); then, unless `alert` is None,
-        creates it (for the integration's assignee team) and records the MessageId, both in
-        one transaction. A MessageId recorded before changes nothing."""
+        the first confirmed topic when it has no allow-list); then, unless `action` is None,
+        takes it for the integration's assignee team and records the MessageId, both in one
+        transaction. A MessageId recorded before changes nothing."""
 
     # API tokens
     async def create_token(

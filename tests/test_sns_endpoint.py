@@ -20,13 +20,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from prometheus_client import CollectorRegistry
 
-from clients.client import IntegrationKey, TocsinClient
+from clients.client import IntegrationKey, TocsinClient, parse_ref
 from clients.shim import Shim
 from service.config import SnsConfig
 from service.model import AlertQuery, IntegrationType, NewIntegration, Priority
 from tests.conftest import Running, serving
 from tests.fakes import FakeClock
-from tests.sns_signing import CERT, CERT_URL, KEY, certificate, fixture, signed
+from tests.sns_signing import CERT, CERT_URL, FIXTURES, KEY, certificate, fixture, signed
 
 CONFIRMATION = "01-subscription-confirmation.body.json"
 NOTICE = "02-notification-with-subject.body.json"
@@ -265,3 +265,36 @@ async def test_tocsin_shim_runs_the_edge_alone(running: Running, tmp_path: Path)
         finally:
             shim.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(shim.wait(), 30) == 0
+
+
+async def test_a_cloudwatch_ok_closes_its_alarm(edge: Edge) -> None:
+    key = await edge.integration(topic_arns=(TOPIC,))
+    alarm = json.loads(
+        json.loads((FIXTURES / "13-cloudwatch-alarm.message.single-metric.json").read_text())[
+            "Message_string_verbatim"
+        ]
+    )
+
+    def notice(state: str, message_id: str) -> dict[str, str]:
+        body = {**alarm, "NewStateValue": state}
+        fields = {**fixture(NOTICE), "Message": json.dumps(body), "MessageId": message_id}
+        return signed(_without_subject(fields))
+
+    assert (await edge.post(key, notice("ALARM", "m-alarm")))[0] == 200
+    (opened,) = (await edge.client.list_alerts()).items
+    assert (opened.message, opened.status.value) == ("EXAMPLE is ALARM", "open")
+    status, body = await edge.post(key, notice("OK", "m-ok"))
+    assert (status, body["alert"]) == (200, str(opened.tiny_id))
+    closed = (await edge.client.list_alerts()).items[0]
+    assert (closed.status.value, closed.closed_by) == ("closed", "Amazon SNS")
+    log = (await edge.client.activity(parse_ref(closed.id))).items
+    assert log[-1].action == "closed"
+    assert log[-1].note.startswith("EXAMPLE is OK: Threshold Crossed")
+    # An OK with no alarm open changes nothing, and its redelivery neither.
+    for _ in range(2):
+        assert (await edge.post(key, notice("OK", "m-ok-again")))[0] == 200
+    assert len((await edge.client.list_alerts()).items) == 1
+
+
+def _without_subject(fields: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in fields.items() if k != "Subject"}

@@ -1,0 +1,149 @@
+"""What each kind of SNS payload becomes, on AWS's own sample payloads."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from service import sns_alerts, validation
+from service.model import IngestAction, Priority, SnsDelivery, SnsType
+from tests.sns_signing import FIXTURES
+
+TOPIC = "arn:aws:sns:us-east-1:123456789012:alerts"
+
+
+def deliver(message: str, subject: str = "", kind: SnsType = SnsType.NOTIFICATION) -> IngestAction:
+    delivery = SnsDelivery(
+        integration_id="i-1",
+        type=kind,
+        message_id="m-1",
+        topic_arn=TOPIC,
+        subject=subject,
+        message=message,
+        timestamp=datetime(2026, 3, 1, 9, 0, tzinfo=UTC),
+        signature_version=2,
+    )
+    action = sns_alerts.action_for(delivery)
+    assert validation.new_alert(action.alert) == action.alert  # always within every limit
+    return action
+
+
+def sample(name: str) -> str:
+    data = json.loads((FIXTURES / name).read_text())
+    if "Message_string_verbatim" in data:
+        return str(data["Message_string_verbatim"])
+    return json.dumps(data)
+
+
+def test_cloudtrail_log_delivery() -> None:
+    action = deliver(sample("06-cloudtrail-s3-delivery-message.single.json"))
+    alert = action.alert
+    assert alert.message == "CloudTrail delivered a new CloudTrail log file to your-bucket-name"
+    assert alert.details["s3Bucket"] == "your-bucket-name"
+    assert alert.details["s3ObjectKey"].startswith("AWSLogs/123456789012/CloudTrail/us-east-2/")
+    assert (alert.details["accountId"], alert.details["region"]) == ("123456789012", "us-east-2")
+    assert alert.details["date"] == "2013-12-13"
+    assert alert.alias == f"cloudtrail:your-bucket-name/{alert.details['s3ObjectKey']}"
+    assert (alert.priority, alert.source, alert.entity) == (
+        Priority.P5,
+        "AWS CloudTrail",
+        "your-bucket-name",
+    )
+    many = deliver(sample("06b-cloudtrail-s3-delivery-message.multiple.json")).alert
+    assert many.message == "CloudTrail delivered 3 new CloudTrail log files to your-bucket-name"
+    assert many.details["s3ObjectKeys"].count("AWSLogs/") == 3
+    assert many.details["date"] == "2016-08-11"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "13-cloudwatch-alarm.message.single-metric.json",
+        "13b-cloudwatch-alarm.message.metric-math.json",
+    ],
+)
+def test_cloudwatch_alarm_opens_and_ok_closes(name: str) -> None:
+    alarm = json.loads(sample(name))
+    opened = deliver(json.dumps(alarm))
+    assert not opened.close
+    assert opened.alert.message == "EXAMPLE is ALARM"
+    assert opened.alert.alias == f"cloudwatch:{alarm['AlarmArn']}"
+    assert opened.alert.details["NewStateValue"] == "ALARM"
+    assert opened.alert.description.startswith("Threshold Crossed")
+    assert opened.alert.source == "Amazon CloudWatch"
+    ok = deliver(json.dumps({**alarm, "NewStateValue": "OK", "NewStateReason": "back"}))
+    assert ok.close and ok.alert.alias == opened.alert.alias
+    assert ok.note == "EXAMPLE is OK: back"
+    unknown = deliver(json.dumps({**alarm, "NewStateValue": "INSUFFICIENT_DATA"}))
+    assert (unknown.close, unknown.alert.priority) == (False, Priority.P4)
+
+
+def test_single_metric_trigger_is_flattened() -> None:
+    alert = deliver(sample("13-cloudwatch-alarm.message.single-metric.json")).alert
+    assert alert.details["Trigger.MetricName"] == "NetworkOut"
+    assert alert.details["Trigger.Dimensions.0.value"] == "TestInstance"
+
+
+def test_eventbridge_api_call_via_cloudtrail() -> None:
+    alert = deliver(sample("09-eventbridge.aws-api-call-via-cloudtrail.s3-createbucket.json")).alert
+    assert alert.message == "AWS API Call via CloudTrail: CreateBucket by Root"
+    assert alert.details["eventSource"] == "s3.amazonaws.com"
+    assert alert.details["userIdentity.arn"] == "arn:aws:iam::123456789012:root"
+    assert alert.details["sourceIPAddress"] == "100.100.100.100"
+    assert json.loads(alert.details["requestParameters"]) == {"bucketName": "bucket-test-iad"}
+    assert alert.alias == "eventbridge:36eb8523-97d0-4518-b33d-ee3579ff19f0"
+    assert (alert.source, alert.priority) == ("aws.s3", Priority.P2)  # the root user
+
+
+def test_eventbridge_console_sign_in() -> None:
+    alert = deliver(sample("10-eventbridge.aws-console-sign-in-via-cloudtrail.root.json")).alert
+    assert alert.message == "AWS Console Sign In via CloudTrail: ConsoleLogin by Root"
+    assert alert.details["MFAUsed"] == "No"
+    assert alert.details["userIdentity.type"] == "Root"
+
+
+def test_eventbridge_errors_and_non_root_callers() -> None:
+    event = json.loads(sample("09-eventbridge.aws-api-call-via-cloudtrail.s3-createbucket.json"))
+    event["detail"]["userIdentity"] = {"type": "IAMUser", "arn": "arn:aws:iam::1:user/ana"}
+    event["detail"]["errorCode"] = "AccessDenied"
+    alert = deliver(json.dumps(event)).alert
+    assert (
+        alert.message
+        == "AWS API Call via CloudTrail: CreateBucket by IAMUser failed (AccessDenied)"
+    )
+    assert (alert.priority, alert.entity) == (Priority.P3, "arn:aws:iam::1:user/ana")
+
+
+def test_other_json_is_flattened_and_text_kept() -> None:
+    alert = deliver(
+        '{"service": {"name": "api", "hosts": ["a", "b"]}, "ok": false}', "Deploy"
+    ).alert
+    assert alert.message == "Deploy"
+    assert alert.details["service.hosts.1"] == "b"
+    assert alert.details["ok"] == "false"
+    text = deliver("Disk full on db-1\nsecond line").alert
+    assert (text.message, text.description) == (
+        "Disk full on db-1",
+        "Disk full on db-1\nsecond line",
+    )
+    assert text.alias == "sns:m-1"
+
+
+def test_oversized_payloads_are_shortened_not_refused() -> None:
+    huge = {f"key{i}": "v" * 500 for i in range(100)}
+    alert = deliver(json.dumps(huge), "s" * 500).alert
+    assert len(alert.message) == validation.MESSAGE_MAX and alert.message.endswith("…")
+    assert sum(len(k) + len(v) for k, v in alert.details.items()) <= validation.DETAILS_TOTAL_MAX
+    assert alert.details["MessageId"] == "m-1"  # the envelope is kept
+
+
+def test_subscription_notices() -> None:
+    confirmed = deliver("", kind=SnsType.SUBSCRIPTION_CONFIRMATION).alert
+    assert (confirmed.message, confirmed.priority) == (
+        "Subscription to alerts confirmed",
+        Priority.P5,
+    )
+    removed = deliver("", kind=SnsType.UNSUBSCRIBE_CONFIRMATION).alert
+    assert (removed.message, removed.priority) == ("Subscription to alerts removed", Priority.P3)
