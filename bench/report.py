@@ -10,6 +10,7 @@ from bench.load import Measurement
 TARGET_MODE = "new aliases"
 TARGET_CONCURRENCY = 16
 TARGET_PERCENT = 60.0
+SNS_TARGET_PER_SECOND = 2_000
 
 _COLUMNS = f"{'scenario':<16}{'callers':>8}{'calls/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
 _HEADER = f"{_COLUMNS}{'echo calls/s':>14}{'create/echo':>13}"
@@ -41,6 +42,25 @@ def target_line(rows: Sequence[Row]) -> str:
             verdict = "met" if row.percent_of_echo >= TARGET_PERCENT else "NOT met"
             return f"{goal}: {row.percent_of_echo:.1f}% — {verdict}"
     return f"{goal}: not measured (include {TARGET_CONCURRENCY} in --concurrency)"
+
+
+def sns_table(edge: Measurement, bare: Measurement) -> list[str]:
+    header = f"{'':<16}{'calls/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
+    return [
+        header,
+        "-" * len(header),
+        f"{'tocsin serve':<16}{edge.calls_per_second:>10.0f}{edge.p50_ms:>9.2f}{edge.p99_ms:>9.2f}",
+        f"{'bare HTTP':<16}{bare.calls_per_second:>10.0f}{bare.p50_ms:>9.2f}{bare.p99_ms:>9.2f}",
+        f"tocsin serve / bare HTTP: {100 * edge.calls_per_second / bare.calls_per_second:.1f}%",
+    ]
+
+
+def sns_target_line(edge: Measurement) -> str:
+    verdict = "met" if edge.calls_per_second >= SNS_TARGET_PER_SECOND else "NOT met"
+    return (
+        f"target: >= {SNS_TARGET_PER_SECOND:,} verified notifications/s end to end: "
+        f"{edge.calls_per_second:,.0f}/s — {verdict}"
+    )
 
 
 def _line(row: Row) -> str:

@@ -21,10 +21,12 @@ Metadata = tuple[tuple[str, str], ...]
 class Endpoint:
     target: str
     metadata: Metadata
+    http: str  # the HTTP edge's base URL
+    token: str
 
 
 @contextlib.asynccontextmanager
-async def running_tocsin(data_dir: Path) -> AsyncIterator[Endpoint]:
+async def running_tocsin(data_dir: Path, config: Path | None = None) -> AsyncIterator[Endpoint]:
     """Serves from `data_dir` for the block; the server writes the admin token there itself."""
     grpc_port, http_port = free_ports(2)
     target = f"{LOOPBACK}:{grpc_port}"
@@ -37,13 +39,16 @@ async def running_tocsin(data_dir: Path) -> AsyncIterator[Endpoint]:
         "--log-format", "json",
         "--log-level", "warning",
     ]  # fmt: skip
+    if config is not None:
+        command += ["--config", str(config)]
 
     async def serving() -> bool:
         return token_path.exists() and await _healthy(target)
 
     async with running("tocsin serve", command, data_dir / "serve.log", serving):
         token = token_path.read_text().strip()
-        yield Endpoint(target, (("authorization", f"Bearer {token}"),))
+        metadata = (("authorization", f"Bearer {token}"),)
+        yield Endpoint(target, metadata, f"http://{LOOPBACK}:{http_port}", token)
 
 
 async def _healthy(target: str) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -101,10 +102,17 @@ def verify(message: SnsMessage, certificate_pem: bytes, now: datetime, minimum: 
         raise forged("the signature does not match the message") from None
 
 
+@functools.lru_cache(maxsize=32)
+def _parsed(certificate_pem: bytes) -> list[x509.Certificate]:
+    """Parsing is the slow part of verifying, and SNS signs with a handful of certificates:
+    remember the last few (a pure function of the bytes, so nothing can go stale)."""
+    return x509.load_pem_x509_certificates(certificate_pem)
+
+
 def certificate_key(certificate_pem: bytes, now: datetime) -> rsa.RSAPublicKey:
     """The RSA key of the one certificate in `certificate_pem`, if it is valid at `now`."""
     try:
-        certificates = x509.load_pem_x509_certificates(certificate_pem)
+        certificates = _parsed(certificate_pem)
     except ValueError:
         raise forged("the signing certificate is not a PEM X.509 certificate") from None
     if len(certificates) != 1:
