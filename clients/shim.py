@@ -146,8 +146,9 @@ class Shim:
         delivery = _delivery(request.match_info["integration_id"], message)
         pb = codec.delivery_to_pb(delivery, api_key)
         if delivery.type is SnsType.SUBSCRIPTION_CONFIRMATION:
-            await self._call(self._ingest.AcceptSubscription, pb)
-            await self._confirm(message)
+            accepted = await self._call(self._ingest.AcceptSubscription, pb)
+            if not accepted.duplicate:
+                await self._confirm(message)
         reply = await self._call(self._ingest.IngestSns, pb)
         return {
             "status": "duplicate" if reply.duplicate else "stored",
@@ -177,7 +178,9 @@ class Shim:
                 if reply.status != 200:
                     raise _RetryLaterError(f"SNS answered HTTP {reply.status} to the confirmation")
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _RetryLaterError(f"cannot reach SNS to confirm the subscription: {exc}") from exc
+            # Only the kind of failure: the text of some would quote the URL, and its Token.
+            reason = f"cannot reach SNS to confirm the subscription ({type(exc).__name__})"
+            raise _RetryLaterError(reason) from exc
         log.info("confirmed the SNS subscription to %s", message.topic.text)
 
 

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 import aiohttp
 
 from clients.sns_message import forged
+from clients.sns_signature import certificate_key
 from service.clock import Clock
 
 FETCH_TIMEOUT_SECONDS = 5.0
@@ -49,6 +50,7 @@ class CertificateSource:
             self._cache.move_to_end(url)
             return cached[0]
         pem = await self._fetch(url)
+        certificate_key(pem, now)  # only a usable certificate is remembered
         self._cache[url] = (pem, now + CACHE_TTL)
         self._cache.move_to_end(url)
         while len(self._cache) > CACHE_MAX:
@@ -59,15 +61,16 @@ class CertificateSource:
         timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT_SECONDS)
         try:
             async with self._session.get(url, allow_redirects=False, timeout=timeout) as reply:
+                if reply.status == 429 or reply.status >= 500:
+                    raise CertificateUnavailableError(f"AWS answered HTTP {reply.status}")
                 if reply.status != 200:
                     raise forged(f"the signing certificate answered HTTP {reply.status}")
-                if (reply.content_length or 0) > MAX_CERTIFICATE_BYTES:
-                    raise forged("the signing certificate is too large")
-                pem = await reply.content.read(MAX_CERTIFICATE_BYTES + 1)
+                pem = bytearray()
+                async for chunk in reply.content.iter_chunked(16 * 1024):
+                    pem += chunk
+                    if len(pem) > MAX_CERTIFICATE_BYTES:
+                        raise forged("the signing certificate is too large")
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise CertificateUnavailableError(
-                f"cannot fetch the signing certificate: {exc}"
-            ) from exc
-        if len(pem) > MAX_CERTIFICATE_BYTES:
-            raise forged("the signing certificate is too large")
-        return pem
+            reason = f"cannot fetch the signing certificate ({type(exc).__name__})"
+            raise CertificateUnavailableError(reason) from exc
+        return bytes(pem)

@@ -16,10 +16,17 @@ from datetime import UTC, datetime, timedelta
 from service.model import SnsType
 from service.validation import TOPIC_ARN
 
-MAX_BODY_BYTES = 256 * 1024  # SNS messages are at most 256 KiB
+MAX_MESSAGE_BYTES = 256 * 1024  # SNS's limit on a Message
+# The envelope around the largest Message: JSON may spell each byte as a six-character escape.
+MAX_BODY_BYTES = 6 * MAX_MESSAGE_BYTES + 16 * 1024
 DEFAULT_MAX_AGE = timedelta(hours=1)
 DEFAULT_MAX_AHEAD = timedelta(minutes=5)
 
+# MessageIds are UUIDs in practice; anything else that stays one token will do. What matters is
+# that no signed field but Message can hold a line break, or one signed string could be read
+# as another message (a Subject shifted into the MessageId, say) with a new MessageId.
+_MESSAGE_ID = re.compile(r"[A-Za-z0-9-]{1,100}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z")
 
 
@@ -61,6 +68,18 @@ _REQUIRED = {
     ),
 }
 _SIGNATURE_FIELDS = ("SignatureVersion", "Signature", "SigningCertURL")
+_ENVELOPE = (
+    "Type",
+    "MessageId",
+    "Token",
+    "TopicArn",
+    "Subject",
+    "Message",
+    "Timestamp",
+    "SubscribeURL",
+    "UnsubscribeURL",
+    *_SIGNATURE_FIELDS,
+)
 
 
 @dataclass(frozen=True)
@@ -111,6 +130,8 @@ def parse(body: bytes) -> SnsMessage:
         raise SnsDeliveryError(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
     try:
         data = json.loads(body, object_pairs_hook=_unique_keys)
+    except RecursionError:
+        raise malformed("the body nests too deeply to be an SNS message") from None
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise malformed(
             "the body is not an SNS JSON message; if raw message delivery is on for this "
@@ -118,12 +139,19 @@ def parse(body: bytes) -> SnsMessage:
         ) from None
     if not isinstance(data, dict) or "Type" not in data:
         raise malformed("the body is not an SNS message (no Type); raw delivery is not supported")
+    # The envelope's own fields are strings; others (MessageAttributes, say) are not signed
+    # and are left alone.
     fields: dict[str, str] = {}
-    for key, value in data.items():
+    for key in _ENVELOPE:
+        value = data.get(key)
         if value is None:
             continue
         if not isinstance(value, str):
             raise malformed(f"{key} must be a string")
+        if not _encodable(value):
+            raise malformed(f"{key} is not valid Unicode text")
+        if key != "Message" and _CONTROL.search(value):
+            raise malformed(f"{key} must not hold line breaks or control characters")
         fields[key] = value
     try:
         kind = SnsType(fields.get("Type", ""))
@@ -132,7 +160,20 @@ def parse(body: bytes) -> SnsMessage:
     for key in (*_REQUIRED[kind], *_SIGNATURE_FIELDS):
         if not fields.get(key):
             raise malformed(f"{kind.value} without {key}")
+    if not _MESSAGE_ID.fullmatch(fields["MessageId"]):
+        raise malformed("MessageId is not an SNS message id")
+    if len(fields["Message"].encode()) > MAX_MESSAGE_BYTES:
+        raise malformed(f"Message is larger than SNS's {MAX_MESSAGE_BYTES} bytes")
     return SnsMessage(kind, fields, TopicArn.parse(fields["TopicArn"]), _timestamp(fields))
+
+
+def _encodable(text: str) -> bool:
+    """False for lone surrogates, which JSON can carry but UTF-8 (and a signature) cannot."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
+from cryptography import x509
 
 LOG_FORMATS = ("auto", "json", "text")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -136,9 +137,14 @@ def _pinned(value: Any, source: str) -> dict[str, bytes]:
         if not isinstance(url, str) or not _PINNABLE.fullmatch(url):
             raise ConfigError(key, f"{url!r} is not an SNS signing certificate URL", source)
         try:
-            pinned[url] = Path(str(file)).read_bytes()
+            pem = Path(str(file)).read_bytes()
         except OSError as exc:
             raise ConfigError(key, f"cannot read {file}: {exc.strerror}", source) from exc
+        try:
+            x509.load_pem_x509_certificates(pem)
+        except ValueError:
+            raise ConfigError(key, f"{file} is not a PEM certificate", source) from None
+        pinned[url] = pem
     return pinned
 
 

@@ -35,9 +35,10 @@ class Ingest:
         self._clock = clock
         self._new_id = new_id
 
-    async def accept_subscription(self, delivery: SnsDelivery, api_key: str) -> None:
-        """Raises unless the integration takes this topic; may pin it (see the store)."""
-        await self._store.ingest_sns(
+    async def accept_subscription(self, delivery: SnsDelivery, api_key: str) -> bool:
+        """Raises unless the integration takes this topic; True when the message is a
+        duplicate, which must not be confirmed again."""
+        result = await self._store.ingest_sns(
             checked(delivery, api_key),
             hash_secret(api_key),
             None,
@@ -45,6 +46,7 @@ class Ingest:
             self._clock.now(),
             self._new_id(),
         )
+        return result.duplicate
 
     async def ingest(self, delivery: SnsDelivery, api_key: str) -> IngestResult:
         action = sns_alerts.action_for(checked(delivery, api_key))

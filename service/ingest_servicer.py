@@ -20,8 +20,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     async def AcceptSubscription(
         self, request: ingest_pb2.SnsDelivery, context: Context
     ) -> ingest_pb2.AcceptSubscriptionResponse:
-        await self._ingest.accept_subscription(*codec.delivery_from_pb(request))
-        return ingest_pb2.AcceptSubscriptionResponse()
+        duplicate = await self._ingest.accept_subscription(*codec.delivery_from_pb(request))
+        return ingest_pb2.AcceptSubscriptionResponse(duplicate=duplicate)
 
     async def IngestSns(
         self, request: ingest_pb2.SnsDelivery, context: Context

@@ -58,7 +58,7 @@ def action_for(delivery: SnsDelivery) -> IngestAction:
 def _json(text: str) -> object:
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # a valid delivery whose text is not (tame) JSON
         return None
 
 
@@ -142,12 +142,11 @@ def _cloudtrail_delivery(delivery: SnsDelivery, payload: Mapping[str, object]) -
             region=place["region"],
             date=f"{place['year']}-{place['month']}-{place['day']}",
         )
-    files = (
-        "a new CloudTrail log file" if len(keys) == 1 else f"{len(keys)} new CloudTrail log files"
-    )
+    name = first.rsplit("/", 1)[-1]
+    logs = "New CloudTrail log" if len(keys) == 1 else f"New CloudTrail logs ({len(keys)})"
     return _alert(
         delivery,
-        f"CloudTrail delivered {files} to {bucket}",
+        f"{logs} in {bucket}: {name}",  # the bucket first: a long file name is what shortens
         f"cloudtrail:{bucket}/{first}",
         description="\n".join(f"s3://{bucket}/{key}" for key in keys),
         details=details,
@@ -257,13 +256,17 @@ def _generic(delivery: SnsDelivery, payload: object) -> NewAlert:
     )
 
 
-def flatten(value: object, prefix: str) -> Iterator[tuple[str, object]]:
-    """Leaves of a JSON value by dotted path: {"a": {"b": [1]}} -> ("a.b.0", 1)."""
-    if isinstance(value, dict):
+FLATTEN_DEPTH = 8
+
+
+def flatten(value: object, prefix: str, depth: int = FLATTEN_DEPTH) -> Iterator[tuple[str, object]]:
+    """Leaves of a JSON value by dotted path: {"a": {"b": [1]}} -> ("a.b.0", 1). Deeper than
+    `depth`, what is left stays one JSON value."""
+    if depth and isinstance(value, dict):
         for key, item in value.items():
-            yield from flatten(item, f"{prefix}.{key}" if prefix else str(key))
-    elif isinstance(value, list):
+            yield from flatten(item, f"{prefix}.{key}" if prefix else str(key), depth - 1)
+    elif depth and isinstance(value, list):
         for index, item in enumerate(value):
-            yield from flatten(item, f"{prefix}.{index}" if prefix else str(index))
+            yield from flatten(item, f"{prefix}.{index}" if prefix else str(index), depth - 1)
     elif prefix:
         yield prefix, value if isinstance(value, str) else json.dumps(value)

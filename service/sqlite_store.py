@@ -602,13 +602,13 @@ class SQLiteStore:
         new_id: str,
     ) -> IngestResult:
         def job(conn: sqlite3.Connection) -> IngestResult:
-            row = _accepting_integration(conn, delivery, key_hash)
-            if action is None:
-                return IngestResult(duplicate=False, alert=None, deduplicated=False)
+            row = _accepting_integration(conn, delivery, key_hash, pin=action is not None)
             seen = conn.execute(
                 "SELECT alert_id FROM sns_messages WHERE integration_id = ? AND message_id = ?",
                 (row["id"], delivery.message_id),
             ).fetchone()
+            if action is None:
+                return IngestResult(duplicate=seen is not None, alert=None, deduplicated=False)
             if seen is not None:
                 earlier = None
                 if seen["alert_id"] is not None:
@@ -811,10 +811,11 @@ def _close_by_alias(
 
 
 def _accepting_integration(
-    conn: sqlite3.Connection, delivery: SnsDelivery, key_hash: str
+    conn: sqlite3.Connection, delivery: SnsDelivery, key_hash: str, *, pin: bool
 ) -> sqlite3.Row:
-    """The integration, if the key is its key and it takes this delivery; pins the first
-    confirmed topic of an integration without an allow-list."""
+    """The integration, if the key is its key and it takes this delivery. An integration
+    without an allow-list takes the first topic whose subscription is confirmed: with `pin`,
+    once SNS has confirmed it, that topic is recorded as the only one it takes."""
     row: sqlite3.Row | None = conn.execute(
         "SELECT * FROM integrations WHERE id = ?", (delivery.integration_id,)
     ).fetchone()
@@ -839,6 +840,8 @@ def _accepting_integration(
         raise PermissionDenied(
             f"topic {delivery.topic_arn} is not accepted by integration {row['name']!r}"
         )
+    if not pin:
+        return row
     conn.execute(
         "UPDATE integrations SET pinned_topic_arn = ? WHERE id = ?",
         (delivery.topic_arn, row["id"]),

@@ -119,10 +119,11 @@ class Store(Protocol):
         now: datetime,
         new_id: str,
     ) -> IngestResult:
-        """Checks the integration's key, state, minimum SignatureVersion and topics (pinning
-        the first confirmed topic when it has no allow-list); then, unless `action` is None,
-        takes it for the integration's assignee team and records the MessageId, both in one
-        transaction. A MessageId recorded before changes nothing."""
+        """Checks the integration's key, state, minimum SignatureVersion and topics; then,
+        unless `action` is None (a check only, which reports a duplicate), pins the first
+        confirmed topic of an integration without an allow-list, takes the action for its
+        assignee team and records the MessageId, all in one transaction. A MessageId
+        recorded before changes nothing."""
 
     # API tokens
     async def create_token(

@@ -36,8 +36,8 @@ SNOOZE_MAX = timedelta(days=7)
 _TEAM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # An SNS topic ARN; the HTTP edge reads the partition and region out of the same pattern.
 TOPIC_ARN = re.compile(
-    r"arn:(?P<partition>aws|aws-cn|aws-us-gov):sns:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d{1,2}):"
-    r"(?P<account>\d{1,12}):(?P<name>[A-Za-z0-9_-]{1,256}(?:\.fifo)?)"
+    r"arn:(?P<partition>aws|aws-cn|aws-us-gov):sns:(?P<region>[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}):"
+    r"(?P<account>[0-9]{1,12}):(?P<name>[A-Za-z0-9_-]{1,256}(?:\.fifo)?)"
 )
 
 

@@ -62,6 +62,27 @@ def test_integration_urls_use_the_public_url_else_the_listener() -> None:
             load(None, {"TOCSIN_PUBLIC_URL": bad}, {})
 
 
+def test_sns_section(tmp_path: Path) -> None:
+    url = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc123.pem"
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate")
+    path = tmp_path / "c.yaml"
+    path.write_text(f"sns:\n  pinned_certificates:\n    {url}: {garbage}\n")
+    with pytest.raises(ConfigError, match="is not a PEM certificate"):
+        load(path, {}, {})
+    path.write_text(f"sns:\n  pinned_certificates:\n    https://example.com/x.pem: {garbage}\n")
+    with pytest.raises(ConfigError, match="not an SNS signing certificate URL"):
+        load(path, {}, {})
+    path.write_text("sns:\n  max_age_seconds: -1\n")
+    with pytest.raises(ConfigError, match=r"sns\.max_age_seconds"):
+        load(path, {}, {})
+    path.write_text("sns:\n  colour: blue\n")
+    with pytest.raises(ConfigError, match=r"sns\.colour"):
+        load(path, {}, {})
+    endpoint = load(None, {"AWS_ENDPOINT_URL_SNS": "http://localhost:4566/"}, {})
+    assert endpoint.sns.endpoint_url == "http://localhost:4566"
+
+
 def test_bad_environment_value_names_the_variable() -> None:
     with pytest.raises(ConfigError, match="TOCSIN_HTTP_LISTEN"):
         load(None, {"TOCSIN_HTTP_LISTEN": "8080"}, {})

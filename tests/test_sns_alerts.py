@@ -40,7 +40,10 @@ def sample(name: str) -> str:
 def test_cloudtrail_log_delivery() -> None:
     action = deliver(sample("06-cloudtrail-s3-delivery-message.single.json"))
     alert = action.alert
-    assert alert.message == "CloudTrail delivered a new CloudTrail log file to your-bucket-name"
+    assert alert.message == (
+        "New CloudTrail log in your-bucket-name: "
+        "123456789012_CloudTrail_us-west-2_20131213T1920Z_LnPgDQnpkSKEsppV.json.gz"
+    )
     assert alert.details["s3Bucket"] == "your-bucket-name"
     assert alert.details["s3ObjectKey"].startswith("AWSLogs/123456789012/CloudTrail/us-east-2/")
     assert (alert.details["accountId"], alert.details["region"]) == ("123456789012", "us-east-2")
@@ -52,7 +55,7 @@ def test_cloudtrail_log_delivery() -> None:
         "your-bucket-name",
     )
     many = deliver(sample("06b-cloudtrail-s3-delivery-message.multiple.json")).alert
-    assert many.message == "CloudTrail delivered 3 new CloudTrail log files to your-bucket-name"
+    assert many.message.startswith("New CloudTrail logs (3) in your-bucket-name: ")
     assert many.details["s3ObjectKeys"].count("AWSLogs/") == 3
     assert many.details["date"] == "2016-08-11"
 
@@ -129,6 +132,13 @@ def test_other_json_is_flattened_and_text_kept() -> None:
         "Disk full on db-1\nsecond line",
     )
     assert text.alias == "sns:m-1"
+
+
+def test_deep_json_in_a_message_stays_a_notice() -> None:
+    deep = deliver("[" * 100_000 + "]" * 100_000).alert  # too deep to parse: kept as text
+    assert deep.description.startswith("[[[")
+    nested = {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": 1}}}}}}}}}
+    assert deliver(json.dumps(nested)).alert.details["a.b.c.d.e.f.g.h"] == '{"i": 1}'
 
 
 def test_oversized_payloads_are_shortened_not_refused() -> None:

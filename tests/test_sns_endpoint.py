@@ -20,6 +20,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from prometheus_client import CollectorRegistry
 
+from clients import sns_message
 from clients.client import IntegrationKey, TocsinClient, parse_ref
 from clients.shim import Shim
 from service.config import SnsConfig
@@ -143,6 +144,23 @@ async def test_unsubscribe_is_noted(edge: Edge) -> None:
     assert edge.sns.confirmations == []  # never re-subscribes
 
 
+async def test_a_replayed_confirmation_is_not_confirmed_again(edge: Edge) -> None:
+    key = await edge.integration()
+    confirmation = signed(fixture(CONFIRMATION))
+    assert (await edge.post(key, confirmation))[0] == 200
+    assert (await edge.post(key, signed(fixture(UNSUBSCRIBED))))[0] == 200
+    status, body = await edge.post(key, confirmation)  # replayed within the freshness window
+    assert (status, body["status"]) == (200, "duplicate")
+    assert len(edge.sns.confirmations) == 1
+
+
+async def test_a_rotated_key_stops_working_at_once(edge: Edge) -> None:
+    old = await edge.integration(topic_arns=(TOPIC,))
+    new = await edge.client.rotate_integration_key("aws")
+    assert (await edge.post(old, signed(fixture(NOTICE))))[0] == 401
+    assert (await edge.post(new, signed(fixture(NOTICE))))[0] == 200
+
+
 async def test_wrong_or_missing_keys_and_unknown_integrations_are_401(edge: Edge) -> None:
     key = await edge.integration(topic_arns=(TOPIC,))
     delivery = json.dumps(signed(fixture(NOTICE))).encode()
@@ -165,7 +183,11 @@ async def test_refusals_create_nothing(edge: Edge, clock: FakeClock) -> None:
     cases = [
         (signed(other_topic), 403, "not accepted"),
         (tampered, 403, "does not match"),
-        ({**signed(fixture(NOTICE)), "SigningCertURL": CERT_URL.replace("sns.", "evil.")}, 403, ""),
+        (
+            {**signed(fixture(NOTICE)), "SigningCertURL": CERT_URL.replace("sns.", "evil.")},
+            403,
+            "SigningCertURL",
+        ),
         (signed(fixture(NOTICE)), 400, "raw message delivery"),  # with the raw header below
     ]
     for index, (fields, status, words) in enumerate(cases):
@@ -176,7 +198,8 @@ async def test_refusals_create_nothing(edge: Edge, clock: FakeClock) -> None:
     clock.advance(timedelta(hours=2))
     got, body = await edge.post(key, signed(fixture(NOTICE)))
     assert (got, body["reason"]) == (403, "the message is too old (replayed?)")
-    got, _ = await edge.post_raw(key.url_with_key, b"{" + b" " * 300_000 + b"}")
+    oversized = b"{" + b" " * (sns_message.MAX_BODY_BYTES + 1) + b"}"
+    got, _ = await edge.post_raw(key.url_with_key, oversized)
     assert got == 413
     assert await edge.alerts() == []
 
@@ -225,10 +248,14 @@ async def test_service_down_is_503_and_the_redelivery_stores_one_alert(
 async def test_the_key_never_reaches_the_log(edge: Edge, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("DEBUG")
     key = await edge.integration()
-    await edge.post(key, signed(fixture(CONFIRMATION)))
+    confirmation = signed(fixture(CONFIRMATION))
+    await edge.post(key, confirmation)
+    edge.sns.status = 500  # the failure path logs too
+    await edge.post(key, {**confirmation, "MessageId": "another-one"})
     await edge.post(key, {**signed(fixture(NOTICE)), "Message": "forged"})
     logged = "\n".join(record.getMessage() for record in caplog.records)
-    for secret in (key.api_key, "2336412f37", "SubscribeURL"):
+    assert "confirmed the SNS subscription" in logged  # the log was captured
+    for secret in (key.api_key, confirmation["Token"], confirmation["SubscribeURL"]):
         assert secret not in logged
 
 

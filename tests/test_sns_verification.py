@@ -197,6 +197,35 @@ def test_malformed_bodies(raw: bytes, status: int, words: str) -> None:
     _refused(status, words, lambda: sns_message.parse(raw))
 
 
+def test_a_subject_shifted_into_the_message_id_is_refused() -> None:
+    """The string to sign would be the same; the MessageId (and so the dedup key) would not."""
+    fields = signed(fixture(NOTICE))
+    shifted = {k: v for k, v in fields.items() if k != "Subject"}
+    shifted["MessageId"] = f"{fields['MessageId']}\nSubject\n{fields['Subject']}"
+    assert expected_string_to_sign(shifted) == expected_string_to_sign(fields)
+    _refused(400, "MessageId", lambda: sns_message.parse(body(shifted)))
+
+
+def test_unsigned_extra_fields_such_as_message_attributes_are_ignored() -> None:
+    fields = {**signed(fixture(NOTICE)), "MessageAttributes": {"env": {"Type": "String"}}}
+    message = sns_message.parse(body(fields))
+    sns_signature.verify(message, CERT, NOW)
+    assert "MessageAttributes" not in message.fields
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        (b'{"Type": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nests too deeply"),
+        (b'{"Type": "Notification", "Message": "\\ud800"}', "not valid Unicode"),
+        (body({**fixture(NOTICE), "Message": "x" * (256 * 1024 + 1)}), "larger than SNS"),
+        (body({**fixture(NOTICE), "Subject": "two\nlines"}), "line breaks"),
+    ],
+)
+def test_hostile_bodies_are_400_not_crashes(raw: bytes, words: str) -> None:
+    _refused(400, words, lambda: sns_message.parse(raw))
+
+
 def test_headers_must_agree_with_the_body() -> None:
     message = sns_message.parse(body(signed(fixture(NOTICE))))
     headers = json.loads((FIXTURES / "02-notification-with-subject.headers.json").read_text())

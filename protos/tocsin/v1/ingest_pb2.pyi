@@ -66,12 +66,19 @@ Global___SnsDelivery: _TypeAlias = SnsDelivery  # noqa: Y015
 class AcceptSubscriptionResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    DUPLICATE_FIELD_NUMBER: _builtins.int
+    duplicate: _builtins.bool
+    """The confirmation was stored before: the edge must not confirm it again (a replay after
+    an unsubscribe would otherwise subscribe anew).
+    """
     def __init__(
         self,
+        *,
+        duplicate: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["duplicate", b"duplicate"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

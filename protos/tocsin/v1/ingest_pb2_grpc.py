@@ -64,8 +64,8 @@ class IngestServiceServicer:
     """
 
     def AcceptSubscription(self, request, context):
-        """Checks a SubscriptionConfirmation before the edge confirms it with SNS; with an empty
-        allow-list, the first topic to confirm is pinned.
+        """Checks a SubscriptionConfirmation before the edge confirms it with SNS. With an empty
+        allow-list any topic passes here; IngestSns then pins the first one confirmed.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

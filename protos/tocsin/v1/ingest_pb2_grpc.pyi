@@ -41,8 +41,8 @@ class IngestServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> IngestServiceAsyncStub: ...
     AcceptSubscription: _grpc.UnaryUnaryMultiCallable[_ingest_pb2.SnsDelivery, _ingest_pb2.AcceptSubscriptionResponse]
-    """Checks a SubscriptionConfirmation before the edge confirms it with SNS; with an empty
-    allow-list, the first topic to confirm is pinned.
+    """Checks a SubscriptionConfirmation before the edge confirms it with SNS. With an empty
+    allow-list any topic passes here; IngestSns then pins the first one confirmed.
     """
     IngestSns: _grpc.UnaryUnaryMultiCallable[_ingest_pb2.SnsDelivery, _ingest_pb2.IngestSnsResponse]
     """Stores a Notification as an alert, or a confirmed subscription or an unsubscribe as a
@@ -62,8 +62,8 @@ class IngestServiceAsyncStub(IngestServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     AcceptSubscription: _aio.UnaryUnaryMultiCallable[_ingest_pb2.SnsDelivery, _ingest_pb2.AcceptSubscriptionResponse]  # type: ignore[assignment]
-    """Checks a SubscriptionConfirmation before the edge confirms it with SNS; with an empty
-    allow-list, the first topic to confirm is pinned.
+    """Checks a SubscriptionConfirmation before the edge confirms it with SNS. With an empty
+    allow-list any topic passes here; IngestSns then pins the first one confirmed.
     """
     IngestSns: _aio.UnaryUnaryMultiCallable[_ingest_pb2.SnsDelivery, _ingest_pb2.IngestSnsResponse]  # type: ignore[assignment]
     """Stores a Notification as an alert, or a confirmed subscription or an unsubscribe as a
@@ -86,8 +86,8 @@ class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _ingest_pb2.SnsDelivery,
         context: _ServicerContext,
     ) -> _typing.Union[_ingest_pb2.AcceptSubscriptionResponse, _abc.Awaitable[_ingest_pb2.AcceptSubscriptionResponse]]:
-        """Checks a SubscriptionConfirmation before the edge confirms it with SNS; with an empty
-        allow-list, the first topic to confirm is pinned.
+        """Checks a SubscriptionConfirmation before the edge confirms it with SNS. With an empty
+        allow-list any topic passes here; IngestSns then pins the first one confirmed.
         """
 
     @_abc_1.abstractmethod
