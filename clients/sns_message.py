@@ -48,24 +48,12 @@ def forged(reason: str) -> SnsDeliveryError:
 
 
 # The fields each type must carry, beyond Type and the signature fields.
+_NOTIFICATION_FIELDS = ("MessageId", "TopicArn", "Message", "Timestamp")
+_SUBSCRIPTION_FIELDS = (*_NOTIFICATION_FIELDS, "Token", "SubscribeURL")
 _REQUIRED = {
-    SnsType.NOTIFICATION: ("MessageId", "TopicArn", "Message", "Timestamp"),
-    SnsType.SUBSCRIPTION_CONFIRMATION: (
-        "MessageId",
-        "TopicArn",
-        "Message",
-        "Timestamp",
-        "Token",
-        "SubscribeURL",
-    ),
-    SnsType.UNSUBSCRIBE_CONFIRMATION: (
-        "MessageId",
-        "TopicArn",
-        "Message",
-        "Timestamp",
-        "Token",
-        "SubscribeURL",
-    ),
+    SnsType.NOTIFICATION: _NOTIFICATION_FIELDS,
+    SnsType.SUBSCRIPTION_CONFIRMATION: _SUBSCRIPTION_FIELDS,
+    SnsType.UNSUBSCRIBE_CONFIRMATION: _SUBSCRIPTION_FIELDS,
 }
 _SIGNATURE_FIELDS = ("SignatureVersion", "Signature", "SigningCertURL")
 _ENVELOPE = (
