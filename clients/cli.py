@@ -419,6 +419,56 @@ async def integrations_delete(client: TocsinClient, args: argparse.Namespace, ou
         out.write(f"deleted integration {args.integration}\n")
 
 
+async def _read_text(path: str) -> str:
+    try:
+        return await asyncio.to_thread(Path(path).read_text)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+
+
+async def integrations_set_rules(
+    client: TocsinClient, args: argparse.Namespace, out: TextIO
+) -> None:
+    text = await _read_text(args.file)
+    try:
+        stored = await client.set_integration_rules(args.integration, text)
+    except InvalidArgument as exc:
+        raise InvalidArgument(f"{args.file}: {exc.field}", exc.rule) from None
+    if args.json:
+        render.write_json(out, {"rules_yaml": stored})
+    else:
+        out.write(f"rules of integration {args.integration} replaced\n")
+
+
+async def integrations_get_rules(
+    client: TocsinClient, args: argparse.Namespace, out: TextIO
+) -> None:
+    text = await client.get_integration_rules(args.integration)
+    if args.json:
+        render.write_json(out, {"rules_yaml": text})
+    else:
+        out.write(text or "(no rules: each payload's defaults apply)\n")
+
+
+async def integrations_test_rules(
+    client: TocsinClient, args: argparse.Namespace, out: TextIO
+) -> None:
+    if (args.message is None) == (args.message_file is None):
+        raise UsageError("give exactly one of --message TEXT or --message-file FILE")
+    message = args.message
+    if args.message_file is not None:
+        message = await _read_text(args.message_file)
+    result = await client.test_integration_rules(args.integration, message, args.subject or "")
+    if args.json:
+        render.write_json(out, result)
+        return
+    out.write(f"matched: {', '.join(result.matched_rules) or 'nothing (ignored)'}\n")
+    for action in result.actions:
+        alert = action.alert
+        line = f"{action.kind}: [{alert['priority']}] {alert['message']} (alias {alert['alias']})"
+        out.write(line + (f" note: {action.note}" if action.note else "") + "\n")
+
+
 # The parser
 
 
@@ -621,7 +671,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     integration_list.add_argument("--team", help="only this owner team's")
     integration_list.set_defaults(run=integrations_list)
+    set_rules = integration_commands.add_parser(
+        "set-rules", parents=[common], help="replace an integration's rules from a YAML file"
+    )
+    set_rules.add_argument("integration", metavar="INTEGRATION", help="id or name")
+    set_rules.add_argument("-f", "--file", required=True, help="YAML list of rules")
+    set_rules.set_defaults(run=integrations_set_rules)
+    test_rules = integration_commands.add_parser(
+        "test-rules", parents=[common], help="show what the rules would do with a message"
+    )
+    test_rules.add_argument("integration", metavar="INTEGRATION", help="id or name")
+    test_rules.add_argument("--message", help="the SNS Message text")
+    test_rules.add_argument("--message-file", help="a file holding the SNS Message")
+    test_rules.add_argument("--subject", help="the SNS Subject")
+    test_rules.set_defaults(run=integrations_test_rules)
     for name, run, text in (
+        ("get-rules", integrations_get_rules, "show an integration's rules"),
         ("get", integrations_get, "show an integration"),
         ("enable", _integration_switch(True), "enable an integration"),
         ("disable", _integration_switch(False), "disable an integration (its URL answers 403)"),

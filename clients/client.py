@@ -7,6 +7,7 @@ as the domain's plain values, never protobuf messages.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncGenerator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -69,6 +70,21 @@ class ActionResult:
 class IntegrationInfo:
     integration: Integration
     url: str  # without the API key
+
+
+@dataclass(frozen=True)
+class RuleTestAction:
+    kind: str
+    note: str
+    alert: dict[str, object]
+
+
+@dataclass(frozen=True)
+class RuleTest:
+    """What an integration's rules would do with a message."""
+
+    matched_rules: tuple[str, ...]
+    actions: tuple[RuleTestAction, ...]
 
 
 @dataclass(frozen=True)
@@ -320,6 +336,29 @@ class TocsinClient:
     async def delete_integration(self, integration: str) -> None:
         request = integrations_pb2.IntegrationRequest(integration=integration)
         await self._call(self._integrations.DeleteIntegration, request)
+
+    async def set_integration_rules(self, integration: str, rules_yaml: str) -> str:
+        """Replaces the rules; returns them as stored (YAML)."""
+        request = integrations_pb2.SetIntegrationRulesRequest(
+            integration=integration, rules_yaml=rules_yaml
+        )
+        return (await self._call(self._integrations.SetIntegrationRules, request)).rules_yaml
+
+    async def get_integration_rules(self, integration: str) -> str:
+        request = integrations_pb2.IntegrationRequest(integration=integration)
+        return (await self._call(self._integrations.GetIntegrationRules, request)).rules_yaml
+
+    async def test_integration_rules(
+        self, integration: str, message: str, subject: str = ""
+    ) -> RuleTest:
+        request = integrations_pb2.TestIntegrationRulesRequest(
+            integration=integration, message=message, subject=subject
+        )
+        reply = await self._call(self._integrations.TestIntegrationRules, request)
+        actions = tuple(
+            RuleTestAction(a.kind, a.note, json.loads(a.alert_json)) for a in reply.actions
+        )
+        return RuleTest(tuple(reply.matched_rules), actions)
 
     # Tokens
 

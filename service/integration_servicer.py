@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import grpc
@@ -10,9 +11,22 @@ from protos.tocsin.v1 import integrations_pb2, integrations_pb2_grpc
 from service import codec
 from service.guard import audit
 from service.integrations import Integrations
-from service.model import Integration
+from service.model import Integration, NewAlert
 
 Context = grpc.aio.ServicerContext[Any, Any]
+
+
+def plain_alert(alert: NewAlert) -> dict[str, object]:
+    return {
+        "message": alert.message,
+        "alias": alert.alias,
+        "description": alert.description,
+        "tags": list(alert.tags),
+        "details": dict(alert.details),
+        "entity": alert.entity,
+        "source": alert.source,
+        "priority": alert.priority.name,
+    }
 
 
 class IntegrationServicer(integrations_pb2_grpc.IntegrationServiceServicer):
@@ -71,6 +85,38 @@ class IntegrationServicer(integrations_pb2_grpc.IntegrationServiceServicer):
         integration, key = await self._integrations.rotate_key(request.integration)
         audit("integration key rotated", integration=integration.name)
         return self._with_key(integration, key)
+
+    async def SetIntegrationRules(
+        self, request: integrations_pb2.SetIntegrationRulesRequest, context: Context
+    ) -> integrations_pb2.IntegrationRules:
+        parsed = await self._integrations.set_rules(request.integration, request.rules_yaml)
+        audit("integration rules set", integration=request.integration, rules=str(len(parsed)))
+        text = await self._integrations.get_rules(request.integration)
+        return integrations_pb2.IntegrationRules(rules_yaml=text)
+
+    async def GetIntegrationRules(
+        self, request: integrations_pb2.IntegrationRequest, context: Context
+    ) -> integrations_pb2.IntegrationRules:
+        text = await self._integrations.get_rules(request.integration)
+        return integrations_pb2.IntegrationRules(rules_yaml=text)
+
+    async def TestIntegrationRules(
+        self, request: integrations_pb2.TestIntegrationRulesRequest, context: Context
+    ) -> integrations_pb2.TestIntegrationRulesResponse:
+        outcome = await self._integrations.test_rules(
+            request.integration, request.message, request.subject
+        )
+        return integrations_pb2.TestIntegrationRulesResponse(
+            matched_rules=outcome.matched,
+            actions=[
+                integrations_pb2.RuleAction(
+                    kind=action.kind,
+                    note=action.note,
+                    alert_json=json.dumps(plain_alert(action.alert), sort_keys=True),
+                )
+                for action in outcome.actions
+            ],
+        )
 
     async def DeleteIntegration(
         self, request: integrations_pb2.IntegrationRequest, context: Context

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable, Sequence
 
-from service import validation
+import yaml
+
+from service import rules, sns_alerts, validation
 from service.alerts import new_uuid
 from service.clock import Clock
 from service.errors import InvalidArgument
-from service.model import Integration, NewIntegration
+from service.model import Integration, NewIntegration, SnsDelivery, SnsType
 from service.store import Store
 from service.tokens import hash_secret
 
 API_KEY_PREFIX = "tocsin_ik_"
 SIGNATURE_VERSIONS = (1, 2)
 TOPIC_ARNS_MAX = 20
+RULES_TEXT_MAX = 100_000
 
 
 def new_api_key() -> str:
@@ -90,6 +94,41 @@ class Integrations:
 
     async def delete(self, integration: str) -> None:
         await self._store.delete_integration(_named(integration))
+
+    async def set_rules(self, integration: str, text: str) -> tuple[rules.Rule, ...]:
+        """Checks every rule, then replaces the integration's rules with them."""
+        validation.text("rules_yaml", text, RULES_TEXT_MAX)
+        try:
+            data = yaml.safe_load(text) if text.strip() else []
+        except yaml.YAMLError as exc:
+            raise InvalidArgument("rules_yaml", f"is not valid YAML: {exc}") from None
+        parsed = rules.parse(data)
+        await self._store.set_integration_rules(_named(integration), json.dumps(data))
+        return parsed
+
+    async def get_rules(self, integration: str) -> str:
+        """The rules as YAML."""
+        stored = json.loads(await self._store.get_integration_rules(_named(integration)))
+        return yaml.safe_dump(stored, sort_keys=False) if stored else ""
+
+    async def test_rules(self, integration: str, message: str, subject: str) -> rules.Outcome:
+        """What the integration's rules would do with this message; nothing is stored."""
+        validation.text("message", message, 256 * 1024, required=True)
+        validation.text("subject", subject, 1_000)
+        found = await self.get(integration)
+        stored = json.loads(await self._store.get_integration_rules(found.id))
+        topic = found.topic_arns[0] if found.topic_arns else found.pinned_topic_arn
+        delivery = SnsDelivery(
+            integration_id=found.id,
+            type=SnsType.NOTIFICATION,
+            message_id="rule-test",
+            topic_arn=topic or "arn:aws:sns:us-east-1:000000000000:rule-test",
+            subject=subject,
+            message=message,
+            timestamp=self._clock.now(),
+            signature_version=2,
+        )
+        return rules.apply(rules.parse(stored), sns_alerts.action_for(delivery))
 
 
 def _named(integration: str) -> str:

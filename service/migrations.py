@@ -125,6 +125,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        4,
+        "integration rules",
+        ("ALTER TABLE integrations ADD COLUMN rules TEXT NOT NULL DEFAULT '[]'",),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

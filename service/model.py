@@ -281,9 +281,10 @@ class IngestResult:
 
 @dataclass(frozen=True)
 class IngestAction:
-    """Create (or count into) `alert`; or, with `close`, close the open alert with its alias.
-    `note` goes into the activity log with the change."""
+    """What a delivery does: `create` (or count into an open alert with the same alias), or
+    `close`, `acknowledge` or `add-note` on the open alert with `alert.alias`. `note` goes into
+    the activity log with the change."""
 
     alert: NewAlert
-    close: bool = False
+    kind: str = "create"
     note: str = ""

@@ -16,6 +16,7 @@ alert field allows is shortened, never refused: the delivery is valid, the alert
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -78,16 +79,39 @@ def _alert(
     envelope = {"TopicArn": delivery.topic_arn, "MessageId": delivery.message_id}
     if delivery.subject:
         envelope["Subject"] = delivery.subject
-    return NewAlert(
-        message=shorten(message.strip() or topic_name(delivery.topic_arn), validation.MESSAGE_MAX),
-        alias=shorten(alias, validation.ALIAS_MAX),
-        description=shorten(description, validation.DESCRIPTION_MAX),
-        tags=tuple(shorten(tag, validation.TAG_MAX) for tag in tags if tag.strip()),
+    alert = NewAlert(
+        message=message.strip() or topic_name(delivery.topic_arn),
+        alias=alias,
+        description=description,
+        tags=tags,
         details=fit_details({**envelope, **details}),  # the envelope first: it always fits
-        entity=shorten(entity, validation.ENTITY_MAX),
-        source=shorten(source, validation.SOURCE_MAX),
+        entity=entity,
+        source=source,
         priority=priority,
     )
+    return fitted(alert)
+
+
+def fitted(alert: NewAlert) -> NewAlert:
+    """`alert` with every field shortened to its limit: what a delivery says is never refused
+    for its length, whether the defaults or an integration rule put it there."""
+    tags = [shorten(_clean(tag).strip(), validation.TAG_MAX) for tag in alert.tags]
+    message = _clean(alert.message).strip() or "(no message)"
+    return dataclasses.replace(
+        alert,
+        message=shorten(message, validation.MESSAGE_MAX),
+        alias=shorten(_clean(alert.alias), validation.ALIAS_MAX),
+        description=shorten(_clean(alert.description), validation.DESCRIPTION_MAX),
+        tags=tuple(dict.fromkeys(tag for tag in tags if tag))[: validation.TAGS_MAX],
+        details=fit_details(alert.details),
+        entity=shorten(_clean(alert.entity), validation.ENTITY_MAX),
+        source=shorten(_clean(alert.source), validation.SOURCE_MAX),
+    )
+
+
+def _clean(text: str) -> str:
+    """NUL is the one character no store keeps in text (PostgreSQL refuses it)."""
+    return text.replace("\x00", "")
 
 
 def fit_details(values: Mapping[str, object]) -> dict[str, str]:
@@ -190,7 +214,7 @@ def _cloudwatch_alarm(delivery: SnsDelivery, payload: Mapping[str, object]) -> I
         priority=Priority.P4 if state == "INSUFFICIENT_DATA" else Priority.P3,
     )
     if state == "OK":
-        return IngestAction(alert, close=True, note=shorten(f"{name} is OK: {reason}", 1_000))
+        return IngestAction(alert, kind="close", note=shorten(f"{name} is OK: {reason}", 1_000))
     return IngestAction(alert)
 
 

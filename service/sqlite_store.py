@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from service import lifecycle, validation
+from service import lifecycle, rules, validation
 from service.clock import Clock, from_micros, to_micros
 from service.errors import (
     AlreadyExists,
@@ -585,6 +585,16 @@ class SQLiteStore:
 
         return await self._write(job)
 
+    async def set_integration_rules(self, integration: str, rules_json: str) -> None:
+        def job(conn: sqlite3.Connection) -> None:
+            row = _integration_row(conn, integration)
+            conn.execute("UPDATE integrations SET rules = ? WHERE id = ?", (rules_json, row["id"]))
+
+        await self._write(job)
+
+    async def get_integration_rules(self, integration: str) -> str:
+        return await self._read(lambda conn: str(_integration_row(conn, integration)["rules"]))
+
     async def delete_integration(self, integration: str) -> None:
         def job(conn: sqlite3.Connection) -> None:
             row = _integration_row(conn, integration)
@@ -614,15 +624,15 @@ class SQLiteStore:
                 if seen["alert_id"] is not None:
                     earlier = _alert(_alert_row(conn, AlertRef(RefKind.ID, seen["alert_id"])))
                 return IngestResult(duplicate=True, alert=earlier, deduplicated=False)
-            routed = dataclasses.replace(
-                action.alert, owner_team=row["assignee_team_id"], integration=row["name"]
-            )
-            result: IngestResult
-            if action.close:
-                result = _close_by_alias(conn, routed, actor, now)
-            else:
-                created = _create_alert(conn, routed, actor, now, new_id)
-                result = IngestResult(False, created.alert, created.deduplicated)
+            outcome = rules.apply(rules.parse(json.loads(row["rules"])), action)
+            result = IngestResult(duplicate=False, alert=None, deduplicated=False)
+            for index, taken in enumerate(outcome.actions):
+                routed = dataclasses.replace(
+                    taken.alert, owner_team=row["assignee_team_id"], integration=row["name"]
+                )
+                done = _take(conn, taken, routed, Actor(actor.user, taken.note), now, new_id)
+                if index == 0 or result.alert is None:
+                    result = done
             conn.execute(
                 "INSERT INTO sns_messages (integration_id, message_id, alert_id, received_at) "
                 "VALUES (?, ?, ?, ?)",
@@ -798,14 +808,29 @@ def _integration_row(conn: sqlite3.Connection, integration: str) -> sqlite3.Row:
     return row
 
 
-def _close_by_alias(
-    conn: sqlite3.Connection, alert: NewAlert, actor: Actor, now: datetime
+def _take(
+    conn: sqlite3.Connection,
+    action: IngestAction,
+    alert: NewAlert,
+    actor: Actor,
+    now: datetime,
+    new_id: str,
 ) -> IngestResult:
-    """Closes the open alert with this alias in the alert's team; none open is no error."""
+    """One action of a delivery. Acting on the open alert with the alert's alias when there
+    is none is no error: an OK may come for an alarm that was closed by hand."""
+    if action.kind == "create":
+        created = _create_alert(conn, alert, actor, now, new_id)
+        return IngestResult(False, created.alert, created.deduplicated)
     row = _team_with_open_alias(conn, alert.owner_team, alert.alias)
     if row["id"] is None:
         return IngestResult(duplicate=False, alert=None, deduplicated=False)
-    transition = lifecycle.close(_alert(row), actor.user, now)
+    current = _alert(row)
+    if action.kind == "close":
+        transition = lifecycle.close(current, actor.user, now)
+    elif action.kind == "acknowledge":
+        transition = lifecycle.acknowledge(current, actor.user, now)
+    else:
+        transition = lifecycle.add_note(current, actor.note or "(no note)", now)
     _write_transition(conn, transition, actor, now)
     return IngestResult(duplicate=False, alert=transition.alert, deduplicated=False)
 

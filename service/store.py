@@ -110,6 +110,11 @@ class Store(Protocol):
 
     async def delete_integration(self, integration: str) -> None: ...
 
+    async def set_integration_rules(self, integration: str, rules_json: str) -> None: ...
+
+    async def get_integration_rules(self, integration: str) -> str:
+        """The rules as stored: a JSON list, checked when they were set."""
+
     async def ingest_sns(
         self,
         delivery: SnsDelivery,

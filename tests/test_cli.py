@@ -180,6 +180,25 @@ async def test_integrations(running: Running) -> None:
     assert (gone.code, gone.err) == (1, "error: no integration named 'aws-prod'\n")
 
 
+async def test_integration_rules_from_a_file(running: Running, tmp_path: Path) -> None:
+    await tocsin(running, "integrations", "create", "--name", "aws", "--type", "sns")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- action: create\n- action: close\n  when: {field: a, op: near, value: 1}\n")
+    refused = await tocsin(running, "integrations", "set-rules", "aws", "-f", str(bad))
+    assert refused.code == 1
+    assert refused.err.startswith(f"error: invalid {bad}: rules[1].when.op: must be one of")
+    good = tmp_path / "good.yaml"
+    good.write_text("- action: create\n  alert: {message: 'deploy: {{message}}', priority: P2}\n")
+    assert (await tocsin(running, "integrations", "set-rules", "aws", "-f", str(good))).code == 0
+    shown = await tocsin(running, "integrations", "get-rules", "aws")
+    assert "deploy: {{message}}" in shown.out
+    tried = await tocsin(running, "integrations", "test-rules", "aws", "--message", "v42 is out")
+    assert tried.out.splitlines() == [
+        "matched: rules[0]",
+        "create: [P2] deploy: v42 is out (alias sns:rule-test)",
+    ]
+
+
 async def test_watch_prints_events_as_json_lines(running: Running) -> None:
     environment = {
         **os.environ,

@@ -70,17 +70,17 @@ def test_cloudtrail_log_delivery() -> None:
 def test_cloudwatch_alarm_opens_and_ok_closes(name: str) -> None:
     alarm = json.loads(sample(name))
     opened = deliver(json.dumps(alarm))
-    assert not opened.close
+    assert opened.kind == "create"
     assert opened.alert.message == "EXAMPLE is ALARM"
     assert opened.alert.alias == f"cloudwatch:{alarm['AlarmArn']}"
     assert opened.alert.details["NewStateValue"] == "ALARM"
     assert opened.alert.description.startswith("Threshold Crossed")
     assert opened.alert.source == "Amazon CloudWatch"
     ok = deliver(json.dumps({**alarm, "NewStateValue": "OK", "NewStateReason": "back"}))
-    assert ok.close and ok.alert.alias == opened.alert.alias
+    assert ok.kind == "close" and ok.alert.alias == opened.alert.alias
     assert ok.note == "EXAMPLE is OK: back"
     unknown = deliver(json.dumps({**alarm, "NewStateValue": "INSUFFICIENT_DATA"}))
-    assert (unknown.close, unknown.alert.priority) == (False, Priority.P4)
+    assert (unknown.kind, unknown.alert.priority) == ("create", Priority.P4)
 
 
 def test_single_metric_trigger_is_flattened() -> None:

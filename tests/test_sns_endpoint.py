@@ -325,3 +325,36 @@ async def test_a_cloudwatch_ok_closes_its_alarm(edge: Edge) -> None:
 
 def _without_subject(fields: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in fields.items() if k != "Subject"}
+
+
+async def test_integration_rules_decide_what_deliveries_do(edge: Edge) -> None:
+    key = await edge.integration(topic_arns=(TOPIC,))
+    rules_yaml = """
+- name: quiet-sign-ins
+  action: ignore
+  when: {field: eventName, op: equals, value: ConsoleLogin}
+- name: buckets
+  action: create
+  when: {field: eventSource, op: equals, value: s3.amazonaws.com}
+  alert:
+    message: "S3 {{eventName}} by {{userIdentity.type | lower}}"
+    priority: P1
+"""
+    await edge.client.set_integration_rules("aws", rules_yaml)
+    assert "quiet-sign-ins" in await edge.client.get_integration_rules("aws")
+
+    def event(name: str, message_id: str) -> dict[str, str]:
+        payload = (FIXTURES / name).read_text()
+        fields = {**fixture(NOTICE), "Message": payload, "MessageId": message_id}
+        return signed({k: v for k, v in fields.items() if k != "Subject"})
+
+    sign_in = "10-eventbridge.aws-console-sign-in-via-cloudtrail.root.json"
+    bucket = "09-eventbridge.aws-api-call-via-cloudtrail.s3-createbucket.json"
+    assert (await edge.post(key, event(sign_in, "m-1")))[0] == 200  # ignored, yet accepted
+    assert (await edge.post(key, event(bucket, "m-2")))[0] == 200
+    (alert,) = (await edge.client.list_alerts()).items
+    assert (alert.message, alert.priority) == ("S3 CreateBucket by root", Priority.P1)
+
+    tried = await edge.client.test_integration_rules("aws", (FIXTURES / sign_in).read_text())
+    assert (tried.matched_rules, tried.actions) == (("quiet-sign-ins",), ())
+    assert len((await edge.client.list_alerts()).items) == 1  # testing stores nothing

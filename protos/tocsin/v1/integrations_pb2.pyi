@@ -243,3 +243,123 @@ class DeleteIntegrationResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeleteIntegrationResponse: _TypeAlias = DeleteIntegrationResponse  # noqa: Y015
+
+@_typing.final
+class SetIntegrationRulesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INTEGRATION_FIELD_NUMBER: _builtins.int
+    RULES_YAML_FIELD_NUMBER: _builtins.int
+    integration: _builtins.str
+    rules_yaml: _builtins.str
+    def __init__(
+        self,
+        *,
+        integration: _builtins.str = ...,
+        rules_yaml: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["integration", b"integration", "rules_yaml", b"rules_yaml"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetIntegrationRulesRequest: _TypeAlias = SetIntegrationRulesRequest  # noqa: Y015
+
+@_typing.final
+class IntegrationRules(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RULES_YAML_FIELD_NUMBER: _builtins.int
+    rules_yaml: _builtins.str
+    def __init__(
+        self,
+        *,
+        rules_yaml: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rules_yaml", b"rules_yaml"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IntegrationRules: _TypeAlias = IntegrationRules  # noqa: Y015
+
+@_typing.final
+class TestIntegrationRulesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INTEGRATION_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    integration: _builtins.str
+    message: _builtins.str
+    """An SNS Message as it would arrive, and its Subject."""
+    subject: _builtins.str
+    def __init__(
+        self,
+        *,
+        integration: _builtins.str = ...,
+        message: _builtins.str = ...,
+        subject: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["integration", b"integration", "message", b"message", "subject", b"subject"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TestIntegrationRulesRequest: _TypeAlias = TestIntegrationRulesRequest  # noqa: Y015
+
+@_typing.final
+class TestIntegrationRulesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MATCHED_RULES_FIELD_NUMBER: _builtins.int
+    ACTIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def matched_rules(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The names of the rules that decided, or "(defaults)" when there are no rules."""
+
+    @_builtins.property
+    def actions(self) -> _containers.RepeatedCompositeFieldContainer[Global___RuleAction]: ...
+    def __init__(
+        self,
+        *,
+        matched_rules: _abc.Iterable[_builtins.str] | None = ...,
+        actions: _abc.Iterable[Global___RuleAction] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actions", b"actions", "matched_rules", b"matched_rules"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TestIntegrationRulesResponse: _TypeAlias = TestIntegrationRulesResponse  # noqa: Y015
+
+@_typing.final
+class RuleAction(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    ALERT_JSON_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """create, close, acknowledge or add-note."""
+    note: _builtins.str
+    alert_json: _builtins.str
+    """The alert it would create or act on (by its alias), as JSON."""
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        note: _builtins.str = ...,
+        alert_json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_json", b"alert_json", "kind", b"kind", "note", b"note"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RuleAction: _TypeAlias = RuleAction  # noqa: Y015

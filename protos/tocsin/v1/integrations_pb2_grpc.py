@@ -72,6 +72,21 @@ class IntegrationServiceStub:
                 request_serializer=protos_dot_tocsin_dot_v1_dot_integrations__pb2.IntegrationRequest.SerializeToString,
                 response_deserializer=protos_dot_tocsin_dot_v1_dot_integrations__pb2.DeleteIntegrationResponse.FromString,
                 _registered_method=True)
+        self.SetIntegrationRules = channel.unary_unary(
+                '/tocsin.v1.IntegrationService/SetIntegrationRules',
+                request_serializer=protos_dot_tocsin_dot_v1_dot_integrations__pb2.SetIntegrationRulesRequest.SerializeToString,
+                response_deserializer=protos_dot_tocsin_dot_v1_dot_integrations__pb2.IntegrationRules.FromString,
+                _registered_method=True)
+        self.GetIntegrationRules = channel.unary_unary(
+                '/tocsin.v1.IntegrationService/GetIntegrationRules',
+                request_serializer=protos_dot_tocsin_dot_v1_dot_integrations__pb2.IntegrationRequest.SerializeToString,
+                response_deserializer=protos_dot_tocsin_dot_v1_dot_integrations__pb2.IntegrationRules.FromString,
+                _registered_method=True)
+        self.TestIntegrationRules = channel.unary_unary(
+                '/tocsin.v1.IntegrationService/TestIntegrationRules',
+                request_serializer=protos_dot_tocsin_dot_v1_dot_integrations__pb2.TestIntegrationRulesRequest.SerializeToString,
+                response_deserializer=protos_dot_tocsin_dot_v1_dot_integrations__pb2.TestIntegrationRulesResponse.FromString,
+                _registered_method=True)
 
 
 class IntegrationServiceServicer:
@@ -124,6 +139,27 @@ class IntegrationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetIntegrationRules(self, request, context):
+        """Replaces the integration's rules (a YAML or JSON list); refused whole, naming the rule
+        and key at fault, when any rule is invalid. An empty list restores the defaults.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetIntegrationRules(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TestIntegrationRules(self, request, context):
+        """What the rules would do with a message, storing nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IntegrationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -161,6 +197,21 @@ def add_IntegrationServiceServicer_to_server(servicer, server):
                     servicer.DeleteIntegration,
                     request_deserializer=protos_dot_tocsin_dot_v1_dot_integrations__pb2.IntegrationRequest.FromString,
                     response_serializer=protos_dot_tocsin_dot_v1_dot_integrations__pb2.DeleteIntegrationResponse.SerializeToString,
+            ),
+            'SetIntegrationRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetIntegrationRules,
+                    request_deserializer=protos_dot_tocsin_dot_v1_dot_integrations__pb2.SetIntegrationRulesRequest.FromString,
+                    response_serializer=protos_dot_tocsin_dot_v1_dot_integrations__pb2.IntegrationRules.SerializeToString,
+            ),
+            'GetIntegrationRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetIntegrationRules,
+                    request_deserializer=protos_dot_tocsin_dot_v1_dot_integrations__pb2.IntegrationRequest.FromString,
+                    response_serializer=protos_dot_tocsin_dot_v1_dot_integrations__pb2.IntegrationRules.SerializeToString,
+            ),
+            'TestIntegrationRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.TestIntegrationRules,
+                    request_deserializer=protos_dot_tocsin_dot_v1_dot_integrations__pb2.TestIntegrationRulesRequest.FromString,
+                    response_serializer=protos_dot_tocsin_dot_v1_dot_integrations__pb2.TestIntegrationRulesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -355,6 +406,87 @@ class IntegrationService:
             '/tocsin.v1.IntegrationService/DeleteIntegration',
             protos_dot_tocsin_dot_v1_dot_integrations__pb2.IntegrationRequest.SerializeToString,
             protos_dot_tocsin_dot_v1_dot_integrations__pb2.DeleteIntegrationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetIntegrationRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tocsin.v1.IntegrationService/SetIntegrationRules',
+            protos_dot_tocsin_dot_v1_dot_integrations__pb2.SetIntegrationRulesRequest.SerializeToString,
+            protos_dot_tocsin_dot_v1_dot_integrations__pb2.IntegrationRules.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetIntegrationRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tocsin.v1.IntegrationService/GetIntegrationRules',
+            protos_dot_tocsin_dot_v1_dot_integrations__pb2.IntegrationRequest.SerializeToString,
+            protos_dot_tocsin_dot_v1_dot_integrations__pb2.IntegrationRules.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TestIntegrationRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tocsin.v1.IntegrationService/TestIntegrationRules',
+            protos_dot_tocsin_dot_v1_dot_integrations__pb2.TestIntegrationRulesRequest.SerializeToString,
+            protos_dot_tocsin_dot_v1_dot_integrations__pb2.TestIntegrationRulesResponse.FromString,
             options,
             channel_credentials,
             insecure,

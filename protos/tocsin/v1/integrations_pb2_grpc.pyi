@@ -45,6 +45,13 @@ class IntegrationServiceStub:
     RotateIntegrationKey: _grpc.UnaryUnaryMultiCallable[_integrations_pb2.IntegrationRequest, _integrations_pb2.IntegrationKeyResponse]
     """A new API key; the old one stops working at once."""
     DeleteIntegration: _grpc.UnaryUnaryMultiCallable[_integrations_pb2.IntegrationRequest, _integrations_pb2.DeleteIntegrationResponse]
+    SetIntegrationRules: _grpc.UnaryUnaryMultiCallable[_integrations_pb2.SetIntegrationRulesRequest, _integrations_pb2.IntegrationRules]
+    """Replaces the integration's rules (a YAML or JSON list); refused whole, naming the rule
+    and key at fault, when any rule is invalid. An empty list restores the defaults.
+    """
+    GetIntegrationRules: _grpc.UnaryUnaryMultiCallable[_integrations_pb2.IntegrationRequest, _integrations_pb2.IntegrationRules]
+    TestIntegrationRules: _grpc.UnaryUnaryMultiCallable[_integrations_pb2.TestIntegrationRulesRequest, _integrations_pb2.TestIntegrationRulesResponse]
+    """What the rules would do with a message, storing nothing."""
 
 @_typing.type_check_only
 class IntegrationServiceAsyncStub(IntegrationServiceStub):
@@ -63,6 +70,13 @@ class IntegrationServiceAsyncStub(IntegrationServiceStub):
     RotateIntegrationKey: _aio.UnaryUnaryMultiCallable[_integrations_pb2.IntegrationRequest, _integrations_pb2.IntegrationKeyResponse]  # type: ignore[assignment]
     """A new API key; the old one stops working at once."""
     DeleteIntegration: _aio.UnaryUnaryMultiCallable[_integrations_pb2.IntegrationRequest, _integrations_pb2.DeleteIntegrationResponse]  # type: ignore[assignment]
+    SetIntegrationRules: _aio.UnaryUnaryMultiCallable[_integrations_pb2.SetIntegrationRulesRequest, _integrations_pb2.IntegrationRules]  # type: ignore[assignment]
+    """Replaces the integration's rules (a YAML or JSON list); refused whole, naming the rule
+    and key at fault, when any rule is invalid. An empty list restores the defaults.
+    """
+    GetIntegrationRules: _aio.UnaryUnaryMultiCallable[_integrations_pb2.IntegrationRequest, _integrations_pb2.IntegrationRules]  # type: ignore[assignment]
+    TestIntegrationRules: _aio.UnaryUnaryMultiCallable[_integrations_pb2.TestIntegrationRulesRequest, _integrations_pb2.TestIntegrationRulesResponse]  # type: ignore[assignment]
+    """What the rules would do with a message, storing nothing."""
 
 class IntegrationServiceServicer(metaclass=_abc_1.ABCMeta):
     """Integrations: where Amazon SNS delivers. Each has a URL to paste into an SNS HTTPS
@@ -120,5 +134,30 @@ class IntegrationServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _integrations_pb2.IntegrationRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_integrations_pb2.DeleteIntegrationResponse, _abc.Awaitable[_integrations_pb2.DeleteIntegrationResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetIntegrationRules(
+        self,
+        request: _integrations_pb2.SetIntegrationRulesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_integrations_pb2.IntegrationRules, _abc.Awaitable[_integrations_pb2.IntegrationRules]]:
+        """Replaces the integration's rules (a YAML or JSON list); refused whole, naming the rule
+        and key at fault, when any rule is invalid. An empty list restores the defaults.
+        """
+
+    @_abc_1.abstractmethod
+    def GetIntegrationRules(
+        self,
+        request: _integrations_pb2.IntegrationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_integrations_pb2.IntegrationRules, _abc.Awaitable[_integrations_pb2.IntegrationRules]]: ...
+
+    @_abc_1.abstractmethod
+    def TestIntegrationRules(
+        self,
+        request: _integrations_pb2.TestIntegrationRulesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_integrations_pb2.TestIntegrationRulesResponse, _abc.Awaitable[_integrations_pb2.TestIntegrationRulesResponse]]:
+        """What the rules would do with a message, storing nothing."""
 
 def add_IntegrationServiceServicer_to_server(servicer: IntegrationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,163 @@
+"""Integration rules: parsing with positioned errors, matching, templates, first match wins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from service import rules
+from service.errors import InvalidArgument
+from service.model import IngestAction, NewAlert, Priority
+
+DEFAULT = IngestAction(
+    NewAlert(
+        message="AWS API Call via CloudTrail: CreateBucket by Root",
+        alias="eventbridge:1",
+        details={"eventName": "CreateBucket", "userIdentity.arn": "arn:aws:iam::1:root", "n": "7"},
+        source="aws.s3",
+        tags=("aws",),
+    )
+)
+
+
+def decide(text: str, default: IngestAction = DEFAULT) -> rules.Outcome:
+    return rules.apply(rules.parse(yaml.safe_load(text)), default)
+
+
+def test_no_rules_means_the_defaults() -> None:
+    assert rules.apply((), DEFAULT) == rules.Outcome((DEFAULT,), ("(defaults)",))
+
+
+def test_templates_and_filters() -> None:
+    outcome = decide(
+        """
+- name: buckets
+  action: create
+  when: {field: eventName, op: starts-with, value: Create}
+  alert:
+    message: "{{eventName | upper}} by {{userIdentity.arn}} in {{region | default(nowhere)}}"
+    alias: "bucket-{{eventName | lower}}"
+    priority: P1
+    tags: [aws, "{{source | truncate(4)}}"]
+    details: {team: platform}
+"""
+    )
+    (action,) = outcome.actions
+    assert outcome.matched == ("buckets",)
+    assert action.kind == "create"
+    alert = action.alert
+    assert alert.message == "CREATEBUCKET by arn:aws:iam::1:root in nowhere"
+    assert (alert.alias, alert.priority) == ("bucket-createbucket", Priority.P1)
+    assert alert.tags == ("aws", "aws…")
+    assert alert.details["team"] == "platform" and alert.details["eventName"] == "CreateBucket"
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        ({"field": "eventName", "op": "equals", "value": "CreateBucket"}, True),
+        ({"field": "eventName", "op": "equals", "value": "CreateBucket", "not": True}, False),
+        ({"field": "eventName", "op": "contains", "value": "Bucket"}, True),
+        ({"field": "eventName", "op": "ends-with", "value": "Bucket"}, True),
+        ({"field": "eventName", "op": "matches", "value": "^Create(Bucket|Topic)$"}, True),
+        ({"field": "errorCode", "op": "is-empty"}, True),
+        ({"field": "n", "op": "greater-than", "value": 5}, True),
+        ({"field": "n", "op": "less-than", "value": "5"}, False),
+        ({"field": "eventName", "op": "greater-than", "value": 1}, False),  # not a number
+        (
+            {
+                "all": [
+                    {"field": "source", "op": "equals", "value": "aws.s3"},
+                    {"field": "priority", "op": "equals", "value": "P3"},
+                ]
+            },
+            True,
+        ),
+        (
+            {
+                "any": [
+                    {"field": "source", "op": "equals", "value": "x"},
+                    {"field": "tags", "op": "contains", "value": "aws"},
+                ]
+            },
+            True,
+        ),
+    ],
+)
+def test_conditions(condition: dict[str, Any], expected: bool) -> None:
+    assert rules.matches(condition, rules.fields_of(DEFAULT.alert)) is expected
+
+
+def test_first_match_wins_per_action_and_ignore_wins_over_all() -> None:
+    text = """
+- {name: second-create, action: create, when: {field: n, op: equals, value: "8"}}
+- {name: first-create, action: create, alert: {message: first}}
+- {name: later-create, action: create, alert: {message: later}}
+- {name: note, action: add-note, note: "seen {{eventName}}"}
+"""
+    outcome = decide(text)
+    assert outcome.matched == ("note", "first-create")
+    assert [(a.kind, a.note) for a in outcome.actions] == [
+        ("add-note", "seen CreateBucket"),
+        ("create", ""),
+    ]
+    assert outcome.actions[1].alert.message == "first"
+    ignored = decide(
+        text + "- {name: quiet, action: ignore, when: {field: source, op: equals, value: aws.s3}}"
+    )
+    assert ignored == rules.Outcome((), ("quiet",))
+
+
+def test_rendered_fields_are_fitted_to_the_limits() -> None:
+    outcome = decide("- {action: create, alert: {message: '{{description}}x{{userIdentity.arn}}'}}")
+    long_default = IngestAction(NewAlert(message="m", description="d" * 500))
+    copy = rules.parse(yaml.safe_load("- {action: create, alert: {message: '{{description}}'}}"))
+    (action,) = rules.apply(copy, long_default).actions
+    assert len(action.alert.message) == 130
+    assert outcome.actions[0].alert.message == "xarn:aws:iam::1:root"
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "words"),
+    [
+        ("{action: create}", "rules", "list"),
+        ("- {action: page}", "rules[0].action", "one of"),
+        ("- {action: create, colour: red}", "rules[0].colour", "not a rule key"),
+        (
+            "- action: create\n- {action: close, when: {field: a, op: near, value: 1}}",
+            "rules[1].when.op",
+            "one of",
+        ),
+        ("- {action: close, when: {field: a, op: equals}}", "rules[0].when.value", "required"),
+        (
+            "- {action: close, when: {field: a, op: matches, value: '('}}",
+            "rules[0].when.value",
+            "regular expression",
+        ),
+        ("- {action: close, when: {all: []}}", "rules[0].when.all", "list"),
+        (
+            "- {action: close, when: {any: [{op: is-empty}]}}",
+            "rules[0].when.any[0].field",
+            "required",
+        ),
+        (
+            "- {action: create, alert: {message: '{{x | shout}}'}}",
+            "rules[0].alert.message",
+            "unknown filter",
+        ),
+        ("- {action: create, alert: {message: '{{x'}}", "rules[0].alert.message", "unclosed"),
+        ("- {action: create, alert: {owner: x}}", "rules[0].alert.owner", "not an alert field"),
+        (
+            "- {action: create, when: {field: n, op: less-than, value: ten}}",
+            "rules[0].when.value",
+            "number",
+        ),
+    ],
+)
+def test_invalid_rules_name_the_position(text: str, field: str, words: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        rules.parse(yaml.safe_load(text))
+    assert caught.value.field == field
+    assert words in caught.value.rule
