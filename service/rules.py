@@ -18,7 +18,7 @@ rules, each action has its own ordered rules and the first that matches wins:
 
 Fields are the default alert's (message, alias, description, entity, source, priority,
 tags) and its details by key (`eventName`, `Trigger.MetricName`, ...). An ignore that matches
-wins over everything; otherwise every action with a matching rule is taken. Rules are checked
+wins over everything; otherwise every action with a matching rule is taken, create first. Rules are checked
 whole when set, and an error names the rule and the key at fault.
 """
 
@@ -190,7 +190,8 @@ def apply(rules: Sequence[Rule], default: IngestAction) -> Outcome:
     if "ignore" in first:
         return Outcome((), (first["ignore"].name,))
     actions: list[IngestAction] = []
-    for action in ("close", "acknowledge", "add-note", "create"):
+    # Create first, so a note or acknowledgement from the same delivery finds its alert.
+    for action in ("create", "acknowledge", "add-note", "close"):
         chosen = first.get(action)
         if chosen is None:
             continue

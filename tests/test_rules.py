@@ -98,12 +98,12 @@ def test_first_match_wins_per_action_and_ignore_wins_over_all() -> None:
 - {name: note, action: add-note, note: "seen {{eventName}}"}
 """
     outcome = decide(text)
-    assert outcome.matched == ("note", "first-create")
+    assert outcome.matched == ("first-create", "note")  # create first: the note finds it
     assert [(a.kind, a.note) for a in outcome.actions] == [
-        ("add-note", "seen CreateBucket"),
         ("create", ""),
+        ("add-note", "seen CreateBucket"),
     ]
-    assert outcome.actions[1].alert.message == "first"
+    assert outcome.actions[0].alert.message == "first"
     ignored = decide(
         text + "- {name: quiet, action: ignore, when: {field: source, op: equals, value: aws.s3}}"
     )

@@ -358,3 +358,35 @@ async def test_integration_rules_decide_what_deliveries_do(edge: Edge) -> None:
     tried = await edge.client.test_integration_rules("aws", (FIXTURES / sign_in).read_text())
     assert (tried.matched_rules, tried.actions) == (("quiet-sign-ins",), ())
     assert len((await edge.client.list_alerts()).items) == 1  # testing stores nothing
+
+
+async def test_rules_can_acknowledge_and_note_an_open_alert(edge: Edge) -> None:
+    key = await edge.integration(topic_arns=(TOPIC,))
+    await edge.client.set_integration_rules(
+        "aws",
+        """
+- {action: create, when: {field: NewStateValue, op: equals, value: ALARM}}
+- {action: acknowledge, when: {field: NewStateValue, op: equals, value: INSUFFICIENT_DATA},
+   note: "no data from {{AlarmName}}"}
+- {action: add-note, note: "state now {{NewStateValue}}"}
+""",
+    )
+    alarm = json.loads(
+        json.loads((FIXTURES / "13-cloudwatch-alarm.message.single-metric.json").read_text())[
+            "Message_string_verbatim"
+        ]
+    )
+
+    def notice(state: str, message_id: str) -> dict[str, str]:
+        fields = {**fixture(NOTICE), "MessageId": message_id}
+        fields["Message"] = json.dumps({**alarm, "NewStateValue": state})
+        return signed(_without_subject(fields))
+
+    assert (await edge.post(key, notice("ALARM", "m-1")))[0] == 200
+    assert (await edge.post(key, notice("INSUFFICIENT_DATA", "m-2")))[0] == 200
+    (alert,) = (await edge.client.list_alerts()).items
+    assert alert.acknowledged and alert.status.value == "open"
+    log = [(e.action, e.note) for e in (await edge.client.activity(parse_ref(alert.id))).items]
+    assert ("acknowledged", "no data from EXAMPLE") in log
+    assert ("note_added", "state now INSUFFICIENT_DATA") in log
+    assert ("note_added", "state now ALARM") in log
