@@ -18,8 +18,8 @@ rules, each action has its own ordered rules and the first that matches wins:
 
 Fields are the default alert's (message, alias, description, entity, source, priority,
 tags) and its details by key (`eventName`, `Trigger.MetricName`, ...). An ignore that matches
-wins over everything; otherwise every action with a matching rule is taken, create first. Rules are checked
-whole when set, and an error names the rule and the key at fault.
+wins over everything; otherwise every action with a matching rule is taken, create first.
+Rules are checked whole when set, and an error names the rule and the key at fault.
 """
 
 from __future__ import annotations
