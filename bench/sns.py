@@ -43,7 +43,7 @@ def signed_bodies(count: int) -> Iterator[bytes]:
     """`count` distinct notifications, sent now; signing is slow, so it happens up front."""
     now = datetime.now(UTC)
     for index in range(count):
-        fields = {**fixture(NOTICE, sent=now), "MessageId": f"bench-{now.timestamp()}-{index}"}
+        fields = {**fixture(NOTICE, sent=now), "MessageId": f"bench-{int(now.timestamp())}-{index}"}
         yield json.dumps(signed(fields)).encode()
 
 
