@@ -18,7 +18,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from prometheus_client import CollectorRegistry
 
-from clients.shim import Shim
+from clients.shim import LocalIngest, Shim
 from protos.tocsin.v1 import (
     alerts_pb2,
     alerts_pb2_grpc,
@@ -47,7 +47,7 @@ from service.sqlite_store import SQLiteStore
 from service.team_servicer import TeamServicer
 from service.teams import Teams
 from service.token_servicer import TokenServicer
-from service.tokens import Tokens, new_secret
+from service.tokens import Tokens
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +75,7 @@ class TocsinServer:
         self.registry = CollectorRegistry()
         self.alerts = Alerts(self.store, clock)
         self.teams = Teams(self.store, clock)
-        # The in-process HTTP edge authenticates with a secret that lives only in memory.
-        self._edge_secret = new_secret()
-        self.tokens = Tokens(self.store, clock, edge_secret=self._edge_secret)
+        self.tokens = Tokens(self.store, clock)
         self.ingest = Ingest(self.store, clock)
         self.integrations = Integrations(
             self.store, clock, lambda: config.integration_base_url(self.http_port)
@@ -172,9 +170,9 @@ class TocsinServer:
         )
         self._outbound = aiohttp.ClientSession()
         shim = Shim(
+            LocalIngest(self.ingest),
             self._channel,
             self.registry,
-            self._edge_secret,
             self.clock,
             self.config.sns,
             self._outbound,

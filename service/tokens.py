@@ -9,7 +9,6 @@ lifetime on the others.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import logging
 import os
 import secrets
@@ -19,7 +18,7 @@ from pathlib import Path
 
 from service import validation
 from service.alerts import new_uuid
-from service.clock import EPOCH, Clock
+from service.clock import Clock
 from service.model import TokenInfo
 from service.store import Store
 
@@ -39,23 +38,16 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-EDGE_TOKEN = TokenInfo("edge", "http-edge", EPOCH, None)
-
-
 class Tokens:
     def __init__(
         self,
         store: Store,
         clock: Clock,
         new_id: Callable[[], str] = new_uuid,
-        edge_secret: str = "",
     ) -> None:
-        """`edge_secret`, if given, authenticates the HTTP edge running in this same process:
-        made at start, held only in memory, never stored, gone when the process ends."""
         self._store = store
         self._clock = clock
         self._new_id = new_id
-        self._edge_digest = hash_secret(edge_secret) if edge_secret else ""
         self._cache: dict[str, tuple[TokenInfo, datetime]] = {}
 
     async def create(self, name: str) -> tuple[TokenInfo, str]:
@@ -81,8 +73,6 @@ class Tokens:
         if not secret.startswith(SECRET_PREFIX):
             return None
         digest = hash_secret(secret)
-        if self._edge_digest and hmac.compare_digest(digest, self._edge_digest):
-            return EDGE_TOKEN
         now = self._clock.now()
         cached = self._cache.get(digest)
         if cached is not None and cached[1] > now:

@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestServer
 from prometheus_client import CollectorRegistry
 
 from clients.client import TocsinClient
-from clients.shim import Shim
+from clients.shim import GrpcIngest, Shim
 from service.config import SnsConfig
 from service.model import NewAlert
 from tests.conftest import Running
@@ -44,7 +44,8 @@ async def test_healthz_is_503_when_the_service_does_not_answer() -> None:
         grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel,
         aiohttp.ClientSession() as outbound,
     ):
-        shim = Shim(channel, CollectorRegistry(), "tocsin_x", FakeClock(), SnsConfig(), outbound)
+        ingest = GrpcIngest(channel, "tocsin_x")
+        shim = Shim(ingest, channel, CollectorRegistry(), FakeClock(), SnsConfig(), outbound)
         async with (
             TestServer(shim.app()) as server,
             aiohttp.ClientSession() as http,
