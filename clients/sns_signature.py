@@ -11,6 +11,7 @@ import base64
 import binascii
 import functools
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -102,25 +103,40 @@ def verify(message: SnsMessage, certificate_pem: bytes, now: datetime, minimum: 
         raise forged("the signature does not match the message") from None
 
 
+@dataclass(frozen=True)
+class _Certificate:
+    count: int  # certificates in the file: exactly one is acceptable
+    not_before: datetime
+    not_after: datetime
+    key: rsa.RSAPublicKey | None  # None unless RSA
+
+
 @functools.lru_cache(maxsize=32)
-def _parsed(certificate_pem: bytes) -> list[x509.Certificate]:
-    """Parsing is the slow part of verifying, and SNS signs with a handful of certificates:
-    remember the last few (a pure function of the bytes, so nothing can go stale)."""
-    return x509.load_pem_x509_certificates(certificate_pem)
+def _parsed(certificate_pem: bytes) -> _Certificate:
+    """Parsing and loading the key are the slow part of verifying, and SNS signs with a
+    handful of certificates: remember the last few (a pure function of the bytes, so nothing
+    can go stale; validity is still checked against `now` on every use)."""
+    certificates = x509.load_pem_x509_certificates(certificate_pem)
+    first = certificates[0]
+    key = first.public_key()
+    return _Certificate(
+        count=len(certificates),
+        not_before=first.not_valid_before_utc,
+        not_after=first.not_valid_after_utc,
+        key=key if isinstance(key, rsa.RSAPublicKey) else None,
+    )
 
 
 def certificate_key(certificate_pem: bytes, now: datetime) -> rsa.RSAPublicKey:
     """The RSA key of the one certificate in `certificate_pem`, if it is valid at `now`."""
     try:
-        certificates = _parsed(certificate_pem)
+        certificate = _parsed(certificate_pem)
     except ValueError:
         raise forged("the signing certificate is not a PEM X.509 certificate") from None
-    if len(certificates) != 1:
+    if certificate.count != 1:
         raise forged("the signing certificate file must hold exactly one certificate")
-    (certificate,) = certificates
-    if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
+    if not certificate.not_before <= now <= certificate.not_after:
         raise forged("the signing certificate is not valid now")
-    key = certificate.public_key()
-    if not isinstance(key, rsa.RSAPublicKey):
+    if certificate.key is None:
         raise forged("the signing certificate's key is not RSA")
-    return key
+    return certificate.key
