@@ -8,25 +8,12 @@ from typing import Any
 import grpc
 
 from protos.tocsin.v1 import integrations_pb2, integrations_pb2_grpc
-from service import codec
+from service import codec, lifecycle
 from service.guard import audit
 from service.integrations import Integrations
-from service.model import Integration, NewAlert
+from service.model import Integration
 
 Context = grpc.aio.ServicerContext[Any, Any]
-
-
-def plain_alert(alert: NewAlert) -> dict[str, object]:
-    return {
-        "message": alert.message,
-        "alias": alert.alias,
-        "description": alert.description,
-        "tags": list(alert.tags),
-        "details": dict(alert.details),
-        "entity": alert.entity,
-        "source": alert.source,
-        "priority": alert.priority.name,
-    }
 
 
 class IntegrationServicer(integrations_pb2_grpc.IntegrationServiceServicer):
@@ -112,7 +99,7 @@ class IntegrationServicer(integrations_pb2_grpc.IntegrationServiceServicer):
                 integrations_pb2.RuleAction(
                     kind=action.kind,
                     note=action.note,
-                    alert_json=json.dumps(plain_alert(action.alert), sort_keys=True),
+                    alert_json=json.dumps(lifecycle.described(action.alert), sort_keys=True),
                 )
                 for action in outcome.actions
             ],

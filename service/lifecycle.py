@@ -13,7 +13,7 @@ from datetime import datetime
 
 from service import validation
 from service.errors import FailedPrecondition, InvalidArgument
-from service.model import Alert, Change, Priority, Responder, Status, Transition
+from service.model import Alert, Change, NewAlert, Priority, Responder, Status, Transition
 
 # Activity actions, as they appear in the log and in watch events.
 CREATED = "created"
@@ -66,24 +66,25 @@ def _require_open(alert: Alert, doing: str) -> None:
 
 def created(alert: Alert) -> Change:
     """The first entry of every alert: all it was created with."""
-    return Change(
-        CREATED,
-        {},
-        {
-            "message": alert.message,
-            "alias": alert.alias,
-            "description": alert.description,
-            "tags": list(alert.tags),
-            "details": dict(alert.details),
-            "entity": alert.entity,
-            "source": alert.source,
-            "priority": alert.priority.name,
-            "responders": [jsonable(r) for r in alert.responders],
-            "actions": list(alert.actions),
-            "owner_team": alert.owner_team,
-            "integration": alert.integration,
-        },
-    )
+    return Change(CREATED, {}, described(alert))
+
+
+def described(alert: Alert | NewAlert) -> dict[str, object]:
+    """What an alert says, as plain data: for the log, and for showing an alert to be."""
+    return {
+        "message": alert.message,
+        "alias": alert.alias,
+        "description": alert.description,
+        "tags": list(alert.tags),
+        "details": dict(alert.details),
+        "entity": alert.entity,
+        "source": alert.source,
+        "priority": alert.priority.name,
+        "responders": [jsonable(r) for r in alert.responders],
+        "actions": list(alert.actions),
+        "owner_team": alert.owner_team,
+        "integration": alert.integration,
+    }
 
 
 def deduplicate(alert: Alert, now: datetime) -> Transition:
