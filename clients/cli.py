@@ -275,14 +275,11 @@ async def alerts_log(client: TocsinClient, args: argparse.Namespace, out: TextIO
 async def alerts_watch(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
     async for event in client.watch(resume_cursor=args.resume or "", team=args.team or ""):
         if args.json:
-            render.write_json(out, {"cursor": str(event.entry.seq), **_event_json(event)})
+            cursor = str(event.entry.seq)
+            render.write_json(out, {"cursor": cursor, "entry": event.entry, "alert": event.alert})
             out.flush()
         else:
             render.event_line(out, event)
-
-
-def _event_json(event: Any) -> dict[str, object]:
-    return {"entry": render.plain(event.entry), "alert": render.plain(event.alert)}
 
 
 # Teams and tokens

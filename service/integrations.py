@@ -116,7 +116,7 @@ class Integrations:
         validation.text("message", message, 256 * 1024, required=True)
         validation.text("subject", subject, 1_000)
         found = await self.get(integration)
-        stored = json.loads(await self._store.get_integration_rules(found.id))
+        text = await self._store.get_integration_rules(found.id)
         topic = found.topic_arns[0] if found.topic_arns else found.pinned_topic_arn
         delivery = SnsDelivery(
             integration_id=found.id,
@@ -128,8 +128,8 @@ class Integrations:
             timestamp=self._clock.now(),
             signature_version=2,
         )
-        return rules.apply(rules.parse(stored), sns_alerts.action_for(delivery))
+        return rules.apply(rules.stored(text), sns_alerts.action_for(delivery))
 
 
 def _named(integration: str) -> str:
-    return validation.text("integration", integration, validation.TEAM_NAME_MAX, required=True)
+    return validation.reference("integration", integration)

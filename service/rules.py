@@ -25,6 +25,8 @@ Rules are checked whole when set, and an error names the rule and the key at fau
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -66,6 +68,13 @@ class Outcome:
 
     actions: tuple[IngestAction, ...]
     matched: tuple[str, ...]
+
+
+@functools.lru_cache(maxsize=256)
+def stored(text: str) -> tuple[Rule, ...]:
+    """Rules as the store keeps them (JSON, checked when set): parsed once per version rather
+    than for every delivery. Nothing mutates a Rule, so sharing them is safe."""
+    return parse(json.loads(text))
 
 
 def parse(data: object) -> tuple[Rule, ...]:
@@ -281,5 +290,5 @@ def render_alert(
         changes["tags"] = tuple(dict.fromkeys(render(t, fields) for t in templates["tags"]))
     if "details" in templates:
         rendered = {k: render(v, fields) for k, v in templates["details"].items()}
-        changes["details"] = {**base.details, **rendered}
+        changes["details"] = sns_alerts.fit_details({**base.details, **rendered})
     return sns_alerts.fitted(dataclasses.replace(base, **changes))

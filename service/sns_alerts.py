@@ -93,8 +93,9 @@ def _alert(
 
 
 def fitted(alert: NewAlert) -> NewAlert:
-    """`alert` with every field shortened to its limit: what a delivery says is never refused
-    for its length, whether the defaults or an integration rule put it there."""
+    """`alert` with every text field shortened to its limit: what a delivery says is never
+    refused for its length, whether the defaults or an integration rule put it there. Details
+    are fitted where they are made (`fit_details`)."""
     tags = [shorten(_clean(tag).strip(), validation.TAG_MAX) for tag in alert.tags]
     message = _clean(alert.message).strip() or "(no message)"
     return dataclasses.replace(
@@ -103,7 +104,6 @@ def fitted(alert: NewAlert) -> NewAlert:
         alias=shorten(_clean(alert.alias), validation.ALIAS_MAX),
         description=shorten(_clean(alert.description), validation.DESCRIPTION_MAX),
         tags=tuple(dict.fromkeys(tag for tag in tags if tag))[: validation.TAGS_MAX],
-        details=fit_details(alert.details),
         entity=shorten(_clean(alert.entity), validation.ENTITY_MAX),
         source=shorten(_clean(alert.source), validation.SOURCE_MAX),
     )

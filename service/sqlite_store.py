@@ -624,7 +624,7 @@ class SQLiteStore:
                 if seen["alert_id"] is not None:
                     earlier = _alert(_alert_row(conn, AlertRef(RefKind.ID, seen["alert_id"])))
                 return IngestResult(duplicate=True, alert=earlier, deduplicated=False)
-            outcome = rules.apply(rules.parse(json.loads(row["rules"])), action)
+            outcome = rules.apply(rules.stored(row["rules"]), action)
             result = IngestResult(duplicate=False, alert=None, deduplicated=False)
             for index, taken in enumerate(outcome.actions):
                 routed = dataclasses.replace(

@@ -26,14 +26,14 @@ class Teams:
         return await self._store.list_teams()
 
     async def get(self, team: str) -> Team:
-        validation.text("team", team, validation.TEAM_NAME_MAX, required=True)
+        validation.reference("team", team)
         return await self._store.get_team(team)
 
     async def rename(self, team: str, new_name: str) -> Team:
-        validation.text("team", team, validation.TEAM_NAME_MAX, required=True)
+        validation.reference("team", team)
         validation.team_name(new_name, "new_name")
         return await self._store.rename_team(team, new_name)
 
     async def delete(self, team: str) -> None:
-        validation.text("team", team, validation.TEAM_NAME_MAX, required=True)
+        validation.reference("team", team)
         await self._store.delete_team(team)

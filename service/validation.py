@@ -160,6 +160,11 @@ def topic_arn(field: str, value: str) -> str:
     return value
 
 
+def reference(field: str, value: str) -> str:
+    """An id or a name that a request uses to point at a team or an integration."""
+    return text(field, value, TEAM_NAME_MAX, required=True)
+
+
 def team_description(value: str) -> str:
     return text("description", value, TEAM_DESCRIPTION_MAX)
 
