@@ -136,8 +136,11 @@ def parse(body: bytes) -> SnsMessage:
             continue
         if not isinstance(value, str):
             raise malformed(f"{key} must be a string")
-        if not _encodable(value):
+        size = _utf8_size(value)
+        if size is None:
             raise malformed(f"{key} is not valid Unicode text")
+        if key == "Message" and size > MAX_MESSAGE_BYTES:
+            raise malformed(f"Message is larger than SNS's {MAX_MESSAGE_BYTES} bytes")
         if key != "Message" and _CONTROL.search(value):
             raise malformed(f"{key} must not hold line breaks or control characters")
         fields[key] = value
@@ -150,18 +153,16 @@ def parse(body: bytes) -> SnsMessage:
             raise malformed(f"{kind.value} without {key}")
     if not _MESSAGE_ID.fullmatch(fields["MessageId"]):
         raise malformed("MessageId is not an SNS message id")
-    if len(fields["Message"].encode()) > MAX_MESSAGE_BYTES:
-        raise malformed(f"Message is larger than SNS's {MAX_MESSAGE_BYTES} bytes")
     return SnsMessage(kind, fields, TopicArn.parse(fields["TopicArn"]), _timestamp(fields))
 
 
-def _encodable(text: str) -> bool:
-    """False for lone surrogates, which JSON can carry but UTF-8 (and a signature) cannot."""
+def _utf8_size(text: str) -> int | None:
+    """Bytes in UTF-8, or None for lone surrogates, which JSON can carry but UTF-8 (and so a
+    signature) cannot."""
     try:
-        text.encode()
+        return len(text.encode())
     except UnicodeEncodeError:
-        return False
-    return True
+        return None
 
 
 def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
