@@ -130,6 +130,56 @@ MIGRATIONS: tuple[Migration, ...] = (
         "integration rules",
         ("ALTER TABLE integrations ADD COLUMN rules TEXT NOT NULL DEFAULT '[]'",),
     ),
+    Migration(
+        5,
+        "users, team members, schedules and overrides",
+        (
+            # A user's contact methods and notification rules are few and always read with
+            # the user: JSON on its row, changed atomically with it.
+            """CREATE TABLE users (
+                id TEXT PRIMARY KEY,
+                username TEXT NOT NULL,
+                username_key TEXT NOT NULL UNIQUE,
+                full_name TEXT NOT NULL,
+                time_zone TEXT NOT NULL,
+                role TEXT NOT NULL,
+                contact_methods TEXT NOT NULL,
+                notification_rules TEXT NOT NULL,
+                created_at BIGINT NOT NULL
+            )""",
+            """CREATE TABLE team_members (
+                team_id TEXT NOT NULL REFERENCES teams (id),
+                user_id TEXT NOT NULL REFERENCES users (id),
+                role TEXT NOT NULL,
+                PRIMARY KEY (team_id, user_id)
+            )""",
+            "CREATE INDEX team_members_user ON team_members (user_id)",
+            # Rotations (with their participant history) are one value, computed on whole.
+            """CREATE TABLE schedules (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                name_key TEXT NOT NULL UNIQUE,
+                team_id TEXT NOT NULL REFERENCES teams (id),
+                time_zone TEXT NOT NULL,
+                description TEXT NOT NULL,
+                rotations TEXT NOT NULL,
+                ical_secret TEXT NOT NULL,
+                created_at BIGINT NOT NULL
+            )""",
+            "CREATE INDEX schedules_team ON schedules (team_id)",
+            """CREATE TABLE schedule_overrides (
+                id TEXT PRIMARY KEY,
+                schedule_id TEXT NOT NULL REFERENCES schedules (id) ON DELETE CASCADE,
+                user_id TEXT NOT NULL REFERENCES users (id),
+                rotation TEXT NOT NULL,
+                start_at BIGINT NOT NULL,
+                end_at BIGINT NOT NULL,
+                created_at BIGINT NOT NULL
+            )""",
+            "CREATE INDEX schedule_overrides_window ON schedule_overrides (schedule_id, end_at)",
+            "CREATE INDEX schedule_overrides_user ON schedule_overrides (user_id)",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

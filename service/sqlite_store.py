@@ -64,6 +64,7 @@ from service.model import (
     TokenInfo,
     Transition,
 )
+from service.sqlite_directory import SQLiteDirectory
 from service.store import Step
 from service.validation import INT64_MAX
 
@@ -256,7 +257,7 @@ class _ChangeSignal:
             await asyncio.wait_for(self._event.wait(), poll_seconds)
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteDirectory):
     def __init__(self, path: Path, clock: Clock, *, readers: int = 4, batch_max: int = 256) -> None:
         self._path = path
         self._clock = clock  # only to date the schema migrations it applies
@@ -509,11 +510,16 @@ class SQLiteStore:
                 "SELECT COUNT(*) FROM integrations WHERE team_id = ? OR assignee_team_id = ?",
                 (row["id"], row["id"]),
             ).fetchone()[0]
-            if alerts or integrations:
+            schedules = conn.execute(
+                "SELECT COUNT(*) FROM schedules WHERE team_id = ?", (row["id"],)
+            ).fetchone()[0]
+            if alerts or integrations or schedules:
                 raise FailedPrecondition(
-                    f"team {row['name']!r} still has {alerts} alert(s) and {integrations} "
-                    "integration(s); it can be deleted only when nothing belongs to it"
+                    f"team {row['name']!r} still has {alerts} alert(s), {integrations} "
+                    f"integration(s) and {schedules} schedule(s); it can be deleted only when "
+                    "nothing belongs to it"
                 )
+            conn.execute("DELETE FROM team_members WHERE team_id = ?", (row["id"],))
             conn.execute("DELETE FROM teams WHERE id = ?", (row["id"],))
 
         await self._write(job)

@@ -30,6 +30,8 @@ from service.model import (
     TokenInfo,
     Transition,
 )
+from service.schedule import Override, Schedule
+from service.user import MemberRole, TeamMember, User
 
 Step = Callable[[Alert], Transition]
 
@@ -142,3 +144,53 @@ class Store(Protocol):
 
     async def find_token(self, secret_hash: str) -> TokenInfo | None:
         """The active token with this hash, if any."""
+
+    # Users and team members
+    async def create_user(self, user: User) -> User:
+        """Refuses a username taken in any case."""
+
+    async def get_user(self, user: str) -> User:
+        """By id or by username (case-insensitive)."""
+
+    async def list_users(self) -> Sequence[User]: ...
+
+    async def update_user(self, user: str, step: Callable[[User], User]) -> User:
+        """Runs `step` on the user as stored and saves what it returns, atomically."""
+
+    async def delete_user(self, user: str) -> None:
+        """Refuses a user named in any schedule's rotations or overrides."""
+
+    async def set_team_member(self, team: str, user: str, role: MemberRole) -> TeamMember: ...
+
+    async def remove_team_member(self, team: str, user: str) -> None: ...
+
+    async def list_team_members(self, team: str) -> Sequence[TeamMember]: ...
+
+    # Schedules
+    async def create_schedule(self, schedule: Schedule) -> Schedule: ...
+
+    async def get_schedule(self, schedule: str) -> Schedule:
+        """By id or by name (case-insensitive)."""
+
+    async def list_schedules(self, team: str) -> Sequence[Schedule]:
+        """All schedules, or one team's; by name."""
+
+    async def update_schedule(
+        self, schedule: str, step: Callable[[Schedule], Schedule]
+    ) -> Schedule:
+        """Runs `step` on the schedule as stored and saves what it returns, atomically."""
+
+    async def delete_schedule(self, schedule: str) -> None:
+        """Deletes the schedule and its overrides."""
+
+    async def add_override(self, override: Override) -> Override: ...
+
+    async def end_override(
+        self, schedule: str, override: str, step: Callable[[Override], Override | None]
+    ) -> Override | None:
+        """Runs `step` on the override: None deletes it, a value replaces its end."""
+
+    async def list_overrides(
+        self, schedule_ids: Sequence[str], start: datetime, end: datetime
+    ) -> Sequence[Override]:
+        """Overrides of these schedules that overlap [start, end), oldest first."""

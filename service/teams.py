@@ -7,8 +7,10 @@ from collections.abc import Callable, Sequence
 from service import validation
 from service.alerts import new_uuid
 from service.clock import Clock
+from service.errors import InvalidArgument
 from service.model import Team
 from service.store import Store
+from service.user import MemberRole, TeamMember
 
 
 class Teams:
@@ -37,3 +39,23 @@ class Teams:
     async def delete(self, team: str) -> None:
         validation.reference("team", team)
         await self._store.delete_team(team)
+
+    async def set_member(self, team: str, user: str, role: str) -> TeamMember:
+        """Adds the user to the team, or changes their role there."""
+        validation.reference("team", team)
+        validation.reference("user", user)
+        try:
+            member_role = MemberRole(role or MemberRole.MEMBER.value)
+        except ValueError:
+            choices = ", ".join(r.value for r in MemberRole)
+            raise InvalidArgument("role", f"must be one of {choices} (got {role!r})") from None
+        return await self._store.set_team_member(team, user, member_role)
+
+    async def remove_member(self, team: str, user: str) -> None:
+        validation.reference("team", team)
+        validation.reference("user", user)
+        await self._store.remove_team_member(team, user)
+
+    async def members(self, team: str) -> Sequence[TeamMember]:
+        validation.reference("team", team)
+        return await self._store.list_team_members(team)

@@ -1,0 +1,104 @@
+"""The JSON text a store keeps for nested values (a user's contact methods and rules, a
+schedule's rotations): one encoding for every backend, read back exactly."""
+
+from __future__ import annotations
+
+import json
+from datetime import time
+from typing import Any
+
+from service.clock import from_micros, to_micros
+from service.schedule import Participants, Restriction, Rotation, Unit
+from service.user import (
+    Channel,
+    ContactMethod,
+    NotificationRule,
+    NotificationRules,
+    NotificationStep,
+)
+
+
+def contact_methods_json(methods: tuple[ContactMethod, ...]) -> str:
+    return json.dumps(
+        [
+            {"id": m.id, "name": m.name, "channel": m.channel.value, "address": m.address}
+            for m in methods
+        ]
+    )
+
+
+def contact_methods(text: str) -> tuple[ContactMethod, ...]:
+    return tuple(
+        ContactMethod(m["id"], m["name"], Channel(m["channel"]), m["address"])
+        for m in json.loads(text)
+    )
+
+
+def _rule(rule: NotificationRule | None) -> dict[str, Any] | None:
+    if rule is None:
+        return None
+    return {
+        "steps": [[s.contact_method, s.delay_minutes] for s in rule.steps],
+        "repeat_minutes": rule.repeat_minutes,
+        "repeat_times": rule.repeat_times,
+    }
+
+
+def _rule_from(data: dict[str, Any] | None) -> NotificationRule | None:
+    if data is None:
+        return None
+    return NotificationRule(
+        tuple(NotificationStep(name, delay) for name, delay in data["steps"]),
+        data["repeat_minutes"],
+        data["repeat_times"],
+    )
+
+
+def notification_rules_json(rules: NotificationRules) -> str:
+    return json.dumps(
+        {"new_alert": _rule(rules.new_alert), "high_priority": _rule(rules.high_priority)}
+    )
+
+
+def notification_rules(text: str) -> NotificationRules:
+    data = json.loads(text)
+    return NotificationRules(_rule_from(data["new_alert"]), _rule_from(data["high_priority"]))
+
+
+def _restriction(r: Restriction) -> list[Any]:
+    return [r.start.isoformat("minutes"), r.end.isoformat("minutes"), r.start_day, r.end_day]
+
+
+def rotations_json(rotations: tuple[Rotation, ...]) -> str:
+    return json.dumps(
+        [
+            {
+                "name": r.name,
+                "unit": r.unit.value,
+                "length": r.length,
+                "start": to_micros(r.start),
+                "end": None if r.end is None else to_micros(r.end),
+                "participants": [[p.from_shift, list(p.users)] for p in r.participants],
+                "restrictions": [_restriction(x) for x in r.restrictions],
+            }
+            for r in rotations
+        ]
+    )
+
+
+def rotations(text: str) -> tuple[Rotation, ...]:
+    return tuple(
+        Rotation(
+            name=r["name"],
+            unit=Unit(r["unit"]),
+            length=r["length"],
+            start=from_micros(r["start"]),
+            end=None if r["end"] is None else from_micros(r["end"]),
+            participants=tuple(Participants(k, tuple(users)) for k, users in r["participants"]),
+            restrictions=tuple(
+                Restriction(time.fromisoformat(s), time.fromisoformat(e), sd, ed)
+                for s, e, sd, ed in r["restrictions"]
+            ),
+        )
+        for r in json.loads(text)
+    )

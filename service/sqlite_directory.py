@@ -1,0 +1,364 @@
+"""The SQLite tables of people and schedules: users, team members, schedules and overrides.
+
+A mixin of `SQLiteStore`, which supplies `_read` and `_write` (jobs on a reader connection,
+and group-committed jobs on the writer). Read-modify-write steps run inside the write job, so
+they are atomic; a step that refuses raises before anything is written.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import TypeVar
+
+from service import documents
+from service.clock import from_micros, to_micros
+from service.errors import AlreadyExists, FailedPrecondition, NotFound
+from service.schedule import Override, Schedule
+from service.user import MemberRole, Role, TeamMember, User
+
+R = TypeVar("R")
+Job = Callable[[sqlite3.Connection], R]
+
+
+class SQLiteDirectory:
+    async def _read(self, job: Job[R]) -> R:
+        raise NotImplementedError
+
+    async def _write(self, job: Job[R]) -> R:
+        raise NotImplementedError
+
+    # Users
+
+    async def create_user(self, user: User) -> User:
+        def job(conn: sqlite3.Connection) -> User:
+            try:
+                _insert_user(conn, user)
+            except sqlite3.IntegrityError as exc:
+                raise AlreadyExists(f"a user named {user.username!r} already exists") from exc
+            return user
+
+        return await self._write(job)
+
+    async def get_user(self, user: str) -> User:
+        return await self._read(lambda conn: _user(_user_row(conn, user)))
+
+    async def list_users(self) -> Sequence[User]:
+        return await self._read(
+            lambda conn: [
+                _user(r) for r in conn.execute("SELECT * FROM users ORDER BY username_key")
+            ]
+        )
+
+    async def update_user(self, user: str, step: Callable[[User], User]) -> User:
+        def job(conn: sqlite3.Connection) -> User:
+            current = _user(_user_row(conn, user))
+            changed = step(current)
+            conn.execute(
+                "UPDATE users SET full_name = ?, time_zone = ?, role = ?, contact_methods = ?, "
+                "notification_rules = ? WHERE id = ?",
+                (
+                    changed.full_name,
+                    changed.time_zone,
+                    changed.role.value,
+                    documents.contact_methods_json(changed.contact_methods),
+                    documents.notification_rules_json(changed.notification_rules),
+                    current.id,
+                ),
+            )
+            return changed
+
+        return await self._write(job)
+
+    async def delete_user(self, user: str) -> None:
+        def job(conn: sqlite3.Connection) -> None:
+            row = _user_row(conn, user)
+            uses = [
+                s["name"]
+                for s in conn.execute("SELECT name, rotations FROM schedules ORDER BY name_key")
+                if any(
+                    row["id"] in p.users
+                    for r in documents.rotations(s["rotations"])
+                    for p in r.participants
+                )
+            ]
+            overrides = conn.execute(
+                "SELECT COUNT(*) FROM schedule_overrides WHERE user_id = ?", (row["id"],)
+            ).fetchone()[0]
+            if uses or overrides:
+                where = f"schedule(s) {', '.join(uses)}" if uses else f"{overrides} override(s)"
+                raise FailedPrecondition(
+                    f"user {row['username']!r} is on call in {where} (past shifts included); "
+                    "take them out of those first"
+                )
+            conn.execute("DELETE FROM team_members WHERE user_id = ?", (row["id"],))
+            conn.execute("DELETE FROM users WHERE id = ?", (row["id"],))
+
+        await self._write(job)
+
+    # Team members
+
+    async def set_team_member(self, team: str, user: str, role: MemberRole) -> TeamMember:
+        def job(conn: sqlite3.Connection) -> TeamMember:
+            team_id = _id_by_name(conn, "teams", "name_key", team, "team")
+            row = _user_row(conn, user)
+            conn.execute(
+                "INSERT INTO team_members (team_id, user_id, role) VALUES (?, ?, ?) "
+                "ON CONFLICT (team_id, user_id) DO UPDATE SET role = excluded.role",
+                (team_id, row["id"], role.value),
+            )
+            return TeamMember(row["id"], row["username"], role)
+
+        return await self._write(job)
+
+    async def remove_team_member(self, team: str, user: str) -> None:
+        def job(conn: sqlite3.Connection) -> None:
+            team_id = _id_by_name(conn, "teams", "name_key", team, "team")
+            row = _user_row(conn, user)
+            gone = conn.execute(
+                "DELETE FROM team_members WHERE team_id = ? AND user_id = ?", (team_id, row["id"])
+            ).rowcount
+            if not gone:
+                raise NotFound(f"user {row['username']!r} is not a member of team {team!r}")
+
+        await self._write(job)
+
+    async def list_team_members(self, team: str) -> Sequence[TeamMember]:
+        def job(conn: sqlite3.Connection) -> list[TeamMember]:
+            team_id = _id_by_name(conn, "teams", "name_key", team, "team")
+            return [
+                TeamMember(r["id"], r["username"], MemberRole(r["role"]))
+                for r in conn.execute(
+                    "SELECT u.id, u.username, m.role FROM team_members m "
+                    "JOIN users u ON u.id = m.user_id WHERE m.team_id = ? ORDER BY u.username_key",
+                    (team_id,),
+                )
+            ]
+
+        return await self._read(job)
+
+    # Schedules
+
+    async def create_schedule(self, schedule: Schedule) -> Schedule:
+        def job(conn: sqlite3.Connection) -> Schedule:
+            try:
+                conn.execute(
+                    "INSERT INTO schedules (id, name, name_key, team_id, time_zone, description, "
+                    "rotations, ical_secret, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        schedule.id,
+                        schedule.name,
+                        schedule.name.lower(),
+                        schedule.team_id,
+                        schedule.time_zone,
+                        schedule.description,
+                        documents.rotations_json(schedule.rotations),
+                        schedule.ical_secret,
+                        to_micros(schedule.created_at or from_micros(0)),
+                    ),
+                )
+            except sqlite3.IntegrityError as exc:
+                if "UNIQUE" in str(exc):
+                    raise AlreadyExists(
+                        f"a schedule named {schedule.name!r} already exists"
+                    ) from exc
+                raise NotFound(f"team: no team with id {schedule.team_id!r}") from exc
+            return schedule
+
+        return await self._write(job)
+
+    async def get_schedule(self, schedule: str) -> Schedule:
+        return await self._read(lambda conn: _schedule(_schedule_row(conn, schedule)))
+
+    async def list_schedules(self, team: str) -> Sequence[Schedule]:
+        def job(conn: sqlite3.Connection) -> list[Schedule]:
+            if not team:
+                rows = conn.execute("SELECT * FROM schedules ORDER BY name_key")
+            else:
+                team_id = _id_by_name(conn, "teams", "name_key", team, "team")
+                rows = conn.execute(
+                    "SELECT * FROM schedules WHERE team_id = ? ORDER BY name_key", (team_id,)
+                )
+            return [_schedule(r) for r in rows]
+
+        return await self._read(job)
+
+    async def update_schedule(
+        self, schedule: str, step: Callable[[Schedule], Schedule]
+    ) -> Schedule:
+        def job(conn: sqlite3.Connection) -> Schedule:
+            current = _schedule(_schedule_row(conn, schedule))
+            changed = step(current)
+            try:
+                conn.execute(
+                    "UPDATE schedules SET name = ?, name_key = ?, team_id = ?, time_zone = ?, "
+                    "description = ?, rotations = ?, ical_secret = ? WHERE id = ?",
+                    (
+                        changed.name,
+                        changed.name.lower(),
+                        changed.team_id,
+                        changed.time_zone,
+                        changed.description,
+                        documents.rotations_json(changed.rotations),
+                        changed.ical_secret,
+                        current.id,
+                    ),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise AlreadyExists(f"a schedule named {changed.name!r} already exists") from exc
+            return changed
+
+        return await self._write(job)
+
+    async def delete_schedule(self, schedule: str) -> None:
+        def job(conn: sqlite3.Connection) -> None:
+            row = _schedule_row(conn, schedule)
+            conn.execute("DELETE FROM schedule_overrides WHERE schedule_id = ?", (row["id"],))
+            conn.execute("DELETE FROM schedules WHERE id = ?", (row["id"],))
+
+        await self._write(job)
+
+    async def add_override(self, override: Override) -> Override:
+        def job(conn: sqlite3.Connection) -> Override:
+            conn.execute(
+                "INSERT INTO schedule_overrides (id, schedule_id, user_id, rotation, start_at, "
+                "end_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    override.id,
+                    override.schedule_id,
+                    override.user,
+                    override.rotation,
+                    to_micros(override.start),
+                    to_micros(override.end),
+                    to_micros(override.created_at or override.start),
+                ),
+            )
+            return override
+
+        return await self._write(job)
+
+    async def end_override(
+        self, schedule: str, override: str, step: Callable[[Override], Override | None]
+    ) -> Override | None:
+        """Runs `step` on the override: None deletes it, a value replaces its end."""
+
+        def job(conn: sqlite3.Connection) -> Override | None:
+            schedule_id = _schedule_row(conn, schedule)["id"]
+            row = conn.execute(
+                "SELECT * FROM schedule_overrides WHERE id = ? AND schedule_id = ?",
+                (override, schedule_id),
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"override: no override {override!r} in schedule {schedule!r}")
+            changed = step(_override(row))
+            if changed is None:
+                conn.execute("DELETE FROM schedule_overrides WHERE id = ?", (override,))
+            else:
+                conn.execute(
+                    "UPDATE schedule_overrides SET end_at = ? WHERE id = ?",
+                    (to_micros(changed.end), override),
+                )
+            return changed
+
+        return await self._write(job)
+
+    async def list_overrides(
+        self, schedule_ids: Sequence[str], start: datetime, end: datetime
+    ) -> Sequence[Override]:
+        """Overrides of these schedules that overlap [start, end), oldest first."""
+
+        def job(conn: sqlite3.Connection) -> list[Override]:
+            found: list[Override] = []
+            for schedule_id in schedule_ids:
+                found.extend(
+                    _override(r)
+                    for r in conn.execute(
+                        "SELECT * FROM schedule_overrides WHERE schedule_id = ? AND end_at > ? "
+                        "AND start_at < ? ORDER BY created_at, id",
+                        (schedule_id, to_micros(start), to_micros(end)),
+                    )
+                )
+            return found
+
+        return await self._read(job)
+
+
+def _insert_user(conn: sqlite3.Connection, user: User) -> None:
+    conn.execute(
+        "INSERT INTO users (id, username, username_key, full_name, time_zone, role, "
+        "contact_methods, notification_rules, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            user.id,
+            user.username,
+            user.username.lower(),
+            user.full_name,
+            user.time_zone,
+            user.role.value,
+            documents.contact_methods_json(user.contact_methods),
+            documents.notification_rules_json(user.notification_rules),
+            to_micros(user.created_at or from_micros(0)),
+        ),
+    )
+
+
+def _by_id_or_name(
+    conn: sqlite3.Connection, table: str, key: str, ref: str, what: str
+) -> sqlite3.Row:
+    """By id first, then by name (case-insensitive): two indexed look-ups beat one OR."""
+    row: sqlite3.Row | None = conn.execute(f"SELECT * FROM {table} WHERE id = ?", (ref,)).fetchone()
+    if row is None:
+        row = conn.execute(f"SELECT * FROM {table} WHERE {key} = ?", (ref.lower(),)).fetchone()
+    if row is None:
+        raise NotFound(f"{what}: no {what} named {ref!r}")
+    return row
+
+
+def _id_by_name(conn: sqlite3.Connection, table: str, key: str, ref: str, what: str) -> str:
+    return str(_by_id_or_name(conn, table, key, ref, what)["id"])
+
+
+def _user_row(conn: sqlite3.Connection, user: str) -> sqlite3.Row:
+    return _by_id_or_name(conn, "users", "username_key", user, "user")
+
+
+def _schedule_row(conn: sqlite3.Connection, schedule: str) -> sqlite3.Row:
+    return _by_id_or_name(conn, "schedules", "name_key", schedule, "schedule")
+
+
+def _user(row: sqlite3.Row) -> User:
+    return User(
+        id=row["id"],
+        username=row["username"],
+        full_name=row["full_name"],
+        time_zone=row["time_zone"],
+        role=Role(row["role"]),
+        contact_methods=documents.contact_methods(row["contact_methods"]),
+        notification_rules=documents.notification_rules(row["notification_rules"]),
+        created_at=from_micros(row["created_at"]),
+    )
+
+
+def _schedule(row: sqlite3.Row) -> Schedule:
+    return Schedule(
+        id=row["id"],
+        name=row["name"],
+        team_id=row["team_id"],
+        time_zone=row["time_zone"],
+        description=row["description"],
+        rotations=documents.rotations(row["rotations"]),
+        ical_secret=row["ical_secret"],
+        created_at=from_micros(row["created_at"]),
+    )
+
+
+def _override(row: sqlite3.Row) -> Override:
+    return Override(
+        id=row["id"],
+        schedule_id=row["schedule_id"],
+        user=row["user_id"],
+        start=from_micros(row["start_at"]),
+        end=from_micros(row["end_at"]),
+        rotation=row["rotation"],
+        created_at=from_micros(row["created_at"]),
+    )

@@ -1,0 +1,85 @@
+"""People as values: users, their contact methods and notification rules, team membership."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class Channel(enum.Enum):
+    EMAIL = "email"
+    SMS = "sms"
+    VOICE = "voice"
+    PUSH = "push"
+
+
+class Role(enum.Enum):
+    """A user's role in the organisation."""
+
+    ADMIN = "admin"
+    USER = "user"
+
+
+class MemberRole(enum.Enum):
+    """A user's role in one team."""
+
+    ADMIN = "admin"
+    MEMBER = "member"
+
+
+@dataclass(frozen=True)
+class ContactMethod:
+    """Where to reach a user: an email address, an E.164 number, or a push device token.
+    The id is stable, so a notification ledger can name it; the name is what people type."""
+
+    id: str
+    name: str
+    channel: Channel
+    address: str
+
+
+@dataclass(frozen=True)
+class NotificationStep:
+    """Notify through `contact_method` (its name) `delay_minutes` after the page starts."""
+
+    contact_method: str
+    delay_minutes: int
+
+
+@dataclass(frozen=True)
+class NotificationRule:
+    """Ordered steps, then optionally the same steps again every `repeat_minutes`, up to
+    `repeat_times` more times, until the alert is acknowledged."""
+
+    steps: tuple[NotificationStep, ...] = ()
+    repeat_minutes: int = 0
+    repeat_times: int = 0
+
+
+@dataclass(frozen=True)
+class NotificationRules:
+    """How a user is paged for a new alert, and for high priority (P1-P2) alerts. A rule left
+    as None uses the defaults built from the user's contact methods."""
+
+    new_alert: NotificationRule | None = None
+    high_priority: NotificationRule | None = None
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    username: str
+    full_name: str = ""
+    time_zone: str = "UTC"
+    role: Role = Role.USER
+    contact_methods: tuple[ContactMethod, ...] = ()
+    notification_rules: NotificationRules = field(default_factory=NotificationRules)
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TeamMember:
+    user_id: str
+    username: str
+    role: MemberRole
