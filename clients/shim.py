@@ -33,7 +33,7 @@ from clients import sns_message, sns_signature
 from clients.client import error_from_rpc
 from clients.sns_certificates import CertificateSource, CertificateUnavailableError
 from clients.sns_message import SnsDeliveryError, SnsMessage, TopicArn
-from protos.tocsin.v1 import ingest_pb2, ingest_pb2_grpc
+from protos.tocsin.v1 import ingest_pb2, ingest_pb2_grpc, schedules_pb2, schedules_pb2_grpc
 from service import codec
 from service.clock import Clock
 from service.config import Config, SnsConfig, split_address
@@ -46,6 +46,7 @@ from service.errors import (
 )
 from service.ingest import Ingest
 from service.model import SnsDelivery, SnsType
+from service.schedules import Schedules
 
 log = logging.getLogger(__name__)
 Reply = TypeVar("Reply")
@@ -112,6 +113,43 @@ class LocalIngest:
         return Stored(result.duplicate, "" if result.alert is None else str(result.alert.tiny_id))
 
 
+class CalendarPort(Protocol):
+    """Where the edge gets the iCalendar file a schedule's secret URL serves."""
+
+    async def feed(self, schedule_id: str, secret: str, user: str) -> str:
+        """Raises `NotFound` when the schedule or its secret is wrong, saying neither."""
+
+
+class GrpcCalendars:
+    """The service elsewhere, over gRPC: what `tocsin shim` uses."""
+
+    def __init__(self, channel: grpc.aio.Channel, token: str) -> None:
+        self._stub = schedules_pb2_grpc.ScheduleServiceStub(channel)
+        self._metadata = (("authorization", f"Bearer {token}"),)
+
+    async def feed(self, schedule_id: str, secret: str, user: str) -> str:
+        request = schedules_pb2.GetICalendarFeedRequest(
+            schedule_id=schedule_id, secret=secret, user=user
+        )
+        try:
+            reply = await self._stub.GetICalendarFeed(
+                request, timeout=INGEST_TIMEOUT_SECONDS, metadata=self._metadata
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise error_from_rpc(exc) from None
+        return reply.ical
+
+
+class LocalCalendars:
+    """The service in this same process, as `tocsin serve` runs it."""
+
+    def __init__(self, schedules: Schedules) -> None:
+        self._schedules = schedules
+
+    async def feed(self, schedule_id: str, secret: str, user: str) -> str:
+        return await self._schedules.ical_feed(schedule_id, secret, user)
+
+
 def _answer_for(exc: TocsinError) -> Exception:
     """A refusal from the service, as SNS should hear it; anything else means "not now"."""
     if isinstance(exc, NotFound):
@@ -136,6 +174,7 @@ class Shim:
         clock: Clock,
         sns: SnsConfig,
         http: aiohttp.ClientSession,
+        calendars: CalendarPort,
     ) -> None:
         """`channel` reaches the service's gRPC health; `ingest`, its ingest use case."""
         self._health = health_pb2_grpc.HealthStub(channel)
@@ -144,6 +183,7 @@ class Shim:
         self._clock = clock
         self._sns = sns
         self._http = http
+        self._calendars = calendars
         self._certificates = CertificateSource(http, clock, sns.pinned_certificates)
         self._deliveries = Counter(
             "tocsin_sns_deliveries",
@@ -159,7 +199,28 @@ class Shim:
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/metrics", self.metrics)
         app.router.add_post("/v1/sns/{integration_id}", self.sns)
+        app.router.add_get("/v1/ical/{schedule_id}/{secret}.ics", self.ical)
         return app
+
+    async def ical(self, request: web.Request) -> web.Response:
+        """A schedule's iCalendar feed; the secret in the path is the only credential."""
+        try:
+            text = await self._calendars.feed(
+                request.match_info["schedule_id"],
+                request.match_info["secret"],
+                request.query.get("user", ""),
+            )
+        except (NotFound, InvalidArgument):
+            return web.json_response({"status": "not found"}, status=404)
+        except TocsinError as exc:
+            log.warning("calendar feed not served: %s", exc)
+            return web.json_response({"status": "unavailable"}, status=503)
+        return web.Response(
+            text=text,
+            content_type="text/calendar",
+            charset="utf-8",
+            headers={"Cache-Control": "private, max-age=300"},
+        )
 
     async def healthz(self, request: web.Request) -> web.Response:
         try:
@@ -249,7 +310,8 @@ async def run_shim(target: str, token: str, config: Config, clock: Clock) -> Non
         loop.add_signal_handler(sig, stop.set)
     async with grpc.aio.insecure_channel(target) as channel, aiohttp.ClientSession() as http:
         ingest = GrpcIngest(channel, token)
-        shim = Shim(ingest, channel, CollectorRegistry(), clock, config.sns, http)
+        calendars = GrpcCalendars(channel, token)
+        shim = Shim(ingest, channel, CollectorRegistry(), clock, config.sns, http, calendars)
         # No access log: integration URLs carry their API key in the query string.
         runner = web.AppRunner(shim.app(), access_log=None)
         await runner.setup()

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from service import oncall, validation
+from service import ical, oncall, validation
 from service.alerts import new_uuid
 from service.clock import Clock
 from service.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -41,6 +41,8 @@ ROTATION_NAME_MAX = 100
 PERIOD_MAX = timedelta(days=366)
 TIMELINE_MAX = timedelta(days=400)
 OVERRIDE_MAX = timedelta(days=366)
+ICAL_PAST = timedelta(days=30)
+ICAL_AHEAD = timedelta(days=180)
 KINDS = {"hourly": Unit.HOURS, "daily": Unit.DAYS, "weekly": Unit.WEEKS}
 CUSTOM = "custom"
 
@@ -274,6 +276,9 @@ class Schedules:
         self._new_id = new_id
         self._new_secret = new_secret
 
+    def now(self) -> datetime:
+        return self._clock.now()
+
     async def names(self) -> dict[str, str]:
         """Usernames by user id, for showing participants and shifts."""
         return {user.id: user.username for user in await self._store.list_users()}
@@ -470,3 +475,21 @@ class Schedules:
         ):
             raise NotFound("no such calendar")
         return found
+
+    async def ical(self, schedule: str, user: str = "") -> str:
+        """The schedule's shifts from a month ago to half a year ahead, as iCalendar; only
+        `user`'s when given."""
+        found = await self.get(schedule)
+        return await self._ical(found, user)
+
+    async def ical_feed(self, schedule_id: str, secret: str, user: str = "") -> str:
+        """What the secret URL serves."""
+        return await self._ical(await self.by_secret(schedule_id, secret), user)
+
+    async def _ical(self, found: Schedule, user: str) -> str:
+        user_id = (await self._store.get_user(user)).id if user else ""
+        now = self._clock.now()
+        start, end = now - ICAL_PAST, now + ICAL_AHEAD
+        overrides = await self._store.list_overrides([found.id], start, end)
+        line = oncall.timeline(found, overrides, start, end)
+        return ical.calendar(found, line, await self.names(), now, user_id)

@@ -18,7 +18,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from prometheus_client import CollectorRegistry
 
-from clients.shim import LocalIngest, Shim
+from clients.shim import LocalCalendars, LocalIngest, Shim
 from protos.tocsin.v1 import (
     alerts_pb2,
     alerts_pb2_grpc,
@@ -26,10 +26,14 @@ from protos.tocsin.v1 import (
     ingest_pb2_grpc,
     integrations_pb2,
     integrations_pb2_grpc,
+    schedules_pb2,
+    schedules_pb2_grpc,
     teams_pb2,
     teams_pb2_grpc,
     tokens_pb2,
     tokens_pb2_grpc,
+    users_pb2,
+    users_pb2_grpc,
 )
 from service.alert_servicer import AlertServicer
 from service.alerts import Alerts
@@ -43,11 +47,15 @@ from service.ingest_servicer import IngestServicer
 from service.integration_servicer import IntegrationServicer
 from service.integrations import Integrations
 from service.metrics import AlertMetrics, RpcMetrics
+from service.schedule_servicer import ScheduleServicer
+from service.schedules import Schedules
 from service.sqlite_store import SQLiteStore
 from service.team_servicer import TeamServicer
 from service.teams import Teams
 from service.token_servicer import TokenServicer
 from service.tokens import Tokens
+from service.user_servicer import UserServicer
+from service.users import Users
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +68,8 @@ SERVICE_NAMES = (
     tokens_pb2.DESCRIPTOR.services_by_name["TokenService"].full_name,
     integrations_pb2.DESCRIPTOR.services_by_name["IntegrationService"].full_name,
     ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name,
+    users_pb2.DESCRIPTOR.services_by_name["UserService"].full_name,
+    schedules_pb2.DESCRIPTOR.services_by_name["ScheduleService"].full_name,
 )
 
 
@@ -80,6 +90,8 @@ class TocsinServer:
         self.integrations = Integrations(
             self.store, clock, lambda: config.integration_base_url(self.http_port)
         )
+        self.users = Users(self.store, clock)
+        self.schedules = Schedules(self.store, clock)
         self.alert_metrics = AlertMetrics(self.registry)
         self.engine = Engine(self.alerts, self.alert_metrics)
         self.grpc_port = 0
@@ -125,7 +137,15 @@ class TocsinServer:
     async def _start_grpc(self) -> None:
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
         guard = Guard(self.tokens, RpcMetrics(self.registry))
-        alerts_name, teams_name, tokens_name, integrations_name, ingest_name = SERVICE_NAMES
+        (
+            alerts_name,
+            teams_name,
+            tokens_name,
+            integrations_name,
+            ingest_name,
+            users_name,
+            schedules_name,
+        ) = SERVICE_NAMES
         alerts_pb2_grpc.add_AlertServiceServicer_to_server(
             guard.wrap(AlertServicer(self.alerts, self.alert_metrics), alerts_name), server
         )
@@ -140,6 +160,20 @@ class TocsinServer:
         )
         ingest_pb2_grpc.add_IngestServiceServicer_to_server(
             guard.wrap(IngestServicer(self.ingest), ingest_name), server
+        )
+        users_pb2_grpc.add_UserServiceServicer_to_server(
+            guard.wrap(UserServicer(self.users), users_name), server
+        )
+        schedules_pb2_grpc.add_ScheduleServiceServicer_to_server(
+            guard.wrap(
+                ScheduleServicer(
+                    self.schedules,
+                    self.store,
+                    lambda: self.config.integration_base_url(self.http_port),
+                ),
+                schedules_name,
+            ),
+            server,
         )
         # Health answers without a token: load balancers probe it without credentials.
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
@@ -176,6 +210,7 @@ class TocsinServer:
             self.clock,
             self.config.sns,
             self._outbound,
+            LocalCalendars(self.schedules),
         )
         # No access log: integration URLs carry their API key in the query string.
         runner = web.AppRunner(shim.app(), access_log=None)

@@ -9,6 +9,7 @@ import grpc
 
 from protos.tocsin.v1 import teams_pb2, teams_pb2_grpc
 from service import codec
+from service.directory_codec import member_to_pb
 from service.guard import audit
 from service.teams import Teams
 
@@ -48,3 +49,23 @@ class TeamServicer(teams_pb2_grpc.TeamServiceServicer):
         await self._teams.delete(request.team)
         audit("team deleted", team=request.team)
         return teams_pb2.DeleteTeamResponse()
+
+    async def SetTeamMember(
+        self, request: teams_pb2.SetTeamMemberRequest, context: Context
+    ) -> teams_pb2.TeamMember:
+        member = await self._teams.set_member(request.team, request.user, request.role)
+        audit("team member set", team=request.team, user=member.username, role=member.role.value)
+        return member_to_pb(member)
+
+    async def RemoveTeamMember(
+        self, request: teams_pb2.RemoveTeamMemberRequest, context: Context
+    ) -> teams_pb2.RemoveTeamMemberResponse:
+        await self._teams.remove_member(request.team, request.user)
+        audit("team member removed", team=request.team, user=request.user)
+        return teams_pb2.RemoveTeamMemberResponse()
+
+    async def ListTeamMembers(
+        self, request: teams_pb2.ListTeamMembersRequest, context: Context
+    ) -> teams_pb2.ListTeamMembersResponse:
+        members = await self._teams.members(request.team)
+        return teams_pb2.ListTeamMembersResponse(members=[member_to_pb(m) for m in members])

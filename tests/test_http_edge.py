@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestServer
 from prometheus_client import CollectorRegistry
 
 from clients.client import TocsinClient
-from clients.shim import GrpcIngest, Shim
+from clients.shim import GrpcCalendars, GrpcIngest, Shim
 from service.config import SnsConfig
 from service.model import NewAlert
 from tests.conftest import Running
@@ -45,7 +45,10 @@ async def test_healthz_is_503_when_the_service_does_not_answer() -> None:
         aiohttp.ClientSession() as outbound,
     ):
         ingest = GrpcIngest(channel, "tocsin_x")
-        shim = Shim(ingest, channel, CollectorRegistry(), FakeClock(), SnsConfig(), outbound)
+        calendars = GrpcCalendars(channel, "tocsin_x")
+        shim = Shim(
+            ingest, channel, CollectorRegistry(), FakeClock(), SnsConfig(), outbound, calendars
+        )
         async with (
             TestServer(shim.app()) as server,
             aiohttp.ClientSession() as http,

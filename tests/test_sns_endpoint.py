@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry
 
 from clients import sns_message
 from clients.client import IntegrationKey, TocsinClient, parse_ref
-from clients.shim import GrpcIngest, Shim
+from clients.shim import GrpcCalendars, GrpcIngest, Shim
 from service.config import SnsConfig
 from service.model import AlertQuery, IntegrationType, NewIntegration, Priority
 from tests.conftest import Running, serving
@@ -238,7 +238,8 @@ async def test_service_down_is_503_and_the_redelivery_stores_one_alert(
     for target, expected in ((f"127.0.0.1:{dead}", 503), (edge.running.target, 200)):
         async with grpc.aio.insecure_channel(target) as channel:
             ingest = GrpcIngest(channel, edge.running.token)
-            shim = Shim(ingest, channel, CollectorRegistry(), clock, sns, edge.http)
+            calendars = GrpcCalendars(channel, edge.running.token)
+            shim = Shim(ingest, channel, CollectorRegistry(), clock, sns, edge.http, calendars)
             async with TestServer(shim.app()) as server:
                 url = str(server.make_url(f"/v1/sns/{key.info.integration.id}"))
                 got, _ = await edge.post_raw(f"{url}?apiKey={key.api_key}", delivery)

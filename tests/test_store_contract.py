@@ -334,7 +334,7 @@ async def test_teams(store: SQLiteStore) -> None:
     with pytest.raises(AlreadyExists):
         await store.rename_team("platform", "DB")
     await create(store, owner_team="platform")
-    with pytest.raises(FailedPrecondition, match=r"still has 1 alert\(s\) and 0 integration"):
+    with pytest.raises(FailedPrecondition, match=r"still has 1 alert\(s\), 0 integration"):
         await store.delete_team("platform")
     await store.delete_team("db")
     with pytest.raises(NotFound):

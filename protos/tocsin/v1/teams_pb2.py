@@ -25,29 +25,41 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cprotos/tocsin/v1/teams.proto\x12\ttocsin.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"e\n\x04Team\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"6\n\x11\x43reateTeamRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\"\x12\n\x10ListTeamsRequest\"3\n\x11ListTeamsResponse\x12\x1e\n\x05teams\x18\x01 \x03(\x0b\x32\x0f.tocsin.v1.Team\"\x1e\n\x0eGetTeamRequest\x12\x0c\n\x04team\x18\x01 \x01(\t\"3\n\x11RenameTeamRequest\x12\x0c\n\x04team\x18\x01 \x01(\t\x12\x10\n\x08new_name\x18\x02 \x01(\t\"!\n\x11\x44\x65leteTeamRequest\x12\x0c\n\x04team\x18\x01 \x01(\t\"\x14\n\x12\x44\x65leteTeamResponse2\xd1\x02\n\x0bTeamService\x12;\n\nCreateTeam\x12\x1c.tocsin.v1.CreateTeamRequest\x1a\x0f.tocsin.v1.Team\x12\x46\n\tListTeams\x12\x1b.tocsin.v1.ListTeamsRequest\x1a\x1c.tocsin.v1.ListTeamsResponse\x12\x35\n\x07GetTeam\x12\x19.tocsin.v1.GetTeamRequest\x1a\x0f.tocsin.v1.Team\x12;\n\nRenameTeam\x12\x1c.tocsin.v1.RenameTeamRequest\x1a\x0f.tocsin.v1.Team\x12I\n\nDeleteTeam\x12\x1c.tocsin.v1.DeleteTeamRequest\x1a\x1d.tocsin.v1.DeleteTeamResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cprotos/tocsin/v1/teams.proto\x12\ttocsin.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"=\n\nTeamMember\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x10\n\x08username\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\"@\n\x14SetTeamMemberRequest\x12\x0c\n\x04team\x18\x01 \x01(\t\x12\x0c\n\x04user\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\"5\n\x17RemoveTeamMemberRequest\x12\x0c\n\x04team\x18\x01 \x01(\t\x12\x0c\n\x04user\x18\x02 \x01(\t\"\x1a\n\x18RemoveTeamMemberResponse\"&\n\x16ListTeamMembersRequest\x12\x0c\n\x04team\x18\x01 \x01(\t\"A\n\x17ListTeamMembersResponse\x12&\n\x07members\x18\x01 \x03(\x0b\x32\x15.tocsin.v1.TeamMember\"e\n\x04Team\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"6\n\x11\x43reateTeamRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\"\x12\n\x10ListTeamsRequest\"3\n\x11ListTeamsResponse\x12\x1e\n\x05teams\x18\x01 \x03(\x0b\x32\x0f.tocsin.v1.Team\"\x1e\n\x0eGetTeamRequest\x12\x0c\n\x04team\x18\x01 \x01(\t\"3\n\x11RenameTeamRequest\x12\x0c\n\x04team\x18\x01 \x01(\t\x12\x10\n\x08new_name\x18\x02 \x01(\t\"!\n\x11\x44\x65leteTeamRequest\x12\x0c\n\x04team\x18\x01 \x01(\t\"\x14\n\x12\x44\x65leteTeamResponse2\xd1\x04\n\x0bTeamService\x12;\n\nCreateTeam\x12\x1c.tocsin.v1.CreateTeamRequest\x1a\x0f.tocsin.v1.Team\x12\x46\n\tListTeams\x12\x1b.tocsin.v1.ListTeamsRequest\x1a\x1c.tocsin.v1.ListTeamsResponse\x12\x35\n\x07GetTeam\x12\x19.tocsin.v1.GetTeamRequest\x1a\x0f.tocsin.v1.Team\x12;\n\nRenameTeam\x12\x1c.tocsin.v1.RenameTeamRequest\x1a\x0f.tocsin.v1.Team\x12I\n\nDeleteTeam\x12\x1c.tocsin.v1.DeleteTeamRequest\x1a\x1d.tocsin.v1.DeleteTeamResponse\x12G\n\rSetTeamMember\x12\x1f.tocsin.v1.SetTeamMemberRequest\x1a\x15.tocsin.v1.TeamMember\x12[\n\x10RemoveTeamMember\x12\".tocsin.v1.RemoveTeamMemberRequest\x1a#.tocsin.v1.RemoveTeamMemberResponse\x12X\n\x0fListTeamMembers\x12!.tocsin.v1.ListTeamMembersRequest\x1a\".tocsin.v1.ListTeamMembersResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.tocsin.v1.teams_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TEAM']._serialized_start=76
-  _globals['_TEAM']._serialized_end=177
-  _globals['_CREATETEAMREQUEST']._serialized_start=179
-  _globals['_CREATETEAMREQUEST']._serialized_end=233
-  _globals['_LISTTEAMSREQUEST']._serialized_start=235
-  _globals['_LISTTEAMSREQUEST']._serialized_end=253
-  _globals['_LISTTEAMSRESPONSE']._serialized_start=255
-  _globals['_LISTTEAMSRESPONSE']._serialized_end=306
-  _globals['_GETTEAMREQUEST']._serialized_start=308
-  _globals['_GETTEAMREQUEST']._serialized_end=338
-  _globals['_RENAMETEAMREQUEST']._serialized_start=340
-  _globals['_RENAMETEAMREQUEST']._serialized_end=391
-  _globals['_DELETETEAMREQUEST']._serialized_start=393
-  _globals['_DELETETEAMREQUEST']._serialized_end=426
-  _globals['_DELETETEAMRESPONSE']._serialized_start=428
-  _globals['_DELETETEAMRESPONSE']._serialized_end=448
-  _globals['_TEAMSERVICE']._serialized_start=451
-  _globals['_TEAMSERVICE']._serialized_end=788
+  _globals['_TEAMMEMBER']._serialized_start=76
+  _globals['_TEAMMEMBER']._serialized_end=137
+  _globals['_SETTEAMMEMBERREQUEST']._serialized_start=139
+  _globals['_SETTEAMMEMBERREQUEST']._serialized_end=203
+  _globals['_REMOVETEAMMEMBERREQUEST']._serialized_start=205
+  _globals['_REMOVETEAMMEMBERREQUEST']._serialized_end=258
+  _globals['_REMOVETEAMMEMBERRESPONSE']._serialized_start=260
+  _globals['_REMOVETEAMMEMBERRESPONSE']._serialized_end=286
+  _globals['_LISTTEAMMEMBERSREQUEST']._serialized_start=288
+  _globals['_LISTTEAMMEMBERSREQUEST']._serialized_end=326
+  _globals['_LISTTEAMMEMBERSRESPONSE']._serialized_start=328
+  _globals['_LISTTEAMMEMBERSRESPONSE']._serialized_end=393
+  _globals['_TEAM']._serialized_start=395
+  _globals['_TEAM']._serialized_end=496
+  _globals['_CREATETEAMREQUEST']._serialized_start=498
+  _globals['_CREATETEAMREQUEST']._serialized_end=552
+  _globals['_LISTTEAMSREQUEST']._serialized_start=554
+  _globals['_LISTTEAMSREQUEST']._serialized_end=572
+  _globals['_LISTTEAMSRESPONSE']._serialized_start=574
+  _globals['_LISTTEAMSRESPONSE']._serialized_end=625
+  _globals['_GETTEAMREQUEST']._serialized_start=627
+  _globals['_GETTEAMREQUEST']._serialized_end=657
+  _globals['_RENAMETEAMREQUEST']._serialized_start=659
+  _globals['_RENAMETEAMREQUEST']._serialized_end=710
+  _globals['_DELETETEAMREQUEST']._serialized_start=712
+  _globals['_DELETETEAMREQUEST']._serialized_end=745
+  _globals['_DELETETEAMRESPONSE']._serialized_start=747
+  _globals['_DELETETEAMRESPONSE']._serialized_end=767
+  _globals['_TEAMSERVICE']._serialized_start=770
+  _globals['_TEAMSERVICE']._serialized_end=1363
 # @@protoc_insertion_point(module_scope)

@@ -62,6 +62,21 @@ class TeamServiceStub:
                 request_serializer=protos_dot_tocsin_dot_v1_dot_teams__pb2.DeleteTeamRequest.SerializeToString,
                 response_deserializer=protos_dot_tocsin_dot_v1_dot_teams__pb2.DeleteTeamResponse.FromString,
                 _registered_method=True)
+        self.SetTeamMember = channel.unary_unary(
+                '/tocsin.v1.TeamService/SetTeamMember',
+                request_serializer=protos_dot_tocsin_dot_v1_dot_teams__pb2.SetTeamMemberRequest.SerializeToString,
+                response_deserializer=protos_dot_tocsin_dot_v1_dot_teams__pb2.TeamMember.FromString,
+                _registered_method=True)
+        self.RemoveTeamMember = channel.unary_unary(
+                '/tocsin.v1.TeamService/RemoveTeamMember',
+                request_serializer=protos_dot_tocsin_dot_v1_dot_teams__pb2.RemoveTeamMemberRequest.SerializeToString,
+                response_deserializer=protos_dot_tocsin_dot_v1_dot_teams__pb2.RemoveTeamMemberResponse.FromString,
+                _registered_method=True)
+        self.ListTeamMembers = channel.unary_unary(
+                '/tocsin.v1.TeamService/ListTeamMembers',
+                request_serializer=protos_dot_tocsin_dot_v1_dot_teams__pb2.ListTeamMembersRequest.SerializeToString,
+                response_deserializer=protos_dot_tocsin_dot_v1_dot_teams__pb2.ListTeamMembersResponse.FromString,
+                _registered_method=True)
 
 
 class TeamServiceServicer:
@@ -101,6 +116,25 @@ class TeamServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetTeamMember(self, request, context):
+        """Adds a user to the team, or changes their role there.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveTeamMember(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTeamMembers(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TeamServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -128,6 +162,21 @@ def add_TeamServiceServicer_to_server(servicer, server):
                     servicer.DeleteTeam,
                     request_deserializer=protos_dot_tocsin_dot_v1_dot_teams__pb2.DeleteTeamRequest.FromString,
                     response_serializer=protos_dot_tocsin_dot_v1_dot_teams__pb2.DeleteTeamResponse.SerializeToString,
+            ),
+            'SetTeamMember': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetTeamMember,
+                    request_deserializer=protos_dot_tocsin_dot_v1_dot_teams__pb2.SetTeamMemberRequest.FromString,
+                    response_serializer=protos_dot_tocsin_dot_v1_dot_teams__pb2.TeamMember.SerializeToString,
+            ),
+            'RemoveTeamMember': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveTeamMember,
+                    request_deserializer=protos_dot_tocsin_dot_v1_dot_teams__pb2.RemoveTeamMemberRequest.FromString,
+                    response_serializer=protos_dot_tocsin_dot_v1_dot_teams__pb2.RemoveTeamMemberResponse.SerializeToString,
+            ),
+            'ListTeamMembers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTeamMembers,
+                    request_deserializer=protos_dot_tocsin_dot_v1_dot_teams__pb2.ListTeamMembersRequest.FromString,
+                    response_serializer=protos_dot_tocsin_dot_v1_dot_teams__pb2.ListTeamMembersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -268,6 +317,87 @@ class TeamService:
             '/tocsin.v1.TeamService/DeleteTeam',
             protos_dot_tocsin_dot_v1_dot_teams__pb2.DeleteTeamRequest.SerializeToString,
             protos_dot_tocsin_dot_v1_dot_teams__pb2.DeleteTeamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetTeamMember(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tocsin.v1.TeamService/SetTeamMember',
+            protos_dot_tocsin_dot_v1_dot_teams__pb2.SetTeamMemberRequest.SerializeToString,
+            protos_dot_tocsin_dot_v1_dot_teams__pb2.TeamMember.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveTeamMember(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tocsin.v1.TeamService/RemoveTeamMember',
+            protos_dot_tocsin_dot_v1_dot_teams__pb2.RemoveTeamMemberRequest.SerializeToString,
+            protos_dot_tocsin_dot_v1_dot_teams__pb2.RemoveTeamMemberResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTeamMembers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tocsin.v1.TeamService/ListTeamMembers',
+            protos_dot_tocsin_dot_v1_dot_teams__pb2.ListTeamMembersRequest.SerializeToString,
+            protos_dot_tocsin_dot_v1_dot_teams__pb2.ListTeamMembersResponse.FromString,
             options,
             channel_credentials,
             insecure,

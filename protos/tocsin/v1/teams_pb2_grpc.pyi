@@ -42,6 +42,10 @@ class TeamServiceStub:
     RenameTeam: _grpc.UnaryUnaryMultiCallable[_teams_pb2.RenameTeamRequest, _teams_pb2.Team]
     DeleteTeam: _grpc.UnaryUnaryMultiCallable[_teams_pb2.DeleteTeamRequest, _teams_pb2.DeleteTeamResponse]
     """Refused while anything belongs to the team."""
+    SetTeamMember: _grpc.UnaryUnaryMultiCallable[_teams_pb2.SetTeamMemberRequest, _teams_pb2.TeamMember]
+    """Adds a user to the team, or changes their role there."""
+    RemoveTeamMember: _grpc.UnaryUnaryMultiCallable[_teams_pb2.RemoveTeamMemberRequest, _teams_pb2.RemoveTeamMemberResponse]
+    ListTeamMembers: _grpc.UnaryUnaryMultiCallable[_teams_pb2.ListTeamMembersRequest, _teams_pb2.ListTeamMembersResponse]
 
 @_typing.type_check_only
 class TeamServiceAsyncStub(TeamServiceStub):
@@ -57,6 +61,10 @@ class TeamServiceAsyncStub(TeamServiceStub):
     RenameTeam: _aio.UnaryUnaryMultiCallable[_teams_pb2.RenameTeamRequest, _teams_pb2.Team]  # type: ignore[assignment]
     DeleteTeam: _aio.UnaryUnaryMultiCallable[_teams_pb2.DeleteTeamRequest, _teams_pb2.DeleteTeamResponse]  # type: ignore[assignment]
     """Refused while anything belongs to the team."""
+    SetTeamMember: _aio.UnaryUnaryMultiCallable[_teams_pb2.SetTeamMemberRequest, _teams_pb2.TeamMember]  # type: ignore[assignment]
+    """Adds a user to the team, or changes their role there."""
+    RemoveTeamMember: _aio.UnaryUnaryMultiCallable[_teams_pb2.RemoveTeamMemberRequest, _teams_pb2.RemoveTeamMemberResponse]  # type: ignore[assignment]
+    ListTeamMembers: _aio.UnaryUnaryMultiCallable[_teams_pb2.ListTeamMembersRequest, _teams_pb2.ListTeamMembersResponse]  # type: ignore[assignment]
 
 class TeamServiceServicer(metaclass=_abc_1.ABCMeta):
     """Teams own alerts (and later integrations, schedules and escalation
@@ -99,5 +107,27 @@ class TeamServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_teams_pb2.DeleteTeamResponse, _abc.Awaitable[_teams_pb2.DeleteTeamResponse]]:
         """Refused while anything belongs to the team."""
+
+    @_abc_1.abstractmethod
+    def SetTeamMember(
+        self,
+        request: _teams_pb2.SetTeamMemberRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_teams_pb2.TeamMember, _abc.Awaitable[_teams_pb2.TeamMember]]:
+        """Adds a user to the team, or changes their role there."""
+
+    @_abc_1.abstractmethod
+    def RemoveTeamMember(
+        self,
+        request: _teams_pb2.RemoveTeamMemberRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_teams_pb2.RemoveTeamMemberResponse, _abc.Awaitable[_teams_pb2.RemoveTeamMemberResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListTeamMembers(
+        self,
+        request: _teams_pb2.ListTeamMembersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_teams_pb2.ListTeamMembersResponse, _abc.Awaitable[_teams_pb2.ListTeamMembersResponse]]: ...
 
 def add_TeamServiceServicer_to_server(servicer: TeamServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,54 @@
+"""Schedules as iCalendar (RFC 5545) files, for calendar apps that subscribe to a secret URL.
+
+Pure: a timeline and the names to show in, text out. Each shift is one event whose UID is
+stable across fetches (schedule, rotation, user and start), so a calendar app updates events
+in place instead of duplicating them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+import icalendar
+
+from service.clock import to_micros
+from service.schedule import Schedule, Timeline
+
+PRODUCT_ID = "-//Tocsin//On-call schedules//EN"
+
+
+def calendar(
+    schedule: Schedule, line: Timeline, names: Mapping[str, str], now: datetime, user: str = ""
+) -> str:
+    """The shifts of `line` (only `user`'s, a user id, when given) as an iCalendar file."""
+    cal = icalendar.Calendar()
+    cal.add("prodid", PRODUCT_ID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    title = f"On call: {schedule.name}"
+    if user:
+        title += f" ({names.get(user, user)})"
+    cal.add("x-wr-calname", title)
+    cal.add("x-wr-timezone", schedule.time_zone)
+    for shift in line.shifts:
+        if user and shift.user != user:
+            continue
+        who = names.get(shift.user, shift.user)
+        event = icalendar.Event()
+        event.add(
+            "uid",
+            f"{schedule.id}-{shift.rotation or 'override'}-{shift.user}-"
+            f"{to_micros(shift.start)}@tocsin",
+        )
+        event.add("dtstamp", now)
+        event.add("dtstart", shift.start)
+        event.add("dtend", shift.end)
+        through = shift.rotation or "override"
+        if shift.override and shift.rotation:
+            through = f"{shift.rotation}, override"
+        event.add("summary", f"{who} on call ({schedule.name}: {through})")
+        event.add("description", f"{who} is on call for {schedule.name} through {through}.")
+        event.add("transp", "TRANSPARENT")
+        cal.add_component(event)
+    return bytes(cal.to_ical()).decode()
