@@ -16,6 +16,7 @@ from typing import TypeVar
 
 import grpc
 
+from clients.directory import DirectoryCalls
 from protos.tocsin.v1 import (
     alerts_pb2,
     alerts_pb2_grpc,
@@ -128,7 +129,7 @@ def error_from_rpc(exc: grpc.aio.AioRpcError) -> TocsinError:
     return kind(details)
 
 
-class TocsinClient:
+class TocsinClient(DirectoryCalls):
     def __init__(
         self,
         target: str,

@@ -39,7 +39,7 @@ async def test_team_lifecycle(client: TocsinClient, caplog: pytest.LogCaptureFix
         await client.get_team("ops")
     alert = (await client.create_alert(NewAlert(message="m", owner_team="platform"))).alert
     assert alert.owner_team == "platform"
-    with pytest.raises(FailedPrecondition, match=r"still has 1 alert\(s\) and 0 integration"):
+    with pytest.raises(FailedPrecondition, match=r"still has 1 alert\(s\), 0 integration"):
         await client.delete_team("platform")
     empty = await client.create_team("empty")
     await client.delete_team(empty.name)
