@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from clients import render
+from clients import directory_commands, manifest_commands, render
 from clients.client import IntegrationInfo, IntegrationKey, TocsinClient, parse_ref
 from service import config as configuration
 from service import logs
@@ -693,6 +693,9 @@ def build_parser() -> argparse.ArgumentParser:
         one = integration_commands.add_parser(name, parents=[common], help=text)
         one.add_argument("integration", metavar="INTEGRATION", help="id or name")
         one.set_defaults(run=run)
+
+    directory_commands.add_commands(commands, common, team_commands)
+    manifest_commands.add_commands(commands, common)
 
     tokens = commands.add_parser("tokens", help="manage API tokens")
     token_commands = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")

@@ -332,7 +332,7 @@ def change_to_pb(
     if change is None:
         return schedules_pb2.OnCallChangeResponse(found=False)
     return schedules_pb2.OnCallChangeResponse(
-        found=True, at=timestamp(change.at), users=[names.get(u, u) for u in change.users]
+        found=True, at=timestamp(change.at), users=sorted(names.get(u, u) for u in change.users)
     )
 
 

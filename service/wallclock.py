@@ -44,6 +44,8 @@ def resolve(wall: datetime, tz: ZoneInfo) -> datetime:
     # For a naive time, fold=0 reads it with the offset in force before a transition and
     # fold=1 with the one after; they differ only near a transition. This is the hot path of
     # every on-call query, so it avoids building aware datetimes.
+    if wall.fold:  # a time read back from a second occurrence still means the first
+        wall = wall.replace(fold=0)
     before = tz.utcoffset(wall)
     after = tz.utcoffset(wall.replace(fold=1))
     if before is None or after is None:  # pragma: no cover - ZoneInfo always answers

@@ -1,0 +1,570 @@
+"""`tocsin users ...`, `tocsin teams members|add-member|remove-member` and
+`tocsin schedules ...`: the CLI for people and on-call schedules.
+
+Times typed without a UTC offset are wall-clock times in the schedule's zone; ones that zone
+skips or repeats are refused with an explanation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from clients import render
+from clients.client import TocsinClient
+from service.errors import FailedPrecondition, InvalidArgument
+from service.schedule import OnCall, Schedule, Timeline
+from service.schedules import CUSTOM, KINDS, RotationSpec, ScheduleSpec, parse_restriction
+from service.user import NotificationRule, NotificationStep, User
+from service.users import RULE_KINDS, effective_rule
+from service.wallclock import parse_instant, zone
+
+if TYPE_CHECKING:  # not subscriptable at run time
+    Commands = argparse._SubParsersAction[Any]
+
+
+def _at(text: str | None, time_zone: str, field: str) -> datetime | None:
+    """`now`, or ISO 8601 with an offset, or a wall time in `time_zone`."""
+    if text is None or text.strip().lower() == "now":
+        return None
+    return parse_instant(text, zone(time_zone), field)
+
+
+def _wall(instant: datetime, time_zone: str) -> str:
+    return instant.astimezone(zone(time_zone)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+# Users
+
+
+def _user_detail(out: TextIO, user: User) -> None:
+    out.write(f"username:   {user.username}\n")
+    out.write(f"id:         {user.id}\n")
+    out.write(f"full name:  {user.full_name or '-'}\n")
+    out.write(f"time zone:  {user.time_zone}\n")
+    out.write(f"role:       {user.role.value}\n")
+    out.write("contact methods:\n")
+    for method in user.contact_methods:
+        out.write(f"  {method.name:<12} {method.channel.value:<6} {method.address}\n")
+    if not user.contact_methods:
+        out.write("  (none)\n")
+    for kind in RULE_KINDS:
+        rule = effective_rule(user, high_priority=kind == "high_priority")
+        own = getattr(user.notification_rules, kind) is not None
+        label = kind.replace("_", " ")
+        out.write(f"{label} rule{'' if own else ' (default)'}:\n")
+        for step in rule.steps:
+            out.write(f"  after {step.delay_minutes:>4} min  {step.contact_method}\n")
+        if rule.repeat_times:
+            out.write(f"  again every {rule.repeat_minutes} min, {rule.repeat_times} more times\n")
+
+
+def _show_user(out: TextIO, args: argparse.Namespace, user: User) -> None:
+    render.write_json(out, user) if args.json else _user_detail(out, user)
+
+
+async def users_create(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    user = await client.create_user(
+        args.username,
+        full_name=args.full_name or "",
+        time_zone=args.time_zone or "",
+        role=args.role or "",
+    )
+    _show_user(out, args, user)
+
+
+async def users_list(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    users = await client.list_users()
+    if args.json:
+        render.write_json(out, users)
+        return
+    render.table(
+        out,
+        ["USERNAME", "FULL NAME", "TIME ZONE", "ROLE", "CONTACT METHODS"],
+        [
+            [
+                u.username,
+                u.full_name,
+                u.time_zone,
+                u.role.value,
+                ", ".join(f"{m.channel.value}:{m.name}" for m in u.contact_methods),
+            ]
+            for u in users
+        ],
+    )
+
+
+async def users_get(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    _show_user(out, args, await client.get_user(args.user))
+
+
+async def users_update(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    user = await client.update_user(
+        args.user, full_name=args.full_name, time_zone=args.time_zone, role=args.role
+    )
+    _show_user(out, args, user)
+
+
+async def users_delete(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    await client.delete_user(args.user)
+    render.write_json(out, {"deleted": args.user}) if args.json else out.write(
+        f"deleted user {args.user}\n"
+    )
+
+
+async def users_add_contact(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    user = await client.add_contact_method(args.user, args.channel, args.address, args.name or "")
+    _show_user(out, args, user)
+
+
+async def users_remove_contact(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    _show_user(out, args, await client.remove_contact_method(args.user, args.contact_method))
+
+
+def _step(text: str) -> NotificationStep:
+    """`METHOD` or `METHOD:MINUTES`."""
+    name, _, minutes = text.partition(":")
+    if not name or (minutes and not minutes.isdigit()):
+        raise argparse.ArgumentTypeError(
+            f"expected CONTACT_METHOD or CONTACT_METHOD:MINUTES, such as sms:1, not {text!r}"
+        )
+    return NotificationStep(name, int(minutes or 0))
+
+
+async def users_set_rule(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    if args.default:
+        if args.step:
+            raise InvalidArgument("--step", "give steps or --default, not both")
+        rule = None
+    else:
+        if not args.step:
+            raise InvalidArgument("--step", "give at least one step, or --default")
+        rule = NotificationRule(tuple(args.step), args.repeat_minutes, args.repeat_times)
+    _show_user(out, args, await client.set_notification_rule(args.user, args.kind, rule))
+
+
+# Team members
+
+
+async def teams_members(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    members = await client.list_team_members(args.team_name)
+    if args.json:
+        render.write_json(out, members)
+        return
+    render.table(out, ["USERNAME", "ROLE"], [[m.username, m.role.value] for m in members])
+
+
+async def teams_add_member(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    member = await client.set_team_member(args.team_name, args.user, args.role or "")
+    if args.json:
+        render.write_json(out, member)
+        return
+    out.write(f"{member.username} is a {member.role.value} of {args.team_name}\n")
+
+
+async def teams_remove_member(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    await client.remove_team_member(args.team_name, args.user)
+    if args.json:
+        render.write_json(out, {"removed": args.user, "team": args.team_name})
+        return
+    out.write(f"removed {args.user} from {args.team_name}\n")
+
+
+# Schedules
+
+
+def schedule_detail(out: TextIO, schedule: Schedule) -> None:
+    out.write(f"schedule:   {schedule.name}\n")
+    out.write(f"id:         {schedule.id}\n")
+    out.write(f"team:       {schedule.team_id}\n")
+    out.write(f"time zone:  {schedule.time_zone}\n")
+    if schedule.description:
+        out.write(f"about:      {schedule.description}\n")
+    for rotation in schedule.rotations:
+        length = "" if rotation.length == 1 else f" every {rotation.length} {rotation.unit.value}"
+        out.write(f"rotation {rotation.name}: {rotation.kind}{length}\n")
+        out.write(f"  starts    {_wall(rotation.start, schedule.time_zone)}\n")
+        if rotation.end is not None:
+            out.write(f"  ends      {_wall(rotation.end, schedule.time_zone)}\n")
+        people = ", ".join(u or "none" for u in rotation.current_users)
+        out.write(f"  people    {people}\n")
+        for restriction in rotation.restrictions:
+            out.write(f"  only      {restriction.describe()}\n")
+
+
+async def schedules_create(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    rotations: tuple[RotationSpec, ...] = ()
+    if args.rotation:
+        if not args.start or not args.participants:
+            raise InvalidArgument("--rotation", "needs --start and --participants too")
+        start = _at(args.start, args.time_zone, "--start")
+        if start is None:
+            raise InvalidArgument("--start", "give a time, not now")
+        rotations = (
+            RotationSpec(
+                name=args.rotation,
+                kind=args.type,
+                start=start,
+                participants=tuple(p.strip() for p in args.participants.split(",")),
+                length=args.length,
+                unit=args.unit or "",
+                end=_at(args.end, args.time_zone, "--end") if args.end else None,
+                restrictions=tuple(
+                    parse_restriction(r, f"--restriction[{i}]")
+                    for i, r in enumerate(args.restriction)
+                ),
+            ),
+        )
+    spec = ScheduleSpec(
+        name=args.name,
+        team=args.team or "",
+        time_zone=args.time_zone,
+        description=args.description or "",
+        rotations=rotations,
+    )
+    schedule = await client.create_schedule(spec)
+    render.write_json(out, schedule) if args.json else schedule_detail(out, schedule)
+
+
+async def schedules_get(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    schedule = await client.get_schedule(args.schedule)
+    render.write_json(out, schedule) if args.json else schedule_detail(out, schedule)
+
+
+async def schedules_list(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    schedules = await client.list_schedules(args.team or "")
+    if args.json:
+        render.write_json(out, schedules)
+        return
+    render.table(
+        out,
+        ["NAME", "TEAM", "TIME ZONE", "ROTATIONS"],
+        [
+            [s.name, s.team_id, s.time_zone, ", ".join(r.name for r in s.rotations)]
+            for s in schedules
+        ],
+    )
+
+
+async def schedules_delete(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    await client.delete_schedule(args.schedule)
+    render.write_json(out, {"deleted": args.schedule}) if args.json else out.write(
+        f"deleted schedule {args.schedule}\n"
+    )
+
+
+def _on_call_line(entries: Sequence[OnCall]) -> str:
+    if not entries:
+        return "nobody"
+    return ", ".join(
+        f"{e.user} ({e.rotation or 'override'}{', override' if e.override and e.rotation else ''})"
+        for e in entries
+    )
+
+
+async def schedules_oncall(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    schedule = await client.get_schedule(args.schedule)
+    at = _at(args.at, schedule.time_zone, "--at")
+    if args.next or args.previous:
+        change = await client.next_on_call(schedule.id, at, previous=args.previous)
+        if args.json:
+            render.write_json(out, change)
+        elif change is None:
+            out.write("nobody else within a year\n")
+        else:
+            verb = "until" if args.previous else "from"
+            out.write(f"{', '.join(change.users)} {verb} {_wall(change.at, schedule.time_zone)}\n")
+        return
+    when, entries = await client.who_is_on_call(schedule.id, at)
+    if args.json:
+        render.write_json(out, {"at": when, "on_call": entries})
+        return
+    out.write(f"{_wall(when, schedule.time_zone)}: {_on_call_line(entries)}\n")
+
+
+def timeline_table(out: TextIO, time_zone: str, line: Timeline) -> None:
+    rows = [
+        [
+            _wall(s.start, time_zone),
+            _wall(s.end, time_zone),
+            s.user,
+            s.rotation or "override",
+            s.override or "",
+        ]
+        for s in line.shifts
+    ]
+    rows += [
+        [_wall(g.start, time_zone), _wall(g.end, time_zone), "(nobody)", "", ""] for g in line.gaps
+    ]
+    rows.sort(key=lambda r: r[0])
+    render.table(out, ["FROM", "TO", "WHO", "ROTATION", "OVERRIDE"], rows)
+
+
+async def schedules_timeline(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    schedule = await client.get_schedule(args.schedule)
+    start = _at(args.start, schedule.time_zone, "--from")
+    end = _at(args.end, schedule.time_zone, "--to")
+    if end is None and args.days:
+        end = (start or datetime.now().astimezone()) + timedelta(days=args.days)
+    _, time_zone, line = await client.timeline(schedule.id, start, end)
+    render.write_json(out, line) if args.json else timeline_table(out, time_zone, line)
+
+
+async def schedules_gaps(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    found = await client.find_gaps(args.schedule or "", args.days)
+    with_gaps = [(name, tz, line) for name, tz, line in found if line.gaps]
+    if args.json:
+        render.write_json(out, [{"schedule": name, "gaps": line.gaps} for name, _, line in found])
+    else:
+        for name, time_zone, line in with_gaps:
+            for gap in line.gaps:
+                out.write(
+                    f"{name}: nobody on call {_wall(gap.start, time_zone)} to "
+                    f"{_wall(gap.end, time_zone)}\n"
+                )
+        if not with_gaps:
+            out.write(f"no gaps in the next {args.days} days ({len(found)} schedule(s))\n")
+    if with_gaps:
+        # A check for scripts and CI: non-zero when anyone could go unpaged.
+        raise FailedPrecondition(
+            f"{len(with_gaps)} schedule(s) have times with nobody on call in the next "
+            f"{args.days} days"
+        )
+
+
+async def overrides_add(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    schedule = await client.get_schedule(args.schedule)
+    start = _at(args.start, schedule.time_zone, "--start") or datetime.now().astimezone()
+    end = _at(args.end, schedule.time_zone, "--end")
+    if end is None:
+        raise InvalidArgument("--end", "must be a time, not now")
+    override = await client.add_override(schedule.id, args.user, start, end, args.rotation or "")
+    if args.json:
+        render.write_json(out, override)
+        return
+    scope = f" ({override.rotation})" if override.rotation else ""
+    out.write(
+        f"override {override.id}: {override.user} on call in {schedule.name}{scope} from "
+        f"{_wall(override.start, schedule.time_zone)} to "
+        f"{_wall(override.end, schedule.time_zone)}\n"
+    )
+
+
+async def overrides_remove(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    ended = await client.remove_override(args.schedule, args.override_id)
+    if args.json:
+        render.write_json(out, {"removed": args.override_id, "ended_early": ended})
+    elif ended is None:
+        out.write(f"deleted override {args.override_id}\n")
+    else:
+        out.write(f"override {args.override_id} had begun: it now ends {render.when(ended.end)}\n")
+
+
+async def overrides_list(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    schedule = await client.get_schedule(args.schedule)
+    overrides = await client.list_overrides(schedule.id)
+    if args.json:
+        render.write_json(out, overrides)
+        return
+    render.table(
+        out,
+        ["ID", "USER", "FROM", "TO", "ROTATION"],
+        [
+            [
+                o.id,
+                o.user,
+                _wall(o.start, schedule.time_zone),
+                _wall(o.end, schedule.time_zone),
+                o.rotation or "(all)",
+            ]
+            for o in overrides
+        ],
+    )
+
+
+async def schedules_export_ical(
+    client: TocsinClient, args: argparse.Namespace, out: TextIO
+) -> None:
+    calendar = (
+        await client.rotate_ical_secret(args.schedule)
+        if args.rotate_secret
+        else await client.export_ical(args.schedule, args.user or "")
+    )
+    if args.json:
+        render.write_json(out, {"url": calendar.url, "ical": calendar.ical})
+    elif args.output:
+        await asyncio.to_thread(Path(args.output).write_text, calendar.ical, encoding="utf-8")
+        out.write(f"wrote {args.output}; subscribe at {calendar.url}\n")
+    else:
+        out.write(calendar.ical)
+
+
+# The parser
+
+
+def add_commands(commands: Commands, common: argparse.ArgumentParser, teams: Commands) -> None:
+    _user_commands(commands, common)
+    _member_commands(teams, common)
+    _schedule_commands(commands, common)
+
+
+def _user_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
+    users = commands.add_parser("users", help="manage users and how they are paged")
+    actions = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    create = actions.add_parser("create", parents=[common], help="create a user")
+    create.add_argument("username")
+    create.add_argument("--full-name")
+    create.add_argument("--time-zone", help="IANA zone, e.g. Europe/Berlin (default UTC)")
+    create.add_argument("--role", choices=["admin", "user"])
+    create.set_defaults(run=users_create)
+    actions.add_parser("list", parents=[common], help="list users").set_defaults(run=users_list)
+    for name, run, text in (
+        ("get", users_get, "show a user, their contact methods and rules"),
+        ("delete", users_delete, "delete a user who is in no schedule"),
+    ):
+        one = actions.add_parser(name, parents=[common], help=text)
+        one.add_argument("user", help="username or id")
+        one.set_defaults(run=run)
+    update = actions.add_parser("update", parents=[common], help="change a user's details")
+    update.add_argument("user", help="username or id")
+    update.add_argument("--full-name")
+    update.add_argument("--time-zone")
+    update.add_argument("--role", choices=["admin", "user"])
+    update.set_defaults(run=users_update)
+    add = actions.add_parser("add-contact", parents=[common], help="add a contact method")
+    add.add_argument("user", help="username or id")
+    add.add_argument("--channel", required=True, choices=["email", "sms", "voice", "push"])
+    add.add_argument("--address", required=True, help="email, E.164 number or device token")
+    add.add_argument("--name", help="what rules call it (default: the channel)")
+    add.set_defaults(run=users_add_contact)
+    remove = actions.add_parser("remove-contact", parents=[common], help="remove a contact method")
+    remove.add_argument("user", help="username or id")
+    remove.add_argument("contact_method", metavar="CONTACT_METHOD", help="its name or id")
+    remove.set_defaults(run=users_remove_contact)
+    rule = actions.add_parser(
+        "set-rule", parents=[common], help="set how a user is paged (or restore the default)"
+    )
+    rule.add_argument("user", help="username or id")
+    rule.add_argument("--kind", choices=RULE_KINDS, default="new_alert")
+    rule.add_argument(
+        "--step",
+        type=_step,
+        action="append",
+        default=[],
+        help="CONTACT_METHOD[:MINUTES], in order (repeatable)",
+    )
+    rule.add_argument("--repeat-minutes", type=int, default=0, help="notify me again after")
+    rule.add_argument("--repeat-times", type=int, default=0, help="how many more times")
+    rule.add_argument("--default", action="store_true", help="restore the default rule")
+    rule.set_defaults(run=users_set_rule)
+
+
+def _member_commands(teams: Commands, common: argparse.ArgumentParser) -> None:
+    members = teams.add_parser("members", parents=[common], help="list a team's members")
+    members.add_argument("team_name", metavar="TEAM")
+    members.set_defaults(run=teams_members)
+    add = teams.add_parser(
+        "add-member", parents=[common], help="add a user to a team (or change their role)"
+    )
+    add.add_argument("team_name", metavar="TEAM")
+    add.add_argument("user")
+    add.add_argument("--role", choices=["admin", "member"])
+    add.set_defaults(run=teams_add_member)
+    remove = teams.add_parser("remove-member", parents=[common], help="take a user off a team")
+    remove.add_argument("team_name", metavar="TEAM")
+    remove.add_argument("user")
+    remove.set_defaults(run=teams_remove_member)
+
+
+def _schedule_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
+    schedules = commands.add_parser("schedules", help="on-call schedules")
+    actions = schedules.add_subparsers(dest="schedules_command", required=True, metavar="ACTION")
+    create = actions.add_parser(
+        "create",
+        parents=[common],
+        help="create a schedule (with one rotation; more with `tocsin apply`)",
+    )
+    create.add_argument("name")
+    create.add_argument("--time-zone", required=True, help="IANA zone, e.g. America/New_York")
+    create.add_argument("--team", help="owner team (default: default)")
+    create.add_argument("--description")
+    create.add_argument("--rotation", help="the rotation's name")
+    create.add_argument("--type", choices=[*KINDS, CUSTOM], default="weekly")
+    create.add_argument("--length", type=int, default=1, help="units per shift (default 1)")
+    create.add_argument("--unit", choices=["hours", "days", "weeks"], help="for custom rotations")
+    create.add_argument("--start", help="first hand-off; no offset = wall time in the zone")
+    create.add_argument("--end", help="when the rotation stops")
+    create.add_argument("--participants", help="usernames in order, comma-separated; none = empty")
+    create.add_argument(
+        "--restriction",
+        action="append",
+        default=[],
+        help="09:00-17:00 or mon 09:00-fri 17:00 (repeatable)",
+    )
+    create.set_defaults(run=schedules_create)
+    listing = actions.add_parser("list", parents=[common], help="list schedules")
+    listing.add_argument("--team", help="only this team's")
+    listing.set_defaults(run=schedules_list)
+    for name, run, text in (
+        ("get", schedules_get, "show a schedule"),
+        ("delete", schedules_delete, "delete a schedule and its overrides"),
+    ):
+        one = actions.add_parser(name, parents=[common], help=text)
+        one.add_argument("schedule", help="name or id")
+        one.set_defaults(run=run)
+    oncall = actions.add_parser("oncall", parents=[common], help="who is on call")
+    oncall.add_argument("schedule", help="name or id")
+    oncall.add_argument("--at", help="a time (default now); no offset = the schedule's zone")
+    which = oncall.add_mutually_exclusive_group()
+    which.add_argument("--next", action="store_true", help="who is on call next")
+    which.add_argument("--previous", action="store_true", help="who was on call before")
+    oncall.set_defaults(run=schedules_oncall)
+    timeline = actions.add_parser("timeline", parents=[common], help="every shift in a window")
+    timeline.add_argument("schedule", help="name or id")
+    timeline.add_argument("--from", dest="start", help="default now")
+    timeline.add_argument("--to", dest="end", help="default a week after --from")
+    timeline.add_argument("--days", type=int, help="instead of --to")
+    timeline.set_defaults(run=schedules_timeline)
+    gaps = actions.add_parser(
+        "gaps", parents=[common], help="check for times nobody is on call (exit 1 if any)"
+    )
+    gaps.add_argument("schedule", nargs="?", help="name or id (default: every schedule)")
+    gaps.add_argument("--days", type=int, default=14, help="how far ahead (default 14)")
+    gaps.set_defaults(run=schedules_gaps)
+    ical = actions.add_parser(
+        "export-ical", parents=[common], help="the schedule as iCalendar, and its feed URL"
+    )
+    ical.add_argument("schedule", help="name or id")
+    ical.add_argument("--user", help="only this user's shifts")
+    ical.add_argument("-o", "--output", help="write the file here and print the feed URL")
+    ical.add_argument(
+        "--rotate-secret", action="store_true", help="new feed URL; the old one stops working"
+    )
+    ical.set_defaults(run=schedules_export_ical)
+
+    override = actions.add_parser("override", help="overrides: someone else on call for a while")
+    override_actions = override.add_subparsers(
+        dest="override_command", required=True, metavar="ACTION"
+    )
+    add = override_actions.add_parser("add", parents=[common], help="add an override")
+    add.add_argument("schedule", help="name or id")
+    add.add_argument("--user", required=True)
+    add.add_argument("--start", help="default now; no offset = the schedule's zone")
+    add.add_argument("--end", required=True)
+    add.add_argument("--rotation", help="replace only this rotation's person")
+    add.set_defaults(run=overrides_add)
+    remove = override_actions.add_parser(
+        "remove", parents=[common], help="delete an override, or end one in progress now"
+    )
+    remove.add_argument("schedule", help="name or id")
+    remove.add_argument("override_id", metavar="OVERRIDE_ID")
+    remove.set_defaults(run=overrides_remove)
+    listing = override_actions.add_parser(
+        "list", parents=[common], help="current and future overrides"
+    )
+    listing.add_argument("schedule", help="name or id")
+    listing.set_defaults(run=overrides_list)

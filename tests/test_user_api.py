@@ -1,0 +1,131 @@
+"""UserService and team members through the real gRPC server and client."""
+
+from __future__ import annotations
+
+import pytest
+
+from clients.client import TocsinClient
+from service.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from service.user import Channel, MemberRole, NotificationRule, NotificationStep, Role
+
+
+async def test_user_lifecycle(client: TocsinClient) -> None:
+    alice = await client.create_user(
+        "alice@example.com", full_name="Alice Archer", time_zone="Europe/Berlin", role="admin"
+    )
+    assert alice.role is Role.ADMIN and alice.time_zone == "Europe/Berlin"
+    with pytest.raises(AlreadyExists):
+        await client.create_user("ALICE@example.com")
+    assert await client.get_user("Alice@Example.com") == alice
+    assert await client.get_user(alice.id) == alice
+    updated = await client.update_user(alice.id, full_name="Alice A.")
+    assert updated.full_name == "Alice A." and updated.time_zone == "Europe/Berlin"
+    await client.create_user("bob")
+    assert [u.username for u in await client.list_users()] == ["alice@example.com", "bob"]
+    await client.delete_user("bob")
+    with pytest.raises(NotFound):
+        await client.get_user("bob")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"username": "none"}, "username"),
+        ({"username": "has space"}, "username"),
+        ({"username": "x" * 101}, "username"),
+        ({"username": "ok", "time_zone": "Mars/Olympus"}, "time_zone"),
+        ({"username": "ok", "role": "owner"}, "role"),
+    ],
+)
+async def test_bad_users_are_refused_naming_the_field(
+    client: TocsinClient, kwargs: dict[str, str], field: str
+) -> None:
+    username = kwargs.pop("username")
+    with pytest.raises(InvalidArgument) as caught:
+        await client.create_user(username, **kwargs)
+    assert caught.value.field == field
+
+
+async def test_contact_methods_and_default_rules(client: TocsinClient) -> None:
+    await client.create_user("carol")
+    await client.add_contact_method("carol", "voice", "+14155550100")
+    await client.add_contact_method("carol", "email", "carol@example.com")
+    await client.add_contact_method("carol", "sms", "+14155550100", "cell")
+    user = await client.add_contact_method("carol", "push", "fcm-token-123")
+    assert [(m.name, m.channel) for m in user.contact_methods] == [
+        ("voice", Channel.VOICE),
+        ("email", Channel.EMAIL),
+        ("cell", Channel.SMS),
+        ("push", Channel.PUSH),
+    ]
+    # Push and email at once, SMS after a minute, voice after five.
+    shown = await client.get_user("carol")
+    assert shown.notification_rules.new_alert is None  # the default is in effect
+    with pytest.raises(InvalidArgument, match="E.164"):
+        await client.add_contact_method("carol", "sms", "4155550100")
+    with pytest.raises(InvalidArgument, match="email address"):
+        await client.add_contact_method("carol", "email", "not-an-email")
+    with pytest.raises(InvalidArgument, match="channel"):
+        await client.add_contact_method("carol", "pager", "123")
+    await client.add_contact_method("carol", "email", "c2@example.com")
+    await client.add_contact_method("carol", "email", "c3@example.com")
+    with pytest.raises(FailedPrecondition, match="already has 3 email"):
+        await client.add_contact_method("carol", "email", "c4@example.com")
+    await client.remove_contact_method("carol", "email-3")
+    with pytest.raises(FailedPrecondition, match="already has email c2@example.com"):
+        await client.add_contact_method("carol", "email", "c2@example.com")
+
+
+async def test_notification_rules(client: TocsinClient) -> None:
+    await client.create_user("dave")
+    await client.add_contact_method("dave", "email", "dave@example.com")
+    await client.add_contact_method("dave", "sms", "+4915112345678", "phone")
+    rule = NotificationRule(
+        (NotificationStep("phone", 2), NotificationStep("email", 0)), repeat_minutes=10,
+        repeat_times=3,
+    )  # fmt: skip
+    user = await client.set_notification_rule("dave", "high_priority", rule)
+    stored = user.notification_rules.high_priority
+    assert stored is not None
+    # Kept in order of delay.
+    assert [s.contact_method for s in stored.steps] == ["email", "phone"]
+    assert stored.repeat_times == 3
+    with pytest.raises(FailedPrecondition, match="high_priority notification rule uses phone"):
+        await client.remove_contact_method("dave", "phone")
+    with pytest.raises(InvalidArgument) as caught:
+        await client.set_notification_rule(
+            "dave", "new_alert", NotificationRule((NotificationStep("pager", 0),))
+        )
+    assert caught.value.field == "new_alert.steps[0].contact_method"
+    with pytest.raises(InvalidArgument) as caught:
+        await client.set_notification_rule(
+            "dave", "new_alert", NotificationRule((NotificationStep("email", 0),), 0, 2)
+        )
+    assert caught.value.field == "new_alert.repeat_minutes"
+    restored = await client.set_notification_rule("dave", "high_priority", None)
+    assert restored.notification_rules.high_priority is None
+    assert (await client.remove_contact_method("dave", "phone")).contact_methods[0].name == "email"
+
+
+async def test_team_members(client: TocsinClient) -> None:
+    await client.create_team("ops")
+    await client.create_user("erin")
+    await client.create_user("frank")
+    await client.set_team_member("ops", "erin", "admin")
+    await client.set_team_member("ops", "frank")
+    members = await client.list_team_members("ops")
+    assert [(m.username, m.role) for m in members] == [
+        ("erin", MemberRole.ADMIN),
+        ("frank", MemberRole.MEMBER),
+    ]
+    await client.set_team_member("ops", "frank", "admin")  # a role change, not a second row
+    assert len(await client.list_team_members("ops")) == 2
+    await client.remove_team_member("ops", "erin")
+    with pytest.raises(NotFound):
+        await client.remove_team_member("ops", "erin")
+    with pytest.raises(InvalidArgument, match="role"):
+        await client.set_team_member("ops", "erin", "owner")
+    # Members do not keep a team alive; deleting a user takes them off their teams.
+    await client.delete_user("frank")
+    assert await client.list_team_members("ops") == []
+    await client.delete_team("ops")
