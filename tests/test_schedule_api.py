@@ -20,8 +20,8 @@ from tests.conftest import Running
 NY = ZoneInfo("America/New_York")
 
 
-def ny(*args: int) -> datetime:
-    return datetime(*args, tzinfo=NY).astimezone(UTC)  # type: ignore[misc]
+def ny(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=NY).astimezone(UTC)
 
 
 def weekly(participants: tuple[str, ...], name: str = "primary") -> RotationSpec:
