@@ -56,7 +56,7 @@ def _user_detail(out: TextIO, user: User) -> None:
         rule = effective_rule(user, high_priority=kind == "high_priority")
         own = getattr(user.notification_rules, kind) is not None
         label = kind.replace("_", " ")
-        out.write(f"{label} rule{'' if own else ' (default)'}:\n")
+        out.write(f"{label} rule{'' if own else ' (not set: uses this)'}:\n")
         for step in rule.steps:
             out.write(f"  after {step.delay_minutes:>4} min  {step.contact_method}\n")
         if rule.repeat_times:
@@ -163,7 +163,7 @@ async def teams_add_member(client: TocsinClient, args: argparse.Namespace, out: 
     if args.json:
         render.write_json(out, member)
         return
-    out.write(f"{member.username} is a {member.role.value} of {args.team_name}\n")
+    out.write(f"{member.username}: {member.role.value} of {args.team_name}\n")
 
 
 async def teams_remove_member(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:

@@ -83,7 +83,7 @@ def user_to_pb(user: User) -> users_pb2.User:
         new_alert_rule=rule_to_pb(effective_rule(user, high_priority=False)),
         new_alert_rule_is_default=rules.new_alert is None,
         high_priority_rule=rule_to_pb(effective_rule(user, high_priority=True)),
-        high_priority_rule_is_default=rules.high_priority is None and rules.new_alert is None,
+        high_priority_rule_is_default=rules.high_priority is None,
         created_at=timestamp(user.created_at or datetime.fromtimestamp(0).astimezone()),
     )
 

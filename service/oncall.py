@@ -89,10 +89,12 @@ def participant(rotation: Rotation, k: int) -> str | None:
 
 
 def next_handoff_shift(rotation: Rotation, time_zone: str, now: datetime) -> int:
-    """The first shift that starts after `now`: where a participant change takes effect."""
+    """The first shift that starts after `now`: where a participant change takes effect.
+    Slots the DST rule shrinks to nothing start no shift, so they are passed over."""
     if now < rotation.start:
         return 0
-    return _Handoffs(rotation, zone(time_zone)).index(now) + 1
+    handoffs = _Handoffs(rotation, zone(time_zone))
+    return handoffs.index(handoffs.boundary(handoffs.index(now) + 1))
 
 
 # --- Restrictions ----------------------------------------------------------------------------

@@ -133,13 +133,15 @@ class User(_message.Message):
     def contact_methods(self) -> _containers.RepeatedCompositeFieldContainer[Global___ContactMethod]: ...
     @_builtins.property
     def new_alert_rule(self) -> Global___NotificationRule:
-        """The rules in effect: the user's own, or the defaults (push and email at
-        once, SMS after 1 minute, voice after 5) when *_is_default is set.
+        """The rules in effect. *_is_default says the user has no rule of their own
+        for that kind: the one shown is the fallback (for high priority, the
+        user's new-alert rule; else push and email at once, SMS after 1 minute,
+        voice after 5).
         """
 
     @_builtins.property
     def high_priority_rule(self) -> Global___NotificationRule:
-        """For P1 and P2 alerts; falls back to the new-alert rule."""
+        """For P1 and P2 alerts."""
 
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...

@@ -1,0 +1,79 @@
+"""`tocsin users|teams members|schedules` through the real console script."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import Running
+from tests.test_cli import tocsin
+
+
+async def test_users_and_members_from_the_cli(running: Running) -> None:
+    assert (
+        await tocsin(running, "users", "create", "alice", "--time-zone", "Europe/Berlin")
+    ).code == 0
+    added = await tocsin(
+        running, "users", "add-contact", "alice", "--channel", "sms", "--address", "+4915112345678",
+        "--name", "phone", "--json",
+    )  # fmt: skip
+    assert added.code == 0, added.err
+    user = added.json()
+    assert isinstance(user, dict) and user["contact_methods"][0]["name"] == "phone"
+    rule = await tocsin(
+        running, "users", "set-rule", "alice", "--kind", "high_priority", "--step", "phone:0",
+        "--repeat-minutes", "5", "--repeat-times", "2",
+    )  # fmt: skip
+    assert rule.code == 0, rule.err
+    assert "again every 5 min, 2 more times" in rule.out
+    bad = await tocsin(
+        running, "users", "add-contact", "alice", "--channel", "sms", "--address", "12"
+    )
+    assert bad.code == 1 and "E.164" in bad.err
+    assert (await tocsin(running, "teams", "add-member", "default", "alice")).code == 0
+    members = await tocsin(running, "teams", "members", "default")
+    assert "alice" in members.out and "member" in members.out
+
+
+async def test_schedules_from_the_cli(running: Running, tmp_path: Path) -> None:
+    for name in ("ann", "ben"):
+        assert (await tocsin(running, "users", "create", name)).code == 0
+    created = await tocsin(
+        running, "schedules", "create", "web", "--time-zone", "America/New_York",
+        "--rotation", "primary", "--type", "daily", "--start", "2026-02-23T09:00",
+        "--participants", "ann,ben", "--restriction", "mon 09:00-fri 17:00",
+    )  # fmt: skip
+    assert created.code == 0, created.err
+    assert "only      mon 09:00-fri 17:00" in created.out
+    # Typed wall times that the zone skips are refused, with what to type instead.
+    skipped = await tocsin(
+        running, "schedules", "create", "web2", "--time-zone", "America/New_York",
+        "--rotation", "p", "--start", "2026-03-08T02:30", "--participants", "ann",
+    )  # fmt: skip
+    assert skipped.code == 1
+    assert "does not exist in America/New_York" in skipped.err and "03:00" in skipped.err
+
+    oncall = await tocsin(running, "schedules", "oncall", "web", "--at", "2026-03-03T10:00")
+    assert oncall.out.strip() == "2026-03-03 10:00 EST: ann (primary)"  # shift 8 of ann, ben
+    timeline = await tocsin(
+        running, "schedules", "timeline", "web", "--from", "2026-03-02T00:00", "--days", "1"
+    )
+    lines = timeline.out.splitlines()
+    assert lines[0].split() == ["FROM", "TO", "WHO", "ROTATION", "OVERRIDE"]
+    assert "(nobody)" in lines[1] and "ben" in lines[2]
+    gaps = await tocsin(running, "schedules", "gaps", "web", "--days", "7")
+    assert gaps.code == 1 and "nobody on call" in gaps.out
+
+    override = await tocsin(
+        running, "schedules", "override", "add", "web", "--user", "ann",
+        "--start", "2026-03-03T00:00", "--end", "2026-03-04T00:00", "--json",
+    )  # fmt: skip
+    assert override.code == 0, override.err
+    listed = await tocsin(running, "schedules", "override", "list", "web", "--json")
+    overrides = listed.json()
+    assert isinstance(overrides, list) and [o["user"] for o in overrides] == ["ann"]
+
+    ics = tmp_path / "web.ics"
+    exported = await tocsin(running, "schedules", "export-ical", "web", "-o", str(ics))
+    assert exported.code == 0, exported.err
+    assert "subscribe at http" in exported.out
+    assert ics.read_text().startswith("BEGIN:VCALENDAR")
