@@ -1,4 +1,6 @@
-"""`python -m bench` (`make bench`): how fast Tocsin creates alerts, next to bare gRPC.
+"""`python -m bench` (`make bench`): how fast Tocsin creates alerts, next to bare gRPC; how
+fast it takes verified SNS notifications, next to bare HTTP; and how fast it answers who is on
+call (`bench.oncall`). `--only alerts|sns|oncall` runs one part.
 
 In one run on this machine, against a real `tocsin serve` child process, it measures
 CreateAlert throughput (calls/s) and p50/p99 latency at each caller count (default 1, 16, 64)
@@ -31,7 +33,7 @@ from pathlib import Path
 
 import grpc
 
-from bench import report, scenarios, sns
+from bench import oncall, report, scenarios, sns
 from bench.echo import running_echo
 from bench.errors import BenchError
 from bench.load import Measurement, measure
@@ -45,6 +47,7 @@ SNS_CONCURRENCY = 64
 # Enough for 2,000/s over the default run; signing them takes a few seconds up front.
 SNS_BODIES = 8_000
 DEFAULT_CONCURRENCY = (1, 16, 64)
+PARTS = ("alerts", "sns", "oncall")
 DEFAULT_CONCURRENCY_TEXT = ",".join(map(str, DEFAULT_CONCURRENCY))
 
 
@@ -53,10 +56,24 @@ class Settings:
     seconds: float
     concurrency: tuple[int, ...]
     rounds: int
+    only: tuple[str, ...] = ()
 
 
 def main(argv: Sequence[str]) -> int:
     settings = _settings(argv)
+    parts = settings.only or PARTS
+    status = 0
+    if "alerts" in parts:
+        status |= _alerts(settings)
+    if "sns" in parts:
+        status |= _sns(settings)
+    if "oncall" in parts:
+        print("On-call maths (in process, no server)", flush=True)
+        print("\n".join(oncall.run()))
+    return status
+
+
+def _alerts(settings: Settings) -> int:
     print(
         f"Tocsin CreateAlert vs bare gRPC echo: {settings.seconds:g} s per scenario after "
         f"{WARMUP_SECONDS:g} s warm-up, median of {settings.rounds} rounds, "
@@ -77,6 +94,10 @@ def main(argv: Sequence[str]) -> int:
     print()
     print(report.target_line(rows))
     print()
+    return 0
+
+
+def _sns(settings: Settings) -> int:
     print(
         f"Verified SNS notifications through tocsin serve (SQLite) vs bare HTTP: "
         f"{SNS_CONCURRENCY} connections, {settings.seconds:g} s after {WARMUP_SECONDS:g} s "
@@ -91,6 +112,7 @@ def main(argv: Sequence[str]) -> int:
     print("\n".join(report.sns_table(edge, bare)))
     print()
     print(report.sns_target_line(edge))
+    print()
     return 0
 
 
@@ -180,8 +202,15 @@ def _settings(argv: Sequence[str]) -> Settings:
         default=DEFAULT_ROUNDS,
         help=f"rounds per caller count; the median round is reported (default {DEFAULT_ROUNDS})",
     )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=PARTS,
+        default=[],
+        help="run only this part (repeatable; default: all)",
+    )
     options = parser.parse_args(argv)
-    return Settings(options.seconds, options.concurrency, options.rounds)
+    return Settings(options.seconds, options.concurrency, options.rounds, tuple(options.only))
 
 
 def _positive_count(text: str) -> int:
