@@ -336,9 +336,11 @@ def next_on_call(
     """The next people on call after those on call at `at` (a different, non-empty set) and
     when they start; None if nobody else is on call within a year."""
     now = frozenset(c.user for c in who_is_on_call(schedule, overrides, at))
+    # The last chunk stops at the horizon: callers load overrides only that far.
+    limit = at + SEARCH_HORIZON
     lo = at
-    while lo < at + SEARCH_HORIZON:
-        hi = lo + _SEARCH_CHUNK
+    while lo < limit:
+        hi = min(lo + _SEARCH_CHUNK, limit)
         for start, _, users in segments(timeline(schedule, overrides, lo, hi)):
             if users and users != now:
                 return OnCallChange(max(start, at), tuple(sorted(users)))
@@ -352,9 +354,10 @@ def previous_on_call(
     """The last people on call before those on call at `at` (a different, non-empty set) and
     when their time ended; None if nobody else was on call within a year."""
     now = frozenset(c.user for c in who_is_on_call(schedule, overrides, at))
+    limit = at - SEARCH_HORIZON
     hi = at
-    while hi > at - SEARCH_HORIZON:
-        lo = hi - _SEARCH_CHUNK
+    while hi > limit:
+        lo = max(hi - _SEARCH_CHUNK, limit)
         for _, end, users in reversed(segments(timeline(schedule, overrides, lo, hi))):
             if users and users != now:
                 return OnCallChange(end, tuple(sorted(users)))
