@@ -85,8 +85,8 @@ def exact(wall: datetime, tz: ZoneInfo, field: str) -> datetime:
         after = local(_end_of_gap(wall, tz), tz).isoformat(sep=" ", timespec="minutes")
         raise InvalidArgument(
             field,
-            f"{shown} does not exist in {tz.key}: the clocks skip it (daylight saving time); "
-            f"use {after} or give an explicit UTC offset",
+            f"{shown} does not exist in {tz.key}: the clocks jump over it (a daylight saving "
+            f"or time zone change); use {after} or give an explicit UTC offset",
         )
     if first != second:
         raise InvalidArgument(
