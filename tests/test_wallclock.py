@@ -228,7 +228,7 @@ def test_exact_accepts_times_that_happen_once(name: str, wall_time: str, expecte
         (
             "America/New_York",
             "2025-03-09 02:30",
-            "2025-03-09 02:30 does not exist in America/New_York: the clocks skip it",
+            "2025-03-09 02:30 does not exist in America/New_York: the clocks jump over it",
         ),
         ("America/New_York", "2025-03-09 02:00", "use 2025-03-09 03:00"),
         ("Europe/Berlin", "2025-03-30 02:15", "use 2025-03-30 03:00"),
