@@ -1,0 +1,986 @@
+"""Config as code: teams, users and schedules declared in one YAML file, and the server brought
+to match it (`tocsin apply -f FILE`), or written out as such a file (`tocsin export`).
+
+The format::
+
+    teams:
+      - name: platform
+        description: Platform team
+        members:                          # exact set when present
+          - {user: alice, role: admin}    # role admin|member, default member
+          - {user: bob}
+    users:
+      - username: alice
+        full_name: Alice Archer
+        time_zone: Europe/Berlin          # default UTC
+        role: user                        # admin|user, default user
+        contact_methods:                  # exact set when present, matched by name
+          - {name: email, channel: email, address: alice@example.com}
+          - {name: phone, channel: sms, address: "+4915112345678"}
+        notification_rules:               # when present, a kind left out means the default
+          new_alert:
+            steps:
+              - {contact_method: email, after_minutes: 0}
+              - {contact_method: phone, after_minutes: 1}
+            repeat_minutes: 10
+            repeat_times: 2
+          high_priority: {steps: [{contact_method: phone, after_minutes: 0}]}
+      - username: bob                     # only the username is required
+    schedules:
+      - name: platform-oncall
+        team: platform                    # default: default
+        time_zone: Europe/Berlin          # required
+        description: ""
+        rotations:                        # exact list when present
+          - name: primary
+            type: weekly                  # hourly|daily|weekly, or custom with a unit:
+            length: 1                     #   default 1; e.g. type: custom, length: 8,
+                                          #   unit: hours (hours|days|weeks)
+            start: 2026-11-30T09:00       # ISO 8601; no offset: wall time in the zone
+            end: 2027-06-01T09:00         # optional
+            participants: [alice, bob, none]    # `none` is an empty slot
+            restrictions: ["mon 09:00-fri 17:00", "22:00-06:00"]
+        overrides:                        # only ever added, never removed
+          - {user: bob, start: 2026-12-24T00:00, end: 2026-12-27T00:00, rotation: primary}
+
+Names match the server's case-insensitively. Applying changes only what the file mentions:
+other teams, users and schedules are left alone, and so is any key an object leaves out or
+gives no value (a user without `contact_methods` keeps theirs; a new one gets the defaults
+above). Lists that are given are exact: `members: []` removes every member. Overrides
+are matched by user, start, end and rotation; apply adds the missing ones and never removes
+one, so overrides made through the API survive. Wall times that the zone skips or repeats are
+refused, naming the file and the path in it; give such a time with its UTC offset.
+
+A team's description cannot be changed through the API, so a differing one is reported as a
+warning, not a change: re-applying the same file still says "no changes".
+
+Everything is checked, against the server's current state, before the first change is made.
+The changes then go in dependency order (teams, users, team members, schedules, overrides),
+one call at a time. What only the server can judge (an override that ended before the server's
+now, which it refuses to add) may still be refused midway: the error then says that the
+changes before it were made, and applying the file again finishes the job.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import yaml
+
+from clients.client import TocsinClient
+from service import users as user_rules
+from service import validation
+from service.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    TocsinError,
+)
+from service.model import Team
+from service.schedule import Override, Rotation, Schedule
+from service.schedules import (
+    CUSTOM,
+    ROTATIONS_MAX,
+    RotationSpec,
+    ScheduleSpec,
+    build_rotation,
+    parse_restriction,
+)
+from service.user import (
+    ContactMethod,
+    MemberRole,
+    NotificationRule,
+    NotificationRules,
+    NotificationStep,
+    Role,
+    TeamMember,
+    User,
+)
+from service.users import EMPTY_SLOT, RULE_KINDS
+from service.wallclock import exact, parse_instant, zone
+
+T = TypeVar("T")
+
+
+class ManifestError(TocsinError):
+    """A problem with the file, or the server refusing part of it: names the file, the path
+    in it and the problem, e.g. `oncall.yaml: schedules[0].time_zone: is required`."""
+
+    def __init__(self, file: str, path: str, problem: str) -> None:
+        super().__init__(f"{file}: {path}: {problem}" if path else f"{file}: {problem}")
+
+
+# What the file declares. None is a key the file leaves out (or gives no value).
+
+
+@dataclass(frozen=True)
+class TeamDecl:
+    name: str
+    description: str | None = None
+    members: tuple[TeamMember, ...] | None = None  # user_id unused
+
+
+@dataclass(frozen=True)
+class UserDecl:
+    username: str
+    full_name: str | None = None
+    time_zone: str | None = None
+    role: Role | None = None
+    contact_methods: tuple[ContactMethod, ...] | None = None  # id unused
+    rules: NotificationRules | None = None
+
+
+@dataclass(frozen=True)
+class ScheduleDecl:
+    name: str
+    time_zone: str
+    team: str | None = None
+    description: str | None = None
+    rotations: tuple[RotationSpec, ...] | None = None
+    overrides: tuple[Override, ...] = ()  # id and schedule_id unused
+
+
+@dataclass(frozen=True)
+class Manifest:
+    file: str
+    teams: tuple[TeamDecl, ...] = ()
+    users: tuple[UserDecl, ...] = ()
+    schedules: tuple[ScheduleDecl, ...] = ()
+
+
+# Parsing: shapes and field rules, with paths into the file. Errors inside are
+# InvalidArgument(path, rule); `parse` names the file.
+
+
+def parse(text: str, file: str) -> Manifest:
+    """The file's declarations; refuses the first problem, naming its path."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ManifestError(file, "", f"not valid YAML: {_yaml_problem(exc)}") from None
+    try:
+        root = _keys({} if data is None else data, "", (), ("teams", "users", "schedules"))
+        teams = _list(root.get("teams"), "teams", _team)
+        users = _list(root.get("users"), "users", _user)
+        schedules = _list(root.get("schedules"), "schedules", _schedule)
+        _unique([t.name for t in teams], "teams", "name")
+        _unique([u.username for u in users], "users", "username")
+        _unique([s.name for s in schedules], "schedules", "name")
+    except InvalidArgument as exc:
+        raise ManifestError(file, exc.field, exc.rule) from None
+    return Manifest(file, teams, users, schedules)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    if isinstance(exc, yaml.MarkedYAMLError) and mark is not None:
+        return f"line {mark.line + 1}, column {mark.column + 1}: {exc.problem}"
+    return " ".join(str(exc).split())
+
+
+def _at(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _keys(
+    value: object, path: str, required: Sequence[str], optional: Sequence[str]
+) -> dict[str, Any]:
+    known = (*required, *optional)
+    if not isinstance(value, dict):
+        raise InvalidArgument(path, f"must be a mapping with keys {', '.join(known)}")
+    for key in value:
+        if key not in known:
+            raise InvalidArgument(_at(path, str(key)), f"unknown key (known: {', '.join(known)})")
+    for key in required:
+        if value.get(key) is None:
+            raise InvalidArgument(_at(path, key), "is required")
+    return value
+
+
+def _list(value: object, path: str, read: Callable[[Any, str], T]) -> tuple[T, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise InvalidArgument(path, "must be a list")
+    return tuple(read(item, f"{path}[{index}]") for index, item in enumerate(value))
+
+
+def _unique(names: Sequence[str], path: str, key: str) -> None:
+    seen: set[str] = set()
+    for index, name in enumerate(names):
+        if name.lower() in seen:
+            raise InvalidArgument(f"{path}[{index}].{key}", f"{name!r} is listed twice")
+        seen.add(name.lower())
+
+
+def _text(value: object, path: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidArgument(path, f"must be text, not {value!r} (quote it)")
+    return value
+
+
+def _int(value: object, path: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidArgument(path, f"must be a whole number, not {value!r}")
+    return value
+
+
+def _instant(value: object, tz: ZoneInfo, path: str) -> datetime:
+    """ISO 8601 text or a YAML timestamp; without an offset, a wall time in `tz`."""
+    if isinstance(value, datetime):
+        return exact(value, tz, path) if value.tzinfo is None else value.astimezone(UTC)
+    if isinstance(value, date):
+        value = value.isoformat()
+    return parse_instant(_text(value, path), tz, path)
+
+
+def _team(value: object, path: str) -> TeamDecl:
+    fields = _keys(value, path, ("name",), ("description", "members"))
+    name = validation.team_name(_text(fields["name"], f"{path}.name"), f"{path}.name")
+    description = None
+    if fields.get("description") is not None:
+        where = f"{path}.description"
+        description = _text(fields["description"], where)
+        validation.text(where, description, validation.TEAM_DESCRIPTION_MAX)
+    members = None
+    if fields.get("members") is not None:
+        members = _list(fields["members"], f"{path}.members", _member)
+        _unique([m.username for m in members], f"{path}.members", "user")
+    return TeamDecl(name, description, members)
+
+
+def _member(value: object, path: str) -> TeamMember:
+    fields = _keys(value, path, ("user",), ("role",))
+    role = _text(fields.get("role") or MemberRole.MEMBER.value, f"{path}.role")
+    try:
+        member_role = MemberRole(role)
+    except ValueError:
+        raise InvalidArgument(f"{path}.role", f"must be admin or member (got {role!r})") from None
+    return TeamMember("", _text(fields["user"], f"{path}.user"), member_role)
+
+
+def _user(value: object, path: str) -> UserDecl:
+    fields = _keys(
+        value,
+        path,
+        ("username",),
+        ("full_name", "time_zone", "role", "contact_methods", "notification_rules"),
+    )
+    where = f"{path}.username"
+    decl = UserDecl(user_rules.username(_text(fields["username"], where), where))
+    if fields.get("full_name") is not None:
+        where = f"{path}.full_name"
+        full_name = _text(fields["full_name"], where)
+        validation.text(where, full_name, user_rules.FULL_NAME_MAX)
+        decl = dataclasses.replace(decl, full_name=full_name)
+    if fields.get("time_zone") is not None:
+        where = f"{path}.time_zone"
+        decl = dataclasses.replace(
+            decl, time_zone=zone(_text(fields["time_zone"], where), where).key
+        )
+    if fields.get("role") is not None:
+        where = f"{path}.role"
+        decl = dataclasses.replace(decl, role=user_rules.role(_text(fields["role"], where), where))
+    if fields.get("contact_methods") is not None:
+        where = f"{path}.contact_methods"
+        methods = _list(fields["contact_methods"], where, _contact_method)
+        _unique([m.name for m in methods], where, "name")
+        for index, method in enumerate(methods):
+            same = [m for m in methods[:index] if m.channel is method.channel]
+            if any(m.address == method.address for m in same):
+                raise InvalidArgument(f"{where}[{index}].address", "is listed twice")
+            if len(same) >= user_rules.METHODS_PER_CHANNEL_MAX:
+                raise InvalidArgument(
+                    f"{where}[{index}]",
+                    f"at most {user_rules.METHODS_PER_CHANNEL_MAX} {method.channel.value} "
+                    "contact methods per user",
+                )
+        decl = dataclasses.replace(decl, contact_methods=methods)
+    if fields.get("notification_rules") is not None:
+        where = f"{path}.notification_rules"
+        kinds = _keys(fields["notification_rules"], where, (), RULE_KINDS)
+        rules = {
+            kind: _rule(kinds[kind], f"{where}.{kind}")
+            for kind in RULE_KINDS
+            if kinds.get(kind) is not None
+        }
+        decl = dataclasses.replace(decl, rules=NotificationRules(**rules))
+    return decl
+
+
+def _contact_method(value: object, path: str) -> ContactMethod:
+    fields = _keys(value, path, ("name", "channel", "address"), ())
+    name = user_rules.contact_name(_text(fields["name"], f"{path}.name"), f"{path}.name")
+    channel = user_rules.channel(_text(fields["channel"], f"{path}.channel"), f"{path}.channel")
+    where = f"{path}.address"
+    return ContactMethod(
+        "", name, channel, user_rules.address(channel, _text(fields["address"], where), where)
+    )
+
+
+def _rule(value: object, path: str) -> NotificationRule:
+    fields = _keys(value, path, ("steps",), ("repeat_minutes", "repeat_times"))
+    return NotificationRule(
+        _list(fields["steps"], f"{path}.steps", _step),
+        _int(fields.get("repeat_minutes", 0), f"{path}.repeat_minutes"),
+        _int(fields.get("repeat_times", 0), f"{path}.repeat_times"),
+    )
+
+
+def _step(value: object, path: str) -> NotificationStep:
+    fields = _keys(value, path, ("contact_method",), ("after_minutes",))
+    after = _int(fields.get("after_minutes", 0), f"{path}.after_minutes")
+    if not 0 <= after <= user_rules.DELAY_MAX_MINUTES:
+        raise InvalidArgument(
+            f"{path}.after_minutes", f"must be 0-{user_rules.DELAY_MAX_MINUTES} (got {after})"
+        )
+    where = f"{path}.contact_method"
+    return NotificationStep(
+        user_rules.contact_name(_text(fields["contact_method"], where), where), after
+    )
+
+
+def _schedule(value: object, path: str) -> ScheduleDecl:
+    fields = _keys(
+        value, path, ("name", "time_zone"), ("team", "description", "rotations", "overrides")
+    )
+    name = validation.team_name(_text(fields["name"], f"{path}.name"), f"{path}.name")
+    where = f"{path}.time_zone"
+    tz = zone(_text(fields["time_zone"], where), where)
+    decl = ScheduleDecl(name, tz.key)
+    if fields.get("team") is not None:
+        decl = dataclasses.replace(decl, team=_text(fields["team"], f"{path}.team"))
+    if fields.get("description") is not None:
+        where = f"{path}.description"
+        description = _text(fields["description"], where)
+        validation.text(where, description, validation.TEAM_DESCRIPTION_MAX)
+        decl = dataclasses.replace(decl, description=description)
+    if fields.get("rotations") is not None:
+        where = f"{path}.rotations"
+        rotations = _list(fields["rotations"], where, functools.partial(_rotation, tz=tz))
+        if len(rotations) > ROTATIONS_MAX:
+            raise InvalidArgument(where, f"must have at most {ROTATIONS_MAX} rotations")
+        _unique([r.name for r in rotations], where, "name")
+        decl = dataclasses.replace(decl, rotations=rotations)
+    overrides = _list(
+        fields.get("overrides"), f"{path}.overrides", functools.partial(_override, tz=tz)
+    )
+    return dataclasses.replace(decl, overrides=overrides)
+
+
+def _rotation(value: object, path: str, tz: ZoneInfo) -> RotationSpec:
+    fields = _keys(
+        value,
+        path,
+        ("name", "type", "start", "participants"),
+        ("length", "unit", "end", "restrictions"),
+    )
+    participants = fields["participants"]
+    if not isinstance(participants, list):
+        raise InvalidArgument(f"{path}.participants", "must be a list of usernames")
+    return RotationSpec(
+        name=_text(fields["name"], f"{path}.name"),
+        kind=_text(fields["type"], f"{path}.type"),
+        start=_instant(fields["start"], tz, f"{path}.start"),
+        participants=tuple(
+            _text(p, f"{path}.participants[{i}]") for i, p in enumerate(participants)
+        ),
+        length=_int(fields.get("length") or 1, f"{path}.length"),
+        unit=_text(fields.get("unit") or "", f"{path}.unit"),
+        end=None if fields.get("end") is None else _instant(fields["end"], tz, f"{path}.end"),
+        restrictions=_list(
+            fields.get("restrictions"),
+            f"{path}.restrictions",
+            lambda item, where: parse_restriction(_text(item, where), where),
+        ),
+    )
+
+
+def _override(value: object, path: str, tz: ZoneInfo) -> Override:
+    fields = _keys(value, path, ("user", "start", "end"), ("rotation",))
+    start = _instant(fields["start"], tz, f"{path}.start")
+    end = _instant(fields["end"], tz, f"{path}.end")
+    if end <= start:
+        raise InvalidArgument(f"{path}.end", "must be after the start")
+    user = _text(fields["user"], f"{path}.user")
+    rotation = _text(fields.get("rotation") or "", f"{path}.rotation")
+    return Override("", "", user, start, end, rotation)
+
+
+# The server's side
+
+
+@dataclass(frozen=True)
+class State:
+    """What the server holds, keyed by lower-cased name; members and overrides only of the
+    teams and schedules that were asked about."""
+
+    teams: Mapping[str, Team]
+    users: Mapping[str, User]
+    schedules: Mapping[str, Schedule]
+    members: Mapping[str, tuple[TeamMember, ...]]
+    overrides: Mapping[str, tuple[Override, ...]]
+
+
+async def fetch(client: TocsinClient, manifest: Manifest | None = None) -> State:
+    """The server's state. For a manifest: the members of the teams it lists members for, and
+    the overrides overlapping those it lists. Without one (for export): everything, with the
+    overrides that have not ended."""
+    teams = {t.name.lower(): t for t in await client.list_teams()}
+    users = {u.username.lower(): u for u in await client.list_users()}
+    schedules = {s.name.lower(): s for s in await client.list_schedules()}
+    windows: dict[str, tuple[datetime | None, datetime | None]] = {}
+    if manifest is None:
+        member_of = list(teams)
+        windows = {key: (None, None) for key in schedules}
+    else:
+        member_of = [
+            t.name.lower()
+            for t in manifest.teams
+            if t.members is not None and t.name.lower() in teams
+        ]
+        for decl in manifest.schedules:
+            if decl.overrides and decl.name.lower() in schedules:
+                starts, ends = [o.start for o in decl.overrides], [o.end for o in decl.overrides]
+                windows[decl.name.lower()] = (min(starts), max(ends))
+    members = {key: tuple(await client.list_team_members(teams[key].name)) for key in member_of}
+    overrides = {
+        key: tuple(await client.list_overrides(schedules[key].name, start, end))
+        for key, (start, end) in windows.items()
+    }
+    return State(teams, users, schedules, members, overrides)
+
+
+# Planning: what differs, and the calls that make it match. Pure: no I/O.
+
+Call = Callable[[TocsinClient], Awaitable[object]]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One call to the server, and the place in the file it carries out (for errors)."""
+
+    path: str
+    call: Call
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one object needs: the lines that show it, and the calls that make it so."""
+
+    lines: tuple[str, ...]
+    steps: tuple[Step, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    file: str
+    changes: tuple[Change, ...] = ()
+    # What differs but apply cannot change; not changes, so a re-apply still says so.
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def lines(self) -> list[str]:
+        return [line for change in self.changes for line in change.lines]
+
+
+def plan(manifest: Manifest, state: State) -> Plan:
+    """Every change that makes the server match the file, in an order the server accepts.
+    Checks what needs the server's state first: references to users and teams that exist in
+    neither the file nor the server, rotations, and rules against contact methods."""
+    # Canonical names by lower-cased name; the server's spelling wins.
+    users = {u.username.lower(): u.username for u in manifest.users}
+    users.update({key: u.username for key, u in state.users.items()})
+    teams = {t.name.lower(): t.name for t in manifest.teams}
+    teams.update({key: t.name for key, t in state.teams.items()})
+    changes: list[Change | None] = []
+    warnings: list[str] = []
+    try:
+        for i, team in enumerate(manifest.teams):
+            now = state.teams.get(team.name.lower())
+            if now is None:
+                create = functools.partial(
+                    TocsinClient.create_team, name=team.name, description=team.description or ""
+                )
+                changes.append(Change((f"+ team {team.name}",), (Step(f"teams[{i}]", create),)))
+            elif team.description is not None and team.description != now.description:
+                warnings.append(
+                    f"teams[{i}].description: differs from team {now.name}'s "
+                    f"({_show(now.description)}), which apply cannot change"
+                )
+        for i, user in enumerate(manifest.users):
+            changes.append(
+                _user_change(user, f"users[{i}]", state.users.get(user.username.lower()))
+            )
+        for i, team in enumerate(manifest.teams):
+            if team.members is not None:
+                key = team.name.lower()
+                changes.extend(
+                    _member_changes(
+                        team.members, f"teams[{i}]", teams[key], state.members.get(key, ()), users
+                    )
+                )
+        for i, schedule in enumerate(manifest.schedules):
+            now_schedule = state.schedules.get(schedule.name.lower())
+            changes.append(
+                _schedule_change(schedule, f"schedules[{i}]", now_schedule, users, teams)
+            )
+        for i, schedule in enumerate(manifest.schedules):
+            changes.extend(_override_changes(schedule, f"schedules[{i}]", state, users))
+    except InvalidArgument as exc:
+        raise ManifestError(manifest.file, exc.field, exc.rule) from None
+    return Plan(manifest.file, tuple(c for c in changes if c is not None), tuple(warnings))
+
+
+def _known(names: Mapping[str, str], name: str, path: str, what: str) -> str:
+    found = names.get(name.lower())
+    if found is None:
+        raise InvalidArgument(path, f"no {what} named {name!r} on the server or in the file")
+    return found
+
+
+def _show(text: str) -> str:
+    """A value in a change line: quoted only when it would otherwise be hard to read."""
+    plain = text and text == text.strip() and not any(c in text for c in " ,'\"")
+    return text if plain else repr(text)
+
+
+def _stamp(instant: datetime, tz: ZoneInfo) -> str:
+    """An instant as ISO 8601 in `tz`, with its offset: to the minute when that is exact."""
+    wall = instant.astimezone(tz)
+    return wall.isoformat(timespec="minutes" if not (wall.second or wall.microsecond) else "auto")
+
+
+def _rule_text(rule: NotificationRule | None) -> str:
+    if rule is None:
+        return "default"
+    steps = ", ".join(f"{s.contact_method} after {s.delay_minutes}m" for s in rule.steps)
+    if rule.repeat_times:
+        steps += f", again every {rule.repeat_minutes}m {rule.repeat_times} more times"
+    return steps
+
+
+def _user_change(decl: UserDecl, path: str, current: User | None) -> Change | None:
+    before = current or User("", decl.username)
+    name = before.username
+    lines: list[str] = []
+    steps: list[Step] = []
+    if current is None:
+        lines.append(f"+ user {name}")
+        create = functools.partial(
+            TocsinClient.create_user,
+            username=name,
+            full_name=decl.full_name or "",
+            time_zone=decl.time_zone or "",
+            role=decl.role.value if decl.role else "",
+        )
+        steps.append(Step(path, create))
+    else:
+        wanted = {
+            "full_name": decl.full_name,
+            "time_zone": decl.time_zone,
+            "role": decl.role.value if decl.role else None,
+        }
+        now = {
+            "full_name": before.full_name,
+            "time_zone": before.time_zone,
+            "role": before.role.value,
+        }
+        changed = {k: v for k, v in wanted.items() if v is not None and v != now[k]}
+        lines.extend(
+            f"~ user {name}: {k} {_show(now[k])} -> {_show(v)}" for k, v in changed.items()
+        )
+        if changed:
+            update = functools.partial(
+                TocsinClient.update_user,
+                user=name,
+                full_name=changed.get("full_name"),
+                time_zone=changed.get("time_zone"),
+                role=changed.get("role"),
+            )
+            steps.append(Step(path, update))
+
+    # A changed contact method is removed and added again: the server refuses a second
+    # method with the same name or address. Rules using a removed one are set aside first.
+    methods = before.contact_methods if decl.contact_methods is None else decl.contact_methods
+    have = {m.name.lower(): m for m in before.contact_methods}
+    want = {m.name.lower(): m for m in methods}
+
+    def same(a: ContactMethod, b: ContactMethod | None) -> bool:
+        return b is not None and (a.channel, a.address) == (b.channel, b.address)
+
+    doomed = [m for m in before.contact_methods if not same(m, want.get(m.name.lower()))]
+    fresh = [(i, m) for i, m in enumerate(methods) if not same(m, have.get(m.name.lower()))]
+    for m in doomed:
+        new = want.get(m.name.lower())
+        if new is None:
+            lines.append(f"- user {name}: contact method {m.name}")
+        elif current is not None:
+            old_text, new_text = (
+                f"{m.channel.value} {m.address}",
+                f"{new.channel.value} {new.address}",
+            )
+            lines.append(f"~ user {name}: contact method {m.name} {old_text} -> {new_text}")
+    for _, m in fresh:
+        if m.name.lower() not in have and current is not None:
+            lines.append(f"+ user {name}: contact method {m.name} ({m.channel.value} {m.address})")
+
+    target = _checked_rules(decl, path, dataclasses.replace(before, contact_methods=methods))
+    gone = {m.name.lower() for m in doomed}
+    cleared = {
+        kind: None
+        for kind in RULE_KINDS
+        if any(s.contact_method.lower() in gone for s in _steps(before.notification_rules, kind))
+    }
+    for kind in cleared:
+        call = functools.partial(
+            TocsinClient.set_notification_rule, user=name, kind=kind, rule=None
+        )
+        steps.append(Step(f"{path}.notification_rules", call))
+    for m in doomed:
+        call = functools.partial(
+            TocsinClient.remove_contact_method, user=name, contact_method=m.name
+        )
+        steps.append(Step(f"{path}.contact_methods", call))
+    for i, m in fresh:
+        call = functools.partial(
+            TocsinClient.add_contact_method,
+            user=name,
+            channel=m.channel.value,
+            address=m.address,
+            name=m.name,
+        )
+        steps.append(Step(f"{path}.contact_methods[{i}]", call))
+    middle = dataclasses.replace(before.notification_rules, **cleared)
+    for kind in RULE_KINDS:
+        old, new_rule = getattr(before.notification_rules, kind), getattr(target, kind)
+        if old != new_rule and current is not None:
+            text = f"{_rule_text(old)} -> {_rule_text(new_rule)}"
+            lines.append(f"~ user {name}: notification_rules.{kind} {text}")
+        if getattr(middle, kind) != new_rule:
+            call = functools.partial(
+                TocsinClient.set_notification_rule, user=name, kind=kind, rule=new_rule
+            )
+            steps.append(Step(f"{path}.notification_rules", call))
+    return Change(tuple(lines), tuple(steps)) if steps else None
+
+
+def _steps(rules: NotificationRules, kind: str) -> tuple[NotificationStep, ...]:
+    rule: NotificationRule | None = getattr(rules, kind)
+    return rule.steps if rule else ()
+
+
+def _checked_rules(decl: UserDecl, path: str, final: User) -> NotificationRules:
+    """The rules the user will have, checked against their contact methods after apply and
+    in the form the server keeps them (steps by delay, methods by their own names)."""
+    rules = final.notification_rules if decl.rules is None else decl.rules
+    checked: dict[str, NotificationRule | None] = {}
+    for kind in RULE_KINDS:
+        rule: NotificationRule | None = getattr(rules, kind)
+        where = f"{path}.notification_rules.{kind}"
+        try:
+            checked[kind] = (
+                None if rule is None else user_rules.notification_rule(final, rule, where)
+            )
+        except InvalidArgument as exc:
+            if decl.rules is not None:
+                raise
+            raise InvalidArgument(
+                f"{path}.contact_methods",
+                f"{final.username}'s {kind} notification rule needs a contact method this "
+                f"leaves out ({exc.rule}); give notification_rules too",
+            ) from None
+    return NotificationRules(**checked)
+
+
+def _member_changes(
+    members: Sequence[TeamMember],
+    path: str,
+    team: str,
+    current: Sequence[TeamMember],
+    users: Mapping[str, str],
+) -> list[Change]:
+    have = {m.username.lower(): m for m in current}
+    out = []
+    for j, member in enumerate(members):
+        where = f"{path}.members[{j}]"
+        user = _known(users, member.username, f"{where}.user", "user")
+        role = member.role.value
+        call = functools.partial(TocsinClient.set_team_member, team=team, user=user, role=role)
+        old = have.get(user.lower())
+        if old is None:
+            out.append(Change((f"+ team {team}: member {user} ({role})",), (Step(where, call),)))
+        elif old.role is not member.role:
+            line = f"~ team {team}: member {user} role {old.role.value} -> {role}"
+            out.append(Change((line,), (Step(where, call),)))
+    wanted = {m.username.lower() for m in members}
+    for old in current:
+        if old.username.lower() not in wanted:
+            remove = functools.partial(
+                TocsinClient.remove_team_member, team=team, user=old.username
+            )
+            step = Step(f"{path}.members", remove)
+            out.append(Change((f"- team {team}: member {old.username}",), (step,)))
+    return out
+
+
+def _schedule_change(
+    decl: ScheduleDecl,
+    path: str,
+    current: Schedule | None,
+    users: Mapping[str, str],
+    teams: Mapping[str, str],
+) -> Change | None:
+    team = _known(
+        teams, decl.team or (current.team_id if current else "default"), f"{path}.team", "team"
+    )
+    tz = zone(decl.time_zone)
+    if decl.rotations is not None:
+        specs = decl.rotations
+        rotations = [
+            build_rotation(spec, decl.time_zone, users, f"{path}.rotations[{i}]")
+            for i, spec in enumerate(specs)
+        ]
+    else:
+        rotations = list(current.rotations) if current else []
+        specs = tuple(_rotation_spec(r) for r in rotations)
+    description = decl.description
+    if description is None:
+        description = current.description if current else ""
+    spec = ScheduleSpec(
+        name=current.name if current else decl.name,
+        team=team,
+        time_zone=decl.time_zone,
+        description=description,
+        rotations=specs,
+    )
+    if current is None:
+        create = functools.partial(TocsinClient.create_schedule, spec=spec)
+        return Change((f"+ schedule {decl.name}",), (Step(path, create),))
+    lines = [
+        f"{key} {_show(old)} -> {_show(new)}"
+        for key, old, new in (
+            ("team", current.team_id, team),
+            ("time_zone", current.time_zone, decl.time_zone),
+            ("description", current.description, description),
+        )
+        if old != new
+    ]
+    if decl.rotations is not None:
+        lines.extend(_rotation_lines(current.rotations, rotations, tz))
+    if not lines:
+        return None
+    update = functools.partial(TocsinClient.update_schedule, schedule=current.name, spec=spec)
+    return Change(
+        tuple(f"~ schedule {current.name}: {line}" for line in lines), (Step(path, update),)
+    )
+
+
+def _rotation_spec(rotation: Rotation) -> RotationSpec:
+    """A rotation as the server has it, as a spec to send back unchanged."""
+    return RotationSpec(
+        name=rotation.name,
+        kind=rotation.kind,
+        start=rotation.start,
+        participants=tuple(u or EMPTY_SLOT for u in rotation.current_users),
+        length=rotation.length,
+        unit=rotation.unit.value if rotation.kind == CUSTOM else "",
+        end=rotation.end,
+        restrictions=rotation.restrictions,
+    )
+
+
+def _rotation_fields(rotation: Rotation, tz: ZoneInfo) -> dict[str, str]:
+    kind = rotation.kind
+    return {
+        "type": kind if kind != CUSTOM else f"every {rotation.length} {rotation.unit.value}",
+        "start": _stamp(rotation.start, tz),
+        "end": "none" if rotation.end is None else _stamp(rotation.end, tz),
+        "participants": ",".join(u or EMPTY_SLOT for u in rotation.current_users),
+        "restrictions": ", ".join(r.describe() for r in rotation.restrictions) or "none",
+    }
+
+
+def _rotation_lines(have: Sequence[Rotation], want: Sequence[Rotation], tz: ZoneInfo) -> list[str]:
+    old = {r.name.lower(): r for r in have}
+    new = {r.name.lower() for r in want}
+    lines = []
+    for i, rotation in enumerate(want):
+        before = old.get(rotation.name.lower())
+        if before is None:
+            lines.append(f"+ rotation {rotation.name}")
+            continue
+        a, b = _rotation_fields(before, tz), _rotation_fields(rotation, tz)
+        lines.extend(f"rotations[{i}].{key} {a[key]} -> {b[key]}" for key in a if a[key] != b[key])
+    lines.extend(f"- rotation {r.name}" for r in have if r.name.lower() not in new)
+    order_before = [r.name for r in have if r.name.lower() in new]
+    order_after = [old[r.name.lower()].name for r in want if r.name.lower() in old]
+    if order_before != order_after:
+        lines.append(f"rotations order {','.join(order_before)} -> {','.join(order_after)}")
+    return lines
+
+
+def _override_changes(
+    decl: ScheduleDecl, path: str, state: State, users: Mapping[str, str]
+) -> list[Change]:
+    current = state.schedules.get(decl.name.lower())
+    name = current.name if current else decl.name
+    if decl.rotations is not None:
+        rotations = [r.name for r in decl.rotations]
+    else:
+        rotations = [r.name for r in current.rotations] if current else []
+    tz = zone(decl.time_zone)
+    have = {
+        (o.user.lower(), o.start, o.end, o.rotation.lower())
+        for o in state.overrides.get(decl.name.lower(), ())
+    }
+    out = []
+    for j, override in enumerate(decl.overrides):
+        where = f"{path}.overrides[{j}]"
+        user = _known(users, override.user, f"{where}.user", "user")
+        rotation = override.rotation
+        if rotation and rotation.lower() not in {r.lower() for r in rotations}:
+            raise InvalidArgument(
+                f"{where}.rotation",
+                f"no rotation {rotation!r} in {name} (has: {', '.join(rotations) or 'none'})",
+            )
+        key = (user.lower(), override.start, override.end, rotation.lower())
+        if key in have:
+            continue
+        have.add(key)
+        span = f"{_stamp(override.start, tz)}..{_stamp(override.end, tz)}"
+        line = f"+ override {user} on {name} {span}" + (f" ({rotation})" if rotation else "")
+        add = functools.partial(
+            TocsinClient.add_override,
+            schedule=name,
+            user=user,
+            start=override.start,
+            end=override.end,
+            rotation=rotation,
+        )
+        out.append(Change((line,), (Step(where, add),)))
+    return out
+
+
+# Applying
+
+
+async def apply(client: TocsinClient, plan: Plan) -> None:
+    """Makes the plan's changes, in order. A refusal is reported with the path in the file
+    of what was refused; the changes before it stay made, and re-applying finishes."""
+    made = 0
+    for change in plan.changes:
+        for step in change.steps:
+            try:
+                await step.call(client)
+            except (InvalidArgument, NotFound, AlreadyExists, FailedPrecondition) as exc:
+                path, problem = step.path, str(exc)
+                if isinstance(exc, InvalidArgument) and exc.field != "request":
+                    path, problem = f"{path}.{exc.field}", exc.rule
+                if made:
+                    problem += " (the changes before it were made; fix this and apply again)"
+                raise ManifestError(plan.file, path, problem) from None
+            made += 1
+
+
+# Exporting
+
+
+def document(state: State) -> dict[str, object]:
+    """The state in the file's format: applying it to the same server changes nothing."""
+    return {
+        "teams": [_team_doc(t, state.members.get(key, ())) for key, t in state.teams.items()],
+        "users": [_user_doc(u) for u in state.users.values()],
+        "schedules": [
+            _schedule_doc(s, state.overrides.get(key, ())) for key, s in state.schedules.items()
+        ],
+    }
+
+
+async def export(client: TocsinClient) -> str:
+    """Everything on the server as a file for `apply`."""
+    text = yaml.safe_dump(
+        document(await fetch(client)),
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=None,  # block style, with lists of plain values on one line
+        width=100,
+    )
+    return (
+        "# Tocsin teams, users and schedules: `tocsin apply -f FILE` makes a server match.\n" + text
+    )
+
+
+def _team_doc(team: Team, members: Sequence[TeamMember]) -> dict[str, object]:
+    return {
+        "name": team.name,
+        "description": team.description,
+        "members": [{"user": m.username, "role": m.role.value} for m in members],
+    }
+
+
+def _user_doc(user: User) -> dict[str, object]:
+    rules = {
+        kind: _rule_doc(rule)
+        for kind in RULE_KINDS
+        if (rule := getattr(user.notification_rules, kind)) is not None
+    }
+    return {
+        "username": user.username,
+        "full_name": user.full_name,
+        "time_zone": user.time_zone,
+        "role": user.role.value,
+        "contact_methods": [
+            {"name": m.name, "channel": m.channel.value, "address": m.address}
+            for m in user.contact_methods
+        ],
+        "notification_rules": rules,
+    }
+
+
+def _rule_doc(rule: NotificationRule) -> dict[str, object]:
+    doc: dict[str, object] = {
+        "steps": [
+            {"contact_method": s.contact_method, "after_minutes": s.delay_minutes}
+            for s in rule.steps
+        ]
+    }
+    if rule.repeat_minutes or rule.repeat_times:
+        doc.update(repeat_minutes=rule.repeat_minutes, repeat_times=rule.repeat_times)
+    return doc
+
+
+def _schedule_doc(schedule: Schedule, overrides: Sequence[Override]) -> dict[str, object]:
+    tz = zone(schedule.time_zone)
+    return {
+        "name": schedule.name,
+        "team": schedule.team_id,  # the client gives the team's name here
+        "time_zone": schedule.time_zone,
+        "description": schedule.description,
+        "rotations": [_rotation_doc(r, tz) for r in schedule.rotations],
+        "overrides": [
+            {"user": o.user, "start": _stamp(o.start, tz), "end": _stamp(o.end, tz)}
+            | ({"rotation": o.rotation} if o.rotation else {})
+            for o in sorted(overrides, key=lambda o: (o.start, o.end, o.user))
+        ],
+    }
+
+
+def _rotation_doc(rotation: Rotation, tz: ZoneInfo) -> dict[str, object]:
+    doc: dict[str, object] = {"name": rotation.name, "type": rotation.kind}
+    if rotation.kind == CUSTOM:
+        doc.update(length=rotation.length, unit=rotation.unit.value)
+    doc["start"] = _stamp(rotation.start, tz)
+    if rotation.end is not None:
+        doc["end"] = _stamp(rotation.end, tz)
+    doc["participants"] = [u or EMPTY_SLOT for u in rotation.current_users]
+    if rotation.restrictions:
+        doc["restrictions"] = [r.describe() for r in rotation.restrictions]
+    return doc
