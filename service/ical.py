@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-import icalendar
-
 from service.clock import to_micros
 from service.schedule import Schedule, Timeline
 
@@ -22,6 +20,9 @@ def calendar(
     schedule: Schedule, line: Timeline, names: Mapping[str, str], now: datetime, user: str = ""
 ) -> str:
     """The shifts of `line` (only `user`'s, a user id, when given) as an iCalendar file."""
+    # Imported on first use: it is a tenth of a second that every CLI command would pay.
+    import icalendar
+
     cal = icalendar.Calendar()
     cal.add("prodid", PRODUCT_ID)
     cal.add("version", "2.0")
