@@ -169,6 +169,13 @@ def _restriction_from_pb(message: schedules_pb2.Restriction, field: str) -> Rest
     )
 
 
+def _restrictions_from_pb(message: schedules_pb2.Rotation, field: str) -> tuple[Restriction, ...]:
+    return tuple(
+        _restriction_from_pb(r, f"{field}.restrictions[{i}]")
+        for i, r in enumerate(message.restrictions)
+    )
+
+
 def rotation_to_pb(rotation: Rotation) -> schedules_pb2.Rotation:
     kind = rotation.kind
     message = schedules_pb2.Rotation(
@@ -211,10 +218,7 @@ def rotation_spec_from_pb(message: schedules_pb2.Rotation, field: str) -> Rotati
         length=message.length or 1,
         unit=message.unit,
         end=optional_instant(message, "end"),
-        restrictions=tuple(
-            _restriction_from_pb(r, f"{field}.restrictions[{i}]")
-            for i, r in enumerate(message.restrictions)
-        ),
+        restrictions=_restrictions_from_pb(message, field),
     )
 
 
@@ -280,10 +284,7 @@ def _rotation_from_pb(message: schedules_pb2.Rotation, field: str) -> Rotation:
         participants=(
             Participants(0, tuple(None if p == EMPTY_SLOT else p for p in message.participants)),
         ),
-        restrictions=tuple(
-            _restriction_from_pb(r, f"{field}.restrictions[{i}]")
-            for i, r in enumerate(message.restrictions)
-        ),
+        restrictions=_restrictions_from_pb(message, field),
     )
 
 
