@@ -39,8 +39,9 @@ from service.user import (
     Role,
     TeamMember,
     User,
+    effective_rule,
 )
-from service.users import EMPTY_SLOT, effective_rule
+from service.users import EMPTY_SLOT
 
 # Users
 

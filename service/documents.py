@@ -1,13 +1,23 @@
 """The JSON text a store keeps for nested values (a user's contact methods and rules, a
-schedule's rotations): one encoding for every backend, read back exactly."""
+schedule's rotations, policies and routing): one encoding for every backend, read back exactly."""
 
 from __future__ import annotations
 
 import json
-from datetime import time
+from datetime import time, timedelta
 from typing import Any
 
 from service.clock import from_micros, to_micros
+from service.policy import (
+    Condition,
+    EscalationRule,
+    Policy,
+    Repeat,
+    Routing,
+    RoutingRule,
+    Target,
+    TargetKind,
+)
 from service.schedule import Participants, Restriction, Rotation, Unit
 from service.user import (
     Channel,
@@ -101,4 +111,99 @@ def rotations(text: str) -> tuple[Rotation, ...]:
             ),
         )
         for r in json.loads(text)
+    )
+
+
+def _seconds(delta: timedelta) -> float:
+    return delta.total_seconds()
+
+
+def policy_json(policy: Policy) -> str:
+    repeat = policy.repeat
+    return json.dumps(
+        {
+            "id": policy.id,
+            "name": policy.name,
+            "team_id": policy.team_id,
+            "description": policy.description,
+            "rules": [
+                {
+                    "delay": _seconds(r.delay),
+                    "condition": r.condition.value,
+                    "targets": [[t.kind.value, t.ref, t.name] for t in r.targets],
+                }
+                for r in policy.rules
+            ],
+            "repeat": None
+            if repeat is None
+            else [
+                _seconds(repeat.after),
+                repeat.times,
+                repeat.reset_acknowledgement,
+                repeat.close_after_last,
+            ],
+        }
+    )
+
+
+def policy(text: str) -> Policy:
+    data = json.loads(text)
+    repeat = data["repeat"]
+    return Policy(
+        id=data["id"],
+        name=data["name"],
+        team_id=data["team_id"],
+        description=data["description"],
+        rules=tuple(
+            EscalationRule(
+                timedelta(seconds=r["delay"]),
+                tuple(Target(TargetKind(k), ref, name) for k, ref, name in r["targets"]),
+                Condition(r["condition"]),
+            )
+            for r in data["rules"]
+        ),
+        repeat=None
+        if repeat is None
+        else Repeat(timedelta(seconds=repeat[0]), repeat[1], repeat[2], repeat[3]),
+    )
+
+
+def routing_json(routing: Routing) -> str:
+    return json.dumps(
+        {
+            "time_zone": routing.time_zone,
+            "default_policy_id": routing.default_policy_id,
+            "default_schedule_id": routing.default_schedule_id,
+            "rules": [
+                {
+                    "name": r.name,
+                    "policy_id": r.policy_id,
+                    "when": dict(r.when),
+                    "windows": [_restriction(w) for w in r.windows],
+                }
+                for r in routing.rules
+            ],
+        }
+    )
+
+
+def routing(team_id: str, text: str) -> Routing:
+    data = json.loads(text)
+    return Routing(
+        team_id=team_id,
+        time_zone=data["time_zone"],
+        default_policy_id=data["default_policy_id"],
+        default_schedule_id=data["default_schedule_id"],
+        rules=tuple(
+            RoutingRule(
+                r["name"],
+                r["policy_id"],
+                r["when"],
+                tuple(
+                    Restriction(time.fromisoformat(s), time.fromisoformat(e), sd, ed)
+                    for s, e, sd, ed in r["windows"]
+                ),
+            )
+            for r in data["rules"]
+        ),
     )

@@ -1,7 +1,12 @@
 """The engine: time-driven work, run as idempotent ticks over the store.
 
-Today a tick ends the snoozes that have run out; escalations and notification jobs join it
-later. Tests drive `tick()` with a fake clock; `run()` is the loop `tocsin serve` uses.
+A tick ends the snoozes that have run out, runs every escalation step that is due (each in
+one transaction that plans its pages and schedules the next step), then sends the pages that
+are due. A page is marked as being sent (with a lease) and committed before the provider is
+called, and its result recorded after: a crash in between leaves it to be sent again when the
+lease runs out, under the same ledger key, which providers that take an idempotency key use
+to drop the repeat. Tests drive `tick()` with a fake clock; `run()` is the loop `tocsin serve`
+uses, which sleeps until the next thing is due or the store changes.
 """
 
 from __future__ import annotations
@@ -9,32 +14,157 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
 
 from service.alerts import Alerts
+from service.clock import Clock
 from service.metrics import AlertMetrics
+from service.notifier import Notifier, Outcome, Page, SendResult
+from service.paging import ClaimedPage, PageState
+from service.store import Store
+from service.user import Channel
 
 log = logging.getLogger(__name__)
 
+BATCH = 256
+LEASE = timedelta(seconds=60)
+SEND_CONCURRENCY = 64
+SEND_TIMEOUT_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Tick:
+    snoozes_ended: int = 0
+    escalation_steps: int = 0
+    pages_planned: int = 0
+    pages_sent: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.snoozes_ended + self.escalation_steps + self.pages_sent
+
+
+def reply_hint(tiny_id: int) -> str:
+    return f"Reply '{tiny_id} ack' to acknowledge"
+
 
 class Engine:
-    def __init__(self, alerts: Alerts, metrics: AlertMetrics) -> None:
+    def __init__(
+        self,
+        alerts: Alerts,
+        store: Store,
+        notifiers: Mapping[Channel, Notifier],
+        clock: Clock,
+        metrics: AlertMetrics,
+        *,
+        ack_url: Callable[[ClaimedPage], str] = lambda page: "",
+        rng: random.Random | None = None,
+    ) -> None:
+        """`ack_url` makes a page's signed one-click acknowledge link."""
         self._alerts = alerts
+        self._store = store
+        self._notifiers = notifiers
+        self._clock = clock
         self._metrics = metrics
+        self._ack_url = ack_url
+        self._rng = rng or random.Random()
+        self._sending = asyncio.Semaphore(SEND_CONCURRENCY)
 
-    async def tick(self) -> int:
-        """Does whatever is due now; returns how many things it did."""
+    async def tick(self) -> Tick:
+        """Does whatever is due now."""
         woken = await self._alerts.end_due_snoozes()
         if woken:
             self._metrics.snoozes_ended.inc(woken)
             log.info("ended %d snooze(s)", woken)
-        return woken
+        steps, planned = await self._escalate()
+        sent = await self._send()
+        return Tick(woken, steps, planned, sent)
+
+    async def _escalate(self) -> tuple[int, int]:
+        now = self._clock.now()
+        steps = planned = 0
+        while True:
+            due = await self._store.due_escalations(now, BATCH)
+            for alert_id in due:
+                planned += await self._store.run_escalation(alert_id, now)
+            steps += len(due)
+            if len(due) < BATCH:
+                return steps, planned
+
+    async def _send(self) -> int:
+        sent = 0
+        while True:
+            now = self._clock.now()
+            claimed = await self._store.claim_pages(now, BATCH, LEASE)
+            results = await asyncio.gather(*(self._deliver(page) for page in claimed))
+            sent += sum(state is PageState.DELIVERED for state in results)
+            if len(claimed) < BATCH:
+                return sent
+
+    async def _deliver(self, claimed: ClaimedPage) -> PageState:
+        alert = claimed.alert
+        page = Page(
+            key=claimed.key,
+            channel=claimed.channel,
+            address=claimed.address,
+            username=claimed.username,
+            alert_id=alert.id,
+            tiny_id=alert.tiny_id,
+            message=alert.message,
+            priority=alert.priority.name,
+            team=alert.owner_team,
+            description=alert.description,
+            status=alert.status.value,
+            source=alert.source,
+            entity=alert.entity,
+            tags=alert.tags,
+            details=alert.details,
+            created_at=alert.created_at,
+            ack_url=self._ack_url(claimed),
+            reply_hint=reply_hint(alert.tiny_id),
+            repeat=claimed.round,
+        )
+        notifier = self._notifiers.get(claimed.channel)
+        if notifier is None:
+            result = SendResult(Outcome.PERMANENT, detail=f"no {claimed.channel.value} provider")
+        else:
+            async with self._sending:
+                result = await self._call(notifier, page)
+        return await self._store.record_page(claimed.key, result, self._clock.now(), self._rng)
+
+    @staticmethod
+    async def _call(notifier: Notifier, page: Page) -> SendResult:
+        try:
+            return await asyncio.wait_for(notifier.send(page), SEND_TIMEOUT_SECONDS)
+        except TimeoutError:
+            return SendResult(Outcome.RETRYABLE, detail="the provider did not answer in time")
+        except Exception as exc:  # a notifier's bug must not stop the others' pages
+            log.exception("the %s notifier failed", page.channel.value)
+            return SendResult(Outcome.RETRYABLE, detail=f"notifier error: {type(exc).__name__}")
 
     async def run(self, interval: float, stop: asyncio.Event) -> None:
-        """Ticks every `interval` seconds until `stop` is set; a failed tick is retried."""
+        """Ticks until `stop` is set: at the latest every `interval` seconds, sooner when
+        something falls due or the store changes (a new alert to page); a failed tick is
+        retried."""
         while not stop.is_set():
+            generation = self._store.change_generation()
             try:
                 await self.tick()
+                wait = interval
+                due = await self._store.next_due()
+                if due is not None:
+                    wait = min(interval, max(0.0, (due - self._clock.now()).total_seconds()))
             except Exception:
                 log.exception("engine tick failed; retrying in %.1fs", interval)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
+                wait = interval
+            if wait > 0:
+                waiting = asyncio.ensure_future(self._store.wait_for_change(generation, wait))
+                stopping = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                for task in (waiting, stopping):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task

@@ -17,6 +17,7 @@ class Migration:
 
 
 DEFAULT_TEAM_ID = "default"
+_NO_POLICY = '{"id": "", "name": "", "team_id": "", "description": "", "rules": [], "repeat": null}'
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -178,6 +179,64 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
             "CREATE INDEX schedule_overrides_window ON schedule_overrides (schedule_id, end_at)",
             "CREATE INDEX schedule_overrides_user ON schedule_overrides (user_id)",
+        ),
+    ),
+    Migration(
+        6,
+        "escalation policies, team routing, escalations and the page ledger",
+        (
+            """CREATE TABLE escalation_policies (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                name_key TEXT NOT NULL UNIQUE,
+                team_id TEXT NOT NULL REFERENCES teams (id),
+                document TEXT NOT NULL,
+                created_at BIGINT NOT NULL
+            )""",
+            "CREATE INDEX escalation_policies_team ON escalation_policies (team_id)",
+            """CREATE TABLE team_routing (
+                team_id TEXT PRIMARY KEY REFERENCES teams (id),
+                document TEXT NOT NULL
+            )""",
+            # One per alert: the policy as it was when the alert fired, and where it stands.
+            """CREATE TABLE escalations (
+                alert_id TEXT PRIMARY KEY REFERENCES alerts (id),
+                policy TEXT NOT NULL,
+                cycle_start BIGINT NOT NULL,
+                run INTEGER NOT NULL,
+                cycle INTEGER NOT NULL,
+                next_rule INTEGER NOT NULL,
+                due_at BIGINT,
+                state TEXT NOT NULL
+            )""",
+            "CREATE INDEX escalations_due ON escalations (due_at) WHERE due_at IS NOT NULL",
+            # Alerts from before escalations existed have paged nobody, and will not start now.
+            f"""INSERT INTO escalations
+                (alert_id, policy, cycle_start, run, cycle, next_rule, due_at, state)
+                SELECT id, '{_NO_POLICY}', created_at, 0, 0, 0, NULL, 'done' FROM alerts""",
+            # The ledger: every page, by its key, from planned to delivered or given up.
+            """CREATE TABLE pages (
+                key TEXT PRIMARY KEY,
+                alert_id TEXT NOT NULL REFERENCES alerts (id),
+                user_id TEXT NOT NULL,
+                contact_method_id TEXT NOT NULL,
+                channel TEXT NOT NULL,
+                address TEXT NOT NULL,
+                round INTEGER NOT NULL,
+                state TEXT NOT NULL,
+                due_at BIGINT NOT NULL,
+                attempts INTEGER NOT NULL,
+                lease_until BIGINT,
+                sent_at BIGINT,
+                provider_id TEXT NOT NULL,
+                detail TEXT NOT NULL,
+                created_at BIGINT NOT NULL
+            )""",
+            "CREATE INDEX pages_due ON pages (due_at) "
+            "WHERE state IN ('pending', 'retry', 'sending')",
+            "CREATE INDEX pages_alert ON pages (alert_id, state)",
+            "CREATE INDEX pages_address ON pages (channel, address, sent_at) "
+            "WHERE sent_at IS NOT NULL",
         ),
     ),
 )

@@ -153,7 +153,8 @@ def _windows(
     return merged
 
 
-def _allowed(restrictions: Sequence[Restriction], tz: ZoneInfo, at: datetime) -> bool:
+def allowed(restrictions: Sequence[Restriction], tz: ZoneInfo, at: datetime) -> bool:
+    """Whether `at` falls in one of the wall-clock windows (always, when there are none)."""
     if not restrictions:
         return True
     day = local(at, tz).date()
@@ -169,7 +170,7 @@ def _covers(rotation: Rotation, tz: ZoneInfo, at: datetime) -> bool:
     """Whether the rotation is on duty at `at` (someone or an empty slot)."""
     if at < rotation.start or (rotation.end is not None and at >= rotation.end):
         return False
-    return _allowed(rotation.restrictions, tz, at)
+    return allowed(rotation.restrictions, tz, at)
 
 
 # --- Point queries ---------------------------------------------------------------------------

@@ -97,7 +97,7 @@ def _rule(index: int, item: object) -> Rule:
     if action not in ACTIONS:
         raise InvalidArgument(f"{where}.action", f"must be one of {', '.join(ACTIONS)}")
     when = item.get("when") or {}
-    _check_condition(f"{where}.when", when)
+    check_condition(f"{where}.when", when)
     alert = item.get("alert") or {}
     if not isinstance(alert, dict):
         raise InvalidArgument(f"{where}.alert", "must be a mapping of field templates")
@@ -111,7 +111,7 @@ def _rule(index: int, item: object) -> Rule:
     return Rule(action, when, alert, note, name)
 
 
-def _check_condition(where: str, condition: object) -> None:
+def check_condition(where: str, condition: object) -> None:
     if condition == {}:
         return
     if not isinstance(condition, dict):
@@ -122,7 +122,7 @@ def _check_condition(where: str, condition: object) -> None:
             if set(condition) != {group} or not isinstance(items, list) or not items:
                 raise InvalidArgument(f"{where}.{group}", "must be the only key, with a list")
             for index, item in enumerate(items):
-                _check_condition(f"{where}.{group}[{index}]", item)
+                check_condition(f"{where}.{group}[{index}]", item)
             return
     unknown = set(condition) - {"field", "op", "value", "not"}
     if unknown:

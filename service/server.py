@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Mapping
 
 import aiohttp
 import grpc
@@ -47,6 +48,8 @@ from service.ingest_servicer import IngestServicer
 from service.integration_servicer import IntegrationServicer
 from service.integrations import Integrations
 from service.metrics import AlertMetrics, RpcMetrics
+from service.notifier import Notifier
+from service.policies import Policies
 from service.schedule_servicer import ScheduleServicer
 from service.schedules import Schedules
 from service.sqlite_store import SQLiteStore
@@ -54,6 +57,7 @@ from service.team_servicer import TeamServicer
 from service.teams import Teams
 from service.token_servicer import TokenServicer
 from service.tokens import Tokens
+from service.user import Channel
 from service.user_servicer import UserServicer
 from service.users import Users
 
@@ -75,9 +79,14 @@ SERVICE_NAMES = (
 
 class TocsinServer:
     def __init__(
-        self, config: Config, clock: Clock, engine_interval: float | None = ENGINE_INTERVAL_SECONDS
+        self,
+        config: Config,
+        clock: Clock,
+        engine_interval: float | None = ENGINE_INTERVAL_SECONDS,
+        notifiers: Mapping[Channel, Notifier] | None = None,
     ) -> None:
-        """`engine_interval` None runs no engine loop: tests drive `engine.tick()` themselves."""
+        """`engine_interval` None runs no engine loop: tests drive `engine.tick()` themselves.
+        `notifiers` replaces the providers the configuration names (tests use fakes)."""
         self.config = config
         self._engine_interval = engine_interval
         self.clock = clock
@@ -93,7 +102,8 @@ class TocsinServer:
         self.users = Users(self.store, clock)
         self.schedules = Schedules(self.store, clock)
         self.alert_metrics = AlertMetrics(self.registry)
-        self.engine = Engine(self.alerts, self.alert_metrics)
+        self.policies = Policies(self.store, clock)
+        self.engine = Engine(self.alerts, self.store, notifiers or {}, clock, self.alert_metrics)
         self.grpc_port = 0
         self.http_port = 0
         # The stubs lack the public asyncio variant, `health.aio`.

@@ -65,6 +65,8 @@ from service.model import (
     Transition,
 )
 from service.sqlite_directory import SQLiteDirectory
+from service.sqlite_paging import ENGINE, SQLitePaging, start_escalation
+from service.sqlite_paging import react as react_to_change
 from service.store import Step
 from service.validation import INT64_MAX
 
@@ -257,7 +259,7 @@ class _ChangeSignal:
             await asyncio.wait_for(self._event.wait(), poll_seconds)
 
 
-class SQLiteStore(SQLiteDirectory):
+class SQLiteStore(SQLiteDirectory, SQLitePaging):
     def __init__(self, path: Path, clock: Clock, *, readers: int = 4, batch_max: int = 256) -> None:
         self._path = path
         self._clock = clock  # only to date the schema migrations it applies
@@ -367,6 +369,19 @@ class SQLiteStore(SQLiteDirectory):
         except sqlite3.OperationalError as exc:
             raise Unavailable(f"the database failed: {exc}") from exc
 
+    # What the paging tables share with the alerts
+
+    def _load_alert(self, conn: sqlite3.Connection, alert_id: str) -> Alert:
+        return _alert(_alert_row(conn, AlertRef(RefKind.ID, alert_id)))
+
+    def _log(
+        self, conn: sqlite3.Connection, alert_id: str, changes: Sequence[Change], now: datetime
+    ) -> None:
+        _insert_activity(conn, alert_id, changes, ENGINE, now)
+
+    def _save_alert(self, conn: sqlite3.Connection, transition: Transition, now: datetime) -> None:
+        _write_transition(conn, transition.alert, transition, ENGINE, now, react=False)
+
     # Alerts
 
     async def create_alert(
@@ -378,8 +393,9 @@ class SQLiteStore(SQLiteDirectory):
         self, ref: AlertRef, step: Step, actor: Actor, now: datetime
     ) -> Transition:
         def job(conn: sqlite3.Connection) -> Transition:
-            transition = step(_alert(_alert_row(conn, ref)))
-            _write_transition(conn, transition, actor, now)
+            before = _alert(_alert_row(conn, ref))
+            transition = step(before)
+            _write_transition(conn, before, transition, actor, now)
             return transition
 
         return await self._write(job)
@@ -714,8 +730,9 @@ def _create_alert(
     alias = alert.alias or new_id
     row = _team_with_open_alias(conn, alert.owner_team or DEFAULT_TEAM_ID, alias)
     if row["id"] is not None:
-        transition = lifecycle.deduplicate(_alert(row), now)
-        _write_transition(conn, transition, actor, now)
+        before = _alert(row)
+        transition = lifecycle.deduplicate(before, now)
+        _write_transition(conn, before, transition, actor, now)
         return CreateResult(transition.alert, deduplicated=True)
 
     def fresh(tiny_id: int) -> Alert:
@@ -753,7 +770,13 @@ def _create_alert(
     )
     assert cursor.lastrowid is not None  # the tiny id, assigned by the insert
     created = fresh(cursor.lastrowid)
-    _insert_activity(conn, created.id, (lifecycle.created(created),), actor, now)
+    # The policy is snapshotted in the transaction that creates the alert: nothing that
+    # happens to the policy afterwards changes whom this alert pages.
+    routed, notes = start_escalation(conn, created, now)
+    entry = lifecycle.created(created)
+    entry = dataclasses.replace(entry, after={**entry.after, **routed})
+    _insert_activity(conn, created.id, (entry,), actor, now)
+    _insert_activity(conn, created.id, notes, ENGINE, now)
     return CreateResult(created, deduplicated=False)
 
 
@@ -837,7 +860,7 @@ def _take(
         transition = lifecycle.acknowledge(current, actor.user, now)
     else:
         transition = lifecycle.add_note(current, actor.note or "(no note)", now)
-    _write_transition(conn, transition, actor, now)
+    _write_transition(conn, current, transition, actor, now)
     return IngestResult(duplicate=False, alert=transition.alert, deduplicated=False)
 
 
@@ -1015,8 +1038,16 @@ def _json_list(items: Sequence[object]) -> str:
 
 
 def _write_transition(
-    conn: sqlite3.Connection, transition: Transition, actor: Actor, now: datetime
+    conn: sqlite3.Connection,
+    before: Alert,
+    transition: Transition,
+    actor: Actor,
+    now: datetime,
+    *,
+    react: bool = True,
 ) -> None:
+    """Saves a change to the alert and, unless the engine made it (`react` False), what it
+    does to the escalation: acknowledging cancels pending pages in this same transaction."""
     if not transition.changes:
         return
     alert = transition.alert
@@ -1025,6 +1056,8 @@ def _write_transition(
         f"UPDATE alerts SET {assignments} WHERE id = ?", (*_mutable_columns(alert), alert.id)
     )
     _insert_activity(conn, alert.id, transition.changes, actor, now)
+    if react:
+        _insert_activity(conn, alert.id, react_to_change(conn, before, alert, now), ENGINE, now)
 
 
 def _insert_activity(
@@ -1034,6 +1067,8 @@ def _insert_activity(
     actor: Actor,
     now: datetime,
 ) -> None:
+    if not changes:
+        return
     # The caller's note goes with the first entry of what their call did.
     rows = [
         (

@@ -7,8 +7,9 @@ the backend.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from service.model import (
@@ -30,6 +31,9 @@ from service.model import (
     TokenInfo,
     Transition,
 )
+from service.notifier import SendResult
+from service.paging import ClaimedPage, PageRecord, PageState
+from service.policy import Policy, Routing
 from service.schedule import Override, Schedule
 from service.user import MemberRole, TeamMember, User
 
@@ -194,3 +198,42 @@ class Store(Protocol):
         self, schedule_ids: Sequence[str], start: datetime, end: datetime
     ) -> Sequence[Override]:
         """Overrides of these schedules that overlap [start, end), oldest first."""
+
+    # Escalation policies and team routing
+    async def create_policy(self, policy: Policy) -> Policy: ...
+
+    async def get_policy(self, policy: str) -> Policy:
+        """By id or by name (case-insensitive)."""
+
+    async def list_policies(self, team: str) -> Sequence[Policy]: ...
+
+    async def update_policy(self, policy: str, step: Callable[[Policy], Policy]) -> Policy: ...
+
+    async def delete_policy(self, policy: str) -> None:
+        """Refuses a policy its team's routing uses."""
+
+    async def set_routing(self, routing: Routing) -> Routing: ...
+
+    async def get_routing(self, team: str) -> Routing:
+        """The team's routing; an empty one if it has none."""
+
+    # Escalations and the page ledger (see service.sqlite_paging)
+    async def escalate_now(self, alert_id: str, now: datetime) -> bool:
+        """Makes the alert's next escalation step due now; False if nothing is left."""
+
+    async def due_escalations(self, now: datetime, limit: int) -> Sequence[str]: ...
+
+    async def run_escalation(self, alert_id: str, now: datetime) -> int:
+        """Runs the alert's due escalation steps in one transaction; returns pages planned."""
+
+    async def claim_pages(
+        self, now: datetime, limit: int, lease: timedelta
+    ) -> Sequence[ClaimedPage]: ...
+
+    async def record_page(
+        self, key: str, result: SendResult, now: datetime, rng: random.Random
+    ) -> PageState: ...
+
+    async def next_due(self) -> datetime | None: ...
+
+    async def list_pages(self, alert_id: str) -> Sequence[PageRecord]: ...

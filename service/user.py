@@ -83,3 +83,25 @@ class TeamMember:
     user_id: str
     username: str
     role: MemberRole
+
+
+# Paging order of the default rule: what reaches a person fastest and quietest first.
+_DEFAULT_DELAYS = {Channel.PUSH: 0, Channel.EMAIL: 0, Channel.SMS: 1, Channel.VOICE: 5}
+_CHANNEL_ORDER = {channel: i for i, channel in enumerate(_DEFAULT_DELAYS)}
+
+
+def default_rule(user: User) -> NotificationRule:
+    """Push and email at once, SMS after a minute, voice after five: every method the user
+    has, fastest and quietest first."""
+    methods = sorted(user.contact_methods, key=lambda m: _CHANNEL_ORDER[m.channel])
+    return NotificationRule(
+        tuple(NotificationStep(m.name, _DEFAULT_DELAYS[m.channel]) for m in methods)
+    )
+
+
+def effective_rule(user: User, high_priority: bool) -> NotificationRule:
+    """The rule that pages this user: their own for the alert's priority, else the default.
+    High priority falls back to the new-alert rule before the default."""
+    rules = user.notification_rules
+    chosen = rules.high_priority if high_priority else None
+    return chosen or rules.new_alert or default_rule(user)

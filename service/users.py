@@ -39,9 +39,6 @@ _CONTACT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
 _PUSH_TOKEN = re.compile(r"[\x21-\x7e]+")
-# Paging order of the default rule: what reaches a person fastest and quietest first.
-_DEFAULT_DELAYS = {Channel.PUSH: 0, Channel.EMAIL: 0, Channel.SMS: 1, Channel.VOICE: 5}
-_CHANNEL_ORDER = {channel: i for i, channel in enumerate(_DEFAULT_DELAYS)}
 RULE_KINDS = ("new_alert", "high_priority")
 
 
@@ -139,23 +136,6 @@ def notification_rule(user: User, rule: NotificationRule, field: str) -> Notific
         raise InvalidArgument(f"{field}.repeat_times", "must be set when repeat_minutes is")
     ordered = sorted(steps, key=lambda s: s.delay_minutes)  # stable: ties keep their order
     return NotificationRule(tuple(ordered), rule.repeat_minutes, rule.repeat_times)
-
-
-def default_rule(user: User) -> NotificationRule:
-    """Push and email at once, SMS after a minute, voice after five: every method the user
-    has, fastest and quietest first."""
-    methods = sorted(user.contact_methods, key=lambda m: _CHANNEL_ORDER[m.channel])
-    return NotificationRule(
-        tuple(NotificationStep(m.name, _DEFAULT_DELAYS[m.channel]) for m in methods)
-    )
-
-
-def effective_rule(user: User, high_priority: bool) -> NotificationRule:
-    """The rule that pages this user: their own for the alert's priority, else the default.
-    High priority falls back to the new-alert rule before the default."""
-    rules = user.notification_rules
-    chosen = rules.high_priority if high_priority else None
-    return chosen or rules.new_alert or default_rule(user)
 
 
 def referenced_by_rules(user: User, method: ContactMethod) -> str:

@@ -188,6 +188,7 @@ async def test_lifecycle_over_grpc(client: TocsinClient, running: Running) -> No
         "created",
         "acknowledged",
         "unacknowledged",
+        "escalation restarted",  # unacknowledging pages again from the first rule
         "snoozed",
         "tags_added",
         "tags_removed",
@@ -220,16 +221,22 @@ async def test_snooze_end_reopens_unacknowledged(client: TocsinClient, running: 
     await client.acknowledge(ref)
     await client.snooze(ref, running.clock.now() + timedelta(minutes=10))
     running.clock.advance(timedelta(minutes=9))
-    assert await running.server.engine.tick() == 0
+    assert (await running.server.engine.tick()).snoozes_ended == 0
     assert (await client.get_alert(ref)).acknowledged
     running.clock.advance(timedelta(minutes=1))
-    assert await running.server.engine.tick() == 1
+    assert (await running.server.engine.tick()).snoozes_ended == 1
     alert = await client.get_alert(ref)
     assert not alert.acknowledged and alert.snoozed_until is None
     assert alert.status.value == "open"
-    entry = (await client.activity(ref)).items[-1]
-    assert (entry.action, entry.actor) == ("snooze_ended", "system")
-    assert await running.server.engine.tick() == 0
+    entries = [(e.action, e.actor) for e in (await client.activity(ref)).items]
+    ended = entries.index(("snooze_ended", "system"))
+    # Whoever is on call now is paged: the default team has nobody, and the log says so.
+    assert entries[ended + 1 : ended + 4] == [
+        ("escalation restarted", "tocsin"),
+        ("escalated", "tocsin"),
+        ("nobody to page", "tocsin"),
+    ]
+    assert (await running.server.engine.tick()).snoozes_ended == 0
 
 
 async def test_list_with_filter_sort_and_pages(client: TocsinClient, running: Running) -> None:

@@ -1,0 +1,226 @@
+"""Escalation policy and team routing use cases: what people send is checked here, names
+are resolved to ids, and the store keeps the rest."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from service import rules as conditions
+from service import validation
+from service.alerts import new_uuid
+from service.clock import Clock
+from service.errors import FailedPrecondition, InvalidArgument, NotFound
+from service.policy import (
+    Condition,
+    EscalationRule,
+    Policy,
+    Repeat,
+    Routing,
+    RoutingRule,
+    Target,
+    TargetKind,
+)
+from service.schedules import parse_restriction
+from service.store import Store
+from service.wallclock import zone
+
+RULES_MAX = 20
+TARGETS_MAX = 10
+REPEAT_TIMES_MAX = 20
+DELAY_MAX = timedelta(days=1)
+ROUTING_RULES_MAX = 50
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    delay: timedelta
+    targets: tuple[tuple[str, str], ...]  # (kind, name or id)
+    condition: str = Condition.NOT_ACKNOWLEDGED.value
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    name: str
+    team: str = ""
+    description: str = ""
+    rules: tuple[RuleSpec, ...] = ()
+    repeat: Repeat | None = None
+
+
+@dataclass(frozen=True)
+class RoutingRuleSpec:
+    name: str
+    policy: str
+    when: Mapping[str, Any] = field(default_factory=dict)
+    windows: tuple[str, ...] = ()  # "09:00-17:00", "mon 09:00-fri 17:00"
+
+
+@dataclass(frozen=True)
+class RoutingSpec:
+    team: str
+    time_zone: str = "UTC"
+    rules: tuple[RoutingRuleSpec, ...] = ()
+    default_policy: str = ""
+    default_schedule: str = ""
+
+
+def _delay(value: timedelta, field_name: str) -> timedelta:
+    if value < timedelta() or value > DELAY_MAX:
+        raise InvalidArgument(field_name, f"must be 0 to 24 hours (got {value})")
+    return value
+
+
+class Policies:
+    def __init__(self, store: Store, clock: Clock, new_id: Callable[[], str] = new_uuid) -> None:
+        self._store = store
+        self._clock = clock
+        self._new_id = new_id
+
+    async def _target(self, kind: str, name: str, where: str) -> Target:
+        try:
+            target_kind = TargetKind(kind)
+        except ValueError:
+            choices = ", ".join(k.value for k in TargetKind)
+            raise InvalidArgument(
+                f"{where}.kind", f"must be one of {choices} (got {kind!r})"
+            ) from None
+        validation.reference(f"{where}.name", name)
+        try:
+            if target_kind is TargetKind.USER:
+                user = await self._store.get_user(name)
+                return Target(target_kind, user.id, user.username)
+            if target_kind in (TargetKind.TEAM, TargetKind.TEAM_MEMBERS):
+                team = await self._store.get_team(name)
+                return Target(target_kind, team.id, team.name)
+            schedule = await self._store.get_schedule(name)
+            return Target(target_kind, schedule.id, schedule.name)
+        except NotFound:
+            raise InvalidArgument(
+                f"{where}.name", f"no {target_kind.value.split('-')[0]} named {name!r}"
+            ) from None
+
+    async def _policy(self, spec: PolicySpec, policy_id: str) -> Policy:
+        validation.team_name(spec.name)
+        validation.text("description", spec.description, validation.TEAM_DESCRIPTION_MAX)
+        if not spec.rules:
+            raise InvalidArgument("rules", "a policy needs at least one rule")
+        if len(spec.rules) > RULES_MAX:
+            raise InvalidArgument("rules", f"must have at most {RULES_MAX} (got {len(spec.rules)})")
+        team = await self._store.get_team(spec.team or "default")
+        built = []
+        previous = timedelta()
+        for index, rule in enumerate(spec.rules):
+            where = f"rules[{index}]"
+            delay = _delay(rule.delay, f"{where}.delay")
+            if delay < previous:
+                raise InvalidArgument(
+                    f"{where}.delay",
+                    f"must not be earlier than the rule before it ({previous} < {delay} fails)",
+                )
+            previous = delay
+            try:
+                condition = Condition(rule.condition or Condition.NOT_ACKNOWLEDGED.value)
+            except ValueError:
+                raise InvalidArgument(
+                    f"{where}.condition",
+                    f"must be not-acknowledged or not-closed (got {rule.condition!r})",
+                ) from None
+            if not rule.targets or len(rule.targets) > TARGETS_MAX:
+                raise InvalidArgument(
+                    f"{where}.targets", f"must have 1 to {TARGETS_MAX} (got {len(rule.targets)})"
+                )
+            targets = [
+                await self._target(kind, name, f"{where}.targets[{i}]")
+                for i, (kind, name) in enumerate(rule.targets)
+            ]
+            built.append(EscalationRule(delay, tuple(targets), condition))
+        repeat = spec.repeat
+        if repeat is not None:
+            if not 0 <= repeat.times <= REPEAT_TIMES_MAX:
+                raise InvalidArgument(
+                    "repeat.times", f"must be 0 to {REPEAT_TIMES_MAX} (got {repeat.times})"
+                )
+            _delay(repeat.after, "repeat.after")
+        return Policy(policy_id, spec.name, team.id, tuple(built), repeat, spec.description)
+
+    async def create(self, spec: PolicySpec) -> Policy:
+        return await self._store.create_policy(await self._policy(spec, self._new_id()))
+
+    async def update(self, policy: str, spec: PolicySpec) -> Policy:
+        validation.reference("policy", policy)
+        current = await self._store.get_policy(policy)
+        changed = await self._policy(spec, current.id)
+        return await self._store.update_policy(current.id, lambda _: changed)
+
+    async def get(self, policy: str) -> Policy:
+        validation.reference("policy", policy)
+        return await self._store.get_policy(policy)
+
+    async def list(self, team: str = "") -> Sequence[Policy]:
+        return await self._store.list_policies(team)
+
+    async def delete(self, policy: str) -> None:
+        validation.reference("policy", policy)
+        await self._store.delete_policy(policy)
+
+    # Routing
+
+    async def set_routing(self, spec: RoutingSpec) -> Routing:
+        validation.reference("team", spec.team)
+        team = await self._store.get_team(spec.team)
+        tz = zone(spec.time_zone or "UTC")
+        if len(spec.rules) > ROUTING_RULES_MAX:
+            raise InvalidArgument("rules", f"must have at most {ROUTING_RULES_MAX}")
+
+        async def own_policy(name: str, where: str) -> str:
+            try:
+                found = await self._store.get_policy(name)
+            except NotFound:
+                raise InvalidArgument(where, f"no policy named {name!r}") from None
+            if found.team_id != team.id:
+                raise InvalidArgument(where, f"policy {found.name!r} belongs to another team")
+            return found.id
+
+        built = []
+        for index, rule in enumerate(spec.rules):
+            where = f"rules[{index}]"
+            validation.text(f"{where}.name", rule.name, 100, required=True)
+            if rule.when:
+                conditions.check_condition(f"{where}.when", rule.when)
+            windows = tuple(
+                parse_restriction(text, f"{where}.windows[{i}]")
+                for i, text in enumerate(rule.windows)
+            )
+            policy_id = await own_policy(rule.policy, f"{where}.policy")
+            built.append(RoutingRule(rule.name, policy_id, dict(rule.when), windows))
+        default_policy = (
+            await own_policy(spec.default_policy, "default_policy") if spec.default_policy else ""
+        )
+        default_schedule = ""
+        if spec.default_schedule:
+            try:
+                schedule = await self._store.get_schedule(spec.default_schedule)
+            except NotFound:
+                raise InvalidArgument(
+                    "default_schedule", f"no schedule named {spec.default_schedule!r}"
+                ) from None
+            if schedule.team_id != team.id:
+                raise InvalidArgument(
+                    "default_schedule", f"schedule {schedule.name!r} belongs to another team"
+                )
+            default_schedule = schedule.id
+        routing = Routing(team.id, tz.key, tuple(built), default_policy, default_schedule)
+        return await self._store.set_routing(routing)
+
+    async def routing(self, team: str) -> Routing:
+        validation.reference("team", team)
+        return await self._store.get_routing(team)
+
+    async def escalate_now(self, alert_id: str) -> None:
+        if not alert_id:
+            raise InvalidArgument("alert", "is required")
+        if not await self._store.escalate_now(alert_id, self._clock.now()):
+            raise FailedPrecondition("the alert's escalation has nothing left to do")

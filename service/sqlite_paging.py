@@ -1,0 +1,623 @@
+"""The SQLite side of paging: policies, team routing, escalations and the page ledger.
+
+A mixin of `SQLiteStore`, which supplies `_read`/`_write` and the alert plumbing it shares
+(`_load_alert`, `_log`, `_save_alert`). The escalation and page logic is pure
+(`service.escalation`, `service.paging`, `service.recipients`); here it is run inside one
+transaction per step, so a step's outcome and its next job are written together.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import sqlite3
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from service import documents, escalation, lifecycle, paging, recipients
+from service.clock import from_micros, to_micros
+from service.errors import AlreadyExists, FailedPrecondition, NotFound
+from service.escalation import ENGINE_ACTOR, Escalation, State
+from service.model import Actor, Alert, Change, Status, Transition
+from service.notifier import Outcome, SendResult
+from service.paging import ClaimedPage, PageRecord, PageState
+from service.policy import EscalationRule, Policy, Routing, Target, TargetKind
+from service.sqlite_directory import _override, _schedule, _user, _user_row
+from service.user import Channel
+
+R = TypeVar("R")
+Job = Callable[[sqlite3.Connection], R]
+ENGINE = Actor(ENGINE_ACTOR)
+_STEPS_MAX = 1_000  # rules x cycles is at most 20 x 21: a bound, not a limit anyone meets
+_RESPONDER_KINDS = {
+    "user": TargetKind.USER,
+    "team": TargetKind.TEAM,
+    "schedule": TargetKind.SCHEDULE,
+}
+
+
+# Run inside the alert writes of SQLiteStore
+
+
+def start_escalation(
+    conn: sqlite3.Connection, alert: Alert, now: datetime
+) -> tuple[dict[str, str], list[Change]]:
+    """Snapshots the policy the new alert routes to (plus its responders) and schedules its
+    first rule; returns what to add to the alert's "created" entry, and other activity."""
+    row = conn.execute(
+        "SELECT document FROM team_routing WHERE team_id = ?", (alert.owner_team_id,)
+    ).fetchone()
+    routing = None if row is None else documents.routing(alert.owner_team_id, row["document"])
+    wanted = set()
+    if routing is not None:
+        wanted = {r.policy_id for r in routing.rules} | {routing.default_policy_id}
+    policies = {
+        p.id: p
+        for p in (_policy_by_id(conn, policy_id) for policy_id in sorted(wanted - {""}))
+        if p is not None
+    }
+    chosen, rule_name = recipients.route(alert, routing, policies, now)
+    extra, missing = _responder_targets(conn, alert)
+    if extra:
+        rules = (EscalationRule(timedelta(), extra), *chosen.rules)
+        chosen = dataclasses.replace(chosen, rules=tuple(sorted(rules, key=lambda r: r.delay)))
+    state = escalation.start(alert.id, chosen, now)
+    _save_escalation(conn, state, insert=True)
+    routed = {"policy": chosen.name}
+    if rule_name:
+        routed["routing rule"] = rule_name
+    return routed, [Change("responder not found", after={"responder": m}) for m in missing]
+
+
+def _responder_targets(
+    conn: sqlite3.Connection, alert: Alert
+) -> tuple[tuple[Target, ...], list[str]]:
+    targets: list[Target] = []
+    missing: list[str] = []
+    for responder in alert.responders:
+        kind = _RESPONDER_KINDS.get(responder.type)
+        table, key = (
+            {
+                TargetKind.USER: ("users", "username_key"),
+                TargetKind.TEAM: ("teams", "name_key"),
+                TargetKind.SCHEDULE: ("schedules", "name_key"),
+            }.get(kind, ("", ""))
+            if kind
+            else ("", "")
+        )
+        found = None
+        if table:
+            found = conn.execute(
+                f"SELECT id FROM {table} WHERE id = ? OR {key} = ?",
+                (responder.name, responder.name.lower()),
+            ).fetchone()
+        if kind is None or found is None:
+            missing.append(f"{responder.type}:{responder.name}")
+            continue
+        targets.append(Target(kind, found["id"], responder.name))
+    return tuple(targets), missing
+
+
+def react(conn: sqlite3.Connection, before: Alert, after: Alert, now: datetime) -> list[Change]:
+    """What a change to the alert does to its escalation and pending pages, in the same
+    transaction as the change."""
+    current = _load_escalation(conn, after.id)
+    if current is None:
+        return []
+    reaction = escalation.react(before, after, current, now)
+    changes = []
+    if reaction.cancel_pages:
+        cancelled = conn.execute(
+            "UPDATE pages SET state = ?, detail = ? WHERE alert_id = ? AND state IN (?, ?)",
+            (
+                PageState.CANCELLED.value,
+                _why_cancelled(after),
+                after.id,
+                PageState.PENDING.value,
+                PageState.RETRY.value,
+            ),
+        ).rowcount
+        if cancelled:
+            changes.append(
+                Change("pages cancelled", after={"count": cancelled, "why": _why_cancelled(after)})
+            )
+    if reaction.escalation is not None:
+        _save_escalation(conn, reaction.escalation)
+        if reaction.escalation.run != current.run:
+            changes.append(Change("escalation restarted", after={"from rule": 1}))
+    return changes
+
+
+def _why_cancelled(alert: Alert) -> str:
+    if alert.status is Status.CLOSED:
+        return "closed"
+    if alert.snoozed_until is not None:
+        return "snoozed"
+    return "acknowledged"
+
+
+# Rows
+
+
+def _policy_by_id(conn: sqlite3.Connection, policy_id: str) -> Policy | None:
+    row = conn.execute(
+        "SELECT document FROM escalation_policies WHERE id = ?", (policy_id,)
+    ).fetchone()
+    return None if row is None else documents.policy(row["document"])
+
+
+def _policy_row(conn: sqlite3.Connection, ref: str) -> sqlite3.Row:
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT * FROM escalation_policies WHERE id = ?", (ref,)
+    ).fetchone()
+    if row is None:
+        row = conn.execute(
+            "SELECT * FROM escalation_policies WHERE name_key = ?", (ref.lower(),)
+        ).fetchone()
+    if row is None:
+        raise NotFound(f"policy: no policy named {ref!r}")
+    return row
+
+
+def _load_escalation(conn: sqlite3.Connection, alert_id: str) -> Escalation | None:
+    row = conn.execute("SELECT * FROM escalations WHERE alert_id = ?", (alert_id,)).fetchone()
+    if row is None:
+        return None
+    return Escalation(
+        alert_id=alert_id,
+        policy=documents.policy(row["policy"]),
+        cycle_start=from_micros(row["cycle_start"]),
+        run=row["run"],
+        cycle=row["cycle"],
+        next_rule=row["next_rule"],
+        due_at=None if row["due_at"] is None else from_micros(row["due_at"]),
+        state=State(row["state"]),
+    )
+
+
+def _save_escalation(conn: sqlite3.Connection, e: Escalation, *, insert: bool = False) -> None:
+    due = None if e.due_at is None else to_micros(e.due_at)
+    if insert:
+        conn.execute(
+            "INSERT INTO escalations (alert_id, policy, cycle_start, run, cycle, next_rule, "
+            "due_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                e.alert_id,
+                documents.policy_json(e.policy),
+                to_micros(e.cycle_start),
+                e.run,
+                e.cycle,
+                e.next_rule,
+                due,
+                e.state.value,
+            ),
+        )
+        return
+    conn.execute(
+        "UPDATE escalations SET cycle_start = ?, run = ?, cycle = ?, next_rule = ?, due_at = ?, "
+        "state = ? WHERE alert_id = ?",
+        (to_micros(e.cycle_start), e.run, e.cycle, e.next_rule, due, e.state.value, e.alert_id),
+    )
+
+
+def _directory(conn: sqlite3.Connection) -> recipients.Directory:
+    def schedule(schedule_id: str, now: datetime) -> tuple[object, Sequence[object]] | None:
+        row = conn.execute("SELECT * FROM schedules WHERE id = ?", (schedule_id,)).fetchone()
+        if row is None:
+            return None
+        horizon = to_micros(now + timedelta(days=366)), to_micros(now - timedelta(days=366))
+        overrides = [
+            _override(r)
+            for r in conn.execute(
+                "SELECT * FROM schedule_overrides WHERE schedule_id = ? AND start_at < ? "
+                "AND end_at > ? ORDER BY created_at, id",
+                (schedule_id, *horizon),
+            )
+        ]
+        return _schedule(row), overrides
+
+    def team_schedules(team_id: str) -> list[str]:
+        return [
+            r["id"]
+            for r in conn.execute(
+                "SELECT id FROM schedules WHERE team_id = ? ORDER BY name_key", (team_id,)
+            )
+        ]
+
+    def team_members(team_id: str) -> list[str]:
+        return [
+            r["user_id"]
+            for r in conn.execute(
+                "SELECT m.user_id FROM team_members m JOIN users u ON u.id = m.user_id "
+                "WHERE m.team_id = ? ORDER BY u.username_key",
+                (team_id,),
+            )
+        ]
+
+    def default_schedule(team_id: str) -> str:
+        row = conn.execute(
+            "SELECT document FROM team_routing WHERE team_id = ?", (team_id,)
+        ).fetchone()
+        return (
+            "" if row is None else documents.routing(team_id, row["document"]).default_schedule_id
+        )
+
+    return recipients.Directory(schedule, team_schedules, team_members, default_schedule)  # type: ignore[arg-type]
+
+
+def _page_record(row: sqlite3.Row) -> PageRecord:
+    return PageRecord(
+        key=row["key"],
+        alert_id=row["alert_id"],
+        username=row["username"] or row["user_id"],
+        channel=Channel(row["channel"]),
+        address=row["address"],
+        state=PageState(row["state"]),
+        due_at=from_micros(row["due_at"]),
+        attempts=row["attempts"],
+        provider_id=row["provider_id"],
+        detail=row["detail"],
+    )
+
+
+class SQLitePaging:
+    async def _read(self, job: Job[R]) -> R:
+        raise NotImplementedError
+
+    async def _write(self, job: Job[R]) -> R:
+        raise NotImplementedError
+
+    def _load_alert(self, conn: sqlite3.Connection, alert_id: str) -> Alert:
+        raise NotImplementedError
+
+    def _log(
+        self, conn: sqlite3.Connection, alert_id: str, changes: Sequence[Change], now: datetime
+    ) -> None:
+        raise NotImplementedError
+
+    def _save_alert(self, conn: sqlite3.Connection, transition: Transition, now: datetime) -> None:
+        """Writes an engine-made change to the alert without reacting to it again."""
+        raise NotImplementedError
+
+    # Policies
+
+    async def create_policy(self, policy: Policy) -> Policy:
+        def job(conn: sqlite3.Connection) -> Policy:
+            try:
+                conn.execute(
+                    "INSERT INTO escalation_policies (id, name, name_key, team_id, document, "
+                    "created_at) VALUES (?, ?, ?, ?, ?, 0)",
+                    (policy.id, policy.name, policy.name.lower(), policy.team_id,
+                     documents.policy_json(policy)),
+                )  # fmt: skip
+            except sqlite3.IntegrityError as exc:
+                raise AlreadyExists(f"a policy named {policy.name!r} already exists") from exc
+            return policy
+
+        return await self._write(job)
+
+    async def get_policy(self, policy: str) -> Policy:
+        return await self._read(
+            lambda conn: documents.policy(_policy_row(conn, policy)["document"])
+        )
+
+    async def list_policies(self, team: str) -> Sequence[Policy]:
+        def job(conn: sqlite3.Connection) -> list[Policy]:
+            sql = "SELECT document FROM escalation_policies"
+            params: tuple[str, ...] = ()
+            if team:
+                found = conn.execute(
+                    "SELECT id FROM teams WHERE id = ? OR name_key = ?", (team, team.lower())
+                ).fetchone()
+                if found is None:
+                    raise NotFound(f"team: no team named {team!r}")
+                sql, params = sql + " WHERE team_id = ?", (found["id"],)
+            rows = conn.execute(sql + " ORDER BY name_key", params)
+            return [documents.policy(r["document"]) for r in rows]
+
+        return await self._read(job)
+
+    async def update_policy(self, policy: str, step: Callable[[Policy], Policy]) -> Policy:
+        def job(conn: sqlite3.Connection) -> Policy:
+            row = _policy_row(conn, policy)
+            changed = step(documents.policy(row["document"]))
+            try:
+                conn.execute(
+                    "UPDATE escalation_policies SET name = ?, name_key = ?, team_id = ?, "
+                    "document = ? WHERE id = ?",
+                    (changed.name, changed.name.lower(), changed.team_id,
+                     documents.policy_json(changed), row["id"]),
+                )  # fmt: skip
+            except sqlite3.IntegrityError as exc:
+                raise AlreadyExists(f"a policy named {changed.name!r} already exists") from exc
+            return changed
+
+        return await self._write(job)
+
+    async def delete_policy(self, policy: str) -> None:
+        def job(conn: sqlite3.Connection) -> None:
+            row = _policy_row(conn, policy)
+            for routing in conn.execute("SELECT team_id, document FROM team_routing"):
+                used = documents.routing(routing["team_id"], routing["document"])
+                if row["id"] in {r.policy_id for r in used.rules} | {used.default_policy_id}:
+                    raise FailedPrecondition(
+                        f"policy {row['name']!r} is used by its team's routing: change that first"
+                    )
+            conn.execute("DELETE FROM escalation_policies WHERE id = ?", (row["id"],))
+
+        await self._write(job)
+
+    async def set_routing(self, routing: Routing) -> Routing:
+        def job(conn: sqlite3.Connection) -> Routing:
+            conn.execute(
+                "INSERT INTO team_routing (team_id, document) VALUES (?, ?) "
+                "ON CONFLICT (team_id) DO UPDATE SET document = excluded.document",
+                (routing.team_id, documents.routing_json(routing)),
+            )
+            return routing
+
+        return await self._write(job)
+
+    async def get_routing(self, team: str) -> Routing:
+        def job(conn: sqlite3.Connection) -> Routing:
+            found = conn.execute(
+                "SELECT id FROM teams WHERE id = ? OR name_key = ?", (team, team.lower())
+            ).fetchone()
+            if found is None:
+                raise NotFound(f"team: no team named {team!r}")
+            row = conn.execute(
+                "SELECT document FROM team_routing WHERE team_id = ?", (found["id"],)
+            ).fetchone()
+            if row is None:
+                return Routing(found["id"])
+            return documents.routing(found["id"], row["document"])
+
+        return await self._read(job)
+
+    # Escalations
+
+    async def escalate_now(self, alert_id: str, now: datetime) -> bool:
+        def job(conn: sqlite3.Connection) -> bool:
+            current = _load_escalation(conn, alert_id)
+            moved = None if current is None else escalation.escalate_now(current, now)
+            if moved is None:
+                return False
+            _save_escalation(conn, moved)
+            return True
+
+        return await self._write(job)
+
+    async def due_escalations(self, now: datetime, limit: int) -> Sequence[str]:
+        return await self._read(
+            lambda conn: [
+                r["alert_id"]
+                for r in conn.execute(
+                    "SELECT alert_id FROM escalations WHERE due_at IS NOT NULL AND due_at <= ? "
+                    "ORDER BY due_at LIMIT ?",
+                    (to_micros(now), limit),
+                )
+            ]
+        )
+
+    async def run_escalation(self, alert_id: str, now: datetime) -> int:
+        """Runs every step of the alert's escalation that is due by `now`: pages planned,
+        activity recorded, the next step scheduled, all in one transaction. Returns how many
+        pages it planned."""
+
+        def job(conn: sqlite3.Connection) -> int:
+            current = _load_escalation(conn, alert_id)
+            if current is None:
+                return 0
+            alert = self._load_alert(conn, alert_id)
+            directory = _directory(conn)
+            changes: list[Change] = []
+            planned = 0
+            for _ in range(_STEPS_MAX):
+                if current.due_at is None or current.due_at > now:
+                    break
+                result = escalation.step(current, alert, now)
+                changes.extend(result.changes)
+                current = result.escalation
+                if result.rule is not None:
+                    count, notes = self._page_rule(
+                        conn, alert, current, result.rule, now, directory
+                    )
+                    planned += count
+                    changes.extend(notes)
+                    if count == 0:
+                        current = escalation.nobody_paged(current, now)
+                if result.unacknowledge and alert.acknowledged:
+                    transition = lifecycle.unacknowledge(alert, now)
+                    self._save_alert(conn, transition, now)
+                    alert = transition.alert
+                if result.close and alert.status is Status.OPEN:
+                    transition = lifecycle.close(alert, ENGINE_ACTOR, now)
+                    self._save_alert(conn, transition, now)
+                    conn.execute(
+                        "UPDATE pages SET state = ?, detail = 'closed' WHERE alert_id = ? "
+                        "AND state IN (?, ?)",
+                        (PageState.CANCELLED.value, alert_id, PageState.PENDING.value,
+                         PageState.RETRY.value),
+                    )  # fmt: skip
+                    alert = transition.alert
+            _save_escalation(conn, current)
+            if changes:
+                self._log(conn, alert_id, changes, now)
+            return planned
+
+        return await self._write(job)
+
+    def _page_rule(
+        self,
+        conn: sqlite3.Connection,
+        alert: Alert,
+        current: Escalation,
+        index: int,
+        now: datetime,
+        directory: recipients.Directory,
+    ) -> tuple[int, list[Change]]:
+        rule = current.policy.rules[index]
+        notes: list[Change] = []
+        users: list[str] = []
+        for target in rule.targets:
+            found = recipients.recipients(target, now, directory)
+            if not found.users:
+                notes.append(Change("nobody to page", after={"target": target.describe(),
+                                                             "why": found.why_nobody}))  # fmt: skip
+            users.extend(u for u in found.users if u not in users)
+        planned = 0
+        for user_id in users:
+            try:
+                user = _user(_user_row(conn, user_id))
+            except NotFound:
+                notes.append(Change("nobody to page", after={"user": user_id, "why": "deleted"}))
+                continue
+            pages = paging.plan(user, alert, current.run, current.cycle, index, now)
+            if not pages:
+                notes.append(Change("nobody to page", after={
+                    "user": user.username, "why": "no contact methods"}))  # fmt: skip
+                continue
+            fresh = 0
+            for page in pages:
+                fresh += conn.execute(
+                    "INSERT INTO pages (key, alert_id, user_id, contact_method_id, channel, "
+                    "address, round, state, due_at, attempts, lease_until, sent_at, "
+                    "provider_id, detail, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, "
+                    "NULL, NULL, '', '', ?) ON CONFLICT (key) DO NOTHING",
+                    (page.key, page.alert_id, page.user_id, page.contact_method_id,
+                     page.channel.value, page.address, page.round, PageState.PENDING.value,
+                     to_micros(page.due_at), to_micros(now)),
+                ).rowcount  # fmt: skip
+            planned += fresh
+            channels = ", ".join(dict.fromkeys(p.channel.value for p in pages if p.round == 0))
+            notes.append(Change("paging", after={"user": user.username, "channels": channels}))
+        return planned, notes
+
+    # Pages
+
+    async def claim_pages(self, now: datetime, limit: int, lease: timedelta) -> list[ClaimedPage]:
+        """Due pages, marked as being sent (with a lease: if this process dies, they are due
+        again when it runs out). Pages a throttle holds back are moved to when it allows."""
+
+        def job(conn: sqlite3.Connection) -> list[ClaimedPage]:
+            rows = conn.execute(
+                "SELECT p.*, u.username FROM pages p LEFT JOIN users u ON u.id = p.user_id "
+                "WHERE (p.state IN (?, ?) AND p.due_at <= ?) OR (p.state = ? AND "
+                "p.lease_until <= ?) ORDER BY p.due_at LIMIT ?",
+                (PageState.PENDING.value, PageState.RETRY.value, to_micros(now),
+                 PageState.SENDING.value, to_micros(now), limit),
+            ).fetchall()  # fmt: skip
+            claimed = []
+            for row in rows:
+                channel = Channel(row["channel"])
+                recent = [
+                    from_micros(r["sent_at"])
+                    for r in conn.execute(
+                        "SELECT sent_at FROM pages WHERE channel = ? AND address = ? AND "
+                        "sent_at IS NOT NULL AND sent_at > ? AND key != ?",
+                        (row["channel"], row["address"], to_micros(now - timedelta(hours=1)),
+                         row["key"]),
+                    )
+                ]  # fmt: skip
+                until = paging.throttled_until(channel, recent, now)
+                if until is not None:
+                    conn.execute(
+                        "UPDATE pages SET due_at = ?, detail = 'throttled' WHERE key = ?",
+                        (to_micros(until), row["key"]),
+                    )
+                    if row["detail"] != "throttled":
+                        self._log(conn, row["alert_id"], [Change("page throttled", after={
+                            "user": row["username"] or row["user_id"], "channel": channel.value,
+                            "until": until.isoformat()})], now)  # fmt: skip
+                    continue
+                attempt = row["attempts"] + 1
+                conn.execute(
+                    "UPDATE pages SET state = ?, attempts = ?, lease_until = ?, sent_at = ?, "
+                    "detail = '' WHERE key = ?",
+                    (PageState.SENDING.value, attempt, to_micros(now + lease), to_micros(now),
+                     row["key"]),
+                )  # fmt: skip
+                claimed.append(
+                    ClaimedPage(
+                        key=row["key"],
+                        alert=self._load_alert(conn, row["alert_id"]),
+                        user_id=row["user_id"],
+                        username=row["username"] or row["user_id"],
+                        channel=channel,
+                        address=row["address"],
+                        round=row["round"],
+                        attempt=attempt,
+                    )
+                )
+            return claimed
+
+        return await self._write(job)
+
+    async def record_page(
+        self, key: str, result: SendResult, now: datetime, rng: random.Random
+    ) -> PageState:
+        """What the provider said, into the ledger and the alert's activity."""
+
+        def job(conn: sqlite3.Connection) -> PageState:
+            row = conn.execute(
+                "SELECT p.*, u.username FROM pages p LEFT JOIN users u ON u.id = p.user_id "
+                "WHERE p.key = ?",
+                (key,),
+            ).fetchone()
+            if row is None or row["state"] != PageState.SENDING.value:
+                return PageState(row["state"]) if row else PageState.CANCELLED
+            who = {"user": row["username"] or row["user_id"], "channel": row["channel"]}
+            if result.outcome is Outcome.DELIVERED:
+                state, due, action = PageState.DELIVERED, row["due_at"], "paged"
+                details = {**who, "provider id": result.provider_id}
+            elif result.outcome is Outcome.RETRYABLE and row["attempts"] < paging.MAX_ATTEMPTS:
+                wait = paging.retry_delay(row["attempts"], rng)
+                state, due, action = PageState.RETRY, to_micros(now + wait), "page retrying"
+                details = {**who, "why": result.detail, "in seconds": round(wait.total_seconds())}
+            else:
+                state, due, action = PageState.FAILED, row["due_at"], "page failed"
+                details = {**who, "why": result.detail, "attempts": row["attempts"]}
+            conn.execute(
+                "UPDATE pages SET state = ?, due_at = ?, provider_id = ?, detail = ?, "
+                "lease_until = NULL WHERE key = ?",
+                (state.value, due, result.provider_id, result.detail, key),
+            )
+            self._log(conn, row["alert_id"], [Change(action, after=details)], now)
+            return state
+
+        return await self._write(job)
+
+    async def next_due(self) -> datetime | None:
+        """The earliest escalation step or page due, for the engine to sleep until."""
+
+        def job(conn: sqlite3.Connection) -> datetime | None:
+            found = [
+                conn.execute(
+                    "SELECT MIN(due_at) FROM escalations WHERE due_at IS NOT NULL"
+                ).fetchone()[0],
+                conn.execute(
+                    "SELECT MIN(due_at) FROM pages WHERE state IN (?, ?)",
+                    (PageState.PENDING.value, PageState.RETRY.value),
+                ).fetchone()[0],
+                conn.execute(
+                    "SELECT MIN(lease_until) FROM pages WHERE state = ?",
+                    (PageState.SENDING.value,),
+                ).fetchone()[0],
+            ]
+            times = [t for t in found if t is not None]
+            return from_micros(min(times)) if times else None
+
+        return await self._read(job)
+
+    async def list_pages(self, alert_id: str) -> Sequence[PageRecord]:
+        return await self._read(
+            lambda conn: [
+                _page_record(r)
+                for r in conn.execute(
+                    "SELECT p.*, u.username FROM pages p LEFT JOIN users u ON u.id = p.user_id "
+                    "WHERE p.alert_id = ? ORDER BY p.due_at, p.key",
+                    (alert_id,),
+                )
+            ]
+        )
