@@ -19,8 +19,8 @@ from clients.client import TocsinClient
 from service.errors import FailedPrecondition, InvalidArgument
 from service.schedule import OnCall, Schedule, Timeline
 from service.schedules import CUSTOM, KINDS, RotationSpec, ScheduleSpec, parse_restriction
-from service.user import NotificationRule, NotificationStep, User
-from service.users import RULE_KINDS, effective_rule
+from service.user import NotificationRule, NotificationStep, User, effective_rule
+from service.users import RULE_KINDS
 from service.wallclock import parse_instant, zone
 
 if TYPE_CHECKING:  # not subscriptable at run time
