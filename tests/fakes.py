@@ -1,8 +1,10 @@
-"""Hand-written fakes: a clock the test moves."""
+"""Hand-written fakes: a clock the test moves, and a notifier that records its pages."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+
+from service.notifier import Outcome, Page, SendResult
 
 
 class FakeClock:
@@ -17,3 +19,26 @@ class FakeClock:
 
     def set(self, instant: datetime) -> None:
         self._now = instant
+
+
+class FakeNotifier:
+    """Records every page it is given; answers with the results queued for an address (then
+    DELIVERED), so a test can make a provider fail in a chosen way."""
+
+    def __init__(self) -> None:
+        self.pages: list[Page] = []
+        self._queued: dict[str, list[SendResult]] = {}
+
+    def fail_next(self, address: str, *results: SendResult) -> None:
+        self._queued.setdefault(address, []).extend(results)
+
+    async def send(self, page: Page) -> SendResult:
+        self.pages.append(page)
+        queued = self._queued.get(page.address)
+        if queued:
+            return queued.pop(0)
+        return SendResult(Outcome.DELIVERED, provider_id=f"fake-{len(self.pages)}")
+
+    def sent_to(self) -> list[tuple[str, str]]:
+        """(username, channel) of every page, in order."""
+        return [(p.username, p.channel.value) for p in self.pages]

@@ -1,0 +1,341 @@
+"""Escalations and pages end to end through the store and the engine, with a fake clock and
+a fake notifier: who is paged when, and that nothing is paged after an acknowledgement."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from service.alerts import Alerts
+from service.engine import Engine
+from service.errors import FailedPrecondition
+from service.metrics import AlertMetrics
+from service.model import Actor, Alert, AlertRef, NewAlert, Priority, RefKind, Responder
+from service.notifier import Outcome, SendResult
+from service.paging import PageState
+from service.policies import Policies, PolicySpec, RoutingRuleSpec, RoutingSpec, RuleSpec
+from service.policy import Repeat
+from service.schedules import RotationSpec, Schedules, ScheduleSpec
+from service.sqlite_store import SQLiteStore
+from service.teams import Teams
+from service.user import Channel, NotificationRule, NotificationStep
+from service.users import Users
+from tests.fakes import FakeClock, FakeNotifier
+
+ANA = Actor("ana")
+MINUTE = timedelta(minutes=1)
+
+
+@dataclass
+class World:
+    store: SQLiteStore
+    clock: FakeClock
+    notifier: FakeNotifier
+    alerts: Alerts
+    users: Users
+    teams: Teams
+    schedules: Schedules
+    policies: Policies
+    engine: Engine
+
+    async def person(self, name: str, *methods: tuple[str, str]) -> None:
+        await self.users.create(name)
+        for channel, address in methods:
+            await self.users.add_contact_method(name, channel, address)
+
+    async def fire(self, message: str = "Disk full", **fields: object) -> Alert:
+        alert = NewAlert(message=message, owner_team="ops", **fields)  # type: ignore[arg-type]
+        return (await self.alerts.create(alert, ANA)).alert
+
+    async def at(self, delta: timedelta) -> list[tuple[str, str]]:
+        """Moves the clock on, ticks, and returns the pages sent in that tick."""
+        self.clock.advance(delta)
+        before = len(self.notifier.pages)
+        await self.engine.tick()
+        return self.notifier.sent_to()[before:]
+
+    async def log(self, alert: Alert) -> list[str]:
+        page = await self.store.list_activity(AlertRef(RefKind.ID, alert.id), 500, "")
+        return [e.action for e in page.items]
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    clock = FakeClock()
+    store = SQLiteStore(tmp_path / "tocsin.db", clock)
+    await store.open()
+    notifier = FakeNotifier()
+    alerts = Alerts(store, clock)
+    engine = Engine(
+        alerts,
+        store,
+        dict.fromkeys(Channel, notifier),
+        clock,
+        AlertMetrics(CollectorRegistry()),
+        rng=random.Random(7),
+    )
+    w = World(
+        store, clock, notifier, alerts, Users(store, clock), Teams(store, clock),
+        Schedules(store, clock), Policies(store, clock), engine,
+    )  # fmt: skip
+    await w.teams.create("ops", "")
+    await w.person("alice", ("email", "alice@example.com"), ("sms", "+14155550101"))
+    await w.person("bob", ("voice", "+14155550102"))
+    # Bob is called at once; by default a call would come five minutes in.
+    await w.users.set_notification_rule(
+        "bob", "new_alert", NotificationRule((NotificationStep("voice", 0),))
+    )
+    await w.schedules.create(
+        ScheduleSpec(
+            "ops-oncall",
+            team="ops",
+            time_zone="UTC",
+            rotations=(
+                RotationSpec("primary", "weekly", clock.now() - timedelta(days=1), ("bob",)),
+            ),
+        )
+    )
+    yield w
+    await store.close()
+
+
+async def two_step_policy(w: World, **repeat: object) -> None:
+    await w.policies.create(
+        PolicySpec(
+            "ops-policy",
+            team="ops",
+            rules=(
+                RuleSpec(timedelta(), (("user", "alice"),)),
+                RuleSpec(5 * MINUTE, (("schedule", "ops-oncall"),)),
+            ),
+            repeat=Repeat(**repeat) if repeat else None,  # type: ignore[arg-type]
+        )
+    )
+    await w.policies.set_routing(RoutingSpec("ops", default_policy="ops-policy"))
+
+
+async def test_a_two_step_policy_pages_by_each_users_rules(world: World) -> None:
+    await two_step_policy(world)
+    alert = await world.fire()
+    # Alice at once: email now (the default rule), SMS a minute later; then bob's phone.
+    assert await world.at(timedelta()) == [("alice", "email")]
+    assert await world.at(MINUTE) == [("alice", "sms")]
+    assert await world.at(3 * MINUTE) == []
+    assert await world.at(MINUTE) == [("bob", "voice")]
+    assert await world.at(10 * MINUTE) == []
+    log = await world.log(alert)
+    assert log.count("paged") == 3 and log.count("escalated") == 2
+    assert "escalation finished" in log
+    page = world.notifier.pages[0]
+    assert (
+        page.tiny_id == alert.tiny_id
+        and page.reply_hint == f"Reply '{alert.tiny_id} ack' to acknowledge"
+    )
+
+
+async def test_acknowledging_cancels_every_pending_page_at_once(world: World) -> None:
+    await two_step_policy(world)
+    alert = await world.fire()
+    assert await world.at(timedelta()) == [("alice", "email")]
+    await world.alerts.acknowledge(AlertRef(RefKind.ID, alert.id), Actor("alice"))
+    # The SMS due a minute later and bob's call are never sent.
+    assert await world.at(MINUTE) == []
+    assert await world.at(10 * MINUTE) == []
+    records = await world.store.list_pages(alert.id)
+    assert [r.state for r in records] == [PageState.DELIVERED, PageState.CANCELLED]
+    assert "pages cancelled" in await world.log(alert)
+
+
+async def test_unacknowledging_pages_again_from_the_first_rule(world: World) -> None:
+    await two_step_policy(world)
+    alert = await world.fire()
+    ref = AlertRef(RefKind.ID, alert.id)
+    await world.at(timedelta())
+    await world.alerts.acknowledge(ref, ANA)
+    await world.at(2 * MINUTE)
+    await world.alerts.unacknowledge(ref, ANA)
+    assert await world.at(timedelta()) == [("alice", "email")]  # a new run: a new ledger key
+    assert await world.at(MINUTE) == [("alice", "sms")]
+
+
+async def test_snooze_pauses_and_its_end_pages_whoever_is_on_call_then(world: World) -> None:
+    await two_step_policy(world)
+    alert = await world.fire()
+    ref = AlertRef(RefKind.ID, alert.id)
+    await world.at(timedelta())
+    await world.alerts.snooze(ref, 30 * MINUTE, ANA)
+    assert await world.at(10 * MINUTE) == []
+    assert await world.at(20 * MINUTE) == [("alice", "email")]
+
+
+async def test_closing_stops_everything(world: World) -> None:
+    await two_step_policy(world)
+    alert = await world.fire()
+    await world.at(timedelta())
+    await world.alerts.close(AlertRef(RefKind.ID, alert.id), ANA)
+    assert await world.at(time_enough()) == []
+
+
+def time_enough() -> timedelta:
+    return timedelta(hours=2)
+
+
+async def test_an_empty_schedule_moves_on_at_once_and_says_so(world: World) -> None:
+    await world.schedules.create(ScheduleSpec("empty", team="ops", time_zone="UTC"))
+    await world.policies.create(
+        PolicySpec(
+            "p",
+            team="ops",
+            rules=(
+                RuleSpec(timedelta(), (("schedule", "empty"),)),
+                RuleSpec(10 * MINUTE, (("user", "bob"),)),
+            ),
+        )
+    )
+    await world.policies.set_routing(RoutingSpec("ops", default_policy="p"))
+    alert = await world.fire()
+    assert await world.at(timedelta()) == [("bob", "voice")]  # not ten minutes later
+    assert "nobody to page" in await world.log(alert)
+
+
+async def test_repeats_reset_acknowledgement_and_close_after_the_last(world: World) -> None:
+    await two_step_policy(
+        world, after=10 * MINUTE, times=1, reset_acknowledgement=True, close_after_last=True
+    )
+    alert = await world.fire()
+    ref = AlertRef(RefKind.ID, alert.id)
+    await world.at(timedelta())
+    await world.alerts.acknowledge(ref, ANA)
+    # The repeat at 5 + 10 minutes unacknowledges and pages alice again.
+    assert await world.at(15 * MINUTE) == [("alice", "email")]
+    current = await world.alerts.get(ref)
+    assert not current.acknowledged
+    await world.at(MINUTE)
+    await world.at(4 * MINUTE)  # bob
+    await world.at(10 * MINUTE)  # after the last repeat: closed
+    assert (await world.alerts.get(ref)).status.value == "closed"
+
+
+async def test_escalate_to_next_runs_the_next_rule_at_once(world: World) -> None:
+    await two_step_policy(world)
+    alert = await world.fire()
+    await world.at(timedelta())
+    await world.policies.escalate_now(alert.id)
+    assert ("bob", "voice") in await world.at(timedelta())
+    await world.at(time_enough())
+    with pytest.raises(FailedPrecondition):
+        await world.policies.escalate_now(alert.id)
+
+
+async def test_provider_failures_retry_then_give_up_or_move_on(world: World) -> None:
+    await two_step_policy(world)
+    retry = SendResult(Outcome.RETRYABLE, detail="503 from provider")
+    world.notifier.fail_next("alice@example.com", retry, retry)
+    world.notifier.fail_next("+14155550101", SendResult(Outcome.PERMANENT, detail="bad number"))
+    alert = await world.fire()
+    await world.at(timedelta())
+    assert await world.at(MINUTE) == [("alice", "email"), ("alice", "sms")]  # first retry ~10 s
+    await world.at(MINUTE)  # second retry ~20 s later: delivered
+    states = {r.channel: r for r in await world.store.list_pages(alert.id)}
+    assert (
+        states[Channel.EMAIL].state is PageState.DELIVERED and states[Channel.EMAIL].attempts == 3
+    )
+    assert (
+        states[Channel.SMS].state is PageState.FAILED and states[Channel.SMS].detail == "bad number"
+    )
+    log = await world.log(alert)
+    assert log.count("page retrying") == 2 and log.count("page failed") == 1
+
+
+async def test_sms_to_one_number_is_throttled_not_dropped(world: World) -> None:
+    await world.policies.create(
+        PolicySpec("p", team="ops", rules=(RuleSpec(timedelta(), (("user", "alice"),)),))
+    )
+    await world.policies.set_routing(RoutingSpec("ops", default_policy="p"))
+    await world.users.set_notification_rule(
+        "alice", "new_alert", NotificationRule((NotificationStep("sms", 0),))
+    )
+    first = await world.fire("one")
+    second = await world.fire("two")
+    sent = await world.at(timedelta())
+    assert sent == [("alice", "sms")]  # one SMS per number per minute
+    assert "page throttled" in await world.log(second) or "page throttled" in await world.log(first)
+    assert await world.at(MINUTE) == [("alice", "sms")]
+
+
+async def test_a_send_lost_in_a_crash_goes_again_under_the_same_key(world: World) -> None:
+    await two_step_policy(world)
+    alert = await world.fire()
+    await world.at(timedelta())  # the escalation planned alice's email and SMS
+    world.clock.advance(MINUTE)
+    claimed = await world.store.claim_pages(world.clock.now(), 10, timedelta(seconds=60))
+    assert [c.channel for c in claimed] == [Channel.SMS]
+    # The process dies here: claimed, maybe sent, never recorded. The lease runs out...
+    assert await world.at(30 * timedelta(seconds=1)) == []
+    assert await world.at(MINUTE) == [("alice", "sms")]
+    assert world.notifier.pages[-1].key == claimed[0].key
+    records = [r for r in await world.store.list_pages(alert.id) if r.channel is Channel.SMS]
+    assert records[0].state is PageState.DELIVERED and records[0].attempts == 2
+
+
+async def test_routing_rules_pick_the_policy_and_responders_are_paged(world: World) -> None:
+    await world.policies.create(
+        PolicySpec("urgent", team="ops", rules=(RuleSpec(timedelta(), (("user", "bob"),)),))
+    )
+    await world.policies.create(
+        PolicySpec("calm", team="ops", rules=(RuleSpec(30 * MINUTE, (("user", "alice"),)),))
+    )
+    await world.policies.set_routing(
+        RoutingSpec(
+            "ops",
+            rules=(
+                RoutingRuleSpec(
+                    "p1", "urgent", when={"field": "priority", "op": "equals", "value": "P1"}
+                ),
+            ),
+            default_policy="calm",
+        )
+    )
+    await world.fire("urgent", priority=Priority.P1)
+    assert await world.at(timedelta()) == [("bob", "voice")]
+    calm = await world.fire("calm", responders=(Responder("user", "bob"),))
+    assert await world.at(timedelta()) == [("bob", "voice")]  # a responder, at once
+    log = await world.store.list_activity(AlertRef(RefKind.ID, calm.id), 50, "")
+    assert log.items[0].after["policy"] == "calm"
+
+
+async def test_a_policy_edited_later_changes_only_new_alerts(world: World) -> None:
+    await two_step_policy(world)
+    alert = await world.fire()
+    await world.policies.update(
+        "ops-policy",
+        PolicySpec("ops-policy", team="ops", rules=(RuleSpec(timedelta(), (("user", "bob"),)),)),
+    )
+    assert await world.at(timedelta()) == [("alice", "email")]  # the snapshot, not the edit
+    del alert
+    await world.fire("second")
+    assert await world.at(timedelta()) == [("bob", "voice")]
+
+
+async def test_a_not_closed_rule_pages_after_the_acknowledgement(world: World) -> None:
+    await world.policies.create(
+        PolicySpec(
+            "p",
+            team="ops",
+            rules=(
+                RuleSpec(timedelta(), (("user", "alice"),)),
+                RuleSpec(10 * MINUTE, (("user", "bob"),), "not-closed"),
+            ),
+        )
+    )
+    await world.policies.set_routing(RoutingSpec("ops", default_policy="p"))
+    alert = await world.fire()
+    await world.at(timedelta())
+    await world.alerts.acknowledge(AlertRef(RefKind.ID, alert.id), ANA)
+    assert await world.at(10 * MINUTE) == [("bob", "voice")]
