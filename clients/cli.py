@@ -9,14 +9,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from clients import directory_commands, manifest_commands, render
+from clients import directory_commands, escalation_commands, manifest_commands, render
+from clients.arguments import duration as _duration
 from clients.client import IntegrationInfo, IntegrationKey, TocsinClient, parse_ref
 from service import config as configuration
 from service import logs
@@ -71,20 +71,6 @@ def _responder(text: str) -> Responder:
     if not sep:
         raise argparse.ArgumentTypeError(f"expected TYPE:NAME (e.g. team:ops), got {text!r}")
     return Responder(kind, name)
-
-
-_DURATION = re.compile(r"(\d+)([smhd])")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-
-
-def _duration(text: str) -> timedelta:
-    """`90s`, `30m`, `2h`, `1d`, or combinations such as `1h30m`."""
-    parts = _DURATION.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise argparse.ArgumentTypeError(
-            f"expected a duration such as 30m, 2h or 1h30m, not {text!r}"
-        )
-    return sum((timedelta(**{_UNITS[u]: int(n)}) for n, u in parts), timedelta())
 
 
 def _instant(text: str) -> datetime:
@@ -695,6 +681,7 @@ def build_parser() -> argparse.ArgumentParser:
         one.set_defaults(run=run)
 
     directory_commands.add_commands(commands, common, team_commands)
+    escalation_commands.add_commands(commands, common, alert_commands)
     manifest_commands.add_commands(commands, common)
 
     tokens = commands.add_parser("tokens", help="manage API tokens")

@@ -17,6 +17,7 @@ from typing import TypeVar
 import grpc
 
 from clients.directory import DirectoryCalls
+from clients.escalations import EscalationCalls
 from protos.tocsin.v1 import (
     alerts_pb2,
     alerts_pb2_grpc,
@@ -28,6 +29,7 @@ from protos.tocsin.v1 import (
     tokens_pb2_grpc,
 )
 from service import codec
+from service.codec import parse_ref as parse_ref  # part of the client's API
 from service.errors import (
     AlreadyExists,
     DeadlineExceeded,
@@ -51,7 +53,6 @@ from service.model import (
     NewIntegration,
     Page,
     Priority,
-    RefKind,
     Team,
     TokenInfo,
 )
@@ -97,14 +98,6 @@ class IntegrationKey:
     url_with_key: str
 
 
-def parse_ref(text: str) -> AlertRef:
-    """An alert id, or a tiny id (all digits, optionally with a leading '#')."""
-    cleaned = text.strip().removeprefix("#")
-    if cleaned.isascii() and cleaned.isdigit():
-        return AlertRef(RefKind.TINY_ID, cleaned)
-    return AlertRef(RefKind.ID, text.strip())
-
-
 def error_from_rpc(exc: grpc.aio.AioRpcError) -> TocsinError:
     code, details = exc.code(), exc.details() or exc.code().name
     if code is grpc.StatusCode.INVALID_ARGUMENT:
@@ -129,7 +122,7 @@ def error_from_rpc(exc: grpc.aio.AioRpcError) -> TocsinError:
     return kind(details)
 
 
-class TocsinClient(DirectoryCalls):
+class TocsinClient(DirectoryCalls, EscalationCalls):
     def __init__(
         self,
         target: str,

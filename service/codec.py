@@ -56,6 +56,14 @@ _SORT_FROM_PB[alerts_pb2.ALERT_SORT_FIELD_UNSPECIFIED] = SortField.CREATED_AT
 # Scalars
 
 
+def parse_ref(text: str) -> AlertRef:
+    """An alert id, or a tiny id (all digits, optionally with a leading '#')."""
+    cleaned = text.strip().removeprefix("#")
+    if cleaned.isascii() and cleaned.isdigit():
+        return AlertRef(RefKind.TINY_ID, cleaned)
+    return AlertRef(RefKind.ID, text.strip())
+
+
 def timestamp(instant: datetime) -> Timestamp:
     # Straight from microseconds: Timestamp.FromDatetime is several times slower, and every
     # reply carries a few of these.

@@ -23,6 +23,8 @@ from clients.shim import LocalCalendars, LocalIngest, Shim
 from protos.tocsin.v1 import (
     alerts_pb2,
     alerts_pb2_grpc,
+    escalations_pb2,
+    escalations_pb2_grpc,
     ingest_pb2,
     ingest_pb2_grpc,
     integrations_pb2,
@@ -42,6 +44,7 @@ from service.clock import Clock
 from service.config import Config, reachable, split_address
 from service.engine import Engine
 from service.errors import StartupError, TocsinError
+from service.escalation_servicer import EscalationServicer
 from service.guard import Guard
 from service.ingest import Ingest
 from service.ingest_servicer import IngestServicer
@@ -74,6 +77,7 @@ SERVICE_NAMES = (
     ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name,
     users_pb2.DESCRIPTOR.services_by_name["UserService"].full_name,
     schedules_pb2.DESCRIPTOR.services_by_name["ScheduleService"].full_name,
+    escalations_pb2.DESCRIPTOR.services_by_name["EscalationService"].full_name,
 )
 
 
@@ -155,6 +159,7 @@ class TocsinServer:
             ingest_name,
             users_name,
             schedules_name,
+            escalations_name,
         ) = SERVICE_NAMES
         alerts_pb2_grpc.add_AlertServiceServicer_to_server(
             guard.wrap(AlertServicer(self.alerts, self.alert_metrics), alerts_name), server
@@ -182,6 +187,12 @@ class TocsinServer:
                     lambda: self.config.integration_base_url(self.http_port),
                 ),
                 schedules_name,
+            ),
+            server,
+        )
+        escalations_pb2_grpc.add_EscalationServiceServicer_to_server(
+            guard.wrap(
+                EscalationServicer(self.policies, self.alerts, self.store), escalations_name
             ),
             server,
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,9 +11,11 @@ import pytest
 
 from clients.client import TocsinClient
 from service.config import Config, SnsConfig
+from service.notifier import Notifier
 from service.server import TocsinServer
 from service.sqlite_store import SQLiteStore
 from service.tokens import ADMIN_TOKEN_FILE
+from service.user import Channel
 from tests.fakes import FakeClock
 
 
@@ -44,14 +46,17 @@ class Running:
 
 @contextlib.asynccontextmanager
 async def serving(
-    tmp_path: Path, clock: FakeClock, sns: SnsConfig | None = None
+    tmp_path: Path,
+    clock: FakeClock,
+    sns: SnsConfig | None = None,
+    notifiers: Mapping[Channel, Notifier] | None = None,
 ) -> AsyncIterator[Running]:
     """A real server on free loopback ports, on a fresh data directory."""
     sns = sns or SnsConfig()
     config = Config(
         data_dir=tmp_path / "data", grpc_listen="127.0.0.1:0", http_listen="127.0.0.1:0", sns=sns
     )
-    server = TocsinServer(config, clock, engine_interval=None)  # tests tick the engine
+    server = TocsinServer(config, clock, engine_interval=None, notifiers=notifiers)  # tests tick
     await server.start()
     try:
         token = (config.data_dir / ADMIN_TOKEN_FILE).read_text().strip()

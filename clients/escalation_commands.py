@@ -1,0 +1,266 @@
+"""`tocsin policies ...`, `tocsin routing get|set` and `tocsin alerts escalate|pages`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+import yaml
+
+from clients import render
+from clients.arguments import duration
+from clients.client import TocsinClient
+from service.errors import InvalidArgument
+from service.policies import PolicySpec, RoutingRuleSpec, RoutingSpec, RuleSpec
+from service.policy import Repeat
+
+if TYPE_CHECKING:  # not subscriptable at run time
+    Commands = argparse._SubParsersAction[Any]
+
+NOT_CLOSED = "until-closed"
+
+
+def rule(text: str) -> RuleSpec:
+    """`DELAY KIND:NAME [KIND:NAME...] [until-closed]`, e.g. `5m schedule:ops user:bob`."""
+    words = text.split()
+    if len(words) < 2:
+        raise argparse.ArgumentTypeError(
+            f"expected DELAY KIND:NAME..., such as '5m schedule:ops-oncall', not {text!r}"
+        )
+    condition = "not-acknowledged"
+    if words[-1] == NOT_CLOSED:
+        condition = "not-closed"
+        words = words[:-1]
+    targets = []
+    for word in words[1:]:
+        kind, sep, name = word.partition(":")
+        if not sep or not name:
+            raise argparse.ArgumentTypeError(f"expected KIND:NAME such as user:alice, not {word!r}")
+        targets.append((kind, name))
+    return RuleSpec(duration(words[0]), tuple(targets), condition)
+
+
+def _spec(args: argparse.Namespace) -> PolicySpec:
+    repeat = None
+    if args.repeat_after is not None or args.repeat_times:
+        repeat = Repeat(
+            args.repeat_after or duration("0"),
+            args.repeat_times,
+            args.reset_acknowledgement,
+            args.close_after_last,
+        )
+    return PolicySpec(args.name, args.team or "", args.description or "", tuple(args.rule), repeat)
+
+
+def policy_detail(out: TextIO, spec: PolicySpec) -> None:
+    out.write(f"policy:  {spec.name}\nteam:    {spec.team}\n")
+    if spec.description:
+        out.write(f"about:   {spec.description}\n")
+    for index, r in enumerate(spec.rules, 1):
+        targets = ", ".join(f"{kind} {name}" for kind, name in r.targets)
+        until = " (until closed)" if r.condition == "not-closed" else ""
+        out.write(f"rule {index}: after {r.delay}, page {targets}{until}\n")
+    if spec.repeat is not None:
+        extra = [
+            "resetting acknowledgement" if spec.repeat.reset_acknowledgement else "",
+            "closing after the last" if spec.repeat.close_after_last else "",
+        ]
+        out.write(
+            f"repeat:  after {spec.repeat.after}, {spec.repeat.times} more time(s)"
+            + "".join(f", {e}" for e in extra if e)
+            + "\n"
+        )
+
+
+async def policies_create(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    spec = await client.create_policy(_spec(args))
+    render.write_json(out, spec) if args.json else policy_detail(out, spec)
+
+
+async def policies_update(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    spec = await client.update_policy(args.policy, _spec(args))
+    render.write_json(out, spec) if args.json else policy_detail(out, spec)
+
+
+async def policies_get(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    spec = await client.get_policy(args.policy)
+    render.write_json(out, spec) if args.json else policy_detail(out, spec)
+
+
+async def policies_list(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    specs = await client.list_policies(args.team or "")
+    if args.json:
+        render.write_json(out, specs)
+        return
+    render.table(
+        out,
+        ["NAME", "TEAM", "RULES", "REPEATS"],
+        [
+            [s.name, s.team, str(len(s.rules)), str(s.repeat.times if s.repeat else 0)]
+            for s in specs
+        ],
+    )
+
+
+async def policies_delete(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    await client.delete_policy(args.policy)
+    render.write_json(out, {"deleted": args.policy}) if args.json else out.write(
+        f"deleted policy {args.policy}\n"
+    )
+
+
+def routing_detail(out: TextIO, spec: RoutingSpec) -> None:
+    out.write(f"team:      {spec.team}\ntime zone: {spec.time_zone}\n")
+    for index, r in enumerate(spec.rules, 1):
+        parts = [f"rule {index} {r.name}: -> {r.policy}"]
+        if r.when:
+            parts.append(f"when {dict(r.when)}")
+        if r.windows:
+            parts.append(f"during {', '.join(r.windows)}")
+        out.write(" ".join(parts) + "\n")
+    out.write(f"otherwise: {spec.default_policy or 'the team on-call, at once'}\n")
+    if spec.default_schedule:
+        out.write(f"team on-call schedule: {spec.default_schedule}\n")
+
+
+def _routing_from(team: str, data: object, source: str) -> RoutingSpec:
+    """The routing a YAML file describes (keys: time_zone, rules, default_policy,
+    default_schedule; each rule: name, policy, when, windows)."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise InvalidArgument(source, "must be a mapping of time_zone, rules, default_policy")
+    known = {"time_zone", "rules", "default_policy", "default_schedule"}
+    for key in data:
+        if key not in known:
+            raise InvalidArgument(
+                f"{source}: {key}", f"is not a routing key ({', '.join(sorted(known))})"
+            )
+    rules = []
+    for index, item in enumerate(data.get("rules") or []):
+        where = f"{source}: rules[{index}]"
+        if not isinstance(item, dict) or not {"name", "policy"} <= item.keys():
+            raise InvalidArgument(where, "needs name and policy (and optionally when, windows)")
+        extra = set(item) - {"name", "policy", "when", "windows"}
+        if extra:
+            raise InvalidArgument(f"{where}.{sorted(extra)[0]}", "is not a routing rule key")
+        rules.append(
+            RoutingRuleSpec(
+                str(item["name"]),
+                str(item["policy"]),
+                item.get("when") or {},
+                tuple(str(w) for w in item.get("windows") or ()),
+            )
+        )
+    return RoutingSpec(
+        team,
+        str(data.get("time_zone") or "UTC"),
+        tuple(rules),
+        str(data.get("default_policy") or ""),
+        str(data.get("default_schedule") or ""),
+    )
+
+
+async def routing_set(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    text = await asyncio.to_thread(Path(args.file).read_text, encoding="utf-8")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidArgument(args.file, f"is not YAML: {exc}") from None
+    spec = await client.set_routing(_routing_from(args.team_name, data, args.file))
+    render.write_json(out, spec) if args.json else routing_detail(out, spec)
+
+
+async def routing_get(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    spec = await client.get_routing(args.team_name)
+    render.write_json(out, spec) if args.json else routing_detail(out, spec)
+
+
+async def alerts_escalate(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    await client.escalate_to_next(args.alert, args.user or "")
+    render.write_json(out, {"escalated": args.alert}) if args.json else out.write(
+        f"alert {args.alert}: the next escalation step runs now\n"
+    )
+
+
+async def alerts_pages(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    pages = await client.list_pages(args.alert)
+    if args.json:
+        render.write_json(out, pages)
+        return
+    render.table(
+        out,
+        ["DUE", "USER", "CHANNEL", "STATE", "TRIES", "DETAIL"],
+        [
+            [render.when(p.due_at), p.user, p.channel, p.state, str(p.attempts), p.detail]
+            for p in pages
+        ],
+    )
+
+
+# The parser
+
+
+def add_commands(commands: Commands, common: argparse.ArgumentParser, alerts: Commands) -> None:
+    policies = commands.add_parser("policies", help="escalation policies")
+    actions = policies.add_subparsers(dest="policies_command", required=True, metavar="ACTION")
+    for name, run, text in (
+        ("create", policies_create, "create a policy"),
+        ("update", policies_update, "replace a policy (alerts already paging keep theirs)"),
+    ):
+        one = actions.add_parser(name, parents=[common], help=text)
+        if name == "update":
+            one.add_argument("policy", help="the policy to replace (name or id)")
+        one.add_argument("--name", required=True)
+        one.add_argument("--team", help="owner team (default: default)")
+        one.add_argument("--description")
+        one.add_argument(
+            "--rule",
+            type=rule,
+            action="append",
+            required=True,
+            help="DELAY KIND:NAME... [until-closed], e.g. '0 user:alice' or "
+            "'5m schedule:ops-oncall' (kinds: user, schedule, schedule-next, "
+            "schedule-previous, team, team-members); repeatable, in order",
+        )
+        one.add_argument("--repeat-after", type=duration, help="after the last rule, e.g. 10m")
+        one.add_argument("--repeat-times", type=int, default=0, help="0-20 more times")
+        one.add_argument("--reset-acknowledgement", action="store_true")
+        one.add_argument("--close-after-last", action="store_true")
+        one.set_defaults(run=run)
+    listing = actions.add_parser("list", parents=[common], help="list policies")
+    listing.add_argument("--team")
+    listing.set_defaults(run=policies_list)
+    for name, run, text in (
+        ("get", policies_get, "show a policy"),
+        ("delete", policies_delete, "delete a policy routing does not use"),
+    ):
+        one = actions.add_parser(name, parents=[common], help=text)
+        one.add_argument("policy", help="name or id")
+        one.set_defaults(run=run)
+
+    routing = commands.add_parser("routing", help="which policy a team's alerts follow")
+    routing_actions = routing.add_subparsers(
+        dest="routing_command", required=True, metavar="ACTION"
+    )
+    get = routing_actions.add_parser("get", parents=[common], help="show a team's routing")
+    get.add_argument("team_name", metavar="TEAM")
+    get.set_defaults(run=routing_get)
+    put = routing_actions.add_parser(
+        "set", parents=[common], help="replace a team's routing from a YAML file"
+    )
+    put.add_argument("team_name", metavar="TEAM")
+    put.add_argument("-f", "--file", required=True, help="time_zone, rules, default_policy")
+    put.set_defaults(run=routing_set)
+
+    escalate = alerts.add_parser(
+        "escalate", parents=[common], help="run the alert's next escalation step now"
+    )
+    escalate.add_argument("alert", help="alert id or tiny id")
+    escalate.add_argument("--user", default="", help="who is doing this")
+    escalate.set_defaults(run=alerts_escalate)
+    pages = alerts.add_parser("pages", parents=[common], help="every page of an alert")
+    pages.add_argument("alert", help="alert id or tiny id")
+    pages.set_defaults(run=alerts_pages)

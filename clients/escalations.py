@@ -1,0 +1,95 @@
+"""The client's calls for escalation policies, team routing and pages. A base of
+`TocsinClient`, which supplies the channel and `_call`."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
+
+import grpc
+
+from protos.tocsin.v1 import escalations_pb2, escalations_pb2_grpc
+from service import policy_codec
+from service.codec import instant
+from service.policies import PolicySpec, RoutingSpec
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    key: str
+    user: str
+    channel: str
+    address: str
+    state: str
+    due_at: datetime
+    attempts: int
+    provider_id: str
+    detail: str
+
+
+class EscalationCalls:
+    _channel: grpc.aio.Channel
+
+    async def _call(
+        self, method: grpc.aio.UnaryUnaryMultiCallable[Req, Resp], request: Req
+    ) -> Resp:
+        raise NotImplementedError
+
+    @functools.cached_property
+    def _escalations(self) -> escalations_pb2_grpc.EscalationServiceAsyncStub:
+        return escalations_pb2_grpc.EscalationServiceStub(self._channel)
+
+    async def create_policy(self, spec: PolicySpec) -> PolicySpec:
+        reply = await self._call(self._escalations.CreatePolicy, policy_codec.spec_to_pb(spec))
+        return policy_codec.spec_from_pb(reply)
+
+    async def update_policy(self, policy: str, spec: PolicySpec) -> PolicySpec:
+        request = escalations_pb2.UpdatePolicyRequest(
+            policy=policy, spec=policy_codec.spec_to_pb(spec)
+        )
+        return policy_codec.spec_from_pb(await self._call(self._escalations.UpdatePolicy, request))
+
+    async def get_policy(self, policy: str) -> PolicySpec:
+        request = escalations_pb2.GetPolicyRequest(policy=policy)
+        return policy_codec.spec_from_pb(await self._call(self._escalations.GetPolicy, request))
+
+    async def list_policies(self, team: str = "") -> list[PolicySpec]:
+        request = escalations_pb2.ListPoliciesRequest(team=team)
+        reply = await self._call(self._escalations.ListPolicies, request)
+        return [policy_codec.spec_from_pb(p) for p in reply.policies]
+
+    async def delete_policy(self, policy: str) -> None:
+        request = escalations_pb2.DeletePolicyRequest(policy=policy)
+        await self._call(self._escalations.DeletePolicy, request)
+
+    async def set_routing(self, spec: RoutingSpec) -> RoutingSpec:
+        reply = await self._call(
+            self._escalations.SetTeamRouting, policy_codec.routing_spec_to_pb(spec)
+        )
+        return policy_codec.routing_spec_from_pb(reply)
+
+    async def get_routing(self, team: str) -> RoutingSpec:
+        request = escalations_pb2.GetTeamRoutingRequest(team=team)
+        reply = await self._call(self._escalations.GetTeamRouting, request)
+        return policy_codec.routing_spec_from_pb(reply)
+
+    async def escalate_to_next(self, alert: str, user: str = "") -> None:
+        request = escalations_pb2.EscalateToNextRequest(alert=alert, user=user)
+        await self._call(self._escalations.EscalateToNext, request)
+
+    async def list_pages(self, alert: str) -> list[PageInfo]:
+        reply = await self._call(
+            self._escalations.ListPages, escalations_pb2.ListPagesRequest(alert=alert)
+        )
+        return [
+            PageInfo(
+                p.key, p.user, p.channel, p.address, p.state, instant(p.due_at), p.attempts,
+                p.provider_id, p.detail,
+            )
+            for p in reply.pages
+        ]  # fmt: skip

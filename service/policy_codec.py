@@ -1,0 +1,179 @@
+"""Escalation policies, team routing and page records between protobuf and the domain's
+values, both ways: the servicer and the Python client share it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import timedelta
+
+from google.protobuf.duration_pb2 import Duration
+
+from protos.tocsin.v1 import escalations_pb2
+from service.codec import timestamp
+from service.errors import InvalidArgument
+from service.paging import PageRecord
+from service.policies import PolicySpec, RoutingRuleSpec, RoutingSpec, RuleSpec
+from service.policy import Policy, Repeat, Routing
+
+
+def duration(delta: timedelta) -> Duration:
+    message = Duration()
+    message.FromTimedelta(delta)
+    return message
+
+
+def policy_to_pb(policy: Policy, team: str) -> escalations_pb2.Policy:
+    message = escalations_pb2.Policy(
+        id=policy.id,
+        name=policy.name,
+        team=team,
+        description=policy.description,
+        rules=[
+            escalations_pb2.EscalationRule(
+                delay=duration(rule.delay),
+                targets=[
+                    escalations_pb2.Target(kind=t.kind.value, name=t.name or t.ref)
+                    for t in rule.targets
+                ],
+                condition=rule.condition.value,
+            )
+            for rule in policy.rules
+        ],
+    )
+    if policy.repeat is not None:
+        message.repeat.CopyFrom(
+            escalations_pb2.Repeat(
+                after=duration(policy.repeat.after),
+                times=policy.repeat.times,
+                reset_acknowledgement=policy.repeat.reset_acknowledgement,
+                close_after_last=policy.repeat.close_after_last,
+            )
+        )
+    return message
+
+
+def spec_to_pb(spec: PolicySpec) -> escalations_pb2.Policy:
+    message = escalations_pb2.Policy(
+        name=spec.name,
+        team=spec.team,
+        description=spec.description,
+        rules=[
+            escalations_pb2.EscalationRule(
+                delay=duration(rule.delay),
+                targets=[escalations_pb2.Target(kind=k, name=n) for k, n in rule.targets],
+                condition=rule.condition,
+            )
+            for rule in spec.rules
+        ],
+    )
+    if spec.repeat is not None:
+        message.repeat.CopyFrom(
+            escalations_pb2.Repeat(
+                after=duration(spec.repeat.after),
+                times=spec.repeat.times,
+                reset_acknowledgement=spec.repeat.reset_acknowledgement,
+                close_after_last=spec.repeat.close_after_last,
+            )
+        )
+    return message
+
+
+def spec_from_pb(message: escalations_pb2.Policy) -> PolicySpec:
+    repeat = None
+    if message.HasField("repeat"):
+        repeat = Repeat(
+            message.repeat.after.ToTimedelta(),
+            message.repeat.times,
+            message.repeat.reset_acknowledgement,
+            message.repeat.close_after_last,
+        )
+    return PolicySpec(
+        name=message.name,
+        team=message.team,
+        description=message.description,
+        rules=tuple(
+            RuleSpec(
+                rule.delay.ToTimedelta(),
+                tuple((t.kind, t.name) for t in rule.targets),
+                rule.condition or "not-acknowledged",
+            )
+            for rule in message.rules
+        ),
+        repeat=repeat,
+    )
+
+
+def routing_to_pb(routing: Routing, names: Mapping[str, str]) -> escalations_pb2.TeamRouting:
+    """`names` gives the names of the policies, schedule and team the routing names by id."""
+    return escalations_pb2.TeamRouting(
+        team=names.get(routing.team_id, routing.team_id),
+        time_zone=routing.time_zone,
+        rules=[
+            escalations_pb2.RoutingRule(
+                name=r.name,
+                when_json=json.dumps(dict(r.when), sort_keys=True) if r.when else "",
+                windows=[w.describe() for w in r.windows],
+                policy=names.get(r.policy_id, r.policy_id),
+            )
+            for r in routing.rules
+        ],
+        default_policy=names.get(routing.default_policy_id, routing.default_policy_id),
+        default_schedule=names.get(routing.default_schedule_id, routing.default_schedule_id),
+    )
+
+
+def routing_spec_from_pb(message: escalations_pb2.TeamRouting) -> RoutingSpec:
+    rules = []
+    for index, rule in enumerate(message.rules):
+        when: dict[str, object] = {}
+        if rule.when_json:
+            try:
+                parsed = json.loads(rule.when_json)
+            except json.JSONDecodeError as exc:
+                raise InvalidArgument(
+                    f"rules[{index}].when_json", f"is not JSON: {exc.msg}"
+                ) from None
+            if not isinstance(parsed, dict):
+                raise InvalidArgument(f"rules[{index}].when_json", "must be a JSON object")
+            when = parsed
+        rules.append(RoutingRuleSpec(rule.name, rule.policy, when, tuple(rule.windows)))
+    return RoutingSpec(
+        team=message.team,
+        time_zone=message.time_zone or "UTC",
+        rules=tuple(rules),
+        default_policy=message.default_policy,
+        default_schedule=message.default_schedule,
+    )
+
+
+def routing_spec_to_pb(spec: RoutingSpec) -> escalations_pb2.TeamRouting:
+    return escalations_pb2.TeamRouting(
+        team=spec.team,
+        time_zone=spec.time_zone,
+        rules=[
+            escalations_pb2.RoutingRule(
+                name=r.name,
+                when_json=json.dumps(dict(r.when), sort_keys=True) if r.when else "",
+                windows=list(r.windows),
+                policy=r.policy,
+            )
+            for r in spec.rules
+        ],
+        default_policy=spec.default_policy,
+        default_schedule=spec.default_schedule,
+    )
+
+
+def page_to_pb(page: PageRecord) -> escalations_pb2.PageRecord:
+    return escalations_pb2.PageRecord(
+        key=page.key,
+        user=page.username,
+        channel=page.channel.value,
+        address=page.address,
+        state=page.state.value,
+        due_at=timestamp(page.due_at),
+        attempts=page.attempts,
+        provider_id=page.provider_id,
+        detail=page.detail,
+    )

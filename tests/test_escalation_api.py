@@ -1,0 +1,142 @@
+"""EscalationService through the real server and client, and its CLI: policies, routing,
+EscalateToNext and the page ledger, with a fake notifier behind the engine."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from clients.client import TocsinClient
+from service.errors import AlreadyExists, FailedPrecondition, InvalidArgument
+from service.model import NewAlert
+from service.policies import PolicySpec, RoutingRuleSpec, RoutingSpec, RuleSpec
+from service.policy import Repeat
+from service.user import Channel
+from tests.conftest import Running, serving
+from tests.fakes import FakeClock, FakeNotifier
+from tests.test_cli import tocsin
+
+
+@pytest.fixture
+def notifier() -> FakeNotifier:
+    return FakeNotifier()
+
+
+@pytest.fixture
+async def paging(
+    tmp_path: Path, clock: FakeClock, notifier: FakeNotifier
+) -> AsyncIterator[Running]:
+    async with serving(tmp_path, clock, notifiers=dict.fromkeys(Channel, notifier)) as running:
+        yield running
+
+
+async def test_policies_routing_and_escalate_to_next(
+    paging: Running, notifier: FakeNotifier
+) -> None:
+    async with paging.client() as client:
+        await setup(client)
+        spec = PolicySpec(
+            "ops-policy",
+            team="ops",
+            rules=(
+                RuleSpec(timedelta(), (("user", "alice"),)),
+                RuleSpec(timedelta(minutes=10), (("user", "bob"),), "not-closed"),
+            ),
+            repeat=Repeat(timedelta(minutes=5), 2, reset_acknowledgement=True),
+        )
+        created = await client.create_policy(spec)
+        assert created == spec
+        with pytest.raises(AlreadyExists):
+            await client.create_policy(spec)
+        assert [p.name for p in await client.list_policies("ops")] == ["ops-policy"]
+        routing = await client.set_routing(
+            RoutingSpec(
+                "ops",
+                "Europe/Berlin",
+                (RoutingRuleSpec("p1", "ops-policy", {"field": "priority", "op": "equals",
+                                                      "value": "P1"}, ("mon 09:00-fri 17:00",)),),
+                default_policy="ops-policy",
+            )
+        )  # fmt: skip
+        assert routing.rules[0].windows == ("mon 09:00-fri 17:00",)
+        assert await client.get_routing("ops") == routing
+        with pytest.raises(FailedPrecondition, match="routing"):
+            await client.delete_policy("ops-policy")
+
+        alert = (await client.create_alert(NewAlert(message="m", owner_team="ops"))).alert
+        await paging.server.engine.tick()
+        assert notifier.sent_to() == [("alice", "email")]
+        await client.escalate_to_next(str(alert.tiny_id))
+        await paging.server.engine.tick()  # bob's rule, at once; his SMS comes a minute in
+        paging.clock.advance(timedelta(minutes=1))
+        await paging.server.engine.tick()
+        assert notifier.sent_to()[-1] == ("bob", "sms")
+        pages = await client.list_pages(str(alert.tiny_id))
+        assert [(p.user, p.channel, p.state) for p in pages] == [
+            ("alice", "email", "delivered"),
+            ("bob", "sms", "delivered"),
+        ]
+
+
+@pytest.mark.parametrize(
+    ("rule", "field"),
+    [
+        (RuleSpec(timedelta(), (("robot", "alice"),)), "rules[0].targets[0].kind"),
+        (RuleSpec(timedelta(), (("user", "nobody"),)), "rules[0].targets[0].name"),
+        (RuleSpec(timedelta(days=2), (("user", "alice"),)), "rules[0].delay"),
+        (RuleSpec(timedelta(), ()), "rules[0].targets"),
+        (RuleSpec(timedelta(), (("user", "alice"),), "sometimes"), "rules[0].condition"),
+    ],
+)
+async def test_bad_policies_are_refused_naming_the_field(
+    client: TocsinClient, rule: RuleSpec, field: str
+) -> None:
+    await client.create_user("alice")
+    with pytest.raises(InvalidArgument) as caught:
+        await client.create_policy(PolicySpec("p", rules=(rule,)))
+    assert caught.value.field == field
+
+
+async def setup(client: TocsinClient) -> None:
+    await client.create_team("ops")
+    await client.create_user("alice")
+    await client.add_contact_method("alice", "email", "alice@example.com")
+    await client.create_user("bob")
+    await client.add_contact_method("bob", "sms", "+14155550102")
+
+
+async def test_policies_and_routing_from_the_cli(running: Running, tmp_path: Path) -> None:
+    async with running.client() as client:
+        await setup(client)
+    created = await tocsin(
+        running, "policies", "create", "--name", "ops-policy", "--team", "ops",
+        "--rule", "0 user:alice", "--rule", "5m schedule-next:nowhere",
+    )  # fmt: skip
+    assert created.code == 1 and "no schedule named 'nowhere'" in created.err
+    created = await tocsin(
+        running, "policies", "create", "--name", "ops-policy", "--team", "ops",
+        "--rule", "0 user:alice", "--rule", "5m user:bob until-closed",
+        "--repeat-after", "10m", "--repeat-times", "2",
+    )  # fmt: skip
+    assert created.code == 0, created.err
+    assert "rule 2: after 0:05:00, page user bob (until closed)" in created.out
+    file = tmp_path / "routing.yaml"
+    file.write_text(
+        "time_zone: Europe/Berlin\n"
+        "rules:\n"
+        "  - {name: p1, policy: ops-policy, when: {field: priority, op: equals, value: P1}}\n"
+        "default_policy: ops-policy\n"
+    )
+    routed = await tocsin(running, "routing", "set", "ops", "-f", str(file))
+    assert routed.code == 0, routed.err
+    assert "rule 1 p1: -> ops-policy" in routed.out
+    file.write_text("zone: Europe/Berlin\n")
+    wrong = await tocsin(running, "routing", "set", "ops", "-f", str(file))
+    assert wrong.code == 1 and "zone: is not a routing key" in wrong.err
+    made = await tocsin(running, "alerts", "create", "--message", "m", "--team", "ops", "--json")
+    assert made.code == 0
+    pages = await tocsin(running, "alerts", "pages", "1")
+    assert pages.code == 0 and pages.out.startswith("DUE")
