@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 import yaml
 from cryptography import x509
 
+from adapters.settings import NotifySettings, settings_from
+
 LOG_FORMATS = ("auto", "json", "text")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -57,6 +59,7 @@ class Config:
     log_format: str = "auto"
     log_level: str = "info"
     sns: SnsConfig = SnsConfig()
+    notifications: NotifySettings = field(default_factory=NotifySettings)
 
     @property
     def database_path(self) -> Path:
@@ -69,7 +72,8 @@ class Config:
         return f"http://{reachable(self.http_listen, bound_http_port)}"
 
 
-KEYS = tuple(f.name for f in dataclasses.fields(Config) if f.name != "sns")
+SECTIONS = ("sns", "notifications")
+KEYS = tuple(f.name for f in dataclasses.fields(Config) if f.name not in SECTIONS)
 
 
 def env_name(key: str) -> str:
@@ -89,7 +93,7 @@ def load(
     if path is not None:
         file_values = _read_file(path)
         for key, value in file_values.items():
-            if key != "sns":
+            if key not in SECTIONS:
                 raw[key] = (value, str(path))
     for key in KEYS:
         if env_name(key) in environ:
@@ -100,7 +104,17 @@ def load(
     values: dict[str, Any] = {}
     for key, (value, source) in raw.items():
         values[key] = _parse(key, value, source)
-    return Config(**values, sns=_sns(file_values.get("sns", {}), environ, str(path)))
+    notifications = settings_from(
+        file_values.get("notifications"),
+        environ,
+        source=str(path),
+        public_url=values.get("public_url", ""),
+    )
+    return Config(
+        **values,
+        sns=_sns(file_values.get("sns", {}), environ, str(path)),
+        notifications=notifications,
+    )
 
 
 def _sns(section: Any, environ: Mapping[str, str], source: str) -> SnsConfig:
@@ -162,8 +176,8 @@ def _read_file(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError("config", f"{path} must hold a mapping of keys to values")
     for key in data:
-        if key not in (*KEYS, "sns"):
-            known = ", ".join((*KEYS, "sns"))
+        if key not in (*KEYS, *SECTIONS):
+            known = ", ".join((*KEYS, *SECTIONS))
             raise ConfigError(str(key), f"unknown key; known keys are {known}", str(path))
     return data
 

@@ -19,6 +19,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from prometheus_client import CollectorRegistry
 
+from adapters.settings import Notifiers
+from adapters.settings import notifiers as build_notifiers
 from clients.shim import LocalCalendars, LocalIngest, Shim
 from protos.tocsin.v1 import (
     alerts_pb2,
@@ -107,7 +109,10 @@ class TocsinServer:
         self.schedules = Schedules(self.store, clock)
         self.alert_metrics = AlertMetrics(self.registry)
         self.policies = Policies(self.store, clock)
-        self.engine = Engine(self.alerts, self.store, notifiers or {}, clock, self.alert_metrics)
+        # Filled from the configuration once there is an HTTP session for the providers.
+        self._notifiers: dict[Channel, Notifier] = dict(notifiers or {})
+        self._providers: Notifiers | None = None
+        self.engine = Engine(self.alerts, self.store, self._notifiers, clock, self.alert_metrics)
         self.grpc_port = 0
         self.http_port = 0
         # The stubs lack the public asyncio variant, `health.aio`.
@@ -136,6 +141,10 @@ class TocsinServer:
             log.warning("created the admin token; its secret is in %s (mode 0600)", admin)
         await self._start_grpc()
         await self._start_http()
+        if not self._notifiers:
+            assert self._outbound is not None  # made by _start_http
+            self._providers = build_notifiers(self.config.notifications, self._outbound, self.clock)
+            self._notifiers.update(self._providers.by_channel)
         self._tasks = [asyncio.create_task(self._watch_store_health())]
         if self._engine_interval is not None:
             self._tasks.append(
@@ -280,12 +289,14 @@ class TocsinServer:
             await self._http.cleanup()
         if self._grpc is not None:
             await self._grpc.stop(SHUTDOWN_GRACE_SECONDS)
+        for task in self._tasks:  # the engine finishes its tick before its providers close
+            await task
+        if self._providers is not None:
+            await self._providers.close()
         if self._channel is not None:
             await self._channel.close(None)
         if self._outbound is not None:
             await self._outbound.close()
-        for task in self._tasks:
-            await task
         await self.store.close()
         log.info("tocsin stopped")
 

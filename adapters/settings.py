@@ -1,0 +1,427 @@
+"""Provider settings: the `notifications:` section of the config file, and the notifiers built
+from it.
+
+Each provider has a subsection (`smtp`, `twilio`, `fcm`, `webhook`); every non-secret key can
+be overridden by `TOCSIN_<PROVIDER>_<KEY>` (`TOCSIN_SMTP_HOST`). Secrets come only from the
+environment (`TOCSIN_SMTP_PASSWORD`, `TOCSIN_TWILIO_AUTH_TOKEN`, `TOCSIN_WEBHOOK_SECRET`) or,
+for FCM, from a credentials file; one written into the file is refused, so it never ends up
+in a repository. A provider is used when its subsection is present (or one of its variables is
+set); a channel without one pages through the console.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.headerregistry import Address
+from email.utils import parseaddr
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, runtime_checkable
+from urllib.parse import urlsplit
+
+from service.user import Channel
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from adapters.webhook import WebhookNotifier
+    from service.clock import Clock
+    from service.notifier import Notifier
+
+SECURITY_MODES = ("starttls", "ssl", "none")
+DEFAULT_SMTP_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+TWILIO_API = "https://api.twilio.com"
+FCM_API = "https://fcm.googleapis.com"
+MIN_WEBHOOK_SECRET = 16
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    host: str
+    from_address: str
+    port: int = 587
+    security: str = "starttls"  # starttls | ssl | none
+    username: str = ""
+    password: str = field(default="", repr=False)
+    timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class TwilioSettings:
+    account_sid: str
+    auth_token: str = field(repr=False)
+    sms_from: str = ""  # E.164; empty: SMS pages go to the console
+    voice_from: str = ""  # E.164; empty: voice pages go to the console
+    base_url: str = TWILIO_API  # another host speaking Twilio's API: a proxy, a test server
+    callback_base_url: str = ""  # the HTTP edge's public URL, for keypad answers on calls
+    timeout_seconds: float = 15.0
+
+
+@dataclass(frozen=True)
+class FcmSettings:
+    project_id: str
+    credentials_file: Path  # a service-account JSON file
+    base_url: str = FCM_API
+    timeout_seconds: float = 15.0
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    secret: str = field(repr=False)
+    timeout_seconds: float = 10.0
+    allow_http: bool = False  # plain http exposes the signed body; for tests and loopback
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """Configured providers; None: that provider is not set up."""
+
+    email: EmailSettings | None = None
+    twilio: TwilioSettings | None = None
+    fcm: FcmSettings | None = None
+    webhook: WebhookSettings | None = None
+
+
+# Known keys per provider; the secret ones map to where the secret must come from instead.
+_KEYS: dict[str, tuple[str, ...]] = {
+    "smtp": ("host", "port", "security", "username", "from_address", "timeout_seconds"),
+    "twilio": (
+        "account_sid",
+        "sms_from",
+        "voice_from",
+        "base_url",
+        "callback_base_url",
+        "timeout_seconds",
+    ),
+    "fcm": ("project_id", "credentials_file", "base_url", "timeout_seconds"),
+    "webhook": ("timeout_seconds", "allow_http"),
+}
+_SECRETS: dict[str, dict[str, str]] = {
+    "smtp": {"password": "the environment variable TOCSIN_SMTP_PASSWORD"},
+    "twilio": {"auth_token": "the environment variable TOCSIN_TWILIO_AUTH_TOKEN"},
+    "fcm": {
+        key: "credentials_file or the environment variable GOOGLE_APPLICATION_CREDENTIALS"
+        for key in ("credentials", "private_key", "service_account")
+    },
+    "webhook": {"secret": "the environment variable TOCSIN_WEBHOOK_SECRET"},
+}
+
+
+def settings_from(
+    mapping: Mapping[str, Any] | None,
+    env: Mapping[str, str],
+    *,
+    source: str = "",
+    public_url: str = "",
+) -> NotifySettings:
+    """Reads the `notifications:` section (`mapping`, None when absent) and the environment.
+
+    `source` names the file in error messages; `public_url` is the default for Twilio's
+    `callback_base_url`, as both are where the HTTP edge is reached from outside.
+    """
+    if mapping is None:
+        mapping = {}
+    if not isinstance(mapping, Mapping):
+        _fail("notifications", "must be a mapping of provider names to settings", source)
+    for name in mapping:
+        if name not in _KEYS:
+            known = ", ".join(_KEYS)
+            _fail(f"notifications.{name}", f"unknown provider; known: {known}", source)
+    sections = {
+        name: _Section(name, mapping.get(name), name in mapping, env, source) for name in _KEYS
+    }
+    return NotifySettings(
+        email=_email(sections["smtp"]),
+        twilio=_twilio(sections["twilio"], public_url),
+        fcm=_fcm(sections["fcm"], env),
+        webhook=_webhook(sections["webhook"]),
+    )
+
+
+@dataclass(frozen=True)
+class Notifiers:
+    """One notifier per channel, and the webhook notifier (None without a signing secret)."""
+
+    by_channel: Mapping[Channel, Notifier]
+    webhook: WebhookNotifier | None = None
+
+    async def close(self) -> None:
+        """Releases the providers' connection pools and SDK apps."""
+        for notifier in self.by_channel.values():
+            if isinstance(notifier, _Closable):
+                await notifier.close()
+
+
+def notifiers(settings: NotifySettings, session: aiohttp.ClientSession, clock: Clock) -> Notifiers:
+    """The configured provider for each channel, else the console. `session` carries webhook
+    requests; `clock` dates emails and webhook signatures."""
+    # Imported here, not above: the provider SDKs take a third of a second to import, and
+    # every CLI command reads the configuration that this module parses.
+    from adapters.console import ConsoleNotifier
+    from adapters.email import EmailNotifier
+    from adapters.fcm import FcmNotifier
+    from adapters.twilio_sms import TwilioSmsNotifier
+    from adapters.twilio_voice import TwilioVoiceNotifier
+    from adapters.webhook import WebhookNotifier
+
+    console = ConsoleNotifier()
+    by_channel: dict[Channel, Notifier] = {channel: console for channel in Channel}
+    if settings.email is not None:
+        by_channel[Channel.EMAIL] = EmailNotifier(settings.email, clock)
+    if settings.twilio is not None and settings.twilio.sms_from:
+        by_channel[Channel.SMS] = TwilioSmsNotifier(settings.twilio)
+    if settings.twilio is not None and settings.twilio.voice_from:
+        by_channel[Channel.VOICE] = TwilioVoiceNotifier(settings.twilio)
+    if settings.fcm is not None:
+        by_channel[Channel.PUSH] = FcmNotifier(settings.fcm)
+    webhook = None
+    if settings.webhook is not None:
+        webhook = WebhookNotifier(settings.webhook, session, clock)
+    return Notifiers(by_channel, webhook)
+
+
+@runtime_checkable
+class _Closable(Protocol):
+    async def close(self) -> None: ...
+
+
+class _Section:
+    """One provider's settings: the file's values, each overridden by its TOCSIN_ variable."""
+
+    def __init__(
+        self, name: str, values: Any, in_file: bool, env: Mapping[str, str], source: str
+    ) -> None:
+        self.name = name
+        self.env = env
+        self._source = source
+        if values is None:
+            values = {}
+        if not isinstance(values, Mapping):
+            _fail(f"notifications.{name}", "must be a mapping of keys to values", source)
+        for key in values:
+            if key in _SECRETS[name]:
+                _fail(
+                    self.key(key),
+                    f"is a secret and is not read from the file; use {_SECRETS[name][key]}",
+                    source,
+                )
+            if key not in _KEYS[name]:
+                known = ", ".join(_KEYS[name])
+                _fail(self.key(key), f"unknown key; known: {known}", source)
+        self._values: Mapping[str, Any] = values
+        self.present = in_file or any(self.variable(key) in env for key in _KEYS[name])
+
+    def key(self, key: str) -> str:
+        return f"notifications.{self.name}.{key}"
+
+    def variable(self, key: str) -> str:
+        return f"TOCSIN_{self.name.upper()}_{key.upper()}"
+
+    def raw(self, key: str) -> tuple[Any, str] | None:
+        """The value and where it came from; the environment beats the file."""
+        if self.variable(key) in self.env:
+            return self.env[self.variable(key)], f"environment variable {self.variable(key)}"
+        if key in self._values and self._values[key] is not None:
+            return self._values[key], self._source
+        return None
+
+    def fail(self, key: str, problem: str, source: str | None = None) -> NoReturn:
+        _fail(self.key(key), problem, self._source if source is None else source)
+
+    def text(self, key: str, default: str = "") -> str:
+        found = self.raw(key)
+        if found is None:
+            return default
+        value, source = found
+        if not isinstance(value, str):
+            self.fail(key, f"must be a string, not {type(value).__name__}", source)
+        return value.strip()
+
+    def seconds(self, key: str, default: float) -> float:
+        found = self.raw(key)
+        if found is None:
+            return default
+        value, source = found
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                self.fail(key, f"must be a number of seconds, not {value!r}", source)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 600:
+            self.fail(key, "must be a number of seconds from 0 to 600, above 0", source)
+        return float(value)
+
+    def port(self, key: str, default: int) -> int:
+        found = self.raw(key)
+        if found is None:
+            return default
+        value, source = found
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 65535:
+            self.fail(key, f"must be a port number from 1 to 65535, not {value!r}", source)
+        return value
+
+    def flag(self, key: str, default: bool) -> bool:
+        found = self.raw(key)
+        if found is None:
+            return default
+        value, source = found
+        if isinstance(value, str) and value.strip().lower() in _BOOLEANS:
+            value = _BOOLEANS[value.strip().lower()]
+        if not isinstance(value, bool):
+            self.fail(key, f"must be true or false, not {value!r}", source)
+        return value
+
+    def url(self, key: str, default: str = "") -> str:
+        value = self.text(key, default)
+        if not value:
+            return value
+        found = self.raw(key)
+        source = found[1] if found else self._source
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            self.fail(key, f"must be an http(s) URL, not {value!r}", source)
+        if parts.query or parts.fragment or parts.username or parts.password:
+            self.fail(key, "must have no user, password, query or fragment", source)
+        return value.rstrip("/")
+
+    def phone(self, key: str) -> str:
+        value = self.text(key)
+        if value and not (value.startswith("+") and value[1:].isdigit() and 8 <= len(value) <= 16):
+            found = self.raw(key)
+            self.fail(
+                key,
+                f"must be an E.164 number such as +15550100, not {value!r}",
+                found[1] if found else None,
+            )
+        return value
+
+
+_BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+
+def _email(section: _Section) -> EmailSettings | None:
+    if not section.present:
+        return None
+    host = section.text("host")
+    if not host:
+        section.fail("host", "required: the SMTP server's host name")
+    security = section.text("security", "starttls").lower()
+    if security not in SECURITY_MODES:
+        section.fail("security", f"must be one of {', '.join(SECURITY_MODES)}, not {security!r}")
+    from_address = section.text("from_address")
+    if not from_address:
+        section.fail("from_address", "required: the address pages are sent from")
+    _, bare = parseaddr(from_address)
+    try:
+        Address(addr_spec=bare)
+    except (ValueError, IndexError):
+        section.fail("from_address", f"must be an email address, not {from_address!r}")
+    if "@" not in bare:
+        section.fail("from_address", f"must be an email address, not {from_address!r}")
+    username = section.text("username")
+    password = section.env.get("TOCSIN_SMTP_PASSWORD", "")
+    if username and not password:
+        section.fail("password", "required with a username: set TOCSIN_SMTP_PASSWORD")
+    if password and not username:
+        section.fail("username", "required when TOCSIN_SMTP_PASSWORD is set")
+    return EmailSettings(
+        host=host,
+        from_address=from_address,
+        port=section.port("port", DEFAULT_SMTP_PORTS[security]),
+        security=security,
+        username=username,
+        password=password,
+        timeout_seconds=section.seconds("timeout_seconds", EmailSettings.timeout_seconds),
+    )
+
+
+def _twilio(section: _Section, public_url: str) -> TwilioSettings | None:
+    if not section.present:
+        return None
+    account_sid = section.text("account_sid")
+    if not (account_sid.startswith("AC") and len(account_sid) == 34 and account_sid.isalnum()):
+        section.fail("account_sid", "required: the account SID, AC followed by 32 characters")
+    auth_token = section.env.get("TOCSIN_TWILIO_AUTH_TOKEN", "")
+    if not auth_token:
+        section.fail("auth_token", "required: set TOCSIN_TWILIO_AUTH_TOKEN")
+    sms_from, voice_from = section.phone("sms_from"), section.phone("voice_from")
+    if not sms_from and not voice_from:
+        section.fail("sms_from", "set sms_from, voice_from or both: the numbers pages come from")
+    return TwilioSettings(
+        account_sid=account_sid,
+        auth_token=auth_token,
+        sms_from=sms_from,
+        voice_from=voice_from,
+        base_url=section.url("base_url", TWILIO_API),
+        callback_base_url=section.url("callback_base_url", public_url.rstrip("/")),
+        timeout_seconds=section.seconds("timeout_seconds", TwilioSettings.timeout_seconds),
+    )
+
+
+def _fcm(section: _Section, env: Mapping[str, str]) -> FcmSettings | None:
+    if not section.present:
+        return None
+    path, source = section.text("credentials_file"), None
+    if not path and env.get("GOOGLE_APPLICATION_CREDENTIALS"):
+        path = env["GOOGLE_APPLICATION_CREDENTIALS"]
+        source = "environment variable GOOGLE_APPLICATION_CREDENTIALS"
+    if not path:
+        section.fail(
+            "credentials_file",
+            "required: a service-account JSON file (or set GOOGLE_APPLICATION_CREDENTIALS)",
+        )
+    account = _service_account(section, Path(path), source)
+    project_id = section.text("project_id") or str(account.get("project_id", ""))
+    if not project_id:
+        section.fail("project_id", "required: the Firebase project (not in the credentials file)")
+    return FcmSettings(
+        project_id=project_id,
+        credentials_file=Path(path),
+        base_url=section.url("base_url", FCM_API),
+        timeout_seconds=section.seconds("timeout_seconds", FcmSettings.timeout_seconds),
+    )
+
+
+def _service_account(section: _Section, path: Path, source: str | None) -> dict[str, Any]:
+    """Checks the file now, so a bad one stops start-up rather than the first page."""
+    try:
+        account = json.loads(path.read_text())
+    except OSError as exc:
+        section.fail("credentials_file", f"cannot read {path}: {exc.strerror}", source)
+    except ValueError:
+        section.fail("credentials_file", f"{path} is not a JSON file", source)
+    if not isinstance(account, dict) or account.get("type") != "service_account":
+        section.fail("credentials_file", f"{path} is not a service-account key file", source)
+    for needed in ("private_key", "client_email", "token_uri"):
+        if not account.get(needed):
+            section.fail("credentials_file", f"{path} has no {needed}", source)
+    return account
+
+
+def _webhook(section: _Section) -> WebhookSettings | None:
+    secret = section.env.get("TOCSIN_WEBHOOK_SECRET", "")
+    if not section.present and not secret:
+        return None
+    if not secret:
+        section.fail("secret", "required to sign webhooks: set TOCSIN_WEBHOOK_SECRET")
+    if len(secret) < MIN_WEBHOOK_SECRET:
+        section.fail(
+            "secret",
+            f"TOCSIN_WEBHOOK_SECRET must be at least {MIN_WEBHOOK_SECRET} characters",
+            "environment variable TOCSIN_WEBHOOK_SECRET",
+        )
+    return WebhookSettings(
+        secret=secret,
+        timeout_seconds=section.seconds("timeout_seconds", WebhookSettings.timeout_seconds),
+        allow_http=section.flag("allow_http", False),
+    )
+
+
+def _fail(key: str, problem: str, source: str) -> NoReturn:
+    # Imported here: service.config imports this module for NotifySettings.
+    from service.config import ConfigError
+
+    raise ConfigError(key, problem, source)
