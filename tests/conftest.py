@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.settings import NotifySettings
 from clients.client import TocsinClient
 from service.config import Config, SnsConfig
 from service.notifier import Notifier
@@ -50,11 +51,17 @@ async def serving(
     clock: FakeClock,
     sns: SnsConfig | None = None,
     notifiers: Mapping[Channel, Notifier] | None = None,
+    notifications: NotifySettings | None = None,
 ) -> AsyncIterator[Running]:
-    """A real server on free loopback ports, on a fresh data directory."""
+    """A real server on free loopback ports, on a fresh data directory. Pages go to
+    `notifiers` if given, else to the providers `notifications` configures (else the log)."""
     sns = sns or SnsConfig()
     config = Config(
-        data_dir=tmp_path / "data", grpc_listen="127.0.0.1:0", http_listen="127.0.0.1:0", sns=sns
+        data_dir=tmp_path / "data",
+        grpc_listen="127.0.0.1:0",
+        http_listen="127.0.0.1:0",
+        sns=sns,
+        notifications=notifications or NotifySettings(),
     )
     server = TocsinServer(config, clock, engine_interval=None, notifiers=notifiers)  # tests tick
     await server.start()
