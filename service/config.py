@@ -58,6 +58,9 @@ class Config:
     public_url: str = ""
     log_format: str = "auto"
     log_level: str = "info"
+    # How long a page being sent is left to its sender: if the process dies mid-send, another
+    # engine (or this one, restarted) sends it again when the lease runs out.
+    page_lease_seconds: int = 60
     sns: SnsConfig = SnsConfig()
     notifications: NotifySettings = field(default_factory=NotifySettings)
 
@@ -183,6 +186,11 @@ def _read_file(path: Path) -> dict[str, Any]:
 
 
 def _parse(key: str, value: Any, source: str) -> Any:
+    if key == "page_lease_seconds":
+        text = str(value).strip()
+        if isinstance(value, bool) or not text.isdigit() or not 1 <= int(text) <= 3600:
+            raise ConfigError(key, "must be a whole number of seconds, 1 to 3600", source)
+        return int(text)
     if not isinstance(value, str):
         raise ConfigError(key, f"must be a string, not {type(value).__name__}", source)
     if key == "data_dir":

@@ -62,8 +62,10 @@ class Engine:
         *,
         ack_url: Callable[[ClaimedPage], str] = lambda page: "",
         rng: random.Random | None = None,
+        lease: timedelta = LEASE,
     ) -> None:
-        """`ack_url` makes a page's signed one-click acknowledge link."""
+        """`ack_url` makes a page's signed one-click acknowledge link; `lease` is how long a
+        page being sent is left to this engine before it is sent again."""
         self._alerts = alerts
         self._store = store
         self._notifiers = notifiers
@@ -71,6 +73,7 @@ class Engine:
         self._metrics = metrics
         self._ack_url = ack_url
         self._rng = rng or random.Random()
+        self._lease = lease
         self._sending = asyncio.Semaphore(SEND_CONCURRENCY)
 
     async def tick(self) -> Tick:
@@ -98,7 +101,7 @@ class Engine:
         sent = 0
         while True:
             now = self._clock.now()
-            claimed = await self._store.claim_pages(now, BATCH, LEASE)
+            claimed = await self._store.claim_pages(now, BATCH, self._lease)
             results = await asyncio.gather(*(self._deliver(page) for page in claimed))
             sent += sum(state is PageState.DELIVERED for state in results)
             if len(claimed) < BATCH:
