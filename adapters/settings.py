@@ -178,6 +178,7 @@ def notifiers(settings: NotifySettings, session: aiohttp.ClientSession, clock: C
     webhook = None
     if settings.webhook is not None:
         webhook = WebhookNotifier(settings.webhook, session, clock)
+        by_channel[Channel.WEBHOOK] = webhook
     return Notifiers(by_channel, webhook)
 
 

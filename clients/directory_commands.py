@@ -19,7 +19,7 @@ from clients.client import TocsinClient
 from service.errors import FailedPrecondition, InvalidArgument
 from service.schedule import OnCall, Schedule, Timeline
 from service.schedules import CUSTOM, KINDS, RotationSpec, ScheduleSpec, parse_restriction
-from service.user import NotificationRule, NotificationStep, User, effective_rule
+from service.user import Channel, NotificationRule, NotificationStep, User, effective_rule
 from service.users import RULE_KINDS
 from service.wallclock import parse_instant, zone
 
@@ -437,7 +437,7 @@ def _user_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
     update.set_defaults(run=users_update)
     add = actions.add_parser("add-contact", parents=[common], help="add a contact method")
     add.add_argument("user", help="username or id")
-    add.add_argument("--channel", required=True, choices=["email", "sms", "voice", "push"])
+    add.add_argument("--channel", required=True, choices=[c.value for c in Channel])
     add.add_argument("--address", required=True, help="email, E.164 number or device token")
     add.add_argument("--name", help="what rules call it (default: the channel)")
     add.set_defaults(run=users_add_contact)

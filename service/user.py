@@ -12,6 +12,7 @@ class Channel(enum.Enum):
     SMS = "sms"
     VOICE = "voice"
     PUSH = "push"
+    WEBHOOK = "webhook"  # a signed JSON POST: chat tools, ticketing, anything with a URL
 
 
 class Role(enum.Enum):
@@ -86,7 +87,13 @@ class TeamMember:
 
 
 # Paging order of the default rule: what reaches a person fastest and quietest first.
-_DEFAULT_DELAYS = {Channel.PUSH: 0, Channel.EMAIL: 0, Channel.SMS: 1, Channel.VOICE: 5}
+_DEFAULT_DELAYS = {
+    Channel.WEBHOOK: 0,
+    Channel.PUSH: 0,
+    Channel.EMAIL: 0,
+    Channel.SMS: 1,
+    Channel.VOICE: 5,
+}
 _CHANNEL_ORDER = {channel: i for i, channel in enumerate(_DEFAULT_DELAYS)}
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable, Sequence
+from urllib.parse import urlsplit
 
 from service import validation
 from service.alerts import new_uuid
@@ -31,6 +32,7 @@ DELAY_MAX_MINUTES = 24 * 60
 REPEAT_TIMES_MAX = 10
 PUSH_TOKEN_MAX = 4096
 EMAIL_MAX = 254
+URL_MAX = 2048
 # The word a schedule's participant list uses for an empty slot: no user may be called it.
 EMPTY_SLOT = "none"
 
@@ -81,6 +83,10 @@ def address(kind: Channel, value: str, field: str = "address") -> str:
     elif kind is Channel.EMAIL:
         if len(value) > EMAIL_MAX or not _EMAIL.fullmatch(value):
             raise InvalidArgument(field, f"must be an email address (got {value!r})")
+    elif kind is Channel.WEBHOOK:
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname or len(value) > URL_MAX:
+            raise InvalidArgument(field, f"must be an http(s) URL (got {value!r})")
     elif len(value) > PUSH_TOKEN_MAX or not _PUSH_TOKEN.fullmatch(value):
         raise InvalidArgument(
             field, f"must be a device token of 1-{PUSH_TOKEN_MAX} printable characters"

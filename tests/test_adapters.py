@@ -626,8 +626,9 @@ async def test_notifiers_use_each_configured_provider(tmp_path: Path) -> None:
             Channel.SMS: TwilioSmsNotifier,
             Channel.VOICE: ConsoleNotifier,  # no voice_from
             Channel.PUSH: FcmNotifier,
+            Channel.WEBHOOK: WebhookNotifier,
         }
-        assert isinstance(built.webhook, WebhookNotifier)
+        assert built.by_channel[Channel.WEBHOOK] is built.webhook
         await built.close()
 
 

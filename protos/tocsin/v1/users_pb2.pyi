@@ -31,9 +31,9 @@ class ContactMethod(_message.Message):
     name: _builtins.str
     """Unique per user, e.g. "work-email"; defaults to the channel's name."""
     channel: _builtins.str
-    """email, sms, voice or push."""
+    """email, sms, voice, push or webhook."""
     address: _builtins.str
-    """An email address, an E.164 number, or a push device token."""
+    """An email address, an E.164 number, a push device token, or a webhook URL."""
     def __init__(
         self,
         *,
