@@ -67,6 +67,10 @@ async def test_contact_methods_and_default_rules(client: TocsinClient) -> None:
         await client.add_contact_method("carol", "email", "not-an-email")
     with pytest.raises(InvalidArgument, match="channel"):
         await client.add_contact_method("carol", "pager", "123")
+    with pytest.raises(InvalidArgument, match="http"):
+        await client.add_contact_method("carol", "webhook", "ftp://chat.example.com/hook")
+    hooked = await client.add_contact_method("carol", "webhook", "https://chat.example.com/h")
+    assert hooked.contact_methods[-1].channel is Channel.WEBHOOK
     await client.add_contact_method("carol", "email", "c2@example.com")
     await client.add_contact_method("carol", "email", "c3@example.com")
     with pytest.raises(FailedPrecondition, match="already has 3 email"):
