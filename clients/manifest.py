@@ -1,5 +1,6 @@
-"""Config as code: teams, users and schedules declared in one YAML file, and the server brought
-to match it (`tocsin apply -f FILE`), or written out as such a file (`tocsin export`).
+"""Config as code: teams, users, schedules, escalation policies and team routing declared in
+one YAML file, and the server brought to match it (`tocsin apply -f FILE`), or written out as
+such a file (`tocsin export`).
 
 The format::
 
@@ -42,38 +43,70 @@ The format::
             restrictions: ["mon 09:00-fri 17:00", "22:00-06:00"]
         overrides:                        # only ever added, never removed
           - {user: bob, start: 2026-12-24T00:00, end: 2026-12-27T00:00, rotation: primary}
+    policies:
+      - name: platform-policy
+        team: platform                    # default: default
+        description: ""
+        rules:                            # exact list when present, in order; delays
+          - after: 0s                     #   non-decreasing: 0, 30s, 5m, 1h30m, at most 1d
+            notify: [user:alice]          # kind:name; kinds user, schedule, schedule-next,
+                                          #   schedule-previous, team, team-members
+          - after: 5m
+            notify: [schedule:platform-oncall, user:bob]
+            until: closed                 # page until closed (default: acknowledged)
+        repeat:                           # all optional; `repeat: none` removes it
+          {after: 10m, times: 2, reset_acknowledgement: true, close_after_last: false}
+    routing:                              # per team; first matching rule wins
+      - team: platform
+        time_zone: Europe/Berlin          # of the windows; default UTC
+        rules:                            # exact list when present
+          - name: p1-business-hours
+            policy: platform-policy       # the team's own
+            when: {field: priority, op: equals, value: P1}    # integration-rule condition
+            windows: ["mon 09:00-fri 17:00"]                   # default: always
+        default_policy: platform-policy   # otherwise; "" for none: page the team's on-call
+        default_schedule: platform-oncall # the team's on-call; "" for none
 
 Names match the server's case-insensitively. Applying changes only what the file mentions:
-other teams, users and schedules are left alone, and so is any key an object leaves out or
-gives no value (a user without `contact_methods` keeps theirs; a new one gets the defaults
-above). Lists that are given are exact: `members: []` removes every member. Overrides
-are matched by user, start, end and rotation; apply adds the missing ones and never removes
-one, so overrides made through the API survive. Wall times that the zone skips or repeats are
-refused, naming the file and the path in it; give such a time with its UTC offset.
+other teams, users, schedules, policies and routing are left alone, and so is any key an
+object leaves out or gives no value (a user without `contact_methods` keeps theirs; a new one
+gets the defaults above; a policy without `rules` keeps its own, and a new one needs them).
+Lists that are given are exact: `members: []` removes every member. Overrides are matched by
+user, start, end and rotation; apply adds the missing ones and never removes one, so overrides
+made through the API survive; policies, likewise, are never deleted. Wall times that the zone
+skips or repeats are refused, naming the file and the path in it; give such a time with its
+UTC offset.
 
 A team's description cannot be changed through the API, so a differing one is reported as a
 warning, not a change: re-applying the same file still says "no changes".
 
-Everything is checked, against the server's current state, before the first change is made.
-The changes then go in dependency order (teams, users, team members, schedules, overrides),
-one call at a time. What only the server can judge (an override that ended before the server's
+Everything is checked, against the server's current state, before the first change is made:
+among it, that every `notify` names a user, schedule or team, and that the policies and the
+schedule a routing names are its own team's (as they will be after apply). The changes go in
+dependency order (teams, users, team members, schedules, overrides, policies, routing), one
+call at a time. What only the server can judge (an override that ended before the server's
 now, which it refuses to add) may still be refused midway: the error then says that the
 changes before it were made, and applying the file again finishes the job.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import functools
+import json
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import yaml
 
+from clients.arguments import duration
 from clients.client import TocsinClient
+from service import rules as conditions
 from service import users as user_rules
 from service import validation
 from service.errors import (
@@ -84,6 +117,18 @@ from service.errors import (
     TocsinError,
 )
 from service.model import Team
+from service.policies import (
+    DELAY_MAX,
+    REPEAT_TIMES_MAX,
+    ROUTING_RULES_MAX,
+    RULES_MAX,
+    TARGETS_MAX,
+    PolicySpec,
+    RoutingRuleSpec,
+    RoutingSpec,
+    RuleSpec,
+)
+from service.policy import Condition, Repeat, TargetKind
 from service.schedule import Override, Rotation, Schedule
 from service.schedules import (
     CUSTOM,
@@ -148,11 +193,32 @@ class ScheduleDecl:
 
 
 @dataclass(frozen=True)
+class PolicyDecl:
+    name: str
+    team: str | None = None
+    description: str | None = None
+    rules: tuple[RuleSpec, ...] | None = None  # targets as the file names them
+    repeat: Repeat | None = None
+    sets_repeat: bool = False  # `repeat` is given: None is then `repeat: none`
+
+
+@dataclass(frozen=True)
+class RoutingDecl:
+    team: str
+    time_zone: str | None = None
+    rules: tuple[RoutingRuleSpec, ...] | None = None  # windows as the server describes them
+    default_policy: str | None = None  # "" is none
+    default_schedule: str | None = None
+
+
+@dataclass(frozen=True)
 class Manifest:
     file: str
     teams: tuple[TeamDecl, ...] = ()
     users: tuple[UserDecl, ...] = ()
     schedules: tuple[ScheduleDecl, ...] = ()
+    policies: tuple[PolicyDecl, ...] = ()
+    routing: tuple[RoutingDecl, ...] = ()
 
 
 # Parsing: shapes and field rules, with paths into the file. Errors inside are
@@ -166,16 +232,25 @@ def parse(text: str, file: str) -> Manifest:
     except yaml.YAMLError as exc:
         raise ManifestError(file, "", f"not valid YAML: {_yaml_problem(exc)}") from None
     try:
-        root = _keys({} if data is None else data, "", (), ("teams", "users", "schedules"))
+        root = _keys(
+            {} if data is None else data,
+            "",
+            (),
+            ("teams", "users", "schedules", "policies", "routing"),
+        )
         teams = _list(root.get("teams"), "teams", _team)
         users = _list(root.get("users"), "users", _user)
         schedules = _list(root.get("schedules"), "schedules", _schedule)
+        policies = _list(root.get("policies"), "policies", _policy)
+        routing = _list(root.get("routing"), "routing", _routing)
         _unique([t.name for t in teams], "teams", "name")
         _unique([u.username for u in users], "users", "username")
         _unique([s.name for s in schedules], "schedules", "name")
+        _unique([p.name for p in policies], "policies", "name")
+        _unique([r.team for r in routing], "routing", "team")
     except InvalidArgument as exc:
         raise ManifestError(file, exc.field, exc.rule) from None
-    return Manifest(file, teams, users, schedules)
+    return Manifest(file, teams, users, schedules, policies, routing)
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
@@ -230,6 +305,27 @@ def _int(value: object, path: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise InvalidArgument(path, f"must be a whole number, not {value!r}")
     return value
+
+
+def _bool(value: object, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidArgument(path, f"must be true or false, not {value!r}")
+    return value
+
+
+def _duration(value: object, path: str) -> timedelta:
+    """`0`, `30s`, `5m`, `1h30m`, `1d`, as on the command line; at most a day."""
+    if value == 0 and isinstance(value, int) and not isinstance(value, bool):
+        return timedelta()
+    if not isinstance(value, str):
+        raise InvalidArgument(path, f"must be a duration such as 30s, 5m or 1h30m, not {value!r}")
+    try:
+        delta = duration(value)
+    except argparse.ArgumentTypeError as exc:
+        raise InvalidArgument(path, str(exc)) from None
+    if delta > DELAY_MAX:
+        raise InvalidArgument(path, f"must be at most 24 hours (got {value})")
+    return delta
 
 
 def _instant(value: object, tz: ZoneInfo, path: str) -> datetime:
@@ -414,33 +510,166 @@ def _override(value: object, path: str, tz: ZoneInfo) -> Override:
     return Override("", "", user, start, end, rotation)
 
 
+UNTIL = {"acknowledged": Condition.NOT_ACKNOWLEDGED.value, "closed": Condition.NOT_CLOSED.value}
+NO_REPEAT = "none"
+
+
+def _policy(value: object, path: str) -> PolicyDecl:
+    fields = _keys(value, path, ("name",), ("team", "description", "rules", "repeat"))
+    name = validation.team_name(_text(fields["name"], f"{path}.name"), f"{path}.name")
+    decl = PolicyDecl(name)
+    if fields.get("team") is not None:
+        decl = dataclasses.replace(decl, team=_text(fields["team"], f"{path}.team"))
+    if fields.get("description") is not None:
+        where = f"{path}.description"
+        description = _text(fields["description"], where)
+        validation.text(where, description, validation.TEAM_DESCRIPTION_MAX)
+        decl = dataclasses.replace(decl, description=description)
+    if fields.get("rules") is not None:
+        where = f"{path}.rules"
+        rules = _list(fields["rules"], where, _escalation_rule)
+        if not 1 <= len(rules) <= RULES_MAX:
+            raise InvalidArgument(where, f"must have 1 to {RULES_MAX} rules (got {len(rules)})")
+        for index in range(1, len(rules)):
+            if rules[index].delay < rules[index - 1].delay:
+                raise InvalidArgument(
+                    f"{where}[{index}].after", "must not be earlier than the rule before it"
+                )
+        decl = dataclasses.replace(decl, rules=rules)
+    if fields.get("repeat") is not None:
+        repeat = None if fields["repeat"] == NO_REPEAT else _repeat(fields["repeat"], path)
+        decl = dataclasses.replace(decl, repeat=repeat, sets_repeat=True)
+    return decl
+
+
+def _escalation_rule(value: object, path: str) -> RuleSpec:
+    fields = _keys(value, path, ("after", "notify"), ("until",))
+    where = f"{path}.notify"
+    notify = fields["notify"]
+    if not isinstance(notify, list) or not 1 <= len(notify) <= TARGETS_MAX:
+        raise InvalidArgument(where, f"must be a list of 1 to {TARGETS_MAX} kind:name")
+    condition = Condition.NOT_ACKNOWLEDGED.value
+    if fields.get("until") is not None:
+        until = _text(fields["until"], f"{path}.until")
+        if until not in UNTIL:
+            raise InvalidArgument(
+                f"{path}.until", f"must be acknowledged or closed (got {until!r})"
+            )
+        condition = UNTIL[until]
+    return RuleSpec(
+        _duration(fields["after"], f"{path}.after"),
+        tuple(_target(item, f"{where}[{index}]") for index, item in enumerate(notify)),
+        condition,
+    )
+
+
+def _target(value: object, path: str) -> tuple[str, str]:
+    kind, colon, name = _text(value, path).partition(":")
+    if not colon or not name:
+        raise InvalidArgument(path, f"must be kind:name such as user:alice (got {value!r})")
+    if kind not in {k.value for k in TargetKind}:
+        kinds = ", ".join(k.value for k in TargetKind)
+        raise InvalidArgument(path, f"kind must be one of {kinds} (got {kind!r})")
+    return kind, validation.reference(path, name)
+
+
+def _repeat(value: object, path: str) -> Repeat:
+    where = f"{path}.repeat"
+    if not isinstance(value, dict):
+        raise InvalidArgument(where, f"must be a mapping, or {NO_REPEAT} (got {value!r})")
+    fields = _keys(
+        value, where, (), ("after", "times", "reset_acknowledgement", "close_after_last")
+    )
+    times = _int(fields.get("times", 0), f"{where}.times")
+    if not 0 <= times <= REPEAT_TIMES_MAX:
+        raise InvalidArgument(f"{where}.times", f"must be 0 to {REPEAT_TIMES_MAX} (got {times})")
+    return Repeat(
+        _duration(fields.get("after", 0), f"{where}.after"),
+        times,
+        _bool(fields.get("reset_acknowledgement", False), f"{where}.reset_acknowledgement"),
+        _bool(fields.get("close_after_last", False), f"{where}.close_after_last"),
+    )
+
+
+def _routing(value: object, path: str) -> RoutingDecl:
+    fields = _keys(
+        value, path, ("team",), ("time_zone", "rules", "default_policy", "default_schedule")
+    )
+    decl = RoutingDecl(_text(fields["team"], f"{path}.team"))
+    if fields.get("time_zone") is not None:
+        where = f"{path}.time_zone"
+        decl = dataclasses.replace(
+            decl, time_zone=zone(_text(fields["time_zone"], where), where).key
+        )
+    if fields.get("rules") is not None:
+        where = f"{path}.rules"
+        rules = _list(fields["rules"], where, _routing_rule)
+        if len(rules) > ROUTING_RULES_MAX:
+            raise InvalidArgument(where, f"must have at most {ROUTING_RULES_MAX} rules")
+        decl = dataclasses.replace(decl, rules=rules)
+    if fields.get("default_policy") is not None:
+        where = f"{path}.default_policy"
+        decl = dataclasses.replace(decl, default_policy=_text(fields["default_policy"], where))
+    if fields.get("default_schedule") is not None:
+        where = f"{path}.default_schedule"
+        decl = dataclasses.replace(decl, default_schedule=_text(fields["default_schedule"], where))
+    return decl
+
+
+def _routing_rule(value: object, path: str) -> RoutingRuleSpec:
+    fields = _keys(value, path, ("name", "policy"), ("when", "windows"))
+    where = f"{path}.name"
+    name = validation.text(where, _text(fields["name"], where), 100, required=True)
+    when: dict[str, Any] = {}
+    if fields.get("when") is not None:
+        where = f"{path}.when"
+        try:  # it travels as JSON, and comes back so
+            when = json.loads(json.dumps(fields["when"], allow_nan=False))
+        except (TypeError, ValueError):
+            raise InvalidArgument(
+                where, "must hold only text, numbers, true/false, lists and mappings (quote dates)"
+            ) from None
+        conditions.check_condition(where, when)
+    windows = _list(
+        fields.get("windows"),
+        f"{path}.windows",
+        lambda item, where: parse_restriction(_text(item, where), where).describe(),
+    )
+    return RoutingRuleSpec(name, _text(fields["policy"], f"{path}.policy"), when, windows)
+
+
 # The server's side
 
 
 @dataclass(frozen=True)
 class State:
-    """What the server holds, keyed by lower-cased name; members and overrides only of the
-    teams and schedules that were asked about."""
+    """What the server holds, keyed by lower-cased name; members, overrides and routing only
+    of the teams and schedules that were asked about."""
 
     teams: Mapping[str, Team]
     users: Mapping[str, User]
     schedules: Mapping[str, Schedule]
     members: Mapping[str, tuple[TeamMember, ...]]
     overrides: Mapping[str, tuple[Override, ...]]
+    policies: Mapping[str, PolicySpec] = field(default_factory=dict)
+    routing: Mapping[str, RoutingSpec] = field(default_factory=dict)  # by team
 
 
 async def fetch(client: TocsinClient, manifest: Manifest | None = None) -> State:
-    """The server's state. For a manifest: the members of the teams it lists members for, and
-    the overrides overlapping those it lists. Without one (for export): everything, with the
-    overrides that have not ended."""
+    """The server's state. For a manifest: the members of the teams it lists members for, the
+    overrides overlapping those it lists, and the routing of the teams it routes. Without one
+    (for export): everything, with the overrides that have not ended."""
     teams = {t.name.lower(): t for t in await client.list_teams()}
     users = {u.username.lower(): u for u in await client.list_users()}
     schedules = {s.name.lower(): s for s in await client.list_schedules()}
+    policies = {p.name.lower(): p for p in await client.list_policies()}
     windows: dict[str, tuple[datetime | None, datetime | None]] = {}
     if manifest is None:
         member_of = list(teams)
         windows = {key: (None, None) for key in schedules}
+        routed = list(teams)
     else:
+        routed = [r.team.lower() for r in manifest.routing if r.team.lower() in teams]
         member_of = [
             t.name.lower()
             for t in manifest.teams
@@ -455,7 +684,8 @@ async def fetch(client: TocsinClient, manifest: Manifest | None = None) -> State
         key: tuple(await client.list_overrides(schedules[key].name, start, end))
         for key, (start, end) in windows.items()
     }
-    return State(teams, users, schedules, members, overrides)
+    routing = {key: await client.get_routing(teams[key].name) for key in routed}
+    return State(teams, users, schedules, members, overrides, policies, routing)
 
 
 # Planning: what differs, and the calls that make it match. Pure: no I/O.
@@ -469,6 +699,8 @@ class Step:
 
     path: str
     call: Call
+    # The file's name for a field of the request the server refuses, when they differ.
+    field_path: Callable[[str], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -493,8 +725,9 @@ class Plan:
 
 def plan(manifest: Manifest, state: State) -> Plan:
     """Every change that makes the server match the file, in an order the server accepts.
-    Checks what needs the server's state first: references to users and teams that exist in
-    neither the file nor the server, rotations, and rules against contact methods."""
+    Checks what needs the server's state first: references to users, teams, schedules and
+    policies that exist in neither the file nor the server, rotations, rules against contact
+    methods, and that routing names only its own team's policies and schedule."""
     # Canonical names by lower-cased name; the server's spelling wins.
     users = {u.username.lower(): u.username for u in manifest.users}
     users.update({key: u.username for key, u in state.users.items()})
@@ -534,6 +767,7 @@ def plan(manifest: Manifest, state: State) -> Plan:
             )
         for i, schedule in enumerate(manifest.schedules):
             changes.extend(_override_changes(schedule, f"schedules[{i}]", state, users))
+        changes.extend(_escalation_changes(manifest, state, users, teams))
     except InvalidArgument as exc:
         raise ManifestError(manifest.file, exc.field, exc.rule) from None
     return Plan(manifest.file, tuple(c for c in changes if c is not None), tuple(warnings))
@@ -869,6 +1103,227 @@ def _override_changes(
     return out
 
 
+def _escalation_changes(
+    manifest: Manifest, state: State, users: Mapping[str, str], teams: Mapping[str, str]
+) -> list[Change | None]:
+    """The policies' changes, then the routing's: a routing may name only the policies and the
+    schedule of its own team, as they will be once the file is applied."""
+    schedules = {s.name.lower(): s.name for s in manifest.schedules}
+    schedules.update({key: s.name for key, s in state.schedules.items()})
+    schedule_teams = {key: s.team_id for key, s in state.schedules.items()}  # team names
+    for schedule in manifest.schedules:
+        now = state.schedules.get(schedule.name.lower())
+        team = schedule.team or (now.team_id if now else "default")
+        schedule_teams[schedule.name.lower()] = teams.get(team.lower(), team)
+    names = {"user": users, "schedule": schedules, "team": teams}
+    policies = {p.name.lower(): p.name for p in manifest.policies}
+    policies.update({key: p.name for key, p in state.policies.items()})
+    policy_teams = {key: p.team for key, p in state.policies.items()}
+    changes: list[Change | None] = []
+    for i, policy in enumerate(manifest.policies):
+        current = state.policies.get(policy.name.lower())
+        spec = _policy_spec(policy, f"policies[{i}]", current, names)
+        policy_teams[policy.name.lower()] = spec.team
+        changes.append(_policy_change(spec, f"policies[{i}]", current))
+    for i, routing in enumerate(manifest.routing):
+        path = f"routing[{i}]"
+        team = _known(teams, routing.team, f"{path}.team", "team")
+        before = state.routing.get(team.lower()) or RoutingSpec(team)
+        own_policy = functools.partial(_own, "policy", policies, policy_teams, team)
+        own_schedule = functools.partial(_own, "schedule", schedules, schedule_teams, team)
+        rules = before.rules
+        if routing.rules is not None:
+            rules = tuple(
+                dataclasses.replace(r, policy=own_policy(r.policy, f"{path}.rules[{j}].policy"))
+                for j, r in enumerate(routing.rules)
+            )
+        default_policy, default_schedule = before.default_policy, before.default_schedule
+        if routing.default_policy is not None:
+            where = f"{path}.default_policy"
+            default_policy = routing.default_policy and own_policy(routing.default_policy, where)
+        if routing.default_schedule is not None:
+            where = f"{path}.default_schedule"
+            default_schedule = routing.default_schedule and own_schedule(
+                routing.default_schedule, where
+            )
+        wanted = RoutingSpec(
+            team, routing.time_zone or before.time_zone, rules, default_policy, default_schedule
+        )
+        changes.append(_routing_change(wanted, path, before))
+    return changes
+
+
+def _own(
+    what: str,
+    known: Mapping[str, str],
+    owners: Mapping[str, str],
+    team: str,
+    name: str,
+    path: str,
+) -> str:
+    """The name of a policy or schedule that is, or will be, `team`'s."""
+    found = _known(known, name, path, what)
+    owner = owners.get(found.lower(), "")
+    if owner.lower() != team.lower():
+        raise InvalidArgument(path, f"{what} {found!r} belongs to team {owner!r}, not {team!r}")
+    return found
+
+
+_SERVICE_FIELDS = (
+    (re.compile(r"\.targets\[(\d+)\](\.kind|\.name)?"), r".notify[\1]"),
+    (re.compile(r"\.targets\b"), ".notify"),
+    (re.compile(r"\.delay\b"), ".after"),
+    (re.compile(r"\.condition\b"), ".until"),
+)
+
+
+def _policy_field(request_field: str) -> str:
+    """A field of a policy request as the file calls it: `rules[1].targets[0].name` is
+    `rules[1].notify[0]`."""
+    for pattern, replacement in _SERVICE_FIELDS:
+        request_field = pattern.sub(replacement, request_field)
+    return request_field
+
+
+def _policy_spec(
+    decl: PolicyDecl,
+    path: str,
+    current: PolicySpec | None,
+    names: Mapping[str, Mapping[str, str]],
+) -> PolicySpec:
+    """The policy as it will be: the file's keys, the server's for the keys it leaves out,
+    with names as the server spells them."""
+    team = decl.team or (current.team if current else "default")
+    team = _known(names["team"], team, f"{path}.team", "team")
+    if decl.rules is not None:
+        rules = tuple(
+            dataclasses.replace(
+                rule,
+                targets=tuple(
+                    (kind, _known(names[what], name, f"{path}.rules[{i}].notify[{j}]", what))
+                    for j, (kind, name) in enumerate(rule.targets)
+                    for what in [kind.split("-")[0]]
+                ),
+            )
+            for i, rule in enumerate(decl.rules)
+        )
+    elif current is not None:
+        rules = current.rules
+    else:
+        raise InvalidArgument(f"{path}.rules", "is required for a new policy")
+    description = decl.description
+    if description is None:
+        description = current.description if current else ""
+    repeat = decl.repeat if decl.sets_repeat or current is None else current.repeat
+    return PolicySpec(current.name if current else decl.name, team, description, rules, repeat)
+
+
+def _policy_change(spec: PolicySpec, path: str, current: PolicySpec | None) -> Change | None:
+    if current is None:
+        create = functools.partial(TocsinClient.create_policy, spec=spec)
+        return Change((f"+ policy {spec.name}",), (Step(path, create, _policy_field),))
+    lines = [
+        f"{key} {_show(old)} -> {_show(new)}"
+        for key, old, new in (
+            ("team", current.team, spec.team),
+            ("description", current.description, spec.description),
+        )
+        if old != new
+    ]
+    for i, (old_rule, new_rule) in enumerate(zip(current.rules, spec.rules, strict=False)):
+        a, b = _escalation_fields(old_rule), _escalation_fields(new_rule)
+        lines.extend(f"rules[{i}].{key} {a[key]} -> {b[key]}" for key in a if a[key] != b[key])
+    for i, rule in enumerate(spec.rules[len(current.rules) :], len(current.rules)):
+        lines.append(f"+ rules[{i}] {_escalation_text(rule)}")
+    for i, rule in enumerate(current.rules[len(spec.rules) :], len(spec.rules)):
+        lines.append(f"- rules[{i}] {_escalation_text(rule)}")
+    if current.repeat != spec.repeat:
+        lines.append(f"repeat {_repeat_text(current.repeat)} -> {_repeat_text(spec.repeat)}")
+    if not lines:  # nothing the file can tell apart
+        return None
+    update = functools.partial(TocsinClient.update_policy, policy=current.name, spec=spec)
+    return Change(
+        tuple(f"~ policy {current.name}: {line}" for line in lines),
+        (Step(path, update, _policy_field),),
+    )
+
+
+def _escalation_fields(rule: RuleSpec) -> dict[str, str]:
+    return {
+        "after": _duration_text(rule.delay),
+        "notify": ",".join(f"{kind}:{name}" for kind, name in rule.targets),
+        "until": "closed" if rule.condition == Condition.NOT_CLOSED.value else "acknowledged",
+    }
+
+
+def _escalation_text(rule: RuleSpec) -> str:
+    fields = _escalation_fields(rule)
+    text = f"after {fields['after']} notify {fields['notify']}"
+    return text + (" until closed" if fields["until"] == "closed" else "")
+
+
+def _repeat_text(repeat: Repeat | None) -> str:
+    if repeat is None:
+        return NO_REPEAT
+    extra = [
+        ", resetting acknowledgement" if repeat.reset_acknowledgement else "",
+        ", closing after the last" if repeat.close_after_last else "",
+    ]
+    return f"'after {_duration_text(repeat.after)}, {repeat.times} more times{''.join(extra)}'"
+
+
+def _duration_text(delta: timedelta) -> str:
+    """As the file writes it: `0s`, `30s`, `5m`, `1h30m`, `1d` (to the second)."""
+    seconds, parts = int(delta.total_seconds()), []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"
+
+
+def _routing_change(spec: RoutingSpec, path: str, before: RoutingSpec) -> Change | None:
+    if spec == before:
+        return None
+    step = Step(path, functools.partial(TocsinClient.set_routing, spec=spec))
+    if before == RoutingSpec(before.team):  # a team without routing has this one
+        return Change((f"+ routing {spec.team}",), (step,))
+    lines = []
+    if before.time_zone != spec.time_zone:
+        lines.append(f"time_zone {before.time_zone} -> {spec.time_zone}")
+    for i, (old_rule, new_rule) in enumerate(zip(before.rules, spec.rules, strict=False)):
+        a, b = _routing_fields(old_rule), _routing_fields(new_rule)
+        lines.extend(f"rules[{i}].{key} {a[key]} -> {b[key]}" for key in a if a[key] != b[key])
+    for i, rule in enumerate(spec.rules[len(before.rules) :], len(before.rules)):
+        lines.append(f"+ rules[{i}] {_routing_text(rule)}")
+    for i, rule in enumerate(before.rules[len(spec.rules) :], len(spec.rules)):
+        lines.append(f"- rules[{i}] {_routing_text(rule)}")
+    for key, old, new in (
+        ("default_policy", before.default_policy, spec.default_policy),
+        ("default_schedule", before.default_schedule, spec.default_schedule),
+    ):
+        if old != new:
+            lines.append(f"{key} {old or 'none'} -> {new or 'none'}")
+    return Change(tuple(f"~ routing {before.team}: {line}" for line in lines), (step,))
+
+
+def _routing_fields(rule: RoutingRuleSpec) -> dict[str, str]:
+    return {
+        "name": _show(rule.name),
+        "policy": rule.policy,
+        "when": json.dumps(rule.when, sort_keys=True) if rule.when else "always",
+        "windows": repr(", ".join(rule.windows)) if rule.windows else "always",
+    }
+
+
+def _routing_text(rule: RoutingRuleSpec) -> str:
+    fields = _routing_fields(rule)
+    text = f"{fields['name']} -> {fields['policy']}"
+    if rule.when:
+        text += f" when {fields['when']}"
+    return text + (f" during {fields['windows']}" if rule.windows else "")
+
+
 # Applying
 
 
@@ -883,7 +1338,8 @@ async def apply(client: TocsinClient, plan: Plan) -> None:
             except (InvalidArgument, NotFound, AlreadyExists, FailedPrecondition) as exc:
                 path, problem = step.path, str(exc)
                 if isinstance(exc, InvalidArgument) and exc.field != "request":
-                    path, problem = f"{path}.{exc.field}", exc.rule
+                    where = step.field_path(exc.field) if step.field_path else exc.field
+                    path, problem = f"{path}.{where}", exc.rule
                 if made:
                     problem += " (the changes before it were made; fix this and apply again)"
                 raise ManifestError(plan.file, path, problem) from None
@@ -901,6 +1357,10 @@ def document(state: State) -> dict[str, object]:
         "schedules": [
             _schedule_doc(s, state.overrides.get(key, ())) for key, s in state.schedules.items()
         ],
+        "policies": [_policy_doc(p) for p in state.policies.values()],
+        "routing": [
+            _routing_doc(r) for r in state.routing.values() if r != RoutingSpec(r.team)
+        ],  # a team without routing has none to write
     }
 
 
@@ -914,7 +1374,8 @@ async def export(client: TocsinClient) -> str:
         width=100,
     )
     return (
-        "# Tocsin teams, users and schedules: `tocsin apply -f FILE` makes a server match.\n" + text
+        "# Tocsin teams, users, schedules, policies, routing: `tocsin apply -f FILE` to match.\n"
+        + text
     )
 
 
@@ -984,3 +1445,48 @@ def _rotation_doc(rotation: Rotation, tz: ZoneInfo) -> dict[str, object]:
     if rotation.restrictions:
         doc["restrictions"] = [r.describe() for r in rotation.restrictions]
     return doc
+
+
+def _policy_doc(policy: PolicySpec) -> dict[str, object]:
+    rules: list[dict[str, object]] = []
+    for rule in policy.rules:
+        doc: dict[str, object] = {
+            "after": _duration_text(rule.delay),
+            "notify": [f"{kind}:{name}" for kind, name in rule.targets],
+        }
+        if rule.condition == Condition.NOT_CLOSED.value:
+            doc["until"] = "closed"
+        rules.append(doc)
+    repeat: object = NO_REPEAT
+    if policy.repeat is not None:
+        repeat = {
+            "after": _duration_text(policy.repeat.after),
+            "times": policy.repeat.times,
+            "reset_acknowledgement": policy.repeat.reset_acknowledgement,
+            "close_after_last": policy.repeat.close_after_last,
+        }
+    return {
+        "name": policy.name,
+        "team": policy.team,
+        "description": policy.description,
+        "rules": rules,
+        "repeat": repeat,
+    }
+
+
+def _routing_doc(routing: RoutingSpec) -> dict[str, object]:
+    rules: list[dict[str, object]] = []
+    for rule in routing.rules:
+        doc: dict[str, object] = {"name": rule.name, "policy": rule.policy}
+        if rule.when:
+            doc["when"] = dict(rule.when)
+        if rule.windows:
+            doc["windows"] = list(rule.windows)
+        rules.append(doc)
+    return {
+        "team": routing.team,
+        "time_zone": routing.time_zone,
+        "rules": rules,
+        "default_policy": routing.default_policy,
+        "default_schedule": routing.default_schedule,
+    }

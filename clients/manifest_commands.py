@@ -1,5 +1,5 @@
-"""`tocsin apply` and `tocsin export`: teams, users and schedules as a YAML file (the format is
-described in `clients.manifest`)."""
+"""`tocsin apply` and `tocsin export`: teams, users, schedules, escalation policies and team
+routing as a YAML file (the format is described in `clients.manifest`)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def add_commands(
     apply_command = commands.add_parser(
         "apply",
         parents=[common],
-        help="make teams, users and schedules match a YAML file",
+        help="make teams, users, schedules, policies and routing match a YAML file",
         description="Creates or updates what the file declares; leaves everything else alone.",
     )
     apply_command.add_argument("-f", "--file", required=True, help="the YAML file")
@@ -33,7 +33,7 @@ def add_commands(
     export_command = commands.add_parser(
         "export",
         parents=[common],
-        help="write teams, users and schedules as a file for apply",
+        help="write teams, users, schedules, policies and routing as a file for apply",
     )
     export_command.add_argument("-o", "--output", help="write to this file (default: stdout)")
     export_command.set_defaults(run=export_file)

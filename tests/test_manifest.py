@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import textwrap
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import yaml
 
 from clients import manifest
 from clients.client import TocsinClient
+from service.policies import PolicySpec, RoutingRuleSpec, RoutingSpec, RuleSpec
+from service.policy import Repeat
 from service.schedule import Unit
 from service.user import NotificationRule, NotificationStep, Role
 from tests.conftest import Running
@@ -333,3 +336,188 @@ async def test_the_documented_example_applies(client: TocsinClient) -> None:
     await manifest.apply(client, planned)
     again = manifest.plan(declared, await manifest.fetch(client, declared))
     assert (again.changes, again.warnings) == ((), ())
+
+
+ESCALATION = """\
+policies:
+  - name: platform-policy
+    team: Platform
+    rules:
+      - after: 0
+        notify: [user:Alice]
+      - after: 5m
+        notify: [schedule:platform-oncall, user:bob]
+        until: closed
+    repeat: {after: 10m, times: 2, reset_acknowledgement: true}
+  - name: quiet
+    description: Nights and weekends
+    rules: [{after: 1h30m, notify: [team-members:default]}]
+routing:
+  - team: platform
+    time_zone: Europe/Berlin
+    rules:
+      - name: p1-business-hours
+        policy: platform-policy
+        when: {field: priority, op: equals, value: P1}
+        windows: ["mon 09:00-fri 17:00"]
+    default_policy: platform-policy
+    default_schedule: platform-oncall
+"""
+
+
+async def test_policies_and_routing_apply_change_export_and_refuse(
+    running: Running, client: TocsinClient, tmp_path: Path
+) -> None:
+    async def planned(text: str) -> manifest.Plan:
+        declared = manifest.parse(text, "x.yaml")
+        return manifest.plan(declared, await manifest.fetch(client, declared))
+
+    async def refused(text: str) -> str:
+        try:
+            await planned(text)
+        except manifest.ManifestError as exc:
+            return str(exc).removeprefix("x.yaml: ")
+        raise AssertionError(f"not refused: {text}")
+
+    made = await apply(running, write(tmp_path, ONCALL + ESCALATION))
+    assert made.code == 0, made.err
+    assert made.out.splitlines()[-4:] == [
+        "+ policy platform-policy",
+        "+ policy quiet",
+        "+ routing platform",
+        "11 changes made",
+    ]
+    assert await client.get_policy("platform-policy") == PolicySpec(
+        "platform-policy",
+        "platform",
+        "",
+        (
+            RuleSpec(timedelta(), (("user", "alice"),)),
+            RuleSpec(
+                timedelta(minutes=5),
+                (("schedule", "platform-oncall"), ("user", "bob")),
+                "not-closed",
+            ),
+        ),
+        Repeat(timedelta(minutes=10), 2, reset_acknowledgement=True),
+    )
+    assert (await client.get_policy("quiet")).team == "default"
+    assert await client.get_routing("platform") == RoutingSpec(
+        "platform",
+        "Europe/Berlin",
+        (
+            RoutingRuleSpec(
+                "p1-business-hours",
+                "platform-policy",
+                {"field": "priority", "op": "equals", "value": "P1"},
+                ("mon 09:00-fri 17:00",),
+            ),
+        ),
+        "platform-policy",
+        "platform-oncall",
+    )
+    assert (await planned(ONCALL + ESCALATION)).changes == ()
+
+    # One rule changed is one change to its policy; routing shows what differs.
+    changed = await planned(
+        ESCALATION.replace("user:bob]", "user:carol]")
+        .replace("Europe/Berlin", "UTC")
+        .replace("    default_policy: platform-policy\n", '    default_policy: ""\n')
+    )
+    assert changed.lines == [
+        "~ policy platform-policy: rules[1].notify schedule:platform-oncall,user:bob -> "
+        "schedule:platform-oncall,user:carol",
+        "~ routing platform: time_zone Europe/Berlin -> UTC",
+        "~ routing platform: default_policy platform-policy -> none",
+    ]
+    assert len(changed.changes) == 2
+    await manifest.apply(client, changed)
+    assert (await client.get_policy("platform-policy")).rules[1].targets[1] == ("user", "carol")
+    assert (await client.get_routing("platform")).default_policy == ""
+    # Keys left out keep the server's; `repeat: none` removes the repeat.
+    trimmed = await planned(
+        "policies: [{name: PLATFORM-policy, description: Paging, repeat: none}]\n"
+        "routing: [{team: platform, time_zone: Europe/Berlin}]\n"
+    )
+    assert trimmed.lines == [
+        "~ policy platform-policy: description '' -> Paging",
+        "~ policy platform-policy: repeat 'after 10m, 2 more times, resetting acknowledgement' "
+        "-> none",
+        "~ routing platform: time_zone UTC -> Europe/Berlin",
+    ]
+    await manifest.apply(client, trimmed)
+    policy = await client.get_policy("platform-policy")
+    assert (policy.description, policy.repeat, len(policy.rules)) == ("Paging", None, 2)
+    assert (await client.get_routing("platform")).rules[0].name == "p1-business-hours"
+
+    exported = await manifest.export(client)
+    document = yaml.safe_load(exported)
+    assert document["policies"][1] == {
+        "name": "quiet",
+        "team": "default",
+        "description": "Nights and weekends",
+        "rules": [{"after": "1h30m", "notify": ["team-members:default"]}],
+        "repeat": "none",
+    }
+    assert [r["team"] for r in document["routing"]] == ["platform"]  # default has none
+    again = await planned(exported)
+    assert (again.changes, again.warnings) == ((), ())
+
+    def bad(old: str, new: str) -> str:
+        assert old in ESCALATION
+        return ESCALATION.replace(old, new)
+
+    assert await refused(bad("user:bob]", "user:zed]")) == (
+        "policies[0].rules[1].notify[1]: no user named 'zed' on the server or in the file"
+    )
+    assert await refused(bad("after: 5m", "after: 5 minutes")) == (
+        "policies[0].rules[1].after: expected a duration such as 30m, 2h or 1h30m, not '5 minutes'"
+    )
+    assert await refused(bad("after: 5m", "after: 5")) == (
+        "policies[0].rules[1].after: must be a duration such as 30s, 5m or 1h30m, not 5"
+    )
+    assert await refused(bad("after: 0", "after: 6m")) == (
+        "policies[0].rules[1].after: must not be earlier than the rule before it"
+    )
+    assert await refused(bad("after: 1h30m", "after: 25h")) == (
+        "policies[1].rules[0].after: must be at most 24 hours (got 25h)"
+    )
+    assert (await refused(bad("user:Alice", "person:alice"))).startswith(
+        "policies[0].rules[0].notify[0]: kind must be one of user, schedule, "
+    )
+    assert await refused(bad("until: closed", "until: resolved")) == (
+        "policies[0].rules[1].until: must be acknowledged or closed (got 'resolved')"
+    )
+    assert await refused(bad("times: 2", "times: 99")) == (
+        "policies[0].repeat.times: must be 0 to 20 (got 99)"
+    )
+    assert await refused("policies: [{name: fresh}]\n") == (
+        "policies[0].rules: is required for a new policy"
+    )
+    assert await refused(bad("policy: platform-policy", "policy: quiet")) == (
+        "routing[0].rules[0].policy: policy 'quiet' belongs to team 'default', not 'platform'"
+    )
+    condition = await refused(bad("op: equals", "op: is"))
+    assert condition.startswith("routing[0].rules[0].when.op: must be one of equals, ")
+    assert (await refused(bad("mon 09:00-fri 17:00", "mornings"))).startswith(
+        "routing[0].rules[0].windows[0]: must look like 09:00-17:00"
+    )
+    assert await refused(bad("default_schedule: platform-oncall", "default_schedule: x")) == (
+        "routing[0].default_schedule: no schedule named 'x' on the server or in the file"
+    )
+
+    # From the command line: the file and the path, and nothing made.
+    path = write(tmp_path, bad("user:bob]", "user:zed]"), "bad.yaml")
+    result = await apply(running, path)
+    assert (result.code, result.out) == (1, "")
+    assert result.err == (
+        f"error: {path}: policies[0].rules[1].notify[1]: no user named 'zed' on the server or "
+        "in the file\n"
+    )
+    # What the server refuses is named in the file's terms too.
+    await client.create_user("dave")
+    stale = await planned(bad("user:bob]", "user:dave]"))
+    await client.delete_user("dave")
+    with pytest.raises(manifest.ManifestError) as refusal:
+        await manifest.apply(client, stale)
+    assert str(refusal.value) == "x.yaml: policies[0].rules[1].notify[1]: no user named 'dave'"
