@@ -6,6 +6,8 @@ which more than doubles the deliveries one process can take.
   (envelope, headers, freshness, certificate URL, signature) before anything reaches the
   service; answers follow SNS's retry rules: 2xx once stored (or already stored), 5xx when it
   could not be stored now (SNS retries), 4xx only for what will never be valid.
+- `GET|POST /v1/links/{token}`, `POST /v1/twilio/sms`, `POST /v1/twilio/voice`: answers to
+  pages (acknowledge links, SMS replies, keys pressed on a call); see `clients.callbacks`.
 - `GET /healthz`: the service's gRPC health, for load balancers.
 - `GET /metrics`: Prometheus exposition.
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol, TypeVar
@@ -29,8 +32,11 @@ from aiohttp import web
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 
+from adapters.settings import TwilioSettings
 from clients import sns_message, sns_signature
+from clients.callbacks import Callbacks
 from clients.client import error_from_rpc
+from clients.inbound import GrpcInbound, InboundPort
 from clients.sns_certificates import CertificateSource, CertificateUnavailableError
 from clients.sns_message import SnsDeliveryError, SnsMessage, TopicArn
 from protos.tocsin.v1 import ingest_pb2, ingest_pb2_grpc, schedules_pb2, schedules_pb2_grpc
@@ -175,8 +181,15 @@ class Shim:
         sns: SnsConfig,
         http: aiohttp.ClientSession,
         calendars: CalendarPort,
+        *,
+        inbound: InboundPort | None = None,
+        twilio: TwilioSettings | None = None,
+        public_url: Callable[[], str] = lambda: "",
     ) -> None:
-        """`channel` reaches the service's gRPC health; `ingest`, its ingest use case."""
+        """`channel` reaches the service's gRPC health; `ingest`, its ingest use case;
+        `inbound`, where answers to pages go (None: no such routes). `twilio` holds the auth
+        token Twilio's requests are checked with (None: its routes answer 404), and
+        `public_url` the base URL Twilio reaches this edge at."""
         self._health = health_pb2_grpc.HealthStub(channel)
         self._ingest = ingest
         self._registry = registry
@@ -185,6 +198,9 @@ class Shim:
         self._http = http
         self._calendars = calendars
         self._certificates = CertificateSource(http, clock, sns.pinned_certificates)
+        self._callbacks = (
+            None if inbound is None else Callbacks(inbound, twilio, public_url, registry)
+        )
         self._deliveries = Counter(
             "tocsin_sns_deliveries",
             "SNS deliveries answered, by HTTP status.",
@@ -200,6 +216,8 @@ class Shim:
         app.router.add_get("/metrics", self.metrics)
         app.router.add_post("/v1/sns/{integration_id}", self.sns)
         app.router.add_get("/v1/ical/{schedule_id}/{secret}.ics", self.ical)
+        if self._callbacks is not None:
+            self._callbacks.add_routes(app.router)
         return app
 
     async def ical(self, request: web.Request) -> web.Response:
@@ -311,7 +329,13 @@ async def run_shim(target: str, token: str, config: Config, clock: Clock) -> Non
     async with grpc.aio.insecure_channel(target) as channel, aiohttp.ClientSession() as http:
         ingest = GrpcIngest(channel, token)
         calendars = GrpcCalendars(channel, token)
-        shim = Shim(ingest, channel, CollectorRegistry(), clock, config.sns, http, calendars)
+        bound: list[int] = []  # the port, once listening: the public URL without public_url
+        shim = Shim(
+            ingest, channel, CollectorRegistry(), clock, config.sns, http, calendars,
+            inbound=GrpcInbound(channel, token),
+            twilio=config.notifications.twilio,
+            public_url=lambda: config.integration_base_url(bound[0] if bound else 0),
+        )  # fmt: skip
         # No access log: integration URLs carry their API key in the query string.
         runner = web.AppRunner(shim.app(), access_log=None)
         await runner.setup()
@@ -319,8 +343,8 @@ async def run_shim(target: str, token: str, config: Config, clock: Clock) -> Non
         try:
             site = web.TCPSite(runner, host, port)
             await site.start()
-            bound = runner.addresses[0][1]
-            log.info("tocsin shim is serving: HTTP on %s:%d, service at %s", host, bound, target)
+            bound.append(runner.addresses[0][1])
+            log.info("tocsin shim is serving: HTTP on %s:%d, service at %s", host, bound[0], target)
             await stop.wait()
             log.info("tocsin shim stopped")
         except OSError as exc:

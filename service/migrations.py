@@ -239,6 +239,21 @@ MIGRATIONS: tuple[Migration, ...] = (
             "WHERE sent_at IS NOT NULL",
         ),
     ),
+    Migration(
+        7,
+        "acknowledge links redeemed, so each works once",
+        (
+            # The SHA-256 of each redeemed token, kept until it would have expired anyway.
+            """CREATE TABLE used_links (
+                digest TEXT PRIMARY KEY,
+                alert_id TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                expires_at BIGINT NOT NULL,
+                used_at BIGINT NOT NULL
+            )""",
+            "CREATE INDEX used_links_expires ON used_links (expires_at)",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import Mapping
+from datetime import timedelta
 
 import aiohttp
 import grpc
@@ -21,12 +23,15 @@ from prometheus_client import CollectorRegistry
 
 from adapters.settings import Notifiers
 from adapters.settings import notifiers as build_notifiers
+from clients.inbound import LocalInbound
 from clients.shim import LocalCalendars, LocalIngest, Shim
 from protos.tocsin.v1 import (
     alerts_pb2,
     alerts_pb2_grpc,
     escalations_pb2,
     escalations_pb2_grpc,
+    inbound_pb2,
+    inbound_pb2_grpc,
     ingest_pb2,
     ingest_pb2_grpc,
     integrations_pb2,
@@ -40,6 +45,7 @@ from protos.tocsin.v1 import (
     users_pb2,
     users_pb2_grpc,
 )
+from service import links
 from service.alert_servicer import AlertServicer
 from service.alerts import Alerts
 from service.clock import Clock
@@ -48,12 +54,15 @@ from service.engine import Engine
 from service.errors import StartupError, TocsinError
 from service.escalation_servicer import EscalationServicer
 from service.guard import Guard
+from service.inbound import Inbound
+from service.inbound_servicer import InboundServicer
 from service.ingest import Ingest
 from service.ingest_servicer import IngestServicer
 from service.integration_servicer import IntegrationServicer
 from service.integrations import Integrations
 from service.metrics import AlertMetrics, RpcMetrics
 from service.notifier import Notifier
+from service.paging import ClaimedPage
 from service.policies import Policies
 from service.schedule_servicer import ScheduleServicer
 from service.schedules import Schedules
@@ -80,6 +89,7 @@ SERVICE_NAMES = (
     users_pb2.DESCRIPTOR.services_by_name["UserService"].full_name,
     schedules_pb2.DESCRIPTOR.services_by_name["ScheduleService"].full_name,
     escalations_pb2.DESCRIPTOR.services_by_name["EscalationService"].full_name,
+    inbound_pb2.DESCRIPTOR.services_by_name["InboundService"].full_name,
 )
 
 
@@ -90,9 +100,11 @@ class TocsinServer:
         clock: Clock,
         engine_interval: float | None = ENGINE_INTERVAL_SECONDS,
         notifiers: Mapping[Channel, Notifier] | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         """`engine_interval` None runs no engine loop: tests drive `engine.tick()` themselves.
-        `notifiers` replaces the providers the configuration names (tests use fakes)."""
+        `notifiers` replaces the providers the configuration names (tests use fakes);
+        `environ` (default: the process's) may hold the shared link secret."""
         self.config = config
         self._engine_interval = engine_interval
         self.clock = clock
@@ -109,10 +121,23 @@ class TocsinServer:
         self.schedules = Schedules(self.store, clock)
         self.alert_metrics = AlertMetrics(self.registry)
         self.policies = Policies(self.store, clock)
+        self._environ = os.environ if environ is None else environ
+        self._link_secret = b""  # read from the environment or the data directory at start
+        self.inbound = Inbound(
+            self.store, self.alerts, self.policies, clock, lambda: self._link_secret
+        )
         # Filled from the configuration once there is an HTTP session for the providers.
         self._notifiers: dict[Channel, Notifier] = dict(notifiers or {})
         self._providers: Notifiers | None = None
-        self.engine = Engine(self.alerts, self.store, self._notifiers, clock, self.alert_metrics)
+        self.engine = Engine(
+            self.alerts,
+            self.store,
+            self._notifiers,
+            clock,
+            self.alert_metrics,
+            ack_url=self._ack_url,
+            lease=timedelta(seconds=config.page_lease_seconds),
+        )
         self.grpc_port = 0
         self.http_port = 0
         # The stubs lack the public asyncio variant, `health.aio`.
@@ -139,6 +164,7 @@ class TocsinServer:
         admin = await self.tokens.ensure_admin_token(self.config.data_dir)
         if admin is not None:
             log.warning("created the admin token; its secret is in %s (mode 0600)", admin)
+        self._link_secret = links.ensure_secret(self.config.data_dir, self._environ)
         await self._start_grpc()
         await self._start_http()
         if not self._notifiers:
@@ -169,6 +195,7 @@ class TocsinServer:
             users_name,
             schedules_name,
             escalations_name,
+            inbound_name,
         ) = SERVICE_NAMES
         alerts_pb2_grpc.add_AlertServiceServicer_to_server(
             guard.wrap(AlertServicer(self.alerts, self.alert_metrics), alerts_name), server
@@ -204,6 +231,9 @@ class TocsinServer:
                 EscalationServicer(self.policies, self.alerts, self.store), escalations_name
             ),
             server,
+        )
+        inbound_pb2_grpc.add_InboundServiceServicer_to_server(
+            guard.wrap(InboundServicer(self.inbound), inbound_name), server
         )
         # Health answers without a token: load balancers probe it without credentials.
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
@@ -241,6 +271,9 @@ class TocsinServer:
             self.config.sns,
             self._outbound,
             LocalCalendars(self.schedules),
+            inbound=LocalInbound(self.inbound),
+            twilio=self.config.notifications.twilio,
+            public_url=lambda: self.config.integration_base_url(self.http_port),
         )
         # No access log: integration URLs carry their API key in the query string.
         runner = web.AppRunner(shim.app(), access_log=None)
@@ -256,6 +289,11 @@ class TocsinServer:
             ) from exc
         self._http = runner
         self.http_port = runner.addresses[0][1]
+
+    def _ack_url(self, page: ClaimedPage) -> str:
+        """The page's signed one-click acknowledge link, good for a day from its sending."""
+        base = self.config.integration_base_url(self.http_port)
+        return links.url(base, self._link_secret, page.alert.id, page.user_id, self.clock.now())
 
     async def _watch_store_health(self) -> None:
         """Reports NOT_SERVING while the database cannot be reached, so balancers steer away."""

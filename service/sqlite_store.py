@@ -65,6 +65,7 @@ from service.model import (
     Transition,
 )
 from service.sqlite_directory import SQLiteDirectory
+from service.sqlite_inbound import SQLiteInbound
 from service.sqlite_paging import ENGINE, SQLitePaging, start_escalation
 from service.sqlite_paging import react as react_to_change
 from service.store import Step
@@ -259,7 +260,7 @@ class _ChangeSignal:
             await asyncio.wait_for(self._event.wait(), poll_seconds)
 
 
-class SQLiteStore(SQLiteDirectory, SQLitePaging):
+class SQLiteStore(SQLiteDirectory, SQLitePaging, SQLiteInbound):
     def __init__(self, path: Path, clock: Clock, *, readers: int = 4, batch_max: int = 256) -> None:
         self._path = path
         self._clock = clock  # only to date the schema migrations it applies

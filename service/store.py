@@ -35,7 +35,7 @@ from service.notifier import SendResult
 from service.paging import ClaimedPage, PageRecord, PageState
 from service.policy import Policy, Routing
 from service.schedule import Override, Schedule
-from service.user import MemberRole, TeamMember, User
+from service.user import Channel, MemberRole, TeamMember, User
 
 Step = Callable[[Alert], Transition]
 
@@ -237,3 +237,18 @@ class Store(Protocol):
     async def next_due(self) -> datetime | None: ...
 
     async def list_pages(self, alert_id: str) -> Sequence[PageRecord]: ...
+
+    # Answers to pages (see service.sqlite_inbound)
+    async def users_by_contact(self, channel: Channel, address: str) -> Sequence[User]:
+        """The users with a contact method of this channel and address, by username."""
+
+    async def get_page(self, key: str) -> PageRecord:
+        """The page with this ledger key; `NotFound` if none."""
+
+    async def link_used(self, digest: str) -> bool:
+        """Whether the acknowledge link with this digest has been redeemed."""
+
+    async def record_link_use(
+        self, digest: str, alert_id: str, user_id: str, expires_at: datetime, now: datetime
+    ) -> bool:
+        """Records a redeemed link until `expires_at`; False if it was recorded before."""

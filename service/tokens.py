@@ -96,14 +96,14 @@ class Tokens:
             return None
         path = data_dir / ADMIN_TOKEN_FILE
         secret = new_secret()
-        _write_private(path, secret + "\n")
+        write_private(path, secret + "\n")
         await self._store.create_token(
             "admin", hash_secret(secret), self._clock.now(), self._new_id()
         )
         return path
 
 
-def _write_private(path: Path, content: str) -> None:
+def write_private(path: Path, content: str) -> None:
     """Writes atomically, readable by the owner only from the first byte."""
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.with_name(path.name + ".tmp")
