@@ -1,6 +1,7 @@
 """`python -m bench` (`make bench`): how fast Tocsin creates alerts, next to bare gRPC; how
 fast it takes verified SNS notifications, next to bare HTTP; and how fast it answers who is on
-call (`bench.oncall`). `--only alerts|sns|oncall` runs one part.
+call (`bench.oncall`), and how late the escalation engine pages under load (`bench.engine`).
+`--only alerts|sns|oncall|engine` runs one part.
 
 In one run on this machine, against a real `tocsin serve` child process, it measures
 CreateAlert throughput (calls/s) and p50/p99 latency at each caller count (default 1, 16, 64)
@@ -33,7 +34,7 @@ from pathlib import Path
 
 import grpc
 
-from bench import oncall, report, scenarios, sns
+from bench import engine, oncall, report, scenarios, sns
 from bench.echo import running_echo
 from bench.errors import BenchError
 from bench.load import Measurement, measure
@@ -47,7 +48,7 @@ SNS_CONCURRENCY = 64
 # Enough for 2,000/s over the default run; signing them takes a few seconds up front.
 SNS_BODIES = 8_000
 DEFAULT_CONCURRENCY = (1, 16, 64)
-PARTS = ("alerts", "sns", "oncall")
+PARTS = ("alerts", "sns", "oncall", "engine")
 DEFAULT_CONCURRENCY_TEXT = ",".join(map(str, DEFAULT_CONCURRENCY))
 
 
@@ -70,6 +71,9 @@ def main(argv: Sequence[str]) -> int:
     if "oncall" in parts:
         print("On-call maths (in process, no server)", flush=True)
         print("\n".join(oncall.run()))
+    if "engine" in parts:
+        print("Escalation engine (in process, SQLite, wall clock)", flush=True)
+        print("\n".join(engine.run()))
     return status
 
 
