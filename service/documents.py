@@ -1,8 +1,12 @@
 """The JSON text a store keeps for nested values (a user's contact methods and rules, a
-schedule's rotations, policies and routing): one encoding for every backend, read back exactly."""
+schedule's rotations, policies and routing): one encoding for every backend, read back exactly.
+
+What is read back is immutable, so the readers the engine calls on every step are cached by
+their text: a policy or a schedule is decoded once per version, not once per page."""
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import time, timedelta
 from typing import Any
@@ -37,6 +41,7 @@ def contact_methods_json(methods: tuple[ContactMethod, ...]) -> str:
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def contact_methods(text: str) -> tuple[ContactMethod, ...]:
     return tuple(
         ContactMethod(m["id"], m["name"], Channel(m["channel"]), m["address"])
@@ -70,6 +75,7 @@ def notification_rules_json(rules: NotificationRules) -> str:
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def notification_rules(text: str) -> NotificationRules:
     data = json.loads(text)
     return NotificationRules(_rule_from(data["new_alert"]), _rule_from(data["high_priority"]))
@@ -96,6 +102,7 @@ def rotations_json(rotations: tuple[Rotation, ...]) -> str:
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def rotations(text: str) -> tuple[Rotation, ...]:
     return tuple(
         Rotation(
@@ -146,6 +153,7 @@ def policy_json(policy: Policy) -> str:
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def policy(text: str) -> Policy:
     data = json.loads(text)
     repeat = data["repeat"]

@@ -74,38 +74,30 @@ class Engine:
         self._ack_url = ack_url
         self._rng = rng or random.Random()
         self._lease = lease
+        self._stopping = asyncio.Event()  # set by run()'s stop: a long tick ends early
         self._sending = asyncio.Semaphore(SEND_CONCURRENCY)
 
     async def tick(self) -> Tick:
-        """Does whatever is due now."""
+        """Does whatever is due now: escalation steps and pages in turns of a batch each, so
+        a backlog of steps does not hold back pages that are already due."""
         woken = await self._alerts.end_due_snoozes()
         if woken:
             self._metrics.snoozes_ended.inc(woken)
             log.info("ended %d snooze(s)", woken)
-        steps, planned = await self._escalate()
-        sent = await self._send()
-        return Tick(woken, steps, planned, sent)
-
-    async def _escalate(self) -> tuple[int, int]:
-        now = self._clock.now()
-        steps = planned = 0
-        while True:
-            due = await self._store.due_escalations(now, BATCH)
-            for alert_id in due:
-                planned += await self._store.run_escalation(alert_id, now)
-            steps += len(due)
-            if len(due) < BATCH:
-                return steps, planned
-
-    async def _send(self) -> int:
-        sent = 0
-        while True:
+        steps = planned = sent = 0
+        while not self._stopping.is_set():
             now = self._clock.now()
-            claimed = await self._store.claim_pages(now, BATCH, self._lease)
-            results = await asyncio.gather(*(self._deliver(page) for page in claimed))
+            due = await self._store.due_escalations(now, BATCH)
+            # Steps of different alerts are independent: run together, they share commits.
+            counts = await asyncio.gather(*(self._store.run_escalation(a, now) for a in due))
+            steps += len(due)
+            planned += sum(counts)
+            claims = await self._store.claim_pages(self._clock.now(), BATCH, self._lease)
+            results = await asyncio.gather(*(self._deliver(page) for page in claims.pages))
             sent += sum(state is PageState.DELIVERED for state in results)
-            if len(claimed) < BATCH:
-                return sent
+            if len(due) < BATCH and claims.examined < BATCH:
+                break
+        return Tick(woken, steps, planned, sent)
 
     async def _deliver(self, claimed: ClaimedPage) -> PageState:
         alert = claimed.alert
@@ -152,6 +144,7 @@ class Engine:
         """Ticks until `stop` is set: at the latest every `interval` seconds, sooner when
         something falls due or the store changes (a new alert to page); a failed tick is
         retried."""
+        self._stopping = stop
         while not stop.is_set():
             generation = self._store.change_generation()
             try:

@@ -129,3 +129,12 @@ class PageRecord:
     attempts: int
     provider_id: str
     detail: str
+
+
+@dataclass(frozen=True)
+class Claims:
+    """Pages claimed for sending, and how many due rows the claim looked at (throttled ones
+    are moved on, not claimed): fewer than asked means nothing more is due."""
+
+    pages: list[ClaimedPage]
+    examined: int

@@ -21,7 +21,7 @@ from service.errors import AlreadyExists, FailedPrecondition, NotFound
 from service.escalation import ENGINE_ACTOR, Escalation, State
 from service.model import Actor, Alert, Change, Status, Transition
 from service.notifier import Outcome, SendResult
-from service.paging import ClaimedPage, PageRecord, PageState
+from service.paging import ClaimedPage, Claims, PageRecord, PageState
 from service.policy import EscalationRule, Policy, Routing, Target, TargetKind
 from service.sqlite_directory import _override, _schedule, _user, _user_row
 from service.user import Channel
@@ -261,6 +261,29 @@ def _page_record(row: sqlite3.Row) -> PageRecord:
     )
 
 
+_DUE_STATES = "('pending', 'retry', 'sending')"
+
+
+def _throttled_until(
+    conn: sqlite3.Connection, channel: Channel, address: str, key: str, now: datetime
+) -> datetime | None:
+    """When the channel's throttle lets a send to `address` go; None: now. Reads only the
+    few latest sends the throttle can count, and nothing for unthrottled channels."""
+    limit = paging.THROTTLES.get(channel)
+    if limit is None:
+        return None
+    count, window = limit
+    recent = [
+        from_micros(r["sent_at"])
+        for r in conn.execute(
+            "SELECT sent_at FROM pages WHERE channel = ? AND address = ? AND sent_at > ? "
+            "AND key != ? ORDER BY sent_at DESC LIMIT ?",
+            (channel.value, address, to_micros(now - window), key, count),
+        )
+    ]
+    return paging.throttled_until(channel, recent, now)
+
+
 class SQLitePaging:
     async def _read(self, job: Job[R]) -> R:
         raise NotImplementedError
@@ -416,17 +439,20 @@ class SQLitePaging:
             for _ in range(_STEPS_MAX):
                 if current.due_at is None or current.due_at > now:
                     break
-                result = escalation.step(current, alert, now)
+                # Each step happens at its due time, however late the engine runs it: the
+                # people on call then are paged, and the next step keeps its own time.
+                when = current.due_at
+                result = escalation.step(current, alert, when)
                 changes.extend(result.changes)
                 current = result.escalation
                 if result.rule is not None:
                     count, notes = self._page_rule(
-                        conn, alert, current, result.rule, now, directory
+                        conn, alert, current, result.rule, when, directory
                     )
                     planned += count
                     changes.extend(notes)
                     if count == 0:
-                        current = escalation.nobody_paged(current, now)
+                        current = escalation.nobody_paged(current, when)
                 if result.unacknowledge and alert.acknowledged:
                     transition = lifecycle.unacknowledge(alert, now)
                     self._save_alert(conn, transition, now)
@@ -496,31 +522,23 @@ class SQLitePaging:
 
     # Pages
 
-    async def claim_pages(self, now: datetime, limit: int, lease: timedelta) -> list[ClaimedPage]:
+    async def claim_pages(self, now: datetime, limit: int, lease: timedelta) -> Claims:
         """Due pages, marked as being sent (with a lease: if this process dies, they are due
         again when it runs out). Pages a throttle holds back are moved to when it allows."""
 
-        def job(conn: sqlite3.Connection) -> list[ClaimedPage]:
+        def job(conn: sqlite3.Connection) -> Claims:
+            # The states are written into the SQL, not bound: only then can SQLite use the
+            # partial index over pages still to send, instead of scanning the whole ledger.
             rows = conn.execute(
                 "SELECT p.*, u.username FROM pages p LEFT JOIN users u ON u.id = p.user_id "
-                "WHERE (p.state IN (?, ?) AND p.due_at <= ?) OR (p.state = ? AND "
-                "p.lease_until <= ?) ORDER BY p.due_at LIMIT ?",
-                (PageState.PENDING.value, PageState.RETRY.value, to_micros(now),
-                 PageState.SENDING.value, to_micros(now), limit),
-            ).fetchall()  # fmt: skip
+                f"WHERE p.state IN {_DUE_STATES} AND p.due_at <= ? AND (p.state != 'sending' "
+                "OR p.lease_until <= ?) ORDER BY p.due_at LIMIT ?",
+                (to_micros(now), to_micros(now), limit),
+            ).fetchall()
             claimed = []
             for row in rows:
                 channel = Channel(row["channel"])
-                recent = [
-                    from_micros(r["sent_at"])
-                    for r in conn.execute(
-                        "SELECT sent_at FROM pages WHERE channel = ? AND address = ? AND "
-                        "sent_at IS NOT NULL AND sent_at > ? AND key != ?",
-                        (row["channel"], row["address"], to_micros(now - timedelta(hours=1)),
-                         row["key"]),
-                    )
-                ]  # fmt: skip
-                until = paging.throttled_until(channel, recent, now)
+                until = _throttled_until(conn, channel, row["address"], row["key"], now)
                 if until is not None:
                     conn.execute(
                         "UPDATE pages SET due_at = ?, detail = 'throttled' WHERE key = ?",
@@ -550,7 +568,7 @@ class SQLitePaging:
                         attempt=attempt,
                     )
                 )
-            return claimed
+            return Claims(claimed, len(rows))
 
         return await self._write(job)
 
@@ -596,13 +614,10 @@ class SQLitePaging:
                 conn.execute(
                     "SELECT MIN(due_at) FROM escalations WHERE due_at IS NOT NULL"
                 ).fetchone()[0],
+                # A page being sent is due again only when its lease runs out.
                 conn.execute(
-                    "SELECT MIN(due_at) FROM pages WHERE state IN (?, ?)",
-                    (PageState.PENDING.value, PageState.RETRY.value),
-                ).fetchone()[0],
-                conn.execute(
-                    "SELECT MIN(lease_until) FROM pages WHERE state = ?",
-                    (PageState.SENDING.value,),
+                    "SELECT MIN(CASE WHEN state = 'sending' THEN lease_until ELSE due_at END) "
+                    f"FROM pages WHERE state IN {_DUE_STATES}"
                 ).fetchone()[0],
             ]
             times = [t for t in found if t is not None]

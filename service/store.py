@@ -32,7 +32,7 @@ from service.model import (
     Transition,
 )
 from service.notifier import SendResult
-from service.paging import ClaimedPage, PageRecord, PageState
+from service.paging import Claims, PageRecord, PageState
 from service.policy import Policy, Routing
 from service.schedule import Override, Schedule
 from service.user import Channel, MemberRole, TeamMember, User
@@ -226,9 +226,8 @@ class Store(Protocol):
     async def run_escalation(self, alert_id: str, now: datetime) -> int:
         """Runs the alert's due escalation steps in one transaction; returns pages planned."""
 
-    async def claim_pages(
-        self, now: datetime, limit: int, lease: timedelta
-    ) -> Sequence[ClaimedPage]: ...
+    async def claim_pages(self, now: datetime, limit: int, lease: timedelta) -> Claims:
+        """Due pages, marked as being sent with a lease; throttled ones are moved on."""
 
     async def record_page(
         self, key: str, result: SendResult, now: datetime, rng: random.Random

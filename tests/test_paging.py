@@ -274,7 +274,7 @@ async def test_a_send_lost_in_a_crash_goes_again_under_the_same_key(world: World
     alert = await world.fire()
     await world.at(timedelta())  # the escalation planned alice's email and SMS
     world.clock.advance(MINUTE)
-    claimed = await world.store.claim_pages(world.clock.now(), 10, timedelta(seconds=60))
+    claimed = (await world.store.claim_pages(world.clock.now(), 10, timedelta(seconds=60))).pages
     assert [c.channel for c in claimed] == [Channel.SMS]
     # The process dies here: claimed, maybe sent, never recorded. The lease runs out...
     assert await world.at(30 * timedelta(seconds=1)) == []
