@@ -152,6 +152,7 @@ from service.users import EMPTY_SLOT, RULE_KINDS
 from service.wallclock import exact, parse_instant, zone
 
 T = TypeVar("T")
+D = TypeVar("D", "ScheduleDecl", "PolicyDecl")
 
 
 class ManifestError(TocsinError):
@@ -453,11 +454,7 @@ def _schedule(value: object, path: str) -> ScheduleDecl:
     decl = ScheduleDecl(name, tz.key)
     if fields.get("team") is not None:
         decl = dataclasses.replace(decl, team=_text(fields["team"], f"{path}.team"))
-    if fields.get("description") is not None:
-        where = f"{path}.description"
-        description = _text(fields["description"], where)
-        validation.text(where, description, validation.TEAM_DESCRIPTION_MAX)
-        decl = dataclasses.replace(decl, description=description)
+    decl = _described(decl, fields, path)
     if fields.get("rotations") is not None:
         where = f"{path}.rotations"
         rotations = _list(fields["rotations"], where, functools.partial(_rotation, tz=tz))
@@ -514,17 +511,23 @@ UNTIL = {"acknowledged": Condition.NOT_ACKNOWLEDGED.value, "closed": Condition.N
 NO_REPEAT = "none"
 
 
+def _described(decl: D, fields: Mapping[str, object], path: str) -> D:
+    """`decl` with the file's description, when the file gives one."""
+    if fields.get("description") is None:
+        return decl
+    where = f"{path}.description"
+    description = _text(fields["description"], where)
+    validation.text(where, description, validation.TEAM_DESCRIPTION_MAX)
+    return dataclasses.replace(decl, description=description)
+
+
 def _policy(value: object, path: str) -> PolicyDecl:
     fields = _keys(value, path, ("name",), ("team", "description", "rules", "repeat"))
     name = validation.team_name(_text(fields["name"], f"{path}.name"), f"{path}.name")
     decl = PolicyDecl(name)
     if fields.get("team") is not None:
         decl = dataclasses.replace(decl, team=_text(fields["team"], f"{path}.team"))
-    if fields.get("description") is not None:
-        where = f"{path}.description"
-        description = _text(fields["description"], where)
-        validation.text(where, description, validation.TEAM_DESCRIPTION_MAX)
-        decl = dataclasses.replace(decl, description=description)
+    decl = _described(decl, fields, path)
     if fields.get("rules") is not None:
         where = f"{path}.rules"
         rules = _list(fields["rules"], where, _escalation_rule)

@@ -24,32 +24,23 @@ def duration(delta: timedelta) -> Duration:
 
 
 def policy_to_pb(policy: Policy, team: str) -> escalations_pb2.Policy:
-    message = escalations_pb2.Policy(
-        id=policy.id,
+    """A stored policy as its spec shows it (targets by their names), with its id."""
+    spec = PolicySpec(
         name=policy.name,
         team=team,
         description=policy.description,
-        rules=[
-            escalations_pb2.EscalationRule(
-                delay=duration(rule.delay),
-                targets=[
-                    escalations_pb2.Target(kind=t.kind.value, name=t.name or t.ref)
-                    for t in rule.targets
-                ],
-                condition=rule.condition.value,
+        rules=tuple(
+            RuleSpec(
+                rule.delay,
+                tuple((t.kind.value, t.name or t.ref) for t in rule.targets),
+                rule.condition.value,
             )
             for rule in policy.rules
-        ],
+        ),
+        repeat=policy.repeat,
     )
-    if policy.repeat is not None:
-        message.repeat.CopyFrom(
-            escalations_pb2.Repeat(
-                after=duration(policy.repeat.after),
-                times=policy.repeat.times,
-                reset_acknowledgement=policy.repeat.reset_acknowledgement,
-                close_after_last=policy.repeat.close_after_last,
-            )
-        )
+    message = spec_to_pb(spec)
+    message.id = policy.id
     return message
 
 
