@@ -446,10 +446,16 @@ class SQLitePaging:
                 changes.extend(result.changes)
                 current = result.escalation
                 if result.rule is not None:
-                    count, notes = self._page_rule(
+                    count, paging_whom, notes = self._page_rule(
                         conn, alert, current, result.rule, when, directory
                     )
                     planned += count
+                    if paging_whom:  # one entry per step: whom it pages, and how
+                        step = changes[-1]
+                        whom = "; ".join(paging_whom)
+                        changes[-1] = Change(
+                            step.action, step.before, {**step.after, "paging": whom}
+                        )
                     changes.extend(notes)
                     if count == 0:
                         current = escalation.nobody_paged(current, when)
@@ -482,9 +488,12 @@ class SQLitePaging:
         index: int,
         now: datetime,
         directory: recipients.Directory,
-    ) -> tuple[int, list[Change]]:
+    ) -> tuple[int, list[str], list[Change]]:
+        """Plans the pages of rule `index`: how many, whom ("alice (email, sms)"), and
+        activity for targets with nobody to page."""
         rule = current.policy.rules[index]
         notes: list[Change] = []
+        whom: list[str] = []
         users: list[str] = []
         for target in rule.targets:
             found = recipients.recipients(target, now, directory)
@@ -517,8 +526,8 @@ class SQLitePaging:
                 ).rowcount  # fmt: skip
             planned += fresh
             channels = ", ".join(dict.fromkeys(p.channel.value for p in pages if p.round == 0))
-            notes.append(Change("paging", after={"user": user.username, "channels": channels}))
-        return planned, notes
+            whom.append(f"{user.username} ({channels})")
+        return planned, whom, notes
 
     # Pages
 
@@ -536,6 +545,7 @@ class SQLitePaging:
                 (to_micros(now), to_micros(now), limit),
             ).fetchall()
             claimed = []
+            alerts: dict[str, Alert] = {}
             for row in rows:
                 channel = Channel(row["channel"])
                 until = _throttled_until(conn, channel, row["address"], row["key"], now)
@@ -556,10 +566,13 @@ class SQLitePaging:
                     (PageState.SENDING.value, attempt, to_micros(now + lease), to_micros(now),
                      row["key"]),
                 )  # fmt: skip
+                alert = alerts.get(row["alert_id"])
+                if alert is None:  # an alert's pages tend to fall due together
+                    alert = alerts[row["alert_id"]] = self._load_alert(conn, row["alert_id"])
                 claimed.append(
                     ClaimedPage(
                         key=row["key"],
-                        alert=self._load_alert(conn, row["alert_id"]),
+                        alert=alert,
                         user_id=row["user_id"],
                         username=row["username"] or row["user_id"],
                         channel=channel,
