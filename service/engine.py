@@ -128,7 +128,7 @@ class Engine:
         else:
             async with self._sending:
                 result = await self._call(notifier, page)
-        return await self._store.record_page(claimed.key, result, self._clock.now(), self._rng)
+        return await self._store.record_page(claimed, result, self._clock.now(), self._rng)
 
     @staticmethod
     async def _call(notifier: Notifier, page: Page) -> SendResult:

@@ -264,24 +264,21 @@ def _page_record(row: sqlite3.Row) -> PageRecord:
 _DUE_STATES = "('pending', 'retry', 'sending')"
 
 
-def _throttled_until(
-    conn: sqlite3.Connection, channel: Channel, address: str, key: str, now: datetime
-) -> datetime | None:
-    """When the channel's throttle lets a send to `address` go; None: now. Reads only the
-    few latest sends the throttle can count, and nothing for unthrottled channels."""
-    limit = paging.THROTTLES.get(channel)
-    if limit is None:
-        return None
-    count, window = limit
-    recent = [
-        from_micros(r["sent_at"])
+def _recent_sends(
+    conn: sqlite3.Connection, channel: Channel, address: str, now: datetime
+) -> list[tuple[str, datetime]]:
+    """The latest sends (page key, when) to `address` on a throttled channel, as many as its
+    throttle counts and one more, since a page being sent again must not count itself. Only
+    pages that went, or may have gone, count: one that failed or waits to retry did not."""
+    count, window = paging.THROTTLES[channel]
+    return [
+        (r["key"], from_micros(r["sent_at"]))
         for r in conn.execute(
-            "SELECT sent_at FROM pages WHERE channel = ? AND address = ? AND sent_at > ? "
-            "AND key != ? ORDER BY sent_at DESC LIMIT ?",
-            (channel.value, address, to_micros(now - window), key, count),
+            "SELECT key, sent_at FROM pages WHERE channel = ? AND address = ? AND sent_at > ? "
+            "AND state IN ('sending', 'delivered') ORDER BY sent_at DESC LIMIT ?",
+            (channel.value, address, to_micros(now - window), count + 1),
         )
     ]
-    return paging.throttled_until(channel, recent, now)
 
 
 class SQLitePaging:
@@ -546,26 +543,37 @@ class SQLitePaging:
             ).fetchall()
             claimed = []
             alerts: dict[str, Alert] = {}
+            recent: dict[tuple[Channel, str], list[tuple[str, datetime]]] = {}
+            sending: list[tuple[object, ...]] = []
+            held: list[tuple[object, ...]] = []
+            notes: dict[str, list[Change]] = {}
             for row in rows:
                 channel = Channel(row["channel"])
-                until = _throttled_until(conn, channel, row["address"], row["key"], now)
-                if until is not None:
-                    conn.execute(
-                        "UPDATE pages SET due_at = ?, detail = 'throttled' WHERE key = ?",
-                        (to_micros(until), row["key"]),
-                    )
-                    if row["detail"] != "throttled":
-                        self._log(conn, row["alert_id"], [Change("page throttled", after={
-                            "user": row["username"] or row["user_id"], "channel": channel.value,
-                            "until": until.isoformat()})], now)  # fmt: skip
-                    continue
+                if channel in paging.THROTTLES:
+                    # The address's recent sends are read once per claim, then kept up to date
+                    # here as this claim sends to it.
+                    sends = recent.get((channel, row["address"]))
+                    if sends is None:
+                        sends = recent[(channel, row["address"])] = _recent_sends(
+                            conn, channel, row["address"], now
+                        )
+                    others = [at for key, at in sends if key != row["key"]]
+                    until = paging.throttled_until(channel, others, now)
+                    if until is not None:
+                        held.append((to_micros(until), row["key"]))
+                        if row["detail"] != "throttled":  # the first time only
+                            note = {
+                                "user": row["username"] or row["user_id"],
+                                "channel": channel.value,
+                                "until": until.isoformat(),
+                            }
+                            notes.setdefault(row["alert_id"], []).append(
+                                Change("page throttled", after=note)
+                            )
+                        continue
+                    sends.append((row["key"], now))
                 attempt = row["attempts"] + 1
-                conn.execute(
-                    "UPDATE pages SET state = ?, attempts = ?, lease_until = ?, sent_at = ?, "
-                    "detail = '' WHERE key = ?",
-                    (PageState.SENDING.value, attempt, to_micros(now + lease), to_micros(now),
-                     row["key"]),
-                )  # fmt: skip
+                sending.append((attempt, row["key"]))
                 alert = alerts.get(row["alert_id"])
                 if alert is None:  # an alert's pages tend to fall due together
                     alert = alerts[row["alert_id"]] = self._load_alert(conn, row["alert_id"])
@@ -581,40 +589,54 @@ class SQLitePaging:
                         attempt=attempt,
                     )
                 )
+            conn.executemany(
+                "UPDATE pages SET state = 'sending', attempts = ?, lease_until = ?, "
+                "sent_at = ?, detail = '' WHERE key = ?",
+                [
+                    (attempt, to_micros(now + lease), to_micros(now), key)
+                    for attempt, key in sending
+                ],
+            )
+            conn.executemany(
+                "UPDATE pages SET due_at = ?, detail = 'throttled' WHERE key = ?", held
+            )
+            for alert_id, changes in notes.items():
+                self._log(conn, alert_id, changes, now)
             return Claims(claimed, len(rows))
 
         return await self._write(job)
 
     async def record_page(
-        self, key: str, result: SendResult, now: datetime, rng: random.Random
+        self, claimed: ClaimedPage, result: SendResult, now: datetime, rng: random.Random
     ) -> PageState:
-        """What the provider said, into the ledger and the alert's activity."""
+        """What the provider said, into the ledger and the alert's activity; nothing if the
+        page is no longer this sender's (its lease ran out and it was claimed again)."""
 
         def job(conn: sqlite3.Connection) -> PageState:
-            row = conn.execute(
-                "SELECT p.*, u.username FROM pages p LEFT JOIN users u ON u.id = p.user_id "
-                "WHERE p.key = ?",
-                (key,),
-            ).fetchone()
-            if row is None or row["state"] != PageState.SENDING.value:
-                return PageState(row["state"]) if row else PageState.CANCELLED
-            who = {"user": row["username"] or row["user_id"], "channel": row["channel"]}
+            who: dict[str, object] = {"user": claimed.username, "channel": claimed.channel.value}
+            due = None  # unchanged
             if result.outcome is Outcome.DELIVERED:
-                state, due, action = PageState.DELIVERED, row["due_at"], "paged"
+                state, action = PageState.DELIVERED, "paged"
                 details = {**who, "provider id": result.provider_id}
-            elif result.outcome is Outcome.RETRYABLE and row["attempts"] < paging.MAX_ATTEMPTS:
-                wait = paging.retry_delay(row["attempts"], rng)
+            elif result.outcome is Outcome.RETRYABLE and claimed.attempt < paging.MAX_ATTEMPTS:
+                wait = paging.retry_delay(claimed.attempt, rng)
                 state, due, action = PageState.RETRY, to_micros(now + wait), "page retrying"
                 details = {**who, "why": result.detail, "in seconds": round(wait.total_seconds())}
             else:
-                state, due, action = PageState.FAILED, row["due_at"], "page failed"
-                details = {**who, "why": result.detail, "attempts": row["attempts"]}
-            conn.execute(
-                "UPDATE pages SET state = ?, due_at = ?, provider_id = ?, detail = ?, "
-                "lease_until = NULL WHERE key = ?",
-                (state.value, due, result.provider_id, result.detail, key),
-            )
-            self._log(conn, row["alert_id"], [Change(action, after=details)], now)
+                state, action = PageState.FAILED, "page failed"
+                details = {**who, "why": result.detail, "attempts": claimed.attempt}
+            recorded = conn.execute(
+                "UPDATE pages SET state = ?, due_at = COALESCE(?, due_at), provider_id = ?, "
+                "detail = ?, lease_until = NULL WHERE key = ? AND state = 'sending' "
+                "AND attempts = ?",
+                (state.value, due, result.provider_id, result.detail, claimed.key,
+                 claimed.attempt),
+            ).rowcount  # fmt: skip
+            if not recorded:
+                row = conn.execute("SELECT state FROM pages WHERE key = ?", (claimed.key,))
+                found = row.fetchone()
+                return PageState(found["state"]) if found else PageState.CANCELLED
+            self._log(conn, claimed.alert.id, [Change(action, after=details)], now)
             return state
 
         return await self._write(job)

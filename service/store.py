@@ -32,7 +32,7 @@ from service.model import (
     Transition,
 )
 from service.notifier import SendResult
-from service.paging import Claims, PageRecord, PageState
+from service.paging import ClaimedPage, Claims, PageRecord, PageState
 from service.policy import Policy, Routing
 from service.schedule import Override, Schedule
 from service.user import Channel, MemberRole, TeamMember, User
@@ -230,8 +230,9 @@ class Store(Protocol):
         """Due pages, marked as being sent with a lease; throttled ones are moved on."""
 
     async def record_page(
-        self, key: str, result: SendResult, now: datetime, rng: random.Random
-    ) -> PageState: ...
+        self, claimed: ClaimedPage, result: SendResult, now: datetime, rng: random.Random
+    ) -> PageState:
+        """Records the provider's answer, unless the page was claimed again meanwhile."""
 
     async def next_due(self) -> datetime | None: ...
 
