@@ -88,10 +88,11 @@ class Engine:
         while not self._stopping.is_set():
             now = self._clock.now()
             due = await self._store.due_escalations(now, BATCH)
-            # Steps of different alerts are independent: run together, they share commits.
-            counts = await asyncio.gather(*(self._store.run_escalation(a, now) for a in due))
+            # Steps of different alerts are independent: run as one job, they share a commit
+            # and the look-ups of the schedules and people they page.
+            if due:
+                planned += await self._store.run_escalations(due, now)
             steps += len(due)
-            planned += sum(counts)
             claims = await self._store.claim_pages(self._clock.now(), BATCH, self._lease)
             results = await asyncio.gather(*(self._deliver(page) for page in claims.pages))
             sent += sum(state is PageState.DELIVERED for state in results)

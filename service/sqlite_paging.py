@@ -9,6 +9,8 @@ transaction per step, so a step's outcome and its next job are written together.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import logging
 import random
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -23,10 +25,12 @@ from service.model import Actor, Alert, Change, Status, Transition
 from service.notifier import Outcome, SendResult
 from service.paging import ClaimedPage, Claims, PageRecord, PageState
 from service.policy import EscalationRule, Policy, Routing, Target, TargetKind
+from service.schedule import Override, Schedule
 from service.sqlite_directory import _override, _schedule, _user, _user_row
-from service.user import Channel
+from service.user import Channel, User
 
 R = TypeVar("R")
+log = logging.getLogger(__name__)
 Job = Callable[[sqlite3.Connection], R]
 ENGINE = Actor(ENGINE_ACTOR)
 _STEPS_MAX = 1_000  # rules x cycles is at most 20 x 21: a bound, not a limit anyone meets
@@ -201,7 +205,25 @@ def _save_escalation(conn: sqlite3.Connection, e: Escalation, *, insert: bool = 
     )
 
 
-def _directory(conn: sqlite3.Connection) -> recipients.Directory:
+def _directory(conn: sqlite3.Connection, *, cached: bool = False) -> recipients.Directory:
+    """Look-ups on `conn`; `cached` remembers schedules (with overrides a year either side)
+    and team answers for the life of one job, whose steps all share its `now`."""
+    if cached:
+        plain = _directory(conn)
+        schedules: dict[str, tuple[Schedule, Sequence[Override]] | None] = {}
+
+        def schedule_once(schedule_id: str, now: datetime) -> object:
+            if schedule_id not in schedules:
+                schedules[schedule_id] = plain.schedule(schedule_id, now)
+            return schedules[schedule_id]
+
+        return recipients.Directory(
+            schedule_once,  # type: ignore[arg-type]
+            functools.lru_cache(maxsize=None)(plain.team_schedules),
+            functools.lru_cache(maxsize=None)(plain.team_members),
+            functools.lru_cache(maxsize=None)(plain.default_schedule),
+        )
+
     def schedule(schedule_id: str, now: datetime) -> tuple[object, Sequence[object]] | None:
         row = conn.execute("SELECT * FROM schedules WHERE id = ?", (schedule_id,)).fetchone()
         if row is None:
@@ -424,58 +446,84 @@ class SQLitePaging:
         """Runs every step of the alert's escalation that is due by `now`: pages planned,
         activity recorded, the next step scheduled, all in one transaction. Returns how many
         pages it planned."""
+        return await self._write(
+            lambda conn: self._advance(conn, alert_id, now, _directory(conn), {})
+        )
+
+    async def run_escalations(self, alert_ids: Sequence[str], now: datetime) -> int:
+        """`run_escalation` for many alerts in one job, sharing look-ups of schedules and
+        users. Each alert's steps are fenced by a savepoint: one that fails is undone and
+        logged, and the others still commit (it is retried on the next tick)."""
 
         def job(conn: sqlite3.Connection) -> int:
-            current = _load_escalation(conn, alert_id)
-            if current is None:
-                return 0
-            alert = self._load_alert(conn, alert_id)
-            directory = _directory(conn)
-            changes: list[Change] = []
+            directory = _directory(conn, cached=True)
+            users: dict[str, User] = {}
             planned = 0
-            for _ in range(_STEPS_MAX):
-                if current.due_at is None or current.due_at > now:
-                    break
-                # Each step happens at its due time, however late the engine runs it: the
-                # people on call then are paged, and the next step keeps its own time.
-                when = current.due_at
-                result = escalation.step(current, alert, when)
-                changes.extend(result.changes)
-                current = result.escalation
-                if result.rule is not None:
-                    count, paging_whom, notes = self._page_rule(
-                        conn, alert, current, result.rule, when, directory
-                    )
-                    planned += count
-                    if paging_whom:  # one entry per step: whom it pages, and how
-                        step = changes[-1]
-                        whom = "; ".join(paging_whom)
-                        changes[-1] = Change(
-                            step.action, step.before, {**step.after, "paging": whom}
-                        )
-                    changes.extend(notes)
-                    if count == 0:
-                        current = escalation.nobody_paged(current, when)
-                if result.unacknowledge and alert.acknowledged:
-                    transition = lifecycle.unacknowledge(alert, now)
-                    self._save_alert(conn, transition, now)
-                    alert = transition.alert
-                if result.close and alert.status is Status.OPEN:
-                    transition = lifecycle.close(alert, ENGINE_ACTOR, now)
-                    self._save_alert(conn, transition, now)
-                    conn.execute(
-                        "UPDATE pages SET state = ?, detail = 'closed' WHERE alert_id = ? "
-                        "AND state IN (?, ?)",
-                        (PageState.CANCELLED.value, alert_id, PageState.PENDING.value,
-                         PageState.RETRY.value),
-                    )  # fmt: skip
-                    alert = transition.alert
-            _save_escalation(conn, current)
-            if changes:
-                self._log(conn, alert_id, changes, now)
+            for alert_id in alert_ids:
+                conn.execute("SAVEPOINT escalation")
+                try:
+                    planned += self._advance(conn, alert_id, now, directory, users)
+                except Exception:
+                    conn.execute("ROLLBACK TO escalation")
+                    log.exception("the escalation of alert %s failed; retrying later", alert_id)
+                conn.execute("RELEASE escalation")
             return planned
 
         return await self._write(job)
+
+    def _advance(
+        self,
+        conn: sqlite3.Connection,
+        alert_id: str,
+        now: datetime,
+        directory: recipients.Directory,
+        users: dict[str, User],
+    ) -> int:
+        current = _load_escalation(conn, alert_id)
+        if current is None:
+            return 0
+        alert = self._load_alert(conn, alert_id)
+        changes: list[Change] = []
+        planned = 0
+        for _ in range(_STEPS_MAX):
+            if current.due_at is None or current.due_at > now:
+                break
+            # Each step happens at its due time, however late the engine runs it: the
+            # people on call then are paged, and the next step keeps its own time.
+            when = current.due_at
+            result = escalation.step(current, alert, when)
+            changes.extend(result.changes)
+            current = result.escalation
+            if result.rule is not None:
+                count, paging_whom, notes = self._page_rule(
+                    conn, alert, current, result.rule, when, directory, users
+                )
+                planned += count
+                if paging_whom:  # one entry per step: whom it pages, and how
+                    step = changes[-1]
+                    whom = "; ".join(paging_whom)
+                    changes[-1] = Change(step.action, step.before, {**step.after, "paging": whom})
+                changes.extend(notes)
+                if count == 0:
+                    current = escalation.nobody_paged(current, when)
+            if result.unacknowledge and alert.acknowledged:
+                transition = lifecycle.unacknowledge(alert, now)
+                self._save_alert(conn, transition, now)
+                alert = transition.alert
+            if result.close and alert.status is Status.OPEN:
+                transition = lifecycle.close(alert, ENGINE_ACTOR, now)
+                self._save_alert(conn, transition, now)
+                conn.execute(
+                    "UPDATE pages SET state = ?, detail = 'closed' WHERE alert_id = ? "
+                    "AND state IN (?, ?)",
+                    (PageState.CANCELLED.value, alert_id, PageState.PENDING.value,
+                     PageState.RETRY.value),
+                )  # fmt: skip
+                alert = transition.alert
+        _save_escalation(conn, current)
+        if changes:
+            self._log(conn, alert_id, changes, now)
+        return planned
 
     def _page_rule(
         self,
@@ -485,6 +533,7 @@ class SQLitePaging:
         index: int,
         now: datetime,
         directory: recipients.Directory,
+        known: dict[str, User],
     ) -> tuple[int, list[str], list[Change]]:
         """Plans the pages of rule `index`: how many, whom ("alice (email, sms)"), and
         activity for targets with nobody to page."""
@@ -500,27 +549,34 @@ class SQLitePaging:
             users.extend(u for u in found.users if u not in users)
         planned = 0
         for user_id in users:
-            try:
-                user = _user(_user_row(conn, user_id))
-            except NotFound:
-                notes.append(Change("nobody to page", after={"user": user_id, "why": "deleted"}))
-                continue
+            user = known.get(user_id)
+            if user is None:
+                try:
+                    user = known[user_id] = _user(_user_row(conn, user_id))
+                except NotFound:
+                    notes.append(
+                        Change("nobody to page", after={"user": user_id, "why": "deleted"})
+                    )
+                    continue
             pages = paging.plan(user, alert, current.run, current.cycle, index, now)
             if not pages:
                 notes.append(Change("nobody to page", after={
                     "user": user.username, "why": "no contact methods"}))  # fmt: skip
                 continue
-            fresh = 0
-            for page in pages:
-                fresh += conn.execute(
-                    "INSERT INTO pages (key, alert_id, user_id, contact_method_id, channel, "
-                    "address, round, state, due_at, attempts, lease_until, sent_at, "
-                    "provider_id, detail, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, "
-                    "NULL, NULL, '', '', ?) ON CONFLICT (key) DO NOTHING",
+            before = conn.total_changes
+            conn.executemany(
+                "INSERT INTO pages (key, alert_id, user_id, contact_method_id, channel, "
+                "address, round, state, due_at, attempts, lease_until, sent_at, "
+                "provider_id, detail, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, 0, "
+                "NULL, NULL, '', '', ?) ON CONFLICT (key) DO NOTHING",
+                [
                     (page.key, page.alert_id, page.user_id, page.contact_method_id,
-                     page.channel.value, page.address, page.round, PageState.PENDING.value,
-                     to_micros(page.due_at), to_micros(now)),
-                ).rowcount  # fmt: skip
+                     page.channel.value, page.address, page.round, to_micros(page.due_at),
+                     to_micros(now))
+                    for page in pages
+                ],
+            )  # fmt: skip
+            fresh = conn.total_changes - before
             planned += fresh
             channels = ", ".join(dict.fromkeys(p.channel.value for p in pages if p.round == 0))
             whom.append(f"{user.username} ({channels})")

@@ -4,6 +4,7 @@ a fake notifier: who is paged when, and that nothing is paged after an acknowled
 from __future__ import annotations
 
 import random
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -339,3 +340,14 @@ async def test_a_not_closed_rule_pages_after_the_acknowledgement(world: World) -
     await world.at(timedelta())
     await world.alerts.acknowledge(AlertRef(RefKind.ID, alert.id), ANA)
     assert await world.at(10 * MINUTE) == [("bob", "voice")]
+
+
+async def test_one_broken_escalation_does_not_stop_the_others(world: World, tmp_path: Path) -> None:
+    await two_step_policy(world)
+    broken = await world.fire("broken")
+    await world.fire("fine")
+    # Damage one alert's stored snapshot, as a bug or a bad restore might.
+    with sqlite3.connect(tmp_path / "tocsin.db") as conn:
+        conn.execute("UPDATE escalations SET policy = 'not json' WHERE alert_id = ?", (broken.id,))
+    assert await world.at(timedelta()) == [("alice", "email")]  # the fine one still pages
+    assert await world.at(timedelta()) == []  # the broken one is retried, and fails again
