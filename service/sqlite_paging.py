@@ -303,6 +303,25 @@ def _recent_sends(
     ]
 
 
+def _hold(
+    conn: sqlite3.Connection, channel: Channel, address: str, until: datetime, now: datetime
+) -> list[sqlite3.Row]:
+    """Moves every page due to `address` (not yet being sent) to `until`; returns those held
+    back for the first time, for the activity log."""
+    first = conn.execute(
+        "SELECT p.alert_id, p.user_id, u.username FROM pages p "
+        "LEFT JOIN users u ON u.id = p.user_id WHERE p.channel = ? AND p.address = ? "
+        "AND p.state IN ('pending', 'retry') AND p.due_at <= ? AND p.detail != 'throttled'",
+        (channel.value, address, to_micros(now)),
+    ).fetchall()
+    conn.execute(
+        "UPDATE pages SET due_at = ?, detail = 'throttled' WHERE channel = ? AND address = ? "
+        "AND state IN ('pending', 'retry') AND due_at <= ?",
+        (to_micros(until), channel.value, address, to_micros(now)),
+    )
+    return list(first)
+
+
 class SQLitePaging:
     async def _read(self, job: Job[R]) -> R:
         raise NotImplementedError
@@ -603,27 +622,34 @@ class SQLitePaging:
             sending: list[tuple[object, ...]] = []
             held: list[tuple[object, ...]] = []
             notes: dict[str, list[Change]] = {}
+            holding: dict[tuple[Channel, str], datetime] = {}
             for row in rows:
                 channel = Channel(row["channel"])
                 if channel in paging.THROTTLES:
+                    address = (channel, row["address"])
+                    if address in holding:  # already held back, with every page due to it
+                        if row["state"] == PageState.SENDING.value:  # not pending: by itself
+                            held.append((to_micros(holding[address]), row["key"]))
+                        continue
                     # The address's recent sends are read once per claim, then kept up to date
                     # here as this claim sends to it.
-                    sends = recent.get((channel, row["address"]))
+                    sends = recent.get(address)
                     if sends is None:
-                        sends = recent[(channel, row["address"])] = _recent_sends(
-                            conn, channel, row["address"], now
-                        )
+                        sends = recent[address] = _recent_sends(conn, channel, row["address"], now)
                     others = [at for key, at in sends if key != row["key"]]
                     until = paging.throttled_until(channel, others, now)
                     if until is not None:
+                        holding[address] = until
                         held.append((to_micros(until), row["key"]))
-                        if row["detail"] != "throttled":  # the first time only
+                        # Every page due to this address waits with it: one statement for a
+                        # storm of pages to one phone, not one per page.
+                        for waiting in _hold(conn, channel, row["address"], until, now):
                             note = {
-                                "user": row["username"] or row["user_id"],
+                                "user": waiting["username"] or waiting["user_id"],
                                 "channel": channel.value,
                                 "until": until.isoformat(),
                             }
-                            notes.setdefault(row["alert_id"], []).append(
+                            notes.setdefault(waiting["alert_id"], []).append(
                                 Change("page throttled", after=note)
                             )
                         continue
