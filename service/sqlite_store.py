@@ -954,6 +954,11 @@ def _alert_row(conn: sqlite3.Connection, ref: AlertRef) -> sqlite3.Row:
     return row
 
 
+def _tuple(text: str) -> tuple[Any, ...]:
+    # Most alerts' lists are empty: skip the decoder for them (every page reads its alert).
+    return () if text == "[]" else tuple(json.loads(text))
+
+
 def _alert(row: sqlite3.Row) -> Alert:
     snoozed = row["snoozed_until"]
     return Alert(
@@ -962,13 +967,13 @@ def _alert(row: sqlite3.Row) -> Alert:
         alias=row["alias"],
         message=row["message"],
         description=row["description"],
-        tags=tuple(json.loads(row["tags"])),
-        details=json.loads(row["details"]),
+        tags=_tuple(row["tags"]),
+        details={} if row["details"] == "{}" else json.loads(row["details"]),
         entity=row["entity"],
         source=row["source"],
         priority=Priority(row["priority"]),
-        responders=tuple(Responder(r["type"], r["name"]) for r in json.loads(row["responders"])),
-        actions=tuple(json.loads(row["actions"])),
+        responders=tuple(Responder(r["type"], r["name"]) for r in _tuple(row["responders"])),
+        actions=_tuple(row["actions"]),
         status=Status(row["status"]),
         acknowledged=bool(row["acknowledged"]),
         snoozed_until=None if snoozed is None else from_micros(snoozed),
