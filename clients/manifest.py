@@ -853,6 +853,13 @@ def _user_change(decl: UserDecl, path: str, current: User | None) -> Change | No
     def same(a: ContactMethod, b: ContactMethod | None) -> bool:
         return b is not None and (a.channel, a.address) == (b.channel, b.address)
 
+    # A method the server already has (names match in any case) is the server's, spelled
+    # its way, so the rules naming it compare equal and re-applying settles.
+    methods = tuple(
+        have[m.name.lower()] if same(m, have.get(m.name.lower())) else m for m in methods
+    )
+    want = {m.name.lower(): m for m in methods}
+
     doomed = [m for m in before.contact_methods if not same(m, want.get(m.name.lower()))]
     fresh = [(i, m) for i, m in enumerate(methods) if not same(m, have.get(m.name.lower()))]
     for m in doomed:

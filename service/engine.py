@@ -147,15 +147,22 @@ class Engine:
         retried."""
         self._stopping = stop
         while not stop.is_set():
-            generation = self._store.change_generation()
             try:
-                await self.tick()
+                done = await self.tick()
+                # Read after the tick, so its own writes do not wake it again at once; what
+                # others wrote during it is due by now, and next_due sees it.
+                generation = self._store.change_generation()
                 wait = interval
                 due = await self._store.next_due()
                 if due is not None:
                     wait = min(interval, max(0.0, (due - self._clock.now()).total_seconds()))
+                if wait == 0 and done.total == 0:
+                    # Something is due that this tick could not do (a provider held back, say):
+                    # wait rather than spin on it.
+                    wait = interval
             except Exception:
                 log.exception("engine tick failed; retrying in %.1fs", interval)
+                generation = self._store.change_generation()
                 wait = interval
             if wait > 0:
                 waiting = asyncio.ensure_future(self._store.wait_for_change(generation, wait))

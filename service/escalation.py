@@ -108,8 +108,9 @@ def step(escalation: Escalation, alert: Alert, now: datetime) -> Step:
 
 
 def nobody_paged(escalation: Escalation, now: datetime) -> Escalation:
-    """A rule found nobody to page (an empty schedule): the next step is due at once."""
-    if escalation.due_at is None:
+    """A rule found nobody to page (an empty schedule): the next rule is due at once. The wait
+    before a repeat is kept, or every repeat would run at once, before anyone came on call."""
+    if escalation.due_at is None or escalation.next_rule >= len(escalation.policy.rules):
         return escalation
     return dataclasses.replace(escalation, due_at=min(escalation.due_at, now))
 
@@ -153,6 +154,9 @@ def react(before: Alert, after: Alert, escalation: Escalation, now: datetime) ->
     if after.snoozed_until is not None and after.snoozed_until != before.snoozed_until:
         return Reaction(True, dataclasses.replace(escalation, state=State.PAUSED, due_at=None))
     if after.acknowledged and not before.acknowledged:
+        if escalation.state is State.PAUSED and after.snoozed_until is None:
+            # Acknowledging ends a snooze: rules that page until closed must run again.
+            return Reaction(True, restart(escalation, now))
         return Reaction(True)  # rules that page until the alert is closed still run
     woke = before.snoozed_until is not None and after.snoozed_until is None
     unacked = before.acknowledged and not after.acknowledged

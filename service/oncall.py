@@ -197,7 +197,9 @@ def who_is_on_call(
     for rotation in schedule.rotations:
         if not _covers(rotation, tz, at):
             continue
-        override = _latest((o for o in overrides if o.rotation == rotation.name), at)
+        override = _latest(
+            (o for o in overrides if o.rotation.lower() == rotation.name.lower()), at
+        )
         if override is not None:
             found.append(OnCall(override.user, rotation.name, override.id))
             continue
@@ -283,7 +285,7 @@ def timeline(
     for rotation in schedule.rotations:
         own = list(_rotation_shifts(rotation, tz, start, end))
         for override in relevant:
-            if override.rotation == rotation.name:
+            if override.rotation.lower() == rotation.name.lower():
                 own = _overlay(own, override, rotation.name)
         pieces.extend(own)
     for override in relevant:

@@ -51,9 +51,18 @@ class PlannedPage:
 
 
 def page_key(
-    alert_id: str, run: int, cycle: int, rule: int, user_id: str, method_id: str, round_: int
+    alert_id: str,
+    run: int,
+    cycle: int,
+    rule: int,
+    user_id: str,
+    method_id: str,
+    round_: int,
+    step: int,
 ) -> str:
-    return f"{alert_id}/{run}.{cycle}.{rule}/{user_id}/{method_id}/{round_}"
+    """A rule may use one method at two steps (SMS now, SMS again in 5 minutes): the step is
+    part of the key, so both are planned."""
+    return f"{alert_id}/{run}.{cycle}.{rule}/{user_id}/{method_id}/{round_}.{step}"
 
 
 def plan(
@@ -65,13 +74,13 @@ def plan(
     pages = []
     for round_ in range(chosen.repeat_times + 1):
         offset = timedelta(minutes=chosen.repeat_minutes * round_)
-        for step in chosen.steps:
+        for index, step in enumerate(chosen.steps):
             method = methods.get(step.contact_method.lower())
             if method is None:  # a rule names methods checked when it was set
                 continue
             pages.append(
                 PlannedPage(
-                    key=page_key(alert.id, run, cycle, rule, user.id, method.id, round_),
+                    key=page_key(alert.id, run, cycle, rule, user.id, method.id, round_, index),
                     alert_id=alert.id,
                     user_id=user.id,
                     contact_method_id=method.id,

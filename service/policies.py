@@ -31,6 +31,7 @@ RULES_MAX = 20
 TARGETS_MAX = 10
 REPEAT_TIMES_MAX = 20
 DELAY_MAX = timedelta(days=1)
+REPEAT_AFTER_MIN = timedelta(minutes=1)
 ROUTING_RULES_MAX = 50
 
 
@@ -144,6 +145,12 @@ class Policies:
                     "repeat.times", f"must be 0 to {REPEAT_TIMES_MAX} (got {repeat.times})"
                 )
             _delay(repeat.after, "repeat.after")
+            if repeat.times and repeat.after < REPEAT_AFTER_MIN:
+                raise InvalidArgument(
+                    "repeat.after",
+                    f"must be at least a minute when the rules repeat (got {repeat.after}): "
+                    "otherwise every repeat pages at once",
+                )
         return Policy(policy_id, spec.name, team.id, tuple(built), repeat, spec.description)
 
     async def create(self, spec: PolicySpec) -> Policy:

@@ -61,6 +61,8 @@ def recipients(target: Target, now: datetime, directory: Directory) -> Found:
         return _on_schedule(target.kind, target.ref, now, directory)
     if target.kind is TargetKind.TEAM:
         chosen = directory.default_schedule(target.ref)
+        if chosen and directory.schedule(chosen, now) is None:
+            chosen = ""  # deleted since routing named it: the team's other schedules
         schedules = [chosen] if chosen else list(directory.team_schedules(target.ref))
         if schedules:
             users: list[str] = []

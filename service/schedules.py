@@ -12,7 +12,7 @@ import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from service import ical, oncall, validation
 from service.alerts import new_uuid
@@ -45,6 +45,10 @@ ICAL_PAST = timedelta(days=30)
 ICAL_AHEAD = timedelta(days=180)
 KINDS = {"hourly": Unit.HOURS, "daily": Unit.DAYS, "weekly": Unit.WEEKS}
 CUSTOM = "custom"
+# Rotations live between these: beyond them, instants in some zones are outside what
+# datetime can represent, and every reader of the schedule would fail.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 _ROTATION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]*")
 _CLOCK = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
@@ -204,6 +208,11 @@ def build_rotation(
         )
     if spec.start.tzinfo is None:
         raise InvalidArgument(f"{field}.start", "must carry a time zone")
+    for name, value in (("start", spec.start), ("end", spec.end)):
+        if value is not None and not EARLIEST <= value < LATEST:
+            raise InvalidArgument(
+                f"{field}.{name}", f"must be between {EARLIEST:%Y} and {LATEST:%Y} (got {value})"
+            )
     if spec.end is not None and spec.end <= spec.start:
         raise InvalidArgument(f"{field}.end", "must be after the start")
     if len(spec.restrictions) > RESTRICTIONS_MAX:
@@ -249,6 +258,10 @@ def merged(
             continue
         k = oncall.next_handoff_shift(before, time_zone, now)
         kept = tuple(p for p in before.participants if p.from_shift < k)
+        if kept and kept[-1].users == users:
+            # Back to the list in force now (a pending change undone): it simply carries on.
+            out.append(dataclasses.replace(rotation, participants=kept))
+            continue
         out.append(dataclasses.replace(rotation, participants=(*kept, Participants(k, users))))
     return tuple(out)
 

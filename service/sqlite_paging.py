@@ -122,6 +122,12 @@ def react(conn: sqlite3.Connection, before: Alert, after: Alert, now: datetime) 
                 PageState.RETRY.value,
             ),
         ).rowcount
+        # Pages being sent right now cannot be stopped; flag them, so that if this send
+        # fails (or the sender dies) they are cancelled rather than tried again.
+        conn.execute(
+            "UPDATE pages SET detail = ? WHERE alert_id = ? AND state = 'sending'",
+            (f"cancel:{_why_cancelled(after)}", after.id),
+        )
         if cancelled:
             changes.append(
                 Change("pages cancelled", after={"count": cancelled, "why": _why_cancelled(after)})
@@ -284,6 +290,7 @@ def _page_record(row: sqlite3.Row) -> PageRecord:
 
 
 _DUE_STATES = "('pending', 'retry', 'sending')"
+_FAILED_STEP_RETRY = timedelta(minutes=1)
 
 
 def _recent_sends(
@@ -304,22 +311,32 @@ def _recent_sends(
 
 
 def _hold(
-    conn: sqlite3.Connection, channel: Channel, address: str, until: datetime, now: datetime
+    conn: sqlite3.Connection,
+    channel: Channel,
+    address: str,
+    until: datetime,
+    now: datetime,
+    claimed: set[str],
 ) -> list[sqlite3.Row]:
-    """Moves every page due to `address` (not yet being sent) to `until`; returns those held
-    back for the first time, for the activity log."""
-    first = conn.execute(
-        "SELECT p.alert_id, p.user_id, u.username FROM pages p "
-        "LEFT JOIN users u ON u.id = p.user_id WHERE p.channel = ? AND p.address = ? "
-        "AND p.state IN ('pending', 'retry') AND p.due_at <= ? AND p.detail != 'throttled'",
-        (channel.value, address, to_micros(now)),
-    ).fetchall()
-    conn.execute(
-        "UPDATE pages SET due_at = ?, detail = 'throttled' WHERE channel = ? AND address = ? "
-        "AND state IN ('pending', 'retry') AND due_at <= ?",
-        (to_micros(until), channel.value, address, to_micros(now)),
+    """Moves every page due to `address` (not being sent, nor claimed by this claim) to
+    `until`; returns those held back for the first time, for the activity log."""
+    waiting = [
+        row
+        for row in conn.execute(
+            # The state list is the partial index's, written out so SQLite uses it.
+            "SELECT p.key, p.alert_id, p.user_id, p.detail, u.username FROM pages p "
+            "LEFT JOIN users u ON u.id = p.user_id WHERE p.state IN ('pending', 'retry', "
+            "'sending') AND p.state != 'sending' AND p.due_at <= ? AND p.channel = ? "
+            "AND p.address = ?",
+            (to_micros(now), channel.value, address),
+        )
+        if row["key"] not in claimed
+    ]
+    conn.executemany(
+        "UPDATE pages SET due_at = ?, detail = 'throttled' WHERE key = ?",
+        [(to_micros(until), row["key"]) for row in waiting],
     )
-    return list(first)
+    return [row for row in waiting if row["detail"] != "throttled"]
 
 
 class SQLitePaging:
@@ -485,6 +502,10 @@ class SQLitePaging:
                 except Exception:
                     conn.execute("ROLLBACK TO escalation")
                     log.exception("the escalation of alert %s failed; retrying later", alert_id)
+                    conn.execute(  # not at once: a step that fails now will likely fail again
+                        "UPDATE escalations SET due_at = ? WHERE alert_id = ?",
+                        (to_micros(now + _FAILED_STEP_RETRY), alert_id),
+                    )
                 conn.execute("RELEASE escalation")
             return planned
 
@@ -525,6 +546,9 @@ class SQLitePaging:
                 changes.extend(notes)
                 if count == 0:
                     current = escalation.nobody_paged(current, when)
+            if (result.unacknowledge and alert.acknowledged) or result.close:
+                self._log(conn, alert_id, changes, now)  # the step first, then its effect
+                changes = []
             if result.unacknowledge and alert.acknowledged:
                 transition = lifecycle.unacknowledge(alert, now)
                 self._save_alert(conn, transition, now)
@@ -619,11 +643,18 @@ class SQLitePaging:
             claimed = []
             alerts: dict[str, Alert] = {}
             recent: dict[tuple[Channel, str], list[tuple[str, datetime]]] = {}
-            sending: list[tuple[object, ...]] = []
+            sending: list[tuple[int, str]] = []
             held: list[tuple[object, ...]] = []
             notes: dict[str, list[Change]] = {}
             holding: dict[tuple[Channel, str], datetime] = {}
             for row in rows:
+                if row["state"] == PageState.SENDING.value and row["detail"].startswith("cancel:"):
+                    # Its sender died after the alert was acknowledged: not sent again.
+                    conn.execute(
+                        "UPDATE pages SET state = 'cancelled', lease_until = NULL WHERE key = ?",
+                        (row["key"],),
+                    )
+                    continue
                 channel = Channel(row["channel"])
                 if channel in paging.THROTTLES:
                     address = (channel, row["address"])
@@ -643,7 +674,8 @@ class SQLitePaging:
                         held.append((to_micros(until), row["key"]))
                         # Every page due to this address waits with it: one statement for a
                         # storm of pages to one phone, not one per page.
-                        for waiting in _hold(conn, channel, row["address"], until, now):
+                        mine = {key for _, key in sending}
+                        for waiting in _hold(conn, channel, row["address"], until, now, mine):
                             note = {
                                 "user": waiting["username"] or waiting["user_id"],
                                 "channel": channel.value,
@@ -707,6 +739,19 @@ class SQLitePaging:
             else:
                 state, action = PageState.FAILED, "page failed"
                 details = {**who, "why": result.detail, "attempts": claimed.attempt}
+            flag = conn.execute(
+                "SELECT detail FROM pages WHERE key = ? AND state = 'sending' AND attempts = ?",
+                (claimed.key, claimed.attempt),
+            ).fetchone()
+            if (
+                flag is not None
+                and flag["detail"].startswith("cancel:")
+                and (state is not PageState.DELIVERED)
+            ):
+                # Acknowledged (or closed, snoozed) while this was with the provider: a
+                # failed send is not tried again.
+                state, due, action = PageState.CANCELLED, None, "page cancelled"
+                details = {**who, "why": flag["detail"].removeprefix("cancel:")}
             recorded = conn.execute(
                 "UPDATE pages SET state = ?, due_at = COALESCE(?, due_at), provider_id = ?, "
                 "detail = ?, lease_until = NULL WHERE key = ? AND state = 'sending' "
@@ -733,7 +778,8 @@ class SQLitePaging:
                 ).fetchone()[0],
                 # A page being sent is due again only when its lease runs out.
                 conn.execute(
-                    "SELECT MIN(CASE WHEN state = 'sending' THEN lease_until ELSE due_at END) "
+                    "SELECT MIN(CASE WHEN state = 'sending' THEN MAX(lease_until, due_at) "
+                    "ELSE due_at END) "
                     f"FROM pages WHERE state IN {_DUE_STATES}"
                 ).fetchone()[0],
             ]

@@ -84,8 +84,12 @@ def address(kind: Channel, value: str, field: str = "address") -> str:
         if len(value) > EMAIL_MAX or not _EMAIL.fullmatch(value):
             raise InvalidArgument(field, f"must be an email address (got {value!r})")
     elif kind is Channel.WEBHOOK:
-        parts = urlsplit(value)
-        if parts.scheme not in ("https", "http") or not parts.hostname or len(value) > URL_MAX:
+        try:
+            parts = urlsplit(value)
+            host = parts.hostname
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            host = None
+        if not host or parts.scheme not in ("https", "http") or len(value) > URL_MAX:
             raise InvalidArgument(field, f"must be an http(s) URL (got {value!r})")
     elif len(value) > PUSH_TOKEN_MAX or not _PUSH_TOKEN.fullmatch(value):
         raise InvalidArgument(

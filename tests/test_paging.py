@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from service.alerts import Alerts
 from service.engine import Engine
-from service.errors import FailedPrecondition
+from service.errors import FailedPrecondition, InvalidArgument
 from service.metrics import AlertMetrics
 from service.model import Actor, Alert, AlertRef, NewAlert, Priority, RefKind, Responder
 from service.notifier import Outcome, SendResult
@@ -351,3 +351,92 @@ async def test_one_broken_escalation_does_not_stop_the_others(world: World, tmp_
         conn.execute("UPDATE escalations SET policy = 'not json' WHERE alert_id = ?", (broken.id,))
     assert await world.at(timedelta()) == [("alice", "email")]  # the fine one still pages
     assert await world.at(timedelta()) == []  # the broken one is retried, and fails again
+
+
+async def test_a_send_that_fails_after_the_acknowledgement_is_not_tried_again(
+    world: World,
+) -> None:
+    await two_step_policy(world)
+    alert = await world.fire()
+    await world.engine.tick()
+    world.clock.advance(MINUTE)
+    (sms,) = (await world.store.claim_pages(world.clock.now(), 10, MINUTE)).pages
+    await world.alerts.acknowledge(AlertRef(RefKind.ID, alert.id), ANA)  # while it is in flight
+    retry = SendResult(Outcome.RETRYABLE, detail="timed out")
+    state = await world.store.record_page(sms, retry, world.clock.now(), random.Random(1))
+    assert state is PageState.CANCELLED
+    assert await world.at(time_enough()) == []
+
+
+async def test_one_method_at_two_steps_is_paged_twice(world: World) -> None:
+    await two_step_policy(world)
+    await world.users.set_notification_rule(
+        "alice",
+        "new_alert",
+        NotificationRule((NotificationStep("sms", 0), NotificationStep("sms", 5))),
+    )
+    await world.fire()
+    assert await world.at(timedelta()) == [("alice", "sms")]
+    assert await world.at(5 * MINUTE) == [("alice", "sms"), ("bob", "voice")]
+
+
+async def test_acknowledging_a_snoozed_alert_lets_until_closed_rules_run(world: World) -> None:
+    await world.policies.create(
+        PolicySpec(
+            "p",
+            team="ops",
+            rules=(
+                RuleSpec(timedelta(), (("user", "alice"),)),
+                RuleSpec(10 * MINUTE, (("user", "bob"),), "not-closed"),
+            ),
+        )
+    )
+    await world.policies.set_routing(RoutingSpec("ops", default_policy="p"))
+    alert = await world.fire()
+    ref = AlertRef(RefKind.ID, alert.id)
+    await world.at(timedelta())
+    await world.alerts.snooze(ref, 60 * MINUTE, ANA)
+    await world.alerts.acknowledge(ref, ANA)
+    assert await world.at(10 * MINUTE) == [("bob", "voice")]
+
+
+async def test_nobody_on_call_keeps_the_wait_before_a_repeat(world: World) -> None:
+    await world.schedules.create(ScheduleSpec("empty", team="ops", time_zone="UTC"))
+    await world.policies.create(
+        PolicySpec(
+            "p",
+            team="ops",
+            rules=(RuleSpec(timedelta(), (("schedule", "empty"),)),),
+            repeat=Repeat(10 * MINUTE, 3, close_after_last=True),
+        )
+    )
+    await world.policies.set_routing(RoutingSpec("ops", default_policy="p"))
+    alert = await world.fire()
+    await world.at(timedelta())
+    assert (await world.alerts.get(AlertRef(RefKind.ID, alert.id))).status.value == "open"
+    await world.at(45 * MINUTE)  # three repeats ten minutes apart, then closed
+    assert (await world.alerts.get(AlertRef(RefKind.ID, alert.id))).status.value == "closed"
+
+
+async def test_a_broken_escalation_waits_before_it_is_tried_again(
+    world: World, tmp_path: Path
+) -> None:
+    await two_step_policy(world)
+    broken = await world.fire("broken")
+    with sqlite3.connect(tmp_path / "tocsin.db") as conn:
+        conn.execute("UPDATE escalations SET policy = 'not json' WHERE alert_id = ?", (broken.id,))
+    await world.engine.tick()
+    assert await world.store.next_due() == world.clock.now() + MINUTE  # not due again at once
+
+
+async def test_repeats_must_wait_at_least_a_minute(world: World) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        await world.policies.create(
+            PolicySpec(
+                "p",
+                team="ops",
+                rules=(RuleSpec(timedelta(), (("user", "alice"),)),),
+                repeat=Repeat(timedelta(seconds=5), 3),
+            )
+        )
+    assert caught.value.field == "repeat.after"

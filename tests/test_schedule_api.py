@@ -242,3 +242,27 @@ async def test_ical_feed_at_its_secret_url(running: Running, client: TocsinClien
             assert reply.status == 404
         async with http.get(rotated.url) as reply:
             assert reply.status == 200
+
+
+async def test_undoing_a_pending_change_keeps_the_order(
+    running: Running, client: TocsinClient
+) -> None:
+    await people(client, "ann", "ben", "cat")
+    spec = ScheduleSpec("s", time_zone="America/New_York", rotations=(weekly(("ann", "ben")),))
+    await client.create_schedule(spec)
+    _, _, before = await client.timeline("s", ny(2026, 2, 23, 9), ny(2026, 3, 23, 9))
+    changed = ScheduleSpec("s", time_zone="America/New_York", rotations=(weekly(("cat",)),))
+    await client.update_schedule("s", changed)
+    await client.update_schedule("s", spec)  # back, before the hand-off
+    _, _, after = await client.timeline("s", ny(2026, 2, 23, 9), ny(2026, 3, 23, 9))
+    assert [s.user for s in after.shifts] == [s.user for s in before.shifts]
+
+
+async def test_rotation_times_far_outside_any_calendar_are_refused(client: TocsinClient) -> None:
+    await people(client, "ann")
+    ancient = RotationSpec("p", "custom", datetime(1, 1, 2, tzinfo=UTC), ("ann",), 5, "hours")
+    with pytest.raises(InvalidArgument) as caught:
+        await client.create_schedule(
+            ScheduleSpec("s", time_zone="America/New_York", rotations=(ancient,))
+        )
+    assert caught.value.field == "rotations[0].start"

@@ -67,8 +67,9 @@ async def test_contact_methods_and_default_rules(client: TocsinClient) -> None:
         await client.add_contact_method("carol", "email", "not-an-email")
     with pytest.raises(InvalidArgument, match="channel"):
         await client.add_contact_method("carol", "pager", "123")
-    with pytest.raises(InvalidArgument, match="http"):
-        await client.add_contact_method("carol", "webhook", "ftp://chat.example.com/hook")
+    for bad in ("ftp://chat.example.com/hook", "http://[::1"):
+        with pytest.raises(InvalidArgument, match="http"):
+            await client.add_contact_method("carol", "webhook", bad)
     hooked = await client.add_contact_method("carol", "webhook", "https://chat.example.com/h")
     assert hooked.contact_methods[-1].channel is Channel.WEBHOOK
     await client.add_contact_method("carol", "email", "c2@example.com")
