@@ -67,11 +67,26 @@ def start_escalation(
         rules = (EscalationRule(timedelta(), extra), *chosen.rules)
         chosen = dataclasses.replace(chosen, rules=tuple(sorted(rules, key=lambda r: r.delay)))
     state = escalation.start(alert.id, chosen, now)
-    _save_escalation(conn, state, insert=True)
     routed = {"policy": chosen.name}
     if rule_name:
         routed["routing rule"] = rule_name
+    if not chosen.id and not extra and not _anyone_in(conn, alert.owner_team_id):
+        # A team with no policy, schedules or members: its on-call is nobody. Said here, in
+        # the alert's first entry, rather than by an escalation step a moment later.
+        state = dataclasses.replace(state, state=escalation.State.DONE, due_at=None)
+        routed["paging"] = f"nobody: team {alert.owner_team} has no schedules or members"
+    _save_escalation(conn, state, insert=True)
     return routed, [Change("responder not found", after={"responder": m}) for m in missing]
+
+
+def _anyone_in(conn: sqlite3.Connection, team_id: str) -> bool:
+    """Whether the team has a schedule or a member: someone its on-call could mean."""
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM schedules WHERE team_id = ?) "
+        "OR EXISTS (SELECT 1 FROM team_members WHERE team_id = ?)",
+        (team_id, team_id),
+    ).fetchone()
+    return bool(row[0])
 
 
 def _responder_targets(
