@@ -391,6 +391,10 @@ class Schedules:
             raise InvalidArgument("end", "is in the past: history is not rewritten")
         if end - start > OVERRIDE_MAX:
             raise InvalidArgument("end", "an override lasts at most a year")
+        if start > now + OVERRIDE_MAX:
+            # Overrides are listed (and exported) up to two years ahead: one that starts
+            # within a year always ends inside that.
+            raise InvalidArgument("start", "an override starts at most a year ahead")
         found = await self._store.get_schedule(schedule)
         if rotation and rotation.lower() not in {r.name.lower() for r in found.rotations}:
             known = ", ".join(r.name for r in found.rotations) or "none"

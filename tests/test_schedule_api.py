@@ -135,6 +135,8 @@ async def test_overrides(running: Running, client: TocsinClient) -> None:
         await client.remove_override("s", future.id)
     with pytest.raises(InvalidArgument, match="in the past"):
         await client.add_override("s", "olga", ny(2026, 1, 1), ny(2026, 1, 2))
+    with pytest.raises(InvalidArgument, match="a year ahead"):
+        await client.add_override("s", "olga", ny(2027, 6, 1), ny(2027, 6, 2))
     with pytest.raises(InvalidArgument, match="no rotation 'backup'"):
         await client.add_override("s", "olga", ny(2026, 4, 1), ny(2026, 4, 2), "backup")
     with pytest.raises(FailedPrecondition, match="on call in 1 override|schedule"):
