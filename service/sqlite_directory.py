@@ -92,6 +92,7 @@ class SQLiteDirectory:
                     f"user {row['username']!r} is on call in {where} (past shifts included); "
                     "take them out of those first"
                 )
+            refuse_if_paged(conn, row["id"], f"user {row['username']!r}")
             conn.execute("DELETE FROM team_members WHERE user_id = ?", (row["id"],))
             conn.execute("DELETE FROM users WHERE id = ?", (row["id"],))
 
@@ -214,6 +215,7 @@ class SQLiteDirectory:
     async def delete_schedule(self, schedule: str) -> None:
         def job(conn: sqlite3.Connection) -> None:
             row = _schedule_row(conn, schedule)
+            refuse_if_paged(conn, row["id"], f"schedule {row['name']!r}")
             conn.execute("DELETE FROM schedule_overrides WHERE schedule_id = ?", (row["id"],))
             conn.execute("DELETE FROM schedules WHERE id = ?", (row["id"],))
 
@@ -282,6 +284,35 @@ class SQLiteDirectory:
             return found
 
         return await self._read(job)
+
+
+def refuse_if_paged(conn: sqlite3.Connection, ref_id: str, what: str) -> None:
+    """Refuses to delete what an escalation policy pages, or what a team's routing names as
+    its on-call schedule: alerts would otherwise page nobody, without a word."""
+    policies = [
+        r["name"]
+        for r in conn.execute("SELECT name, document FROM escalation_policies ORDER BY name_key")
+        if any(
+            t.ref == ref_id for rule in documents.policy(r["document"]).rules for t in rule.targets
+        )
+    ]
+    routings = [
+        r["name"]
+        for r in conn.execute(
+            "SELECT t.name, r.team_id, r.document FROM team_routing r "
+            "JOIN teams t ON t.id = r.team_id ORDER BY t.name_key"
+        )
+        if documents.routing(r["team_id"], r["document"]).default_schedule_id == ref_id
+    ]
+    if policies:
+        raise FailedPrecondition(
+            f"{what} is paged by escalation policy {', '.join(policies)}: change those first"
+        )
+    if routings:
+        raise FailedPrecondition(
+            f"{what} is the on-call schedule of team {', '.join(routings)}'s routing: "
+            "change that first"
+        )
 
 
 def _insert_user(conn: sqlite3.Connection, user: User) -> None:

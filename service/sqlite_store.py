@@ -64,7 +64,7 @@ from service.model import (
     TokenInfo,
     Transition,
 )
-from service.sqlite_directory import SQLiteDirectory
+from service.sqlite_directory import SQLiteDirectory, refuse_if_paged
 from service.sqlite_inbound import SQLiteInbound
 from service.sqlite_paging import ENGINE, SQLitePaging, start_escalation
 from service.sqlite_paging import react as react_to_change
@@ -530,12 +530,17 @@ class SQLiteStore(SQLiteDirectory, SQLitePaging, SQLiteInbound):
             schedules = conn.execute(
                 "SELECT COUNT(*) FROM schedules WHERE team_id = ?", (row["id"],)
             ).fetchone()[0]
-            if alerts or integrations or schedules:
+            policies = conn.execute(
+                "SELECT COUNT(*) FROM escalation_policies WHERE team_id = ?", (row["id"],)
+            ).fetchone()[0]
+            if alerts or integrations or schedules or policies:
                 raise FailedPrecondition(
                     f"team {row['name']!r} still has {alerts} alert(s), {integrations} "
-                    f"integration(s) and {schedules} schedule(s); it can be deleted only when "
-                    "nothing belongs to it"
+                    f"integration(s), {schedules} schedule(s) and {policies} escalation "
+                    "policy(ies); it can be deleted only when nothing belongs to it"
                 )
+            refuse_if_paged(conn, row["id"], f"team {row['name']!r}")
+            conn.execute("DELETE FROM team_routing WHERE team_id = ?", (row["id"],))
             conn.execute("DELETE FROM team_members WHERE team_id = ?", (row["id"],))
             conn.execute("DELETE FROM teams WHERE id = ?", (row["id"],))
 

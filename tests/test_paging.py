@@ -61,6 +61,11 @@ class World:
         await self.engine.tick()
         return self.notifier.sent_to()[before:]
 
+    async def routing_default_schedule(self) -> None:
+        await self.policies.set_routing(
+            RoutingSpec("ops", default_policy="ops-policy", default_schedule="ops-oncall")
+        )
+
     async def log(self, alert: Alert) -> list[str]:
         page = await self.store.list_activity(AlertRef(RefKind.ID, alert.id), 500, "")
         return [e.action for e in page.items]
@@ -449,3 +454,21 @@ async def test_an_alert_for_a_team_with_nobody_says_so_when_it_is_created(world:
     assert entries[0].after["paging"] == "nobody: team empty has no schedules or members"
     assert await world.at(timedelta()) == []
     assert await world.store.next_due() is None  # nothing left for the engine to do
+
+
+async def test_what_a_policy_pages_cannot_be_deleted_from_under_it(world: World) -> None:
+    await two_step_policy(world)
+    with pytest.raises(FailedPrecondition, match="paged by escalation policy ops-policy"):
+        await world.users.delete("alice")
+    with pytest.raises(FailedPrecondition, match="paged by escalation policy ops-policy"):
+        await world.schedules.delete("ops-oncall")
+    with pytest.raises(FailedPrecondition, match=r"1 escalation policy\(ies\)"):
+        await world.teams.delete("ops")
+    await world.routing_default_schedule()
+    await world.policies.update(
+        "ops-policy",
+        PolicySpec("ops-policy", team="ops", rules=(RuleSpec(timedelta(), (("user", "bob"),)),)),
+    )
+    with pytest.raises(FailedPrecondition, match="on-call schedule of team ops"):
+        await world.schedules.delete("ops-oncall")
+    await world.users.delete("alice")  # no longer paged by anything
