@@ -70,23 +70,16 @@ def start_escalation(
     routed = {"policy": chosen.name}
     if rule_name:
         routed["routing rule"] = rule_name
-    if not chosen.id and not extra and not _anyone_in(conn, alert.owner_team_id):
-        # A team with no policy, schedules or members: its on-call is nobody. Said here, in
-        # the alert's first entry, rather than by an escalation step a moment later.
-        state = dataclasses.replace(state, state=escalation.State.DONE, due_at=None)
-        routed["paging"] = f"nobody: team {alert.owner_team} has no schedules or members"
+    if not chosen.id and not extra:
+        # A team without a policy pages its on-call at once, and only that: when that is
+        # nobody, the escalation is over before it starts, and the alert's first entry says
+        # so (no step for the engine to run a moment later).
+        found = recipients.recipients(chosen.rules[0].targets[0], now, _directory(conn))
+        if not found.users:
+            state = dataclasses.replace(state, state=escalation.State.DONE, due_at=None)
+            routed["paging"] = f"nobody: {found.why_nobody}"
     _save_escalation(conn, state, insert=True)
     return routed, [Change("responder not found", after={"responder": m}) for m in missing]
-
-
-def _anyone_in(conn: sqlite3.Connection, team_id: str) -> bool:
-    """Whether the team has a schedule or a member: someone its on-call could mean."""
-    row = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM schedules WHERE team_id = ?) "
-        "OR EXISTS (SELECT 1 FROM team_members WHERE team_id = ?)",
-        (team_id, team_id),
-    ).fetchone()
-    return bool(row[0])
 
 
 def _responder_targets(
@@ -226,40 +219,31 @@ def _save_escalation(conn: sqlite3.Connection, e: Escalation, *, insert: bool = 
     )
 
 
-def _directory(conn: sqlite3.Connection, *, cached: bool = False) -> recipients.Directory:
-    """Look-ups on `conn`; `cached` remembers schedules (with overrides a year either side)
-    and team answers for the life of one job, whose steps all share its `now`."""
-    if cached:
-        plain = _directory(conn)
-        schedules: dict[str, tuple[Schedule, Sequence[Override]] | None] = {}
+def _directory(conn: sqlite3.Connection) -> recipients.Directory:
+    """Look-ups on `conn` for one job: each answer is read once and remembered, since the
+    job's steps all happen within moments of each other (a schedule is read with its
+    overrides a year either side of the first step that asks)."""
+    schedules: dict[str, tuple[Schedule, Sequence[Override]] | None] = {}
 
-        def schedule_once(schedule_id: str, now: datetime) -> object:
-            if schedule_id not in schedules:
-                schedules[schedule_id] = plain.schedule(schedule_id, now)
-            return schedules[schedule_id]
+    def schedule(schedule_id: str, now: datetime) -> tuple[Schedule, Sequence[Override]] | None:
+        if schedule_id not in schedules:
+            row = conn.execute("SELECT * FROM schedules WHERE id = ?", (schedule_id,)).fetchone()
+            found = None
+            if row is not None:
+                horizon = to_micros(now + timedelta(days=366)), to_micros(now - timedelta(days=366))
+                overrides = [
+                    _override(r)
+                    for r in conn.execute(
+                        "SELECT * FROM schedule_overrides WHERE schedule_id = ? AND start_at < ? "
+                        "AND end_at > ? ORDER BY created_at, id",
+                        (schedule_id, *horizon),
+                    )
+                ]
+                found = (_schedule(row), overrides)
+            schedules[schedule_id] = found
+        return schedules[schedule_id]
 
-        return recipients.Directory(
-            schedule_once,  # type: ignore[arg-type]
-            functools.lru_cache(maxsize=None)(plain.team_schedules),
-            functools.lru_cache(maxsize=None)(plain.team_members),
-            functools.lru_cache(maxsize=None)(plain.default_schedule),
-        )
-
-    def schedule(schedule_id: str, now: datetime) -> tuple[object, Sequence[object]] | None:
-        row = conn.execute("SELECT * FROM schedules WHERE id = ?", (schedule_id,)).fetchone()
-        if row is None:
-            return None
-        horizon = to_micros(now + timedelta(days=366)), to_micros(now - timedelta(days=366))
-        overrides = [
-            _override(r)
-            for r in conn.execute(
-                "SELECT * FROM schedule_overrides WHERE schedule_id = ? AND start_at < ? "
-                "AND end_at > ? ORDER BY created_at, id",
-                (schedule_id, *horizon),
-            )
-        ]
-        return _schedule(row), overrides
-
+    @functools.cache
     def team_schedules(team_id: str) -> list[str]:
         return [
             r["id"]
@@ -268,6 +252,7 @@ def _directory(conn: sqlite3.Connection, *, cached: bool = False) -> recipients.
             )
         ]
 
+    @functools.cache
     def team_members(team_id: str) -> list[str]:
         return [
             r["user_id"]
@@ -278,6 +263,7 @@ def _directory(conn: sqlite3.Connection, *, cached: bool = False) -> recipients.
             )
         ]
 
+    @functools.cache
     def default_schedule(team_id: str) -> str:
         row = conn.execute(
             "SELECT document FROM team_routing WHERE team_id = ?", (team_id,)
@@ -286,7 +272,7 @@ def _directory(conn: sqlite3.Connection, *, cached: bool = False) -> recipients.
             "" if row is None else documents.routing(team_id, row["document"]).default_schedule_id
         )
 
-    return recipients.Directory(schedule, team_schedules, team_members, default_schedule)  # type: ignore[arg-type]
+    return recipients.Directory(schedule, team_schedules, team_members, default_schedule)
 
 
 def _page_record(row: sqlite3.Row) -> PageRecord:
@@ -493,21 +479,14 @@ class SQLitePaging:
             ]
         )
 
-    async def run_escalation(self, alert_id: str, now: datetime) -> int:
-        """Runs every step of the alert's escalation that is due by `now`: pages planned,
-        activity recorded, the next step scheduled, all in one transaction. Returns how many
-        pages it planned."""
-        return await self._write(
-            lambda conn: self._advance(conn, alert_id, now, _directory(conn), {})
-        )
-
     async def run_escalations(self, alert_ids: Sequence[str], now: datetime) -> int:
-        """`run_escalation` for many alerts in one job, sharing look-ups of schedules and
-        users. Each alert's steps are fenced by a savepoint: one that fails is undone and
-        logged, and the others still commit (it is retried on the next tick)."""
+        """Runs every escalation step of these alerts that is due by `now` (pages planned,
+        activity recorded, the next step scheduled) in one job, sharing look-ups of schedules
+        and users. Each alert's steps are fenced by a savepoint: one that fails is undone and
+        logged, and the others still commit; it is retried a minute later."""
 
         def job(conn: sqlite3.Connection) -> int:
-            directory = _directory(conn, cached=True)
+            directory = _directory(conn)
             users: dict[str, User] = {}
             planned = 0
             for alert_id in alert_ids:

@@ -223,11 +223,9 @@ class Store(Protocol):
 
     async def due_escalations(self, now: datetime, limit: int) -> Sequence[str]: ...
 
-    async def run_escalation(self, alert_id: str, now: datetime) -> int:
-        """Runs the alert's due escalation steps in one transaction; returns pages planned."""
-
     async def run_escalations(self, alert_ids: Sequence[str], now: datetime) -> int:
-        """`run_escalation` for many alerts together; one that fails does not stop the others."""
+        """Runs these alerts' due escalation steps; returns pages planned. One that fails is
+        undone and retried later; it does not stop the others."""
 
     async def claim_pages(self, now: datetime, limit: int, lease: timedelta) -> Claims:
         """Due pages, marked as being sent with a lease; throttled ones are moved on."""
