@@ -178,19 +178,18 @@ def _restrictions_from_pb(message: schedules_pb2.Rotation, field: str) -> tuple[
 
 
 def rotation_to_pb(rotation: Rotation) -> schedules_pb2.Rotation:
-    kind = rotation.kind
-    message = schedules_pb2.Rotation(
+    """A stored rotation as its spec shows it: its current participant list."""
+    spec = RotationSpec(
         name=rotation.name,
-        type=kind,
+        kind=rotation.kind,
+        start=rotation.start,
+        participants=tuple(u or EMPTY_SLOT for u in rotation.current_users),
         length=rotation.length,
-        unit=rotation.unit.value if kind == "custom" else "",
-        start=timestamp(rotation.start),
-        participants=[u or EMPTY_SLOT for u in rotation.current_users],
-        restrictions=[_restriction_to_pb(r) for r in rotation.restrictions],
+        unit=rotation.unit.value if rotation.kind == CUSTOM else "",
+        end=rotation.end,
+        restrictions=rotation.restrictions,
     )
-    if rotation.end is not None:
-        message.end.CopyFrom(timestamp(rotation.end))
-    return message
+    return rotation_spec_to_pb(spec)
 
 
 def rotation_spec_to_pb(spec: RotationSpec) -> schedules_pb2.Rotation:

@@ -96,22 +96,24 @@ def spec_from_pb(message: escalations_pb2.Policy) -> PolicySpec:
 
 
 def routing_to_pb(routing: Routing, names: Mapping[str, str]) -> escalations_pb2.TeamRouting:
-    """`names` gives the names of the policies, schedule and team the routing names by id."""
-    return escalations_pb2.TeamRouting(
+    """The routing as its spec shows it; `names` gives the names of the policies, schedule
+    and team it names by id."""
+    spec = RoutingSpec(
         team=names.get(routing.team_id, routing.team_id),
         time_zone=routing.time_zone,
-        rules=[
-            escalations_pb2.RoutingRule(
-                name=r.name,
-                when_json=json.dumps(dict(r.when), sort_keys=True) if r.when else "",
-                windows=[w.describe() for w in r.windows],
-                policy=names.get(r.policy_id, r.policy_id),
+        rules=tuple(
+            RoutingRuleSpec(
+                r.name,
+                names.get(r.policy_id, r.policy_id),
+                r.when,
+                tuple(w.describe() for w in r.windows),
             )
             for r in routing.rules
-        ],
+        ),
         default_policy=names.get(routing.default_policy_id, routing.default_policy_id),
         default_schedule=names.get(routing.default_schedule_id, routing.default_schedule_id),
     )
+    return routing_spec_to_pb(spec)
 
 
 def routing_spec_from_pb(message: escalations_pb2.TeamRouting) -> RoutingSpec:
