@@ -12,8 +12,9 @@ import yaml
 from clients import render
 from clients.arguments import duration
 from clients.client import TocsinClient
+from clients.manifest import routing_file
 from service.errors import InvalidArgument
-from service.policies import PolicySpec, RoutingRuleSpec, RoutingSpec, RuleSpec
+from service.policies import PolicySpec, RoutingSpec, RuleSpec
 from service.policy import Repeat
 
 if TYPE_CHECKING:  # not subscriptable at run time
@@ -125,51 +126,13 @@ def routing_detail(out: TextIO, spec: RoutingSpec) -> None:
         out.write(f"team on-call schedule: {spec.default_schedule}\n")
 
 
-def _routing_from(team: str, data: object, source: str) -> RoutingSpec:
-    """The routing a YAML file describes (keys: time_zone, rules, default_policy,
-    default_schedule; each rule: name, policy, when, windows)."""
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise InvalidArgument(source, "must be a mapping of time_zone, rules, default_policy")
-    known = {"time_zone", "rules", "default_policy", "default_schedule"}
-    for key in data:
-        if key not in known:
-            raise InvalidArgument(
-                f"{source}: {key}", f"is not a routing key ({', '.join(sorted(known))})"
-            )
-    rules = []
-    for index, item in enumerate(data.get("rules") or []):
-        where = f"{source}: rules[{index}]"
-        if not isinstance(item, dict) or not {"name", "policy"} <= item.keys():
-            raise InvalidArgument(where, "needs name and policy (and optionally when, windows)")
-        extra = set(item) - {"name", "policy", "when", "windows"}
-        if extra:
-            raise InvalidArgument(f"{where}.{sorted(extra)[0]}", "is not a routing rule key")
-        rules.append(
-            RoutingRuleSpec(
-                str(item["name"]),
-                str(item["policy"]),
-                item.get("when") or {},
-                tuple(str(w) for w in item.get("windows") or ()),
-            )
-        )
-    return RoutingSpec(
-        team,
-        str(data.get("time_zone") or "UTC"),
-        tuple(rules),
-        str(data.get("default_policy") or ""),
-        str(data.get("default_schedule") or ""),
-    )
-
-
 async def routing_set(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
     text = await asyncio.to_thread(Path(args.file).read_text, encoding="utf-8")
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise InvalidArgument(args.file, f"is not YAML: {exc}") from None
-    spec = await client.set_routing(_routing_from(args.team_name, data, args.file))
+    spec = await client.set_routing(routing_file(args.team_name, data, args.file))
     render.write_json(out, spec) if args.json else routing_detail(out, spec)
 
 

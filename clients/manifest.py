@@ -594,6 +594,29 @@ def _repeat(value: object, path: str) -> Repeat:
     )
 
 
+def routing_file(team: str, data: object, file: str) -> RoutingSpec:
+    """A team's whole routing as `tocsin routing set TEAM -f FILE` reads it: the keys of a
+    `routing:` entry (its `team`, if given, must be TEAM). What the file leaves out is empty:
+    the routing is replaced, not merged."""
+    entry = {} if data is None else data
+    if isinstance(entry, dict):
+        given = entry.get("team")
+        if given is not None and str(given).lower() != team.lower():
+            raise ManifestError(file, "team", f"is {given!r}, but the command names {team!r}")
+        entry = {**entry, "team": team}
+    try:
+        decl = _routing(entry, "")
+    except InvalidArgument as exc:
+        raise ManifestError(file, exc.field, exc.rule) from None
+    return RoutingSpec(
+        team,
+        decl.time_zone or "UTC",
+        decl.rules or (),
+        decl.default_policy or "",
+        decl.default_schedule or "",
+    )
+
+
 def _routing(value: object, path: str) -> RoutingDecl:
     fields = _keys(
         value, path, ("team",), ("time_zone", "rules", "default_policy", "default_schedule")
