@@ -157,7 +157,14 @@ async def alerts_pages(client: TocsinClient, args: argparse.Namespace, out: Text
         out,
         ["DUE", "USER", "CHANNEL", "STATE", "TRIES", "DETAIL"],
         [
-            [render.when(p.due_at), p.user, p.channel, p.state, str(p.attempts), p.detail]
+            [
+                render.when(p.due_at),
+                p.username,
+                p.channel.value,
+                p.state.value,
+                str(p.attempts),
+                p.detail,
+            ]
             for p in pages
         ],
     )

@@ -4,32 +4,17 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
-from datetime import datetime
 from typing import TypeVar
 
 import grpc
 
 from protos.tocsin.v1 import escalations_pb2, escalations_pb2_grpc
 from service import policy_codec
-from service.codec import instant
+from service.paging import PageRecord
 from service.policies import PolicySpec, RoutingSpec
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
-
-
-@dataclass(frozen=True)
-class PageInfo:
-    key: str
-    user: str
-    channel: str
-    address: str
-    state: str
-    due_at: datetime
-    attempts: int
-    provider_id: str
-    detail: str
 
 
 class EscalationCalls:
@@ -82,14 +67,8 @@ class EscalationCalls:
         request = escalations_pb2.EscalateToNextRequest(alert=alert, user=user)
         await self._call(self._escalations.EscalateToNext, request)
 
-    async def list_pages(self, alert: str) -> list[PageInfo]:
+    async def list_pages(self, alert: str) -> list[PageRecord]:
         reply = await self._call(
             self._escalations.ListPages, escalations_pb2.ListPagesRequest(alert=alert)
         )
-        return [
-            PageInfo(
-                p.key, p.user, p.channel, p.address, p.state, instant(p.due_at), p.attempts,
-                p.provider_id, p.detail,
-            )
-            for p in reply.pages
-        ]  # fmt: skip
+        return [policy_codec.page_from_pb(p) for p in reply.pages]

@@ -10,11 +10,12 @@ from datetime import timedelta
 from google.protobuf.duration_pb2 import Duration
 
 from protos.tocsin.v1 import escalations_pb2
-from service.codec import timestamp
+from service.codec import instant, timestamp
 from service.errors import InvalidArgument
-from service.paging import PageRecord
+from service.paging import PageRecord, PageState
 from service.policies import PolicySpec, RoutingRuleSpec, RoutingSpec, RuleSpec
 from service.policy import Policy, Repeat, Routing
+from service.user import Channel
 
 
 def duration(delta: timedelta) -> Duration:
@@ -169,4 +170,20 @@ def page_to_pb(page: PageRecord) -> escalations_pb2.PageRecord:
         attempts=page.attempts,
         provider_id=page.provider_id,
         detail=page.detail,
+        alert_id=page.alert_id,
+    )
+
+
+def page_from_pb(message: escalations_pb2.PageRecord) -> PageRecord:
+    return PageRecord(
+        key=message.key,
+        alert_id=message.alert_id,
+        username=message.user,
+        channel=Channel(message.channel),
+        address=message.address,
+        state=PageState(message.state),
+        due_at=instant(message.due_at),
+        attempts=message.attempts,
+        provider_id=message.provider_id,
+        detail=message.detail,
     )

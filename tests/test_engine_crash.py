@@ -18,6 +18,7 @@ from aiohttp import web
 
 from clients.client import TocsinClient
 from service.model import NewAlert
+from service.paging import PageState
 from service.user import NotificationRule, NotificationStep
 from tests.provider_servers import TwilioServer
 from tests.test_serve_process import serving
@@ -65,7 +66,7 @@ class HoldingTwilio(TwilioServer):
 
 
 async def delivered(client: TocsinClient, tiny_id: int) -> int:
-    return sum(p.state == "delivered" for p in await client.list_pages(str(tiny_id)))
+    return sum(p.state is PageState.DELIVERED for p in await client.list_pages(str(tiny_id)))
 
 
 async def test_a_page_in_flight_at_a_kill_is_sent_again_and_no_other_is(
@@ -113,6 +114,6 @@ async def test_a_page_in_flight_at_a_kill_is_sent_again_and_no_other_is(
                 pages = await client.list_pages(str(alert.tiny_id))
                 await asyncio.sleep(3)  # longer than a lease: nothing else may go again
         assert Counter(twilio.requests) == Counter({**dict.fromkeys(NUMBERS, 1), held: 2})
-        assert [p.state for p in pages] == ["delivered"] * len(NUMBERS)
+        assert [p.state for p in pages] == [PageState.DELIVERED] * len(NUMBERS)
         attempts = {p.address: p.attempts for p in pages}
         assert attempts == {**dict.fromkeys(NUMBERS, 1), held: 2}

@@ -12,6 +12,7 @@ import pytest
 from clients.client import TocsinClient
 from service.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from service.model import NewAlert
+from service.paging import PageState
 from service.policies import PolicySpec, RoutingRuleSpec, RoutingSpec, RuleSpec
 from service.policy import Repeat
 from service.user import Channel
@@ -75,9 +76,9 @@ async def test_policies_routing_and_escalate_to_next(
         await paging.server.engine.tick()
         assert notifier.sent_to()[-1] == ("bob", "sms")
         pages = await client.list_pages(str(alert.tiny_id))
-        assert [(p.user, p.channel, p.state) for p in pages] == [
-            ("alice", "email", "delivered"),
-            ("bob", "sms", "delivered"),
+        assert [(p.username, p.channel, p.state, p.alert_id) for p in pages] == [
+            ("alice", Channel.EMAIL, PageState.DELIVERED, alert.id),
+            ("bob", Channel.SMS, PageState.DELIVERED, alert.id),
         ]
 
 

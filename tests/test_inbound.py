@@ -29,6 +29,7 @@ from service.config import SnsConfig
 from service.errors import PermissionDenied, StartupError, Unauthenticated
 from service.model import Alert, NewAlert, Status
 from service.notifier import Page
+from service.paging import PageState
 from service.policies import PolicySpec, RoutingSpec, RuleSpec
 from service.replies import SMS_HELP, parse_sms
 from service.user import Channel, NotificationRule, NotificationStep
@@ -145,7 +146,10 @@ async def test_an_email_link_asks_first_and_acknowledges_once_on_post(world: Wor
     assert ("alice", "acknowledged", "") in await world.activity(alert)
     # The SMS due a minute in is cancelled, and nothing more is sent.
     pages = await world.client.list_pages(str(alert.tiny_id))
-    assert [(p.channel, p.state) for p in pages] == [("email", "delivered"), ("sms", "cancelled")]
+    assert [(p.channel, p.state) for p in pages] == [
+        (Channel.EMAIL, PageState.DELIVERED),
+        (Channel.SMS, PageState.CANCELLED),
+    ]
     assert await world.tick(10 * MINUTE) == []
 
     # Used once, the link is refused, to look at and to post.

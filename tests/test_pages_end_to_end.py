@@ -18,8 +18,9 @@ from adapters.settings import EmailSettings, FcmSettings, NotifySettings, Twilio
 from clients.client import TocsinClient, parse_ref
 from service.config import SnsConfig
 from service.model import IntegrationType, NewAlert, NewIntegration
+from service.paging import PageState
 from service.schedules import RotationSpec, ScheduleSpec
-from service.user import NotificationRule, NotificationStep
+from service.user import Channel, NotificationRule, NotificationStep
 from tests.conftest import Running, serving
 from tests.fakes import FakeClock
 from tests.provider_servers import FcmServer, SmtpServer, TwilioServer
@@ -127,7 +128,7 @@ async def test_an_sns_notification_pages_on_every_channel_until_acknowledged(
     await world.tick(timedelta(minutes=10))
     assert world.sent() == (1, 1, 0, 1)
     pages = await client.list_pages(str(tiny))
-    assert [p.state for p in pages if p.channel == "voice"] == ["cancelled"]
+    assert [p.state for p in pages if p.channel is Channel.VOICE] == [PageState.CANCELLED]
 
 
 async def test_a_provider_outage_is_retried_and_a_bad_number_moves_on(world: World) -> None:
@@ -147,5 +148,6 @@ async def test_a_provider_outage_is_retried_and_a_bad_number_moves_on(world: Wor
     await world.tick()
     await world.tick(timedelta(seconds=15))  # the first retry waits 8-12 s
     states = {p.channel: p for p in await client.list_pages(str(alert.tiny_id))}
-    assert states["sms"].state == "delivered" and states["sms"].attempts == 2
-    assert states["email"].state == "failed" and "550" in states["email"].detail
+    sms, email = states[Channel.SMS], states[Channel.EMAIL]
+    assert sms.state is PageState.DELIVERED and sms.attempts == 2
+    assert email.state is PageState.FAILED and "550" in email.detail

@@ -413,6 +413,7 @@ class PageRecord(_message.Message):
     ATTEMPTS_FIELD_NUMBER: _builtins.int
     PROVIDER_ID_FIELD_NUMBER: _builtins.int
     DETAIL_FIELD_NUMBER: _builtins.int
+    ALERT_ID_FIELD_NUMBER: _builtins.int
     key: _builtins.str
     user: _builtins.str
     channel: _builtins.str
@@ -422,6 +423,7 @@ class PageRecord(_message.Message):
     attempts: _builtins.int
     provider_id: _builtins.str
     detail: _builtins.str
+    alert_id: _builtins.str
     @_builtins.property
     def due_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -436,10 +438,11 @@ class PageRecord(_message.Message):
         attempts: _builtins.int = ...,
         provider_id: _builtins.str = ...,
         detail: _builtins.str = ...,
+        alert_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["due_at", b"due_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "attempts", b"attempts", "channel", b"channel", "detail", b"detail", "due_at", b"due_at", "key", b"key", "provider_id", b"provider_id", "state", b"state", "user", b"user"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "alert_id", b"alert_id", "attempts", b"attempts", "channel", b"channel", "detail", b"detail", "due_at", b"due_at", "key", b"key", "provider_id", b"provider_id", "state", b"state", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
