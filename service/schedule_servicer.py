@@ -164,7 +164,7 @@ class ScheduleServicer(schedules_pb2_grpc.ScheduleServiceServicer):
         self, request: schedules_pb2.ExportICalendarRequest, context: Context
     ) -> schedules_pb2.ExportICalendarResponse:
         schedule = await self._schedules.get(request.schedule)
-        text = await self._schedules.ical(schedule.id, request.user)
+        text = await self._schedules.ical(schedule, request.user)
         return schedules_pb2.ExportICalendarResponse(
             ical=text, url=self._feed_url(schedule, request.user)
         )
@@ -181,5 +181,5 @@ class ScheduleServicer(schedules_pb2_grpc.ScheduleServiceServicer):
         schedule = await self._schedules.rotate_ical_secret(request.schedule)
         audit("calendar secret rotated", schedule=schedule.name)
         return schedules_pb2.ExportICalendarResponse(
-            ical=await self._schedules.ical(schedule.id), url=self._feed_url(schedule, "")
+            ical=await self._schedules.ical(schedule), url=self._feed_url(schedule, "")
         )

@@ -493,17 +493,13 @@ class Schedules:
             raise NotFound("no such calendar")
         return found
 
-    async def ical(self, schedule: str, user: str = "") -> str:
-        """The schedule's shifts from a month ago to half a year ahead, as iCalendar; only
-        `user`'s when given."""
-        found = await self.get(schedule)
-        return await self._ical(found, user)
-
     async def ical_feed(self, schedule_id: str, secret: str, user: str = "") -> str:
         """What the secret URL serves."""
-        return await self._ical(await self.by_secret(schedule_id, secret), user)
+        return await self.ical(await self.by_secret(schedule_id, secret), user)
 
-    async def _ical(self, found: Schedule, user: str) -> str:
+    async def ical(self, found: Schedule, user: str = "") -> str:
+        """The schedule's shifts from a month ago to half a year ahead, as iCalendar; only
+        `user`'s when given."""
         user_id = (await self._store.get_user(user)).id if user else ""
         now = self._clock.now()
         start, end = now - ICAL_PAST, now + ICAL_AHEAD
