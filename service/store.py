@@ -42,7 +42,11 @@ Step = Callable[[Alert], Transition]
 
 class Store(Protocol):
     async def open(self) -> None:
-        """Connects and brings the schema up to date; refuses a newer schema."""
+        """Connects; refuses a schema newer than this Tocsin knows. SQLite migrates an older
+        one as it opens; PostgreSQL, shared by replicas, refuses it (see `migrate`)."""
+
+    async def migrate(self) -> list[str]:
+        """Brings the schema up to date; returns the migrations applied ("version: name")."""
 
     async def close(self) -> None: ...
 
@@ -217,7 +221,7 @@ class Store(Protocol):
     async def get_routing(self, team: str) -> Routing:
         """The team's routing; an empty one if it has none."""
 
-    # Escalations and the page ledger (see service.sqlite_paging)
+    # Escalations and the page ledger (see service.sql_paging)
     async def escalate_now(self, alert_id: str, now: datetime) -> bool:
         """Makes the alert's next escalation step due now; False if nothing is left."""
 
@@ -239,7 +243,7 @@ class Store(Protocol):
 
     async def list_pages(self, alert_id: str) -> Sequence[PageRecord]: ...
 
-    # Answers to pages (see service.sqlite_inbound)
+    # Answers to pages (see service.sql_inbound)
     async def users_by_contact(self, channel: Channel, address: str) -> Sequence[User]:
         """The users with a contact method of this channel and address, by username."""
 

@@ -14,9 +14,10 @@ from clients.client import TocsinClient
 from service.config import Config, SnsConfig
 from service.notifier import Notifier
 from service.server import TocsinServer
-from service.sqlite_store import SQLiteStore
+from service.sql_store import SQLStore
 from service.tokens import ADMIN_TOKEN_FILE
 from service.user import Channel
+from tests.databases import BACKENDS, open_store
 from tests.fakes import FakeClock
 
 
@@ -25,12 +26,11 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    store = SQLiteStore(tmp_path / "tocsin.db", FakeClock())
-    await store.open()
-    yield store
-    await store.close()
+@pytest.fixture(params=BACKENDS)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SQLStore]:
+    """An open store on each backend: the store contract holds for both."""
+    async with open_store(request.param, tmp_path, FakeClock()) as opened:
+        yield opened
 
 
 @dataclass

@@ -4,7 +4,6 @@ a fake notifier: who is paged when, and that nothing is paged after an acknowled
 from __future__ import annotations
 
 import random
-import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,10 +22,11 @@ from service.paging import PageState
 from service.policies import Policies, PolicySpec, RoutingRuleSpec, RoutingSpec, RuleSpec
 from service.policy import Repeat
 from service.schedules import RotationSpec, Schedules, ScheduleSpec
-from service.sqlite_store import SQLiteStore
+from service.sql_store import SQLStore
 from service.teams import Teams
 from service.user import Channel, NotificationRule, NotificationStep
 from service.users import Users
+from tests.databases import BACKENDS, open_store
 from tests.fakes import FakeClock, FakeNotifier
 
 ANA = Actor("ana")
@@ -35,7 +35,7 @@ MINUTE = timedelta(minutes=1)
 
 @dataclass
 class World:
-    store: SQLiteStore
+    store: SQLStore
     clock: FakeClock
     notifier: FakeNotifier
     alerts: Alerts
@@ -71,11 +71,14 @@ class World:
         return [e.action for e in page.items]
 
 
-@pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
+@pytest.fixture(params=BACKENDS)
+async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[World]:
     clock = FakeClock()
-    store = SQLiteStore(tmp_path / "tocsin.db", clock)
-    await store.open()
+    async with open_store(request.param, tmp_path, clock) as store:
+        yield await _world(store, clock)
+
+
+async def _world(store: SQLStore, clock: FakeClock) -> World:
     notifier = FakeNotifier()
     alerts = Alerts(store, clock)
     engine = Engine(
@@ -107,8 +110,16 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             ),
         )
     )
-    yield w
-    await store.close()
+    return w
+
+
+async def _damage_snapshot(store: SQLStore, alert_id: str) -> None:
+    """Spoils one alert's stored policy snapshot, as a bug or a bad restore might."""
+    await store._write(
+        lambda conn: conn.execute(
+            "UPDATE escalations SET policy = 'not json' WHERE alert_id = ?", (alert_id,)
+        )
+    )
 
 
 async def two_step_policy(w: World, **repeat: object) -> None:
@@ -352,8 +363,7 @@ async def test_one_broken_escalation_does_not_stop_the_others(world: World, tmp_
     broken = await world.fire("broken")
     await world.fire("fine")
     # Damage one alert's stored snapshot, as a bug or a bad restore might.
-    with sqlite3.connect(tmp_path / "tocsin.db") as conn:
-        conn.execute("UPDATE escalations SET policy = 'not json' WHERE alert_id = ?", (broken.id,))
+    await _damage_snapshot(world.store, broken.id)
     assert await world.at(timedelta()) == [("alice", "email")]  # the fine one still pages
     assert await world.at(timedelta()) == []  # the broken one is retried, and fails again
 
@@ -428,8 +438,7 @@ async def test_a_broken_escalation_waits_before_it_is_tried_again(
 ) -> None:
     await two_step_policy(world)
     broken = await world.fire("broken")
-    with sqlite3.connect(tmp_path / "tocsin.db") as conn:
-        conn.execute("UPDATE escalations SET policy = 'not json' WHERE alert_id = ?", (broken.id,))
+    await _damage_snapshot(world.store, broken.id)
     await world.engine.tick()
     assert await world.store.next_due() == world.clock.now() + MINUTE  # not due again at once
 

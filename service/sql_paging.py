@@ -12,10 +12,8 @@ import dataclasses
 import functools
 import logging
 import random
-import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import TypeVar
 
 from service import documents, escalation, lifecycle, paging, recipients
 from service.clock import from_micros, to_micros
@@ -26,12 +24,11 @@ from service.notifier import Outcome, SendResult
 from service.paging import ClaimedPage, Claims, PageRecord, PageState
 from service.policy import EscalationRule, Policy, Routing, Target, TargetKind
 from service.schedule import Override, Schedule
-from service.sqlite_directory import _override, _schedule, _user, _user_row
+from service.sql import RETRY_WHOLE_JOB, Db, IntegrityError, Job, R, Row
+from service.sql_directory import _override, _schedule, _user, _user_row
 from service.user import Channel, User
 
-R = TypeVar("R")
 log = logging.getLogger(__name__)
-Job = Callable[[sqlite3.Connection], R]
 ENGINE = Actor(ENGINE_ACTOR)
 _STEPS_MAX = 1_000  # rules x cycles is at most 20 x 21: a bound, not a limit anyone meets
 _RESPONDER_KINDS = {
@@ -44,9 +41,7 @@ _RESPONDER_KINDS = {
 # Run inside the alert writes of SQLiteStore
 
 
-def start_escalation(
-    conn: sqlite3.Connection, alert: Alert, now: datetime
-) -> tuple[dict[str, str], list[Change]]:
+def start_escalation(conn: Db, alert: Alert, now: datetime) -> tuple[dict[str, str], list[Change]]:
     """Snapshots the policy the new alert routes to (plus its responders) and schedules its
     first rule; returns what to add to the alert's "created" entry, and other activity."""
     row = conn.execute(
@@ -82,9 +77,7 @@ def start_escalation(
     return routed, [Change("responder not found", after={"responder": m}) for m in missing]
 
 
-def _responder_targets(
-    conn: sqlite3.Connection, alert: Alert
-) -> tuple[tuple[Target, ...], list[str]]:
+def _responder_targets(conn: Db, alert: Alert) -> tuple[tuple[Target, ...], list[str]]:
     targets: list[Target] = []
     missing: list[str] = []
     for responder in alert.responders:
@@ -111,7 +104,7 @@ def _responder_targets(
     return tuple(targets), missing
 
 
-def react(conn: sqlite3.Connection, before: Alert, after: Alert, now: datetime) -> list[Change]:
+def react(conn: Db, before: Alert, after: Alert, now: datetime) -> list[Change]:
     """What a change to the alert does to its escalation and pending pages, in the same
     transaction as the change."""
     current = _load_escalation(conn, after.id)
@@ -158,15 +151,15 @@ def _why_cancelled(alert: Alert) -> str:
 # Rows
 
 
-def _policy_by_id(conn: sqlite3.Connection, policy_id: str) -> Policy | None:
+def _policy_by_id(conn: Db, policy_id: str) -> Policy | None:
     row = conn.execute(
         "SELECT document FROM escalation_policies WHERE id = ?", (policy_id,)
     ).fetchone()
     return None if row is None else documents.policy(row["document"])
 
 
-def _policy_row(conn: sqlite3.Connection, ref: str) -> sqlite3.Row:
-    row: sqlite3.Row | None = conn.execute(
+def _policy_row(conn: Db, ref: str) -> Row:
+    row: Row | None = conn.execute(
         "SELECT * FROM escalation_policies WHERE id = ?", (ref,)
     ).fetchone()
     if row is None:
@@ -178,7 +171,7 @@ def _policy_row(conn: sqlite3.Connection, ref: str) -> sqlite3.Row:
     return row
 
 
-def _load_escalation(conn: sqlite3.Connection, alert_id: str) -> Escalation | None:
+def _load_escalation(conn: Db, alert_id: str) -> Escalation | None:
     row = conn.execute("SELECT * FROM escalations WHERE alert_id = ?", (alert_id,)).fetchone()
     if row is None:
         return None
@@ -194,7 +187,7 @@ def _load_escalation(conn: sqlite3.Connection, alert_id: str) -> Escalation | No
     )
 
 
-def _save_escalation(conn: sqlite3.Connection, e: Escalation, *, insert: bool = False) -> None:
+def _save_escalation(conn: Db, e: Escalation, *, insert: bool = False) -> None:
     due = None if e.due_at is None else to_micros(e.due_at)
     if insert:
         conn.execute(
@@ -219,7 +212,7 @@ def _save_escalation(conn: sqlite3.Connection, e: Escalation, *, insert: bool = 
     )
 
 
-def _directory(conn: sqlite3.Connection) -> recipients.Directory:
+def _directory(conn: Db) -> recipients.Directory:
     """Look-ups on `conn` for one job: each answer is read once and remembered, since the
     job's steps all happen within moments of each other (a schedule is read with its
     overrides a year either side of the first step that asks)."""
@@ -275,7 +268,7 @@ def _directory(conn: sqlite3.Connection) -> recipients.Directory:
     return recipients.Directory(schedule, team_schedules, team_members, default_schedule)
 
 
-def _page_record(row: sqlite3.Row) -> PageRecord:
+def _page_record(row: Row) -> PageRecord:
     return PageRecord(
         key=row["key"],
         alert_id=row["alert_id"],
@@ -295,7 +288,7 @@ _FAILED_STEP_RETRY = timedelta(minutes=1)
 
 
 def _recent_sends(
-    conn: sqlite3.Connection, channel: Channel, address: str, now: datetime
+    conn: Db, channel: Channel, address: str, now: datetime
 ) -> list[tuple[str, datetime]]:
     """The latest sends (page key, when) to `address` on a throttled channel, as many as its
     throttle counts and one more, since a page being sent again must not count itself. Only
@@ -312,13 +305,13 @@ def _recent_sends(
 
 
 def _hold(
-    conn: sqlite3.Connection,
+    conn: Db,
     channel: Channel,
     address: str,
     until: datetime,
     now: datetime,
     claimed: set[str],
-) -> list[sqlite3.Row]:
+) -> list[Row]:
     """Moves every page due to `address` (not being sent, nor claimed by this claim) to
     `until`; returns those held back for the first time, for the activity log."""
     waiting = [
@@ -340,29 +333,27 @@ def _hold(
     return [row for row in waiting if row["detail"] != "throttled"]
 
 
-class SQLitePaging:
+class SQLPaging:
     async def _read(self, job: Job[R]) -> R:
         raise NotImplementedError
 
     async def _write(self, job: Job[R]) -> R:
         raise NotImplementedError
 
-    def _load_alert(self, conn: sqlite3.Connection, alert_id: str) -> Alert:
+    def _load_alert(self, conn: Db, alert_id: str) -> Alert:
         raise NotImplementedError
 
-    def _log(
-        self, conn: sqlite3.Connection, alert_id: str, changes: Sequence[Change], now: datetime
-    ) -> None:
+    def _log(self, conn: Db, alert_id: str, changes: Sequence[Change], now: datetime) -> None:
         raise NotImplementedError
 
-    def _save_alert(self, conn: sqlite3.Connection, transition: Transition, now: datetime) -> None:
+    def _save_alert(self, conn: Db, transition: Transition, now: datetime) -> None:
         """Writes an engine-made change to the alert without reacting to it again."""
         raise NotImplementedError
 
     # Policies
 
     async def create_policy(self, policy: Policy) -> Policy:
-        def job(conn: sqlite3.Connection) -> Policy:
+        def job(conn: Db) -> Policy:
             try:
                 conn.execute(
                     "INSERT INTO escalation_policies (id, name, name_key, team_id, document, "
@@ -370,7 +361,7 @@ class SQLitePaging:
                     (policy.id, policy.name, policy.name.lower(), policy.team_id,
                      documents.policy_json(policy)),
                 )  # fmt: skip
-            except sqlite3.IntegrityError as exc:
+            except IntegrityError as exc:
                 raise AlreadyExists(f"a policy named {policy.name!r} already exists") from exc
             return policy
 
@@ -382,7 +373,7 @@ class SQLitePaging:
         )
 
     async def list_policies(self, team: str) -> Sequence[Policy]:
-        def job(conn: sqlite3.Connection) -> list[Policy]:
+        def job(conn: Db) -> list[Policy]:
             sql = "SELECT document FROM escalation_policies"
             params: tuple[str, ...] = ()
             if team:
@@ -398,7 +389,7 @@ class SQLitePaging:
         return await self._read(job)
 
     async def update_policy(self, policy: str, step: Callable[[Policy], Policy]) -> Policy:
-        def job(conn: sqlite3.Connection) -> Policy:
+        def job(conn: Db) -> Policy:
             row = _policy_row(conn, policy)
             changed = step(documents.policy(row["document"]))
             try:
@@ -408,14 +399,14 @@ class SQLitePaging:
                     (changed.name, changed.name.lower(), changed.team_id,
                      documents.policy_json(changed), row["id"]),
                 )  # fmt: skip
-            except sqlite3.IntegrityError as exc:
+            except IntegrityError as exc:
                 raise AlreadyExists(f"a policy named {changed.name!r} already exists") from exc
             return changed
 
         return await self._write(job)
 
     async def delete_policy(self, policy: str) -> None:
-        def job(conn: sqlite3.Connection) -> None:
+        def job(conn: Db) -> None:
             row = _policy_row(conn, policy)
             for routing in conn.execute("SELECT team_id, document FROM team_routing"):
                 used = documents.routing(routing["team_id"], routing["document"])
@@ -428,7 +419,7 @@ class SQLitePaging:
         await self._write(job)
 
     async def set_routing(self, routing: Routing) -> Routing:
-        def job(conn: sqlite3.Connection) -> Routing:
+        def job(conn: Db) -> Routing:
             conn.execute(
                 "INSERT INTO team_routing (team_id, document) VALUES (?, ?) "
                 "ON CONFLICT (team_id) DO UPDATE SET document = excluded.document",
@@ -439,7 +430,7 @@ class SQLitePaging:
         return await self._write(job)
 
     async def get_routing(self, team: str) -> Routing:
-        def job(conn: sqlite3.Connection) -> Routing:
+        def job(conn: Db) -> Routing:
             found = conn.execute(
                 "SELECT id FROM teams WHERE id = ? OR name_key = ?", (team, team.lower())
             ).fetchone()
@@ -457,7 +448,7 @@ class SQLitePaging:
     # Escalations
 
     async def escalate_now(self, alert_id: str, now: datetime) -> bool:
-        def job(conn: sqlite3.Connection) -> bool:
+        def job(conn: Db) -> bool:
             current = _load_escalation(conn, alert_id)
             moved = None if current is None else escalation.escalate_now(current, now)
             if moved is None:
@@ -485,14 +476,16 @@ class SQLitePaging:
         and users. Each alert's steps are fenced by a savepoint: one that fails is undone and
         logged, and the others still commit; it is retried a minute later."""
 
-        def job(conn: sqlite3.Connection) -> int:
+        def job(conn: Db) -> int:
             directory = _directory(conn)
             users: dict[str, User] = {}
             planned = 0
-            for alert_id in alert_ids:
+            for alert_id in _unclaimed(conn, alert_ids):
                 conn.execute("SAVEPOINT escalation")
                 try:
                     planned += self._advance(conn, alert_id, now, directory, users)
+                except RETRY_WHOLE_JOB:
+                    raise
                 except Exception:
                     conn.execute("ROLLBACK TO escalation")
                     log.exception("the escalation of alert %s failed; retrying later", alert_id)
@@ -507,7 +500,7 @@ class SQLitePaging:
 
     def _advance(
         self,
-        conn: sqlite3.Connection,
+        conn: Db,
         alert_id: str,
         now: datetime,
         directory: recipients.Directory,
@@ -564,7 +557,7 @@ class SQLitePaging:
 
     def _page_rule(
         self,
-        conn: sqlite3.Connection,
+        conn: Db,
         alert: Alert,
         current: Escalation,
         index: int,
@@ -600,8 +593,7 @@ class SQLitePaging:
                 notes.append(Change("nobody to page", after={
                     "user": user.username, "why": "no contact methods"}))  # fmt: skip
                 continue
-            before = conn.total_changes
-            conn.executemany(
+            inserted = conn.executemany(
                 "INSERT INTO pages (key, alert_id, user_id, contact_method_id, channel, "
                 "address, round, state, due_at, attempts, lease_until, sent_at, "
                 "provider_id, detail, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, 0, "
@@ -613,8 +605,7 @@ class SQLitePaging:
                     for page in pages
                 ],
             )  # fmt: skip
-            fresh = conn.total_changes - before
-            planned += fresh
+            planned += inserted.rowcount  # pages planned before (same key) are not planned again
             channels = ", ".join(dict.fromkeys(p.channel.value for p in pages if p.round == 0))
             whom.append(f"{user.username} ({channels})")
         return planned, whom, notes
@@ -625,13 +616,13 @@ class SQLitePaging:
         """Due pages, marked as being sent (with a lease: if this process dies, they are due
         again when it runs out). Pages a throttle holds back are moved to when it allows."""
 
-        def job(conn: sqlite3.Connection) -> Claims:
+        def job(conn: Db) -> Claims:
             # The states are written into the SQL, not bound: only then can SQLite use the
             # partial index over pages still to send, instead of scanning the whole ledger.
             rows = conn.execute(
                 "SELECT p.*, u.username FROM pages p LEFT JOIN users u ON u.id = p.user_id "
                 f"WHERE p.state IN {_DUE_STATES} AND p.due_at <= ? AND (p.state != 'sending' "
-                "OR p.lease_until <= ?) ORDER BY p.due_at LIMIT ?",
+                f"OR p.lease_until <= ?) ORDER BY p.due_at LIMIT ?{conn.dialect.skip_locked('p')}",
                 (to_micros(now), to_micros(now), limit),
             ).fetchall()
             claimed = []
@@ -720,7 +711,7 @@ class SQLitePaging:
         """What the provider said, into the ledger and the alert's activity; nothing if the
         page is no longer this sender's (its lease ran out and it was claimed again)."""
 
-        def job(conn: sqlite3.Connection) -> PageState:
+        def job(conn: Db) -> PageState:
             who: dict[str, object] = {"user": claimed.username, "channel": claimed.channel.value}
             due = None  # unchanged
             if result.outcome is Outcome.DELIVERED:
@@ -765,15 +756,15 @@ class SQLitePaging:
     async def next_due(self) -> datetime | None:
         """The earliest escalation step or page due, for the engine to sleep until."""
 
-        def job(conn: sqlite3.Connection) -> datetime | None:
+        def job(conn: Db) -> datetime | None:
             found = [
                 conn.execute(
                     "SELECT MIN(due_at) FROM escalations WHERE due_at IS NOT NULL"
                 ).fetchone()[0],
                 # A page being sent is due again only when its lease runs out.
                 conn.execute(
-                    "SELECT MIN(CASE WHEN state = 'sending' THEN MAX(lease_until, due_at) "
-                    "ELSE due_at END) "
+                    "SELECT MIN(CASE WHEN state = 'sending' AND lease_until > due_at "
+                    "THEN lease_until ELSE due_at END) "
                     f"FROM pages WHERE state IN {_DUE_STATES}"
                 ).fetchone()[0],
             ]
@@ -793,3 +784,18 @@ class SQLitePaging:
                 )
             ]
         )
+
+
+def _unclaimed(conn: Db, alert_ids: Sequence[str]) -> Sequence[str]:
+    """The escalations no other engine is running right now (all, with a single writer)."""
+    if not conn.dialect.concurrent_writers or not alert_ids:
+        return alert_ids
+    marks = ", ".join("?" * len(alert_ids))
+    return [
+        row[0]
+        for row in conn.execute(
+            f"SELECT alert_id FROM escalations WHERE alert_id IN ({marks}) "
+            f"ORDER BY alert_id{conn.dialect.skip_locked('escalations')}",
+            alert_ids,
+        )
+    ]

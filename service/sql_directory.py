@@ -7,22 +7,18 @@ they are atomic; a step that refuses raises before anything is written.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TypeVar
 
 from service import documents
 from service.clock import from_micros, to_micros
 from service.errors import AlreadyExists, FailedPrecondition, NotFound
 from service.schedule import Override, Schedule
+from service.sql import Db, IntegrityError, Job, R, Row, is_unique_violation
 from service.user import MemberRole, Role, TeamMember, User
 
-R = TypeVar("R")
-Job = Callable[[sqlite3.Connection], R]
 
-
-class SQLiteDirectory:
+class SQLDirectory:
     async def _read(self, job: Job[R]) -> R:
         raise NotImplementedError
 
@@ -32,10 +28,10 @@ class SQLiteDirectory:
     # Users
 
     async def create_user(self, user: User) -> User:
-        def job(conn: sqlite3.Connection) -> User:
+        def job(conn: Db) -> User:
             try:
                 _insert_user(conn, user)
-            except sqlite3.IntegrityError as exc:
+            except IntegrityError as exc:
                 raise AlreadyExists(f"a user named {user.username!r} already exists") from exc
             return user
 
@@ -52,7 +48,7 @@ class SQLiteDirectory:
         )
 
     async def update_user(self, user: str, step: Callable[[User], User]) -> User:
-        def job(conn: sqlite3.Connection) -> User:
+        def job(conn: Db) -> User:
             current = _user(_user_row(conn, user))
             changed = step(current)
             conn.execute(
@@ -72,7 +68,7 @@ class SQLiteDirectory:
         return await self._write(job)
 
     async def delete_user(self, user: str) -> None:
-        def job(conn: sqlite3.Connection) -> None:
+        def job(conn: Db) -> None:
             row = _user_row(conn, user)
             uses = [
                 s["name"]
@@ -101,7 +97,7 @@ class SQLiteDirectory:
     # Team members
 
     async def set_team_member(self, team: str, user: str, role: MemberRole) -> TeamMember:
-        def job(conn: sqlite3.Connection) -> TeamMember:
+        def job(conn: Db) -> TeamMember:
             team_id = _id_by_name(conn, "teams", "name_key", team, "team")
             row = _user_row(conn, user)
             conn.execute(
@@ -114,7 +110,7 @@ class SQLiteDirectory:
         return await self._write(job)
 
     async def remove_team_member(self, team: str, user: str) -> None:
-        def job(conn: sqlite3.Connection) -> None:
+        def job(conn: Db) -> None:
             team_id = _id_by_name(conn, "teams", "name_key", team, "team")
             row = _user_row(conn, user)
             gone = conn.execute(
@@ -126,7 +122,7 @@ class SQLiteDirectory:
         await self._write(job)
 
     async def list_team_members(self, team: str) -> Sequence[TeamMember]:
-        def job(conn: sqlite3.Connection) -> list[TeamMember]:
+        def job(conn: Db) -> list[TeamMember]:
             team_id = _id_by_name(conn, "teams", "name_key", team, "team")
             return [
                 TeamMember(r["id"], r["username"], MemberRole(r["role"]))
@@ -142,7 +138,7 @@ class SQLiteDirectory:
     # Schedules
 
     async def create_schedule(self, schedule: Schedule) -> Schedule:
-        def job(conn: sqlite3.Connection) -> Schedule:
+        def job(conn: Db) -> Schedule:
             try:
                 conn.execute(
                     "INSERT INTO schedules (id, name, name_key, team_id, time_zone, description, "
@@ -159,8 +155,8 @@ class SQLiteDirectory:
                         to_micros(schedule.created_at or from_micros(0)),
                     ),
                 )
-            except sqlite3.IntegrityError as exc:
-                if "UNIQUE" in str(exc):
+            except IntegrityError as exc:
+                if is_unique_violation(exc):
                     raise AlreadyExists(
                         f"a schedule named {schedule.name!r} already exists"
                     ) from exc
@@ -173,7 +169,7 @@ class SQLiteDirectory:
         return await self._read(lambda conn: _schedule(_schedule_row(conn, schedule)))
 
     async def list_schedules(self, team: str) -> Sequence[Schedule]:
-        def job(conn: sqlite3.Connection) -> list[Schedule]:
+        def job(conn: Db) -> list[Schedule]:
             if not team:
                 rows = conn.execute("SELECT * FROM schedules ORDER BY name_key")
             else:
@@ -188,7 +184,7 @@ class SQLiteDirectory:
     async def update_schedule(
         self, schedule: str, step: Callable[[Schedule], Schedule]
     ) -> Schedule:
-        def job(conn: sqlite3.Connection) -> Schedule:
+        def job(conn: Db) -> Schedule:
             current = _schedule(_schedule_row(conn, schedule))
             changed = step(current)
             try:
@@ -206,14 +202,14 @@ class SQLiteDirectory:
                         current.id,
                     ),
                 )
-            except sqlite3.IntegrityError as exc:
+            except IntegrityError as exc:
                 raise AlreadyExists(f"a schedule named {changed.name!r} already exists") from exc
             return changed
 
         return await self._write(job)
 
     async def delete_schedule(self, schedule: str) -> None:
-        def job(conn: sqlite3.Connection) -> None:
+        def job(conn: Db) -> None:
             row = _schedule_row(conn, schedule)
             refuse_if_paged(conn, row["id"], f"schedule {row['name']!r}")
             conn.execute("DELETE FROM schedule_overrides WHERE schedule_id = ?", (row["id"],))
@@ -222,7 +218,7 @@ class SQLiteDirectory:
         await self._write(job)
 
     async def add_override(self, override: Override) -> Override:
-        def job(conn: sqlite3.Connection) -> Override:
+        def job(conn: Db) -> Override:
             conn.execute(
                 "INSERT INTO schedule_overrides (id, schedule_id, user_id, rotation, start_at, "
                 "end_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -245,7 +241,7 @@ class SQLiteDirectory:
     ) -> Override | None:
         """Runs `step` on the override: None deletes it, a value replaces its end."""
 
-        def job(conn: sqlite3.Connection) -> Override | None:
+        def job(conn: Db) -> Override | None:
             schedule_id = _schedule_row(conn, schedule)["id"]
             row = conn.execute(
                 "SELECT * FROM schedule_overrides WHERE id = ? AND schedule_id = ?",
@@ -270,7 +266,7 @@ class SQLiteDirectory:
     ) -> Sequence[Override]:
         """Overrides of these schedules that overlap [start, end), oldest first."""
 
-        def job(conn: sqlite3.Connection) -> list[Override]:
+        def job(conn: Db) -> list[Override]:
             found: list[Override] = []
             for schedule_id in schedule_ids:
                 found.extend(
@@ -286,7 +282,7 @@ class SQLiteDirectory:
         return await self._read(job)
 
 
-def refuse_if_paged(conn: sqlite3.Connection, ref_id: str, what: str) -> None:
+def refuse_if_paged(conn: Db, ref_id: str, what: str) -> None:
     """Refuses to delete what an escalation policy pages, or what a team's routing names as
     its on-call schedule: alerts would otherwise page nobody, without a word."""
     policies = [
@@ -315,7 +311,7 @@ def refuse_if_paged(conn: sqlite3.Connection, ref_id: str, what: str) -> None:
         )
 
 
-def _insert_user(conn: sqlite3.Connection, user: User) -> None:
+def _insert_user(conn: Db, user: User) -> None:
     conn.execute(
         "INSERT INTO users (id, username, username_key, full_name, time_zone, role, "
         "contact_methods, notification_rules, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -333,11 +329,9 @@ def _insert_user(conn: sqlite3.Connection, user: User) -> None:
     )
 
 
-def _by_id_or_name(
-    conn: sqlite3.Connection, table: str, key: str, ref: str, what: str
-) -> sqlite3.Row:
+def _by_id_or_name(conn: Db, table: str, key: str, ref: str, what: str) -> Row:
     """By id first, then by name (case-insensitive): two indexed look-ups beat one OR."""
-    row: sqlite3.Row | None = conn.execute(f"SELECT * FROM {table} WHERE id = ?", (ref,)).fetchone()
+    row: Row | None = conn.execute(f"SELECT * FROM {table} WHERE id = ?", (ref,)).fetchone()
     if row is None:
         row = conn.execute(f"SELECT * FROM {table} WHERE {key} = ?", (ref.lower(),)).fetchone()
     if row is None:
@@ -345,19 +339,19 @@ def _by_id_or_name(
     return row
 
 
-def _id_by_name(conn: sqlite3.Connection, table: str, key: str, ref: str, what: str) -> str:
+def _id_by_name(conn: Db, table: str, key: str, ref: str, what: str) -> str:
     return str(_by_id_or_name(conn, table, key, ref, what)["id"])
 
 
-def _user_row(conn: sqlite3.Connection, user: str) -> sqlite3.Row:
+def _user_row(conn: Db, user: str) -> Row:
     return _by_id_or_name(conn, "users", "username_key", user, "user")
 
 
-def _schedule_row(conn: sqlite3.Connection, schedule: str) -> sqlite3.Row:
+def _schedule_row(conn: Db, schedule: str) -> Row:
     return _by_id_or_name(conn, "schedules", "name_key", schedule, "schedule")
 
 
-def _user(row: sqlite3.Row) -> User:
+def _user(row: Row) -> User:
     return User(
         id=row["id"],
         username=row["username"],
@@ -370,7 +364,7 @@ def _user(row: sqlite3.Row) -> User:
     )
 
 
-def _schedule(row: sqlite3.Row) -> Schedule:
+def _schedule(row: Row) -> Schedule:
     return Schedule(
         id=row["id"],
         name=row["name"],
@@ -383,7 +377,7 @@ def _schedule(row: sqlite3.Row) -> Schedule:
     )
 
 
-def _override(row: sqlite3.Row) -> Override:
+def _override(row: Row) -> Override:
     return Override(
         id=row["id"],
         schedule_id=row["schedule_id"],

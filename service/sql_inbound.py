@@ -6,23 +6,19 @@ A mixin of `SQLiteStore`, which supplies `_read` and `_write`.
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import TypeVar
 
 from service.clock import to_micros
 from service.errors import NotFound
 from service.paging import PageRecord
-from service.sqlite_directory import _user
-from service.sqlite_paging import _page_record
+from service.sql import Db, Job, R
+from service.sql_directory import _user
+from service.sql_paging import _page_record
 from service.user import Channel, User
 
-R = TypeVar("R")
-Job = Callable[[sqlite3.Connection], R]
 
-
-class SQLiteInbound:
+class SQLInbound:
     async def _read(self, job: Job[R]) -> R:
         raise NotImplementedError
 
@@ -35,16 +31,15 @@ class SQLiteInbound:
             lambda conn: [
                 _user(r)
                 for r in conn.execute(
-                    "SELECT * FROM users u WHERE EXISTS (SELECT 1 FROM "
-                    "json_each(u.contact_methods) m WHERE json_extract(m.value, '$.channel') = ? "
-                    "AND json_extract(m.value, '$.address') = ?) ORDER BY u.username_key",
+                    f"SELECT * FROM users u WHERE {conn.dialect.contact_match} "
+                    "ORDER BY u.username_key",
                     (channel.value, address),
                 )
             ]
         )
 
     async def get_page(self, key: str) -> PageRecord:
-        def job(conn: sqlite3.Connection) -> PageRecord:
+        def job(conn: Db) -> PageRecord:
             row = conn.execute(
                 "SELECT p.*, u.username FROM pages p LEFT JOIN users u ON u.id = p.user_id "
                 "WHERE p.key = ?",
@@ -67,7 +62,7 @@ class SQLiteInbound:
     async def record_link_use(
         self, digest: str, alert_id: str, user_id: str, expires_at: datetime, now: datetime
     ) -> bool:
-        def job(conn: sqlite3.Connection) -> bool:
+        def job(conn: Db) -> bool:
             # A link past its expiry is refused on that ground alone: its row can go.
             conn.execute("DELETE FROM used_links WHERE expires_at < ?", (to_micros(now),))
             return bool(

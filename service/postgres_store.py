@@ -1,0 +1,294 @@
+"""The shared store: one PostgreSQL database behind any number of replicas.
+
+Every job is one transaction on a pooled connection, run on a worker thread so the event loop
+never waits for the network. Writes are SERIALIZABLE: the jobs were written for one writer at
+a time, and PostgreSQL makes concurrent transactions behave as if they ran one after another,
+aborting one of a conflicting pair, which is then run again on a fresh snapshot. Reads are
+REPEATABLE READ, READ ONLY: one snapshot for all their statements, and they never abort.
+
+Engines on several replicas claim due work with `FOR UPDATE SKIP LOCKED` (see
+`service.sql.POSTGRES`), so they pass each other's claims by instead of queuing behind them.
+A commit that changed anything sends a NOTIFY; every replica LISTENs, so watchers and engines
+everywhere hear of changes made on any of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import random
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any, ClassVar
+
+import psycopg
+import psycopg_pool
+from psycopg import IsolationLevel
+from psycopg.rows import RowMaker
+
+from service.clock import Clock, to_micros
+from service.errors import FailedPrecondition, Unavailable
+from service.migrations import LATEST_VERSION, MIGRATIONS
+from service.sql import POSTGRES, RETRY_WHOLE_JOB, Cursor, Dialect, Job, R, ddl
+from service.sql_store import SQLStore, _ChangeSignal
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "tocsin_changes"
+_MIGRATION_LOCK = 7316029  # an advisory lock key: one migrating process at a time
+_ATTEMPTS = 64  # conflicts resolve in a few; this many means something is wrong
+_CONNECT_TIMEOUT_SECONDS = 5
+_WRITES = ("INSERT", "UPDATE", "DELETE")
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "the configured database"
+    where = f"{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
+    return f"postgresql://{where}"
+
+
+class _Row(tuple[Any, ...]):
+    """A row by position or by column name, as SQLite's rows are."""
+
+    __slots__ = ()
+    _index: ClassVar[dict[str, int]] = {}
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self._index[key])
+        return tuple.__getitem__(self, key)
+
+
+@functools.lru_cache(maxsize=512)
+def _row_class(names: tuple[str, ...]) -> type[_Row]:
+    index: dict[str, int] = {}
+    for position, name in enumerate(names):
+        index.setdefault(name, position)  # the first of a repeated name, as SQLite does
+    return type("Row", (_Row,), {"__slots__": (), "_index": index})
+
+
+def _rows(cursor: psycopg.Cursor[Any]) -> RowMaker[_Row]:
+    names = tuple(column.name for column in cursor.description or ())
+    return _row_class(names)
+
+
+@functools.lru_cache(maxsize=4096)
+def _postgres_sql(sql: str) -> str:
+    """`?` placeholders as psycopg's `%s` (outside string literals); a literal `%` doubled."""
+    out = []
+    quoted = False
+    for char in sql:
+        if char == "'":
+            quoted = not quoted
+        if char == "%":
+            out.append("%%")
+        elif char == "?" and not quoted:
+            out.append("%s")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+class PostgresDb:
+    """A psycopg connection as the store's SQL expects it; notes whether anything was written."""
+
+    dialect: ClassVar[Dialect] = POSTGRES
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+        self.wrote = False
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
+        if not self.wrote and sql.lstrip()[:6].upper() in _WRITES:
+            self.wrote = True
+        return self._conn.execute(_postgres_sql(sql), parameters)
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor:
+        self.wrote = True
+        cursor = self._conn.cursor()
+        cursor.executemany(_postgres_sql(sql), parameters)
+        return cursor
+
+
+class PostgresStore(SQLStore):
+    def __init__(self, url: str, clock: Clock, *, pool_size: int = 16) -> None:
+        self._url = url
+        self._clock = clock  # only to date the schema migrations it applies
+        self._pool_size = pool_size
+        self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._signal: _ChangeSignal | None = None
+
+    # Life cycle
+
+    async def open(self) -> None:
+        """Connects; refuses a database whose schema is not the one this Tocsin knows (the
+        schema changes only by `migrate`, run once by one process: never by every replica
+        starting at once)."""
+        version = await asyncio.to_thread(self._schema_version)
+        where = _redacted(self._url)
+        if version == 0:
+            raise FailedPrecondition(
+                f"{where} has no Tocsin schema yet; run `tocsin migrate --database URL` first"
+            )
+        if version < LATEST_VERSION:
+            raise FailedPrecondition(
+                f"{where} has schema version {version}, older than this Tocsin needs "
+                f"({LATEST_VERSION}); run `tocsin migrate --database URL` first"
+            )
+        if version > LATEST_VERSION:
+            raise FailedPrecondition(
+                f"{where} has schema version {version}, newer than this Tocsin knows "
+                f"({LATEST_VERSION}); run a newer Tocsin"
+            )
+        self._loop = asyncio.get_running_loop()
+        self._signal = _ChangeSignal()
+        self._pool = psycopg_pool.ConnectionPool(
+            self._url,
+            min_size=2,
+            max_size=self._pool_size,
+            kwargs={"row_factory": _rows, "connect_timeout": _CONNECT_TIMEOUT_SECONDS},
+            timeout=_CONNECT_TIMEOUT_SECONDS,
+            open=False,
+            name="tocsin",
+        )
+        await asyncio.to_thread(self._pool.open)
+        self._executor = ThreadPoolExecutor(self._pool_size, thread_name_prefix="tocsin-pg")
+        self._listener = asyncio.create_task(self._listen(), name="tocsin-pg-listen")
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        if self._pool is not None:
+            await asyncio.to_thread(self._pool.close)
+            self._pool = None
+
+    async def migrate(self) -> list[str]:
+        """Brings the schema up to date; returns the migrations it applied."""
+        return await asyncio.to_thread(self._migrate, self._clock.now())
+
+    def _schema_version(self) -> int:
+        try:
+            with psycopg.connect(self._url, connect_timeout=_CONNECT_TIMEOUT_SECONDS) as conn:
+                return _version(conn)
+        except psycopg.Error as exc:
+            raise Unavailable(f"cannot reach {_redacted(self._url)}: {exc}") from exc
+
+    def _migrate(self, now: datetime) -> list[str]:
+        applied: list[str] = []
+        try:
+            with psycopg.connect(self._url, connect_timeout=_CONNECT_TIMEOUT_SECONDS) as conn:
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                    "name TEXT NOT NULL, applied_at BIGINT NOT NULL)"
+                )
+                current = _version(conn)
+                if current > LATEST_VERSION:
+                    raise FailedPrecondition(
+                        f"{_redacted(self._url)} has schema version {current}, newer than this "
+                        f"Tocsin knows ({LATEST_VERSION}); run a newer Tocsin"
+                    )
+                for migration in MIGRATIONS:
+                    if migration.version <= current:
+                        continue
+                    for statement in migration.statements:
+                        conn.execute(ddl(statement, POSTGRES).encode())
+                    conn.execute(
+                        "INSERT INTO schema_migrations (version, name, applied_at) "
+                        "VALUES (%s, %s, %s)",
+                        (migration.version, migration.name, to_micros(now)),
+                    )
+                    applied.append(f"{migration.version}: {migration.name}")
+                    log.info("applied migration %d: %s", migration.version, migration.name)
+        except psycopg.Error as exc:
+            raise Unavailable(f"cannot migrate {_redacted(self._url)}: {exc}") from exc
+        return applied
+
+    async def ping(self) -> None:
+        await self._read(lambda conn: conn.execute("SELECT 1").fetchone())
+
+    # Plumbing
+
+    async def _write(self, job: Job[R]) -> R:
+        return await self._run(job, write=True)
+
+    async def _read(self, job: Job[R]) -> R:
+        return await self._run(job, write=False)
+
+    async def _run(self, job: Job[R], *, write: bool) -> R:
+        if self._executor is None:
+            raise Unavailable("the store is not open")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._transact, job, write)
+
+    def _transact(self, job: Job[R], write: bool) -> R:
+        """Runs the job in one transaction, again on a fresh snapshot while it conflicts."""
+        pool = self._pool
+        if pool is None:
+            raise Unavailable("the store is not open")
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                with pool.connection() as conn:
+                    conn.isolation_level = (
+                        IsolationLevel.SERIALIZABLE if write else IsolationLevel.REPEATABLE_READ
+                    )
+                    conn.read_only = not write
+                    db = PostgresDb(conn)
+                    result = job(db)
+                    if db.wrote:  # delivered to every listener when (and if) this commits
+                        conn.execute("SELECT pg_notify(%s, '')", (CHANNEL,))
+                # The block committed the transaction as it left.
+                if db.wrote and self._loop is not None and self._signal is not None:
+                    self._loop.call_soon_threadsafe(self._signal.fire)
+                return result
+            except RETRY_WHOLE_JOB as exc:
+                if attempt == _ATTEMPTS:
+                    raise Unavailable("the database is too busy: a job kept conflicting") from exc
+                # Back off a little, and randomly, so the conflicting jobs stop colliding.
+                time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
+            except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
+                raise Unavailable(f"the database failed: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    async def _listen(self) -> None:
+        """Fires the change signal for every commit on any replica, reconnecting as needed."""
+        assert self._signal is not None
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(
+                    self._url, autocommit=True, connect_timeout=_CONNECT_TIMEOUT_SECONDS
+                )
+                async with conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    self._signal.fire()  # anything may have changed while nobody listened
+                    async for _ in conn.notifies():
+                        self._signal.fire()
+            except psycopg.Error as exc:
+                log.warning("lost the database's change notifications (%s); reconnecting", exc)
+                await asyncio.sleep(1)
+
+
+def _version(conn: psycopg.Connection[Any]) -> int:
+    """The schema version applied, or 0 for a database Tocsin has never migrated."""
+    exists = conn.execute("SELECT to_regclass('schema_migrations')").fetchone()
+    if exists is None or exists[0] is None:
+        return 0
+    row = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+    return 0 if row is None or row[0] is None else int(row[0])

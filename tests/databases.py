@@ -1,0 +1,76 @@
+"""The databases tests run on: SQLite in a temporary directory, and a real PostgreSQL server.
+
+PostgreSQL tests use the server at `TOCSIN_TEST_DATABASE_URL` (default: the local one), each in
+a schema of its own that is dropped afterwards. Without a server they are skipped, with the
+reason, unless `TOCSIN_REQUIRE_POSTGRES=1` (as CI sets it) makes that a failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from service.clock import Clock
+from service.postgres_store import PostgresStore
+from service.sql_store import SQLStore
+from service.sqlite_store import SQLiteStore
+
+POSTGRES_URL = os.environ.get("TOCSIN_TEST_DATABASE_URL", "postgresql://127.0.0.1:5432/test")
+BACKENDS = ("sqlite", "postgresql")
+
+
+def _unreachable() -> str:
+    """Why PostgreSQL cannot be used, or "" when it can."""
+    try:
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        return f"no PostgreSQL at {POSTGRES_URL} ({exc}); set TOCSIN_TEST_DATABASE_URL"
+    return ""
+
+
+def require_postgres() -> None:
+    """Skips the test when PostgreSQL is absent, or fails it where it must be present."""
+    reason = _unreachable()
+    if not reason:
+        return
+    if os.environ.get("TOCSIN_REQUIRE_POSTGRES") == "1":
+        pytest.fail(f"PostgreSQL is required here: {reason}")
+    pytest.skip(reason)
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """A connection string to an empty schema of the test server, dropped afterwards."""
+    require_postgres()
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield psycopg.conninfo.make_conninfo(POSTGRES_URL, options=f"-c search_path={schema}")
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@contextlib.asynccontextmanager
+async def open_store(backend: str, tmp_path: Path, clock: Clock) -> AsyncIterator[SQLStore]:
+    """An open, migrated, empty store on `backend`, closed afterwards."""
+    store: SQLStore
+    with contextlib.ExitStack() as stack:
+        if backend == "sqlite":
+            store = SQLiteStore(tmp_path / "tocsin.db", clock)
+        else:
+            store = PostgresStore(stack.enter_context(postgres_database()), clock)
+        await store.migrate()
+        await store.open()
+        try:
+            yield store
+        finally:
+            await store.close()
