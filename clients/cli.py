@@ -22,6 +22,7 @@ from service import config as configuration
 from service import logs
 from service.clock import SystemClock
 from service.errors import InvalidArgument, TocsinError
+from service.migrations import LATEST_VERSION
 from service.model import (
     ActivityEntry,
     AlertFilter,
@@ -486,6 +487,27 @@ def _ref_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--team", help="the alias's team (default: default)")
 
 
+def _database_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="YAML configuration file (env TOCSIN_CONFIG)")
+    # Suppressed default: `tocsin --data-dir DIR serve` must not be undone by this flag's absence.
+    parser.add_argument(
+        "--data-dir", default=argparse.SUPPRESS, help="where the database lives (default ./.tocsin)"
+    )
+    parser.add_argument(
+        "--database",
+        help="postgresql://USER@HOST/DB to share with other replicas "
+        "(env TOCSIN_DATABASE_URL; default: SQLite in the data directory)",
+    )
+
+
+def _server_options(parser: argparse.ArgumentParser) -> None:
+    _database_options(parser)
+    parser.add_argument("--grpc-listen", help="HOST:PORT for gRPC (default 127.0.0.1:50051)")
+    parser.add_argument("--http-listen", help="HOST:PORT for HTTP (default 127.0.0.1:8080)")
+    parser.add_argument("--log-format", help="auto, json or text")
+    parser.add_argument("--log-level", help="debug, info, warning or error")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="tocsin",
@@ -499,15 +521,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the service (gRPC, HTTP edge, engine)")
-    serve.add_argument("--config", type=Path, help="YAML configuration file (env TOCSIN_CONFIG)")
-    # Suppressed default: `tocsin --data-dir DIR serve` must not be undone by this flag's absence.
-    serve.add_argument(
-        "--data-dir", default=argparse.SUPPRESS, help="where the database lives (default ./.tocsin)"
+    _server_options(serve)
+    server = commands.add_parser(
+        "server",
+        help="run the service without the public HTTP edge (a replica behind `tocsin shim`s)",
     )
-    serve.add_argument("--grpc-listen", help="HOST:PORT for gRPC (default 127.0.0.1:50051)")
-    serve.add_argument("--http-listen", help="HOST:PORT for HTTP (default 127.0.0.1:8080)")
-    serve.add_argument("--log-format", help="auto, json or text")
-    serve.add_argument("--log-level", help="debug, info, warning or error")
+    _server_options(server)
+    migrate = commands.add_parser("migrate", help="bring the database's schema up to date")
+    _database_options(migrate)
 
     shim_command = commands.add_parser(
         "shim", help="run the HTTP edge alone, in front of a service elsewhere"
@@ -701,20 +722,39 @@ def build_parser() -> argparse.ArgumentParser:
 # Entry points
 
 
+def _server_config(args: argparse.Namespace) -> configuration.Config:
+    flags = {
+        "data_dir": args.data_dir,
+        "database_url": args.database,
+        "grpc_listen": getattr(args, "grpc_listen", None),
+        "http_listen": getattr(args, "http_listen", None),
+        "log_format": getattr(args, "log_format", None),
+        "log_level": getattr(args, "log_level", None),
+    }
+    return configuration.load(args.config, os.environ, flags)
+
+
 def serve(args: argparse.Namespace) -> int:
+    """`tocsin serve`, and `tocsin server`: the same service without the public HTTP edge."""
     # Imported here so client commands start without loading the server's HTTP stack.
     from service.server import TocsinServer
 
-    flags = {
-        "data_dir": args.data_dir,
-        "grpc_listen": args.grpc_listen,
-        "http_listen": args.http_listen,
-        "log_format": args.log_format,
-        "log_level": args.log_level,
-    }
-    cfg = configuration.load(args.config, os.environ, flags)
+    cfg = _server_config(args)
     logs.configure(cfg.log_format, cfg.log_level)
-    asyncio.run(TocsinServer(cfg, SystemClock()).run_until_stopped())
+    server = TocsinServer(cfg, SystemClock(), public_edge=args.command == "serve")
+    asyncio.run(server.run_until_stopped())
+    return 0
+
+
+def migrate(args: argparse.Namespace, out: TextIO) -> int:
+    from service.server import open_store
+
+    cfg = _server_config(args)
+    logs.configure(cfg.log_format, cfg.log_level)
+    applied = asyncio.run(open_store(cfg, SystemClock()).migrate())
+    for migration in applied:
+        print(f"applied migration {migration}", file=out)
+    print(f"the schema is up to date (version {LATEST_VERSION})", file=out)
     return 0
 
 
@@ -748,9 +788,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     args = build_parser().parse_args(argv)
     try:
-        if args.command in ("serve", "shim"):
+        if args.command in ("serve", "server", "shim", "migrate"):
             try:
-                return serve(args) if args.command == "serve" else shim(args)
+                if args.command == "migrate":
+                    return migrate(args, out)
+                return shim(args) if args.command == "shim" else serve(args)
             except OSError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return EXIT_FAILED

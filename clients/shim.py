@@ -208,12 +208,16 @@ class Shim:
             registry=registry,
         )
 
-    def app(self) -> web.Application:
+    def app(self, *, public: bool = True) -> web.Application:
+        """The HTTP edge; without `public`, only its health and metrics (`tocsin server`,
+        whose public traffic goes to `tocsin shim` replicas)."""
         # A little over SNS's largest message, so the envelope around it fits; aiohttp answers
         # 413 past this.
         app = web.Application(client_max_size=sns_message.MAX_BODY_BYTES + 16 * 1024)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/metrics", self.metrics)
+        if not public:
+            return app
         app.router.add_post("/v1/sns/{integration_id}", self.sns)
         app.router.add_get("/v1/ical/{schedule_id}/{secret}.ics", self.ical)
         if self._callbacks is not None:

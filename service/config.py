@@ -52,6 +52,9 @@ _PINNABLE = re.compile(
 @dataclass(frozen=True)
 class Config:
     data_dir: Path = Path(".tocsin")
+    # Empty: SQLite in the data directory. A postgresql:// URL: that database, which several
+    # replicas may share.
+    database_url: str = ""
     grpc_listen: str = "127.0.0.1:50051"
     http_listen: str = "127.0.0.1:8080"
     # Where SNS reaches the HTTP edge, as integration URLs show it (behind a proxy, its URL).
@@ -193,6 +196,8 @@ def _parse(key: str, value: Any, source: str) -> Any:
         return int(text)
     if not isinstance(value, str):
         raise ConfigError(key, f"must be a string, not {type(value).__name__}", source)
+    if key == "database_url":
+        return _database_url(key, value, source)
     if key == "data_dir":
         if not value.strip():
             raise ConfigError(key, "must not be empty", source)
@@ -206,6 +211,17 @@ def _parse(key: str, value: Any, source: str) -> Any:
     if key == "log_level" and value.lower() not in LOG_LEVELS:
         raise ConfigError(key, f"must be one of {', '.join(LOG_LEVELS)}", source)
     return value.lower() if key == "log_level" else value
+
+
+def _database_url(key: str, value: str, source: str) -> str:
+    if not value.strip():
+        return ""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ConfigError(
+            key, "must be a postgresql:// URL, or empty for SQLite in the data directory", source
+        )
+    return value.strip()
 
 
 def _http_url(key: str, value: str, source: str) -> str:

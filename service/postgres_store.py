@@ -45,7 +45,7 @@ _CONNECT_TIMEOUT_SECONDS = 5
 _WRITES = ("INSERT", "UPDATE", "DELETE")
 
 
-def _redacted(url: str) -> str:
+def redacted_url(url: str) -> str:
     """The URL without its password, for messages."""
     try:
         info = psycopg.conninfo.conninfo_to_dict(url)
@@ -136,7 +136,7 @@ class PostgresStore(SQLStore):
         schema changes only by `migrate`, run once by one process: never by every replica
         starting at once)."""
         version = await asyncio.to_thread(self._schema_version)
-        where = _redacted(self._url)
+        where = redacted_url(self._url)
         if version == 0:
             raise FailedPrecondition(
                 f"{where} has no Tocsin schema yet; run `tocsin migrate --database URL` first"
@@ -188,7 +188,7 @@ class PostgresStore(SQLStore):
             with psycopg.connect(self._url, connect_timeout=_CONNECT_TIMEOUT_SECONDS) as conn:
                 return _version(conn)
         except psycopg.Error as exc:
-            raise Unavailable(f"cannot reach {_redacted(self._url)}: {exc}") from exc
+            raise Unavailable(f"cannot reach {redacted_url(self._url)}: {exc}") from exc
 
     def _migrate(self, now: datetime) -> list[str]:
         applied: list[str] = []
@@ -202,7 +202,7 @@ class PostgresStore(SQLStore):
                 current = _version(conn)
                 if current > LATEST_VERSION:
                     raise FailedPrecondition(
-                        f"{_redacted(self._url)} has schema version {current}, newer than this "
+                        f"{redacted_url(self._url)} has schema version {current}, newer than this "
                         f"Tocsin knows ({LATEST_VERSION}); run a newer Tocsin"
                     )
                 for migration in MIGRATIONS:
@@ -218,7 +218,7 @@ class PostgresStore(SQLStore):
                     applied.append(f"{migration.version}: {migration.name}")
                     log.info("applied migration %d: %s", migration.version, migration.name)
         except psycopg.Error as exc:
-            raise Unavailable(f"cannot migrate {_redacted(self._url)}: {exc}") from exc
+            raise Unavailable(f"cannot migrate {redacted_url(self._url)}: {exc}") from exc
         return applied
 
     async def ping(self) -> None:

@@ -64,8 +64,10 @@ from service.metrics import AlertMetrics, RpcMetrics
 from service.notifier import Notifier
 from service.paging import ClaimedPage
 from service.policies import Policies
+from service.postgres_store import PostgresStore, redacted_url
 from service.schedule_servicer import ScheduleServicer
 from service.schedules import Schedules
+from service.sql_store import SQLStore
 from service.sqlite_store import SQLiteStore
 from service.team_servicer import TeamServicer
 from service.teams import Teams
@@ -93,6 +95,13 @@ SERVICE_NAMES = (
 )
 
 
+def open_store(config: Config, clock: Clock) -> SQLStore:
+    """The configured database: PostgreSQL when a URL is given, else SQLite in the data dir."""
+    if config.database_url:
+        return PostgresStore(config.database_url, clock)
+    return SQLiteStore(config.database_path, clock)
+
+
 class TocsinServer:
     def __init__(
         self,
@@ -101,14 +110,17 @@ class TocsinServer:
         engine_interval: float | None = ENGINE_INTERVAL_SECONDS,
         notifiers: Mapping[Channel, Notifier] | None = None,
         environ: Mapping[str, str] | None = None,
+        public_edge: bool = True,
     ) -> None:
         """`engine_interval` None runs no engine loop: tests drive `engine.tick()` themselves.
         `notifiers` replaces the providers the configuration names (tests use fakes);
-        `environ` (default: the process's) may hold the shared link secret."""
+        `environ` (default: the process's) may hold the shared link secret. Without
+        `public_edge` the HTTP listener serves only health and metrics (`tocsin server`)."""
         self.config = config
+        self._public_edge = public_edge
         self._engine_interval = engine_interval
         self.clock = clock
-        self.store = SQLiteStore(config.database_path, clock)
+        self.store = open_store(config, clock)
         self.registry = CollectorRegistry()
         self.alerts = Alerts(self.store, clock)
         self.teams = Teams(self.store, clock)
@@ -164,6 +176,12 @@ class TocsinServer:
         admin = await self.tokens.ensure_admin_token(self.config.data_dir)
         if admin is not None:
             log.warning("created the admin token; its secret is in %s (mode 0600)", admin)
+        if self.config.database_url and not self._environ.get(links.SECRET_ENV):
+            # A secret of its own data directory would sign links the other replicas refuse.
+            raise StartupError(
+                f"replicas sharing a database must share the acknowledge-link secret: set "
+                f"{links.SECRET_ENV} (e.g. to the output of `openssl rand -base64 32`) on each"
+            )
         self._link_secret = links.ensure_secret(self.config.data_dir, self._environ)
         await self._start_grpc()
         await self._start_http()
@@ -180,7 +198,9 @@ class TocsinServer:
             "tocsin is serving: gRPC on %s, HTTP on %s, data in %s",
             self._address(self.config.grpc_listen, self.grpc_port),
             self._address(self.config.http_listen, self.http_port),
-            self.config.data_dir,
+            redacted_url(self.config.database_url)
+            if self.config.database_url
+            else self.config.data_dir,
         )
 
     async def _start_grpc(self) -> None:
@@ -276,7 +296,7 @@ class TocsinServer:
             public_url=lambda: self.config.integration_base_url(self.http_port),
         )
         # No access log: integration URLs carry their API key in the query string.
-        runner = web.AppRunner(shim.app(), access_log=None)
+        runner = web.AppRunner(shim.app(public=self._public_edge), access_log=None)
         await runner.setup()
         http_host, http_port = split_address(self.config.http_listen)
         site = web.TCPSite(runner, http_host, http_port)
