@@ -12,13 +12,17 @@ import pytest
 from adapters.settings import NotifySettings
 from clients.client import TocsinClient
 from service.config import Config, SnsConfig
+from service.links import SECRET_ENV
 from service.notifier import Notifier
+from service.postgres_store import PostgresStore
 from service.server import TocsinServer
 from service.sql_store import SQLStore
 from service.tokens import ADMIN_TOKEN_FILE
 from service.user import Channel
-from tests.databases import BACKENDS, open_store
+from tests.databases import BACKENDS, open_store, postgres_database
 from tests.fakes import FakeClock
+
+LINK_SECRET = "a-link-secret-shared-by-the-replicas-of-tests"
 
 
 @pytest.fixture
@@ -52,18 +56,42 @@ async def serving(
     sns: SnsConfig | None = None,
     notifiers: Mapping[Channel, Notifier] | None = None,
     notifications: NotifySettings | None = None,
+    backend: str = "sqlite",
 ) -> AsyncIterator[Running]:
-    """A real server on free loopback ports, on a fresh data directory. Pages go to
-    `notifiers` if given, else to the providers `notifications` configures (else the log)."""
+    """A real server on free loopback ports, on a fresh data directory (and, for the
+    postgresql backend, a fresh database). Pages go to `notifiers` if given, else to the
+    providers `notifications` configures (else the log)."""
+    with contextlib.ExitStack() as stack:
+        url = ""
+        if backend == "postgresql":
+            url = stack.enter_context(postgres_database())
+            await PostgresStore(url, clock).migrate()
+        async with _serving(tmp_path, clock, sns, notifiers, notifications, url) as running:
+            yield running
+
+
+@contextlib.asynccontextmanager
+async def _serving(
+    tmp_path: Path,
+    clock: FakeClock,
+    sns: SnsConfig | None,
+    notifiers: Mapping[Channel, Notifier] | None,
+    notifications: NotifySettings | None,
+    database_url: str,
+) -> AsyncIterator[Running]:
     sns = sns or SnsConfig()
     config = Config(
         data_dir=tmp_path / "data",
+        database_url=database_url,
         grpc_listen="127.0.0.1:0",
         http_listen="127.0.0.1:0",
         sns=sns,
         notifications=notifications or NotifySettings(),
     )
-    server = TocsinServer(config, clock, engine_interval=None, notifiers=notifiers)  # tests tick
+    environ = {SECRET_ENV: LINK_SECRET} if database_url else None
+    server = TocsinServer(
+        config, clock, engine_interval=None, notifiers=notifiers, environ=environ
+    )  # tests tick
     await server.start()
     try:
         token = (config.data_dir / ADMIN_TOKEN_FILE).read_text().strip()
@@ -72,9 +100,12 @@ async def serving(
         await server.stop()
 
 
-@pytest.fixture
-async def running(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Running]:
-    async with serving(tmp_path, clock) as server:
+@pytest.fixture(params=BACKENDS)
+async def running(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
+) -> AsyncIterator[Running]:
+    """A server on each backend: the API behaves the same on both."""
+    async with serving(tmp_path, clock, backend=request.param) as server:
         yield server
 
 

@@ -18,6 +18,7 @@ import pytest
 
 from service.clock import Clock
 from service.postgres_store import PostgresStore
+from service.sql import Db
 from service.sql_store import SQLStore
 from service.sqlite_store import SQLiteStore
 
@@ -53,7 +54,9 @@ def postgres_database() -> Iterator[str]:
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
     try:
-        yield psycopg.conninfo.make_conninfo(POSTGRES_URL, options=f"-c search_path={schema}")
+        # A URL, as users give one: the schema is chosen by the connection's options.
+        joiner = "&" if "?" in POSTGRES_URL else "?"
+        yield f"{POSTGRES_URL}{joiner}options=-csearch_path%3D{schema}"
     finally:
         with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
@@ -74,3 +77,19 @@ async def open_store(backend: str, tmp_path: Path, clock: Clock) -> AsyncIterato
             yield store
         finally:
             await store.close()
+
+
+async def everything_stored(store: SQLStore, data_dir: Path) -> bytes:
+    """All the store holds, as bytes to search: what someone who stole the database has."""
+    if isinstance(store, SQLiteStore):
+        files = [data_dir / name for name in ("tocsin.db", "tocsin.db-wal")]
+        return b"".join(path.read_bytes() for path in files if path.exists())
+
+    def dump(conn: Db) -> bytes:
+        tables = conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        ).fetchall()
+        rows = [r[0] for t in tables for r in conn.execute(f"SELECT t::text FROM {t[0]} t")]
+        return "\n".join(rows).encode()
+
+    return await store._read(dump)

@@ -9,6 +9,7 @@ from service.errors import AlreadyExists, FailedPrecondition, InvalidArgument, N
 from service.model import IntegrationType, NewIntegration
 from service.tokens import hash_secret
 from tests.conftest import Running
+from tests.databases import everything_stored
 
 TOPIC = "arn:aws:sns:us-west-2:123456789012:MyTopic"
 
@@ -28,8 +29,7 @@ async def test_create_shows_the_key_once_and_stores_only_its_hash(
     assert key.info.url == f"{base}/v1/sns/{integration.id}"
     assert key.url_with_key == f"{key.info.url}?apiKey={key.api_key}"
     assert key.api_key.startswith("tocsin_ik_") and len(key.api_key) >= 32  # >= 128 random bits
-    files = [running.data_dir / name for name in ("tocsin.db", "tocsin.db-wal")]
-    database = b"".join(path.read_bytes() for path in files if path.exists())
+    database = await everything_stored(running.server.store, running.data_dir)
     assert key.api_key.encode() not in database
     assert hash_secret(key.api_key).encode() in database
     listed = await client.list_integrations()

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from service.errors import Unavailable
 from service.model import Actor, Alert, AlertRef, CreateResult, NewAlert, RefKind, Transition
 from service.sqlite_store import SQLiteStore
+from tests.databases import open_store
+from tests.fakes import FakeClock
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    async with open_store("sqlite", tmp_path, FakeClock()) as opened:
+        assert isinstance(opened, SQLiteStore)
+        yield opened
 
 
 async def test_a_database_error_in_one_write_is_unavailable_and_spares_the_rest(

@@ -1,0 +1,83 @@
+"""What only the PostgreSQL store has: a schema migrated once for all replicas, writes that
+conflict across connections, and a database that is not there."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+
+from service import lifecycle
+from service.errors import FailedPrecondition, Unavailable
+from service.migrations import LATEST_VERSION
+from service.model import Actor, AlertRef, NewAlert, RefKind
+from service.postgres_store import PostgresStore
+from tests.databases import postgres_database
+from tests.fakes import FakeClock
+
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+async def test_a_replica_refuses_an_unmigrated_older_or_newer_schema() -> None:
+    with postgres_database() as url:
+        store = PostgresStore(url, FakeClock())
+        with pytest.raises(FailedPrecondition, match="no Tocsin schema yet; run `tocsin migrate"):
+            await store.open()
+        applied = await store.migrate()
+        assert len(applied) == LATEST_VERSION and applied[0].startswith("1: ")
+        assert await store.migrate() == []  # once is enough; again changes nothing
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("DELETE FROM schema_migrations WHERE version = %s", (LATEST_VERSION,))
+        with pytest.raises(
+            FailedPrecondition, match=f"older than this Tocsin needs \\({LATEST_VERSION}\\)"
+        ):
+            await store.open()
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO schema_migrations VALUES (%s, 'x', 0), (%s, 'from the future', 0)",
+                (LATEST_VERSION, LATEST_VERSION + 1),
+            )
+        with pytest.raises(FailedPrecondition, match="newer than this Tocsin knows"):
+            await store.open()
+        with pytest.raises(FailedPrecondition, match="newer than this Tocsin knows"):
+            await store.migrate()
+
+
+async def test_migrating_from_several_processes_at_once_applies_each_migration_once() -> None:
+    with postgres_database() as url:
+        results = await asyncio.gather(
+            *(PostgresStore(url, FakeClock()).migrate() for _ in range(4))
+        )
+    assert sorted(len(applied) for applied in results) == [0, 0, 0, LATEST_VERSION]
+
+
+async def test_conflicting_writes_from_many_connections_all_land() -> None:
+    with postgres_database() as url:
+        store = PostgresStore(url, FakeClock(), pool_size=8)
+        await store.migrate()
+        await store.open()
+        try:
+            created = await store.create_alert(NewAlert("Disk full"), Actor("ana"), T0, "a-1")
+            ref = AlertRef(RefKind.ID, created.alert.id)
+
+            async def tag(n: int) -> None:
+                await store.update_alert(
+                    ref, lambda alert: lifecycle.add_tags(alert, (f"t{n}",), T0), Actor("ana"), T0
+                )
+
+            # Every step reads the tags and writes them back: a lost update would drop one.
+            await asyncio.gather(*(tag(n) for n in range(16)))
+            alert = await store.get_alert(ref)
+        finally:
+            await store.close()
+    assert sorted(alert.tags) == sorted(f"t{n}" for n in range(16))
+
+
+async def test_an_unreachable_database_is_unavailable_with_its_address_and_no_password() -> None:
+    store = PostgresStore("postgresql://tocsin:s3cret@127.0.0.1:1/tocsin", FakeClock())
+    with pytest.raises(Unavailable) as caught:
+        await store.open()
+    assert "127.0.0.1:1/tocsin" in str(caught.value)
+    assert "s3cret" not in str(caught.value)

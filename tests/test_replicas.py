@@ -1,0 +1,230 @@
+"""Several `tocsin server` processes on one PostgreSQL database: each alias is one alert however
+many replicas are asked at once, changes reach watchers on every replica, and every page is
+sent once even when a replica is killed (SIGKILL) in the middle of paging.
+
+A page whose sender dies between handing it to the provider and recording the answer goes
+again, under the same ledger key, once its lease runs out (at least once beats never for a
+page; the webhook's Idempotency-Key and the email's Message-ID carry the key, so receivers
+can drop the repeat). So "once" is counted by ledger key at the receiving servers, and any
+raw repeat must be such a page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+
+from clients.client import TocsinClient
+from service.links import SECRET_ENV
+from service.model import AlertRef, NewAlert, RefKind
+from service.policies import PolicySpec, RoutingSpec, RuleSpec
+from service.user import NotificationRule, NotificationStep
+from tests.databases import postgres_database
+from tests.provider_servers import SmtpServer, WebhookReceiver
+from tests.test_serve_process import TOCSIN, _serving_log
+
+WEBHOOK_SECRET = "webhook-secret-shared-by-the-replicas"
+LINK_SECRET = "a-link-secret-shared-by-the-replicas-of-tests"
+ALERTS = 1_000
+
+
+@dataclass
+class Replica:
+    process: subprocess.Popen[str]
+    target: str
+
+
+@dataclass
+class Cluster:
+    url: str
+    replicas: list[Replica]
+    token: str
+    smtp: SmtpServer
+    hooks: WebhookReceiver
+
+    def client(self, index: int) -> TocsinClient:
+        return TocsinClient(self.replicas[index].target, self.token, timeout=30)
+
+
+@contextlib.contextmanager
+def _replica(url: str, data_dir: Path, config: Path) -> Iterator[Replica]:
+    env = {**os.environ, SECRET_ENV: LINK_SECRET, "TOCSIN_WEBHOOK_SECRET": WEBHOOK_SECRET}
+    process = subprocess.Popen(
+        [TOCSIN, "server", "--database", url, "--data-dir", str(data_dir), "--config",
+         str(config), "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+         "--log-format", "json"],
+        stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        message = str(_serving_log(process)[-1]["message"])
+        yield Replica(process, message.split("gRPC on ")[1].split(",")[0])
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@contextlib.asynccontextmanager
+async def three_replicas(tmp_path: Path) -> AsyncIterator[Cluster]:
+    async with SmtpServer() as smtp, WebhookReceiver(WEBHOOK_SECRET) as hooks:
+        config = tmp_path / "tocsin.yaml"
+        config.write_text(
+            "page_lease_seconds: 2\n"
+            "notifications:\n"
+            f"  smtp: {{host: 127.0.0.1, port: {smtp.port}, security: none,\n"
+            "         from_address: tocsin@example.com}\n"
+            "  webhook: {allow_http: true}\n"
+        )
+        with postgres_database() as url, contextlib.ExitStack() as stack:
+            migrating = await asyncio.create_subprocess_exec(
+                TOCSIN, "migrate", "--database", url, stderr=asyncio.subprocess.PIPE
+            )
+            _, errors = await migrating.communicate()
+            assert migrating.returncode == 0, errors
+            # The first makes the admin token (in its data directory); the others find it.
+            first = stack.enter_context(_replica(url, tmp_path / "r0", config))
+            token = (tmp_path / "r0" / "admin-token").read_text().strip()
+            others = [
+                stack.enter_context(_replica(url, tmp_path / f"r{n}", config)) for n in (1, 2)
+            ]
+            yield Cluster(url, [first, *others], token, smtp, hooks)
+
+
+async def _until(condition: Callable[[], bool], seconds: float) -> None:
+    async with asyncio.timeout(seconds):
+        # The receivers run on this loop, and say nothing when they receive: look again.
+        while not condition():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+
+
+async def test_one_alias_from_many_callers_on_three_replicas_is_one_alert(
+    tmp_path: Path,
+) -> None:
+    async with three_replicas(tmp_path) as cluster:
+        clients = [cluster.client(n) for n in range(3)]
+        try:
+
+            async def create(client: TocsinClient) -> bool:
+                result = await client.create_alert(NewAlert(message="Disk full", alias="disk"))
+                return result.deduplicated
+
+            results = await asyncio.gather(*(create(c) for c in clients for _ in range(32)))
+            alert = await clients[2].get_alert(AlertRef(RefKind.ALIAS, "disk"))
+        finally:
+            for client in clients:
+                await client.close()
+    assert sorted(results) == [False] + [True] * 95
+    assert alert.count == 96
+
+
+async def test_a_change_on_one_replica_reaches_a_watcher_on_another(tmp_path: Path) -> None:
+    async with (
+        three_replicas(tmp_path) as cluster,
+        cluster.client(0) as watcher,
+        cluster.client(1) as writer,
+    ):
+        stream = watcher.watch()
+        first = asyncio.ensure_future(anext(stream))
+        await asyncio.sleep(0.5)  # the stream is open before the change is made
+        made = (await writer.create_alert(NewAlert(message="CPU hot"))).alert
+        event = await asyncio.wait_for(first, 10)
+        await stream.aclose()
+    assert event.alert.id == made.id
+    assert event.entry.action == "created"
+
+
+async def test_every_page_is_sent_once_across_three_replicas_and_a_kill(tmp_path: Path) -> None:
+    async with three_replicas(tmp_path) as cluster:
+        hooks, smtp = cluster.hooks, cluster.smtp
+        async with cluster.client(0) as admin:
+            # Alice: email and webhook at once; Bob, three seconds on: a webhook.
+            for name in ("alice", "bob"):
+                await admin.create_user(name)
+                await admin.add_contact_method(name, "webhook", f"{hooks.url}/{name}")
+            await admin.add_contact_method("alice", "email", "alice@example.com")
+            await admin.set_notification_rule(
+                "alice",
+                "new_alert",
+                NotificationRule((NotificationStep("email", 0), NotificationStep("webhook", 0))),
+            )
+            await admin.set_notification_rule(
+                "bob", "new_alert", NotificationRule((NotificationStep("webhook", 0),))
+            )
+            await admin.create_policy(
+                PolicySpec(
+                    "two-step",
+                    team="default",
+                    rules=(
+                        RuleSpec(timedelta(), (("user", "alice"),)),
+                        RuleSpec(timedelta(seconds=3), (("user", "bob"),)),
+                    ),
+                )
+            )
+            await admin.set_routing(RoutingSpec("default", default_policy="two-step"))
+
+        expected = 3 * ALERTS
+
+        def received() -> int:
+            return len(smtp.received) + len(hooks.received)
+
+        clients = [cluster.client(n) for n in range(3)]
+        try:
+            gate = asyncio.Semaphore(24)
+
+            async def create(n: int) -> None:
+                async with gate:
+                    alert = NewAlert(message=f"Disk full on db-{n}", alias=f"db-{n}")
+                    await clients[n % 3].create_alert(alert)
+
+            await asyncio.gather(*(create(n) for n in range(ALERTS)))
+        finally:
+            for client in clients:
+                await client.close()
+        # Kill one replica while pages are going out.
+        await _until(lambda: received() >= expected // 3, 120)
+        victim = cluster.replicas[2].process
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait()
+        await _until(lambda: _distinct(smtp, hooks) >= expected, 180)
+        await asyncio.sleep(3)  # longer than a lease: nothing more may go out
+
+        with psycopg.connect(cluster.url) as conn:
+            alerts = conn.execute("SELECT alias, count FROM alerts").fetchall()
+            ledger = {
+                key: (channel, state, attempts)
+                for key, channel, state, attempts in conn.execute(
+                    "SELECT key, channel, state, attempts FROM pages"
+                ).fetchall()
+            }
+
+    assert sorted(alias for alias, _ in alerts) == sorted(f"db-{n}" for n in range(ALERTS))
+    assert {count for _, count in alerts} == {1}
+    assert len(ledger) == expected
+    assert {state for _, state, _ in ledger.values()} == {"delivered"}
+    keys = Counter(hook.headers["Idempotency-Key"] for hook in hooks.received)
+    assert set(keys) == {key for key, (channel, _, _) in ledger.items() if channel == "webhook"}
+    assert all(hook.signature_valid for hook in hooks.received)
+    mails = Counter(str(mail.message["Message-ID"]) for mail in smtp.received)
+    assert len(mails) == ALERTS
+    # A repeat is only ever a page whose sender was killed mid-send: sent again after its
+    # lease ran out, under the same key, and claimed twice in the ledger.
+    repeated_hooks = [key for key, n in keys.items() if n > 1]
+    assert all(ledger[key][2] >= 2 and keys[key] == 2 for key in repeated_hooks)
+    repeats = sum(n - 1 for n in keys.values()) + sum(n - 1 for n in mails.values())
+    retried = sum(attempts - 1 for _, _, attempts in ledger.values())
+    assert repeats <= retried
+
+
+def _distinct(smtp: SmtpServer, hooks: WebhookReceiver) -> int:
+    mails = {str(mail.message["Message-ID"]) for mail in smtp.received}
+    return len(mails) + len({hook.headers["Idempotency-Key"] for hook in hooks.received})
