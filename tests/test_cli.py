@@ -6,12 +6,24 @@ import asyncio
 import json
 import os
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import Running
+import pytest
+
+from tests.conftest import Running, serving
+from tests.fakes import FakeClock
 
 TOCSIN = str(Path(sys.executable).with_name("tocsin"))
+
+
+@pytest.fixture
+async def running(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Running]:
+    """One backend is enough: the console script only speaks gRPC, and each run costs a
+    process start."""
+    async with serving(tmp_path, clock) as server:
+        yield server
 
 
 @dataclass

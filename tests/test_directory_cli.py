@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-from tests.conftest import Running
+import pytest
+
+from tests.conftest import Running, serving
+from tests.fakes import FakeClock
 from tests.test_cli import tocsin
+
+
+@pytest.fixture
+async def running(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Running]:
+    """One backend is enough: the console script only speaks gRPC, and each run costs a
+    process start."""
+    async with serving(tmp_path, clock) as server:
+        yield server
 
 
 async def test_users_and_members_from_the_cli(running: Running) -> None:

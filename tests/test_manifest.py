@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +16,8 @@ from service.policies import PolicySpec, RoutingRuleSpec, RoutingSpec, RuleSpec
 from service.policy import Repeat
 from service.schedule import Unit
 from service.user import NotificationRule, NotificationStep, Role
-from tests.conftest import Running
+from tests.conftest import Running, serving
+from tests.fakes import FakeClock
 from tests.test_cli import Result, tocsin
 
 ONCALL = """\
@@ -60,6 +62,14 @@ schedules:
     overrides:
       - {user: bob, start: 2026-12-24T00:00, end: 2026-12-27T00:00, rotation: primary}
 """
+
+
+@pytest.fixture
+async def running(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Running]:
+    """One backend is enough: the console script only speaks gRPC, and each run costs a
+    process start."""
+    async with serving(tmp_path, clock) as server:
+        yield server
 
 
 async def apply(running: Running, path: Path, *more: str) -> Result:
