@@ -34,7 +34,7 @@ from pathlib import Path
 
 import grpc
 
-from bench import engine, oncall, report, scenarios, sns
+from bench import engine, oncall, replicas, report, scenarios, sns
 from bench.echo import running_echo
 from bench.errors import BenchError
 from bench.load import Measurement, measure
@@ -74,7 +74,38 @@ def main(argv: Sequence[str]) -> int:
     if "engine" in parts:
         print("Escalation engine (in process, SQLite, wall clock)", flush=True)
         print("\n".join(engine.run()))
+        status |= _engine_replicas(settings)
     return status
+
+
+def _engine_replicas(settings: Settings) -> int:
+    url = replicas.database_url()
+    print(
+        f"Escalation engine on PostgreSQL, 1 and 3 tocsin server replicas: "
+        f"{replicas.ENGINE_ALERTS:,} alerts each paging {len(replicas.PAGED_USERS)} users by "
+        f"webhook {replicas.DUE_AFTER_SECONDS:g} s after creation",
+        flush=True,
+    )
+    reason = replicas.unreachable(url)
+    if reason:
+        print(f"skipped: {reason}\n")
+        return 0
+    try:
+        runs, bare = asyncio.run(_run_engine_replicas(url, settings))
+    except BenchError as error:
+        print(f"bench failed: {error}", file=sys.stderr)
+        return 1
+    print("\n".join(replicas.engine_lines(runs, bare)))
+    print()
+    return 0
+
+
+async def _run_engine_replicas(
+    url: str, settings: Settings
+) -> tuple[list[replicas.EngineRun], float]:
+    with tempfile.TemporaryDirectory(prefix="tocsin-bench-") as scratch:
+        runs = [await replicas.engine_run(Path(scratch), url, count) for count in (1, 3)]
+    return runs, await replicas.bare_posts_per_second(settings.seconds)
 
 
 def _alerts(settings: Settings) -> int:
@@ -102,39 +133,63 @@ def _alerts(settings: Settings) -> int:
 
 
 def _sns(settings: Settings) -> int:
+    url = replicas.database_url()
+    reason = replicas.unreachable(url)
     print(
-        f"Verified SNS notifications through tocsin serve (SQLite) vs bare HTTP: "
+        f"Verified SNS notifications end to end: tocsin serve on SQLite, and 1 and 2 "
+        f"tocsin shim + tocsin server pairs on PostgreSQL, vs bare HTTP and bare gRPC: "
         f"{SNS_CONCURRENCY} connections, {settings.seconds:g} s after {WARMUP_SECONDS:g} s "
         "warm-up, each notification unique and signed in advance",
         flush=True,
     )
+    if reason:
+        print(f"PostgreSQL pairs skipped: {reason}")
     try:
-        edge, bare = asyncio.run(_run_sns(settings))
+        rows = asyncio.run(_run_sns(settings, "" if reason else url))
     except BenchError as error:
         print(f"bench failed: {error}", file=sys.stderr)
         return 1
-    print("\n".join(report.sns_table(edge, bare)))
+    print("\n".join(report.sns_table(rows)))
     print()
-    print(report.sns_target_line(edge))
+    print(report.sns_target_line(rows[0][1]))
     print()
     return 0
 
 
-async def _run_sns(settings: Settings) -> tuple[Measurement, Measurement]:
-    """The edge first, then bare HTTP, each on its own copies of the same signed bodies."""
+async def _run_sns(settings: Settings, database: str) -> list[tuple[str, Measurement]]:
+    """Each setup in turn, on its own pass over the same signed bodies (a fresh integration
+    each time, so every MessageId is new to it); then the baselines."""
     bodies = list(sns.signed_bodies(SNS_BODIES))
-    with tempfile.TemporaryDirectory(prefix="tocsin-bench-") as scratch:
-        config = sns.write_config(Path(scratch))
-        async with running_tocsin(Path(scratch), config) as tocsin:
-            url = await sns.integration_url(tocsin)
-            edge = await sns.measure_posts(
-                url, bodies, SNS_CONCURRENCY, settings.seconds, WARMUP_SECONDS, unique=True
+    rows: list[tuple[str, Measurement]] = []
+
+    async def posts(urls: list[str], unique: bool = True) -> Measurement:
+        return await sns.measure_posts(
+            urls, bodies, SNS_CONCURRENCY, settings.seconds, WARMUP_SECONDS, unique=unique
+        )
+
+    with tempfile.TemporaryDirectory(prefix="tocsin-bench-") as directory:
+        scratch = Path(directory)
+        config = sns.write_config(scratch)
+        async with running_tocsin(scratch, config) as tocsin:
+            rows.append(("tocsin serve, SQLite", await posts([await sns.integration_url(tocsin)])))
+        for pairs in (1, 2) if database else ():
+            async with (
+                replicas.fresh_database(database, scratch) as url,
+                replicas.servers(scratch, url, pairs, config) as (started, token),
+                replicas.shims(scratch, started, token, config) as bases,
+            ):
+                path = await sns.integration_path(started[0].target, token)
+                label = f"{pairs} shim+server, PostgreSQL"
+                rows.append((label, await posts([base + path for base in bases])))
+        async with sns.running_http_echo(scratch) as bare_url:
+            rows.append(("bare HTTP", await posts([bare_url], unique=False)))
+        async with running_echo(scratch) as echo:
+            metadata = (("authorization", "Bearer bench"),)
+            bare_grpc = await _measure(
+                echo, metadata, scenarios.echo, SNS_CONCURRENCY, settings.seconds
             )
-        async with sns.running_http_echo(Path(scratch)) as bare_url:
-            bare = await sns.measure_posts(
-                bare_url, bodies, SNS_CONCURRENCY, settings.seconds, WARMUP_SECONDS, unique=False
-            )
-    return edge, bare
+            rows.append(("bare gRPC echo", bare_grpc))
+    return rows
 
 
 async def _run(settings: Settings) -> list[Row]:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
 from bench.errors import BenchError
@@ -37,13 +38,19 @@ def free_ports(count: int) -> list[int]:
 
 @contextlib.asynccontextmanager
 async def running(
-    name: str, command: Sequence[str], log_path: Path, ready: Probe
+    name: str,
+    command: Sequence[str],
+    log_path: Path,
+    ready: Probe,
+    env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[None]:
-    """Runs `command` from the repository root for the block, once `ready` says it serves."""
+    """Runs `command` from the repository root for the block, once `ready` says it serves;
+    `env` adds to the bench's own environment."""
     with log_path.open("wb") as log:
         process = await asyncio.create_subprocess_exec(
             *command,
             cwd=REPO_ROOT,
+            env={**os.environ, **(env or {})},
             stdin=asyncio.subprocess.DEVNULL,
             stdout=log,
             stderr=log,

@@ -44,15 +44,17 @@ def target_line(rows: Sequence[Row]) -> str:
     return f"{goal}: not measured (include {TARGET_CONCURRENCY} in --concurrency)"
 
 
-def sns_table(edge: Measurement, bare: Measurement) -> list[str]:
-    header = f"{'':<16}{'calls/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
-    return [
-        header,
-        "-" * len(header),
-        f"{'tocsin serve':<16}{edge.calls_per_second:>10.0f}{edge.p50_ms:>9.2f}{edge.p99_ms:>9.2f}",
-        f"{'bare HTTP':<16}{bare.calls_per_second:>10.0f}{bare.p50_ms:>9.2f}{bare.p99_ms:>9.2f}",
-        f"tocsin serve / bare HTTP: {100 * edge.calls_per_second / bare.calls_per_second:.1f}%",
-    ]
+def sns_table(rows: Sequence[tuple[str, Measurement]]) -> list[str]:
+    """One line per setup, with its share of bare HTTP (the edge's ceiling) measured alike."""
+    bare = dict(rows).get("bare HTTP")
+    header = f"{'':<28}{'calls/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'of bare HTTP':>14}"
+    lines = [header, "-" * len(header)]
+    for name, m in rows:
+        share = f"{100 * m.calls_per_second / bare.calls_per_second:.1f}%" if bare else ""
+        lines.append(
+            f"{name:<28}{m.calls_per_second:>10.0f}{m.p50_ms:>9.2f}{m.p99_ms:>9.2f}{share:>14}"
+        )
+    return lines
 
 
 def sns_target_line(edge: Measurement) -> str:

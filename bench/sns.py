@@ -11,7 +11,7 @@ import contextlib
 import itertools
 import json
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -48,13 +48,18 @@ def signed_bodies(count: int) -> Iterator[bytes]:
 
 
 async def integration_url(tocsin: Endpoint) -> str:
-    async with TocsinClient(tocsin.target, tocsin.token) as client:
+    return tocsin.http + await integration_path(tocsin.target, tocsin.token)
+
+
+async def integration_path(target: str, token: str) -> str:
+    """A new integration's URL path and key: the same through any replica's edge."""
+    async with TocsinClient(target, token) as client:
         key = await client.create_integration(
             NewIntegration(
                 f"bench-{datetime.now(UTC):%H%M%S%f}", IntegrationType.SNS, topic_arns=(TOPIC,)
             )
         )
-    return f"{tocsin.http}/v1/sns/{key.info.integration.id}?apiKey={key.api_key}"
+    return f"/v1/sns/{key.info.integration.id}?apiKey={key.api_key}"
 
 
 @contextlib.asynccontextmanager
@@ -77,7 +82,7 @@ async def running_http_echo(scratch: Path) -> AsyncIterator[str]:
 
 
 async def measure_posts(
-    url: str,
+    urls: Sequence[str],
     bodies: list[bytes],
     concurrency: int,
     seconds: float,
@@ -86,8 +91,10 @@ async def measure_posts(
     unique: bool,
 ) -> Measurement:
     """Posts the bodies over `concurrency` connections, each once if `unique` (the bare
-    server, which stores nothing, may see them again); every answer must be 200."""
+    server, which stores nothing, may see them again), to the `urls` in turn (replicas behind
+    a round-robin balancer); every answer must be 200."""
     remaining = iter(bodies) if unique else itertools.cycle(bodies)
+    targets = itertools.cycle(urls)
     connector = aiohttp.TCPConnector(limit=concurrency)
     headers = {"Content-Type": "text/plain; charset=UTF-8"}
     async with aiohttp.ClientSession(connector=connector) as http:
@@ -96,7 +103,7 @@ async def measure_posts(
             body = next(remaining, None)
             if body is None:
                 raise BenchError("ran out of signed notifications; sign more for this rate")
-            async with http.post(url, data=body, headers=headers) as reply:
+            async with http.post(next(targets), data=body, headers=headers) as reply:
                 if reply.status != 200:
                     raise BenchError(f"the edge answered {reply.status}: {await reply.text()}")
                 await reply.read()

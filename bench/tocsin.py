@@ -43,7 +43,7 @@ async def running_tocsin(data_dir: Path, config: Path | None = None) -> AsyncIte
         command += ["--config", str(config)]
 
     async def serving() -> bool:
-        return token_path.exists() and await _healthy(target)
+        return token_path.exists() and await healthy(target)
 
     async with running("tocsin serve", command, data_dir / "serve.log", serving):
         token = token_path.read_text().strip()
@@ -51,7 +51,7 @@ async def running_tocsin(data_dir: Path, config: Path | None = None) -> AsyncIte
         yield Endpoint(target, metadata, f"http://{LOOPBACK}:{http_port}", token)
 
 
-async def _healthy(target: str) -> bool:
+async def healthy(target: str) -> bool:
     async with grpc.aio.insecure_channel(target) as channel:
         try:
             reply = await health_pb2_grpc.HealthStub(channel).Check(

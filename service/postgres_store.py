@@ -1,13 +1,18 @@
 """The shared store: one PostgreSQL database behind any number of replicas.
 
 Every job is one transaction on a pooled connection, run on a worker thread so the event loop
-never waits for the network. Writes are SERIALIZABLE: the jobs were written for one writer at
-a time, and PostgreSQL makes concurrent transactions behave as if they ran one after another,
-aborting one of a conflicting pair, which is then run again on a fresh snapshot. Reads are
-REPEATABLE READ, READ ONLY: one snapshot for all their statements, and they never abort.
+never waits for the network. Reads and writes are REPEATABLE READ: one snapshot for all of a
+job's statements. Two writes to the same row conflict, and the later one is run again on a
+fresh snapshot: an acknowledgement and the engine paging for that alert both write its
+escalation, so one of them sees the other. Two creates of one alias both insert, and the
+unique index over open aliases turns the second into a conflict too: run again, it finds the
+alert and counts into it. (SERIALIZABLE would also catch conflicts between reads and writes
+of different rows, but at page granularity: under load nearly every insert conflicts with
+every other, and throughput collapses.)
 
 Engines on several replicas claim due work with `FOR UPDATE SKIP LOCKED` (see
-`service.sql.POSTGRES`), so they pass each other's claims by instead of queuing behind them.
+`service.sql.POSTGRES`) at READ COMMITTED, so they pass each other's claims by instead of
+queuing behind them, and see what the others committed a moment ago.
 A commit that changed anything sends a NOTIFY; every replica LISTENs, so watchers and engines
 everywhere hear of changes made on any of them.
 """
@@ -43,6 +48,8 @@ _MIGRATION_LOCK = 7316029  # an advisory lock key: one migrating process at a ti
 _ATTEMPTS = 64  # conflicts resolve in a few; this many means something is wrong
 _CONNECT_TIMEOUT_SECONDS = 5
 _WRITES = ("INSERT", "UPDATE", "DELETE")
+_NOTIFY = f"SELECT pg_notify('{CHANNEL}', '')"
+_FEED_LOCK_AND_NOTIFY = f"{POSTGRES.feed_lock}, pg_notify('{CHANNEL}', '')"
 
 
 def redacted_url(url: str) -> str:
@@ -76,7 +83,11 @@ def _row_class(names: tuple[str, ...]) -> type[_Row]:
 
 
 def _rows(cursor: psycopg.Cursor[Any]) -> RowMaker[_Row]:
-    names = tuple(column.name for column in cursor.description or ())
+    # The raw result's field names: `cursor.description` would build a Column per field.
+    result = cursor.pgresult
+    if result is None:
+        return _row_class(())
+    names = tuple((result.fname(i) or b"").decode() for i in range(result.nfields))
     return _row_class(names)
 
 
@@ -98,18 +109,30 @@ def _postgres_sql(sql: str) -> str:
 
 
 class PostgresDb:
-    """A psycopg connection as the store's SQL expects it; notes whether anything was written."""
+    """A psycopg connection as the store's SQL expects it. Notes whether anything was
+    written, and whether every replica has been told so (NOTIFY is delivered at commit, so
+    it goes with the first statement that needs a round trip anyway, where it can)."""
 
     dialect: ClassVar[Dialect] = POSTGRES
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self._conn = conn
         self.wrote = False
+        self.notified = False
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
         if not self.wrote and sql.lstrip()[:6].upper() in _WRITES:
             self.wrote = True
+        if sql is POSTGRES.feed_lock and not self.notified:
+            self.notified = self.wrote = True
+            return self._conn.execute(_FEED_LOCK_AND_NOTIFY)
         return self._conn.execute(_postgres_sql(sql), parameters)
+
+    def notify(self) -> None:
+        """Tells every replica, once this commits, that something changed."""
+        if self.wrote and not self.notified:
+            self._conn.execute(_NOTIFY)
+            self.notified = True
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor:
         self.wrote = True
@@ -128,6 +151,7 @@ class PostgresStore(SQLStore):
         self._listener: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._signal: _ChangeSignal | None = None
+        self.conflicts = 0  # jobs run again because another transaction got in the way
 
     # Life cycle
 
@@ -227,18 +251,21 @@ class PostgresStore(SQLStore):
     # Plumbing
 
     async def _write(self, job: Job[R]) -> R:
-        return await self._run(job, write=True)
+        return await self._run(job, IsolationLevel.REPEATABLE_READ, write=True)
+
+    async def _claim(self, job: Job[R]) -> R:
+        return await self._run(job, IsolationLevel.READ_COMMITTED, write=True)
 
     async def _read(self, job: Job[R]) -> R:
-        return await self._run(job, write=False)
+        return await self._run(job, IsolationLevel.REPEATABLE_READ, write=False)
 
-    async def _run(self, job: Job[R], *, write: bool) -> R:
+    async def _run(self, job: Job[R], isolation: IsolationLevel, *, write: bool) -> R:
         if self._executor is None:
             raise Unavailable("the store is not open")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._transact, job, write)
+        return await loop.run_in_executor(self._executor, self._transact, job, isolation, write)
 
-    def _transact(self, job: Job[R], write: bool) -> R:
+    def _transact(self, job: Job[R], isolation: IsolationLevel, write: bool) -> R:
         """Runs the job in one transaction, again on a fresh snapshot while it conflicts."""
         pool = self._pool
         if pool is None:
@@ -246,19 +273,17 @@ class PostgresStore(SQLStore):
         for attempt in range(1, _ATTEMPTS + 1):
             try:
                 with pool.connection() as conn:
-                    conn.isolation_level = (
-                        IsolationLevel.SERIALIZABLE if write else IsolationLevel.REPEATABLE_READ
-                    )
+                    conn.isolation_level = isolation
                     conn.read_only = not write
                     db = PostgresDb(conn)
                     result = job(db)
-                    if db.wrote:  # delivered to every listener when (and if) this commits
-                        conn.execute("SELECT pg_notify(%s, '')", (CHANNEL,))
+                    db.notify()
                 # The block committed the transaction as it left.
                 if db.wrote and self._loop is not None and self._signal is not None:
                     self._loop.call_soon_threadsafe(self._signal.fire)
                 return result
             except RETRY_WHOLE_JOB as exc:
+                self.conflicts += 1
                 if attempt == _ATTEMPTS:
                     raise Unavailable("the database is too busy: a job kept conflicting") from exc
                 # Back off a little, and randomly, so the conflicting jobs stop colliding.

@@ -50,6 +50,8 @@ class Dialect:
     skip_locked: Callable[[str], str]
     # Run before the change feed is appended to, so feed order is commit order (or "").
     feed_lock: str
+    # Locks one address (the parameter) until the transaction ends (or "").
+    address_lock: str
 
 
 SQLITE = Dialect(
@@ -63,6 +65,7 @@ SQLITE = Dialect(
     ),
     skip_locked=lambda table: "",  # one writer at a time: nothing is locked by another engine
     feed_lock="",
+    address_lock="",
 )
 
 POSTGRES = Dialect(
@@ -81,6 +84,7 @@ POSTGRES = Dialect(
     # could commit out of order and a watcher that has read past the later number would never
     # see the earlier one. Appending to the feed one transaction at a time rules that out.
     feed_lock="SELECT pg_advisory_xact_lock(7316028)",
+    address_lock="SELECT pg_advisory_xact_lock(7316030, hashtext(?))",
 )
 
 
@@ -110,7 +114,13 @@ def is_unique_violation(exc: Exception) -> bool:
 
 # Another transaction got in the way: the whole job runs again on a fresh snapshot, so a job
 # that catches errors to carry on must let these through.
-RETRY_WHOLE_JOB = (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected)
+# A unique violation that a job does not catch itself is one too: another transaction inserted
+# the same key after this one's snapshot (two creates of one alias, say).
+RETRY_WHOLE_JOB = (
+    psycopg.errors.SerializationFailure,
+    psycopg.errors.DeadlockDetected,
+    psycopg.errors.UniqueViolation,
+)
 
 
 def ddl(statement: str, dialect: Dialect) -> str:

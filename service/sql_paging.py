@@ -340,6 +340,11 @@ class SQLPaging:
     async def _write(self, job: Job[R]) -> R:
         raise NotImplementedError
 
+    async def _claim(self, job: Job[R]) -> R:
+        """A write that takes due work by locking its rows (`Dialect.skip_locked`): it must
+        see what other engines committed a moment ago, not a snapshot from its start."""
+        raise NotImplementedError
+
     def _load_alert(self, conn: Db, alert_id: str) -> Alert:
         raise NotImplementedError
 
@@ -496,7 +501,7 @@ class SQLPaging:
                 conn.execute("RELEASE escalation")
             return planned
 
-        return await self._write(job)
+        return await self._claim(job)
 
     def _advance(
         self,
@@ -625,6 +630,7 @@ class SQLPaging:
                 f"OR p.lease_until <= ?) ORDER BY p.due_at LIMIT ?{conn.dialect.skip_locked('p')}",
                 (to_micros(now), to_micros(now), limit),
             ).fetchall()
+            _lock_throttled_addresses(conn, rows)
             claimed = []
             alerts: dict[str, Alert] = {}
             recent: dict[tuple[Channel, str], list[tuple[str, datetime]]] = {}
@@ -703,7 +709,7 @@ class SQLPaging:
                 self._log(conn, alert_id, changes, now)
             return Claims(claimed, len(rows))
 
-        return await self._write(job)
+        return await self._claim(job)
 
     async def record_page(
         self, claimed: ClaimedPage, result: SendResult, now: datetime, rng: random.Random
@@ -784,6 +790,19 @@ class SQLPaging:
                 )
             ]
         )
+
+
+def _lock_throttled_addresses(conn: Db, rows: Sequence[Row]) -> None:
+    """With other engines at work, only one at a time may count and add to the recent sends
+    to one phone number; in one order, so that two engines never wait for each other."""
+    if not conn.dialect.address_lock:
+        return
+    addresses = sorted(
+        {f"{row['channel']}:{row['address']}" for row in rows if Channel(row["channel"]) in
+         paging.THROTTLES}
+    )  # fmt: skip
+    for address in addresses:
+        conn.execute(conn.dialect.address_lock, (address,))
 
 
 def _unclaimed(conn: Db, alert_ids: Sequence[str]) -> Sequence[str]:

@@ -822,6 +822,8 @@ def _insert_activity(
 ) -> None:
     if not changes:
         return
+    if conn.dialect.feed_lock:
+        conn.execute(conn.dialect.feed_lock)
     # The caller's note goes with the first entry of what their call did.
     rows = [
         (

@@ -290,6 +290,9 @@ class SQLiteStore(SQLStore):
             raise Unavailable("the store is not open")
         return await self._writer.submit(job)
 
+    async def _claim(self, job: Job[R]) -> R:
+        return await self._write(job)  # the one writer sees every commit before it
+
     async def _read(self, job: Job[R]) -> R:
         if self._executor is None:
             raise Unavailable("the store is not open")
