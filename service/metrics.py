@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 
 class RpcMetrics:
@@ -45,4 +49,20 @@ class AlertMetrics:
         )
         self.snoozes_ended = Counter(
             "tocsin_alert_snoozes_ended", "Snoozes that ran out.", registry=registry
+        )
+
+
+class ConflictMetrics(Collector):
+    """How often a shared database ran a job again because another replica's transaction
+    changed the same rows first: a few are normal; a steady climb means hot rows."""
+
+    def __init__(self, registry: CollectorRegistry, conflicts: Callable[[], int]) -> None:
+        self._conflicts = conflicts
+        registry.register(self)
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "tocsin_database_conflicts",
+            "Jobs run again because a concurrent transaction changed the same rows.",
+            value=self._conflicts(),
         )

@@ -60,7 +60,7 @@ from service.ingest import Ingest
 from service.ingest_servicer import IngestServicer
 from service.integration_servicer import IntegrationServicer
 from service.integrations import Integrations
-from service.metrics import AlertMetrics, RpcMetrics
+from service.metrics import AlertMetrics, ConflictMetrics, RpcMetrics
 from service.notifier import Notifier
 from service.paging import ClaimedPage
 from service.policies import Policies
@@ -132,6 +132,9 @@ class TocsinServer:
         self.users = Users(self.store, clock)
         self.schedules = Schedules(self.store, clock)
         self.alert_metrics = AlertMetrics(self.registry)
+        if isinstance(self.store, PostgresStore):
+            store = self.store
+            ConflictMetrics(self.registry, lambda: store.conflicts)
         self.policies = Policies(self.store, clock)
         self._environ = os.environ if environ is None else environ
         self._link_secret = b""  # read from the environment or the data directory at start

@@ -1,8 +1,8 @@
-"""The SQLite tables of people and schedules: users, team members, schedules and overrides.
+"""The SQL of people and schedules: users, team members, schedules and overrides.
 
-A mixin of `SQLiteStore`, which supplies `_read` and `_write` (jobs on a reader connection,
-and group-committed jobs on the writer). Read-modify-write steps run inside the write job, so
-they are atomic; a step that refuses raises before anything is written.
+A mixin of `SQLStore`, whose backends supply `_read` and `_write` (each job one transaction).
+Read-modify-write steps run inside the write job, so they are atomic; a step that refuses
+raises, and nothing of the job is kept.
 """
 
 from __future__ import annotations

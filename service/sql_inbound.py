@@ -1,7 +1,7 @@
-"""The SQLite side of answers to pages: who owns a number, which page a call was, and which
+"""The SQL of answers to pages: who owns a number, which page a call was, and which
 acknowledge links have been used.
 
-A mixin of `SQLiteStore`, which supplies `_read` and `_write`.
+A mixin of `SQLStore`, whose backends supply `_read` and `_write`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""The SQLite side of paging: policies, team routing, escalations and the page ledger.
+"""The SQL of paging: policies, team routing, escalations and the page ledger.
 
-A mixin of `SQLiteStore`, which supplies `_read`/`_write` and the alert plumbing it shares
+A mixin of `SQLStore`, which supplies `_read`/`_write`/`_claim` and the alert plumbing it shares
 (`_load_alert`, `_log`, `_save_alert`). The escalation and page logic is pure
 (`service.escalation`, `service.paging`, `service.recipients`); here it is run inside one
 transaction per step, so a step's outcome and its next job are written together.

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from pathlib import Path
 
+import aiohttp
 import psycopg
 import pytest
 
@@ -14,6 +16,7 @@ from service.errors import FailedPrecondition, Unavailable
 from service.migrations import LATEST_VERSION
 from service.model import Actor, AlertRef, NewAlert, RefKind
 from service.postgres_store import PostgresStore
+from tests.conftest import serving
 from tests.databases import postgres_database
 from tests.fakes import FakeClock
 
@@ -81,3 +84,13 @@ async def test_an_unreachable_database_is_unavailable_with_its_address_and_no_pa
         await store.open()
     assert "127.0.0.1:1/tocsin" in str(caught.value)
     assert "s3cret" not in str(caught.value)
+
+
+async def test_a_server_on_postgresql_reports_its_conflicts(tmp_path: Path) -> None:
+    async with (
+        serving(tmp_path, FakeClock(), backend="postgresql") as running,
+        aiohttp.ClientSession() as http,
+        http.get(f"http://127.0.0.1:{running.server.http_port}/metrics") as reply,
+    ):
+        text = await reply.text()
+    assert "tocsin_database_conflicts_total 0.0" in text
