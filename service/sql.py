@@ -52,6 +52,8 @@ class Dialect:
     feed_lock: str
     # Locks one address (the parameter) until the transaction ends (or "").
     address_lock: str
+    # Appended to a SELECT whose rows a decision rests on, so a concurrent change conflicts.
+    for_update: str
 
 
 SQLITE = Dialect(
@@ -66,6 +68,7 @@ SQLITE = Dialect(
     skip_locked=lambda table: "",  # one writer at a time: nothing is locked by another engine
     feed_lock="",
     address_lock="",
+    for_update="",
 )
 
 POSTGRES = Dialect(
@@ -85,6 +88,7 @@ POSTGRES = Dialect(
     # see the earlier one. Appending to the feed one transaction at a time rules that out.
     feed_lock="SELECT pg_advisory_xact_lock(7316028)",
     address_lock="SELECT pg_advisory_xact_lock(7316030, hashtext(?))",
+    for_update=" FOR UPDATE",
 )
 
 

@@ -450,11 +450,11 @@ class SQLStore(SQLDirectory, SQLPaging, SQLInbound):
                 raise NotFound(f"no token with id {token_id!r}")
             if row["revoked_at"] is not None:
                 return _token(row)
-            others = conn.execute(
-                "SELECT COUNT(*) FROM api_tokens WHERE revoked_at IS NULL AND id != ?",
-                (token_id,),
-            ).fetchone()[0]
-            if not others:
+            # Locked: two replicas revoking the last two tokens at once must not both succeed.
+            active = conn.execute(
+                f"SELECT id FROM api_tokens WHERE revoked_at IS NULL{conn.dialect.for_update}"
+            ).fetchall()
+            if not [r for r in active if r["id"] != token_id]:
                 raise FailedPrecondition(
                     "this is the last active token; create another before revoking it"
                 )

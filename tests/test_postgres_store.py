@@ -94,3 +94,21 @@ async def test_a_server_on_postgresql_reports_its_conflicts(tmp_path: Path) -> N
     ):
         text = await reply.text()
     assert "tocsin_database_conflicts_total 0.0" in text
+
+
+async def test_two_revocations_at_once_never_leave_no_active_token() -> None:
+    with postgres_database() as url:
+        store = PostgresStore(url, FakeClock())
+        await store.migrate()
+        await store.open()
+        try:
+            for n in (1, 2):
+                await store.create_token(f"t{n}", f"hash-{n}", T0, f"tok-{n}")
+            outcomes = await asyncio.gather(
+                *(store.revoke_token(f"tok-{n}", T0) for n in (1, 2)), return_exceptions=True
+            )
+            active = [t for t in await store.list_tokens() if t.revoked_at is None]
+        finally:
+            await store.close()
+    assert sorted(type(o).__name__ for o in outcomes) == ["FailedPrecondition", "TokenInfo"]
+    assert len(active) == 1
