@@ -3,7 +3,8 @@
 A tick ends the snoozes that have run out, runs every escalation step that is due (each in
 one transaction that plans its pages and schedules the next step), then sends the pages that
 are due. A page is marked as being sent (with a lease) and committed before the provider is
-called, and its result recorded after: a crash in between leaves it to be sent again when the
+called, and its result recorded after (answers that arrive together share a commit): a crash
+in between leaves it to be sent again when the
 lease runs out, under the same ledger key, which providers that take an idempotency key use
 to drop the repeat. Tests drive `tick()` with a fake clock; `run()` is the loop `tocsin serve`
 uses, which sleeps until the next thing is due or the store changes.
@@ -30,6 +31,7 @@ from service.user import Channel
 log = logging.getLogger(__name__)
 
 BATCH = 256
+STEP_CHUNK = 32  # escalation steps per job
 LEASE = timedelta(seconds=60)
 SEND_CONCURRENCY = 64
 SEND_TIMEOUT_SECONDS = 30.0
@@ -49,6 +51,49 @@ class Tick:
 
 def reply_hint(tiny_id: int) -> str:
     return f"Reply '{tiny_id} ack' to acknowledge"
+
+
+@dataclass
+class _Answer:
+    claimed: ClaimedPage
+    result: SendResult
+    recorded: asyncio.Future[PageState]
+
+
+class _Recorder:
+    """Records providers' answers in groups: the first at once, and those that come while a
+    group is being written together in the next, so a storm of pages costs a few commits,
+    not one each, and a quiet moment adds no wait."""
+
+    def __init__(self, store: Store, clock: Clock, rng: random.Random) -> None:
+        self._store = store
+        self._clock = clock
+        self._rng = rng
+        self._waiting: list[_Answer] = []
+        self._writing: asyncio.Task[None] | None = None
+
+    async def record(self, claimed: ClaimedPage, result: SendResult) -> PageState:
+        answer = _Answer(claimed, result, asyncio.get_running_loop().create_future())
+        self._waiting.append(answer)
+        if self._writing is None or self._writing.done():
+            self._writing = asyncio.create_task(self._write())
+        return await answer.recorded
+
+    async def _write(self) -> None:
+        while self._waiting:
+            group, self._waiting = self._waiting[:BATCH], self._waiting[BATCH:]
+            try:
+                states = await self._store.record_pages(
+                    [(a.claimed, a.result) for a in group], self._clock.now(), self._rng
+                )
+            except Exception as exc:  # each sender hears it; their pages go again later
+                for answer in group:
+                    if not answer.recorded.done():
+                        answer.recorded.set_exception(exc)
+                continue
+            for answer, state in zip(group, states, strict=True):
+                if not answer.recorded.done():
+                    answer.recorded.set_result(state)
 
 
 class Engine:
@@ -73,6 +118,7 @@ class Engine:
         self._metrics = metrics
         self._ack_url = ack_url
         self._rng = rng or random.Random()
+        self._recorder = _Recorder(store, clock, self._rng)
         self._lease = lease
         self._stopping = asyncio.Event()  # set by run()'s stop: a long tick ends early
         self._sending = asyncio.Semaphore(SEND_CONCURRENCY)
@@ -88,10 +134,15 @@ class Engine:
         while not self._stopping.is_set():
             now = self._clock.now()
             due = await self._store.due_escalations(now, BATCH)
-            # Steps of different alerts are independent: run as one job, they share a commit
-            # and the look-ups of the schedules and people they page.
+            # Steps of different alerts are independent: run a few jobs of many each, which
+            # share the look-ups of the schedules and people they page, and which a database
+            # with many connections runs side by side (SQLite's writer commits them together).
             if due:
-                planned += await self._store.run_escalations(due, now)
+                chunks = [due[i : i + STEP_CHUNK] for i in range(0, len(due), STEP_CHUNK)]
+                done = await asyncio.gather(
+                    *(self._store.run_escalations(chunk, now) for chunk in chunks)
+                )
+                planned += sum(done)
             steps += len(due)
             claims = await self._store.claim_pages(self._clock.now(), BATCH, self._lease)
             results = await asyncio.gather(*(self._deliver(page) for page in claims.pages))
@@ -129,7 +180,7 @@ class Engine:
         else:
             async with self._sending:
                 result = await self._call(notifier, page)
-        return await self._store.record_page(claimed, result, self._clock.now(), self._rng)
+        return await self._recorder.record(claimed, result)
 
     @staticmethod
     async def _call(notifier: Notifier, page: Page) -> SendResult:

@@ -24,6 +24,7 @@ import contextlib
 import functools
 import logging
 import random
+import re
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -49,7 +50,11 @@ _ATTEMPTS = 64  # conflicts resolve in a few; this many means something is wrong
 _CONNECT_TIMEOUT_SECONDS = 5
 _WRITES = ("INSERT", "UPDATE", "DELETE")
 _NOTIFY = f"SELECT pg_notify('{CHANNEL}', '')"
-_FEED_LOCK_AND_NOTIFY = f"{POSTGRES.feed_lock}, pg_notify('{CHANNEL}', '')"
+# Sequence numbers are handed out at insert but become visible at commit: two writers could
+# commit out of order, and a watcher that has read past the later number would never see the
+# earlier one. Appending to the feed one transaction at a time rules that out. The NOTIFY
+# rides along: it is delivered at commit wherever it was sent.
+_FEED_LOCK_AND_NOTIFY = f"SELECT pg_advisory_xact_lock(7316028), pg_notify('{CHANNEL}', '')"
 
 
 def redacted_url(url: str) -> str:
@@ -108,6 +113,20 @@ def _postgres_sql(sql: str) -> str:
     return "".join(out)
 
 
+_VALUES = re.compile(r"^(INSERT INTO .+? VALUES )(\([^()]*\))(.*)$", re.DOTALL)
+
+
+@functools.lru_cache(maxsize=1024)
+def _multi_row_insert(sql: str, rows: int) -> str | None:
+    """`INSERT ... VALUES (...) [ON CONFLICT ...]` for `rows` rows at once, or None for any
+    other statement (or none to insert)."""
+    match = _VALUES.match(sql)
+    if match is None or rows == 0:
+        return None
+    head, values, tail = match.groups()
+    return _postgres_sql(head + ", ".join([values] * rows) + tail)
+
+
 class PostgresDb:
     """A psycopg connection as the store's SQL expects it. Notes whether anything was
     written, and whether every replica has been told so (NOTIFY is delivered at commit, so
@@ -119,14 +138,17 @@ class PostgresDb:
         self._conn = conn
         self.wrote = False
         self.notified = False
+        self.feed_locked = False
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
         if not self.wrote and sql.lstrip()[:6].upper() in _WRITES:
             self.wrote = True
-        if sql is POSTGRES.feed_lock and not self.notified:
-            self.notified = self.wrote = True
-            return self._conn.execute(_FEED_LOCK_AND_NOTIFY)
         return self._conn.execute(_postgres_sql(sql), parameters)
+
+    def lock_feed(self) -> None:
+        if not self.feed_locked:
+            self._conn.execute(_FEED_LOCK_AND_NOTIFY)
+            self.feed_locked = self.notified = self.wrote = True
 
     def notify(self) -> None:
         """Tells every replica, once this commits, that something changed."""
@@ -136,8 +158,12 @@ class PostgresDb:
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor:
         self.wrote = True
+        rows = list(parameters)
+        insert = _multi_row_insert(sql, len(rows))
+        if insert is not None:  # one statement: psycopg's executemany costs more per call
+            return self._conn.execute(insert, [value for row in rows for value in row])
         cursor = self._conn.cursor()
-        cursor.executemany(_postgres_sql(sql), parameters)
+        cursor.executemany(_postgres_sql(sql), rows)
         return cursor
 
 

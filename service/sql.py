@@ -48,8 +48,6 @@ class Dialect:
     # Appended to a SELECT of due jobs, so that engines on other replicas pass them by; given
     # the table (or alias) whose rows are claimed.
     skip_locked: Callable[[str], str]
-    # Run before the change feed is appended to, so feed order is commit order (or "").
-    feed_lock: str
     # Locks one address (the parameter) until the transaction ends (or "").
     address_lock: str
     # Appended to a SELECT whose rows a decision rests on, so a concurrent change conflicts.
@@ -66,7 +64,6 @@ SQLITE = Dialect(
         "WHERE json_extract(m.value, '$.channel') = ? AND json_extract(m.value, '$.address') = ?)"
     ),
     skip_locked=lambda table: "",  # one writer at a time: nothing is locked by another engine
-    feed_lock="",
     address_lock="",
     for_update="",
 )
@@ -83,10 +80,6 @@ POSTGRES = Dialect(
         "WHERE m.v ->> 'channel' = ? AND m.v ->> 'address' = ?)"
     ),
     skip_locked=lambda table: f" FOR UPDATE OF {table} SKIP LOCKED",
-    # Sequence numbers are handed out at insert but become visible at commit: two writers
-    # could commit out of order and a watcher that has read past the later number would never
-    # see the earlier one. Appending to the feed one transaction at a time rules that out.
-    feed_lock="SELECT pg_advisory_xact_lock(7316028)",
     address_lock="SELECT pg_advisory_xact_lock(7316030, hashtext(?))",
     for_update=" FOR UPDATE",
 )
@@ -101,6 +94,10 @@ class Db(Protocol):
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor: ...
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor: ...
+
+    def lock_feed(self) -> None:
+        """Called before the change feed (the activity table) is appended to: from then until
+        commit, no other transaction appends, so the feed's order is its commit order."""
 
 
 Job = Callable[[Db], R]

@@ -711,53 +711,66 @@ class SQLPaging:
 
         return await self._claim(job)
 
-    async def record_page(
-        self, claimed: ClaimedPage, result: SendResult, now: datetime, rng: random.Random
+    async def record_pages(
+        self,
+        answers: Sequence[tuple[ClaimedPage, SendResult]],
+        now: datetime,
+        rng: random.Random,
+    ) -> list[PageState]:
+        """What the providers said, into the ledger and the alerts' activity, in one job;
+        nothing for a page that is no longer its sender's (its lease ran out and it was
+        claimed again)."""
+        return await self._write(
+            lambda conn: [self._record(conn, c, r, now, rng) for c, r in answers]
+        )
+
+    def _record(
+        self,
+        conn: Db,
+        claimed: ClaimedPage,
+        result: SendResult,
+        now: datetime,
+        rng: random.Random,
     ) -> PageState:
-        """What the provider said, into the ledger and the alert's activity; nothing if the
-        page is no longer this sender's (its lease ran out and it was claimed again)."""
-
-        def job(conn: Db) -> PageState:
-            who: dict[str, object] = {"user": claimed.username, "channel": claimed.channel.value}
-            due = None  # unchanged
-            if result.outcome is Outcome.DELIVERED:
-                state, action = PageState.DELIVERED, "paged"
-                details = {**who, "provider id": result.provider_id}
-            elif result.outcome is Outcome.RETRYABLE and claimed.attempt < paging.MAX_ATTEMPTS:
-                wait = paging.retry_delay(claimed.attempt, rng)
-                state, due, action = PageState.RETRY, to_micros(now + wait), "page retrying"
-                details = {**who, "why": result.detail, "in seconds": round(wait.total_seconds())}
-            else:
-                state, action = PageState.FAILED, "page failed"
-                details = {**who, "why": result.detail, "attempts": claimed.attempt}
-            flag = conn.execute(
-                "SELECT detail FROM pages WHERE key = ? AND state = 'sending' AND attempts = ?",
-                (claimed.key, claimed.attempt),
-            ).fetchone()
-            if (
-                flag is not None
-                and flag["detail"].startswith("cancel:")
-                and (state is not PageState.DELIVERED)
-            ):
-                # Acknowledged (or closed, snoozed) while this was with the provider: a
-                # failed send is not tried again.
-                state, due, action = PageState.CANCELLED, None, "page cancelled"
-                details = {**who, "why": flag["detail"].removeprefix("cancel:")}
-            recorded = conn.execute(
-                "UPDATE pages SET state = ?, due_at = COALESCE(?, due_at), provider_id = ?, "
-                "detail = ?, lease_until = NULL WHERE key = ? AND state = 'sending' "
-                "AND attempts = ?",
-                (state.value, due, result.provider_id, result.detail, claimed.key,
-                 claimed.attempt),
-            ).rowcount  # fmt: skip
-            if not recorded:
-                row = conn.execute("SELECT state FROM pages WHERE key = ?", (claimed.key,))
-                found = row.fetchone()
-                return PageState(found["state"]) if found else PageState.CANCELLED
-            self._log(conn, claimed.alert.id, [Change(action, after=details)], now)
-            return state
-
-        return await self._write(job)
+        """One provider's answer; a job already runs."""
+        who: dict[str, object] = {"user": claimed.username, "channel": claimed.channel.value}
+        due = None  # unchanged
+        if result.outcome is Outcome.DELIVERED:
+            state, action = PageState.DELIVERED, "paged"
+            details = {**who, "provider id": result.provider_id}
+        elif result.outcome is Outcome.RETRYABLE and claimed.attempt < paging.MAX_ATTEMPTS:
+            wait = paging.retry_delay(claimed.attempt, rng)
+            state, due, action = PageState.RETRY, to_micros(now + wait), "page retrying"
+            details = {**who, "why": result.detail, "in seconds": round(wait.total_seconds())}
+        else:
+            state, action = PageState.FAILED, "page failed"
+            details = {**who, "why": result.detail, "attempts": claimed.attempt}
+        flag = conn.execute(
+            "SELECT detail FROM pages WHERE key = ? AND state = 'sending' AND attempts = ?",
+            (claimed.key, claimed.attempt),
+        ).fetchone()
+        if (
+            flag is not None
+            and flag["detail"].startswith("cancel:")
+            and (state is not PageState.DELIVERED)
+        ):
+            # Acknowledged (or closed, snoozed) while this was with the provider: a
+            # failed send is not tried again.
+            state, due, action = PageState.CANCELLED, None, "page cancelled"
+            details = {**who, "why": flag["detail"].removeprefix("cancel:")}
+        recorded = conn.execute(
+            "UPDATE pages SET state = ?, due_at = COALESCE(?, due_at), provider_id = ?, "
+            "detail = ?, lease_until = NULL WHERE key = ? AND state = 'sending' "
+            "AND attempts = ?",
+            (state.value, due, result.provider_id, result.detail, claimed.key,
+             claimed.attempt),
+        ).rowcount  # fmt: skip
+        if not recorded:
+            row = conn.execute("SELECT state FROM pages WHERE key = ?", (claimed.key,))
+            found = row.fetchone()
+            return PageState(found["state"]) if found else PageState.CANCELLED
+        self._log(conn, claimed.alert.id, [Change(action, after=details)], now)
+        return state
 
     async def next_due(self) -> datetime | None:
         """The earliest escalation step or page due, for the engine to sleep until."""

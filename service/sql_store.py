@@ -822,8 +822,7 @@ def _insert_activity(
 ) -> None:
     if not changes:
         return
-    if conn.dialect.feed_lock:
-        conn.execute(conn.dialect.feed_lock)
+    conn.lock_feed()
     # The caller's note goes with the first entry of what their call did.
     rows = [
         (

@@ -40,6 +40,9 @@ class SQLiteDb(sqlite3.Connection):
     def dialect(self) -> Dialect:
         return SQLITE
 
+    def lock_feed(self) -> None:
+        """Nothing to do: the one writer's transactions commit in the order they append."""
+
 
 BUSY_TIMEOUT_MS = 30_000
 

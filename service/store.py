@@ -234,10 +234,14 @@ class Store(Protocol):
     async def claim_pages(self, now: datetime, limit: int, lease: timedelta) -> Claims:
         """Due pages, marked as being sent with a lease; throttled ones are moved on."""
 
-    async def record_page(
-        self, claimed: ClaimedPage, result: SendResult, now: datetime, rng: random.Random
-    ) -> PageState:
-        """Records the provider's answer, unless the page was claimed again meanwhile."""
+    async def record_pages(
+        self,
+        answers: Sequence[tuple[ClaimedPage, SendResult]],
+        now: datetime,
+        rng: random.Random,
+    ) -> list[PageState]:
+        """Records the providers' answers in one job (their pages' states, in order), except
+        for a page claimed again meanwhile."""
 
     async def next_due(self) -> datetime | None: ...
 

@@ -378,7 +378,7 @@ async def test_a_send_that_fails_after_the_acknowledgement_is_not_tried_again(
     (sms,) = (await world.store.claim_pages(world.clock.now(), 10, MINUTE)).pages
     await world.alerts.acknowledge(AlertRef(RefKind.ID, alert.id), ANA)  # while it is in flight
     retry = SendResult(Outcome.RETRYABLE, detail="timed out")
-    state = await world.store.record_page(sms, retry, world.clock.now(), random.Random(1))
+    (state,) = await world.store.record_pages([(sms, retry)], world.clock.now(), random.Random(1))
     assert state is PageState.CANCELLED
     assert await world.at(time_enough()) == []
 
