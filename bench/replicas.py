@@ -7,11 +7,12 @@ Ingest: N shim+server pairs behind the load generator's round robin, verified SN
 notifications as in `bench.sns`.
 
 Engine: N replicas run one population of alerts. A policy pages two users by webhook
-`DUE_AFTER_SECONDS` after each alert is created: long enough to create them all first, so
-the steps fall due at the rate alerts were created, then the replicas' engines race for
-them. The webhook receiver, in this process, notes when each page arrives; lateness is that
-instant minus when the page was due (the alert's creation plus the rule's delay). Sends/s is
-pages received over the time from the first due to the last received.
+`DUE_AFTER_SECONDS` after each alert is created: long enough to create them all first (if
+creating takes longer, the engines start while it goes on), so the steps fall due at the
+rate alerts were created, then the replicas' engines race for them. The webhook receiver, in
+this process, notes when each page arrives; lateness is that instant minus when the page was
+due (the alert's creation plus the rule's delay). Sends/s is pages received over the time
+from the first due to the last received.
 """
 
 from __future__ import annotations
@@ -298,8 +299,6 @@ async def _create_alerts(clients: Sequence[TocsinClient]) -> tuple[float, float]
             made.append(result.alert.created_at.timestamp())
 
     await asyncio.gather(*(create(index) for index in range(ENGINE_ALERTS)))
-    if max(made) - min(made) >= DUE_AFTER_SECONDS:
-        raise BenchError("creating the alerts took longer than their first step's delay")
     return min(made), max(made)
 
 
