@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import logging
 import random
 import re
@@ -128,33 +129,42 @@ def _multi_row_insert(sql: str, rows: int) -> str | None:
 
 
 class PostgresDb:
-    """A psycopg connection as the store's SQL expects it. Notes whether anything was
-    written, and whether every replica has been told so (NOTIFY is delivered at commit, so
-    it goes with the first statement that needs a round trip anyway, where it can)."""
+    """A psycopg connection as the store's SQL expects it, for one transaction: notes whether
+    anything was written, and holds the feed's rows for the end (see `append_feed`)."""
 
     dialect: ClassVar[Dialect] = POSTGRES
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self._conn = conn
         self.wrote = False
-        self.notified = False
-        self.feed_locked = False
+        self._feed: list[tuple[str, Sequence[Sequence[Any]]]] = []
+        self._savepoints: list[int] = []  # for each open savepoint, the feed's length then
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
         if not self.wrote and sql.lstrip()[:6].upper() in _WRITES:
             self.wrote = True
+        # Feed rows held back belong to the savepoint they were appended in, as rows would.
+        if sql.startswith("SAVEPOINT "):
+            self._savepoints.append(len(self._feed))
+        elif sql.startswith("ROLLBACK TO "):
+            del self._feed[self._savepoints[-1] :]
+        elif sql.startswith("RELEASE "):
+            self._savepoints.pop()
         return self._conn.execute(_postgres_sql(sql), parameters)
 
-    def lock_feed(self) -> None:
-        if not self.feed_locked:
-            self._conn.execute(_FEED_LOCK_AND_NOTIFY)
-            self.feed_locked = self.notified = self.wrote = True
+    def append_feed(self, sql: str, rows: Sequence[Sequence[Any]], /) -> None:
+        self.wrote = True
+        self._feed.append((sql, rows))
 
-    def notify(self) -> None:
-        """Tells every replica, once this commits, that something changed."""
-        if self.wrote and not self.notified:
+    def finish(self) -> None:
+        """Before the commit: appends the feed's rows, holding the feed's lock only from here
+        to the commit, and tells every replica (at commit) that something changed."""
+        if self._feed:
+            self._conn.execute(_FEED_LOCK_AND_NOTIFY)
+            for sql, runs in itertools.groupby(self._feed, key=lambda appended: appended[0]):
+                self.executemany(sql, [row for _, rows in runs for row in rows])
+        elif self.wrote:
             self._conn.execute(_NOTIFY)
-            self.notified = True
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor:
         self.wrote = True
@@ -303,7 +313,7 @@ class PostgresStore(SQLStore):
                     conn.read_only = not write
                     db = PostgresDb(conn)
                     result = job(db)
-                    db.notify()
+                    db.finish()
                 # The block committed the transaction as it left.
                 if db.wrote and self._loop is not None and self._signal is not None:
                     self._loop.call_soon_threadsafe(self._signal.fire)

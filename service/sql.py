@@ -95,9 +95,11 @@ class Db(Protocol):
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor: ...
 
-    def lock_feed(self) -> None:
-        """Called before the change feed (the activity table) is appended to: from then until
-        commit, no other transaction appends, so the feed's order is its commit order."""
+    def append_feed(self, sql: str, rows: Sequence[Sequence[Any]], /) -> None:
+        """Inserts rows into the change feed (the activity table), with `sql` for one row.
+        Its sequence numbers must be in commit order, for watchers that read past a number
+        never look back: where transactions commit side by side, the rows wait for the end
+        of the transaction and go in just before the commit, under a lock held through it."""
 
 
 Job = Callable[[Db], R]

@@ -822,7 +822,6 @@ def _insert_activity(
 ) -> None:
     if not changes:
         return
-    conn.lock_feed()
     # The caller's note goes with the first entry of what their call did.
     rows = [
         (
@@ -840,10 +839,7 @@ def _insert_activity(
         "INSERT INTO activity (alert_id, at, actor, action, note, before, after) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)"
     )
-    if len(rows) == 1:  # the usual case; executemany costs more for one row
-        conn.execute(sql, rows[0])
-    else:
-        conn.executemany(sql, rows)
+    conn.append_feed(sql, rows)
 
 
 def _entry(row: Row) -> ActivityEntry:

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,8 +40,12 @@ class SQLiteDb(sqlite3.Connection):
     def dialect(self) -> Dialect:
         return SQLITE
 
-    def lock_feed(self) -> None:
-        """Nothing to do: the one writer's transactions commit in the order they append."""
+    def append_feed(self, sql: str, rows: Sequence[Sequence[Any]], /) -> None:
+        # The one writer's transactions commit in the order they append: nothing to wait for.
+        if len(rows) == 1:  # the usual case; executemany costs more for one row
+            self.execute(sql, rows[0])
+        else:
+            self.executemany(sql, rows)
 
 
 BUSY_TIMEOUT_MS = 30_000

@@ -34,6 +34,8 @@ from service.model import (
     Status,
     Transition,
 )
+from service.sql import Db
+from service.sql_store import _insert_activity
 from service.sqlite_store import SQLiteStore
 from tests.fakes import FakeClock
 
@@ -386,3 +388,19 @@ async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
         conn.execute("INSERT INTO schema_migrations VALUES (999, 'from the future', 0)")
     with pytest.raises(FailedPrecondition, match="schema version 999, newer than this Tocsin"):
         await SQLiteStore(path, FakeClock()).open()
+
+
+async def test_activity_appended_in_an_undone_savepoint_is_undone_too(store: SQLiteStore) -> None:
+    alert = await create(store)
+
+    def job(conn: Db) -> None:
+        _insert_activity(conn, alert.id, [Change("before")], ANA, T0)
+        conn.execute("SAVEPOINT step")
+        _insert_activity(conn, alert.id, [Change("undone")], ANA, T0)
+        conn.execute("ROLLBACK TO step")
+        conn.execute("RELEASE step")
+        _insert_activity(conn, alert.id, [Change("after")], ANA, T0)
+
+    await store._write(job)
+    entries = (await store.list_activity(by_id(alert), 50, "")).items
+    assert [e.action for e in entries][-2:] == ["before", "after"]
