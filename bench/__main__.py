@@ -91,21 +91,26 @@ def _engine_replicas(settings: Settings) -> int:
         print(f"skipped: {reason}\n")
         return 0
     try:
-        runs, bare = asyncio.run(_run_engine_replicas(url, settings))
+        runs, bare_http, bare_grpc = asyncio.run(_run_engine_replicas(url, settings))
     except BenchError as error:
         print(f"bench failed: {error}", file=sys.stderr)
         return 1
-    print("\n".join(replicas.engine_lines(runs, bare)))
+    print("\n".join(replicas.engine_lines(runs, bare_http, bare_grpc)))
     print()
     return 0
 
 
 async def _run_engine_replicas(
     url: str, settings: Settings
-) -> tuple[list[replicas.EngineRun], float]:
+) -> tuple[list[replicas.EngineRun], float, Measurement]:
+    """The runs, then the baselines: bare HTTP POSTs, and a bare gRPC echo at 64 callers."""
     with tempfile.TemporaryDirectory(prefix="tocsin-bench-") as scratch:
         runs = [await replicas.engine_run(Path(scratch), url, count) for count in (1, 3)]
-    return runs, await replicas.bare_posts_per_second(settings.seconds)
+        bare_http = await replicas.bare_posts_per_second(settings.seconds)
+        async with running_echo(Path(scratch)) as echo:
+            metadata = (("authorization", "Bearer bench"),)
+            bare_grpc = await _measure(echo, metadata, scenarios.echo, 64, settings.seconds)
+    return runs, bare_http, bare_grpc
 
 
 def _alerts(settings: Settings) -> int:

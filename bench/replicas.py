@@ -33,7 +33,7 @@ import psycopg
 from aiohttp import web
 
 from bench.errors import BenchError
-from bench.load import percentile
+from bench.load import Measurement, percentile
 from bench.process import LOOPBACK, PROBE_TIMEOUT_SECONDS, Probe, free_ports, running
 from bench.tocsin import healthy
 from clients.client import TocsinClient
@@ -302,7 +302,7 @@ async def _create_alerts(clients: Sequence[TocsinClient]) -> tuple[float, float]
     return min(made), max(made)
 
 
-def engine_lines(runs: Sequence[EngineRun], bare_http: float) -> list[str]:
+def engine_lines(runs: Sequence[EngineRun], bare_http: float, bare_grpc: Measurement) -> list[str]:
     header = (
         f"{'replicas':>8}{'pages':>8}{'received':>10}{'offered/s':>11}{'sends/s':>9}"
         f"{'p50 late s':>12}{'p99 late s':>12}{'repeats':>9}"
@@ -315,8 +315,9 @@ def engine_lines(runs: Sequence[EngineRun], bare_http: float) -> list[str]:
             f"{run.repeats:>9}"
         )
     lines.append(
-        f"baseline, measured in this run: bare HTTP POSTs to the same receiver, "
-        f"{bare_http:,.0f}/s from one process"
+        f"baselines, measured in this run: bare HTTP POSTs to the same receiver from one "
+        f"process, {bare_http:,.0f}/s; bare gRPC echo at 64 callers, "
+        f"{bare_grpc.calls_per_second:,.0f} calls/s (p99 {bare_grpc.p99_ms:.1f} ms)"
     )
     return lines
 
