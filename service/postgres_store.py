@@ -1,7 +1,9 @@
 """The shared store: one PostgreSQL database behind any number of replicas.
 
-Every job is one transaction on a pooled connection, run on a worker thread so the event loop
-never waits for the network. Reads and writes are REPEATABLE READ: one snapshot for all of a
+The store's jobs are plain functions of a connection, written once for SQLite and PostgreSQL
+(`service.sql`), so here they run on psycopg's pooled connections, each job one transaction
+on a worker thread: the event loop never waits for the network, and only the LISTEN
+connection is asynchronous. Reads and writes are REPEATABLE READ: one snapshot for all of a
 job's statements. Two writes to the same row conflict, and the later one is run again on a
 fresh snapshot: an acknowledgement and the engine paging for that alert both write its
 escalation, so one of them sees the other. Two creates of one alias both insert, and the
@@ -13,6 +15,7 @@ every other, and throughput collapses.)
 Engines on several replicas claim due work with `FOR UPDATE SKIP LOCKED` (see
 `service.sql.POSTGRES`) at READ COMMITTED, so they pass each other's claims by instead of
 queuing behind them, and see what the others committed a moment ago.
+
 A commit that changed anything sends a NOTIFY; every replica LISTENs, so watchers and engines
 everywhere hear of changes made on any of them.
 """
