@@ -144,10 +144,12 @@ class Engine:
                 )
                 planned += sum(done)
             steps += len(due)
-            claims = await self._store.claim_pages(self._clock.now(), BATCH, self._lease)
+            # No more than can be sent at once: a page claimed now is with its provider now,
+            # well within its lease, never queued behind others while the lease runs out.
+            claims = await self._store.claim_pages(self._clock.now(), SEND_CONCURRENCY, self._lease)
             results = await asyncio.gather(*(self._deliver(page) for page in claims.pages))
             sent += sum(state is PageState.DELIVERED for state in results)
-            if len(due) < BATCH and claims.examined < BATCH:
+            if len(due) < BATCH and claims.examined < SEND_CONCURRENCY:
                 break
         return Tick(woken, steps, planned, sent)
 

@@ -30,7 +30,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, ClassVar
@@ -117,16 +117,15 @@ def _postgres_sql(sql: str) -> str:
     return "".join(out)
 
 
+_ROWS_PER_INSERT = 1_000
 _VALUES = re.compile(r"^(INSERT INTO .+? VALUES )(\([^()]*\))(.*)$", re.DOTALL)
 
 
 @functools.lru_cache(maxsize=1024)
-def _multi_row_insert(sql: str, rows: int) -> str | None:
-    """`INSERT ... VALUES (...) [ON CONFLICT ...]` for `rows` rows at once, or None for any
-    other statement (or none to insert)."""
+def _multi_row_insert(sql: str, rows: int) -> str:
+    """`INSERT ... VALUES (...) [ON CONFLICT ...]` for `rows` rows at once."""
     match = _VALUES.match(sql)
-    if match is None or rows == 0:
-        return None
+    assert match is not None, sql
     head, values, tail = match.groups()
     return _postgres_sql(head + ", ".join([values] * rows) + tail)
 
@@ -172,12 +171,35 @@ class PostgresDb:
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor:
         self.wrote = True
         rows = list(parameters)
-        insert = _multi_row_insert(sql, len(rows))
-        if insert is not None:  # one statement: psycopg's executemany costs more per call
-            return self._conn.execute(insert, [value for row in rows for value in row])
-        cursor = self._conn.cursor()
-        cursor.executemany(_postgres_sql(sql), rows)
-        return cursor
+        if _VALUES.match(sql) is None or not rows:
+            cursor = self._conn.cursor()
+            cursor.executemany(_postgres_sql(sql), rows)
+            return cursor
+        # A few statements of many rows each: psycopg's executemany costs more per row, and
+        # one statement may carry at most 65,535 parameters.
+        inserted = _Inserted()
+        for start in range(0, len(rows), _ROWS_PER_INSERT):
+            chunk = rows[start : start + _ROWS_PER_INSERT]
+            statement = _multi_row_insert(sql, len(chunk))
+            values = [value for row in chunk for value in row]
+            inserted.rowcount += self._conn.execute(statement, values).rowcount
+        return inserted
+
+
+class _Inserted:
+    """What the store reads of a cursor after inserting many rows: how many went in."""
+
+    def __init__(self) -> None:
+        self.rowcount = 0
+
+    def fetchone(self) -> Any:
+        return None
+
+    def fetchall(self) -> list[Any]:
+        return []
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(())
 
 
 class PostgresStore(SQLStore):

@@ -50,8 +50,9 @@ class Dialect:
     skip_locked: Callable[[str], str]
     # Locks one address (the parameter) until the transaction ends (or "").
     address_lock: str
-    # Appended to a SELECT whose rows a decision rests on, so a concurrent change conflicts.
-    for_update: str
+    # Appended to a SELECT whose rows (of the table or alias given) a decision rests on, so
+    # that a concurrent change waits, then conflicts.
+    lock_rows: Callable[[str], str]
 
 
 SQLITE = Dialect(
@@ -65,7 +66,7 @@ SQLITE = Dialect(
     ),
     skip_locked=lambda table: "",  # one writer at a time: nothing is locked by another engine
     address_lock="",
-    for_update="",
+    lock_rows=lambda table: "",
 )
 
 POSTGRES = Dialect(
@@ -81,7 +82,7 @@ POSTGRES = Dialect(
     ),
     skip_locked=lambda table: f" FOR UPDATE OF {table} SKIP LOCKED",
     address_lock="SELECT pg_advisory_xact_lock(7316030, hashtext(?))",
-    for_update=" FOR UPDATE",
+    lock_rows=lambda table: f" FOR UPDATE OF {table}",
 )
 
 

@@ -107,7 +107,10 @@ def _responder_targets(conn: Db, alert: Alert) -> tuple[tuple[Target, ...], list
 def react(conn: Db, before: Alert, after: Alert, now: datetime) -> list[Change]:
     """What a change to the alert does to its escalation and pending pages, in the same
     transaction as the change."""
-    current = _load_escalation(conn, after.id)
+    # Locked, even when only pages are cancelled: an engine paging this alert right now
+    # saves the escalation, so this waits for it and then runs again on a snapshot that has
+    # the pages it planned, to cancel them too.
+    current = _load_escalation(conn, after.id, lock=True)
     if current is None:
         return []
     reaction = escalation.react(before, after, current, now)
@@ -171,8 +174,11 @@ def _policy_row(conn: Db, ref: str) -> Row:
     return row
 
 
-def _load_escalation(conn: Db, alert_id: str) -> Escalation | None:
-    row = conn.execute("SELECT * FROM escalations WHERE alert_id = ?", (alert_id,)).fetchone()
+def _load_escalation(conn: Db, alert_id: str, *, lock: bool = False) -> Escalation | None:
+    locking = conn.dialect.lock_rows("escalations") if lock else ""
+    row = conn.execute(
+        f"SELECT * FROM escalations WHERE alert_id = ?{locking}", (alert_id,)
+    ).fetchone()
     if row is None:
         return None
     return Escalation(
@@ -321,13 +327,14 @@ def _hold(
             "SELECT p.key, p.alert_id, p.user_id, p.detail, u.username FROM pages p "
             "LEFT JOIN users u ON u.id = p.user_id WHERE p.state IN ('pending', 'retry', "
             "'sending') AND p.state != 'sending' AND p.due_at <= ? AND p.channel = ? "
-            "AND p.address = ?",
+            f"AND p.address = ?{conn.dialect.skip_locked('p')}",
             (to_micros(now), channel.value, address),
         )
         if row["key"] not in claimed
     ]
     conn.executemany(
-        "UPDATE pages SET due_at = ?, detail = 'throttled' WHERE key = ?",
+        "UPDATE pages SET due_at = ?, detail = 'throttled' WHERE key = ? "
+        "AND state IN ('pending', 'retry')",
         [(to_micros(until), row["key"]) for row in waiting],
     )
     return [row for row in waiting if row["detail"] != "throttled"]
@@ -819,15 +826,18 @@ def _lock_throttled_addresses(conn: Db, rows: Sequence[Row]) -> None:
 
 
 def _unclaimed(conn: Db, alert_ids: Sequence[str]) -> Sequence[str]:
-    """The escalations no other engine is running right now (all, with a single writer)."""
+    """The escalations that nobody else is working on right now (all, with a single writer),
+    locked with their alerts: a step may write the alert back (a repeat that resets the
+    acknowledgement), and a change made to it meanwhile must wait, not be overwritten."""
     if not conn.dialect.concurrent_writers or not alert_ids:
         return alert_ids
     marks = ", ".join("?" * len(alert_ids))
     return [
         row[0]
         for row in conn.execute(
-            f"SELECT alert_id FROM escalations WHERE alert_id IN ({marks}) "
-            f"ORDER BY alert_id{conn.dialect.skip_locked('escalations')}",
+            "SELECT e.alert_id FROM escalations e JOIN alerts a ON a.id = e.alert_id "
+            f"WHERE e.alert_id IN ({marks}) "
+            f"ORDER BY e.alert_id{conn.dialect.skip_locked('e, a')}",
             alert_ids,
         )
     ]

@@ -452,7 +452,8 @@ class SQLStore(SQLDirectory, SQLPaging, SQLInbound):
                 return _token(row)
             # Locked: two replicas revoking the last two tokens at once must not both succeed.
             active = conn.execute(
-                f"SELECT id FROM api_tokens WHERE revoked_at IS NULL{conn.dialect.for_update}"
+                "SELECT id FROM api_tokens WHERE revoked_at IS NULL"
+                + conn.dialect.lock_rows("api_tokens")
             ).fetchall()
             if not [r for r in active if r["id"] != token_id]:
                 raise FailedPrecondition(

@@ -3,7 +3,9 @@ a fake notifier: who is paged when, and that nothing is paged after an acknowled
 
 from __future__ import annotations
 
+import asyncio
 import random
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,7 +24,10 @@ from service.paging import PageState
 from service.policies import Policies, PolicySpec, RoutingRuleSpec, RoutingSpec, RuleSpec
 from service.policy import Repeat
 from service.schedules import RotationSpec, Schedules, ScheduleSpec
+from service.sql import Db
+from service.sql_paging import _directory, _unclaimed
 from service.sql_store import SQLStore
+from service.sqlite_store import SQLiteStore
 from service.teams import Teams
 from service.user import Channel, NotificationRule, NotificationStep
 from service.users import Users
@@ -481,3 +486,34 @@ async def test_what_a_policy_pages_cannot_be_deleted_from_under_it(world: World)
     with pytest.raises(FailedPrecondition, match="on-call schedule of team ops"):
         await world.schedules.delete("ops-oncall")
     await world.users.delete("alice")  # no longer paged by anything
+
+
+async def test_an_acknowledgement_while_another_engine_pages_cancels_what_it_planned(
+    world: World,
+) -> None:
+    if isinstance(world.store, SQLiteStore):
+        pytest.skip("one writer at a time: no engine pages while the acknowledgement writes")
+    await two_step_policy(world)
+    alert = await world.fire()
+    now = world.clock.now()
+    stepped, release = threading.Event(), threading.Event()
+
+    def engine_step(conn: Db) -> int:
+        """An engine on another replica, stopped between planning its pages and committing."""
+        assert list(_unclaimed(conn, [alert.id])) == [alert.id]
+        planned = world.store._advance(conn, alert.id, now, _directory(conn), {})
+        stepped.set()
+        assert release.wait(30)
+        return planned
+
+    engine = asyncio.ensure_future(world.store._claim(engine_step))
+    assert await asyncio.to_thread(stepped.wait, 30)
+    ack = asyncio.ensure_future(world.alerts.acknowledge(AlertRef(RefKind.ID, alert.id), ANA))
+    await asyncio.sleep(0.5)
+    assert not ack.done()  # it waits for the engine's transaction to end
+    release.set()
+    assert await engine == 2  # alice: email now, SMS a minute on; both planned first
+    await ack
+    states = {p.state for p in await world.store.list_pages(alert.id)}
+    assert states == {PageState.CANCELLED}
+    assert await world.at(10 * MINUTE) == []

@@ -404,3 +404,11 @@ async def test_activity_appended_in_an_undone_savepoint_is_undone_too(store: SQL
     await store._write(job)
     entries = (await store.list_activity(by_id(alert), 50, "")).items
     assert [e.action for e in entries][-2:] == ["before", "after"]
+
+
+async def test_thousands_of_activity_entries_in_one_job(store: SQLiteStore) -> None:
+    alert = await create(store)
+    changes = [Change(f"step {n}") for n in range(2_500)]
+    await store._write(lambda conn: _insert_activity(conn, alert.id, changes, ANA, T0))
+    entries = (await store.list_activity(by_id(alert), 5_000, "")).items
+    assert [e.action for e in entries][-2_500:] == [c.action for c in changes]
