@@ -108,9 +108,11 @@ class Engine:
         ack_url: Callable[[ClaimedPage], str] = lambda page: "",
         rng: random.Random | None = None,
         lease: timedelta = LEASE,
+        shared: bool = False,
     ) -> None:
         """`ack_url` makes a page's signed one-click acknowledge link; `lease` is how long a
-        page being sent is left to this engine before it is sent again."""
+        page being sent is left to this engine before it is sent again. `shared`: other
+        engines (on other replicas) work the same ledger."""
         self._alerts = alerts
         self._store = store
         self._notifiers = notifiers
@@ -120,6 +122,11 @@ class Engine:
         self._rng = rng or random.Random()
         self._recorder = _Recorder(store, clock, self._rng)
         self._lease = lease
+        # Pages claimed at once. Alone, an engine may claim more than it sends at once: what
+        # waits its turn is still this engine's when the lease runs out. Shared, a page must
+        # go to its provider as soon as it is claimed, or another engine would take it over
+        # when its lease ran out and send it again.
+        self._claim = SEND_CONCURRENCY if shared else BATCH
         self._stopping = asyncio.Event()  # set by run()'s stop: a long tick ends early
         self._sending = asyncio.Semaphore(SEND_CONCURRENCY)
 
@@ -144,12 +151,10 @@ class Engine:
                 )
                 planned += sum(done)
             steps += len(due)
-            # No more than can be sent at once: a page claimed now is with its provider now,
-            # well within its lease, never queued behind others while the lease runs out.
-            claims = await self._store.claim_pages(self._clock.now(), SEND_CONCURRENCY, self._lease)
+            claims = await self._store.claim_pages(self._clock.now(), self._claim, self._lease)
             results = await asyncio.gather(*(self._deliver(page) for page in claims.pages))
             sent += sum(state is PageState.DELIVERED for state in results)
-            if len(due) < BATCH and claims.examined < SEND_CONCURRENCY:
+            if len(due) < BATCH and claims.examined < self._claim:
                 break
         return Tick(woken, steps, planned, sent)
 

@@ -152,6 +152,7 @@ class TocsinServer:
             self.alert_metrics,
             ack_url=self._ack_url,
             lease=timedelta(seconds=config.page_lease_seconds),
+            shared=isinstance(self.store, PostgresStore),
         )
         self.grpc_port = 0
         self.http_port = 0

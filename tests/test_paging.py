@@ -93,6 +93,7 @@ async def _world(store: SQLStore, clock: FakeClock) -> World:
         clock,
         AlertMetrics(CollectorRegistry()),
         rng=random.Random(7),
+        shared=not isinstance(store, SQLiteStore),
     )
     w = World(
         store, clock, notifier, alerts, Users(store, clock), Teams(store, clock),
