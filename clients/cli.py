@@ -498,14 +498,14 @@ def _database_options(parser: argparse.ArgumentParser) -> None:
         help="postgresql://USER@HOST/DB to share with other replicas "
         "(env TOCSIN_DATABASE_URL; default: SQLite in the data directory)",
     )
+    parser.add_argument("--log-format", help="auto, json or text")
+    parser.add_argument("--log-level", help="debug, info, warning or error")
 
 
 def _server_options(parser: argparse.ArgumentParser) -> None:
     _database_options(parser)
     parser.add_argument("--grpc-listen", help="HOST:PORT for gRPC (default 127.0.0.1:50051)")
     parser.add_argument("--http-listen", help="HOST:PORT for HTTP (default 127.0.0.1:8080)")
-    parser.add_argument("--log-format", help="auto, json or text")
-    parser.add_argument("--log-level", help="debug, info, warning or error")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -728,8 +728,8 @@ def _server_config(args: argparse.Namespace) -> configuration.Config:
         "database_url": args.database,
         "grpc_listen": getattr(args, "grpc_listen", None),
         "http_listen": getattr(args, "http_listen", None),
-        "log_format": getattr(args, "log_format", None),
-        "log_level": getattr(args, "log_level", None),
+        "log_format": args.log_format,
+        "log_level": args.log_level,
     }
     return configuration.load(args.config, os.environ, flags)
 

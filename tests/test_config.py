@@ -38,6 +38,7 @@ def test_config_path_from_the_environment(tmp_path: Path) -> None:
         ("log_format: xml\n", "log_format", "auto, json, text"),
         ("log_level: loud\n", "log_level", "debug, info"),
         ("data_dir: 5\n", "data_dir", "must be a string"),
+        ("database_url: mysql://db/tocsin\n", "database_url", "postgresql:// URL"),
         ("- a list\n", "config", "mapping"),
         ("key: [unclosed\n", "config", "not valid YAML"),
     ],
@@ -91,3 +92,10 @@ def test_bad_environment_value_names_the_variable() -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load(tmp_path / "absent.yaml", {}, {})
+
+
+def test_database_url_from_the_environment_and_the_flag() -> None:
+    url = "postgresql://tocsin@db.internal/tocsin"
+    assert load(None, {"TOCSIN_DATABASE_URL": url}, {}).database_url == url
+    assert load(None, {}, {"database_url": "postgres://x/y"}).database_url == "postgres://x/y"
+    assert load(None, {}, {}).database_url == ""  # SQLite in the data directory

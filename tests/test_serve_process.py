@@ -1,4 +1,5 @@
-"""`tocsin serve` as a real process: first start, the admin token, restart, shutdown, bad config."""
+"""`tocsin serve`, `server` and `migrate` as real processes: first start, the admin token,
+restart, shutdown, bad config, and a replica's start on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,9 +10,15 @@ import socket
 import stat
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from service.links import SECRET_ENV
+from service.migrations import LATEST_VERSION
+from tests.databases import postgres_database
 
 TOCSIN = str(Path(sys.executable).with_name("tocsin"))
 START_TIMEOUT = 30
@@ -121,3 +128,76 @@ def test_a_data_dir_that_cannot_be_made_is_a_clear_error(tmp_path: Path) -> None
     assert result.returncode == 1
     last = result.stderr.splitlines()[-1]
     assert last.startswith("error:") and "Not a directory" in last
+
+
+def test_migrate_on_sqlite_makes_the_schema_and_then_says_it_is_up_to_date(
+    tmp_path: Path,
+) -> None:
+    first = subprocess.run(
+        [TOCSIN, "migrate", "--data-dir", str(tmp_path), "--log-format", "json"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    assert "applied migration 1: alerts, teams, activity and tokens" in first.stdout
+    again = subprocess.run(
+        [TOCSIN, "migrate", "--data-dir", str(tmp_path), "--log-format", "json"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert again.stdout.strip().splitlines() == [
+        f"the schema is up to date (version {LATEST_VERSION})"
+    ]
+
+
+def test_a_replica_refuses_an_unmigrated_database_and_a_missing_link_secret(
+    tmp_path: Path,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != SECRET_ENV}
+    with postgres_database() as url:
+        command = [TOCSIN, "server", "--database", url, "--data-dir", str(tmp_path),
+                   "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+                   "--log-format", "json"]  # fmt: skip
+        unmigrated = subprocess.run(
+            command, capture_output=True, text=True, timeout=30, check=False,
+            env={**env, SECRET_ENV: "s" * 40},
+        )  # fmt: skip
+        assert unmigrated.returncode == 1
+        assert "no Tocsin schema yet; run `tocsin migrate" in unmigrated.stderr
+        migrated = subprocess.run(
+            [TOCSIN, "migrate", "--database", url], capture_output=True, text=True, timeout=60
+        )
+        assert migrated.returncode == 0, migrated.stderr
+        no_secret = subprocess.run(command, capture_output=True, text=True, timeout=30, env=env)
+        assert no_secret.returncode == 1
+        assert f"set {SECRET_ENV}" in no_secret.stderr.splitlines()[-1]
+
+
+def test_tocsin_server_serves_health_and_metrics_but_not_the_public_edge(tmp_path: Path) -> None:
+    with postgres_database() as url:
+        assert subprocess.run([TOCSIN, "migrate", "--database", url], timeout=60).returncode == 0
+        process = subprocess.Popen(
+            [TOCSIN, "server", "--database", url, "--data-dir", str(tmp_path),
+             "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+             "--log-format", "json"],
+            stderr=subprocess.PIPE, text=True, env={**os.environ, SECRET_ENV: "s" * 40},
+        )  # fmt: skip
+        try:
+            message = str(_serving_log(process)[-1]["message"])
+            http = message.split("HTTP on ")[1].split(",")[0]
+            statuses = {
+                path: _status(f"http://{http}{path}", post)
+                for path, post in (("/healthz", False), ("/metrics", False),
+                                   ("/v1/sns/some-integration", True))
+            }  # fmt: skip
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+    assert statuses == {"/healthz": 200, "/metrics": 200, "/v1/sns/some-integration": 404}
+
+
+def _status(url: str, post: bool) -> int:
+    request = urllib.request.Request(url, data=b"{}" if post else None)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return int(reply.status)
+    except urllib.error.HTTPError as error:
+        return error.code
