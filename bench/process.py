@@ -14,6 +14,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
+import aiohttp
+
 from bench.errors import BenchError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +36,21 @@ def free_ports(count: int) -> list[int]:
         for bound in sockets:
             bound.bind((LOOPBACK, 0))
         return [int(bound.getsockname()[1]) for bound in sockets]
+
+
+def healthz(base: str) -> Probe:
+    """Ready once `GET {base}/healthz` answers 200."""
+
+    async def answering() -> bool:
+        async with aiohttp.ClientSession() as http:
+            try:
+                timeout = aiohttp.ClientTimeout(total=PROBE_TIMEOUT_SECONDS)
+                async with http.get(f"{base}/healthz", timeout=timeout) as reply:
+                    return reply.status == 200
+            except aiohttp.ClientError:
+                return False
+
+    return answering
 
 
 @contextlib.asynccontextmanager

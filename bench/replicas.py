@@ -34,7 +34,7 @@ from aiohttp import web
 
 from bench.errors import BenchError
 from bench.load import Measurement, percentile
-from bench.process import LOOPBACK, PROBE_TIMEOUT_SECONDS, Probe, free_ports, running
+from bench.process import LOOPBACK, free_ports, healthz, running
 from bench.tocsin import healthy
 from clients.client import TocsinClient
 from service.links import SECRET_ENV
@@ -157,23 +157,10 @@ async def shims(
             ]  # fmt: skip
             log = scratch / f"shim-{index}-{uuid.uuid4().hex[:6]}.log"
             await stack.enter_async_context(
-                running(f"tocsin shim #{index}", command, log, _answering(base))
+                running(f"tocsin shim #{index}", command, log, healthz(base))
             )
             bases.append(base)
         yield bases
-
-
-def _answering(base: str) -> Probe:
-    async def answering() -> bool:
-        async with aiohttp.ClientSession() as http:
-            try:
-                timeout = aiohttp.ClientTimeout(total=PROBE_TIMEOUT_SECONDS)
-                async with http.get(f"{base}/healthz", timeout=timeout) as reply:
-                    return reply.status == 200
-            except aiohttp.ClientError:
-                return False
-
-    return answering
 
 
 # The engine on replicas

@@ -19,7 +19,7 @@ import aiohttp
 
 from bench.errors import BenchError
 from bench.load import Call, Measurement, measure
-from bench.process import LOOPBACK, PROBE_TIMEOUT_SECONDS, free_ports, running
+from bench.process import LOOPBACK, free_ports, healthz, running
 from bench.tocsin import Endpoint
 from clients.client import TocsinClient
 from service.model import IntegrationType, NewIntegration
@@ -67,17 +67,8 @@ async def running_http_echo(scratch: Path) -> AsyncIterator[str]:
     (port,) = free_ports(1)
     base = f"http://{LOOPBACK}:{port}"
 
-    async def answering() -> bool:
-        async with aiohttp.ClientSession() as http:
-            try:
-                timeout = aiohttp.ClientTimeout(total=PROBE_TIMEOUT_SECONDS)
-                async with http.get(f"{base}/healthz", timeout=timeout) as reply:
-                    return reply.status == 200
-            except aiohttp.ClientError:
-                return False
-
     command = [sys.executable, "-m", "bench.http_echo", str(port)]
-    async with running("bare HTTP server", command, scratch / "http.log", answering):
+    async with running("bare HTTP server", command, scratch / "http.log", healthz(base)):
         yield f"{base}/v1/sns/bench?apiKey=x"
 
 
