@@ -49,6 +49,7 @@ from service.sql_store import SQLStore, _ChangeSignal
 log = logging.getLogger(__name__)
 
 CHANNEL = "tocsin_changes"
+APPLICATION_NAME = "tocsin"  # as pg_stat_activity shows the pool's connections
 _MIGRATION_LOCK = 7316029  # an advisory lock key: one migrating process at a time
 _ATTEMPTS = 64  # conflicts resolve in a few; this many means something is wrong
 _CONNECT_TIMEOUT_SECONDS = 5
@@ -242,7 +243,11 @@ class PostgresStore(SQLStore):
             self._url,
             min_size=2,
             max_size=self._pool_size,
-            kwargs={"row_factory": _rows, "connect_timeout": _CONNECT_TIMEOUT_SECONDS},
+            kwargs={
+                "row_factory": _rows,
+                "connect_timeout": _CONNECT_TIMEOUT_SECONDS,
+                "application_name": APPLICATION_NAME,
+            },
             timeout=_CONNECT_TIMEOUT_SECONDS,
             open=False,
             name="tocsin",
@@ -331,7 +336,9 @@ class PostgresStore(SQLStore):
         pool = self._pool
         if pool is None:
             raise Unavailable("the store is not open")
+        broken = 0
         for attempt in range(1, _ATTEMPTS + 1):
+            committing = False
             try:
                 with pool.connection() as conn:
                     conn.isolation_level = isolation
@@ -339,7 +346,8 @@ class PostgresStore(SQLStore):
                     db = PostgresDb(conn)
                     result = job(db)
                     db.finish()
-                # The block committed the transaction as it left.
+                    committing = True
+                    conn.commit()
                 if db.wrote and self._loop is not None and self._signal is not None:
                     self._loop.call_soon_threadsafe(self._signal.fire)
                 return result
@@ -349,7 +357,17 @@ class PostgresStore(SQLStore):
                     raise Unavailable("the database is too busy: a job kept conflicting") from exc
                 # Back off a little, and randomly, so the conflicting jobs stop colliding.
                 time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
-            except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
+            except psycopg.OperationalError as exc:
+                # A connection lost before the commit (the server restarted or failed over,
+                # or closed it while it sat in the pool) took its transaction with it: the
+                # pool drops it, and the job runs again on another. Lost during the commit,
+                # nobody knows whether it committed, and the caller must hear so.
+                if not committing and broken < self._pool_size:
+                    broken += 1
+                    log.warning("lost a database connection (%s); running the job again", exc)
+                    continue
+                raise Unavailable(f"the database failed: {exc}") from exc
+            except psycopg_pool.PoolTimeout as exc:
                 raise Unavailable(f"the database failed: {exc}") from exc
         raise AssertionError("unreachable")
 
@@ -359,7 +377,10 @@ class PostgresStore(SQLStore):
         while True:
             try:
                 conn = await psycopg.AsyncConnection.connect(
-                    self._url, autocommit=True, connect_timeout=_CONNECT_TIMEOUT_SECONDS
+                    self._url,
+                    autocommit=True,
+                    connect_timeout=_CONNECT_TIMEOUT_SECONDS,
+                    application_name=APPLICATION_NAME,
                 )
                 async with conn:
                     await conn.execute(f"LISTEN {CHANNEL}")

@@ -4,6 +4,7 @@ conflict across connections, and a database that is not there."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,13 +15,14 @@ import pytest
 from service import lifecycle
 from service.errors import FailedPrecondition, Unavailable
 from service.migrations import LATEST_VERSION
-from service.model import Actor, AlertRef, NewAlert, RefKind
-from service.postgres_store import PostgresStore
+from service.model import Actor, Alert, AlertRef, NewAlert, RefKind, Transition
+from service.postgres_store import APPLICATION_NAME, PostgresStore
 from tests.conftest import serving
 from tests.databases import postgres_database
 from tests.fakes import FakeClock
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+ANA = Actor("ana")
 
 
 async def test_a_replica_refuses_an_unmigrated_older_or_newer_schema() -> None:
@@ -112,3 +114,37 @@ async def test_two_revocations_at_once_never_leave_no_active_token() -> None:
             await store.close()
     assert sorted(type(o).__name__ for o in outcomes) == ["FailedPrecondition", "TokenInfo"]
     assert len(active) == 1
+
+
+def _tag(tag: str, alert: Alert) -> Transition:
+    return lifecycle.add_tags(alert, (tag,), T0)
+
+
+async def test_connections_the_server_drops_are_replaced_without_failing_a_call() -> None:
+    with postgres_database() as url:
+        store, other = PostgresStore(url, FakeClock()), PostgresStore(url, FakeClock())
+        await store.migrate()
+        await store.open()
+        try:
+            created = await store.create_alert(NewAlert("Disk full"), Actor("ana"), T0, "a-1")
+            generation = store.change_generation()
+            # As a database restart or failover does: every connection of this store goes.
+            with psycopg.connect(url, autocommit=True) as admin:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = %s AND pid <> pg_backend_pid()",
+                    (APPLICATION_NAME,),
+                )
+            ref = AlertRef(RefKind.ID, created.alert.id)
+            for n in range(4):  # each call may meet a dead pooled connection first
+                await store.update_alert(ref, functools.partial(_tag, f"t{n}"), ANA, T0)
+            assert len((await store.get_alert(ref)).tags) == 4
+            # Changes made elsewhere are heard again once the listener has reconnected.
+            await other.open()
+            await other.create_alert(NewAlert("CPU hot"), ANA, T0, "a-2")
+            async with asyncio.timeout(10):
+                while store.change_generation() == generation:
+                    await store.wait_for_change(generation, 1)
+        finally:
+            await store.close()
+            await other.close()
