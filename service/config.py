@@ -55,6 +55,8 @@ class Config:
     # Empty: SQLite in the data directory. A postgresql:// URL: that database, which several
     # replicas may share.
     database_url: str = ""
+    # Connections each replica keeps to PostgreSQL (plus one that listens for changes).
+    database_pool_size: int = 16
     grpc_listen: str = "127.0.0.1:50051"
     http_listen: str = "127.0.0.1:8080"
     # Where SNS reaches the HTTP edge, as integration URLs show it (behind a proxy, its URL).
@@ -189,6 +191,11 @@ def _read_file(path: Path) -> dict[str, Any]:
 
 
 def _parse(key: str, value: Any, source: str) -> Any:
+    if key == "database_pool_size":
+        text = str(value).strip()
+        if isinstance(value, bool) or not text.isdigit() or not 1 <= int(text) <= 200:
+            raise ConfigError(key, "must be a whole number of connections, 1 to 200", source)
+        return int(text)
     if key == "page_lease_seconds":
         text = str(value).strip()
         if isinstance(value, bool) or not text.isdigit() or not 1 <= int(text) <= 3600:

@@ -98,7 +98,7 @@ SERVICE_NAMES = (
 def open_store(config: Config, clock: Clock) -> SQLStore:
     """The configured database: PostgreSQL when a URL is given, else SQLite in the data dir."""
     if config.database_url:
-        return PostgresStore(config.database_url, clock)
+        return PostgresStore(config.database_url, clock, pool_size=config.database_pool_size)
     return SQLiteStore(config.database_path, clock)
 
 

@@ -39,6 +39,7 @@ def test_config_path_from_the_environment(tmp_path: Path) -> None:
         ("log_level: loud\n", "log_level", "debug, info"),
         ("data_dir: 5\n", "data_dir", "must be a string"),
         ("database_url: mysql://db/tocsin\n", "database_url", "postgresql:// URL"),
+        ("database_pool_size: 0\n", "database_pool_size", "1 to 200"),
         ("- a list\n", "config", "mapping"),
         ("key: [unclosed\n", "config", "not valid YAML"),
     ],
@@ -99,3 +100,4 @@ def test_database_url_from_the_environment_and_the_flag() -> None:
     assert load(None, {"TOCSIN_DATABASE_URL": url}, {}).database_url == url
     assert load(None, {}, {"database_url": "postgres://x/y"}).database_url == "postgres://x/y"
     assert load(None, {}, {}).database_url == ""  # SQLite in the data directory
+    assert load(None, {"TOCSIN_DATABASE_POOL_SIZE": "4"}, {}).database_pool_size == 4
