@@ -192,7 +192,8 @@ class Engine:
     @staticmethod
     async def _call(notifier: Notifier, page: Page) -> SendResult:
         try:
-            return await asyncio.wait_for(notifier.send(page), SEND_TIMEOUT_SECONDS)
+            async with asyncio.timeout(SEND_TIMEOUT_SECONDS):  # no task of its own per page
+                return await notifier.send(page)
         except TimeoutError:
             return SendResult(Outcome.RETRYABLE, detail="the provider did not answer in time")
         except Exception as exc:  # a notifier's bug must not stop the others' pages

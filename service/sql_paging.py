@@ -355,6 +355,9 @@ class SQLPaging:
     def _load_alert(self, conn: Db, alert_id: str) -> Alert:
         raise NotImplementedError
 
+    def _load_alerts(self, conn: Db, alert_ids: Sequence[str]) -> dict[str, Alert]:
+        raise NotImplementedError
+
     def _log(self, conn: Db, alert_id: str, changes: Sequence[Change], now: datetime) -> None:
         raise NotImplementedError
 
@@ -492,10 +495,13 @@ class SQLPaging:
             directory = _directory(conn)
             users: dict[str, User] = {}
             planned = 0
-            for alert_id in _unclaimed(conn, alert_ids):
+            mine = _unclaimed(conn, alert_ids)
+            alerts = self._load_alerts(conn, mine)  # in one go: each step reads its alert
+            for alert_id in mine:
                 conn.execute("SAVEPOINT escalation")
                 try:
-                    planned += self._advance(conn, alert_id, now, directory, users)
+                    alert = alerts.get(alert_id) or self._load_alert(conn, alert_id)
+                    planned += self._advance(conn, alert, now, directory, users)
                 except RETRY_WHOLE_JOB:
                     raise
                 except Exception:
@@ -513,15 +519,15 @@ class SQLPaging:
     def _advance(
         self,
         conn: Db,
-        alert_id: str,
+        alert: Alert,
         now: datetime,
         directory: recipients.Directory,
         users: dict[str, User],
     ) -> int:
+        alert_id = alert.id
         current = _load_escalation(conn, alert_id)
         if current is None:
             return 0
-        alert = self._load_alert(conn, alert_id)
         changes: list[Change] = []
         planned = 0
         for _ in range(_STEPS_MAX):

@@ -123,6 +123,15 @@ class SQLStore(SQLDirectory, SQLPaging, SQLInbound):
     def _load_alert(self, conn: Db, alert_id: str) -> Alert:
         return _alert(_alert_row(conn, AlertRef(RefKind.ID, alert_id)))
 
+    def _load_alerts(self, conn: Db, alert_ids: Sequence[str]) -> dict[str, Alert]:
+        """The alerts with these ids, by id (those that exist), in a query per 500."""
+        alerts: dict[str, Alert] = {}
+        for chunk in _chunks(alert_ids, 500):
+            marks = ", ".join("?" * len(chunk))
+            for row in conn.execute(f"{_ALERT_SELECT} WHERE a.id IN ({marks})", chunk):
+                alerts[row["id"]] = _alert(row)
+        return alerts
+
     def _log(self, conn: Db, alert_id: str, changes: Sequence[Change], now: datetime) -> None:
         _insert_activity(conn, alert_id, changes, ENGINE, now)
 
@@ -203,12 +212,7 @@ class SQLStore(SQLDirectory, SQLPaging, SQLInbound):
                 _entry(row)
                 for row in conn.execute(f"{sql} ORDER BY act.seq LIMIT ?", (*params, limit))
             ]
-            ids = sorted({entry.alert_id for entry in entries})
-            alerts: dict[str, Alert] = {}
-            for chunk in _chunks(ids, 500):
-                marks = ", ".join("?" * len(chunk))
-                for row in conn.execute(f"{_ALERT_SELECT} WHERE a.id IN ({marks})", chunk):
-                    alerts[row["id"]] = _alert(row)
+            alerts = self._load_alerts(conn, sorted({entry.alert_id for entry in entries}))
             return [AlertEvent(entry, alerts[entry.alert_id]) for entry in entries]
 
         return await self._read(job)

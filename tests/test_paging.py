@@ -502,7 +502,8 @@ async def test_an_acknowledgement_while_another_engine_pages_cancels_what_it_pla
     def engine_step(conn: Db) -> int:
         """An engine on another replica, stopped between planning its pages and committing."""
         assert list(_unclaimed(conn, [alert.id])) == [alert.id]
-        planned = world.store._advance(conn, alert.id, now, _directory(conn), {})
+        fresh = world.store._load_alert(conn, alert.id)
+        planned = world.store._advance(conn, fresh, now, _directory(conn), {})
         stepped.set()
         assert release.wait(30)
         return planned
