@@ -36,12 +36,11 @@ class Cursor(Protocol):
 
 @dataclass(frozen=True)
 class Dialect:
-    name: str
     # Whether other transactions write at the same time (else one writer does, in turn).
     concurrent_writers: bool
     # `... EXISTS` test that the JSON list in column {column} holds the parameter.
     json_list_holds: str
-    # Whether text {haystack} contains the parameter {needle}, ignoring case.
+    # Whether text {haystack} contains the parameter, ignoring case.
     contains_text: str
     # Users whose JSON contact methods hold one with this channel and address (two parameters).
     contact_match: str
@@ -56,7 +55,6 @@ class Dialect:
 
 
 SQLITE = Dialect(
-    name="sqlite",
     concurrent_writers=False,
     json_list_holds="EXISTS (SELECT 1 FROM json_each({column}) WHERE json_each.value = ?)",
     contains_text="instr(lower({haystack}), lower(?)) > 0",
@@ -70,7 +68,6 @@ SQLITE = Dialect(
 )
 
 POSTGRES = Dialect(
-    name="postgresql",
     concurrent_writers=True,
     json_list_holds=(
         "EXISTS (SELECT 1 FROM jsonb_array_elements_text({column}::jsonb) AS t(v) WHERE t.v = ?)"
