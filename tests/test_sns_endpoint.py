@@ -26,6 +26,7 @@ from clients.shim import GrpcCalendars, GrpcIngest, Shim
 from service.config import SnsConfig
 from service.model import AlertQuery, IntegrationType, NewIntegration, Priority
 from tests.conftest import Running, serving
+from tests.databases import BACKENDS
 from tests.fakes import FakeClock
 from tests.sns_signing import CERT, CERT_URL, FIXTURES, KEY, certificate, fixture, signed
 
@@ -83,8 +84,10 @@ class Edge:
         return [a.message for a in (await self.client.list_alerts(AlertQuery())).items]
 
 
-@pytest.fixture
-async def edge(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Edge]:
+@pytest.fixture(params=BACKENDS)
+async def edge(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
+) -> AsyncIterator[Edge]:
     fake = FakeSns()
     sns_server = TestServer(fake.app())
     await sns_server.start_server(access_log=None)  # the fake's own log is not Tocsin's
@@ -94,13 +97,23 @@ async def edge(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Edge]:
     )
     try:
         async with (
-            serving(tmp_path, clock, config) as running,
+            serving(tmp_path, clock, config, backend=request.param) as running,
             running.client() as client,
             aiohttp.ClientSession() as http,
         ):
             yield Edge(running, client, http, fake)
     finally:
         await sns_server.close()
+
+
+async def test_one_notification_delivered_many_times_at_once_is_stored_once(edge: Edge) -> None:
+    key = await edge.integration(topic_arns=(TOPIC,))
+    headers = {"x-amz-sns-message-type": "Notification", "x-amz-sns-topic-arn": TOPIC}
+    delivery = signed(fixture(NOTICE))
+    answers = await asyncio.gather(*(edge.post(key, delivery, headers) for _ in range(16)))
+    assert sorted(str(body["status"]) for _, body in answers) == ["duplicate"] * 15 + ["stored"]
+    (alert,) = (await edge.client.list_alerts()).items
+    assert alert.count == 1
 
 
 async def test_subscription_is_confirmed_pinned_and_noted(edge: Edge) -> None:
