@@ -6,7 +6,15 @@ A migration, once released, is never edited: change the schema with a new one.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from datetime import datetime
+
+from service.clock import to_micros
+from service.errors import FailedPrecondition
+from service.sql import Db, ddl
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -257,3 +265,36 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
+
+
+def apply(conn: Db, now: datetime, where: str) -> list[str]:
+    """Brings the schema of the database behind `conn` (`where`, for messages) up to date,
+    in the caller's transaction; returns the migrations applied ("version: name")."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+        "name TEXT NOT NULL, applied_at BIGINT NOT NULL)"
+    )
+    current = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0] or 0
+    refuse_newer(current, where)
+    applied: list[str] = []
+    for migration in MIGRATIONS:
+        if migration.version <= current:
+            continue
+        for statement in migration.statements:
+            conn.execute(ddl(statement, conn.dialect))
+        conn.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+            (migration.version, migration.name, to_micros(now)),
+        )
+        applied.append(f"{migration.version}: {migration.name}")
+        log.info("applied migration %d: %s", migration.version, migration.name)
+    return applied
+
+
+def refuse_newer(version: int, where: str) -> None:
+    """A schema from a newer Tocsin cannot be read, or migrated back, by this one."""
+    if version > LATEST_VERSION:
+        raise FailedPrecondition(
+            f"{where} has schema version {version}, newer than this Tocsin knows "
+            f"({LATEST_VERSION}); run a newer Tocsin"
+        )

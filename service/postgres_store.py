@@ -40,10 +40,11 @@ import psycopg_pool
 from psycopg import IsolationLevel
 from psycopg.rows import RowMaker
 
-from service.clock import Clock, to_micros
+from service import migrations
+from service.clock import Clock
 from service.errors import FailedPrecondition, Unavailable
-from service.migrations import LATEST_VERSION, MIGRATIONS
-from service.sql import POSTGRES, RETRY_WHOLE_JOB, Cursor, Dialect, Job, R, ddl
+from service.migrations import LATEST_VERSION
+from service.sql import POSTGRES, RETRY_WHOLE_JOB, Cursor, Dialect, Job, R
 from service.sql_store import SQLStore, _ChangeSignal
 
 log = logging.getLogger(__name__)
@@ -232,11 +233,7 @@ class PostgresStore(SQLStore):
                 f"{where} has schema version {version}, older than this Tocsin needs "
                 f"({LATEST_VERSION}); run `tocsin migrate --database URL` first"
             )
-        if version > LATEST_VERSION:
-            raise FailedPrecondition(
-                f"{where} has schema version {version}, newer than this Tocsin knows "
-                f"({LATEST_VERSION}); run a newer Tocsin"
-            )
+        migrations.refuse_newer(version, where)
         self._loop = asyncio.get_running_loop()
         self._signal = _ChangeSignal()
         self._pool = psycopg_pool.ConnectionPool(
@@ -281,35 +278,13 @@ class PostgresStore(SQLStore):
             raise Unavailable(f"cannot reach {redacted_url(self._url)}: {exc}") from exc
 
     def _migrate(self, now: datetime) -> list[str]:
-        applied: list[str] = []
+        where = redacted_url(self._url)
         try:
             with psycopg.connect(self._url, connect_timeout=_CONNECT_TIMEOUT_SECONDS) as conn:
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-                conn.execute(
-                    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-                    "name TEXT NOT NULL, applied_at BIGINT NOT NULL)"
-                )
-                current = _version(conn)
-                if current > LATEST_VERSION:
-                    raise FailedPrecondition(
-                        f"{redacted_url(self._url)} has schema version {current}, newer than this "
-                        f"Tocsin knows ({LATEST_VERSION}); run a newer Tocsin"
-                    )
-                for migration in MIGRATIONS:
-                    if migration.version <= current:
-                        continue
-                    for statement in migration.statements:
-                        conn.execute(ddl(statement, POSTGRES).encode())
-                    conn.execute(
-                        "INSERT INTO schema_migrations (version, name, applied_at) "
-                        "VALUES (%s, %s, %s)",
-                        (migration.version, migration.name, to_micros(now)),
-                    )
-                    applied.append(f"{migration.version}: {migration.name}")
-                    log.info("applied migration %d: %s", migration.version, migration.name)
+                return migrations.apply(PostgresDb(conn), now, where)
         except psycopg.Error as exc:
-            raise Unavailable(f"cannot migrate {redacted_url(self._url)}: {exc}") from exc
-        return applied
+            raise Unavailable(f"cannot migrate {where}: {exc}") from exc
 
     async def ping(self) -> None:
         await self._read(lambda conn: conn.execute("SELECT 1").fetchone())

@@ -20,13 +20,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from service.clock import Clock, to_micros
+from service import migrations
+from service.clock import Clock
 from service.errors import (
-    FailedPrecondition,
     TocsinError,
     Unavailable,
 )
-from service.migrations import LATEST_VERSION, MIGRATIONS
 from service.sql import SQLITE, Dialect, Job, R
 from service.sql_store import SQLStore, _ChangeSignal
 
@@ -250,7 +249,6 @@ class SQLiteStore(SQLStore):
         return await asyncio.to_thread(self._migrate, self._clock.now())
 
     def _migrate(self, now: datetime) -> list[str]:
-        applied: list[str] = []
         try:
             conn = _connect(self._path)
         except sqlite3.Error as exc:
@@ -258,29 +256,8 @@ class SQLiteStore(SQLStore):
         try:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("BEGIN IMMEDIATE")
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"
-            )
-            current = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0] or 0
-            if current > LATEST_VERSION:
-                conn.execute("ROLLBACK")
-                raise FailedPrecondition(
-                    f"the database {self._path} has schema version {current}, newer than this "
-                    f"Tocsin knows ({LATEST_VERSION}); run a newer Tocsin"
-                )
-            for migration in MIGRATIONS:
-                if migration.version <= current:
-                    continue
-                for statement in migration.statements:
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                    (migration.version, migration.name, to_micros(now)),
-                )
-                applied.append(f"{migration.version}: {migration.name}")
-                log.info("applied migration %d: %s", migration.version, migration.name)
-            conn.execute("COMMIT")
+            applied = migrations.apply(conn, now, f"the database {self._path}")
+            conn.execute("COMMIT")  # a refusal leaves the transaction to the close: undone
         except sqlite3.Error as exc:
             raise Unavailable(f"cannot open the database {self._path}: {exc}") from exc
         finally:
