@@ -44,7 +44,7 @@ from service import migrations
 from service.clock import Clock
 from service.errors import FailedPrecondition, Unavailable
 from service.migrations import LATEST_VERSION
-from service.sql import POSTGRES, RETRY_WHOLE_JOB, Cursor, Dialect, Job, R
+from service.sql import POSTGRES, RETRY_WHOLE_JOB, Cursor, Dialect, Job, R, savepoint
 from service.sql_store import SQLStore, _ChangeSignal
 
 log = logging.getLogger(__name__)
@@ -142,19 +142,22 @@ class PostgresDb:
         self._conn = conn
         self.wrote = False
         self._feed: list[tuple[str, Sequence[Sequence[Any]]]] = []
-        self._savepoints: list[int] = []  # for each open savepoint, the feed's length then
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
         if not self.wrote and sql.lstrip()[:6].upper() in _WRITES:
             self.wrote = True
-        # Feed rows held back belong to the savepoint they were appended in, as rows would.
-        if sql.startswith("SAVEPOINT "):
-            self._savepoints.append(len(self._feed))
-        elif sql.startswith("ROLLBACK TO "):
-            del self._feed[self._savepoints[-1] :]
-        elif sql.startswith("RELEASE "):
-            self._savepoints.pop()
         return self._conn.execute(_postgres_sql(sql), parameters)
+
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        # Feed rows held back belong to the savepoint they were appended in, as rows would.
+        held = len(self._feed)
+        try:
+            with savepoint(self):
+                yield
+        except BaseException:
+            del self._feed[held:]
+            raise
 
     def append_feed(self, sql: str, rows: Sequence[Sequence[Any]], /) -> None:
         self.wrote = True

@@ -7,6 +7,7 @@ both databases share; the few things they spell differently are fragments of the
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -93,6 +94,9 @@ class Db(Protocol):
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor: ...
 
+    def savepoint(self) -> contextlib.AbstractContextManager[None]:
+        """A part of the transaction that is undone by itself if it raises (see `savepoint`)."""
+
     def append_feed(self, sql: str, rows: Sequence[Sequence[Any]], /) -> None:
         """Inserts rows into the change feed (the activity table), with `sql` for one row.
         Its sequence numbers must be in commit order, for watchers that read past a number
@@ -101,6 +105,20 @@ class Db(Protocol):
 
 
 Job = Callable[[Db], R]
+
+
+@contextlib.contextmanager
+def savepoint(conn: Db) -> Iterator[None]:
+    """Undoes what the block wrote if it raises (and lets the error through)."""
+    conn.execute("SAVEPOINT part")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK TO part")
+        raise
+    finally:
+        conn.execute("RELEASE part")
+
 
 # A unique or foreign key constraint refused a write, in either database.
 IntegrityError = (sqlite3.IntegrityError, psycopg.IntegrityError)

@@ -498,20 +498,18 @@ class SQLPaging:
             mine = _unclaimed(conn, alert_ids)
             alerts = self._load_alerts(conn, mine)  # in one go: each step reads its alert
             for alert_id in mine:
-                conn.execute("SAVEPOINT escalation")
                 try:
-                    alert = alerts.get(alert_id) or self._load_alert(conn, alert_id)
-                    planned += self._advance(conn, alert, now, directory, users)
+                    with conn.savepoint():
+                        alert = alerts.get(alert_id) or self._load_alert(conn, alert_id)
+                        planned += self._advance(conn, alert, now, directory, users)
                 except RETRY_WHOLE_JOB:
                     raise
                 except Exception:
-                    conn.execute("ROLLBACK TO escalation")
                     log.exception("the escalation of alert %s failed; retrying later", alert_id)
                     conn.execute(  # not at once: a step that fails now will likely fail again
                         "UPDATE escalations SET due_at = ? WHERE alert_id = ?",
                         (to_micros(now + _FAILED_STEP_RETRY), alert_id),
                     )
-                conn.execute("RELEASE escalation")
             return planned
 
         return await self._claim(job)

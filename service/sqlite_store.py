@@ -26,7 +26,7 @@ from service.errors import (
     TocsinError,
     Unavailable,
 )
-from service.sql import SQLITE, Dialect, Job, R
+from service.sql import SQLITE, Dialect, Job, R, savepoint
 from service.sql_store import SQLStore, _ChangeSignal
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,9 @@ class SQLiteDb(sqlite3.Connection):
     @property
     def dialect(self) -> Dialect:
         return SQLITE
+
+    def savepoint(self) -> contextlib.AbstractContextManager[None]:
+        return savepoint(self)
 
     def append_feed(self, sql: str, rows: Sequence[Sequence[Any]], /) -> None:
         # The one writer's transactions commit in the order they append: nothing to wait for.

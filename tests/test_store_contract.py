@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import dataclasses
 import json
 import sqlite3
@@ -395,10 +396,9 @@ async def test_activity_appended_in_an_undone_savepoint_is_undone_too(store: SQL
 
     def job(conn: Db) -> None:
         _insert_activity(conn, alert.id, [Change("before")], ANA, T0)
-        conn.execute("SAVEPOINT step")
-        _insert_activity(conn, alert.id, [Change("undone")], ANA, T0)
-        conn.execute("ROLLBACK TO step")
-        conn.execute("RELEASE step")
+        with contextlib.suppress(LookupError), conn.savepoint():
+            _insert_activity(conn, alert.id, [Change("undone")], ANA, T0)
+            raise LookupError("undo this part")
         _insert_activity(conn, alert.id, [Change("after")], ANA, T0)
 
     await store._write(job)
