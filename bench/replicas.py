@@ -29,7 +29,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import aiohttp
-import psycopg
 from aiohttp import web
 
 from bench.errors import BenchError
@@ -42,6 +41,7 @@ from service.model import NewAlert
 from service.policies import PolicySpec, RoutingSpec, RuleSpec
 from service.tokens import ADMIN_TOKEN_FILE
 from service.user import NotificationRule, NotificationStep
+from tests import databases
 
 DATABASE_ENV = "TOCSIN_BENCH_DATABASE_URL"
 DEFAULT_DATABASE = "postgresql://127.0.0.1:5432/test"
@@ -63,24 +63,15 @@ def database_url() -> str:
 
 def unreachable(url: str) -> str:
     """Why the bench cannot use PostgreSQL at `url`, or "" when it can."""
-    try:
-        with psycopg.connect(url, connect_timeout=3) as conn:
-            conn.execute("SELECT 1")
-    except psycopg.Error as exc:
-        return f"no PostgreSQL at {url} ({str(exc).strip()}); set {DATABASE_ENV}"
-    return ""
+    reason = databases.unreachable(url)
+    return f"{reason}; set {DATABASE_ENV}" if reason else ""
 
 
 @contextlib.asynccontextmanager
 async def fresh_database(url: str, scratch: Path) -> AsyncIterator[str]:
     """An empty schema on the server, migrated by `tocsin migrate`, dropped afterwards."""
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    try:
-        joiner = "&" if "?" in url else "?"
-        scoped = f"{url}{joiner}options=-csearch_path%3D{schema}"
-        with (scratch / f"migrate-{schema}.log").open("wb") as log:
+    with databases.scratch_schema(url, "bench") as scoped:
+        with (scratch / f"migrate-{uuid.uuid4().hex[:8]}.log").open("wb") as log:
             migrating = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "clients.cli", "migrate", "--database", scoped,
                 stdout=log, stderr=log,
@@ -88,9 +79,6 @@ async def fresh_database(url: str, scratch: Path) -> AsyncIterator[str]:
             if await migrating.wait() != 0:
                 raise BenchError(f"tocsin migrate failed; see {log.name}")
         yield scoped
-    finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 @dataclass(frozen=True)

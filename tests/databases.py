@@ -8,6 +8,7 @@ reason, unless `TOCSIN_REQUIRE_POSTGRES=1` (as CI sets it) makes that a failure.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -26,40 +27,49 @@ POSTGRES_URL = os.environ.get("TOCSIN_TEST_DATABASE_URL", "postgresql://127.0.0.
 BACKENDS = ("sqlite", "postgresql")
 
 
-def _unreachable() -> str:
-    """Why PostgreSQL cannot be used, or "" when it can."""
+@functools.cache
+def unreachable(url: str) -> str:
+    """Why PostgreSQL at `url` cannot be used, or "" when it can (asked once per run)."""
     try:
-        with psycopg.connect(POSTGRES_URL, connect_timeout=3) as conn:
+        with psycopg.connect(url, connect_timeout=3) as conn:
             conn.execute("SELECT 1")
     except psycopg.Error as exc:
-        return f"no PostgreSQL at {POSTGRES_URL} ({exc}); set TOCSIN_TEST_DATABASE_URL"
+        return f"no PostgreSQL at {url} ({str(exc).strip()})"
     return ""
 
 
 def require_postgres() -> None:
     """Skips the test when PostgreSQL is absent, or fails it where it must be present."""
-    reason = _unreachable()
+    reason = unreachable(POSTGRES_URL)
     if not reason:
         return
+    reason += "; set TOCSIN_TEST_DATABASE_URL"
     if os.environ.get("TOCSIN_REQUIRE_POSTGRES") == "1":
         pytest.fail(f"PostgreSQL is required here: {reason}")
     pytest.skip(reason)
 
 
 @contextlib.contextmanager
-def postgres_database() -> Iterator[str]:
-    """A connection string to an empty schema of the test server, dropped afterwards."""
-    require_postgres()
-    schema = f"test_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+def scratch_schema(url: str, prefix: str) -> Iterator[str]:
+    """`url` scoped to a new empty schema of that server, which is dropped afterwards."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
     try:
         # A URL, as users give one: the schema is chosen by the connection's options.
-        joiner = "&" if "?" in POSTGRES_URL else "?"
-        yield f"{POSTGRES_URL}{joiner}options=-csearch_path%3D{schema}"
+        joiner = "&" if "?" in url else "?"
+        yield f"{url}{joiner}options=-csearch_path%3D{schema}"
     finally:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """A connection string to an empty schema of the test server, dropped afterwards."""
+    require_postgres()
+    with scratch_schema(POSTGRES_URL, "test") as url:
+        yield url
 
 
 @contextlib.asynccontextmanager
