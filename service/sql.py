@@ -7,6 +7,7 @@ both databases share; the few things they spell differently are fragments of the
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -105,6 +106,23 @@ class Db(Protocol):
 
 
 Job = Callable[[Db], R]
+
+
+class Transactions(abc.ABC):
+    """What a backend supplies to the store's SQL: each job run as one transaction."""
+
+    @abc.abstractmethod
+    async def _read(self, job: Job[R]) -> R:
+        """Runs the job on one consistent snapshot, writing nothing."""
+
+    @abc.abstractmethod
+    async def _write(self, job: Job[R]) -> R:
+        """Runs the job and commits what it wrote, or nothing of it if it raises."""
+
+    @abc.abstractmethod
+    async def _claim(self, job: Job[R]) -> R:
+        """A write that takes due work by locking its rows (`Dialect.skip_locked`): it must
+        see what other engines committed a moment ago, not a snapshot from its start."""
 
 
 @contextlib.contextmanager

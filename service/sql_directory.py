@@ -14,17 +14,11 @@ from service import documents
 from service.clock import from_micros, to_micros
 from service.errors import AlreadyExists, FailedPrecondition, NotFound
 from service.schedule import Override, Schedule
-from service.sql import Db, IntegrityError, Job, R, Row, is_unique_violation
+from service.sql import Db, IntegrityError, Row, Transactions, is_unique_violation
 from service.user import MemberRole, Role, TeamMember, User
 
 
-class SQLDirectory:
-    async def _read(self, job: Job[R]) -> R:
-        raise NotImplementedError
-
-    async def _write(self, job: Job[R]) -> R:
-        raise NotImplementedError
-
+class SQLDirectory(Transactions):
     # Users
 
     async def create_user(self, user: User) -> User:

@@ -12,19 +12,13 @@ from datetime import datetime
 from service.clock import to_micros
 from service.errors import NotFound
 from service.paging import PageRecord
-from service.sql import Db, Job, R
+from service.sql import Db, Transactions
 from service.sql_directory import _user
 from service.sql_paging import _page_record
 from service.user import Channel, User
 
 
-class SQLInbound:
-    async def _read(self, job: Job[R]) -> R:
-        raise NotImplementedError
-
-    async def _write(self, job: Job[R]) -> R:
-        raise NotImplementedError
-
+class SQLInbound(Transactions):
     async def users_by_contact(self, channel: Channel, address: str) -> Sequence[User]:
         # Contact methods live as JSON on the user's row; people are few, so a scan is cheap.
         return await self._read(

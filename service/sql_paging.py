@@ -8,6 +8,7 @@ transaction per step, so a step's outcome and its next job are written together.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import functools
 import logging
@@ -24,7 +25,7 @@ from service.notifier import Outcome, SendResult
 from service.paging import ClaimedPage, Claims, PageRecord, PageState
 from service.policy import EscalationRule, Policy, Routing, Target, TargetKind
 from service.schedule import Override, Schedule
-from service.sql import RETRY_WHOLE_JOB, Db, IntegrityError, Job, R, Row
+from service.sql import RETRY_WHOLE_JOB, Db, IntegrityError, Row, Transactions
 from service.sql_directory import _override, _schedule, _user, _user_row
 from service.user import Channel, User
 
@@ -340,30 +341,21 @@ def _hold(
     return [row for row in waiting if row["detail"] != "throttled"]
 
 
-class SQLPaging:
-    async def _read(self, job: Job[R]) -> R:
-        raise NotImplementedError
+class SQLPaging(Transactions):
+    # What the paging tables share with the alerts (`SQLStore` has them).
 
-    async def _write(self, job: Job[R]) -> R:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _load_alert(self, conn: Db, alert_id: str) -> Alert: ...
 
-    async def _claim(self, job: Job[R]) -> R:
-        """A write that takes due work by locking its rows (`Dialect.skip_locked`): it must
-        see what other engines committed a moment ago, not a snapshot from its start."""
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _load_alerts(self, conn: Db, alert_ids: Sequence[str]) -> dict[str, Alert]: ...
 
-    def _load_alert(self, conn: Db, alert_id: str) -> Alert:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _log(self, conn: Db, alert_id: str, changes: Sequence[Change], now: datetime) -> None: ...
 
-    def _load_alerts(self, conn: Db, alert_ids: Sequence[str]) -> dict[str, Alert]:
-        raise NotImplementedError
-
-    def _log(self, conn: Db, alert_id: str, changes: Sequence[Change], now: datetime) -> None:
-        raise NotImplementedError
-
+    @abc.abstractmethod
     def _save_alert(self, conn: Db, transition: Transition, now: datetime) -> None:
         """Writes an engine-made change to the alert without reacting to it again."""
-        raise NotImplementedError
 
     # Policies
 

@@ -6,6 +6,7 @@ connection inside one transaction, and `_signal` wakes watchers after each commi
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import base64
 import contextlib
@@ -56,7 +57,7 @@ from service.model import (
     TokenInfo,
     Transition,
 )
-from service.sql import Db, IntegrityError, Job, R, Row
+from service.sql import Db, IntegrityError, Row
 from service.sql_directory import SQLDirectory, refuse_if_paged
 from service.sql_inbound import SQLInbound
 from service.sql_paging import ENGINE, SQLPaging, start_escalation
@@ -98,25 +99,21 @@ class _ChangeSignal:
 
 
 class SQLStore(SQLDirectory, SQLPaging, SQLInbound):
+    """The `Store`, but for its connections: `SQLiteStore` and `PostgresStore` add them."""
+
     _signal: _ChangeSignal | None = None
 
-    async def open(self) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def open(self) -> None: ...
 
-    async def close(self) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def close(self) -> None: ...
 
-    async def migrate(self) -> list[str]:
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def migrate(self) -> list[str]: ...
 
-    async def ping(self) -> None:
-        raise NotImplementedError
-
-    async def _read(self, job: Job[R]) -> R:
-        raise NotImplementedError
-
-    async def _write(self, job: Job[R]) -> R:
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def ping(self) -> None: ...
 
     # What the paging tables share with the alerts
 
