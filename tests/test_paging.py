@@ -128,6 +128,12 @@ async def _damage_snapshot(store: SQLStore, alert_id: str) -> None:
     )
 
 
+async def ops_policy(w: World, *rules: RuleSpec, repeat: Repeat | None = None) -> None:
+    """Policy "p", with these rules, for every alert of the ops team."""
+    await w.policies.create(PolicySpec("p", team="ops", rules=rules, repeat=repeat))
+    await w.policies.set_routing(RoutingSpec("ops", default_policy="p"))
+
+
 async def two_step_policy(w: World, **repeat: object) -> None:
     await w.policies.create(
         PolicySpec(
@@ -211,17 +217,11 @@ def time_enough() -> timedelta:
 
 async def test_an_empty_schedule_moves_on_at_once_and_says_so(world: World) -> None:
     await world.schedules.create(ScheduleSpec("empty", team="ops", time_zone="UTC"))
-    await world.policies.create(
-        PolicySpec(
-            "p",
-            team="ops",
-            rules=(
-                RuleSpec(timedelta(), (("schedule", "empty"),)),
-                RuleSpec(10 * MINUTE, (("user", "bob"),)),
-            ),
-        )
+    await ops_policy(
+        world,
+        RuleSpec(timedelta(), (("schedule", "empty"),)),
+        RuleSpec(10 * MINUTE, (("user", "bob"),)),
     )
-    await world.policies.set_routing(RoutingSpec("ops", default_policy="p"))
     alert = await world.fire()
     assert await world.at(timedelta()) == [("bob", "voice")]  # not ten minutes later
     assert "nobody to page" in await world.log(alert)
@@ -277,10 +277,7 @@ async def test_provider_failures_retry_then_give_up_or_move_on(world: World) -> 
 
 
 async def test_sms_to_one_number_is_throttled_not_dropped(world: World) -> None:
-    await world.policies.create(
-        PolicySpec("p", team="ops", rules=(RuleSpec(timedelta(), (("user", "alice"),)),))
-    )
-    await world.policies.set_routing(RoutingSpec("ops", default_policy="p"))
+    await ops_policy(world, RuleSpec(timedelta(), (("user", "alice"),)))
     await world.users.set_notification_rule(
         "alice", "new_alert", NotificationRule((NotificationStep("sms", 0),))
     )
@@ -347,17 +344,11 @@ async def test_a_policy_edited_later_changes_only_new_alerts(world: World) -> No
 
 
 async def test_a_not_closed_rule_pages_after_the_acknowledgement(world: World) -> None:
-    await world.policies.create(
-        PolicySpec(
-            "p",
-            team="ops",
-            rules=(
-                RuleSpec(timedelta(), (("user", "alice"),)),
-                RuleSpec(10 * MINUTE, (("user", "bob"),), "not-closed"),
-            ),
-        )
+    await ops_policy(
+        world,
+        RuleSpec(timedelta(), (("user", "alice"),)),
+        RuleSpec(10 * MINUTE, (("user", "bob"),), "not-closed"),
     )
-    await world.policies.set_routing(RoutingSpec("ops", default_policy="p"))
     alert = await world.fire()
     await world.at(timedelta())
     await world.alerts.acknowledge(AlertRef(RefKind.ID, alert.id), ANA)
@@ -402,17 +393,11 @@ async def test_one_method_at_two_steps_is_paged_twice(world: World) -> None:
 
 
 async def test_acknowledging_a_snoozed_alert_lets_until_closed_rules_run(world: World) -> None:
-    await world.policies.create(
-        PolicySpec(
-            "p",
-            team="ops",
-            rules=(
-                RuleSpec(timedelta(), (("user", "alice"),)),
-                RuleSpec(10 * MINUTE, (("user", "bob"),), "not-closed"),
-            ),
-        )
+    await ops_policy(
+        world,
+        RuleSpec(timedelta(), (("user", "alice"),)),
+        RuleSpec(10 * MINUTE, (("user", "bob"),), "not-closed"),
     )
-    await world.policies.set_routing(RoutingSpec("ops", default_policy="p"))
     alert = await world.fire()
     ref = AlertRef(RefKind.ID, alert.id)
     await world.at(timedelta())
@@ -423,15 +408,11 @@ async def test_acknowledging_a_snoozed_alert_lets_until_closed_rules_run(world: 
 
 async def test_nobody_on_call_keeps_the_wait_before_a_repeat(world: World) -> None:
     await world.schedules.create(ScheduleSpec("empty", team="ops", time_zone="UTC"))
-    await world.policies.create(
-        PolicySpec(
-            "p",
-            team="ops",
-            rules=(RuleSpec(timedelta(), (("schedule", "empty"),)),),
-            repeat=Repeat(10 * MINUTE, 3, close_after_last=True),
-        )
+    await ops_policy(
+        world,
+        RuleSpec(timedelta(), (("schedule", "empty"),)),
+        repeat=Repeat(10 * MINUTE, 3, close_after_last=True),
     )
-    await world.policies.set_routing(RoutingSpec("ops", default_policy="p"))
     alert = await world.fire()
     await world.at(timedelta())
     assert (await world.alerts.get(AlertRef(RefKind.ID, alert.id))).status.value == "open"
