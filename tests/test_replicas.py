@@ -29,12 +29,12 @@ from service.links import SECRET_ENV
 from service.model import AlertRef, NewAlert, RefKind
 from service.policies import PolicySpec, RoutingSpec, RuleSpec
 from service.user import NotificationRule, NotificationStep
+from tests.conftest import LINK_SECRET
 from tests.databases import postgres_database
 from tests.provider_servers import SmtpServer, WebhookReceiver
-from tests.test_serve_process import TOCSIN, _serving_log
+from tests.test_serve_process import TOCSIN, serving
 
 WEBHOOK_SECRET = "webhook-secret-shared-by-the-replicas"
-LINK_SECRET = "a-link-secret-shared-by-the-replicas-of-tests"
 ALERTS = 1_000
 
 
@@ -58,20 +58,10 @@ class Cluster:
 
 @contextlib.contextmanager
 def _replica(url: str, data_dir: Path, config: Path) -> Iterator[Replica]:
-    env = {**os.environ, SECRET_ENV: LINK_SECRET, "TOCSIN_WEBHOOK_SECRET": WEBHOOK_SECRET}
-    process = subprocess.Popen(
-        [TOCSIN, "server", "--database", url, "--data-dir", str(data_dir), "--config",
-         str(config), "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-         "--log-format", "json"],
-        stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
-    try:
-        message = str(_serving_log(process)[-1]["message"])
-        yield Replica(process, message.split("gRPC on ")[1].split(",")[0])
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    env = {SECRET_ENV: LINK_SECRET, "TOCSIN_WEBHOOK_SECRET": WEBHOOK_SECRET}
+    extra = ("--database", url, "--config", str(config))
+    with serving(data_dir, *extra, command="server", env=env) as (process, _, target):
+        yield Replica(process, target)
 
 
 @contextlib.asynccontextmanager

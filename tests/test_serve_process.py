@@ -12,7 +12,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -38,13 +38,19 @@ def _serving_log(process: subprocess.Popen[str]) -> list[dict[str, object]]:
 
 @contextmanager
 def serving(
-    data_dir: Path, *extra: str
+    data_dir: Path,
+    *extra: str,
+    command: str = "serve",
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[tuple[subprocess.Popen[str], list[dict[str, object]], str]]:
+    """`tocsin serve` (or `command`) on free ports, until the block ends; `env` adds to
+    this process's environment."""
     process = subprocess.Popen(
-        [TOCSIN, "serve", "--data-dir", str(data_dir), "--grpc-listen", "127.0.0.1:0",
+        [TOCSIN, command, "--data-dir", str(data_dir), "--grpc-listen", "127.0.0.1:0",
          "--http-listen", "127.0.0.1:0", "--log-format", "json", *extra],
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, **(env or {})},
     )  # fmt: skip
     try:
         log = _serving_log(process)
@@ -174,23 +180,17 @@ def test_a_replica_refuses_an_unmigrated_database_and_a_missing_link_secret(
 def test_tocsin_server_serves_health_and_metrics_but_not_the_public_edge(tmp_path: Path) -> None:
     with postgres_database() as url:
         assert subprocess.run([TOCSIN, "migrate", "--database", url], timeout=60).returncode == 0
-        process = subprocess.Popen(
-            [TOCSIN, "server", "--database", url, "--data-dir", str(tmp_path),
-             "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-             "--log-format", "json"],
-            stderr=subprocess.PIPE, text=True, env={**os.environ, SECRET_ENV: "s" * 40},
-        )  # fmt: skip
-        try:
-            message = str(_serving_log(process)[-1]["message"])
-            http = message.split("HTTP on ")[1].split(",")[0]
+        with serving(tmp_path, "--database", url, command="server", env={SECRET_ENV: "s" * 40}) as (
+            _,
+            log,
+            _,
+        ):
+            http = str(log[-1]["message"]).split("HTTP on ")[1].split(",")[0]
             statuses = {
                 path: _status(f"http://{http}{path}", post)
                 for path, post in (("/healthz", False), ("/metrics", False),
                                    ("/v1/sns/some-integration", True))
             }  # fmt: skip
-        finally:
-            process.terminate()
-            process.wait(timeout=20)
     assert statuses == {"/healthz": 200, "/metrics": 200, "/v1/sns/some-integration": 404}
 
 
