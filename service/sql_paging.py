@@ -13,7 +13,7 @@ import dataclasses
 import functools
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from service import documents, escalation, lifecycle, paging, recipients
@@ -45,10 +45,7 @@ _RESPONDER_KINDS = {
 def start_escalation(conn: Db, alert: Alert, now: datetime) -> tuple[dict[str, str], list[Change]]:
     """Snapshots the policy the new alert routes to (plus its responders) and schedules its
     first rule; returns what to add to the alert's "created" entry, and other activity."""
-    row = conn.execute(
-        "SELECT document FROM team_routing WHERE team_id = ?", (alert.owner_team_id,)
-    ).fetchone()
-    routing = None if row is None else documents.routing(alert.owner_team_id, row["document"])
+    routing = _routing(conn, alert.owner_team_id)
     wanted = set()
     if routing is not None:
         wanted = {r.policy_id for r in routing.rules} | {routing.default_policy_id}
@@ -70,7 +67,8 @@ def start_escalation(conn: Db, alert: Alert, now: datetime) -> tuple[dict[str, s
         # A team without a policy pages its on-call at once, and only that: when that is
         # nobody, the escalation is over before it starts, and the alert's first entry says
         # so (no step for the engine to run a moment later).
-        found = recipients.recipients(chosen.rules[0].targets[0], now, _directory(conn))
+        directory = _directory(conn, {alert.owner_team_id: routing})
+        found = recipients.recipients(chosen.rules[0].targets[0], now, directory)
         if not found.users:
             state = dataclasses.replace(state, state=escalation.State.DONE, due_at=None)
             routed["paging"] = f"nobody: {found.why_nobody}"
@@ -219,10 +217,21 @@ def _save_escalation(conn: Db, e: Escalation, *, insert: bool = False) -> None:
     )
 
 
-def _directory(conn: Db) -> recipients.Directory:
+def _routing(conn: Db, team_id: str) -> Routing | None:
+    """The team's routing as stored; None if it has none."""
+    row = conn.execute("SELECT document FROM team_routing WHERE team_id = ?", (team_id,))
+    found = row.fetchone()
+    return None if found is None else documents.routing(team_id, found["document"])
+
+
+def _directory(
+    conn: Db, routings: Mapping[str, Routing | None] | None = None
+) -> recipients.Directory:
     """Look-ups on `conn` for one job: each answer is read once and remembered, since the
     job's steps all happen within moments of each other (a schedule is read with its
-    overrides a year either side of the first step that asks)."""
+    overrides a year either side of the first step that asks). `routings`: teams' routing
+    the job has read already."""
+    routings = routings or {}
     schedules: dict[str, tuple[Schedule, Sequence[Override]] | None] = {}
 
     def schedule(schedule_id: str, now: datetime) -> tuple[Schedule, Sequence[Override]] | None:
@@ -265,12 +274,8 @@ def _directory(conn: Db) -> recipients.Directory:
 
     @functools.cache
     def default_schedule(team_id: str) -> str:
-        row = conn.execute(
-            "SELECT document FROM team_routing WHERE team_id = ?", (team_id,)
-        ).fetchone()
-        return (
-            "" if row is None else documents.routing(team_id, row["document"]).default_schedule_id
-        )
+        routing = routings[team_id] if team_id in routings else _routing(conn, team_id)
+        return "" if routing is None else routing.default_schedule_id
 
     return recipients.Directory(schedule, team_schedules, team_members, default_schedule)
 
@@ -443,12 +448,7 @@ class SQLPaging(Transactions):
             ).fetchone()
             if found is None:
                 raise NotFound(f"team: no team named {team!r}")
-            row = conn.execute(
-                "SELECT document FROM team_routing WHERE team_id = ?", (found["id"],)
-            ).fetchone()
-            if row is None:
-                return Routing(found["id"])
-            return documents.routing(found["id"], row["document"])
+            return _routing(conn, found["id"]) or Routing(found["id"])
 
         return await self._read(job)
 
