@@ -47,12 +47,13 @@ def target_line(rows: Sequence[Row]) -> str:
 def sns_table(rows: Sequence[tuple[str, Measurement]]) -> list[str]:
     """One line per setup, with its share of bare HTTP (the edge's ceiling) measured alike."""
     bare = dict(rows).get("bare HTTP")
-    header = f"{'':<28}{'calls/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'of bare HTTP':>14}"
+    header = f"{'':<28}{'calls/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'of bare HTTP':>14}{'over s':>8}"
     lines = [header, "-" * len(header)]
     for name, m in rows:
         share = f"{100 * m.calls_per_second / bare.calls_per_second:.1f}%" if bare else ""
         lines.append(
             f"{name:<28}{m.calls_per_second:>10.0f}{m.p50_ms:>9.2f}{m.p99_ms:>9.2f}{share:>14}"
+            f"{m.seconds:>8.1f}"
         )
     return lines
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import aiohttp
 
 from bench.errors import BenchError
-from bench.load import Call, Measurement, measure
+from bench.load import Call, ExhaustedError, Measurement, measure
 from bench.process import LOOPBACK, free_ports, healthz, running
 from bench.tocsin import Endpoint
 from clients.client import TocsinClient
@@ -93,7 +93,7 @@ async def measure_posts(
         async def call() -> None:
             body = next(remaining, None)
             if body is None:
-                raise BenchError("ran out of signed notifications; sign more for this rate")
+                raise ExhaustedError
             async with http.post(next(targets), data=body, headers=headers) as reply:
                 if reply.status != 200:
                     raise BenchError(f"the edge answered {reply.status}: {await reply.text()}")
