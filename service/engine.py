@@ -202,8 +202,8 @@ class Engine:
 
     async def run(self, interval: float, stop: asyncio.Event) -> None:
         """Ticks until `stop` is set: at the latest every `interval` seconds, sooner when
-        something falls due or the store changes (a new alert to page); a failed tick is
-        retried."""
+        something falls due or the store changes in a way that makes something due now (a
+        new alert to page); a failed tick is retried."""
         self._stopping = stop
         while not stop.is_set():
             try:
@@ -211,10 +211,7 @@ class Engine:
                 # Read after the tick, so its own writes do not wake it again at once; what
                 # others wrote during it is due by now, and next_due sees it.
                 generation = self._store.change_generation()
-                wait = interval
-                due = await self._store.next_due()
-                if due is not None:
-                    wait = min(interval, max(0.0, (due - self._clock.now()).total_seconds()))
+                wait = await self._until_due(interval)
                 if wait == 0 and done.total == 0:
                     # Something is due that this tick could not do (a provider held back, say):
                     # wait rather than spin on it.
@@ -223,11 +220,37 @@ class Engine:
                 log.exception("engine tick failed; retrying in %.1fs", interval)
                 generation = self._store.change_generation()
                 wait = interval
-            if wait > 0:
-                waiting = asyncio.ensure_future(self._store.wait_for_change(generation, wait))
-                stopping = asyncio.ensure_future(stop.wait())
-                await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                for task in (waiting, stopping):
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+            await self._idle(generation, wait, interval, stop)
+
+    async def _until_due(self, interval: float) -> float:
+        """Seconds until the next step or page is due, at most `interval`."""
+        due = await self._store.next_due()
+        if due is None:
+            return interval
+        return min(interval, max(0.0, (due - self._clock.now()).total_seconds()))
+
+    async def _idle(
+        self, generation: int, wait: float, interval: float, stop: asyncio.Event
+    ) -> None:
+        """Waits `wait` seconds, or less when a change makes something due now. Most changes
+        (alerts created for teams nobody pages, notes, acknowledgements) make nothing due:
+        they cost one look at the next due time instead of a whole tick."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while (left := deadline - loop.time()) > 0 and not stop.is_set():
+            waiting = asyncio.ensure_future(self._store.wait_for_change(generation, left))
+            stopping = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (waiting, stopping):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            changed = self._store.change_generation()
+            if changed == generation:
+                continue  # the wait ran out (or stop was set): the loop condition decides
+            generation = changed
+            try:
+                deadline = min(deadline, loop.time() + await self._until_due(interval))
+            except Exception:
+                log.exception("engine could not read when work is next due; ticking now")
+                return

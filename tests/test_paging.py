@@ -15,7 +15,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from service.alerts import Alerts
-from service.engine import Engine
+from service.engine import Engine, Tick
 from service.errors import FailedPrecondition, InvalidArgument
 from service.metrics import AlertMetrics
 from service.model import Actor, Alert, AlertRef, NewAlert, Priority, RefKind, Responder
@@ -500,3 +500,49 @@ async def test_an_acknowledgement_while_another_engine_pages_cancels_what_it_pla
     states = {p.state for p in await world.store.list_pages(alert.id)}
     assert states == {PageState.CANCELLED}
     assert await world.at(10 * MINUTE) == []
+
+
+class CountingEngine(Engine):
+    """The real engine, counting the ticks it has finished."""
+
+    ticks = 0
+    ticked = asyncio.Event()
+
+    async def tick(self) -> Tick:
+        done = await super().tick()
+        self.ticks += 1
+        self.ticked.set()
+        return done
+
+    async def next_tick(self) -> None:
+        self.ticked = asyncio.Event()
+        await self.ticked.wait()
+
+
+async def test_the_running_engine_ticks_for_changes_that_make_work_due_and_only_those(
+    world: World,
+) -> None:
+    await two_step_policy(world)
+    await world.teams.create("quiet", "")  # no policy and nobody on call: nobody to page
+    engine = CountingEngine(
+        world.alerts, world.store, dict.fromkeys(Channel, world.notifier), world.clock,
+        AlertMetrics(CollectorRegistry()), shared=not isinstance(world.store, SQLiteStore),
+    )  # fmt: skip
+    stop = asyncio.Event()
+    first = asyncio.ensure_future(engine.next_tick())
+    running = asyncio.create_task(engine.run(3600, stop))  # no tick on the interval here
+    try:
+        async with asyncio.timeout(10):
+            await first
+            for _ in range(10):
+                await world.alerts.create(NewAlert(message="m", owner_team="quiet"), ANA)
+                await asyncio.sleep(0.05)  # time to hear of the change, and to tick if it did
+            assert engine.ticks == 1
+            paged = asyncio.ensure_future(engine.next_tick())
+            await world.fire()  # pages alice at once
+            await paged
+    finally:
+        stop.set()
+        await running
+    assert engine.ticks == 2
+    assert world.notifier.sent_to() == [("alice", "email")]
