@@ -34,7 +34,7 @@ BATCH = 256
 STEP_CHUNK = 32  # escalation steps per job
 LEASE = timedelta(seconds=60)
 SEND_CONCURRENCY = 64
-SEND_TIMEOUT_SECONDS = 30.0
+SEND_TIMEOUT_SECONDS = 30.0  # the longest a provider call may take, whatever the lease
 
 
 @dataclass(frozen=True)
@@ -122,6 +122,10 @@ class Engine:
         self._rng = rng or random.Random()
         self._recorder = _Recorder(store, clock, self._rng)
         self._lease = lease
+        # A provider call ends (as a retryable failure) well inside the page's lease, with
+        # time left to record its answer: otherwise a slow provider could still be taking a
+        # page when the lease ran out and another engine sent it again.
+        self._send_timeout = min(SEND_TIMEOUT_SECONDS, lease.total_seconds() / 2)
         # Pages claimed at once. Alone, an engine may claim more than it sends at once: what
         # waits its turn is still this engine's when the lease runs out. Shared, a page must
         # go to its provider as soon as it is claimed, or another engine would take it over
@@ -189,10 +193,9 @@ class Engine:
                 result = await self._call(notifier, page)
         return await self._recorder.record(claimed, result)
 
-    @staticmethod
-    async def _call(notifier: Notifier, page: Page) -> SendResult:
+    async def _call(self, notifier: Notifier, page: Page) -> SendResult:
         try:
-            async with asyncio.timeout(SEND_TIMEOUT_SECONDS):  # no task of its own per page
+            async with asyncio.timeout(self._send_timeout):  # no task of its own per page
                 return await notifier.send(page)
         except TimeoutError:
             return SendResult(Outcome.RETRYABLE, detail="the provider did not answer in time")

@@ -19,7 +19,7 @@ from service.engine import Engine, Tick
 from service.errors import FailedPrecondition, InvalidArgument
 from service.metrics import AlertMetrics
 from service.model import Actor, Alert, AlertRef, NewAlert, Priority, RefKind, Responder
-from service.notifier import Outcome, SendResult
+from service.notifier import Outcome, Page, SendResult
 from service.paging import PageState
 from service.policies import Policies, PolicySpec, RoutingRuleSpec, RoutingSpec, RuleSpec
 from service.policy import Repeat
@@ -546,3 +546,34 @@ async def test_the_running_engine_ticks_for_changes_that_make_work_due_and_only_
         await running
     assert engine.ticks == 2
     assert world.notifier.sent_to() == [("alice", "email")]
+
+
+class SilentNotifier:
+    """A provider that takes the page and never answers."""
+
+    def __init__(self) -> None:
+        self.taken = 0
+
+    async def send(self, page: Page) -> SendResult:
+        self.taken += 1
+        await asyncio.Event().wait()
+        raise AssertionError("never answers")
+
+
+async def test_a_provider_call_ends_within_half_the_lease_as_a_retryable_failure(
+    world: World,
+) -> None:
+    """A page is still its sender's while the provider has it: the call is given up with
+    half the lease left, so no other engine can take the page over and send it again."""
+    await two_step_policy(world)
+    alert = await world.fire()
+    silent = SilentNotifier()
+    engine = Engine(
+        world.alerts, world.store, dict.fromkeys(Channel, silent), world.clock,
+        AlertMetrics(CollectorRegistry()), lease=timedelta(milliseconds=400),
+    )  # fmt: skip
+    async with asyncio.timeout(5):
+        await engine.tick()  # returns: the call was given up
+    email, sms = await world.store.list_pages(alert.id)  # the SMS is due a minute on
+    assert silent.taken == 1 and sms.state is PageState.PENDING
+    assert (email.state, email.detail) == (PageState.RETRY, "the provider did not answer in time")
