@@ -49,8 +49,8 @@ class Dialect:
     # Appended to a SELECT of due jobs, so that engines on other replicas pass them by; given
     # the table (or alias) whose rows are claimed.
     skip_locked: Callable[[str], str]
-    # Locks one address (the parameter) until the transaction ends (or "").
-    address_lock: str
+    # Locks one name (the parameter) until the transaction ends; "" with one writer.
+    name_lock: str
     # Appended to a SELECT whose rows (of the table or alias given) a decision rests on, so
     # that a concurrent change waits, then conflicts.
     lock_rows: Callable[[str], str]
@@ -65,7 +65,7 @@ SQLITE = Dialect(
         "WHERE json_extract(m.value, '$.channel') = ? AND json_extract(m.value, '$.address') = ?)"
     ),
     skip_locked=lambda table: "",  # one writer at a time: nothing is locked by another engine
-    address_lock="",
+    name_lock="",
     lock_rows=lambda table: "",
 )
 
@@ -80,7 +80,7 @@ POSTGRES = Dialect(
         "WHERE m.v ->> 'channel' = ? AND m.v ->> 'address' = ?)"
     ),
     skip_locked=lambda table: f" FOR UPDATE OF {table} SKIP LOCKED",
-    address_lock="SELECT pg_advisory_xact_lock(7316030, hashtext(?))",
+    name_lock="SELECT pg_advisory_xact_lock(7316030, hashtext(?))",
     lock_rows=lambda table: f" FOR UPDATE OF {table}",
 )
 
@@ -121,8 +121,9 @@ class Transactions(abc.ABC):
 
     @abc.abstractmethod
     async def _claim(self, job: Job[R]) -> R:
-        """A write that takes due work by locking its rows (`Dialect.skip_locked`): it must
-        see what other engines committed a moment ago, not a snapshot from its start."""
+        """A write that must see what others committed a moment ago, not a snapshot from its
+        start: an engine taking due work by locking its rows (`Dialect.skip_locked`), or a
+        decision taken under a `Dialect.name_lock`."""
 
 
 @contextlib.contextmanager

@@ -811,14 +811,14 @@ class SQLPaging(Transactions):
 def _lock_throttled_addresses(conn: Db, rows: Sequence[Row]) -> None:
     """With other engines at work, only one at a time may count and add to the recent sends
     to one phone number; in one order, so that two engines never wait for each other."""
-    if not conn.dialect.address_lock:
+    if not conn.dialect.name_lock:
         return
     addresses = sorted(
         {f"{row['channel']}:{row['address']}" for row in rows if Channel(row["channel"]) in
          paging.THROTTLES}
     )  # fmt: skip
     for address in addresses:
-        conn.execute(conn.dialect.address_lock, (address,))
+        conn.execute(conn.dialect.name_lock, (address,))
 
 
 def _unclaimed(conn: Db, alert_ids: Sequence[str]) -> Sequence[str]:

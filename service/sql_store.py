@@ -427,14 +427,21 @@ class SQLStore(SQLDirectory, SQLPaging, SQLInbound):
     async def create_token(
         self, name: str, secret_hash: str, now: datetime, new_id: str
     ) -> TokenInfo:
-        def job(conn: Db) -> TokenInfo:
-            conn.execute(
-                "INSERT INTO api_tokens (id, name, secret_hash, created_at) VALUES (?, ?, ?, ?)",
-                (new_id, name, secret_hash, to_micros(now)),
-            )
-            return TokenInfo(new_id, name, now, None)
+        return await self._write(lambda conn: _insert_token(conn, name, secret_hash, now, new_id))
 
-        return await self._write(job)
+    async def create_first_token(
+        self, name: str, secret_hash: str, now: datetime, new_id: str
+    ) -> TokenInfo | None:
+        def job(conn: Db) -> TokenInfo | None:
+            # Replicas starting together take turns here, and each looks at what the one
+            # before it committed (a claim sees the latest commits, not an older snapshot).
+            if conn.dialect.name_lock:
+                conn.execute(conn.dialect.name_lock, ("first api token",))
+            if conn.execute("SELECT 1 FROM api_tokens LIMIT 1").fetchone() is not None:
+                return None
+            return _insert_token(conn, name, secret_hash, now, new_id)
+
+        return await self._claim(job)
 
     async def list_tokens(self) -> Sequence[TokenInfo]:
         return await self._read(
@@ -546,6 +553,14 @@ _TEAM_AND_OPEN_ALIAS = (
     "SELECT a.*, t.id AS owner_id, t.name AS team_name FROM teams t "
     "LEFT JOIN alerts a ON a.team_id = t.id AND a.alias = ? AND a.status = 'open' WHERE t."
 )
+
+
+def _insert_token(conn: Db, name: str, secret_hash: str, now: datetime, new_id: str) -> TokenInfo:
+    conn.execute(
+        "INSERT INTO api_tokens (id, name, secret_hash, created_at) VALUES (?, ?, ?, ?)",
+        (new_id, name, secret_hash, to_micros(now)),
+    )
+    return TokenInfo(new_id, name, now, None)
 
 
 def _team_with_open_alias(conn: Db, team: str, alias: str) -> Row:

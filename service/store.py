@@ -145,6 +145,12 @@ class Store(Protocol):
         self, name: str, secret_hash: str, now: datetime, new_id: str
     ) -> TokenInfo: ...
 
+    async def create_first_token(
+        self, name: str, secret_hash: str, now: datetime, new_id: str
+    ) -> TokenInfo | None:
+        """Creates the token only if there has never been one; None if there has (another
+        replica's first start made it a moment ago, say)."""
+
     async def list_tokens(self) -> Sequence[TokenInfo]: ...
 
     async def revoke_token(self, token_id: str, now: datetime) -> TokenInfo:

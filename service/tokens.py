@@ -90,16 +90,22 @@ class Tokens:
         """On first start, creates the admin token and writes its secret to a 0600 file.
 
         The file is written before the token is committed: if the commit fails, the next
-        start writes a new one; if the write fails, no token exists that nobody knows.
+        start writes a new one; if the write fails, no token exists that nobody knows. When
+        replicas start together on one new database, one of them makes the token; the others
+        take back the files they wrote.
         """
         if await self._store.list_tokens():
             return None
         path = data_dir / ADMIN_TOKEN_FILE
         secret = new_secret()
         write_private(path, secret + "\n")
-        await self._store.create_token(
+        made = await self._store.create_first_token(
             "admin", hash_secret(secret), self._clock.now(), self._new_id()
         )
+        if made is None:
+            if read_token_file(path) == secret:  # a data directory shared with the winner
+                path.unlink()  # keeps the winner's file
+            return None
         return path
 
 

@@ -17,6 +17,7 @@ from service.errors import FailedPrecondition, Unavailable
 from service.migrations import LATEST_VERSION
 from service.model import Actor, Alert, AlertRef, NewAlert, RefKind, Transition
 from service.postgres_store import APPLICATION_NAME, PostgresStore
+from service.tokens import Tokens, read_token_file
 from tests.conftest import serving
 from tests.databases import postgres_database
 from tests.fakes import FakeClock
@@ -114,6 +115,30 @@ async def test_two_revocations_at_once_never_leave_no_active_token() -> None:
             await store.close()
     assert sorted(type(o).__name__ for o in outcomes) == ["FailedPrecondition", "TokenInfo"]
     assert len(active) == 1
+
+
+async def test_replicas_first_starting_together_make_one_admin_token(tmp_path: Path) -> None:
+    with postgres_database() as url:
+        stores = [PostgresStore(url, FakeClock()) for _ in range(4)]
+        await stores[0].migrate()
+        for store in stores:
+            await store.open()
+        try:
+            made = await asyncio.gather(
+                *(
+                    Tokens(store, FakeClock()).ensure_admin_token(tmp_path / f"r{n}")
+                    for n, store in enumerate(stores)
+                )
+            )
+            tokens = await stores[0].list_tokens()
+            [written] = [path for path in made if path is not None]
+            known = await Tokens(stores[0], FakeClock()).authenticate(read_token_file(written))
+        finally:
+            for store in stores:
+                await store.close()
+    assert len(tokens) == 1 and known is not None and known.id == tokens[0].id
+    # The others took back the files they had written: no secret that opens nothing.
+    assert await asyncio.to_thread(lambda: list(tmp_path.glob("*/admin-token"))) == [written]
 
 
 def _tag(tag: str, alert: Alert) -> Transition:
