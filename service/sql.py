@@ -54,6 +54,9 @@ class Dialect:
     # Appended to a SELECT whose rows (of the table or alias given) a decision rests on, so
     # that a concurrent change waits, then conflicts.
     lock_rows: Callable[[str], str]
+    # Appended to a SELECT of rows that a write is about to refer to (by id, in a document),
+    # so that deleting them waits for this transaction and then sees the reference.
+    share_rows: Callable[[str], str]
 
 
 SQLITE = Dialect(
@@ -67,6 +70,7 @@ SQLITE = Dialect(
     skip_locked=lambda table: "",  # one writer at a time: nothing is locked by another engine
     name_lock="",
     lock_rows=lambda table: "",
+    share_rows=lambda table: "",
 )
 
 POSTGRES = Dialect(
@@ -82,6 +86,7 @@ POSTGRES = Dialect(
     skip_locked=lambda table: f" FOR UPDATE OF {table} SKIP LOCKED",
     name_lock="SELECT pg_advisory_xact_lock(7316030, hashtext(?))",
     lock_rows=lambda table: f" FOR UPDATE OF {table}",
+    share_rows=lambda table: f" FOR KEY SHARE OF {table}",
 )
 
 

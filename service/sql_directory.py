@@ -7,7 +7,7 @@ raises, and nothing of the job is kept.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 
 from service import documents
@@ -64,6 +64,7 @@ class SQLDirectory(Transactions):
     async def delete_user(self, user: str) -> None:
         def job(conn: Db) -> None:
             row = _user_row(conn, user)
+            lock_for_delete(conn, "users", row["id"])
             uses = [
                 s["name"]
                 for s in conn.execute("SELECT name, rotations FROM schedules ORDER BY name_key")
@@ -86,7 +87,7 @@ class SQLDirectory(Transactions):
             conn.execute("DELETE FROM team_members WHERE user_id = ?", (row["id"],))
             conn.execute("DELETE FROM users WHERE id = ?", (row["id"],))
 
-        await self._write(job)
+        await self._claim(job)
 
     # Team members
 
@@ -133,6 +134,7 @@ class SQLDirectory(Transactions):
 
     async def create_schedule(self, schedule: Schedule) -> Schedule:
         def job(conn: Db) -> Schedule:
+            hold_references(conn, "users", _participants(schedule), "user")
             try:
                 conn.execute(
                     "INSERT INTO schedules (id, name, name_key, team_id, time_zone, description, "
@@ -181,6 +183,7 @@ class SQLDirectory(Transactions):
         def job(conn: Db) -> Schedule:
             current = _schedule(_schedule_row(conn, schedule))
             changed = step(current)
+            hold_references(conn, "users", _participants(changed), "user")
             try:
                 conn.execute(
                     "UPDATE schedules SET name = ?, name_key = ?, team_id = ?, time_zone = ?, "
@@ -205,11 +208,12 @@ class SQLDirectory(Transactions):
     async def delete_schedule(self, schedule: str) -> None:
         def job(conn: Db) -> None:
             row = _schedule_row(conn, schedule)
+            lock_for_delete(conn, "schedules", row["id"])
             refuse_if_paged(conn, row["id"], f"schedule {row['name']!r}")
             conn.execute("DELETE FROM schedule_overrides WHERE schedule_id = ?", (row["id"],))
             conn.execute("DELETE FROM schedules WHERE id = ?", (row["id"],))
 
-        await self._write(job)
+        await self._claim(job)
 
     async def add_override(self, override: Override) -> Override:
         def job(conn: Db) -> Override:
@@ -303,6 +307,41 @@ def refuse_if_paged(conn: Db, ref_id: str, what: str) -> None:
             f"{what} is the on-call schedule of team {', '.join(routings)}'s routing: "
             "change that first"
         )
+
+
+def hold_references(conn: Db, table: str, ids: Iterable[str | None], what: str) -> None:
+    """Makes sure the rows a write is about to name (in a document, where no foreign key
+    looks) still exist, in the write's own transaction: they were looked up by name in an
+    earlier read, and may have been deleted since. With other writers, the rows are held
+    until this transaction ends, so that a delete of one waits and then sees the reference
+    (deletes lock their row first; see `lock_for_delete`)."""
+    wanted = sorted({i for i in ids if i})
+    if not wanted:
+        return
+    found = {
+        row["id"]
+        for row in conn.execute(
+            f"SELECT id FROM {table} WHERE id IN ({', '.join('?' * len(wanted))}) "
+            f"ORDER BY id{conn.dialect.share_rows(table)}",
+            wanted,
+        )
+    }
+    missing = [i for i in wanted if i not in found]
+    if missing:
+        raise NotFound(f"{what}: the {what} with id {missing[0]!r} was deleted meanwhile")
+
+
+def _participants(schedule: Schedule) -> Iterator[str | None]:
+    for rotation in schedule.rotations:
+        for participants in rotation.participants:
+            yield from participants.users
+
+
+def lock_for_delete(conn: Db, table: str, row_id: str) -> None:
+    """Before a delete looks for what still refers to the row: a write naming it waits until
+    the delete ends (and then finds it gone), or the delete waits for that write to commit;
+    the delete runs as a claim, so the look that follows sees what that write committed."""
+    conn.execute(f"SELECT id FROM {table} WHERE id = ?{conn.dialect.lock_rows(table)}", (row_id,))
 
 
 def _insert_user(conn: Db, user: User) -> None:

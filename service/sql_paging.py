@@ -26,7 +26,14 @@ from service.paging import ClaimedPage, Claims, PageRecord, PageState
 from service.policy import EscalationRule, Policy, Routing, Target, TargetKind
 from service.schedule import Override, Schedule
 from service.sql import RETRY_WHOLE_JOB, Db, IntegrityError, Row, Transactions
-from service.sql_directory import _override, _schedule, _user, _user_row
+from service.sql_directory import (
+    _override,
+    _schedule,
+    _user,
+    _user_row,
+    hold_references,
+    lock_for_delete,
+)
 from service.user import Channel, User
 
 log = logging.getLogger(__name__)
@@ -151,6 +158,25 @@ def _why_cancelled(alert: Alert) -> str:
 
 
 # Rows
+
+
+_TARGET_TABLES = {
+    TargetKind.USER: ("users", "user"),
+    TargetKind.SCHEDULE: ("schedules", "schedule"),
+    TargetKind.SCHEDULE_NEXT: ("schedules", "schedule"),
+    TargetKind.SCHEDULE_PREVIOUS: ("schedules", "schedule"),
+    TargetKind.TEAM: ("teams", "team"),
+    TargetKind.TEAM_MEMBERS: ("teams", "team"),
+}
+
+
+def _hold_targets(conn: Db, policy: Policy) -> None:
+    """The users, schedules and teams the policy pages still exist, and stay until it is
+    saved."""
+    targets = [t for rule in policy.rules for t in rule.targets]
+    for table, what in sorted(set(_TARGET_TABLES.values())):
+        ids = [t.ref for t in targets if _TARGET_TABLES[t.kind] == (table, what)]
+        hold_references(conn, table, ids, what)
 
 
 def _policy_by_id(conn: Db, policy_id: str) -> Policy | None:
@@ -366,6 +392,7 @@ class SQLPaging(Transactions):
 
     async def create_policy(self, policy: Policy) -> Policy:
         def job(conn: Db) -> Policy:
+            _hold_targets(conn, policy)
             try:
                 conn.execute(
                     "INSERT INTO escalation_policies (id, name, name_key, team_id, document, "
@@ -404,6 +431,7 @@ class SQLPaging(Transactions):
         def job(conn: Db) -> Policy:
             row = _policy_row(conn, policy)
             changed = step(documents.policy(row["document"]))
+            _hold_targets(conn, changed)
             try:
                 conn.execute(
                     "UPDATE escalation_policies SET name = ?, name_key = ?, team_id = ?, "
@@ -420,6 +448,7 @@ class SQLPaging(Transactions):
     async def delete_policy(self, policy: str) -> None:
         def job(conn: Db) -> None:
             row = _policy_row(conn, policy)
+            lock_for_delete(conn, "escalation_policies", row["id"])
             for routing in conn.execute("SELECT team_id, document FROM team_routing"):
                 used = documents.routing(routing["team_id"], routing["document"])
                 if row["id"] in {r.policy_id for r in used.rules} | {used.default_policy_id}:
@@ -428,10 +457,13 @@ class SQLPaging(Transactions):
                     )
             conn.execute("DELETE FROM escalation_policies WHERE id = ?", (row["id"],))
 
-        await self._write(job)
+        await self._claim(job)
 
     async def set_routing(self, routing: Routing) -> Routing:
         def job(conn: Db) -> Routing:
+            policies = [r.policy_id for r in routing.rules] + [routing.default_policy_id]
+            hold_references(conn, "escalation_policies", policies, "policy")
+            hold_references(conn, "schedules", [routing.default_schedule_id], "schedule")
             conn.execute(
                 "INSERT INTO team_routing (team_id, document) VALUES (?, ?) "
                 "ON CONFLICT (team_id) DO UPDATE SET document = excluded.document",

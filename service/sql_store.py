@@ -58,7 +58,7 @@ from service.model import (
     Transition,
 )
 from service.sql import Db, IntegrityError, Row
-from service.sql_directory import SQLDirectory, refuse_if_paged
+from service.sql_directory import SQLDirectory, lock_for_delete, refuse_if_paged
 from service.sql_inbound import SQLInbound
 from service.sql_paging import ENGINE, SQLPaging, start_escalation
 from service.sql_paging import react as react_to_change
@@ -267,6 +267,7 @@ class SQLStore(SQLDirectory, SQLPaging, SQLInbound):
             row = _team_row(conn, team, "team")
             if row["id"] == DEFAULT_TEAM_ID:
                 raise FailedPrecondition("the default team cannot be deleted")
+            lock_for_delete(conn, "teams", row["id"])
             alerts = conn.execute(
                 "SELECT COUNT(*) FROM alerts WHERE team_id = ?", (row["id"],)
             ).fetchone()[0]
@@ -291,7 +292,7 @@ class SQLStore(SQLDirectory, SQLPaging, SQLInbound):
             conn.execute("DELETE FROM team_members WHERE team_id = ?", (row["id"],))
             conn.execute("DELETE FROM teams WHERE id = ?", (row["id"],))
 
-        await self._write(job)
+        await self._claim(job)
 
     # Integrations
 

@@ -1,0 +1,134 @@
+"""Deletes racing edits that name what is deleted, on both backends: a schedule's rotation
+naming a user, a policy paging a user or a schedule, a team's routing naming a policy. The
+edit looks the name up in one read and saves in a later write; whichever comes second must
+fail, so that no saved document names something that is gone."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from service.errors import FailedPrecondition, InvalidArgument, NotFound
+from service.policies import Policies, PolicySpec, RoutingSpec, RuleSpec
+from service.schedules import RotationSpec, Schedules, ScheduleSpec
+from service.sql_store import SQLStore
+from service.teams import Teams
+from service.users import Users
+from tests.databases import BACKENDS, open_store
+from tests.fakes import FakeClock
+
+ROUNDS = 20
+
+
+@dataclass
+class Directory:
+    store: SQLStore
+    clock: FakeClock
+    users: Users
+    schedules: Schedules
+    policies: Policies
+
+
+@pytest.fixture(params=BACKENDS)
+async def directory(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Directory]:
+    clock = FakeClock()
+    async with open_store(request.param, tmp_path, clock) as store:
+        await Teams(store, clock).create("ops", "")
+        yield Directory(
+            store, clock, Users(store, clock), Schedules(store, clock), Policies(store, clock)
+        )
+
+
+async def race(edit: Awaitable[object], delete: Awaitable[None]) -> tuple[bool, bool]:
+    """Both at once; whether each succeeded. A failure must be the one each can have."""
+    edited, deleted = await asyncio.gather(edit, delete, return_exceptions=True)
+    # Refused by the look-up (gone before it) or by the write (gone since).
+    assert not isinstance(edited, BaseException) or isinstance(
+        edited, InvalidArgument | NotFound
+    ), edited
+    assert deleted is None or isinstance(deleted, FailedPrecondition), deleted
+    return not isinstance(edited, BaseException), deleted is None
+
+
+async def rounds(
+    make: Callable[[int], Awaitable[None]],
+    edit: Callable[[int], Awaitable[object]],
+    delete: Callable[[int], Awaitable[None]],
+) -> list[tuple[bool, bool]]:
+    outcomes = []
+    for n in range(ROUNDS):
+        await make(n)
+        outcomes.append(await race(edit(n), delete(n)))
+    assert (True, True) not in outcomes  # a saved document naming something deleted
+    return outcomes
+
+
+async def test_a_user_deleted_while_a_schedule_names_them(directory: Directory) -> None:
+    d = directory
+    start = d.clock.now()
+
+    async def make(n: int) -> None:
+        await d.users.create(f"u{n}")
+
+    def edit(n: int) -> Awaitable[object]:
+        rotation = RotationSpec("r", "daily", start, (f"u{n}",))
+        return d.schedules.create(ScheduleSpec(f"s{n}", team="ops", rotations=(rotation,)))
+
+    await rounds(make, edit, lambda n: d.users.delete(f"u{n}"))
+    for schedule in await d.schedules.list():
+        for rotation in schedule.rotations:
+            for participants in rotation.participants:
+                for user in participants.users:
+                    assert user is not None
+                    await d.store.get_user(user)  # NotFound if it names a deleted user
+
+
+async def test_a_user_deleted_while_a_policy_pages_them(directory: Directory) -> None:
+    d = directory
+
+    async def make(n: int) -> None:
+        await d.users.create(f"u{n}")
+
+    def edit(n: int) -> Awaitable[object]:
+        rule = RuleSpec(timedelta(), (("user", f"u{n}"),))
+        return d.policies.create(PolicySpec(f"p{n}", team="ops", rules=(rule,)))
+
+    await rounds(make, edit, lambda n: d.users.delete(f"u{n}"))
+    for policy in await d.policies.list():
+        await d.store.get_user(policy.rules[0].targets[0].ref)
+
+
+async def test_a_schedule_deleted_while_a_policy_pages_it(directory: Directory) -> None:
+    d = directory
+
+    async def make(n: int) -> None:
+        await d.schedules.create(ScheduleSpec(f"s{n}", team="ops"))
+
+    def edit(n: int) -> Awaitable[object]:
+        rule = RuleSpec(timedelta(), (("schedule", f"s{n}"),))
+        return d.policies.create(PolicySpec(f"p{n}", team="ops", rules=(rule,)))
+
+    await rounds(make, edit, lambda n: d.schedules.delete(f"s{n}"))
+    for policy in await d.policies.list():
+        await d.store.get_schedule(policy.rules[0].targets[0].ref)
+
+
+async def test_a_policy_deleted_while_the_routing_chooses_it(directory: Directory) -> None:
+    d = directory
+
+    async def make(n: int) -> None:
+        rule = RuleSpec(timedelta(), (("team-members", "ops"),))
+        await d.policies.create(PolicySpec(f"p{n}", team="ops", rules=(rule,)))
+
+    def edit(n: int) -> Awaitable[object]:
+        return d.policies.set_routing(RoutingSpec("ops", default_policy=f"p{n}"))
+
+    await rounds(make, edit, lambda n: d.policies.delete(f"p{n}"))
+    routing = await d.policies.routing("ops")
+    if routing.default_policy_id:
+        await d.store.get_policy(routing.default_policy_id)
