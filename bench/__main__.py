@@ -15,6 +15,11 @@ At each caller count it also measures a bare gRPC echo server (`bench.echo`), a 
 Python process that returns the request bytes: same request size, same `authorization`
 metadata, same load generator, but no protobuf, authentication, validation or storage.
 
+And it measures the same new-alias creates against Tocsin's edge without a store
+(`bench.edge`): the real guard, servicer, codec and validation, answering every call as a new
+alert that is never written. That is the ceiling for creates on this machine: the gap between
+it and echo is the edge's cost, the gap between it and the durable creates the store's.
+
 Read the ratio (create calls/s / echo calls/s at the same caller count) as the share of plain
 Python gRPC throughput that survives Tocsin's own work: 100% would mean that work is free.
 Absolute figures depend on the machine and on what else runs on it; the ratio travels better,
@@ -36,6 +41,7 @@ import grpc
 
 from bench import engine, oncall, replicas, report, scenarios, sns
 from bench.echo import running_echo
+from bench.edge import running_edge
 from bench.errors import BenchError
 from bench.load import Measurement, measure
 from bench.report import Row
@@ -134,6 +140,7 @@ def _alerts(settings: Settings) -> int:
     print("\n".join(report.table(rows)))
     print()
     print(report.target_line(rows))
+    print(report.edge_line(rows))
     print()
     return 0
 
@@ -199,30 +206,38 @@ async def _run_sns(settings: Settings, database: str) -> list[tuple[str, Measure
 
 
 async def _run(settings: Settings) -> list[Row]:
-    with tempfile.TemporaryDirectory(prefix="tocsin-bench-") as scratch:
-        async with running_tocsin(Path(scratch)) as tocsin, running_echo(Path(scratch)) as echo:
+    with tempfile.TemporaryDirectory(prefix="tocsin-bench-") as directory:
+        scratch = Path(directory)
+        (scratch / "edge").mkdir()
+        async with (
+            running_tocsin(scratch) as tocsin,
+            running_edge(scratch / "edge") as edge,
+            running_echo(scratch) as echo,
+        ):
             rows = [
                 row
                 for concurrency in settings.concurrency
-                for row in await _measure_level(tocsin, echo, concurrency, settings)
+                for row in await _measure_level(tocsin, edge, echo, concurrency, settings)
             ]
-    modes = [name for name, _ in scenarios.CREATE_MODES]
+    modes = [name for name, _ in scenarios.CREATE_MODES] + [report.EDGE_MODE]
     return sorted(rows, key=lambda row: modes.index(row.scenario))
 
 
 async def _measure_level(
-    tocsin: Endpoint, echo_target: str, concurrency: int, settings: Settings
+    tocsin: Endpoint, edge: Endpoint, echo_target: str, concurrency: int, settings: Settings
 ) -> list[Row]:
-    """Rounds of echo and both modes back to back, so drift on a shared machine hits them
-    alike; each mode reports its round with the median ratio to echo."""
-    rounds: dict[str, list[Row]] = {name: [] for name, _ in scenarios.CREATE_MODES}
+    """Rounds of echo, both modes and the edge without storage back to back, so drift on a
+    shared machine hits them alike; each reports its round with the median ratio to echo."""
+    runs = [(name, tocsin, prepare) for name, prepare in scenarios.CREATE_MODES]
+    runs.append((report.EDGE_MODE, edge, scenarios.new_aliases))
+    rounds: dict[str, list[Row]] = {name: [] for name, _, _ in runs}
     for _ in range(settings.rounds):
         echo = await _measure(
             echo_target, tocsin.metadata, scenarios.echo, concurrency, settings.seconds
         )
-        for name, prepare in scenarios.CREATE_MODES:
+        for name, server, prepare in runs:
             create = await _measure(
-                tocsin.target, tocsin.metadata, prepare, concurrency, settings.seconds
+                server.target, server.metadata, prepare, concurrency, settings.seconds
             )
             rounds[name].append(Row(name, concurrency, create, echo))
     return [_median(rows) for rows in rounds.values()]

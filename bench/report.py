@@ -11,6 +11,8 @@ TARGET_MODE = "new aliases"
 TARGET_CONCURRENCY = 16
 TARGET_PERCENT = 60.0
 SNS_TARGET_PER_SECOND = 2_000
+# New aliases to Tocsin's edge with the store left out (`bench.edge`): the ceiling for creates.
+EDGE_MODE = "edge, no store"
 
 _COLUMNS = f"{'scenario':<16}{'callers':>8}{'calls/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
 _HEADER = f"{_COLUMNS}{'echo calls/s':>14}{'create/echo':>13}"
@@ -64,6 +66,17 @@ def sns_target_line(edge: Measurement) -> str:
         f"target: >= {SNS_TARGET_PER_SECOND:,} verified notifications/s end to end: "
         f"{edge.calls_per_second:,.0f}/s — {verdict}"
     )
+
+
+def edge_line(rows: Sequence[Row]) -> str:
+    """What the target would read if storing cost nothing."""
+    for row in rows:
+        if row.scenario == EDGE_MODE and row.concurrency == TARGET_CONCURRENCY:
+            return (
+                f"ceiling: the same creates through Tocsin's edge (gRPC, token, validation, "
+                f"protobuf) without a store: {row.percent_of_echo:.1f}% of bare echo"
+            )
+    return f"ceiling: not measured (include {TARGET_CONCURRENCY} in --concurrency)"
 
 
 def _line(row: Row) -> str:
