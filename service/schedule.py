@@ -8,6 +8,7 @@ belong to the schedule's zone.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
@@ -100,6 +101,28 @@ class Rotation:
         if self.length != 1:
             return "custom"
         return {Unit.HOURS: "hourly", Unit.DAYS: "daily", Unit.WEEKS: "weekly"}[self.unit]
+
+
+def same_timing(a: Rotation, b: Rotation) -> bool:
+    return (a.unit, a.length, a.start) == (b.unit, b.length, b.start)
+
+
+def continued(before: Sequence[Rotation], after: Sequence[Rotation]) -> list[Rotation | None]:
+    """For each rotation of `after`, the one of `before` it carries on, if any: the one of
+    the same name (case aside), or, renamed, the first whose name is gone and whose timing
+    is the same."""
+    by_name = {r.name.lower(): r for r in before}
+    names = {r.name.lower() for r in after}
+    renamed = [r for r in before if r.name.lower() not in names]
+    found: list[Rotation | None] = []
+    for rotation in after:
+        earlier = by_name.get(rotation.name.lower())
+        if earlier is None:
+            earlier = next((r for r in renamed if same_timing(r, rotation)), None)
+            if earlier is not None:
+                renamed.remove(earlier)
+        found.append(earlier)
+    return found
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,8 @@ from service.schedule import (
     Schedule,
     Timeline,
     Unit,
+    continued,
+    same_timing,
 )
 from service.store import Store
 from service.user import User
@@ -233,23 +235,18 @@ def build_rotation(
     return rotation
 
 
-def _same_timing(a: Rotation, b: Rotation) -> bool:
-    return (a.unit, a.length, a.start) == (b.unit, b.length, b.start)
-
-
 def merged(
     current: Schedule | None, rotations: Sequence[Rotation], time_zone: str, now: datetime
 ) -> tuple[Rotation, ...]:
     """The new rotations, keeping each existing one's participant history: a changed list
     takes effect at the next hand-off after `now`, so the past and the shift on now keep
-    their people. A rotation whose timing (or the schedule's zone) changed starts afresh."""
+    their people, also when it is renamed (see `continued`). One whose timing (or the
+    schedule's zone) changed starts afresh."""
     if current is None:
         return tuple(rotations)
-    old = {r.name.lower(): r for r in current.rotations}
     out = []
-    for rotation in rotations:
-        before = old.get(rotation.name.lower())
-        if before is None or not _same_timing(before, rotation) or time_zone != current.time_zone:
+    for rotation, before in zip(rotations, continued(current.rotations, rotations), strict=True):
+        if before is None or not same_timing(before, rotation) or time_zone != current.time_zone:
             out.append(rotation)
             continue
         users = rotation.current_users

@@ -13,7 +13,7 @@ from datetime import datetime
 from service import documents
 from service.clock import from_micros, to_micros
 from service.errors import AlreadyExists, FailedPrecondition, NotFound
-from service.schedule import Override, Schedule
+from service.schedule import Override, Schedule, continued
 from service.sql import Db, IntegrityError, Row, Transactions, is_unique_violation
 from service.user import MemberRole, Role, TeamMember, User
 
@@ -184,6 +184,15 @@ class SQLDirectory(Transactions):
             current = _schedule(_schedule_row(conn, schedule))
             changed = step(current)
             hold_references(conn, "users", _participants(changed), "user")
+            for before, after in zip(
+                continued(current.rotations, changed.rotations), changed.rotations, strict=True
+            ):
+                if before is not None and before.name != after.name:  # overrides follow it
+                    conn.execute(
+                        "UPDATE schedule_overrides SET rotation = ? "
+                        "WHERE schedule_id = ? AND lower(rotation) = ?",
+                        (after.name, current.id, before.name.lower()),
+                    )
             try:
                 conn.execute(
                     "UPDATE schedules SET name = ?, name_key = ?, team_id = ?, time_zone = ?, "

@@ -246,6 +246,39 @@ async def test_ical_feed_at_its_secret_url(running: Running, client: TocsinClien
             assert reply.status == 200
 
 
+async def test_renaming_a_rotation_while_changing_its_people_keeps_the_past(
+    running: Running, client: TocsinClient
+) -> None:
+    await people(client, "ann", "ben", "cat", "dan")
+    await client.create_schedule(
+        ScheduleSpec(
+            "s",
+            time_zone="America/New_York",
+            rotations=(weekly(("ann", "ben")), weekly(("cat",), name="backup")),
+        )
+    )
+    running.clock.set(ny(2026, 3, 4, 12))  # in week 2 (ben)
+    # After the timeline below ends, so that it stays whole.
+    override = await client.add_override("s", "dan", ny(2026, 3, 30), ny(2026, 3, 31), "primary")
+    renamed = (weekly(("cat", "ann"), name="day shift"), weekly(("dan",), name="backup"))
+    await client.update_schedule(
+        "s", ScheduleSpec("s", time_zone="America/New_York", rotations=renamed)
+    )
+    _, _, after = await client.timeline("s", ny(2026, 2, 23, 9), ny(2026, 3, 23, 9))
+    shifts = [(s.rotation, s.user) for s in after.shifts]
+    assert [user for rotation, user in shifts if rotation == "day shift"] == [
+        "ann", "ben", "cat", "ann",
+    ]  # fmt: skip
+    assert [user for rotation, user in shifts if rotation == "backup"] == [
+        "cat", "cat", "dan", "dan",
+    ]  # fmt: skip
+    # The override limited to the rotation follows it to its new name.
+    [moved] = await client.list_overrides("s")
+    assert (moved.id, moved.rotation) == (override.id, "day shift")
+    _, who = await client.who_is_on_call("s", ny(2026, 3, 30, 12))
+    assert OnCall("dan", "day shift", override.id) in who
+
+
 async def test_undoing_a_pending_change_keeps_the_order(
     running: Running, client: TocsinClient
 ) -> None:
