@@ -57,6 +57,8 @@ def _user_detail(out: TextIO, user: User) -> None:
         own = getattr(user.notification_rules, kind) is not None
         label = kind.replace("_", " ")
         out.write(f"{label} rule{'' if own else ' (not set: uses this)'}:\n")
+        if not rule.steps:
+            out.write("  nothing: no contact method to page\n")
         for step in rule.steps:
             out.write(f"  after {step.delay_minutes:>4} min  {step.contact_method}\n")
         if rule.repeat_times:

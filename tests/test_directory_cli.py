@@ -21,9 +21,9 @@ async def running(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Running]:
 
 
 async def test_users_and_members_from_the_cli(running: Running) -> None:
-    assert (
-        await tocsin(running, "users", "create", "alice", "--time-zone", "Europe/Berlin")
-    ).code == 0
+    created = await tocsin(running, "users", "create", "alice", "--time-zone", "Europe/Berlin")
+    assert created.code == 0
+    assert "new alert rule (not set: uses this):\n  nothing: no contact method" in created.out
     added = await tocsin(
         running, "users", "add-contact", "alice", "--channel", "sms", "--address", "+4915112345678",
         "--name", "phone", "--json",
