@@ -11,13 +11,14 @@ set); a channel without one pages through the console.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.utils import parseaddr
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar, runtime_checkable
 from urllib.parse import urlsplit
 
 from service.user import Channel
@@ -153,9 +154,23 @@ class Notifiers:
                 await notifier.close()
 
 
-def notifiers(settings: NotifySettings, session: aiohttp.ClientSession, clock: Clock) -> Notifiers:
+def notifiers(
+    settings: NotifySettings,
+    session: aiohttp.ClientSession,
+    clock: Clock,
+    longest_call: float | None = None,
+) -> Notifiers:
     """The configured provider for each channel, else the console. `session` carries webhook
-    requests; `clock` dates emails and webhook signatures."""
+    requests; `clock` dates emails and webhook signatures. `longest_call` caps every
+    provider's own timeout: the SDKs that block run in threads, which go on after the caller
+    stops waiting, so only their own timeout ends a call for good."""
+    if longest_call is not None:
+        settings = NotifySettings(
+            email=_capped(settings.email, longest_call),
+            twilio=_capped(settings.twilio, longest_call),
+            fcm=_capped(settings.fcm, longest_call),
+            webhook=_capped(settings.webhook, longest_call),
+        )
     # Imported here, not above: the provider SDKs take a third of a second to import, and
     # every CLI command reads the configuration that this module parses.
     from adapters.console import ConsoleNotifier
@@ -180,6 +195,15 @@ def notifiers(settings: NotifySettings, session: aiohttp.ClientSession, clock: C
         webhook = WebhookNotifier(settings.webhook, session, clock)
         by_channel[Channel.WEBHOOK] = webhook
     return Notifiers(by_channel, webhook)
+
+
+_Timed = TypeVar("_Timed", EmailSettings, TwilioSettings, FcmSettings, WebhookSettings)
+
+
+def _capped(section: _Timed | None, seconds: float) -> _Timed | None:
+    if section is None or section.timeout_seconds <= seconds:
+        return section
+    return dataclasses.replace(section, timeout_seconds=seconds)
 
 
 @runtime_checkable

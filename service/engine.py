@@ -124,8 +124,9 @@ class Engine:
         self._lease = lease
         # A provider call ends (as a retryable failure) well inside the page's lease, with
         # time left to record its answer: otherwise a slow provider could still be taking a
-        # page when the lease ran out and another engine sent it again.
-        self._send_timeout = min(SEND_TIMEOUT_SECONDS, lease.total_seconds() / 2)
+        # page when the lease ran out and another engine sent it again. Providers' own
+        # timeouts must be capped at it too (see `adapters.settings.notifiers`).
+        self.send_timeout = min(SEND_TIMEOUT_SECONDS, lease.total_seconds() / 2)
         # Pages claimed at once. Alone, an engine may claim more than it sends at once: what
         # waits its turn is still this engine's when the lease runs out. Shared, a page must
         # go to its provider as soon as it is claimed, or another engine would take it over
@@ -195,7 +196,7 @@ class Engine:
 
     async def _call(self, notifier: Notifier, page: Page) -> SendResult:
         try:
-            async with asyncio.timeout(self._send_timeout):  # no task of its own per page
+            async with asyncio.timeout(self.send_timeout):  # no task of its own per page
                 return await notifier.send(page)
         except TimeoutError:
             return SendResult(Outcome.RETRYABLE, detail="the provider did not answer in time")

@@ -191,7 +191,9 @@ class TocsinServer:
         await self._start_http()
         if not self._notifiers:
             assert self._outbound is not None  # made by _start_http
-            self._providers = build_notifiers(self.config.notifications, self._outbound, self.clock)
+            self._providers = build_notifiers(
+                self.config.notifications, self._outbound, self.clock, self.engine.send_timeout
+            )
             self._notifiers.update(self._providers.by_channel)
         self._tasks = [asyncio.create_task(self._watch_store_health())]
         if self._engine_interval is not None:

@@ -316,6 +316,34 @@ async def test_sms_when_twilio_is_unreachable_is_retryable() -> None:
     await notifier.close()
 
 
+async def test_a_providers_own_timeout_is_capped_at_the_engines_longest_call() -> None:
+    """The Twilio SDK blocks in a thread, which goes on after the engine stops waiting: only
+    its own timeout, capped, ends the call before another engine may send the page again."""
+
+    async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # until the client gives up and closes
+        writer.close()
+
+    silent = await asyncio.start_server(never_answer, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    settings = NotifySettings(
+        twilio=twilio_settings(None, base_url=f"http://127.0.0.1:{port}", timeout_seconds=15)
+    )
+    try:
+        async with aiohttp.ClientSession() as http:
+            built = notifiers(settings, http, FakeClock(), longest_call=0.5)
+            started = time.monotonic()
+            async with asyncio.timeout(5):  # well short of the configured 15 s
+                result = await built.by_channel[Channel.SMS].send(
+                    make_page(channel=Channel.SMS, address="+15550100")
+                )
+            await built.close()
+    finally:
+        silent.close()
+    assert result.outcome is Outcome.RETRYABLE
+    assert time.monotonic() - started < 3
+
+
 async def test_a_call_reads_the_alert_and_gathers_one_key(twilio: TwilioServer) -> None:
     notifier = TwilioVoiceNotifier(twilio_settings(twilio))
     page = make_page(channel=Channel.VOICE, address="+15550100")
