@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -431,7 +431,12 @@ class SQLStore(SQLDirectory, SQLPaging, SQLInbound):
         return await self._write(lambda conn: _insert_token(conn, name, secret_hash, now, new_id))
 
     async def create_first_token(
-        self, name: str, secret_hash: str, now: datetime, new_id: str
+        self,
+        name: str,
+        secret_hash: str,
+        now: datetime,
+        new_id: str,
+        keep_secret: Callable[[], None],
     ) -> TokenInfo | None:
         def job(conn: Db) -> TokenInfo | None:
             # Replicas starting together take turns here, and each looks at what the one
@@ -440,6 +445,7 @@ class SQLStore(SQLDirectory, SQLPaging, SQLInbound):
                 conn.execute(conn.dialect.name_lock, ("first api token",))
             if conn.execute("SELECT 1 FROM api_tokens LIMIT 1").fetchone() is not None:
                 return None
+            keep_secret()  # only the replica that makes the token writes its secret
             return _insert_token(conn, name, secret_hash, now, new_id)
 
         return await self._claim(job)

@@ -146,10 +146,17 @@ class Store(Protocol):
     ) -> TokenInfo: ...
 
     async def create_first_token(
-        self, name: str, secret_hash: str, now: datetime, new_id: str
+        self,
+        name: str,
+        secret_hash: str,
+        now: datetime,
+        new_id: str,
+        keep_secret: Callable[[], None],
     ) -> TokenInfo | None:
         """Creates the token only if there has never been one; None if there has (another
-        replica's first start made it a moment ago, say)."""
+        replica's first start made it a moment ago, say). `keep_secret` is called, once no
+        token is found and before this one is written, to put its secret where its owner
+        will find it; if it raises, no token is made."""
 
     async def list_tokens(self) -> Sequence[TokenInfo]: ...
 

@@ -91,22 +91,21 @@ class Tokens:
 
         The file is written before the token is committed: if the commit fails, the next
         start writes a new one; if the write fails, no token exists that nobody knows. When
-        replicas start together on one new database, one of them makes the token; the others
-        take back the files they wrote.
+        replicas start together on one new database, one of them makes the token and writes
+        its file; the others write nothing (so a data directory they share is safe too).
         """
         if await self._store.list_tokens():
             return None
         path = data_dir / ADMIN_TOKEN_FILE
         secret = new_secret()
-        write_private(path, secret + "\n")
         made = await self._store.create_first_token(
-            "admin", hash_secret(secret), self._clock.now(), self._new_id()
+            "admin",
+            hash_secret(secret),
+            self._clock.now(),
+            self._new_id(),
+            lambda: write_private(path, secret + "\n"),
         )
-        if made is None:
-            if read_token_file(path) == secret:  # a data directory shared with the winner
-                path.unlink()  # keeps the winner's file
-            return None
-        return path
+        return None if made is None else path
 
 
 def write_private(path: Path, content: str) -> None:

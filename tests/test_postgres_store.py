@@ -123,11 +123,12 @@ async def test_replicas_first_starting_together_make_one_admin_token(tmp_path: P
         await stores[0].migrate()
         for store in stores:
             await store.open()
+        dirs = [tmp_path / "r0", tmp_path / "r1", tmp_path / "shared", tmp_path / "shared"]
         try:
             made = await asyncio.gather(
                 *(
-                    Tokens(store, FakeClock()).ensure_admin_token(tmp_path / f"r{n}")
-                    for n, store in enumerate(stores)
+                    Tokens(store, FakeClock()).ensure_admin_token(data_dir)
+                    for data_dir, store in zip(dirs, stores, strict=True)
                 )
             )
             tokens = await stores[0].list_tokens()
@@ -137,7 +138,7 @@ async def test_replicas_first_starting_together_make_one_admin_token(tmp_path: P
             for store in stores:
                 await store.close()
     assert len(tokens) == 1 and known is not None and known.id == tokens[0].id
-    # The others took back the files they had written: no secret that opens nothing.
+    # Only the one that made it wrote its file, even into a directory it shares.
     assert await asyncio.to_thread(lambda: list(tmp_path.glob("*/admin-token"))) == [written]
 
 
