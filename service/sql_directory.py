@@ -184,15 +184,6 @@ class SQLDirectory(Transactions):
             current = _schedule(_schedule_row(conn, schedule))
             changed = step(current)
             hold_references(conn, "users", _participants(changed), "user")
-            for before, after in zip(
-                continued(current.rotations, changed.rotations), changed.rotations, strict=True
-            ):
-                if before is not None and before.name != after.name:  # overrides follow it
-                    conn.execute(
-                        "UPDATE schedule_overrides SET rotation = ? "
-                        "WHERE schedule_id = ? AND lower(rotation) = ?",
-                        (after.name, current.id, before.name.lower()),
-                    )
             try:
                 conn.execute(
                     "UPDATE schedules SET name = ?, name_key = ?, team_id = ?, time_zone = ?, "
@@ -210,6 +201,16 @@ class SQLDirectory(Transactions):
                 )
             except IntegrityError as exc:
                 raise AlreadyExists(f"a schedule named {changed.name!r} already exists") from exc
+            # After the schedule's row, which a delete locks first too: the same order.
+            for before, after in zip(
+                continued(current.rotations, changed.rotations), changed.rotations, strict=True
+            ):
+                if before is not None and before.name != after.name:  # overrides follow it
+                    conn.execute(
+                        "UPDATE schedule_overrides SET rotation = ? "
+                        "WHERE schedule_id = ? AND lower(rotation) = ?",
+                        (after.name, current.id, before.name.lower()),
+                    )
             return changed
 
         return await self._write(job)

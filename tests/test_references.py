@@ -6,6 +6,8 @@ fail, so that no saved document names something that is gone."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -13,10 +15,15 @@ from pathlib import Path
 
 import pytest
 
+from service import documents
 from service.errors import FailedPrecondition, InvalidArgument, NotFound
 from service.policies import Policies, PolicySpec, RoutingSpec, RuleSpec
+from service.schedule import Participants
 from service.schedules import RotationSpec, Schedules, ScheduleSpec
+from service.sql import Db
+from service.sql_directory import hold_references
 from service.sql_store import SQLStore
+from service.sqlite_store import SQLiteStore
 from service.teams import Teams
 from service.users import Users
 from tests.databases import BACKENDS, open_store
@@ -132,3 +139,44 @@ async def test_a_policy_deleted_while_the_routing_chooses_it(directory: Director
     routing = await d.policies.routing("ops")
     if routing.default_policy_id:
         await d.store.get_policy(routing.default_policy_id)
+
+
+async def test_a_delete_that_waits_for_an_edit_naming_the_user_sees_it(
+    directory: Directory,
+) -> None:
+    """The order a race seldom hits: the edit holds the user it names, the delete waits for
+    it, then the edit commits. The delete must see the new reference, not an older snapshot."""
+    d = directory
+    if isinstance(d.store, SQLiteStore):
+        pytest.skip("one writer at a time: the delete cannot start while the edit writes")
+    await d.users.create("ann")
+    ben = await d.users.create("ben")
+    start = d.clock.now()
+    await d.schedules.create(
+        ScheduleSpec("s", team="ops", rotations=(RotationSpec("r", "daily", start, ("ann",)),))
+    )
+    schedule = await d.store.get_schedule("s")
+    naming_ben = tuple(
+        dataclasses.replace(r, participants=(Participants(0, (ben.id,)),))
+        for r in schedule.rotations
+    )
+    holding, release = threading.Event(), threading.Event()
+
+    def edit(conn: Db) -> None:
+        hold_references(conn, "users", [ben.id], "user")
+        conn.execute(
+            "UPDATE schedules SET rotations = ? WHERE id = ?",
+            (documents.rotations_json(naming_ben), schedule.id),
+        )
+        holding.set()
+        assert release.wait(30)
+
+    editing = asyncio.ensure_future(d.store._write(edit))
+    assert await asyncio.to_thread(holding.wait, 30)
+    deleting = asyncio.ensure_future(d.users.delete("ben"))
+    await asyncio.sleep(0.5)
+    assert not deleting.done()  # it waits for the edit's hold on ben
+    release.set()
+    await editing
+    with pytest.raises(FailedPrecondition, match="schedule"):
+        await deleting
