@@ -103,14 +103,16 @@ class Policies:
                 f"{where}.name", f"no {target_kind.value.split('-')[0]} named {name!r}"
             ) from None
 
-    async def _policy(self, spec: PolicySpec, policy_id: str) -> Policy:
+    async def _policy(self, spec: PolicySpec, policy_id: str, team_id: str = "") -> Policy:
+        """`team_id`: the policy's team when the spec names none (its current one, for an
+        update); else the default team."""
         validation.team_name(spec.name)
         validation.text("description", spec.description, validation.TEAM_DESCRIPTION_MAX)
         if not spec.rules:
             raise InvalidArgument("rules", "a policy needs at least one rule")
         if len(spec.rules) > RULES_MAX:
             raise InvalidArgument("rules", f"must have at most {RULES_MAX} (got {len(spec.rules)})")
-        team = await self._store.get_team(spec.team or "default")
+        team = await self._store.get_team(spec.team or team_id or "default")
         built = []
         previous = timedelta()
         for index, rule in enumerate(spec.rules):
@@ -159,7 +161,7 @@ class Policies:
     async def update(self, policy: str, spec: PolicySpec) -> Policy:
         validation.reference("policy", policy)
         current = await self._store.get_policy(policy)
-        changed = await self._policy(spec, current.id)
+        changed = await self._policy(spec, current.id, current.team_id)
         return await self._store.update_policy(current.id, lambda _: changed)
 
     async def get(self, policy: str) -> Policy:

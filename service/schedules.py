@@ -335,12 +335,12 @@ class Schedules:
         return await self._store.create_schedule(schedule)
 
     async def update(self, schedule: str, spec: ScheduleSpec) -> Schedule:
-        """Replaces the schedule's name, team, zone, description and rotations; participant
-        history is kept as `merged` says."""
+        """Replaces the schedule's name, team (kept when the spec names none), zone,
+        description and rotations; participant history is kept as `merged` says."""
         validation.reference("schedule", schedule)
         self._check_header(spec)
         rotations = await self._rotations(spec)
-        team = await self._store.get_team(spec.team or "default")
+        team = await self._store.get_team(spec.team) if spec.team else None
         now = self._clock.now()
         tz_name = zone(spec.time_zone).key
 
@@ -348,7 +348,7 @@ class Schedules:
             return dataclasses.replace(
                 current,
                 name=spec.name,
-                team_id=team.id,
+                team_id=current.team_id if team is None else team.id,
                 time_zone=tz_name,
                 description=spec.description,
                 rotations=merged(current, rotations, tz_name, now),

@@ -64,7 +64,7 @@ class SQLDirectory(Transactions):
     async def delete_user(self, user: str) -> None:
         def job(conn: Db) -> None:
             row = _user_row(conn, user)
-            lock_for_delete(conn, "users", row["id"])
+            lock_referenced(conn, "users", row["id"])
             uses = [
                 s["name"]
                 for s in conn.execute("SELECT name, rotations FROM schedules ORDER BY name_key")
@@ -181,8 +181,16 @@ class SQLDirectory(Transactions):
         self, schedule: str, step: Callable[[Schedule], Schedule]
     ) -> Schedule:
         def job(conn: Db) -> Schedule:
+            # Locked before it is read, in case it moves to another team (and read after, as
+            # a claim sees the latest commit).
+            lock_referenced(conn, "schedules", _schedule_row(conn, schedule)["id"])
             current = _schedule(_schedule_row(conn, schedule))
             changed = step(current)
+            if changed.team_id != current.team_id and _routing_schedule(conn, current.id):
+                raise FailedPrecondition(
+                    f"schedule {current.name!r} is its team's on-call schedule in routing: "
+                    "change that before moving the schedule to another team"
+                )
             hold_references(conn, "users", _participants(changed), "user")
             try:
                 conn.execute(
@@ -213,12 +221,12 @@ class SQLDirectory(Transactions):
                     )
             return changed
 
-        return await self._write(job)
+        return await self._claim(job)
 
     async def delete_schedule(self, schedule: str) -> None:
         def job(conn: Db) -> None:
             row = _schedule_row(conn, schedule)
-            lock_for_delete(conn, "schedules", row["id"])
+            lock_referenced(conn, "schedules", row["id"])
             refuse_if_paged(conn, row["id"], f"schedule {row['name']!r}")
             conn.execute("DELETE FROM schedule_overrides WHERE schedule_id = ?", (row["id"],))
             conn.execute("DELETE FROM schedules WHERE id = ?", (row["id"],))
@@ -300,14 +308,7 @@ def refuse_if_paged(conn: Db, ref_id: str, what: str) -> None:
             t.ref == ref_id for rule in documents.policy(r["document"]).rules for t in rule.targets
         )
     ]
-    routings = [
-        r["name"]
-        for r in conn.execute(
-            "SELECT t.name, r.team_id, r.document FROM team_routing r "
-            "JOIN teams t ON t.id = r.team_id ORDER BY t.name_key"
-        )
-        if documents.routing(r["team_id"], r["document"]).default_schedule_id == ref_id
-    ]
+    routings = _routing_schedule(conn, ref_id)
     if policies:
         raise FailedPrecondition(
             f"{what} is paged by escalation policy {', '.join(policies)}: change those first"
@@ -319,26 +320,47 @@ def refuse_if_paged(conn: Db, ref_id: str, what: str) -> None:
         )
 
 
-def hold_references(conn: Db, table: str, ids: Iterable[str | None], what: str) -> None:
+def hold_references(
+    conn: Db, table: str, ids: Iterable[str | None], what: str, team_id: str = ""
+) -> None:
     """Makes sure the rows a write is about to name (in a document, where no foreign key
-    looks) still exist, in the write's own transaction: they were looked up by name in an
-    earlier read, and may have been deleted since. With other writers, the rows are held
-    until this transaction ends, so that a delete of one waits and then sees the reference
-    (deletes lock their row first; see `lock_for_delete`)."""
+    looks) still exist, and, with `team_id`, still belong to that team, in the write's own
+    transaction: they were looked up by name in an earlier read, and may have been deleted
+    or moved since. With other writers, the rows are held until this transaction ends, so
+    that a delete or move of one waits and then sees the reference (those lock their row
+    first; see `lock_referenced`)."""
     wanted = sorted({i for i in ids if i})
     if not wanted:
         return
-    found = {
-        row["id"]
+    owner = "team_id" if team_id else "''"  # users belong to no team
+    teams = {
+        row["id"]: row["owner"]
         for row in conn.execute(
-            f"SELECT id FROM {table} WHERE id IN ({', '.join('?' * len(wanted))}) "
+            f"SELECT id, {owner} AS owner FROM {table} "
+            f"WHERE id IN ({', '.join('?' * len(wanted))}) "
             f"ORDER BY id{conn.dialect.share_rows(table)}",
             wanted,
         )
     }
-    missing = [i for i in wanted if i not in found]
-    if missing:
-        raise NotFound(f"{what}: the {what} with id {missing[0]!r} was deleted meanwhile")
+    for row_id in wanted:
+        if row_id not in teams:
+            raise NotFound(f"{what}: the {what} with id {row_id!r} was deleted meanwhile")
+        if team_id and teams[row_id] != team_id:
+            raise FailedPrecondition(
+                f"{what}: the {what} with id {row_id!r} was moved to another team meanwhile"
+            )
+
+
+def _routing_schedule(conn: Db, schedule_id: str) -> list[str]:
+    """The teams whose routing names the schedule as their on-call schedule."""
+    return [
+        r["name"]
+        for r in conn.execute(
+            "SELECT t.name, r.team_id, r.document FROM team_routing r "
+            "JOIN teams t ON t.id = r.team_id ORDER BY t.name_key"
+        )
+        if documents.routing(r["team_id"], r["document"]).default_schedule_id == schedule_id
+    ]
 
 
 def _participants(schedule: Schedule) -> Iterator[str | None]:
@@ -347,10 +369,11 @@ def _participants(schedule: Schedule) -> Iterator[str | None]:
             yield from participants.users
 
 
-def lock_for_delete(conn: Db, table: str, row_id: str) -> None:
-    """Before a delete looks for what still refers to the row: a write naming it waits until
-    the delete ends (and then finds it gone), or the delete waits for that write to commit;
-    the delete runs as a claim, so the look that follows sees what that write committed."""
+def lock_referenced(conn: Db, table: str, row_id: str) -> None:
+    """Before a delete (or a move to another team) looks for what still refers to the row: a
+    write naming it waits until the change ends (and then finds it gone or moved), or the
+    change waits for that write to commit; the change runs as a claim, so the look that
+    follows sees what that write committed."""
     conn.execute(f"SELECT id FROM {table} WHERE id = ?{conn.dialect.lock_rows(table)}", (row_id,))
 
 

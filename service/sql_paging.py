@@ -32,7 +32,7 @@ from service.sql_directory import (
     _user,
     _user_row,
     hold_references,
-    lock_for_delete,
+    lock_referenced,
 )
 from service.user import Channel, User
 
@@ -177,6 +177,15 @@ def _hold_targets(conn: Db, policy: Policy) -> None:
     for table, what in sorted(set(_TARGET_TABLES.values())):
         ids = [t.ref for t in targets if _TARGET_TABLES[t.kind] == (table, what)]
         hold_references(conn, table, ids, what)
+
+
+def _routed_to(conn: Db, policy_id: str) -> bool:
+    """Whether any team's routing chooses the policy."""
+    for routing in conn.execute("SELECT team_id, document FROM team_routing"):
+        used = documents.routing(routing["team_id"], routing["document"])
+        if policy_id in {r.policy_id for r in used.rules} | {used.default_policy_id}:
+            return True
+    return False
 
 
 def _policy_by_id(conn: Db, policy_id: str) -> Policy | None:
@@ -429,8 +438,17 @@ class SQLPaging(Transactions):
 
     async def update_policy(self, policy: str, step: Callable[[Policy], Policy]) -> Policy:
         def job(conn: Db) -> Policy:
+            # Locked before it is read, in case it moves to another team (and read after, as a
+            # claim sees the latest commit).
+            lock_referenced(conn, "escalation_policies", _policy_row(conn, policy)["id"])
             row = _policy_row(conn, policy)
             changed = step(documents.policy(row["document"]))
+            if changed.team_id != row["team_id"] and _routed_to(conn, row["id"]):
+                # A team's routing may only choose its own policies.
+                raise FailedPrecondition(
+                    f"policy {row['name']!r} is used by its team's routing: change that "
+                    "before moving the policy to another team"
+                )
             _hold_targets(conn, changed)
             try:
                 conn.execute(
@@ -443,27 +461,27 @@ class SQLPaging(Transactions):
                 raise AlreadyExists(f"a policy named {changed.name!r} already exists") from exc
             return changed
 
-        return await self._write(job)
+        return await self._claim(job)
 
     async def delete_policy(self, policy: str) -> None:
         def job(conn: Db) -> None:
             row = _policy_row(conn, policy)
-            lock_for_delete(conn, "escalation_policies", row["id"])
-            for routing in conn.execute("SELECT team_id, document FROM team_routing"):
-                used = documents.routing(routing["team_id"], routing["document"])
-                if row["id"] in {r.policy_id for r in used.rules} | {used.default_policy_id}:
-                    raise FailedPrecondition(
-                        f"policy {row['name']!r} is used by its team's routing: change that first"
-                    )
+            lock_referenced(conn, "escalation_policies", row["id"])
+            if _routed_to(conn, row["id"]):
+                raise FailedPrecondition(
+                    f"policy {row['name']!r} is used by its team's routing: change that first"
+                )
             conn.execute("DELETE FROM escalation_policies WHERE id = ?", (row["id"],))
 
         await self._claim(job)
 
     async def set_routing(self, routing: Routing) -> Routing:
         def job(conn: Db) -> Routing:
+            # A team's routing chooses among its own policies and schedules.
             policies = [r.policy_id for r in routing.rules] + [routing.default_policy_id]
-            hold_references(conn, "escalation_policies", policies, "policy")
-            hold_references(conn, "schedules", [routing.default_schedule_id], "schedule")
+            team = routing.team_id
+            hold_references(conn, "escalation_policies", policies, "policy", team)
+            hold_references(conn, "schedules", [routing.default_schedule_id], "schedule", team)
             conn.execute(
                 "INSERT INTO team_routing (team_id, document) VALUES (?, ?) "
                 "ON CONFLICT (team_id) DO UPDATE SET document = excluded.document",

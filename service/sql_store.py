@@ -58,7 +58,7 @@ from service.model import (
     Transition,
 )
 from service.sql import Db, IntegrityError, Row
-from service.sql_directory import SQLDirectory, lock_for_delete, refuse_if_paged
+from service.sql_directory import SQLDirectory, lock_referenced, refuse_if_paged
 from service.sql_inbound import SQLInbound
 from service.sql_paging import ENGINE, SQLPaging, start_escalation
 from service.sql_paging import react as react_to_change
@@ -267,7 +267,7 @@ class SQLStore(SQLDirectory, SQLPaging, SQLInbound):
             row = _team_row(conn, team, "team")
             if row["id"] == DEFAULT_TEAM_ID:
                 raise FailedPrecondition("the default team cannot be deleted")
-            lock_for_delete(conn, "teams", row["id"])
+            lock_referenced(conn, "teams", row["id"])
             alerts = conn.execute(
                 "SELECT COUNT(*) FROM alerts WHERE team_id = ?", (row["id"],)
             ).fetchone()[0]

@@ -180,3 +180,53 @@ async def test_a_delete_that_waits_for_an_edit_naming_the_user_sees_it(
     await editing
     with pytest.raises(FailedPrecondition, match="schedule"):
         await deleting
+
+
+async def test_an_update_naming_no_team_keeps_the_policy_and_schedule_in_theirs(
+    directory: Directory,
+) -> None:
+    d = directory
+    rule = RuleSpec(timedelta(), (("team-members", "ops"),))
+    await d.policies.create(PolicySpec("p", team="ops", rules=(rule,)))
+    await d.schedules.create(ScheduleSpec("s", team="ops"))
+    ops = (await d.store.get_team("ops")).id
+    changed = await d.policies.update("p", PolicySpec("p", rules=(rule, rule)))
+    assert changed.team_id == ops and len(changed.rules) == 2
+    moved = await d.schedules.update("s", ScheduleSpec("s", description="now described"))
+    assert moved.team_id == ops and moved.description == "now described"
+
+
+async def test_what_a_routing_chooses_cannot_move_to_another_team(directory: Directory) -> None:
+    d = directory
+    await Teams(d.store, d.clock).create("other", "")
+    rule = RuleSpec(timedelta(), (("team-members", "ops"),))
+    await d.policies.create(PolicySpec("p", team="ops", rules=(rule,)))
+    await d.schedules.create(ScheduleSpec("s", team="ops"))
+    await d.policies.set_routing(RoutingSpec("ops", default_policy="p", default_schedule="s"))
+    with pytest.raises(FailedPrecondition, match="routing"):
+        await d.policies.update("p", PolicySpec("p", team="other", rules=(rule,)))
+    with pytest.raises(FailedPrecondition, match="routing"):
+        await d.schedules.update("s", ScheduleSpec("s", team="other"))
+
+
+async def test_a_policy_moved_while_a_routing_chooses_it(directory: Directory) -> None:
+    """Racing: the routing is saved and the policy stays, or the move wins and the routing
+    is refused; never a routing choosing another team's policy."""
+    d = directory
+    await Teams(d.store, d.clock).create("other", "")
+    rule = RuleSpec(timedelta(), (("team-members", "ops"),))
+    for n in range(ROUNDS):
+        await d.policies.create(PolicySpec(f"p{n}", team="ops", rules=(rule,)))
+        routed, moved = await asyncio.gather(
+            d.policies.set_routing(RoutingSpec("ops", default_policy=f"p{n}")),
+            d.policies.update(f"p{n}", PolicySpec(f"p{n}", team="other", rules=(rule,))),
+            return_exceptions=True,
+        )
+        assert isinstance(routed, InvalidArgument | FailedPrecondition) or not isinstance(
+            routed, BaseException
+        ), routed
+        assert isinstance(moved, FailedPrecondition) or not isinstance(moved, BaseException), moved
+        routing = await d.policies.routing("ops")
+        if routing.default_policy_id:
+            chosen = await d.store.get_policy(routing.default_policy_id)
+            assert chosen.team_id == routing.team_id
