@@ -379,6 +379,7 @@ class Schedules:
     async def add_override(
         self, schedule: str, user: str, start: datetime, end: datetime, rotation: str = ""
     ) -> Override:
+        """One that would have begun already begins now: who was on call stays as it was."""
         validation.reference("schedule", schedule)
         validation.reference("user", user)
         now = self._clock.now()
@@ -386,6 +387,7 @@ class Schedules:
             raise InvalidArgument("end", "must be after the start")
         if end <= now:
             raise InvalidArgument("end", "is in the past: history is not rewritten")
+        start = max(start, now)
         if end - start > OVERRIDE_MAX:
             raise InvalidArgument("end", "an override lasts at most a year")
         if start > now + OVERRIDE_MAX:

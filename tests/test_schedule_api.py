@@ -135,6 +135,13 @@ async def test_overrides(running: Running, client: TocsinClient) -> None:
         await client.remove_override("s", future.id)
     with pytest.raises(InvalidArgument, match="in the past"):
         await client.add_override("s", "olga", ny(2026, 1, 1), ny(2026, 1, 2))
+    # Begun already: it begins now, and the shifts before stay as they were.
+    _, _, before = await client.timeline("s", ny(2026, 3, 2, 0), ny(2026, 3, 3, 0))
+    late = await client.add_override("s", "olga", ny(2026, 3, 2, 12), ny(2026, 3, 4, 0))
+    assert late.start == ny(2026, 3, 3, 0)
+    _, _, after = await client.timeline("s", ny(2026, 3, 2, 0), ny(2026, 3, 3, 0))
+    assert after.shifts == before.shifts
+    await client.remove_override("s", late.id)
     with pytest.raises(InvalidArgument, match="a year ahead"):
         await client.add_override("s", "olga", ny(2027, 6, 1), ny(2027, 6, 2))
     with pytest.raises(InvalidArgument, match="no rotation 'backup'"):
