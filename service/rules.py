@@ -148,6 +148,13 @@ def check_condition(where: str, condition: object) -> None:
 def _check_template_field(where: str, key: str, value: object) -> None:
     if key in TEMPLATE_FIELDS:
         _check_template(where, value)
+        if key == "priority" and isinstance(value, str) and "{{" not in value:
+            try:
+                Priority.parse(value)
+            except ValueError:
+                raise InvalidArgument(
+                    where, f"must be P1 to P5, or a template that renders one (got {value!r})"
+                ) from None
     elif key == "tags":
         if not isinstance(value, list):
             raise InvalidArgument(where, "must be a list of templates")
@@ -167,8 +174,20 @@ def _check_template(where: str, value: object) -> None:
         raise InvalidArgument(where, "must be text")
     for match in _PLACEHOLDER.finditer(value):
         for part in match[2].split("|")[1:]:
-            if not _FILTER.fullmatch(part):
+            found = _FILTER.fullmatch(part)
+            if not found:
                 raise InvalidArgument(where, f"unknown filter {part.strip()!r}")
+            name, argument = found[1], (found[2] or "").strip()
+            if name == "truncate" and not (argument.isdigit() and int(argument) > 0):
+                raise InvalidArgument(
+                    where,
+                    "truncate takes a number of characters, e.g. truncate(40) "
+                    f"(got {part.strip()!r})",
+                )
+            if name in ("lower", "upper") and found[2] is not None:
+                raise InvalidArgument(
+                    where, f"{name} takes nothing in brackets (got {part.strip()!r})"
+                )
     if value.count("{{") != len(_PLACEHOLDER.findall(value)):
         raise InvalidArgument(where, "has an unclosed {{ placeholder")
 
@@ -268,6 +287,7 @@ def _filter(value: str, part: str) -> str:
     if name == "upper":
         return value.upper()
     if name == "truncate":
+        # Checked when set; a rule stored before that check keeps the whole value.
         limit = int(argument) if argument.isdigit() else len(value)
         return sns_alerts.shorten(value, max(limit, 1))
     return value or argument  # default

@@ -148,6 +148,22 @@ def test_rendered_fields_are_fitted_to_the_limits() -> None:
             "unknown filter",
         ),
         ("- {action: create, alert: {message: '{{x'}}", "rules[0].alert.message", "unclosed"),
+        (
+            "- {action: create, alert: {message: '{{x | truncate(abc)}}'}}",
+            "rules[0].alert.message",
+            "truncate takes a number",
+        ),
+        (
+            "- {action: create, alert: {message: '{{x | truncate}}'}}",
+            "rules[0].alert.message",
+            "truncate takes a number",
+        ),
+        (
+            "- {action: create, alert: {message: '{{x | lower(3)}}'}}",
+            "rules[0].alert.message",
+            "lower takes nothing",
+        ),
+        ("- {action: create, alert: {priority: P9}}", "rules[0].alert.priority", "P1 to P5"),
         ("- {action: create, alert: {owner: x}}", "rules[0].alert.owner", "not an alert field"),
         (
             "- {action: create, when: {field: n, op: less-than, value: ten}}",
