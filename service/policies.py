@@ -121,7 +121,7 @@ class Policies:
             if delay < previous:
                 raise InvalidArgument(
                     f"{where}.delay",
-                    f"must not be earlier than the rule before it ({previous} < {delay} fails)",
+                    f"must not be earlier than the rule before it ({delay} is before {previous})",
                 )
             previous = delay
             try:
@@ -147,6 +147,12 @@ class Policies:
                     "repeat.times", f"must be 0 to {REPEAT_TIMES_MAX} (got {repeat.times})"
                 )
             _delay(repeat.after, "repeat.after")
+            if not repeat.times and (repeat.after or repeat.reset_acknowledgement):
+                raise InvalidArgument(
+                    "repeat.times",
+                    "must be 1 or more: a wait before repeating, or resetting the "
+                    "acknowledgement, means something only when the rules repeat",
+                )
             if repeat.times and repeat.after < REPEAT_AFTER_MIN:
                 raise InvalidArgument(
                     "repeat.after",

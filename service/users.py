@@ -141,9 +141,13 @@ def notification_rule(user: User, rule: NotificationRule, field: str) -> Notific
             f"must be 0-{DELAY_MAX_MINUTES} (got {rule.repeat_minutes})",
         )
     if rule.repeat_times and not rule.repeat_minutes:
-        raise InvalidArgument(f"{field}.repeat_minutes", "must be set when repeat_times is")
+        raise InvalidArgument(
+            f"{field}.repeat_minutes", "must be at least 1 when repeat_times is set (got 0)"
+        )
     if rule.repeat_minutes and not rule.repeat_times:
-        raise InvalidArgument(f"{field}.repeat_times", "must be set when repeat_minutes is")
+        raise InvalidArgument(
+            f"{field}.repeat_times", "must be at least 1 when repeat_minutes is set (got 0)"
+        )
     ordered = sorted(steps, key=lambda s: s.delay_minutes)  # stable: ties keep their order
     return NotificationRule(tuple(ordered), rule.repeat_minutes, rule.repeat_times)
 

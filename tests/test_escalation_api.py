@@ -101,6 +101,22 @@ async def test_bad_policies_are_refused_naming_the_field(
     assert caught.value.field == field
 
 
+async def test_policy_refusals_say_what_is_wrong(client: TocsinClient) -> None:
+    await client.create_user("alice")
+    later, sooner = (RuleSpec(d, (("user", "alice"),)) for d in (timedelta(minutes=5), timedelta()))
+    with pytest.raises(InvalidArgument, match=r"\(0:00:00 is before 0:05:00\)") as caught:
+        await client.create_policy(PolicySpec("p", rules=(later, sooner)))
+    assert caught.value.field == "rules[1].delay"
+    for repeat in (Repeat(timedelta(minutes=10), 0), Repeat(timedelta(), 0, True)):
+        with pytest.raises(InvalidArgument, match="only when the rules repeat") as caught:
+            await client.create_policy(PolicySpec("p", rules=(sooner,), repeat=repeat))
+        assert caught.value.field == "repeat.times"
+    closing = await client.create_policy(
+        PolicySpec("p", rules=(sooner,), repeat=Repeat(timedelta(), 0, close_after_last=True))
+    )
+    assert closing.repeat is not None and closing.repeat.close_after_last
+
+
 async def setup(client: TocsinClient) -> None:
     await client.create_team("ops")
     await client.create_user("alice")

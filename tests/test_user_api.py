@@ -107,6 +107,7 @@ async def test_notification_rules(client: TocsinClient) -> None:
             "dave", "new_alert", NotificationRule((NotificationStep("email", 0),), 0, 2)
         )
     assert caught.value.field == "new_alert.repeat_minutes"
+    assert "at least 1 when repeat_times is set" in str(caught.value)
     restored = await client.set_notification_rule("dave", "high_priority", None)
     assert restored.notification_rules.high_priority is None
     assert (await client.remove_contact_method("dave", "phone")).contact_methods[0].name == "email"
