@@ -61,29 +61,38 @@ class SQLDirectory(Transactions):
 
         return await self._write(job)
 
-    async def delete_user(self, user: str) -> None:
+    async def delete_user(self, user: str, now: datetime) -> None:
         def job(conn: Db) -> None:
             row = _user_row(conn, user)
             lock_referenced(conn, "users", row["id"])
-            uses = [
-                s["name"]
-                for s in conn.execute("SELECT name, rotations FROM schedules ORDER BY name_key")
-                if any(
-                    row["id"] in p.users
-                    for r in documents.rotations(s["rotations"])
-                    for p in r.participants
-                )
-            ]
+            who = f"user {row['username']!r}"
+            in_rotations, in_history = [], []
+            for s in conn.execute("SELECT name, rotations FROM schedules ORDER BY name_key"):
+                rotations = documents.rotations(s["rotations"])
+                if any(row["id"] in r.current_users for r in rotations):
+                    in_rotations.append(s["name"])
+                elif any(row["id"] in p.users for r in rotations for p in r.participants):
+                    in_history.append(s["name"])
             overrides = conn.execute(
-                "SELECT COUNT(*) FROM schedule_overrides WHERE user_id = ?", (row["id"],)
-            ).fetchone()[0]
-            if uses or overrides:
-                where = f"schedule(s) {', '.join(uses)}" if uses else f"{overrides} override(s)"
-                raise FailedPrecondition(
-                    f"user {row['username']!r} is on call in {where} (past shifts included); "
-                    "take them out of those first"
+                "SELECT s.name, o.end_at > ? AS to_come FROM schedule_overrides o "
+                "JOIN schedules s ON s.id = o.schedule_id WHERE o.user_id = ? ORDER BY s.name_key",
+                (to_micros(now), row["id"]),
+            ).fetchall()
+            to_come = sorted({o["name"] for o in overrides if o["to_come"]})
+            if in_rotations or to_come:
+                where = ", ".join(
+                    [f"the rotations of schedule {n}" for n in in_rotations]
+                    + [f"overrides now or to come in schedule {n}" for n in to_come]
                 )
-            refuse_if_paged(conn, row["id"], f"user {row['username']!r}")
+                raise FailedPrecondition(f"{who} is in {where}: take them out of those first")
+            history = sorted({*in_history, *(o["name"] for o in overrides)})
+            if history:
+                raise FailedPrecondition(
+                    f"{who} has been on call in schedule {', '.join(history)}, whose history "
+                    "keeps them, so cannot be deleted; to take them off paging, remove their "
+                    "contact methods and team memberships"
+                )
+            refuse_if_paged(conn, row["id"], who)
             conn.execute("DELETE FROM team_members WHERE user_id = ?", (row["id"],))
             conn.execute("DELETE FROM users WHERE id = ?", (row["id"],))
 

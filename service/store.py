@@ -178,8 +178,9 @@ class Store(Protocol):
     async def update_user(self, user: str, step: Callable[[User], User]) -> User:
         """Runs `step` on the user as stored and saves what it returns, atomically."""
 
-    async def delete_user(self, user: str) -> None:
-        """Refuses a user named in any schedule's rotations or overrides."""
+    async def delete_user(self, user: str, now: datetime) -> None:
+        """Refuses a user named in any schedule's rotations or overrides, saying whether
+        they are there now (or to come), or only in what has been."""
 
     async def set_team_member(self, team: str, user: str, role: MemberRole) -> TeamMember: ...
 

@@ -212,7 +212,7 @@ class Users:
 
     async def delete(self, user: str) -> None:
         validation.reference("user", user)
-        await self._store.delete_user(user)
+        await self._store.delete_user(user, self._clock.now())
 
     async def add_contact_method(self, user: str, kind: str, where: str, name: str = "") -> User:
         validation.reference("user", user)

@@ -97,7 +97,7 @@ async def test_schedules_and_overrides(store: SQLiteStore) -> None:
     )
     # Users in a schedule, past shifts included, cannot be deleted; nor can their team.
     with pytest.raises(FailedPrecondition, match="Web"):
-        await store.delete_user("ann")
+        await store.delete_user("ann", T0)
     with pytest.raises(FailedPrecondition, match="1 schedule"):
         await store.delete_team("ops")
     ended = await store.end_override(
@@ -108,7 +108,7 @@ async def test_schedules_and_overrides(store: SQLiteStore) -> None:
     with pytest.raises(NotFound):
         await store.end_override("web", "o-1", lambda o: None)
     await store.delete_schedule("web")
-    await store.delete_user("ann")
+    await store.delete_user("ann", T0)
     with pytest.raises(NotFound):
         await store.get_schedule("web")
 

@@ -98,6 +98,11 @@ async def test_changing_participants_keeps_the_past_and_the_present(
     assert [s.user for s in after.shifts] == ["ann", "ben", "cat", "ann"]
     shown = await client.get_schedule("s")
     assert shown.rotations[0].current_users == ("cat", "ann")
+    # Deleting them: cat is in the rotation now; ben only in its history, which keeps him.
+    with pytest.raises(FailedPrecondition, match="in the rotations of schedule s: take them"):
+        await client.delete_user("cat")
+    with pytest.raises(FailedPrecondition, match="has been on call in schedule s.*contact"):
+        await client.delete_user("ben")
 
 
 async def test_overrides(running: Running, client: TocsinClient) -> None:
