@@ -6,7 +6,7 @@ import dataclasses
 import enum
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TextIO
 
 from clients.client import IntegrationInfo
@@ -16,18 +16,29 @@ MESSAGE_WIDTH = 60
 
 
 def plain(value: object) -> object:
-    """Domain values as JSON-ready data: datetimes in ISO 8601, enums by name."""
+    """Domain values as JSON-ready data: datetimes in ISO 8601, enums by name, durations in
+    seconds under a key that says so (a policy rule's `delay` is `delay_seconds`)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return _object({f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+        return int(seconds) if seconds.is_integer() else seconds
     if isinstance(value, enum.Enum):
         return value.name if isinstance(value, int) else value.value
     if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
+        return _object({str(k): v for k, v in value.items()})
     if isinstance(value, list | tuple | set | frozenset):
         return [plain(item) for item in value]
     return value
+
+
+def _object(items: Mapping[str, object]) -> dict[str, object]:
+    return {
+        f"{key}_seconds" if isinstance(value, timedelta) else key: plain(value)
+        for key, value in items.items()
+    }
 
 
 def write_json(out: TextIO, value: object) -> None:

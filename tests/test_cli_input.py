@@ -1,0 +1,48 @@
+"""What the `tocsin` CLI does with what is typed: JSON for every value, files it cannot use,
+repeated options, and values it must refuse (exit status 2, naming the option)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from clients import render
+from tests.conftest import Running, serving
+from tests.fakes import FakeClock
+from tests.test_cli import tocsin
+
+
+@pytest.fixture
+async def running(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Running]:
+    async with serving(tmp_path, clock) as server:
+        yield server
+
+
+def test_durations_are_json_seconds_under_a_key_that_says_so() -> None:
+    data = {"wait": timedelta(minutes=5), "items": [timedelta(seconds=1.5)], "name": "x"}
+    assert render.plain(data) == {"wait_seconds": 300, "items": [1.5], "name": "x"}
+
+
+async def test_policies_as_json(running: Running) -> None:
+    assert (await tocsin(running, "users", "create", "alice")).code == 0
+    rules = ["--rule", "0 user:alice", "--rule", "90s user:alice until-closed"]
+    created = await tocsin(
+        running, "--json", "policies", "create", "--name", "p", *rules,
+        "--repeat-after", "10m", "--repeat-times", "2",
+    )  # fmt: skip
+    assert created.code == 0, created.err
+    policy = created.json()
+    assert isinstance(policy, dict)
+    assert [r["delay_seconds"] for r in policy["rules"]] == [0, 90]
+    assert policy["repeat"]["after_seconds"] == 600 and policy["repeat"]["times"] == 2
+    assert (await tocsin(running, "policies", "get", "p", "--json")).json() == policy
+    assert (await tocsin(running, "policies", "list", "--json")).json() == [policy]
+    updated = await tocsin(
+        running, "policies", "update", "p", "--name", "p", "--rule", "2h user:alice", "--json"
+    )
+    assert updated.code == 0, updated.err
+    rule = {**policy["rules"][0], "delay_seconds": 7200}
+    assert updated.json() == {**policy, "rules": [rule], "repeat": None}  # update replaces
