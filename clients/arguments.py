@@ -1,13 +1,21 @@
-"""Argument types the CLI's commands share."""
+"""What the CLI's commands share about what the user typed: argument types, the error for a
+usage mistake, and reading and writing the files a command names."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from datetime import timedelta
+from pathlib import Path
 
 _DURATION = re.compile(r"(\d+)([smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+class UsageError(Exception):
+    """A mistake in the command as typed, found before the service could refuse it: the CLI
+    prints it as one `error:` line and exits 2."""
 
 
 def duration(text: str) -> timedelta:
@@ -20,3 +28,24 @@ def duration(text: str) -> timedelta:
             f"expected a duration such as 30m, 2h or 1h30m, not {text!r}"
         )
     return sum((timedelta(**{_UNITS[u]: int(n)}) for n, u in parts), timedelta())
+
+
+def read_text(path: str) -> str:
+    """A file the command names, as UTF-8 text; one that cannot be read is a usage mistake."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = (exc.strerror or str(exc)) if isinstance(exc, OSError) else "not UTF-8 text"
+        raise UsageError(f"{path}: cannot read it: {reason}") from None
+
+
+def write_whole(path: str, text: str) -> None:
+    """Writes `text` to `path` all at once, so a reader never sees half a file."""
+    target = Path(path)
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise UsageError(f"{path}: cannot write it: {exc.strerror or exc}") from None

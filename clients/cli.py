@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from clients import directory_commands, escalation_commands, manifest_commands, render
+from clients.arguments import UsageError, read_text
 from clients.arguments import duration as _duration
 from clients.client import IntegrationInfo, IntegrationKey, TocsinClient, parse_ref
 from service import config as configuration
@@ -44,10 +45,6 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 Handler = Callable[[TocsinClient, argparse.Namespace, TextIO], Awaitable[None]]
-
-
-class UsageError(Exception):
-    pass
 
 
 # Parsing helpers
@@ -403,17 +400,10 @@ async def integrations_delete(client: TocsinClient, args: argparse.Namespace, ou
         out.write(f"deleted integration {args.integration}\n")
 
 
-async def _read_text(path: str) -> str:
-    try:
-        return await asyncio.to_thread(Path(path).read_text)
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
-
-
 async def integrations_set_rules(
     client: TocsinClient, args: argparse.Namespace, out: TextIO
 ) -> None:
-    text = await _read_text(args.file)
+    text = await asyncio.to_thread(read_text, args.file)
     try:
         stored = await client.set_integration_rules(args.integration, text)
     except InvalidArgument as exc:
@@ -441,7 +431,7 @@ async def integrations_test_rules(
         raise UsageError("give exactly one of --message TEXT or --message-file FILE")
     message = args.message
     if args.message_file is not None:
-        message = await _read_text(args.message_file)
+        message = await asyncio.to_thread(read_text, args.message_file)
     result = await client.test_integration_rules(args.integration, message, args.subject or "")
     if args.json:
         render.write_json(out, result)

@@ -11,10 +11,10 @@ import argparse
 import asyncio
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from clients import render
+from clients.arguments import write_whole
 from clients.client import TocsinClient
 from service.errors import FailedPrecondition, InvalidArgument
 from service.schedule import OnCall, Schedule, Timeline
@@ -399,7 +399,7 @@ async def schedules_export_ical(
     if args.json:
         render.write_json(out, {"url": calendar.url, "ical": calendar.ical})
     elif args.output:
-        await asyncio.to_thread(Path(args.output).write_text, calendar.ical, encoding="utf-8")
+        await asyncio.to_thread(write_whole, args.output, calendar.ical)
         out.write(f"wrote {args.output}; subscribe at {calendar.url}\n")
     else:
         out.write(calendar.ical)

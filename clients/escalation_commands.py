@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import yaml
 
 from clients import render
-from clients.arguments import duration
+from clients.arguments import duration, read_text
 from clients.client import TocsinClient
 from clients.manifest import routing_file
 from service.errors import InvalidArgument
@@ -127,7 +126,7 @@ def routing_detail(out: TextIO, spec: RoutingSpec) -> None:
 
 
 async def routing_set(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
-    text = await asyncio.to_thread(Path(args.file).read_text, encoding="utf-8")
+    text = await asyncio.to_thread(read_text, args.file)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -6,11 +6,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-from pathlib import Path
 from typing import Any, TextIO
 
 from clients import manifest, render
+from clients.arguments import read_text, write_whole
 from clients.client import TocsinClient
 
 
@@ -40,11 +39,7 @@ def add_commands(
 
 
 async def apply_file(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
-    try:
-        text = await asyncio.to_thread(Path(args.file).read_text)
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise manifest.ManifestError(args.file, "", f"cannot read it: {reason}") from None
+    text = await asyncio.to_thread(read_text, args.file)
     declared = manifest.parse(text, args.file)
     planned = manifest.plan(declared, await manifest.fetch(client, declared))
     if args.json:
@@ -83,19 +78,8 @@ async def export_file(client: TocsinClient, args: argparse.Namespace, out: TextI
     if not args.output:
         out.write(text)
         return
-    await asyncio.to_thread(_write_whole, Path(args.output), text)
+    await asyncio.to_thread(write_whole, args.output, text)
     if args.json:
         render.write_json(out, {"output": args.output})
     else:
         out.write(f"exported to {args.output}\n")
-
-
-def _write_whole(path: Path, text: str) -> None:
-    """Writes `text` to `path` all at once: a reader never sees half a file."""
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        partial.write_text(text)
-        os.replace(partial, path)
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise manifest.ManifestError(str(path), "", f"cannot write it: {exc.strerror}") from None

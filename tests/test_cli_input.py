@@ -12,13 +12,31 @@ import pytest
 from clients import render
 from tests.conftest import Running, serving
 from tests.fakes import FakeClock
-from tests.test_cli import tocsin
+from tests.test_cli import Result, tocsin
 
 
 @pytest.fixture
 async def running(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Running]:
     async with serving(tmp_path, clock) as server:
         yield server
+
+
+async def schedule(running: Running) -> None:
+    assert (await tocsin(running, "users", "create", "ann")).code == 0
+    created = await tocsin(
+        running, "schedules", "create", "web", "--time-zone", "UTC", "--rotation", "r",
+        "--type", "daily", "--start", "2026-03-02T09:00", "--participants", "ann",
+    )  # fmt: skip
+    assert created.code == 0, created.err
+
+
+def usage_error(result: Result, *fragments: str) -> None:
+    """Refused before any call: one `error:` line, exit status 2."""
+    assert result.code == 2, (result.code, result.err)
+    assert result.err.startswith("error: ") and result.err.count("\n") == 1, result.err
+    assert "Traceback" not in result.err
+    for fragment in fragments:
+        assert fragment in result.err, (fragment, result.err)
 
 
 def test_durations_are_json_seconds_under_a_key_that_says_so() -> None:
@@ -46,3 +64,21 @@ async def test_policies_as_json(running: Running) -> None:
     assert updated.code == 0, updated.err
     rule = {**policy["rules"][0], "delay_seconds": 7200}
     assert updated.json() == {**policy, "rules": [rule], "repeat": None}  # update replaces
+
+
+async def test_files_that_cannot_be_read_or_written(running: Running, tmp_path: Path) -> None:
+    await schedule(running)
+    missing = str(tmp_path / "missing.yaml")
+    nowhere = str(tmp_path / "no-such-directory" / "out")
+    for args in (
+        ["routing", "set", "default", "-f", missing],
+        ["apply", "-f", missing],
+        ["integrations", "set-rules", "aws", "-f", missing],
+        ["integrations", "test-rules", "aws", "--message-file", missing],
+    ):
+        result = await tocsin(running, *args)
+        usage_error(result, f"error: {missing}: cannot read it: No such file or directory")
+    for args in (["schedules", "export-ical", "web", "-o", nowhere], ["export", "-o", nowhere]):
+        result = await tocsin(running, *args)
+        usage_error(result, f"error: {nowhere}: cannot write it: No such file or directory")
+    assert not (tmp_path / "no-such-directory").exists()
