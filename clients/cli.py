@@ -594,16 +594,27 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in (("tag", "add tags to"), ("untag", "remove tags from")):
         tags = alert_commands.add_parser(name, parents=[common], help=f"{text} an alert")
         _ref_options(tags)
-        tags.add_argument("--tags", nargs="+", required=True, metavar="TAG")
+        tags.add_argument(
+            "--tags", nargs="+", action="extend", required=True, metavar="TAG", help="repeatable"
+        )
         _actor_options(tags)
         tags.set_defaults(run=ACTIONS[name])
 
     detail = alert_commands.add_parser("detail", parents=[common], help="add or remove details")
     _ref_options(detail)
     detail.add_argument(
-        "--set", dest="pairs", type=_key_value, nargs="+", default=[], metavar="K=V"
+        "--set",
+        dest="pairs",
+        type=_key_value,
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="K=V",
+        help="repeatable",
     )
-    detail.add_argument("--remove", nargs="+", default=[], metavar="KEY")
+    detail.add_argument(
+        "--remove", nargs="+", action="extend", default=[], metavar="KEY", help="repeatable"
+    )
     _actor_options(detail)
     detail.set_defaults(run=alerts_detail)
 

@@ -82,3 +82,19 @@ async def test_files_that_cannot_be_read_or_written(running: Running, tmp_path: 
         result = await tocsin(running, *args)
         usage_error(result, f"error: {nowhere}: cannot write it: No such file or directory")
     assert not (tmp_path / "no-such-directory").exists()
+
+
+async def test_repeated_options_add_up(running: Running) -> None:
+    assert (await tocsin(running, "alerts", "create", "--message", "m")).code == 0
+    steps = [
+        ["detail", "1", "--set", "owner=alice", "--set", "x=1", "y=2", "z=3"],
+        ["detail", "1", "--remove", "y", "--remove", "z"],
+        ["tag", "1", "--tags", "a1", "--tags", "a2", "a3"],
+    ]
+    for args in steps:
+        result = await tocsin(running, "alerts", *args)
+        assert result.code == 0, (args, result.err)
+    alert = (await tocsin(running, "alerts", "get", "1", "--json")).json()
+    assert isinstance(alert, dict)
+    assert alert["details"] == {"owner": "alice", "x": "1"}
+    assert alert["tags"] == ["a1", "a2", "a3"]
