@@ -4,8 +4,10 @@ usage mistake, and reading and writing the files a command names."""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,6 +30,34 @@ def duration(text: str) -> timedelta:
             f"expected a duration such as 30m, 2h or 1h30m, not {text!r}"
         )
     return sum((timedelta(**{_UNITS[u]: int(n)}) for n, u in parts), timedelta())
+
+
+def whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argument type for an integer from `low` to `high`: out-of-range values are refused
+    while parsing, never replaced by a default."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+        if value < low or (high is not None and value > high):
+            limits = f"at least {low}" if high is None else f"{low}-{high}"
+            raise argparse.ArgumentTypeError(f"must be {limits} (got {value})")
+        return value
+
+    return parse
+
+
+def seconds(text: str) -> float:
+    """A positive number of seconds, such as a call's timeout."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, not {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds (got {text})")
+    return value
 
 
 def read_text(path: str) -> str:

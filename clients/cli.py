@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from clients import directory_commands, escalation_commands, manifest_commands, render
-from clients.arguments import UsageError, read_text
+from clients.arguments import UsageError, read_text, seconds, whole_number
 from clients.arguments import duration as _duration
 from clients.client import IntegrationInfo, IntegrationKey, TocsinClient, parse_ref
 from service import config as configuration
 from service import logs
+from service.alerts import ALERTS_PAGE_MAX
 from service.clock import SystemClock
 from service.errors import InvalidArgument, TocsinError
 from service.migrations import LATEST_VERSION
@@ -461,7 +462,9 @@ def _common() -> _Parser:
     common.add_argument("--token", default=s, help="API token (env TOCSIN_TOKEN)")
     common.add_argument("--data-dir", default=s, help="read the admin token from this directory")
     common.add_argument("--json", action="store_true", default=s, help="print JSON")
-    common.add_argument("--timeout", type=float, default=s, help="seconds per call (default 10)")
+    common.add_argument(
+        "--timeout", type=seconds, default=s, help="seconds per call, more than 0 (default 10)"
+    )
     return common
 
 
@@ -563,7 +566,12 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--query", help="text the message contains")
     listing.add_argument("--sort", default="created_at", choices=[f.value for f in SortField])
     listing.add_argument("--ascending", action="store_true")
-    listing.add_argument("--limit", type=int, default=50, help="page size (at most 500)")
+    listing.add_argument(
+        "--limit",
+        type=whole_number(1, ALERTS_PAGE_MAX),
+        default=50,
+        help=f"page size, 1-{ALERTS_PAGE_MAX} (default 50)",
+    )
     listing.add_argument("--page-token")
     listing.add_argument("--all", action="store_true", help="fetch every page")
     listing.set_defaults(run=alerts_list)

@@ -14,11 +14,18 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TextIO
 
 from clients import render
-from clients.arguments import write_whole
+from clients.arguments import whole_number, write_whole
 from clients.client import TocsinClient
 from service.errors import FailedPrecondition, InvalidArgument
 from service.schedule import OnCall, Schedule, Timeline
-from service.schedules import CUSTOM, KINDS, RotationSpec, ScheduleSpec, parse_restriction
+from service.schedules import (
+    CUSTOM,
+    KINDS,
+    TIMELINE_MAX,
+    RotationSpec,
+    ScheduleSpec,
+    parse_restriction,
+)
 from service.user import Channel, NotificationRule, NotificationStep, User, effective_rule
 from service.users import RULE_KINDS
 from service.wallclock import parse_instant, zone
@@ -310,7 +317,7 @@ async def schedules_timeline(client: TocsinClient, args: argparse.Namespace, out
     schedule = await client.get_schedule(args.schedule)
     start = _at(args.start, schedule.time_zone, "--from")
     end = _at(args.end, schedule.time_zone, "--to")
-    if end is None and args.days:
+    if args.days is not None:
         end = (start or datetime.now().astimezone()) + timedelta(days=args.days)
     _, time_zone, line = await client.timeline(schedule.id, start, end)
     render.write_json(out, line) if args.json else timeline_table(out, time_zone, line)
@@ -482,6 +489,9 @@ def _member_commands(teams: Commands, common: argparse.ArgumentParser) -> None:
     remove.set_defaults(run=teams_remove_member)
 
 
+_days = whole_number(1, TIMELINE_MAX.days)
+
+
 def _schedule_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
     schedules = commands.add_parser("schedules", help="on-call schedules")
     actions = schedules.add_subparsers(dest="schedules_command", required=True, metavar="ACTION")
@@ -496,7 +506,9 @@ def _schedule_commands(commands: Commands, common: argparse.ArgumentParser) -> N
     create.add_argument("--description")
     create.add_argument("--rotation", help="the rotation's name")
     create.add_argument("--type", choices=[*KINDS, CUSTOM], default="weekly")
-    create.add_argument("--length", type=int, default=1, help="units per shift (default 1)")
+    create.add_argument(
+        "--length", type=whole_number(1), default=1, help="units per shift (default 1)"
+    )
     create.add_argument("--unit", choices=["hours", "days", "weeks"], help="for custom rotations")
     create.add_argument("--start", help="first hand-off; no offset = wall time in the zone")
     create.add_argument("--end", help="when the rotation stops")
@@ -528,14 +540,15 @@ def _schedule_commands(commands: Commands, common: argparse.ArgumentParser) -> N
     timeline = actions.add_parser("timeline", parents=[common], help="every shift in a window")
     timeline.add_argument("schedule", help="name or id")
     timeline.add_argument("--from", dest="start", help="default now")
-    timeline.add_argument("--to", dest="end", help="default a week after --from")
-    timeline.add_argument("--days", type=int, help="instead of --to")
+    until = timeline.add_mutually_exclusive_group()
+    until.add_argument("--to", dest="end", help="default a week after --from")
+    until.add_argument("--days", type=_days, help="instead of --to")
     timeline.set_defaults(run=schedules_timeline)
     gaps = actions.add_parser(
         "gaps", parents=[common], help="check for times nobody is on call (exit 1 if any)"
     )
     gaps.add_argument("schedule", nargs="?", help="name or id (default: every schedule)")
-    gaps.add_argument("--days", type=int, default=14, help="how far ahead (default 14)")
+    gaps.add_argument("--days", type=_days, default=14, help="how far ahead (default 14)")
     gaps.set_defaults(run=schedules_gaps)
     ical = actions.add_parser(
         "export-ical", parents=[common], help="the schedule as iCalendar, and its feed URL"

@@ -98,3 +98,25 @@ async def test_repeated_options_add_up(running: Running) -> None:
     assert isinstance(alert, dict)
     assert alert["details"] == {"owner": "alice", "x": "1"}
     assert alert["tags"] == ["a1", "a2", "a3"]
+
+
+async def test_zero_and_negative_numbers_are_refused_not_defaulted(running: Running) -> None:
+    await schedule(running)
+    custom = await tocsin(
+        running, "schedules", "create", "s2", "--time-zone", "UTC", "--rotation", "r",
+        "--type", "custom", "--length", "0", "--unit", "days", "--start", "2026-03-02T09:00",
+        "--participants", "ann",
+    )  # fmt: skip
+    usage_error(custom, "argument --length: must be at least 1 (got 0)")
+    assert (await tocsin(running, "schedules", "get", "s2")).code == 1
+    for days in ("0", "-3"):
+        for command in ("timeline", "gaps"):
+            result = await tocsin(running, "schedules", command, "web", "--days", days)
+            usage_error(result, f"argument --days: must be 1-400 (got {days})")
+    for timeout in ("0", "-1"):
+        result = await tocsin(running, "teams", "list", "--timeout", timeout)
+        usage_error(result, f"argument --timeout: must be more than 0 seconds (got {timeout})")
+    for limit in ("0", "-1", "501"):
+        result = await tocsin(running, "alerts", "list", "--limit", limit)
+        usage_error(result, f"argument --limit: must be 1-500 (got {limit})")
+    assert (await tocsin(running, "alerts", "list", "--limit", "500")).code == 0
