@@ -20,6 +20,13 @@ class UsageError(Exception):
     prints it as one `error:` line and exits 2."""
 
 
+class OptionError(UsageError):
+    """An option's value the CLI itself cannot use, e.g. `invalid --at: must be ...`."""
+
+    def __init__(self, option: str, rule: str) -> None:
+        super().__init__(f"invalid {option}: {rule}")
+
+
 def duration(text: str) -> timedelta:
     """`90s`, `30m`, `2h`, `1d`, or combinations such as `1h30m`; `0` is none."""
     if text == "0":

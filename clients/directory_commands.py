@@ -14,10 +14,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TextIO
 
 from clients import render
-from clients.arguments import whole_number, write_whole
+from clients.arguments import OptionError, whole_number, write_whole
 from clients.client import TocsinClient
 from service.errors import FailedPrecondition, InvalidArgument
-from service.schedule import OnCall, Schedule, Timeline
+from service.schedule import OnCall, Restriction, Schedule, Timeline
 from service.schedules import (
     CUSTOM,
     KINDS,
@@ -38,7 +38,17 @@ def _at(text: str | None, time_zone: str, field: str) -> datetime | None:
     """`now`, or ISO 8601 with an offset, or a wall time in `time_zone`."""
     if text is None or text.strip().lower() == "now":
         return None
-    return parse_instant(text, zone(time_zone), field)
+    try:
+        return parse_instant(text, zone(time_zone), field)
+    except InvalidArgument as exc:  # typed wrong, not refused by the service
+        raise OptionError(exc.field, exc.rule) from None
+
+
+def _restriction(text: str) -> Restriction:
+    try:
+        return parse_restriction(text, "--restriction")
+    except InvalidArgument as exc:
+        raise argparse.ArgumentTypeError(exc.rule) from None
 
 
 def _wall(instant: datetime, time_zone: str) -> str:
@@ -147,11 +157,11 @@ def _step(text: str) -> NotificationStep:
 async def users_set_rule(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
     if args.default:
         if args.step:
-            raise InvalidArgument("--step", "give steps or --default, not both")
+            raise OptionError("--step", "give steps or --default, not both")
         rule = None
     else:
         if not args.step:
-            raise InvalidArgument("--step", "give at least one step, or --default")
+            raise OptionError("--step", "give at least one step, or --default")
         rule = NotificationRule(tuple(args.step), args.repeat_minutes, args.repeat_times)
     _show_user(out, args, await client.set_notification_rule(args.user, args.kind, rule))
 
@@ -209,10 +219,10 @@ async def schedules_create(client: TocsinClient, args: argparse.Namespace, out: 
     rotations: tuple[RotationSpec, ...] = ()
     if args.rotation:
         if not args.start or not args.participants:
-            raise InvalidArgument("--rotation", "needs --start and --participants too")
+            raise OptionError("--rotation", "needs --start and --participants too")
         start = _at(args.start, args.time_zone, "--start")
         if start is None:
-            raise InvalidArgument("--start", "give a time, not now")
+            raise OptionError("--start", "give a time, not now")
         rotations = (
             RotationSpec(
                 name=args.rotation,
@@ -222,10 +232,7 @@ async def schedules_create(client: TocsinClient, args: argparse.Namespace, out: 
                 length=args.length,
                 unit=args.unit or "",
                 end=_at(args.end, args.time_zone, "--end") if args.end else None,
-                restrictions=tuple(
-                    parse_restriction(r, f"--restriction[{i}]")
-                    for i, r in enumerate(args.restriction)
-                ),
+                restrictions=tuple(args.restriction),
             ),
         )
     spec = ScheduleSpec(
@@ -350,7 +357,7 @@ async def overrides_add(client: TocsinClient, args: argparse.Namespace, out: Tex
     start = _at(args.start, schedule.time_zone, "--start") or datetime.now().astimezone()
     end = _at(args.end, schedule.time_zone, "--end")
     if end is None:
-        raise InvalidArgument("--end", "must be a time, not now")
+        raise OptionError("--end", "must be a time, not now")
     override = await client.add_override(schedule.id, args.user, start, end, args.rotation or "")
     if args.json:
         render.write_json(out, override)
@@ -515,6 +522,7 @@ def _schedule_commands(commands: Commands, common: argparse.ArgumentParser) -> N
     create.add_argument("--participants", help="usernames in order, comma-separated; none = empty")
     create.add_argument(
         "--restriction",
+        type=_restriction,
         action="append",
         default=[],
         help="09:00-17:00 or mon 09:00-fri 17:00 (repeatable)",

@@ -120,3 +120,26 @@ async def test_zero_and_negative_numbers_are_refused_not_defaulted(running: Runn
         result = await tocsin(running, "alerts", "list", "--limit", limit)
         usage_error(result, f"argument --limit: must be 1-500 (got {limit})")
     assert (await tocsin(running, "alerts", "list", "--limit", "500")).code == 0
+
+
+async def test_mistakes_found_before_a_call_exit_2(running: Running) -> None:
+    await schedule(running)
+    usage_error(
+        await tocsin(running, "schedules", "oncall", "web", "--at", "yesterday"),
+        "error: invalid --at: must be an ISO 8601 time",
+    )
+    usage_error(
+        await tocsin(running, "users", "set-rule", "ann"),
+        "error: invalid --step: give at least one step, or --default",
+    )
+    usage_error(
+        await tocsin(
+            running, "schedules", "override", "add", "web", "--user", "ann", "--end", "notatime"
+        ),
+        "error: invalid --end: must be an ISO 8601 time",
+    )
+    restricted = await tocsin(
+        running, "schedules", "create", "s3", "--time-zone", "UTC", "--rotation", "r",
+        "--start", "2026-03-02T09:00", "--participants", "ann", "--restriction", "bogus",
+    )  # fmt: skip
+    usage_error(restricted, "argument --restriction: must look like 09:00-17:00")

@@ -61,7 +61,7 @@ async def test_schedules_from_the_cli(running: Running, tmp_path: Path) -> None:
         running, "schedules", "create", "web2", "--time-zone", "America/New_York",
         "--rotation", "p", "--start", "2026-03-08T02:30", "--participants", "ann",
     )  # fmt: skip
-    assert skipped.code == 1
+    assert skipped.code == 2  # a time typed wrong is a usage mistake, found before any call
     assert "does not exist in America/New_York" in skipped.err and "03:00" in skipped.err
 
     oncall = await tocsin(running, "schedules", "oncall", "web", "--at", "2026-03-03T10:00")
