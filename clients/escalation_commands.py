@@ -44,7 +44,14 @@ def rule(text: str) -> RuleSpec:
 
 def _spec(args: argparse.Namespace) -> PolicySpec:
     repeat = None
-    if args.repeat_after is not None or args.repeat_times:
+    # Any repeat option makes a repeat, which the server checks whole: a reset without a
+    # count is refused there, not dropped here.
+    if (
+        args.repeat_after is not None
+        or args.repeat_times
+        or args.reset_acknowledgement
+        or args.close_after_last
+    ):
         repeat = Repeat(
             args.repeat_after or duration("0"),
             args.repeat_times,
@@ -183,7 +190,12 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser, alerts: Co
         if name == "update":
             one.add_argument("policy", help="the policy to replace (name or id)")
         one.add_argument("--name", required=True)
-        one.add_argument("--team", help="owner team (default: default)")
+        one.add_argument(
+            "--team",
+            help="owner team (default: default)"
+            if name == "create"
+            else "move it to this team (default: it stays in its own)",
+        )
         one.add_argument("--description")
         one.add_argument(
             "--rule",

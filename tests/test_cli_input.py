@@ -66,6 +66,26 @@ async def test_policies_as_json(running: Running) -> None:
     assert updated.json() == {**policy, "rules": [rule], "repeat": None}  # update replaces
 
 
+async def test_policy_repeat_options_are_never_dropped(running: Running) -> None:
+    assert (await tocsin(running, "teams", "create", "ops")).code == 0
+    assert (await tocsin(running, "users", "create", "alice")).code == 0
+    rule = ["--rule", "0 user:alice"]
+    made = await tocsin(running, "policies", "create", "--name", "p", "--team", "ops", *rule)
+    assert made.code == 0, made.err
+    # A reset of the acknowledgement with no repeat to reset it for is refused, not dropped.
+    reset = await tocsin(
+        running, "policies", "update", "p", "--name", "p", *rule, "--reset-acknowledgement"
+    )
+    assert reset.code == 1 and "repeat.times" in reset.err
+    closing = await tocsin(
+        running, "--json", "policies", "update", "p", "--name", "p", *rule, "--close-after-last"
+    )
+    assert closing.code == 0, closing.err
+    policy = closing.json()
+    assert isinstance(policy, dict) and policy["repeat"]["close_after_last"] is True
+    assert policy["team"] == "ops"  # an update naming no team keeps the policy's
+
+
 async def test_files_that_cannot_be_read_or_written(running: Running, tmp_path: Path) -> None:
     await schedule(running)
     missing = str(tmp_path / "missing.yaml")
