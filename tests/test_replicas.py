@@ -36,6 +36,9 @@ from tests.test_serve_process import TOCSIN, serving
 
 WEBHOOK_SECRET = "webhook-secret-shared-by-the-replicas"
 ALERTS = 1_000
+# Short, so the page the killed replica had in flight goes again soon; a provider call may
+# take half of it.
+LEASE_SECONDS = 4
 
 
 @dataclass
@@ -69,7 +72,7 @@ async def three_replicas(tmp_path: Path) -> AsyncIterator[Cluster]:
     async with SmtpServer() as smtp, WebhookReceiver(WEBHOOK_SECRET) as hooks:
         config = tmp_path / "tocsin.yaml"
         config.write_text(
-            "page_lease_seconds: 2\n"
+            f"page_lease_seconds: {LEASE_SECONDS}\n"
             "notifications:\n"
             f"  smtp: {{host: 127.0.0.1, port: {smtp.port}, security: none,\n"
             "         from_address: tocsin@example.com}\n"
@@ -186,7 +189,7 @@ async def test_every_page_is_sent_once_across_three_replicas_and_a_kill(tmp_path
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait()
         await _until(lambda: _distinct(smtp, hooks) >= expected, 180)
-        await asyncio.sleep(3)  # longer than a lease: nothing more may go out
+        await asyncio.sleep(LEASE_SECONDS + 1)  # longer than a lease: nothing more may go out
 
         with psycopg.connect(cluster.url) as conn:
             alerts = conn.execute("SELECT alias, count FROM alerts").fetchall()
@@ -206,10 +209,13 @@ async def test_every_page_is_sent_once_across_three_replicas_and_a_kill(tmp_path
     assert all(hook.signature_valid for hook in hooks.received)
     mails = Counter(str(mail.message["Message-ID"]) for mail in smtp.received)
     assert len(mails) == ALERTS
-    # A repeat is only ever a page whose sender was killed mid-send: sent again after its
-    # lease ran out, under the same key, and claimed twice in the ledger.
-    repeated_hooks = [key for key, n in keys.items() if n > 1]
-    assert all(ledger[key][2] >= 2 and keys[key] == 2 for key in repeated_hooks)
+    # A repeat is only ever a page whose sender was killed mid-send (sent again when its
+    # lease ran out) or whose receiver did not answer within the send timeout (half the
+    # lease; likelier on a loaded machine): either way under the same key, and each delivery
+    # an attempt the ledger counted.
+    assert all(n <= ledger[key][2] for key, n in keys.items()), [
+        (key, ledger[key], n) for key, n in keys.items() if n > ledger[key][2]
+    ]
     repeats = sum(n - 1 for n in keys.values()) + sum(n - 1 for n in mails.values())
     retried = sum(attempts - 1 for _, _, attempts in ledger.values())
     assert repeats <= retried
