@@ -410,10 +410,12 @@ async def schedules_export_ical(
         if args.rotate_secret
         else await client.export_ical(args.schedule, args.user or "")
     )
-    if args.json:
-        render.write_json(out, {"url": calendar.url, "ical": calendar.ical})
-    elif args.output:
+    if args.output:
         await asyncio.to_thread(write_whole, args.output, calendar.ical)
+    if args.json:  # with -o, the file has the calendar and the JSON says where it went
+        shown = {"url": calendar.url, **({"file": args.output} if args.output else {})}
+        render.write_json(out, shown if args.output else {**shown, "ical": calendar.ical})
+    elif args.output:
         out.write(f"wrote {args.output}; subscribe at {calendar.url}\n")
     else:
         out.write(calendar.ical)

@@ -89,3 +89,11 @@ async def test_schedules_from_the_cli(running: Running, tmp_path: Path) -> None:
     assert exported.code == 0, exported.err
     assert "subscribe at http" in exported.out
     assert ics.read_text().startswith("BEGIN:VCALENDAR")
+    # With --json too: the file is written, and the JSON says where and the feed's URL.
+    again = tmp_path / "again.ics"
+    shown = await tocsin(running, "schedules", "export-ical", "web", "-o", str(again), "--json")
+    assert shown.code == 0, shown.err
+    data = shown.json()
+    assert isinstance(data, dict) and set(data) == {"url", "file"}
+    assert data["file"] == str(again) and str(data["url"]).startswith("http")
+    assert again.read_text() == ics.read_text()
