@@ -27,7 +27,7 @@ from service.schedules import (
     parse_restriction,
 )
 from service.user import Channel, NotificationRule, NotificationStep, User, effective_rule
-from service.users import RULE_KINDS
+from service.users import DELAY_MAX_MINUTES, REPEAT_TIMES_MAX, RULE_KINDS
 from service.wallclock import parse_instant, zone
 
 if TYPE_CHECKING:  # not subscriptable at run time
@@ -475,8 +475,18 @@ def _user_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
         default=[],
         help="CONTACT_METHOD[:MINUTES], in order (repeatable)",
     )
-    rule.add_argument("--repeat-minutes", type=int, default=0, help="notify me again after")
-    rule.add_argument("--repeat-times", type=int, default=0, help="how many more times")
+    rule.add_argument(
+        "--repeat-minutes",
+        type=whole_number(0, DELAY_MAX_MINUTES),
+        default=0,
+        help="notify me again after",
+    )
+    rule.add_argument(
+        "--repeat-times",
+        type=whole_number(0, REPEAT_TIMES_MAX),
+        default=0,
+        help=f"how many more times (0-{REPEAT_TIMES_MAX})",
+    )
     rule.add_argument("--default", action="store_true", help="restore the default rule")
     rule.set_defaults(run=users_set_rule)
 

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any, TextIO
 import yaml
 
 from clients import render
-from clients.arguments import duration, read_text
+from clients.arguments import duration, read_text, whole_number
 from clients.client import TocsinClient
 from clients.manifest import routing_file
 from service.errors import InvalidArgument
-from service.policies import PolicySpec, RoutingSpec, RuleSpec
+from service.policies import REPEAT_TIMES_MAX, PolicySpec, RoutingSpec, RuleSpec
 from service.policy import Repeat
 
 if TYPE_CHECKING:  # not subscriptable at run time
@@ -207,7 +207,12 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser, alerts: Co
             "schedule-previous, team, team-members); repeatable, in order",
         )
         one.add_argument("--repeat-after", type=duration, help="after the last rule, e.g. 10m")
-        one.add_argument("--repeat-times", type=int, default=0, help="0-20 more times")
+        one.add_argument(
+            "--repeat-times",
+            type=whole_number(0, REPEAT_TIMES_MAX),
+            default=0,
+            help=f"0-{REPEAT_TIMES_MAX} more times",
+        )
         one.add_argument("--reset-acknowledgement", action="store_true")
         one.add_argument("--close-after-last", action="store_true")
         one.set_defaults(run=run)

@@ -140,6 +140,13 @@ async def test_zero_and_negative_numbers_are_refused_not_defaulted(running: Runn
         result = await tocsin(running, "alerts", "list", "--limit", limit)
         usage_error(result, f"argument --limit: must be 1-500 (got {limit})")
     assert (await tocsin(running, "alerts", "list", "--limit", "500")).code == 0
+    repeats = (
+        ["users", "set-rule", "ann", "--step", "email", "--repeat-times", "-1"],
+        ["users", "set-rule", "ann", "--step", "email", "--repeat-minutes", "-5"],
+        ["policies", "create", "--name", "p", "--rule", "0 user:ann", "--repeat-times", "-1"],
+    )
+    for args in repeats:
+        usage_error(await tocsin(running, *args), f"argument {args[-2]}: must be 0-")
 
 
 async def test_mistakes_found_before_a_call_exit_2(running: Running) -> None:
