@@ -227,7 +227,7 @@ class Engine:
             await self._idle(generation, wait, interval, stop)
 
     async def _until_due(self, interval: float) -> float:
-        """Seconds until the next step or page is due, at most `interval`."""
+        """Seconds until the next step, page or snooze end is due, at most `interval`."""
         due = await self._store.next_due()
         if due is None:
             return interval

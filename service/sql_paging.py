@@ -826,12 +826,17 @@ class SQLPaging(Transactions):
         return state
 
     async def next_due(self) -> datetime | None:
-        """The earliest escalation step or page due, for the engine to sleep until."""
+        """The earliest escalation step, page or snooze end due, for the engine to sleep
+        until."""
 
         def job(conn: Db) -> datetime | None:
             found = [
                 conn.execute(
                     "SELECT MIN(due_at) FROM escalations WHERE due_at IS NOT NULL"
+                ).fetchone()[0],
+                conn.execute(
+                    "SELECT MIN(snoozed_until) FROM alerts "
+                    "WHERE snoozed_until IS NOT NULL AND status = 'open'"
                 ).fetchone()[0],
                 # A page being sent is due again only when its lease runs out.
                 conn.execute(

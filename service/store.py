@@ -257,7 +257,8 @@ class Store(Protocol):
         """Records the providers' answers in one job (their pages' states, in order), except
         for a page claimed again meanwhile."""
 
-    async def next_due(self) -> datetime | None: ...
+    async def next_due(self) -> datetime | None:
+        """When the next escalation step, page or snooze end is due, if any."""
 
     async def list_pages(self, alert_id: str) -> Sequence[PageRecord]: ...
 

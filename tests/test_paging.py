@@ -548,6 +548,34 @@ async def test_the_running_engine_ticks_for_changes_that_make_work_due_and_only_
     assert world.notifier.sent_to() == [("alice", "email")]
 
 
+async def test_a_snooze_that_runs_out_is_ended_as_soon_as_the_engine_hears_of_any_change(
+    world: World,
+) -> None:
+    alert = await world.alerts.create(NewAlert(message="m", owner_team="ops"), ANA)
+    ref = AlertRef(RefKind.ID, alert.alert.id)
+    await world.alerts.acknowledge(ref, ANA)
+    await world.alerts.snooze(ref, MINUTE, ANA)
+    engine = CountingEngine(
+        world.alerts, world.store, {}, world.clock, AlertMetrics(CollectorRegistry()),
+        shared=not isinstance(world.store, SQLiteStore),
+    )  # fmt: skip
+    stop = asyncio.Event()
+    first = asyncio.ensure_future(engine.next_tick())
+    running = asyncio.create_task(engine.run(3600, stop))  # no tick on the interval here
+    try:
+        async with asyncio.timeout(10):
+            await first
+            world.clock.advance(2 * MINUTE)  # the snooze has run out
+            woken = asyncio.ensure_future(engine.next_tick())
+            await world.alerts.add_note(ref, Actor("ana", "still on it"))  # any change
+            await woken
+    finally:
+        stop.set()
+        await running
+    shown = await world.alerts.get(ref)
+    assert shown.snoozed_until is None and not shown.acknowledged
+
+
 class SilentNotifier:
     """A provider that takes the page and never answers."""
 
