@@ -6,21 +6,35 @@ import dataclasses
 import enum
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import TextIO
 
 from clients.client import IntegrationInfo
 from service.model import ActivityEntry, Alert, AlertEvent, Integration, Team, TokenInfo
+from service.schedule import Schedule
 
 MESSAGE_WIDTH = 60
+# Server-side models the client fills from the API, as JSON: what the API does not send is left
+# out (None), and a field holding something other than its name says is shown under a true
+# name (a schedule's `team_id` holds its team's name).
+_SHOWN_AS: dict[type, Mapping[str, str | None]] = {
+    Schedule: {"team_id": "team", "ical_secret": None},
+    Integration: {"owner_team_id": None, "assignee_team_id": None},
+}
 
 
 def plain(value: object) -> object:
     """Domain values as JSON-ready data: datetimes in ISO 8601, enums by name, durations in
     seconds under a key that says so (a policy rule's `delay` is `delay_seconds`)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _object({f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
-    if isinstance(value, datetime):
+        shown = _SHOWN_AS.get(type(value), {})
+        fields: dict[str, object] = {}
+        for field in dataclasses.fields(value):
+            name = shown.get(field.name, field.name)
+            if name is not None:
+                fields[name] = getattr(value, field.name)
+        return _object(fields)
+    if isinstance(value, datetime | date | time):  # a restriction's times of day, too
         return value.isoformat()
     if isinstance(value, timedelta):
         seconds = value.total_seconds()

@@ -180,6 +180,10 @@ async def test_integrations(running: Running) -> None:
     assert isinstance(data, dict)
     assert data["url"] == f"{data['url'].split('?')[0]}?apiKey={data['api_key']}"
     assert data["url"].split("?")[0].endswith(f"/v1/sns/{data['id']}")
+    got = (await tocsin(running, "integrations", "get", "aws-prod", "--json")).json()
+    assert isinstance(got, dict) and isinstance(shown := got["integration"], dict)
+    assert shown["owner_team"] == "default"
+    assert "owner_team_id" not in shown and "assignee_team_id" not in shown  # not sent
     listed = await tocsin(running, "integrations", "list")
     assert "aws-prod" in listed.out and "cloudtrail" in listed.out and "apiKey" not in listed.out
     assert (await tocsin(running, "integrations", "disable", "aws-prod")).out == (

@@ -56,6 +56,11 @@ async def test_schedules_from_the_cli(running: Running, tmp_path: Path) -> None:
     )  # fmt: skip
     assert created.code == 0, created.err
     assert "only      mon 09:00-fri 17:00" in created.out
+    got = await tocsin(running, "schedules", "get", "web", "--json")
+    assert got.code == 0, got.err
+    shown = got.json()
+    assert isinstance(shown, dict) and shown["team"] == "default"
+    assert "team_id" not in shown and "ical_secret" not in shown  # a name, and not sent
     # Typed wall times that the zone skips are refused, with what to type instead.
     skipped = await tocsin(
         running, "schedules", "create", "web2", "--time-zone", "America/New_York",
