@@ -4,6 +4,7 @@ usage mistake, and reading and writing the files a command names."""
 from __future__ import annotations
 
 import argparse
+import errno
 import math
 import os
 import re
@@ -74,6 +75,23 @@ def read_text(path: str) -> str:
     except (OSError, UnicodeDecodeError) as exc:
         reason = (exc.strerror or str(exc)) if isinstance(exc, OSError) else "not UTF-8 text"
         raise UsageError(f"{path}: cannot read it: {reason}") from None
+
+
+def check_writable(path: str) -> None:
+    """Before a call whose result must not be lost (a rotated secret): whether `path` could
+    be written, as a usage mistake found before the call."""
+    directory = Path(path).parent
+    problem = (
+        errno.ENOENT
+        if not directory.is_dir()
+        else errno.EISDIR
+        if Path(path).is_dir()
+        else errno.EACCES
+        if not os.access(directory, os.W_OK)
+        else 0
+    )
+    if problem:  # said as writing would say it
+        raise UsageError(f"{path}: cannot write it: {os.strerror(problem)}")
 
 
 def write_whole(path: str, text: str) -> None:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TextIO
 
 from clients import render
-from clients.arguments import OptionError, whole_number, write_whole
+from clients.arguments import OptionError, check_writable, whole_number, write_whole
 from clients.client import TocsinClient
 from service.errors import FailedPrecondition, InvalidArgument
 from service.schedule import OnCall, Restriction, Schedule, Timeline
@@ -405,6 +405,8 @@ async def overrides_list(client: TocsinClient, args: argparse.Namespace, out: Te
 async def schedules_export_ical(
     client: TocsinClient, args: argparse.Namespace, out: TextIO
 ) -> None:
+    if args.output:  # a rotated secret's new URL must not be lost to a bad path
+        await asyncio.to_thread(check_writable, args.output)
     calendar = (
         await client.rotate_ical_secret(args.schedule)
         if args.rotate_secret
@@ -413,7 +415,7 @@ async def schedules_export_ical(
     if args.output:
         await asyncio.to_thread(write_whole, args.output, calendar.ical)
     if args.json:  # with -o, the file has the calendar and the JSON says where it went
-        shown = {"url": calendar.url, **({"file": args.output} if args.output else {})}
+        shown = {"url": calendar.url, **({"output": args.output} if args.output else {})}
         render.write_json(out, shown if args.output else {**shown, "ical": calendar.ical})
     elif args.output:
         out.write(f"wrote {args.output}; subscribe at {calendar.url}\n")

@@ -3,6 +3,7 @@ are resolved to ids, and the store keeps the rest."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -168,7 +169,12 @@ class Policies:
         validation.reference("policy", policy)
         current = await self._store.get_policy(policy)
         changed = await self._policy(spec, current.id, current.team_id)
-        return await self._store.update_policy(current.id, lambda _: changed)
+
+        def step(stored: Policy) -> Policy:
+            # Naming no team keeps the team it has when the update is made, not when it began.
+            return changed if spec.team else dataclasses.replace(changed, team_id=stored.team_id)
+
+        return await self._store.update_policy(current.id, step)
 
     async def get(self, policy: str) -> Policy:
         validation.reference("policy", policy)

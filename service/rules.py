@@ -50,6 +50,7 @@ OPERATORS = (
 TEMPLATE_FIELDS = ("message", "alias", "description", "entity", "source", "priority")
 RULES_MAX = 100
 _PLACEHOLDER = re.compile(r"\{\{\s*([^}|]+?)\s*((?:\|[^}]*)?)\}\}")
+_COUNT = re.compile(r"[0-9]+")  # not str.isdigit, which takes digits int() refuses (²)
 _FILTER = re.compile(r"\s*(lower|upper|truncate|default)\s*(?:\(([^)]*)\))?\s*")
 
 
@@ -178,7 +179,7 @@ def _check_template(where: str, value: object) -> None:
             if not found:
                 raise InvalidArgument(where, f"unknown filter {part.strip()!r}")
             name, argument = found[1], (found[2] or "").strip()
-            if name == "truncate" and not (argument.isdigit() and int(argument) > 0):
+            if name == "truncate" and not (_COUNT.fullmatch(argument) and int(argument) > 0):
                 raise InvalidArgument(
                     where,
                     "truncate takes a number of characters, e.g. truncate(40) "
@@ -288,7 +289,7 @@ def _filter(value: str, part: str) -> str:
         return value.upper()
     if name == "truncate":
         # Checked when set; a rule stored before that check keeps the whole value.
-        limit = int(argument) if argument.isdigit() else len(value)
+        limit = int(argument) if _COUNT.fullmatch(argument) else len(value)
         return sns_alerts.shorten(value, max(limit, 1))
     return value or argument  # default
 

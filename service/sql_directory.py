@@ -192,8 +192,9 @@ class SQLDirectory(Transactions):
         def job(conn: Db) -> Schedule:
             # Locked before it is read, in case it moves to another team (and read after, as
             # a claim sees the latest commit).
-            lock_referenced(conn, "schedules", _schedule_row(conn, schedule)["id"])
-            current = _schedule(_schedule_row(conn, schedule))
+            schedule_id = _schedule_row(conn, schedule)["id"]
+            lock_referenced(conn, "schedules", schedule_id)
+            current = _schedule(_schedule_row(conn, schedule_id))
             changed = step(current)
             if changed.team_id != current.team_id and _routing_schedule(conn, current.id):
                 raise FailedPrecondition(

@@ -440,8 +440,9 @@ class SQLPaging(Transactions):
         def job(conn: Db) -> Policy:
             # Locked before it is read, in case it moves to another team (and read after, as a
             # claim sees the latest commit).
-            lock_referenced(conn, "escalation_policies", _policy_row(conn, policy)["id"])
-            row = _policy_row(conn, policy)
+            policy_id = _policy_row(conn, policy)["id"]
+            lock_referenced(conn, "escalation_policies", policy_id)
+            row = _policy_row(conn, policy_id)
             changed = step(documents.policy(row["document"]))
             if changed.team_id != row["team_id"] and _routed_to(conn, row["id"]):
                 # A team's routing may only choose its own policies.

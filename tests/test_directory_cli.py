@@ -99,6 +99,14 @@ async def test_schedules_from_the_cli(running: Running, tmp_path: Path) -> None:
     shown = await tocsin(running, "schedules", "export-ical", "web", "-o", str(again), "--json")
     assert shown.code == 0, shown.err
     data = shown.json()
-    assert isinstance(data, dict) and set(data) == {"url", "file"}
-    assert data["file"] == str(again) and str(data["url"]).startswith("http")
+    assert isinstance(data, dict) and set(data) == {"url", "output"}
+    assert data["output"] == str(again) and str(data["url"]).startswith("http")
+    # Rotating into a file that cannot be written is refused before the secret changes.
+    nowhere = str(tmp_path / "no-such-directory" / "web.ics")
+    refused = await tocsin(
+        running, "schedules", "export-ical", "web", "--rotate-secret", "-o", nowhere, "--json"
+    )
+    assert refused.code == 2 and "cannot write it" in refused.err
+    after = await tocsin(running, "schedules", "export-ical", "web", "--json")
+    assert after.json()["url"] == data["url"]  # type: ignore[index]
     assert again.read_text() == ics.read_text()

@@ -154,6 +154,11 @@ def test_rendered_fields_are_fitted_to_the_limits() -> None:
             "truncate takes a number",
         ),
         (
+            "- {action: create, alert: {message: '{{x | truncate(²)}}'}}",
+            "rules[0].alert.message",
+            "truncate takes a number",
+        ),
+        (
             "- {action: create, alert: {message: '{{x | truncate}}'}}",
             "rules[0].alert.message",
             "truncate takes a number",
