@@ -230,3 +230,24 @@ async def test_a_policy_moved_while_a_routing_chooses_it(directory: Directory) -
         if routing.default_policy_id:
             chosen = await d.store.get_policy(routing.default_policy_id)
             assert chosen.team_id == routing.team_id
+
+
+async def test_a_schedule_moved_while_a_routing_names_it(directory: Directory) -> None:
+    """As for policies: never a routing whose on-call schedule is another team's."""
+    d = directory
+    await Teams(d.store, d.clock).create("other", "")
+    for n in range(ROUNDS):
+        await d.schedules.create(ScheduleSpec(f"s{n}", team="ops"))
+        routed, moved = await asyncio.gather(
+            d.policies.set_routing(RoutingSpec("ops", default_schedule=f"s{n}")),
+            d.schedules.update(f"s{n}", ScheduleSpec(f"s{n}", team="other")),
+            return_exceptions=True,
+        )
+        assert isinstance(routed, InvalidArgument | FailedPrecondition) or not isinstance(
+            routed, BaseException
+        ), routed
+        assert isinstance(moved, FailedPrecondition) or not isinstance(moved, BaseException), moved
+        routing = await d.policies.routing("ops")
+        if routing.default_schedule_id:
+            named = await d.store.get_schedule(routing.default_schedule_id)
+            assert named.team_id == routing.team_id
