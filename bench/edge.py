@@ -25,13 +25,14 @@ from prometheus_client import CollectorRegistry
 from bench.process import LOOPBACK, free_ports, running
 from bench.tocsin import Endpoint, healthy
 from protos.tocsin.v1 import alerts_pb2, alerts_pb2_grpc
-from service import validation
+from service import lifecycle, validation
 from service.alert_servicer import AlertServicer
 from service.alerts import Alerts, new_uuid
 from service.clock import Clock, SystemClock
 from service.guard import Guard
 from service.metrics import AlertMetrics, RpcMetrics
-from service.model import Actor, Alert, CreateResult, NewAlert, Status
+from service.migrations import DEFAULT_TEAM_ID
+from service.model import Actor, CreateResult, NewAlert
 from service.sqlite_store import SQLiteStore
 from service.store import Store
 from service.tokens import ADMIN_TOKEN_FILE, Tokens
@@ -44,42 +45,14 @@ class UnstoredAlerts(Alerts):
 
     def __init__(self, store: Store, clock: Clock) -> None:
         super().__init__(store, clock)
-        self._clock_now = clock.now
+        self._now = clock.now
         self._tiny_ids = itertools.count(1)
 
     async def create(self, alert: NewAlert, actor: Actor) -> CreateResult:
         checked = validation.new_alert(alert)
-        now = self._clock_now()
-        alert_id = new_uuid()
-        return CreateResult(
-            Alert(
-                id=alert_id,
-                tiny_id=next(self._tiny_ids),
-                alias=checked.alias or alert_id,
-                message=checked.message,
-                description=checked.description,
-                tags=checked.tags,
-                details=dict(checked.details),
-                entity=checked.entity,
-                source=checked.source,
-                priority=checked.priority,
-                responders=checked.responders,
-                actions=checked.actions,
-                status=Status.OPEN,
-                acknowledged=False,
-                snoozed_until=None,
-                count=1,
-                created_at=now,
-                updated_at=now,
-                last_occurred_at=now,
-                owner_team_id="default",
-                owner_team=checked.owner_team or "default",
-                integration=checked.integration,
-                acknowledged_by="",
-                closed_by="",
-            ),
-            deduplicated=False,
-        )
+        team = checked.owner_team or DEFAULT_TEAM_ID
+        fresh = lifecycle.new(checked, new_uuid(), next(self._tiny_ids), team, team, self._now())
+        return CreateResult(fresh, deduplicated=False)
 
 
 @contextlib.asynccontextmanager

@@ -64,6 +64,44 @@ def _require_open(alert: Alert, doing: str) -> None:
         raise FailedPrecondition(f"alert {alert.tiny_id} is closed, so it cannot be {doing}")
 
 
+def new(
+    alert: NewAlert,
+    alert_id: str,
+    tiny_id: int,
+    owner_team_id: str,
+    owner_team: str,
+    now: datetime,
+) -> Alert:
+    """The alert `alert` makes when no open one has its alias: open, unacknowledged, seen
+    once, now; its alias is its id unless it brought one."""
+    return Alert(
+        id=alert_id,
+        tiny_id=tiny_id,
+        alias=alert.alias or alert_id,
+        message=alert.message,
+        description=alert.description,
+        tags=alert.tags,
+        details=dict(alert.details),
+        entity=alert.entity,
+        source=alert.source,
+        priority=alert.priority,
+        responders=alert.responders,
+        actions=alert.actions,
+        status=Status.OPEN,
+        acknowledged=False,
+        snoozed_until=None,
+        count=1,
+        created_at=now,
+        updated_at=now,
+        last_occurred_at=now,
+        owner_team_id=owner_team_id,
+        owner_team=owner_team,
+        integration=alert.integration,
+        acknowledged_by="",
+        closed_by="",
+    )
+
+
 def created(alert: Alert) -> Change:
     """The first entry of every alert: all it was created with."""
     return Change(CREATED, {}, described(alert))

@@ -505,32 +505,7 @@ def _create_alert(
         return CreateResult(transition.alert, deduplicated=True)
 
     def fresh(tiny_id: int) -> Alert:
-        return Alert(
-            id=new_id,
-            tiny_id=tiny_id,
-            alias=alias,
-            message=alert.message,
-            description=alert.description,
-            tags=alert.tags,
-            details=dict(alert.details),
-            entity=alert.entity,
-            source=alert.source,
-            priority=alert.priority,
-            responders=alert.responders,
-            actions=alert.actions,
-            status=Status.OPEN,
-            acknowledged=False,
-            snoozed_until=None,
-            count=1,
-            created_at=now,
-            updated_at=now,
-            last_occurred_at=now,
-            owner_team_id=row["owner_id"],
-            owner_team=row["team_name"],
-            integration=alert.integration,
-            acknowledged_by="",
-            closed_by="",
-        )
+        return lifecycle.new(alert, new_id, tiny_id, row["owner_id"], row["team_name"], now)
 
     tiny_id = conn.execute(
         f"INSERT INTO alerts (id, alias, {', '.join(_MUTABLE)}) "

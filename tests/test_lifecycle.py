@@ -9,40 +9,32 @@ import pytest
 
 from service import lifecycle
 from service.errors import FailedPrecondition, InvalidArgument
-from service.model import Alert, Priority, Responder, Status
+from service.model import Alert, NewAlert, Priority, Responder, Status
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 LATER = T0 + timedelta(minutes=5)
 
 
 def alert(**changes: object) -> Alert:
-    base = Alert(
-        id="a1",
-        tiny_id=7,
-        alias="disk",
-        message="Disk full",
-        description="",
-        tags=("disk",),
-        details={"host": "db-1"},
-        entity="",
-        source="",
-        priority=Priority.P3,
-        responders=(),
-        actions=(),
-        status=Status.OPEN,
-        acknowledged=False,
-        snoozed_until=None,
-        count=1,
-        created_at=T0,
-        updated_at=T0,
-        last_occurred_at=T0,
-        owner_team_id="default",
-        owner_team="default",
-        integration="",
-        acknowledged_by="",
-        closed_by="",
-    )
+    new = NewAlert(message="Disk full", alias="disk", tags=("disk",), details={"host": "db-1"})
+    base = lifecycle.new(new, "a1", 7, "default", "default", T0)
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_a_new_alert_is_open_unacknowledged_seen_once_and_named_by_its_id_without_alias() -> None:
+    made = lifecycle.new(NewAlert(message="m", tags=("t",)), "a2", 8, "team-id", "ops", T0)
+    assert (made.id, made.tiny_id, made.alias, made.message, made.tags) == (
+        "a2",
+        8,
+        "a2",
+        "m",
+        ("t",),
+    )
+    assert (made.status, made.acknowledged, made.snoozed_until, made.count) == (
+        Status.OPEN, False, None, 1,
+    )  # fmt: skip
+    assert made.created_at == made.updated_at == made.last_occurred_at == T0
+    assert (made.owner_team_id, made.owner_team) == ("team-id", "ops")
 
 
 def test_acknowledge_records_who_and_cancels_a_snooze() -> None:
