@@ -146,18 +146,12 @@ class SQLDirectory(Transactions):
             hold_references(conn, "users", _participants(schedule), "user")
             try:
                 conn.execute(
-                    "INSERT INTO schedules (id, name, name_key, team_id, time_zone, description, "
-                    "rotations, ical_secret, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO schedules (id, created_at, {', '.join(_SCHEDULE_COLUMNS)}) "
+                    f"VALUES (?, ?, {', '.join('?' * len(_SCHEDULE_COLUMNS))})",
                     (
                         schedule.id,
-                        schedule.name,
-                        schedule.name.lower(),
-                        schedule.team_id,
-                        schedule.time_zone,
-                        schedule.description,
-                        documents.rotations_json(schedule.rotations),
-                        schedule.ical_secret,
                         to_micros(schedule.created_at or from_micros(0)),
+                        *_schedule_columns(schedule),
                     ),
                 )
             except IntegrityError as exc:
@@ -204,18 +198,9 @@ class SQLDirectory(Transactions):
             hold_references(conn, "users", _participants(changed), "user")
             try:
                 conn.execute(
-                    "UPDATE schedules SET name = ?, name_key = ?, team_id = ?, time_zone = ?, "
-                    "description = ?, rotations = ?, ical_secret = ? WHERE id = ?",
-                    (
-                        changed.name,
-                        changed.name.lower(),
-                        changed.team_id,
-                        changed.time_zone,
-                        changed.description,
-                        documents.rotations_json(changed.rotations),
-                        changed.ical_secret,
-                        current.id,
-                    ),
+                    f"UPDATE schedules SET {', '.join(f'{c} = ?' for c in _SCHEDULE_COLUMNS)} "
+                    "WHERE id = ?",
+                    (*_schedule_columns(changed), current.id),
                 )
             except IntegrityError as exc:
                 raise AlreadyExists(f"a schedule named {changed.name!r} already exists") from exc
@@ -437,6 +422,24 @@ def _user(row: Row) -> User:
         contact_methods=documents.contact_methods(row["contact_methods"]),
         notification_rules=documents.notification_rules(row["notification_rules"]),
         created_at=from_micros(row["created_at"]),
+    )
+
+
+# What an update may change, in the order `_schedule_columns` gives them.
+_SCHEDULE_COLUMNS = (
+    "name", "name_key", "team_id", "time_zone", "description", "rotations", "ical_secret"
+)  # fmt: skip
+
+
+def _schedule_columns(schedule: Schedule) -> tuple[object, ...]:
+    return (
+        schedule.name,
+        schedule.name.lower(),
+        schedule.team_id,
+        schedule.time_zone,
+        schedule.description,
+        documents.rotations_json(schedule.rotations),
+        schedule.ical_secret,
     )
 
 
