@@ -4,12 +4,14 @@ a fake notifier: who is paged when, and that nothing is paged after an acknowled
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -505,8 +507,10 @@ async def test_an_acknowledgement_while_another_engine_pages_cancels_what_it_pla
 class CountingEngine(Engine):
     """The real engine, counting the ticks it has finished."""
 
-    ticks = 0
-    ticked = asyncio.Event()
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.ticks = 0
+        self.ticked = asyncio.Event()
 
     async def tick(self) -> Tick:
         done = await super().tick()
@@ -519,31 +523,42 @@ class CountingEngine(Engine):
         await self.ticked.wait()
 
 
+@contextlib.asynccontextmanager
+async def running_engine(
+    world: World, notifier: FakeNotifier | None
+) -> AsyncIterator[CountingEngine]:
+    """`Engine.run` for the block, from after its first tick, with an interval too long to
+    tick on: it ticks only when the store tells it of a change. The block has 10 s."""
+    notifiers = {} if notifier is None else dict.fromkeys(Channel, notifier)
+    engine = CountingEngine(
+        world.alerts, world.store, notifiers, world.clock, AlertMetrics(CollectorRegistry()),
+        shared=not isinstance(world.store, SQLiteStore),
+    )  # fmt: skip
+    stop = asyncio.Event()
+    first = asyncio.ensure_future(engine.next_tick())
+    running = asyncio.create_task(engine.run(3600, stop))
+    try:
+        async with asyncio.timeout(10):
+            await first
+            yield engine
+    finally:
+        stop.set()
+        await running
+
+
 async def test_the_running_engine_ticks_for_changes_that_make_work_due_and_only_those(
     world: World,
 ) -> None:
     await two_step_policy(world)
     await world.teams.create("quiet", "")  # no policy and nobody on call: nobody to page
-    engine = CountingEngine(
-        world.alerts, world.store, dict.fromkeys(Channel, world.notifier), world.clock,
-        AlertMetrics(CollectorRegistry()), shared=not isinstance(world.store, SQLiteStore),
-    )  # fmt: skip
-    stop = asyncio.Event()
-    first = asyncio.ensure_future(engine.next_tick())
-    running = asyncio.create_task(engine.run(3600, stop))  # no tick on the interval here
-    try:
-        async with asyncio.timeout(10):
-            await first
-            for _ in range(10):
-                await world.alerts.create(NewAlert(message="m", owner_team="quiet"), ANA)
-                await asyncio.sleep(0.05)  # time to hear of the change, and to tick if it did
-            assert engine.ticks == 1
-            paged = asyncio.ensure_future(engine.next_tick())
-            await world.fire()  # pages alice at once
-            await paged
-    finally:
-        stop.set()
-        await running
+    async with running_engine(world, world.notifier) as engine:
+        for _ in range(10):
+            await world.alerts.create(NewAlert(message="m", owner_team="quiet"), ANA)
+            await asyncio.sleep(0.05)  # time to hear of the change, and to tick if it did
+        assert engine.ticks == 1
+        paged = asyncio.ensure_future(engine.next_tick())
+        await world.fire()  # pages alice at once
+        await paged
     assert engine.ticks == 2
     assert world.notifier.sent_to() == [("alice", "email")]
 
@@ -555,23 +570,11 @@ async def test_a_snooze_that_runs_out_is_ended_as_soon_as_the_engine_hears_of_an
     ref = AlertRef(RefKind.ID, alert.alert.id)
     await world.alerts.acknowledge(ref, ANA)
     await world.alerts.snooze(ref, MINUTE, ANA)
-    engine = CountingEngine(
-        world.alerts, world.store, {}, world.clock, AlertMetrics(CollectorRegistry()),
-        shared=not isinstance(world.store, SQLiteStore),
-    )  # fmt: skip
-    stop = asyncio.Event()
-    first = asyncio.ensure_future(engine.next_tick())
-    running = asyncio.create_task(engine.run(3600, stop))  # no tick on the interval here
-    try:
-        async with asyncio.timeout(10):
-            await first
-            world.clock.advance(2 * MINUTE)  # the snooze has run out
-            woken = asyncio.ensure_future(engine.next_tick())
-            await world.alerts.add_note(ref, Actor("ana", "still on it"))  # any change
-            await woken
-    finally:
-        stop.set()
-        await running
+    async with running_engine(world, None) as engine:
+        world.clock.advance(2 * MINUTE)  # the snooze has run out
+        woken = asyncio.ensure_future(engine.next_tick())
+        await world.alerts.add_note(ref, Actor("ana", "still on it"))  # any change
+        await woken
     shown = await world.alerts.get(ref)
     assert shown.snoozed_until is None and not shown.acknowledged
 
