@@ -241,7 +241,7 @@ class PostgresStore(SQLStore):
         self._signal = _ChangeSignal()
         self._pool = psycopg_pool.ConnectionPool(
             self._url,
-            min_size=2,
+            min_size=min(2, self._pool_size),  # the configuration allows a pool of one
             max_size=self._pool_size,
             kwargs={
                 "row_factory": _rows,

@@ -99,6 +99,21 @@ async def test_a_server_on_postgresql_reports_its_conflicts(tmp_path: Path) -> N
     assert "tocsin_database_conflicts_total 0.0" in text
 
 
+async def test_a_pool_of_one_connection_serves() -> None:
+    with postgres_database() as url:
+        store = PostgresStore(url, FakeClock(), pool_size=1)
+        await store.migrate()
+        await store.open()
+        try:
+            made = await asyncio.gather(
+                *(store.create_token(f"t{n}", f"h{n}", T0, f"id{n}") for n in range(4))
+            )
+            listed = await store.list_tokens()
+        finally:
+            await store.close()
+    assert sorted(t.id for t in listed) == sorted(t.id for t in made)
+
+
 async def test_two_revocations_at_once_never_leave_no_active_token() -> None:
     with postgres_database() as url:
         store = PostgresStore(url, FakeClock())
