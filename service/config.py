@@ -228,6 +228,20 @@ def _database_url(key: str, value: str, source: str) -> str:
         raise ConfigError(
             key, "must be a postgresql:// URL, or empty for SQLite in the data directory", source
         )
+    # Here, not at first connection, so that a mistake names this key. Imported here: only a
+    # PostgreSQL deployment needs psycopg loaded to read its configuration.
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        options = conninfo_to_dict(value.strip())
+    except ProgrammingError as exc:
+        raise ConfigError(key, f"is not a PostgreSQL connection URL: {exc}", source) from None
+    if not options.get("dbname"):
+        raise ConfigError(key, "must name its database, e.g. postgresql://HOST/tocsin", source)
+    for port in str(options.get("port", "")).split(","):
+        if port and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+            raise ConfigError(key, f"port must be 1 to 65535, not {port!r}", source)
     return value.strip()
 
 
