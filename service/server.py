@@ -174,18 +174,20 @@ class TocsinServer:
             raise
 
     async def _start(self) -> None:
-        # The data directory holds the database and the admin token: the owner's alone.
-        self.config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        await self.store.open()
-        admin = await self.tokens.ensure_admin_token(self.config.data_dir)
-        if admin is not None:
-            log.warning("created the admin token; its secret is in %s (mode 0600)", admin)
+        # Before anything is written: a replica that would refuse must not first make the
+        # shared admin token (whose secret only its own data directory would then hold).
         if self.config.database_url and not self._environ.get(links.SECRET_ENV):
             # A secret of its own data directory would sign links the other replicas refuse.
             raise StartupError(
                 f"replicas sharing a database must share the acknowledge-link secret: set "
                 f"{links.SECRET_ENV} (e.g. to the output of `openssl rand -base64 32`) on each"
             )
+        # The data directory holds the database and the admin token: the owner's alone.
+        self.config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        await self.store.open()
+        admin = await self.tokens.ensure_admin_token(self.config.data_dir)
+        if admin is not None:
+            log.warning("created the admin token; its secret is in %s (mode 0600)", admin)
         self._link_secret = links.ensure_secret(self.config.data_dir, self._environ)
         await self._start_grpc()
         await self._start_http()

@@ -16,6 +16,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
+
 from service.links import SECRET_ENV
 from service.migrations import LATEST_VERSION
 from tests.databases import postgres_database
@@ -175,6 +177,10 @@ def test_a_replica_refuses_an_unmigrated_database_and_a_missing_link_secret(
         no_secret = subprocess.run(command, capture_output=True, text=True, timeout=30, env=env)
         assert no_secret.returncode == 1
         assert f"set {SECRET_ENV}" in no_secret.stderr.splitlines()[-1]
+        # Refused before making the shared admin token, whose secret only it would have held.
+        assert not (tmp_path / "admin-token").exists()
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT COUNT(*) FROM api_tokens").fetchone() == (0,)
 
 
 def test_tocsin_server_serves_health_and_metrics_but_not_the_public_edge(tmp_path: Path) -> None:
