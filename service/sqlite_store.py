@@ -246,7 +246,8 @@ class SQLiteStore(SQLStore):
     async def migrate(self) -> list[str]:
         """Brings the schema up to date; returns the migrations it applied."""
         try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
+            # The owner's alone, as `tocsin serve` makes it: `tocsin migrate` may come first.
+            self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
             raise Unavailable(f"cannot create {self._path.parent}: {exc.strerror}") from exc
         return await asyncio.to_thread(self._migrate, self._clock.now())

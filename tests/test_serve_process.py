@@ -141,14 +141,16 @@ def test_a_data_dir_that_cannot_be_made_is_a_clear_error(tmp_path: Path) -> None
 def test_migrate_on_sqlite_makes_the_schema_and_then_says_it_is_up_to_date(
     tmp_path: Path,
 ) -> None:
+    data_dir = tmp_path / "new"
     first = subprocess.run(
-        [TOCSIN, "migrate", "--data-dir", str(tmp_path), "--log-format", "json"],
+        [TOCSIN, "migrate", "--data-dir", str(data_dir), "--log-format", "json"],
         capture_output=True, text=True, timeout=30, check=False,
     )  # fmt: skip
     assert first.returncode == 0, first.stderr
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700  # as serve would have made it
     assert "applied migration 1: alerts, teams, activity and tokens" in first.stdout
     again = subprocess.run(
-        [TOCSIN, "migrate", "--data-dir", str(tmp_path), "--log-format", "json"],
+        [TOCSIN, "migrate", "--data-dir", str(data_dir), "--log-format", "json"],
         capture_output=True, text=True, timeout=30, check=False,
     )  # fmt: skip
     assert again.stdout.strip().splitlines() == [
