@@ -145,21 +145,23 @@ class Engine:
         steps = planned = sent = 0
         while not self._stopping.is_set():
             now = self._clock.now()
-            due = await self._store.due_escalations(now, BATCH)
             # Steps of different alerts are independent: run a few jobs of many each, which
             # share the look-ups of the schedules and people they page, and which a database
             # with many connections runs side by side (SQLite's writer commits them together).
-            if due:
-                chunks = [due[i : i + STEP_CHUNK] for i in range(0, len(due), STEP_CHUNK)]
-                done = await asyncio.gather(
-                    *(self._store.run_escalations(chunk, now) for chunk in chunks)
+            # Each job takes its own escalations, so jobs and replicas never take the same.
+            done = await asyncio.gather(
+                *(
+                    self._store.run_due_escalations(now, STEP_CHUNK)
+                    for _ in range(BATCH // STEP_CHUNK)
                 )
-                planned += sum(done)
-            steps += len(due)
+            )
+            ran = sum(run for run, _ in done)
+            planned += sum(pages for _, pages in done)
+            steps += ran
             claims = await self._store.claim_pages(self._clock.now(), self._claim, self._lease)
             results = await asyncio.gather(*(self._deliver(page) for page in claims.pages))
             sent += sum(state is PageState.DELIVERED for state in results)
-            if len(due) < BATCH and claims.examined < self._claim:
+            if ran < BATCH and claims.examined < self._claim:
                 break
         return Tick(woken, steps, planned, sent)
 

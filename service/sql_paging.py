@@ -516,29 +516,18 @@ class SQLPaging(Transactions):
 
         return await self._write(job)
 
-    async def due_escalations(self, now: datetime, limit: int) -> Sequence[str]:
-        return await self._read(
-            lambda conn: [
-                r["alert_id"]
-                for r in conn.execute(
-                    "SELECT alert_id FROM escalations WHERE due_at IS NOT NULL AND due_at <= ? "
-                    "ORDER BY due_at LIMIT ?",
-                    (to_micros(now), limit),
-                )
-            ]
-        )
+    async def run_due_escalations(self, now: datetime, limit: int) -> tuple[int, int]:
+        """Takes up to `limit` escalations with a step due by `now` that no other engine is
+        running, and runs every due step of each (pages planned, activity recorded, the next
+        step scheduled) in one job, sharing look-ups of schedules and users. Each alert's
+        steps are fenced by a savepoint: one that fails is undone and logged, and the others
+        still commit; it is retried a minute later. Returns (escalations run, pages planned)."""
 
-    async def run_escalations(self, alert_ids: Sequence[str], now: datetime) -> int:
-        """Runs every escalation step of these alerts that is due by `now` (pages planned,
-        activity recorded, the next step scheduled) in one job, sharing look-ups of schedules
-        and users. Each alert's steps are fenced by a savepoint: one that fails is undone and
-        logged, and the others still commit; it is retried a minute later."""
-
-        def job(conn: Db) -> int:
+        def job(conn: Db) -> tuple[int, int]:
             directory = _directory(conn)
             users: dict[str, User] = {}
             planned = 0
-            mine = _unclaimed(conn, alert_ids)
+            mine = _claim_due(conn, now, limit)
             alerts = self._load_alerts(conn, mine)  # in one go: each step reads its alert
             for alert_id in mine:
                 try:
@@ -553,7 +542,7 @@ class SQLPaging(Transactions):
                         "UPDATE escalations SET due_at = ? WHERE alert_id = ?",
                         (to_micros(now + _FAILED_STEP_RETRY), alert_id),
                     )
-            return planned
+            return len(mine), planned
 
         return await self._claim(job)
 
@@ -877,19 +866,17 @@ def _lock_throttled_addresses(conn: Db, rows: Sequence[Row]) -> None:
         conn.execute(conn.dialect.name_lock, (address,))
 
 
-def _unclaimed(conn: Db, alert_ids: Sequence[str]) -> Sequence[str]:
-    """The escalations that nobody else is working on right now (all, with a single writer),
-    locked with their alerts: a step may write the alert back (a repeat that resets the
-    acknowledgement), and a change made to it meanwhile must wait, not be overwritten."""
-    if not conn.dialect.concurrent_writers or not alert_ids:
-        return alert_ids
-    marks = ", ".join("?" * len(alert_ids))
+def _claim_due(conn: Db, now: datetime, limit: int) -> Sequence[str]:
+    """The earliest escalations due by `now` that nobody else is working on, locked with
+    their alerts: a step may write the alert back (a repeat that resets the acknowledgement),
+    and a change made to it meanwhile must wait, not be overwritten. Chosen and locked in one
+    statement, so that engines on other replicas take the next ones, not the same."""
     return [
         row[0]
         for row in conn.execute(
             "SELECT e.alert_id FROM escalations e JOIN alerts a ON a.id = e.alert_id "
-            f"WHERE e.alert_id IN ({marks}) "
-            f"ORDER BY e.alert_id{conn.dialect.skip_locked('e, a')}",
-            alert_ids,
+            "WHERE e.due_at IS NOT NULL AND e.due_at <= ? "
+            f"ORDER BY e.due_at LIMIT ?{conn.dialect.skip_locked('e, a')}",
+            (to_micros(now), limit),
         )
     ]

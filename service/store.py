@@ -239,10 +239,9 @@ class Store(Protocol):
     async def escalate_now(self, alert_id: str, now: datetime) -> bool:
         """Makes the alert's next escalation step due now; False if nothing is left."""
 
-    async def due_escalations(self, now: datetime, limit: int) -> Sequence[str]: ...
-
-    async def run_escalations(self, alert_ids: Sequence[str], now: datetime) -> int:
-        """Runs these alerts' due escalation steps; returns pages planned. One that fails is
+    async def run_due_escalations(self, now: datetime, limit: int) -> tuple[int, int]:
+        """Takes up to `limit` escalations due by `now` that no other engine is running and
+        runs their due steps; returns (escalations run, pages planned). One that fails is
         undone and retried later; it does not stop the others."""
 
     async def claim_pages(self, now: datetime, limit: int, lease: timedelta) -> Claims:

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import random
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -17,7 +17,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from service.alerts import Alerts
-from service.engine import Engine, Tick
+from service.engine import STEP_CHUNK, Engine, Tick
 from service.errors import FailedPrecondition, InvalidArgument
 from service.metrics import AlertMetrics
 from service.model import Actor, Alert, AlertRef, NewAlert, Priority, RefKind, Responder
@@ -27,7 +27,7 @@ from service.policies import Policies, PolicySpec, RoutingRuleSpec, RoutingSpec,
 from service.policy import Repeat
 from service.schedules import RotationSpec, Schedules, ScheduleSpec
 from service.sql import Db
-from service.sql_paging import _directory, _unclaimed
+from service.sql_paging import _claim_due, _directory
 from service.sql_store import SQLStore
 from service.sqlite_store import SQLiteStore
 from service.teams import Teams
@@ -484,7 +484,7 @@ async def test_an_acknowledgement_while_another_engine_pages_cancels_what_it_pla
 
     def engine_step(conn: Db) -> int:
         """An engine on another replica, stopped between planning its pages and committing."""
-        assert list(_unclaimed(conn, [alert.id])) == [alert.id]
+        assert list(_claim_due(conn, now, STEP_CHUNK)) == [alert.id]
         fresh = world.store._load_alert(conn, alert.id)
         planned = world.store._advance(conn, fresh, now, _directory(conn), {})
         stepped.set()
@@ -502,6 +502,33 @@ async def test_an_acknowledgement_while_another_engine_pages_cancels_what_it_pla
     states = {p.state for p in await world.store.list_pages(alert.id)}
     assert states == {PageState.CANCELLED}
     assert await world.at(10 * MINUTE) == []
+
+
+async def test_engines_sharing_a_database_take_different_escalations(world: World) -> None:
+    """While one engine works through the earliest due escalations, another takes the next
+    ones, rather than finding the same ones locked and nothing to do."""
+    if isinstance(world.store, SQLiteStore):
+        pytest.skip("one writer at a time: no two engines take escalations at once")
+    await two_step_policy(world)
+    fired = [await world.fire(f"Disk full on db-{n}") for n in range(STEP_CHUNK + 8)]
+    now = world.clock.now()
+    taken, release = threading.Event(), threading.Event()
+
+    def first_engine(conn: Db) -> Sequence[str]:
+        mine = _claim_due(conn, now, STEP_CHUNK)
+        taken.set()
+        assert release.wait(30)
+        return mine
+
+    first = asyncio.ensure_future(world.store._claim(first_engine))
+    try:
+        assert await asyncio.to_thread(taken.wait, 30)
+        ran, planned = await world.store.run_due_escalations(now, STEP_CHUNK)
+    finally:
+        release.set()
+    held = await first
+    assert (ran, planned) == (8, 16)  # the other 8 alerts: alice's email and SMS each
+    assert len(held) == STEP_CHUNK and len({*held, *(a.id for a in fired)}) == len(fired)
 
 
 class CountingEngine(Engine):
