@@ -30,6 +30,7 @@ import logging
 import random
 import re
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -55,12 +56,14 @@ _MIGRATION_LOCK = 7316029  # an advisory lock key: one migrating process at a ti
 _ATTEMPTS = 64  # conflicts resolve in a few; this many means something is wrong
 _CONNECT_TIMEOUT_SECONDS = 5
 _WRITES = ("INSERT", "UPDATE", "DELETE")
-_NOTIFY = f"SELECT pg_notify('{CHANNEL}', '')"
+# The payload names the store that committed: it has woken its own watchers already, and
+# skips its own notifications when they come back.
+_NOTIFY = f"SELECT pg_notify('{CHANNEL}', %s)"
 # Sequence numbers are handed out at insert but become visible at commit: two writers could
 # commit out of order, and a watcher that has read past the later number would never see the
 # earlier one. Appending to the feed one transaction at a time rules that out. The NOTIFY
 # rides along: it is delivered at commit wherever it was sent.
-_FEED_LOCK_AND_NOTIFY = f"SELECT pg_advisory_xact_lock(7316028), pg_notify('{CHANNEL}', '')"
+_FEED_LOCK_AND_NOTIFY = f"SELECT pg_advisory_xact_lock(7316028), pg_notify('{CHANNEL}', %s)"
 
 
 def redacted_url(url: str) -> str:
@@ -138,8 +141,10 @@ class PostgresDb:
 
     dialect: ClassVar[Dialect] = POSTGRES
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], origin: str = "") -> None:
+        """`origin`: the store's name in the notification its commit sends."""
         self._conn = conn
+        self._origin = origin
         self.wrote = False
         self._feed: list[tuple[str, Sequence[Sequence[Any]]]] = []
 
@@ -167,11 +172,11 @@ class PostgresDb:
         """Before the commit: appends the feed's rows, holding the feed's lock only from here
         to the commit, and tells every replica (at commit) that something changed."""
         if self._feed:
-            self._conn.execute(_FEED_LOCK_AND_NOTIFY)
+            self._conn.execute(_FEED_LOCK_AND_NOTIFY, (self._origin,))
             for sql, runs in itertools.groupby(self._feed, key=lambda appended: appended[0]):
                 self.executemany(sql, [row for _, rows in runs for row in rows])
         elif self.wrote:
-            self._conn.execute(_NOTIFY)
+            self._conn.execute(_NOTIFY, (self._origin,))
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor:
         self.wrote = True
@@ -212,6 +217,7 @@ class PostgresStore(SQLStore):
         self._url = url
         self._clock = clock  # only to date the schema migrations it applies
         self._pool_size = pool_size
+        self._origin = uuid.uuid4().hex  # this store, in the notifications its commits send
         self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._listener: asyncio.Task[None] | None = None
@@ -321,7 +327,7 @@ class PostgresStore(SQLStore):
                 with pool.connection() as conn:
                     conn.isolation_level = isolation
                     conn.read_only = not write
-                    db = PostgresDb(conn)
+                    db = PostgresDb(conn, self._origin)
                     result = job(db)
                     db.finish()
                     committing = True
@@ -363,8 +369,9 @@ class PostgresStore(SQLStore):
                 async with conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     self._signal.fire()  # anything may have changed while nobody listened
-                    async for _ in conn.notifies():
-                        self._signal.fire()
+                    async for notice in conn.notifies():
+                        if notice.payload != self._origin:  # its own commits fired already
+                            self._signal.fire()
             except psycopg.Error as exc:
                 log.warning("lost the database's change notifications (%s); reconnecting", exc)
                 await asyncio.sleep(1)

@@ -114,6 +114,26 @@ async def test_a_pool_of_one_connection_serves() -> None:
     assert sorted(t.id for t in listed) == sorted(t.id for t in made)
 
 
+async def test_a_commit_wakes_its_own_store_once_and_every_other_store() -> None:
+    with postgres_database() as url:
+        mine, other = PostgresStore(url, FakeClock()), PostgresStore(url, FakeClock())
+        await mine.migrate()
+        for store in (mine, other):
+            await store.open()
+        try:
+            await asyncio.sleep(0.5)  # both listening
+            before = (mine.change_generation(), other.change_generation())
+            await mine.create_token("t", "h", T0, "id")
+            async with asyncio.timeout(10):
+                await other.wait_for_change(before[1], 10)
+            await asyncio.sleep(0.5)  # time for the notification to come back to mine too
+            after = (mine.change_generation(), other.change_generation())
+        finally:
+            for store in (mine, other):
+                await store.close()
+    assert after == (before[0] + 1, before[1] + 1)
+
+
 async def test_two_revocations_at_once_never_leave_no_active_token() -> None:
     with postgres_database() as url:
         store = PostgresStore(url, FakeClock())
