@@ -29,6 +29,7 @@ import itertools
 import logging
 import random
 import re
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -224,6 +225,7 @@ class PostgresStore(SQLStore):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._signal: _ChangeSignal | None = None
         self.conflicts = 0  # jobs run again because another transaction got in the way
+        self._counting = threading.Lock()  # jobs run on several threads
 
     # Life cycle
 
@@ -295,9 +297,6 @@ class PostgresStore(SQLStore):
         except psycopg.Error as exc:
             raise Unavailable(f"cannot migrate {where}: {exc}") from exc
 
-    async def ping(self) -> None:
-        await self._read(lambda conn: conn.execute("SELECT 1").fetchone())
-
     # Plumbing
 
     async def _write(self, job: Job[R]) -> R:
@@ -336,7 +335,8 @@ class PostgresStore(SQLStore):
                     self._loop.call_soon_threadsafe(self._signal.fire)
                 return result
             except RETRY_WHOLE_JOB as exc:
-                self.conflicts += 1
+                with self._counting:
+                    self.conflicts += 1
                 if attempt == _ATTEMPTS:
                     raise Unavailable("the database is too busy: a job kept conflicting") from exc
                 # Back off a little, and randomly, so the conflicting jobs stop colliding.

@@ -112,8 +112,9 @@ class SQLStore(SQLDirectory, SQLPaging, SQLInbound):
     @abc.abstractmethod
     async def migrate(self) -> list[str]: ...
 
-    @abc.abstractmethod
-    async def ping(self) -> None: ...
+    async def ping(self) -> None:
+        """Answers once the database does: what health checks ask."""
+        await self._read(lambda conn: conn.execute("SELECT 1").fetchone())
 
     # What the paging tables share with the alerts
 

@@ -268,9 +268,6 @@ class SQLiteStore(SQLStore):
             conn.close()
         return applied
 
-    async def ping(self) -> None:
-        await self._read(lambda conn: conn.execute("SELECT 1").fetchone())
-
     # Plumbing
 
     async def _write(self, job: Job[R]) -> R:
