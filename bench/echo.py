@@ -10,14 +10,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
 
-from bench.process import LOOPBACK, PROBE_TIMEOUT_SECONDS, free_ports, running
+from bench.process import (
+    LOOPBACK,
+    PROBE_TIMEOUT_SECONDS,
+    free_ports,
+    running,
+    serve_until_terminated,
+)
 
 SERVICE = "bench.Echo"
 METHOD = "Echo"
@@ -71,12 +76,7 @@ async def serve(port: int) -> None:
     server.add_generic_rpc_handlers(
         [grpc.method_handlers_generic_handler(SERVICE, {METHOD: handler})]
     )
-    server.add_insecure_port(f"{LOOPBACK}:{port}")
-    await server.start()
-    stopping = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
-    await stopping.wait()
-    await server.stop(grace=None)
+    await serve_until_terminated(server, port)
 
 
 def main() -> None:

@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import contextlib
 import itertools
-import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,7 +21,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2_grpc
 from prometheus_client import CollectorRegistry
 
-from bench.process import LOOPBACK, free_ports, running
+from bench.process import LOOPBACK, free_ports, running, serve_until_terminated
 from bench.tocsin import Endpoint, healthy
 from protos.tocsin.v1 import alerts_pb2, alerts_pb2_grpc
 from service import lifecycle, validation
@@ -90,12 +89,7 @@ async def serve(port: int, data_dir: Path) -> None:
             health.aio.HealthServicer(),  # type: ignore[attr-defined]
             server,
         )
-        server.add_insecure_port(f"{LOOPBACK}:{port}")
-        await server.start()
-        stopping = asyncio.Event()
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
-        await stopping.wait()
-        await server.stop(grace=None)
+        await serve_until_terminated(server, port)
     finally:
         await store.close()
 

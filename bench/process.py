@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
 import aiohttp
+import grpc
 
 from bench.errors import BenchError
 
@@ -113,3 +115,13 @@ async def _stop(process: asyncio.subprocess.Process) -> None:
 
 def _tail(log_path: Path) -> str:
     return log_path.read_text(errors="replace")[-LOG_TAIL_CHARACTERS:]
+
+
+async def serve_until_terminated(server: grpc.aio.Server, port: int) -> None:
+    """Serves on the loopback port until SIGTERM, which is how the bench stops its servers."""
+    server.add_insecure_port(f"{LOOPBACK}:{port}")
+    await server.start()
+    stopping = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
+    await stopping.wait()
+    await server.stop(grace=None)
