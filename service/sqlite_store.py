@@ -220,7 +220,8 @@ class SQLiteStore(SQLStore):
     async def open(self) -> None:
         """Opens the file, creating it and migrating its schema as needed: one process owns
         an SQLite database, so there is nobody to wait for."""
-        await self.migrate()
+        for migration in await self.migrate():
+            log.info("applied migration %s", migration)
         self._signal = _ChangeSignal()
         # The writer never waits for the lock on the event loop (see _Writer._begin).
         try:

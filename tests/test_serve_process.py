@@ -149,6 +149,7 @@ def test_migrate_on_sqlite_makes_the_schema_and_then_says_it_is_up_to_date(
     assert first.returncode == 0, first.stderr
     assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700  # as serve would have made it
     assert "applied migration 1: alerts, teams, activity and tokens" in first.stdout
+    assert "applied migration" not in first.stderr  # said once, as the output
     again = subprocess.run(
         [TOCSIN, "migrate", "--data-dir", str(data_dir), "--log-format", "json"],
         capture_output=True, text=True, timeout=30, check=False,
