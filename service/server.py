@@ -80,7 +80,9 @@ from service.users import Users
 log = logging.getLogger(__name__)
 
 ENGINE_INTERVAL_SECONDS = 1.0
-HEALTH_INTERVAL_SECONDS = 5.0
+# How often health asks the database. PostgreSQL's answer comes within a second (see
+# `service.postgres_probe`), so health says NOT_SERVING within about two of it going.
+HEALTH_INTERVAL_SECONDS = 1.0
 SHUTDOWN_GRACE_SECONDS = 5.0
 SERVICE_NAMES = (
     alerts_pb2.DESCRIPTOR.services_by_name["AlertService"].full_name,
@@ -324,23 +326,28 @@ class TocsinServer:
         return links.url(base, self._link_secret, page.alert.id, page.user_id, self.clock.now())
 
     async def _watch_store_health(self) -> None:
-        """Reports NOT_SERVING while the database cannot be reached, so balancers steer away."""
+        """Reports NOT_SERVING, for every service, while the database cannot be reached (all
+        of them need it), so balancers steer away; SERVING again once it answers."""
         serving = True
         while not self._stop.is_set():
             try:
                 await self.store.ping()
-                healthy = True
+                reason = ""
             except TocsinError as exc:
-                healthy = False
-                log.error("database unreachable: %s", exc)
-            if healthy != serving:
-                serving = healthy
+                reason = str(exc) or type(exc).__name__
+            if serving != (not reason):
+                serving = not reason
+                if serving:
+                    log.warning("the database answers again: serving")
+                else:
+                    log.error("database unreachable, not serving: %s", reason)
                 status = (
                     health_pb2.HealthCheckResponse.SERVING
-                    if healthy
+                    if serving
                     else health_pb2.HealthCheckResponse.NOT_SERVING
                 )
-                await self._health.set("", status)
+                for name in ("", *SERVICE_NAMES):
+                    await self._health.set(name, status)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), HEALTH_INTERVAL_SECONDS)
 
