@@ -65,6 +65,10 @@ _POOL_TIMEOUT_SECONDS = 1.0
 # ...and while the last ping found it unreachable: a connection the pool still holds is used,
 # but no job waits for one, so calls during an outage fail at once and do not queue.
 _UNREACHABLE_WAIT_SECONDS = 0.1
+# The pool waits longer after each failed attempt to reconnect (1 s, 2 s, 4 s, ...): after a
+# minute's outage, a minute more would pass before it tried again, health answering SERVING
+# meanwhile. Starting over after a few seconds keeps every wait at 2 s or less.
+_RECONNECT_SECONDS = 5.0
 _WRITES = ("INSERT", "UPDATE", "DELETE")
 # The payload names the store that committed: it has woken its own watchers already, and
 # skips its own notifications when they come back.
@@ -272,6 +276,7 @@ class PostgresStore(SQLStore):
                 "application_name": APPLICATION_NAME,
             },
             timeout=_POOL_TIMEOUT_SECONDS,
+            reconnect_timeout=_RECONNECT_SECONDS,
             open=False,
             name="tocsin",
         )
