@@ -116,7 +116,9 @@ async def test_a_pool_of_one_connection_serves() -> None:
 
 
 async def test_a_commit_wakes_its_own_store_once_and_every_other_store() -> None:
-    with postgres_database() as url:
+    # A database of its own: notifications reach every listener of a database, whatever its
+    # schema, so other tests' commits in a shared one would wake these stores too.
+    with scratch_database() as url:
         mine, other = PostgresStore(url, FakeClock()), PostgresStore(url, FakeClock())
         await mine.migrate()
         for store in (mine, other):
