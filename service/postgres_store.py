@@ -383,7 +383,7 @@ class PostgresStore(SQLStore):
                     # those now, so that the job's second run gets a live one.
                     pool.check()
                     continue
-                raise Unavailable(_unavailable(kind, exc, self._url)) from exc
+                raise Unavailable(_unavailable(kind, exc)) from exc
         raise AssertionError("unreachable")
 
     async def _listen(self) -> None:
@@ -408,12 +408,13 @@ class PostgresStore(SQLStore):
                 await asyncio.sleep(1)
 
 
-def _unavailable(kind: Failure, exc: psycopg.Error, url: str) -> str:
-    """What the caller hears of a job that cannot be run."""
+def _unavailable(kind: Failure, exc: psycopg.Error) -> str:
+    """What the caller hears of a job that cannot be run (any caller: the token check is a
+    job too, so not where the database is)."""
     if kind is Failure.CONFLICT:
         return "the database is too busy: a job kept conflicting"
     if kind is Failure.UNREACHABLE:
-        return f"cannot reach {redacted_url(url)}: the pool has no connection to it"
+        return "cannot reach the database: no connection to it"
     return f"the database failed: {exc}"
 
 
