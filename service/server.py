@@ -176,6 +176,15 @@ class TocsinServer:
     async def _start(self) -> None:
         # Before anything is written: a replica that would refuse must not first make the
         # shared admin token (whose secret only its own data directory would then hold).
+        if self.config.database_url and not self.config.public_url:
+            # Else every page's acknowledge link (and every integration URL) would name this
+            # replica's own listener: on `tocsin server` it serves no links (404), and behind
+            # a load balancer nobody outside reaches it.
+            raise StartupError(
+                "replicas sharing a database must be told where they are reached: set "
+                "public_url (or TOCSIN_PUBLIC_URL) to the URL of the shims' load balancer, "
+                "which acknowledge links in pages and integration URLs point at"
+            )
         if self.config.database_url and not self._environ.get(links.SECRET_ENV):
             # A secret of its own data directory would sign links the other replicas refuse.
             raise StartupError(

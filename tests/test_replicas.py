@@ -61,7 +61,12 @@ class Cluster:
 
 @contextlib.contextmanager
 def _replica(url: str, data_dir: Path, config: Path) -> Iterator[Replica]:
-    env = {SECRET_ENV: LINK_SECRET, "TOCSIN_WEBHOOK_SECRET": WEBHOOK_SECRET}
+    env = {
+        SECRET_ENV: LINK_SECRET,
+        "TOCSIN_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        # Where the shims would be; nothing here follows the links pages carry.
+        "TOCSIN_PUBLIC_URL": "https://alerts.example.com",
+    }
     extra = ("--database", url, "--config", str(config))
     with serving(data_dir, *extra, command="server", env=env) as (process, _, target):
         yield Replica(process, target)
