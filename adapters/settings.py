@@ -115,11 +115,15 @@ def settings_from(
     *,
     source: str = "",
     public_url: str = "",
+    sends_pages: bool = True,
 ) -> NotifySettings:
     """Reads the `notifications:` section (`mapping`, None when absent) and the environment.
 
     `source` names the file in error messages; `public_url` is the default for Twilio's
-    `callback_base_url`, as both are where the HTTP edge is reached from outside.
+    `callback_base_url`, as both are where the HTTP edge is reached from outside. Without
+    `sends_pages` (`tocsin shim`, which reads the servers' file but pages nobody) the section
+    is still checked key by key, and only Twilio is built, whose auth token verifies its
+    callbacks: the SMTP, FCM and webhook secrets are the senders' alone.
     """
     if mapping is None:
         mapping = {}
@@ -132,6 +136,8 @@ def settings_from(
     sections = {
         name: _Section(name, mapping.get(name), name in mapping, env, source) for name in _KEYS
     }
+    if not sends_pages:
+        return NotifySettings(twilio=_twilio(sections["twilio"], public_url))
     return NotifySettings(
         email=_email(sections["smtp"]),
         twilio=_twilio(sections["twilio"], public_url),
