@@ -208,7 +208,8 @@ class EngineRun:
 
 async def engine_run(scratch: Path, url: str, replicas: int) -> EngineRun:
     config = scratch / "engine.yaml"
-    config.write_text("notifications:\n  webhook: {allow_http: true}\n")
+    # The receiver is on loopback, which pages reach only when it is listed.
+    config.write_text("notifications:\n  webhook: {allow_http: true, allow_private: [127.0.0.1]}\n")
     pages = ENGINE_ALERTS * len(PAGED_USERS)
     async with (
         Receiver() as receiver,

@@ -76,6 +76,7 @@ from service.tokens import Tokens
 from service.user import Channel
 from service.user_servicer import UserServicer
 from service.users import Users
+from service.webhook_targets import WebhookTargets
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,10 @@ class TocsinServer:
         self.integrations = Integrations(
             self.store, clock, lambda: config.integration_base_url(self.http_port)
         )
-        self.users = Users(self.store, clock)
+        # Webhook contacts are checked by the rule the webhook adapter sends by.
+        self.users = Users(
+            self.store, clock, webhooks=WebhookTargets(config.notifications.webhook_rule)
+        )
         self.schedules = Schedules(self.store, clock)
         self.alert_metrics = AlertMetrics(self.registry)
         if isinstance(self.store, PostgresStore):
@@ -201,9 +205,8 @@ class TocsinServer:
         await self._start_grpc()
         await self._start_http()
         if not self._notifiers:
-            assert self._outbound is not None  # made by _start_http
             self._providers = build_notifiers(
-                self.config.notifications, self._outbound, self.clock, self.engine.send_timeout
+                self.config.notifications, self.clock, self.engine.send_timeout
             )
             self._notifiers.update(self._providers.by_channel)
         self._tasks = [asyncio.create_task(self._watch_store_health())]

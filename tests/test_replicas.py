@@ -81,7 +81,7 @@ async def three_replicas(tmp_path: Path) -> AsyncIterator[Cluster]:
             "notifications:\n"
             f"  smtp: {{host: 127.0.0.1, port: {smtp.port}, security: none,\n"
             "         from_address: tocsin@example.com}\n"
-            "  webhook: {allow_http: true}\n"
+            "  webhook: {allow_http: true, allow_private: [127.0.0.1]}\n"
         )
         with postgres_database() as url, contextlib.ExitStack() as stack:
             migrating = await asyncio.create_subprocess_exec(
