@@ -782,7 +782,8 @@ def shim(args: argparse.Namespace) -> int:
         "log_format": args.log_format,
         "log_level": args.log_level,
     }
-    cfg = configuration.load(args.config, os.environ, flags)
+    # The servers' own file, whose senders' secrets (SMTP, webhook, FCM) the shim never needs.
+    cfg = configuration.load(args.config, os.environ, flags, sends_pages=False)
     logs.configure(cfg.log_format, cfg.log_level)
     asyncio.run(run_shim(target, token, cfg, SystemClock()))
     return 0

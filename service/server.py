@@ -76,6 +76,7 @@ from service.tokens import Tokens
 from service.user import Channel
 from service.user_servicer import UserServicer
 from service.users import Users
+from service.webhook_targets import WebhookTargets
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,10 @@ class TocsinServer:
         self.integrations = Integrations(
             self.store, clock, lambda: config.integration_base_url(self.http_port)
         )
-        self.users = Users(self.store, clock)
+        # Webhook contacts are checked by the rule the webhook adapter sends by.
+        self.users = Users(
+            self.store, clock, webhooks=WebhookTargets(config.notifications.webhook_rule)
+        )
         self.schedules = Schedules(self.store, clock)
         self.alert_metrics = AlertMetrics(self.registry)
         if isinstance(self.store, PostgresStore):
@@ -178,6 +182,15 @@ class TocsinServer:
     async def _start(self) -> None:
         # Before anything is written: a replica that would refuse must not first make the
         # shared admin token (whose secret only its own data directory would then hold).
+        if self.config.database_url and not self.config.public_url:
+            # Else every page's acknowledge link (and every integration URL) would name this
+            # replica's own listener: on `tocsin server` it serves no links (404), and behind
+            # a load balancer nobody outside reaches it.
+            raise StartupError(
+                "replicas sharing a database must be told where they are reached: set "
+                "public_url (or TOCSIN_PUBLIC_URL) to the URL of the shims' load balancer, "
+                "which acknowledge links in pages and integration URLs point at"
+            )
         if self.config.database_url and not self._environ.get(links.SECRET_ENV):
             # A secret of its own data directory would sign links the other replicas refuse.
             raise StartupError(
@@ -194,9 +207,8 @@ class TocsinServer:
         await self._start_grpc()
         await self._start_http()
         if not self._notifiers:
-            assert self._outbound is not None  # made by _start_http
             self._providers = build_notifiers(
-                self.config.notifications, self._outbound, self.clock, self.engine.send_timeout
+                self.config.notifications, self.clock, self.engine.send_timeout
             )
             self._notifiers.update(self._providers.by_channel)
         self._tasks = [asyncio.create_task(self._watch_store_health())]

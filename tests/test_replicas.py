@@ -70,7 +70,12 @@ class Cluster:
 
 @contextlib.contextmanager
 def _replica(url: str, data_dir: Path, config: Path) -> Iterator[Replica]:
-    env = {SECRET_ENV: LINK_SECRET, "TOCSIN_WEBHOOK_SECRET": WEBHOOK_SECRET}
+    env = {
+        SECRET_ENV: LINK_SECRET,
+        "TOCSIN_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        # Where the shims would be; nothing here follows the links pages carry.
+        "TOCSIN_PUBLIC_URL": "https://alerts.example.com",
+    }
     extra = ("--database", url, "--config", str(config))
     with serving(data_dir, *extra, command="server", env=env) as (process, log, target):
         http = str(log[-1]["message"]).split("HTTP on ")[1].split(",")[0]
@@ -86,7 +91,7 @@ async def three_replicas(tmp_path: Path) -> AsyncIterator[Cluster]:
             "notifications:\n"
             f"  smtp: {{host: 127.0.0.1, port: {smtp.port}, security: none,\n"
             "         from_address: tocsin@example.com}\n"
-            "  webhook: {allow_http: true}\n"
+            "  webhook: {allow_http: true, allow_private: [127.0.0.1]}\n"
         )
         with postgres_database() as url, contextlib.ExitStack() as stack:
             migrating = await asyncio.create_subprocess_exec(
