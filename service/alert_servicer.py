@@ -82,7 +82,7 @@ class AlertServicer(alerts_pb2_grpc.AlertServiceServicer):
         if request.HasField("until"):
             end = codec.instant(request.until, "until")
         elif request.HasField("duration"):
-            end = request.duration.ToTimedelta()
+            end = codec.span(request.duration, "duration", validation.SNOOZE_MAX)
         else:
             raise InvalidArgument("until", "give the end of the snooze (until or duration)")
         actor = self._actor(request.user, request.note)

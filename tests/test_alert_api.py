@@ -9,6 +9,7 @@ from typing import cast
 
 import grpc
 import pytest
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from clients.client import TocsinClient, parse_ref
@@ -345,3 +346,20 @@ async def test_every_call_needs_a_valid_token(running: Running) -> None:
                 alerts_pb2.ListAlertsRequest(), metadata=(("authorization", "Basic x"),)
             )
         assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_snooze_durations_past_what_a_time_can_hold(running: Running) -> None:
+    async with running.client() as client:
+        created = await client.create_alert(NewAlert(message="m"))
+    ref = alerts_pb2.AlertRef(id=created.alert.id)
+    async with grpc.aio.insecure_channel(running.target) as channel:
+        stub = alerts_pb2_grpc.AlertServiceStub(channel)
+        auth = (("authorization", f"Bearer {running.token}"),)
+        for seconds in (10**14, -(10**14), 10**9):
+            request = alerts_pb2.SnoozeAlertRequest(ref=ref, duration=Duration(seconds=seconds))
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.SnoozeAlert(request, metadata=auth)
+            assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+            assert f"duration: must be at most 7 days (got {seconds:,} seconds)" == (
+                caught.value.details()
+            )

@@ -358,3 +358,27 @@ async def test_rotation_times_far_outside_any_calendar_are_refused(client: Tocsi
             ScheduleSpec("s", time_zone="America/New_York", rotations=(ancient,))
         )
     assert caught.value.field == "rotations[0].start"
+
+
+async def test_times_near_the_end_of_the_calendar_are_refused(client: TocsinClient) -> None:
+    # Looking a year ahead of (or behind) these would pass what a datetime can hold.
+    await people(client, "ann", "ben")
+    await client.create_schedule(ScheduleSpec("s", rotations=(weekly(("ann", "ben")),)))
+    last = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+    first = datetime(1, 1, 1, tzinfo=UTC)
+    calls = [
+        ("at", client.who_is_on_call("s", last)),
+        ("at", client.next_on_call("s", last)),
+        ("at", client.next_on_call("s", first, previous=True)),
+        ("from", client.timeline("s", last)),
+        ("to", client.timeline("s", None, last)),
+    ]
+    for field, call in calls:
+        with pytest.raises(InvalidArgument, match="must fall in the years 1900 to 8999") as caught:
+            await call
+        assert caught.value.field == field
+    late = datetime(8999, 12, 31, tzinfo=UTC)
+    _, latest = await client.who_is_on_call("s", late)
+    change = await client.next_on_call("s", late)
+    assert change is not None and change.at - late <= timedelta(weeks=1)
+    assert latest[0].user != change.users[0]
