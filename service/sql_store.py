@@ -146,13 +146,15 @@ class SQLStore(SQLDirectory, SQLPaging, SQLInbound):
     async def update_alert(
         self, ref: AlertRef, step: Step, actor: Actor, now: datetime
     ) -> Transition:
-        def job(conn: Db) -> Transition:
-            before = _alert(_alert_row(conn, ref))
-            transition = step(before)
-            _write_transition(conn, before, transition, actor, now)
-            return transition
+        return await self._write(lambda conn: self._update(conn, ref, step, actor, now))
 
-        return await self._write(job)
+    def _update(
+        self, conn: Db, ref: AlertRef, step: Step, actor: Actor, now: datetime
+    ) -> Transition:
+        before = _alert(_alert_row(conn, ref))
+        transition = step(before)
+        _write_transition(conn, before, transition, actor, now)
+        return transition
 
     async def get_alert(self, ref: AlertRef) -> Alert:
         return await self._read(lambda conn: _alert(_alert_row(conn, ref)))

@@ -4,8 +4,11 @@ fake notifier behind the engine."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import stat
+import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -34,6 +37,7 @@ from service.policies import PolicySpec, RoutingSpec, RuleSpec
 from service.replies import SMS_HELP, parse_sms
 from service.user import Channel, NotificationRule, NotificationStep
 from tests.conftest import Running, serving
+from tests.databases import BACKENDS
 from tests.fakes import FakeClock, FakeNotifier
 
 SID = "AC" + "0123456789abcdef" * 2
@@ -82,15 +86,19 @@ class World:
         async with self.http.post(URL(url, encoded=True), data=fields, headers=headers) as reply:
             return reply.status, await reply.text()
 
-    async def sms(self, body: str, sender: str = ALICE_PHONE) -> str:
-        status, text = await self.twilio(
-            f"{self.base}/v1/twilio/sms", {"From": sender, "Body": body}
-        )
+    async def sms(self, body: str, sender: str = ALICE_PHONE, sid: str = "") -> str:
+        fields = {"From": sender, "Body": body}
+        if sid:
+            fields["MessageSid"] = sid
+        status, text = await self.twilio(f"{self.base}/v1/twilio/sms", fields)
         assert status == 200, text
         return text
 
-    async def press(self, page: Page, digits: str) -> str:
-        fields = {"Digits": digits, "From": page.address, "CallSid": "CA" + "0" * 32}
+    async def press(self, page: Page, digits: str, call: str = "") -> str:
+        """Presses a key, in the call `call` (by default a new call's: a key that acts ends
+        its call, so two presses that act are two calls)."""
+        call = call or "CA" + uuid.uuid4().hex
+        fields = {"Digits": digits, "From": page.address, "CallSid": call}
         status, text = await self.twilio(action_url(self.base, page), fields)
         assert status == 200, text
         return text
@@ -98,6 +106,21 @@ class World:
 
 @pytest.fixture
 async def world(tmp_path: Path, clock: FakeClock) -> AsyncIterator[World]:
+    async with making_world(tmp_path, clock, "sqlite") as world:
+        yield world
+
+
+@pytest.fixture(params=BACKENDS)
+async def world_on(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
+) -> AsyncIterator[World]:
+    """The world on each backend, for what concurrency could break on either."""
+    async with making_world(tmp_path, clock, request.param) as world:
+        yield world
+
+
+@contextlib.asynccontextmanager
+async def making_world(tmp_path: Path, clock: FakeClock, backend: str) -> AsyncIterator[World]:
     notifier = FakeNotifier()
     twilio = TwilioSettings(SID, AUTH_TOKEN, "+15550001111", "+15550002222")
     async with (
@@ -106,6 +129,7 @@ async def world(tmp_path: Path, clock: FakeClock) -> AsyncIterator[World]:
             clock,
             notifiers=dict.fromkeys(Channel, notifier),
             notifications=NotifySettings(twilio=twilio),
+            backend=backend,
         ) as running,
         running.client() as client,
         aiohttp.ClientSession() as http,
@@ -157,6 +181,23 @@ async def test_an_email_link_asks_first_and_acknowledges_once_on_post(world: Wor
         async with world.http.request(method, url) as reply:
             assert reply.status == 403
             assert "used already" in await reply.text()
+
+
+async def test_concurrent_posts_of_one_link_acknowledge_once(world_on: World) -> None:
+    """Twenty posts of one link at once: one acknowledges, the others are told it was used."""
+    world = world_on
+    alert, url = await email_link(world)
+
+    async def post() -> tuple[int, str]:
+        async with world.http.post(url) as reply:
+            return reply.status, await reply.text()
+
+    answers = await asyncio.gather(*(post() for _ in range(20)))
+    statuses = sorted(status for status, _ in answers)
+    assert statuses == [200] + [403] * 19, statuses
+    assert all("used already" in text for status, text in answers if status == 403)
+    acknowledgements = [a for a in await world.activity(alert) if a[1] == "acknowledged"]
+    assert acknowledgements == [("alice", "acknowledged", "")]
 
 
 async def test_tampered_foreign_and_expired_links_are_refused(world: World) -> None:
@@ -354,7 +395,7 @@ async def test_any_other_key_reads_the_alert_again(calls: World) -> None:
     assert not (await calls.alert(alert)).acknowledged
     # `tocsin shim` hears the same over gRPC.
     async with grpc.aio.insecure_channel(calls.running.target) as channel:
-        remote = await GrpcInbound(channel, calls.running.token).voice_digits(page.key, "9")
+        remote = await GrpcInbound(channel, calls.running.token).voice_digits(page.key, "9", "")
     assert remote == await calls.running.server.inbound.voice_digits(page.key, "9")
 
 
