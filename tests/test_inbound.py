@@ -283,6 +283,56 @@ async def test_an_sms_reply_acknowledges_as_the_user_and_answers(world: World) -
     assert "closed, so it cannot be acknowledged" in await world.sms(f"ack {other.tiny_id}")
 
 
+async def test_a_replayed_sms_gets_its_first_answer_and_acts_no_more(world: World) -> None:
+    alert = await world.fire()
+    await world.tick()
+    sid = "SM" + "1" * 32
+    first = await world.sms(f"{alert.tiny_id} ack", sid=sid)
+    assert f"Acknowledged #{alert.tiny_id}" in first
+    await world.client.unacknowledge(parse_ref(str(alert.tiny_id)), user="bob")
+    # The same signed request again, byte for byte: the first answer, and no acknowledgement.
+    assert await world.sms(f"{alert.tiny_id} ack", sid=sid) == first
+    assert not (await world.alert(alert)).acknowledged
+    assert [a for a in await world.activity(alert) if a[1] == "acknowledged"] == [
+        ("alice", "acknowledged", "")
+    ]
+    # Another message (another MessageSid) acts.
+    assert f"Acknowledged #{alert.tiny_id}" in await world.sms(f"{alert.tiny_id} ack", sid="SM2")
+    assert (await world.alert(alert)).acknowledged
+
+
+async def test_sms_replies_act_only_on_alerts_of_the_senders_pages_or_teams(
+    world: World,
+) -> None:
+    """Tiny ids are easy to guess: someone else's alert is answered as no alert at all."""
+    await world.client.create_team("ops")
+    await world.client.create_user("bob")
+    await world.client.add_contact_method("bob", "sms", BOB_PHONE)
+    await world.client.create_user("dave")
+    await world.client.create_policy(
+        PolicySpec("ops-policy", team="ops", rules=(RuleSpec(timedelta(), (("user", "dave"),)),))
+    )
+    await world.client.set_routing(RoutingSpec("ops", default_policy="ops-policy"))
+    ops = await world.fire("Database down", team="ops")
+    await world.tick()
+    unknown = f"<Message>Tocsin: there is no alert #{ops.tiny_id}.</Message>"
+    assert unknown in await world.sms(f"{ops.tiny_id} close", sender=BOB_PHONE)
+    assert unknown in await world.sms(f"{ops.tiny_id} ack", sender=ALICE_PHONE)
+    assert (await world.alert(ops)).status is Status.OPEN
+    assert not (await world.alert(ops)).acknowledged
+    # A member of the alert's team may act on it.
+    await world.client.set_team_member("ops", "bob")
+    assert f"Acknowledged #{ops.tiny_id}" in await world.sms(f"{ops.tiny_id} ack", BOB_PHONE)
+    # And so may someone paged for it who is in none of its teams: alice, paged below.
+    default_alert = await world.fire("Disk full")
+    await world.tick()
+    await world.client.remove_team_member("default", "alice")
+    assert any(
+        p.username == "alice" for p in await world.client.list_pages(str(default_alert.tiny_id))
+    )
+    assert f"Closed #{default_alert.tiny_id}" in await world.sms(f"{default_alert.tiny_id} close")
+
+
 async def test_sms_help_refusals_and_signatures(world: World) -> None:
     alert = await world.fire()
     assert SMS_HELP in await world.sms("what is this")
@@ -361,6 +411,26 @@ async def test_pressing_4_acknowledges_and_nothing_more_is_sent(calls: World) ->
     assert (await calls.alert(alert)).acknowledged_by == "bob"
     assert ("bob", "acknowledged", "") in await calls.activity(alert)
     assert await calls.tick(30 * MINUTE) == []
+
+
+async def test_a_replayed_key_press_gets_its_first_answer_and_acts_no_more(
+    calls: World,
+) -> None:
+    alert, page = await call(calls)
+    first = await calls.press(page, "4", call="CA" + "7" * 32)
+    assert f"Acknowledged: alert {alert.tiny_id}" in first
+    await calls.client.unacknowledge(parse_ref(str(alert.tiny_id)), user="carol")
+    assert await calls.press(page, "4", call="CA" + "7" * 32) == first
+    assert not (await calls.alert(alert)).acknowledged
+    # Over gRPC, as `tocsin shim` asks, the same: the outcome and the words first given.
+    async with grpc.aio.insecure_channel(calls.running.target) as channel:
+        remote = await GrpcInbound(channel, calls.running.token).voice_digits(
+            page.key, "4", "CA" + "7" * 32
+        )
+    assert (remote.outcome.value, remote.say) == (
+        "acknowledged", f"Acknowledged: alert {alert.tiny_id}. Goodbye.",
+    )  # fmt: skip
+    assert not (await calls.alert(alert)).acknowledged
 
 
 async def test_pressing_5_escalates_to_the_next_responder(calls: World) -> None:
