@@ -25,6 +25,8 @@ from service.model import (
     IntegrationType,
     NewAlert,
     NewIntegration,
+    PagingPlan,
+    PlannedStep,
     Priority,
     RefKind,
     Responder,
@@ -101,6 +103,19 @@ def status(value: int, field: str) -> Status:
 
 
 # Alerts
+
+
+def paging_to_pb(plan: PagingPlan) -> alerts_pb2.PagingPlan:
+    message = alerts_pb2.PagingPlan(policy=plan.policy, nobody=plan.nobody)
+    for step in plan.steps:
+        planned = message.steps.add(users=step.users)
+        planned.after.FromTimedelta(step.after)
+    return message
+
+
+def paging_from_pb(message: alerts_pb2.PagingPlan) -> PagingPlan:
+    steps = tuple(PlannedStep(s.after.ToTimedelta(), tuple(s.users)) for s in message.steps)
+    return PagingPlan(message.policy, steps, message.nobody)
 
 
 def alert_to_pb(alert: Alert) -> alerts_pb2.Alert:

@@ -20,7 +20,18 @@ from service.errors import (
     Unauthenticated,
     Unavailable,
 )
-from service.model import AlertEvent, AlertFilter, AlertQuery, AlertRef, NewAlert, Priority, RefKind
+from service.model import (
+    AlertEvent,
+    AlertFilter,
+    AlertQuery,
+    AlertRef,
+    NewAlert,
+    PagingPlan,
+    PlannedStep,
+    Priority,
+    RefKind,
+    Responder,
+)
 from tests.conftest import Running
 
 UNKNOWN_PRIORITY = cast(alerts_pb2.Priority.ValueType, 9)
@@ -49,6 +60,29 @@ async def test_create_get_and_dedup(client: TocsinClient, running: Running) -> N
         ("created", "ana", "seen in grafana"),
         ("deduplicated", "admin", ""),  # no user given: the token's name
     ]
+
+
+async def test_create_answers_whom_it_pages_and_refuses_unknown_responders(
+    client: TocsinClient,
+) -> None:
+    created = await client.create_alert(NewAlert(message="Disk full"))
+    assert created.paging == PagingPlan(
+        "default on-call", (PlannedStep(timedelta(), ()),), "team default has no members"
+    )
+    await client.create_user("alice")
+    await client.set_team_member("default", "alice")
+    created = await client.create_alert(
+        NewAlert(message="CPU hot", responders=(Responder("user", "alice"),))
+    )
+    assert created.paging is not None and not created.paging.nobody
+    assert {user for step in created.paging.steps for user in step.users} == {"alice"}
+    with pytest.raises(InvalidArgument, match=r"responders\[1\]: no escalation named 'nope'"):
+        await client.create_alert(
+            NewAlert(
+                message="m",
+                responders=(Responder("user", "alice"), Responder("escalation", "nope")),
+            )
+        )
 
 
 async def test_sixty_four_simultaneous_creates_make_one_alert(client: TocsinClient) -> None:
