@@ -1,7 +1,9 @@
 """The way back in: people answering their pages by a link, an SMS or a key on a call.
 
-Each answer acts as the person paged (the activity log names them) through the same use
-cases as the API, so an acknowledgement cancels the pending pages in its transaction. What
+Each answer acts as the person paged (the activity log names them) through the same
+lifecycle steps as the API, so an acknowledgement cancels the pending pages in its
+transaction; what makes it happen once (the link's use, Twilio's request id) is written in
+that transaction too (see `service.receipts`). What
 the alert's state forbids (acknowledging a closed alert, escalating past the last step)
 becomes a reply saying so, since the person on the phone cannot read a status code.
 """
@@ -17,7 +19,6 @@ from service.alerts import Alerts
 from service.clock import Clock
 from service.errors import FailedPrecondition, NotFound
 from service.model import Actor, Alert, AlertRef, RefKind, Status, Transition
-from service.policies import Policies
 from service.receipts import Answered, LinkUse, Receipt
 from service.replies import Command
 from service.store import Step, Store
@@ -83,14 +84,12 @@ class Inbound:
         self,
         store: Store,
         alerts: Alerts,
-        policies: Policies,
         clock: Clock,
         link_secret: Callable[[], bytes],
     ) -> None:
         """`link_secret` gives the key links are signed with (read once the service starts)."""
         self._store = store
         self._alerts = alerts
-        self._policies = policies
         self._clock = clock
         self._link_secret = link_secret
 

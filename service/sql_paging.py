@@ -26,13 +26,12 @@ from service.model import (
     Change,
     PagingPlan,
     PlannedStep,
-    Responder,
     Status,
     Transition,
 )
 from service.notifier import Outcome, SendResult
 from service.paging import ClaimedPage, Claims, PageRecord, PageState
-from service.policy import EscalationRule, Policy, Routing, Target, TargetKind
+from service.policy import EscalationRule, Policy, Routing, TargetKind
 from service.schedule import Override, Schedule
 from service.sql import RETRY_WHOLE_JOB, Db, IntegrityError, Row, Transactions
 from service.sql_directory import (
@@ -43,6 +42,7 @@ from service.sql_directory import (
     hold_references,
     lock_referenced,
 )
+from service.sql_responders import resolve_responders, usernames
 from service.user import Channel, User
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def start_escalation(
         state = dataclasses.replace(state, state=escalation.State.DONE, due_at=None)
         routed["paging"] = f"nobody: {nobody}"
     _save_escalation(conn, state, insert=True)
-    names = _usernames(conn, sorted({user for _, users in steps for user in users}))
+    names = usernames(conn, sorted({user for _, users in steps for user in users}))
     plan = PagingPlan(
         ", ".join([chosen.name, *(p.name for p in responders.policies)]),
         tuple(PlannedStep(delay, tuple(names.get(u, u) for u in users)) for delay, users in steps),
@@ -100,61 +100,6 @@ def start_escalation(
     )
     missing = [Change("responder not found", after={"responder": m}) for m in responders.missing]
     return routed, missing, plan
-
-
-@dataclasses.dataclass(frozen=True)
-class Responders:
-    """An alert's responders as the database knows them: users, teams and schedules as
-    targets, escalation policies whole, and those it does not know ("type:name")."""
-
-    targets: tuple[Target, ...]
-    policies: tuple[Policy, ...]
-    missing: tuple[str, ...]
-    missing_at: tuple[int, ...]  # their indexes in the alert's responders
-
-
-_RESPONDER_TABLES = {
-    "user": (TargetKind.USER, "users"),
-    "team": (TargetKind.TEAM, "teams"),
-    "schedule": (TargetKind.SCHEDULE, "schedules"),
-    "escalation": (None, "escalation_policies"),
-}
-
-
-def resolve_responders(conn: Db, responders: Sequence[Responder]) -> Responders:
-    targets: list[Target] = []
-    policies: list[Policy] = []
-    missing: list[str] = []
-    missing_at: list[int] = []
-    for index, responder in enumerate(responders):
-        kind, table = _RESPONDER_TABLES.get(responder.type, (None, ""))
-        row = None
-        if table:
-            # By id first, then by name: two indexed look-ups, as everywhere else.
-            row = conn.execute(f"SELECT * FROM {table} WHERE id = ?", (responder.name,)).fetchone()
-            if row is None:
-                row = conn.execute(
-                    f"SELECT * FROM {table} WHERE name_key = ?"
-                    if table != "users"
-                    else "SELECT * FROM users WHERE username_key = ?",
-                    (responder.name.lower(),),
-                ).fetchone()
-        if row is None:
-            missing.append(f"{responder.type}:{responder.name}")
-            missing_at.append(index)
-        elif kind is None:
-            policies.append(documents.policy(row["document"]))
-        else:
-            targets.append(Target(kind, row["id"], responder.name))
-    return Responders(tuple(targets), tuple(policies), tuple(missing), tuple(missing_at))
-
-
-def _usernames(conn: Db, user_ids: Sequence[str]) -> dict[str, str]:
-    if not user_ids:
-        return {}
-    marks = ", ".join("?" * len(user_ids))
-    rows = conn.execute(f"SELECT id, username FROM users WHERE id IN ({marks})", user_ids)
-    return {row["id"]: row["username"] for row in rows}
 
 
 def react(conn: Db, before: Alert, after: Alert, now: datetime) -> list[Change]:

@@ -60,8 +60,9 @@ from service.model import (
 from service.sql import Db, IntegrityError, Row
 from service.sql_directory import SQLDirectory, lock_referenced, refuse_if_paged
 from service.sql_inbound import SQLInbound
-from service.sql_paging import ENGINE, SQLPaging, resolve_responders, start_escalation
+from service.sql_paging import ENGINE, SQLPaging, start_escalation
 from service.sql_paging import react as react_to_change
+from service.sql_responders import resolve_responders
 from service.store import Step
 from service.validation import INT64_MAX
 
