@@ -127,7 +127,8 @@ def paging(result: CreateResult) -> str:
         for s in plan.steps
         if s.users
     ]
-    return f"paging: {'; '.join(steps)} (policy: {plan.policy})"
+    unreachable = f"; no contact methods: {', '.join(plan.unreachable)}" if plan.unreachable else ""
+    return f"paging: {'; '.join(steps)} (policy: {plan.policy}){unreachable}"
 
 
 def _span(delta: timedelta) -> str:

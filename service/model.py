@@ -150,11 +150,13 @@ class PlannedStep:
 @dataclass(frozen=True)
 class PagingPlan:
     """Who a new alert will page, worked out in the transaction that created it from the
-    policy it snapshotted: `nobody` says why, when no step pages anyone."""
+    policy it snapshotted: `nobody` says why, when no step pages anyone (or nobody it pages
+    can be reached); `unreachable`, whom it names that have no contact method."""
 
     policy: str
     steps: tuple[PlannedStep, ...]
     nobody: str = ""
+    unreachable: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from service.sql_directory import (
     hold_references,
     lock_referenced,
 )
-from service.sql_responders import resolve_responders, usernames
+from service.sql_responders import people, resolve_responders
 from service.user import Channel, User
 
 log = logging.getLogger(__name__)
@@ -92,11 +92,16 @@ def start_escalation(
         state = dataclasses.replace(state, state=escalation.State.DONE, due_at=None)
         routed["paging"] = f"nobody: {nobody}"
     _save_escalation(conn, state, insert=True)
-    names = usernames(conn, sorted({user for _, users in steps for user in users}))
+    found = people(conn, sorted({user for _, users in steps for user in users}))
+    named = {user: found.get(user, (user, False)) for _, users in steps for user in users}
+    unreachable = tuple(dict.fromkeys(name for name, reachable in named.values() if not reachable))
+    if named and len(unreachable) == len(named):
+        nobody = f"{', '.join(unreachable)}: no contact methods"
     plan = PagingPlan(
         ", ".join([chosen.name, *(p.name for p in responders.policies)]),
-        tuple(PlannedStep(delay, tuple(names.get(u, u) for u in users)) for delay, users in steps),
+        tuple(PlannedStep(delay, tuple(named[u][0] for u in users)) for delay, users in steps),
         nobody,
+        unreachable,
     )
     missing = [Change("responder not found", after={"responder": m}) for m in responders.missing]
     return routed, missing, plan

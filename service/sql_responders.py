@@ -3,6 +3,7 @@ the alert, so the escalation snapshots them with its policy."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -59,9 +60,12 @@ def resolve_responders(conn: Db, responders: Sequence[Responder]) -> Responders:
     return Responders(tuple(targets), tuple(policies), tuple(missing), tuple(missing_at))
 
 
-def usernames(conn: Db, user_ids: Sequence[str]) -> dict[str, str]:
+def people(conn: Db, user_ids: Sequence[str]) -> dict[str, tuple[str, bool]]:
+    """By user id: the username, and whether they have a contact method to be paged at."""
     if not user_ids:
         return {}
     marks = ", ".join("?" * len(user_ids))
-    rows = conn.execute(f"SELECT id, username FROM users WHERE id IN ({marks})", user_ids)
-    return {row["id"]: row["username"] for row in rows}
+    rows = conn.execute(
+        f"SELECT id, username, contact_methods FROM users WHERE id IN ({marks})", user_ids
+    )
+    return {row["id"]: (row["username"], bool(json.loads(row["contact_methods"]))) for row in rows}

@@ -71,11 +71,16 @@ async def test_create_answers_whom_it_pages_and_refuses_unknown_responders(
     )
     await client.create_user("alice")
     await client.set_team_member("default", "alice")
+    await client.create_user("bob")
+    await client.add_contact_method("bob", "email", "bob@example.com")
     created = await client.create_alert(
-        NewAlert(message="CPU hot", responders=(Responder("user", "alice"),))
+        NewAlert(message="CPU hot", responders=(Responder("user", "bob"),))
     )
     assert created.paging is not None and not created.paging.nobody
-    assert {user for step in created.paging.steps for user in step.users} == {"alice"}
+    assert {user for step in created.paging.steps for user in step.users} == {"alice", "bob"}
+    assert created.paging.unreachable == ("alice",)  # in the team, but nothing reaches her
+    alone = await client.create_alert(NewAlert(message="Load high"))
+    assert alone.paging is not None and alone.paging.nobody == "alice: no contact methods"
     with pytest.raises(InvalidArgument, match=r"responders\[1\]: no escalation named 'nope'"):
         await client.create_alert(
             NewAlert(

@@ -93,6 +93,10 @@ async def test_create_says_who_will_be_paged_or_that_nobody_will(running: Runnin
     assert "paging: nobody will be paged: team default has no members" in first.out
     assert (await tocsin(running, "users", "create", "alice")).code == 0
     assert (await tocsin(running, "teams", "add-member", "default", "alice")).code == 0
+    unreachable = await tocsin(running, "alerts", "create", "--message", "n")
+    assert "paging: nobody will be paged: alice: no contact methods" in unreachable.out
+    contact = ("--channel", "email", "--address", "alice@example.com")
+    assert (await tocsin(running, "users", "add-contact", "alice", *contact)).code == 0
     second = await tocsin(running, "alerts", "create", "--message", "n")
     assert "paging: alice now (policy: default on-call)" in second.out
     refused = await tocsin(

@@ -374,24 +374,32 @@ class PagingPlan(_message.Message):
     POLICY_FIELD_NUMBER: _builtins.int
     STEPS_FIELD_NUMBER: _builtins.int
     NOBODY_FIELD_NUMBER: _builtins.int
+    UNREACHABLE_FIELD_NUMBER: _builtins.int
     policy: _builtins.str
     """The policy it follows ("<team> on-call" for a team without one), then any escalation
     policies named as responders, comma-separated.
     """
     nobody: _builtins.str
-    """Set when no step pages anyone: why (e.g. "team default has no members")."""
+    """Set when no step pages anyone: why (e.g. "team default has no members", or
+    "alice: no contact methods" when nobody it names can be reached).
+    """
     @_builtins.property
     def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___PlannedStep]: ...
+    @_builtins.property
+    def unreachable(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Usernames of the steps that have no contact method: nothing reaches them."""
+
     def __init__(
         self,
         *,
         policy: _builtins.str = ...,
         steps: _abc.Iterable[Global___PlannedStep] | None = ...,
         nobody: _builtins.str = ...,
+        unreachable: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["nobody", b"nobody", "policy", b"policy", "steps", b"steps"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["nobody", b"nobody", "policy", b"policy", "steps", b"steps", "unreachable", b"unreachable"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
