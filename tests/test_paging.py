@@ -26,12 +26,17 @@ from service.model import (
     Alert,
     AlertQuery,
     AlertRef,
+    IngestAction,
+    IntegrationType,
     NewAlert,
+    NewIntegration,
     PagingPlan,
     PlannedStep,
     Priority,
     RefKind,
     Responder,
+    SnsDelivery,
+    SnsType,
 )
 from service.notifier import Outcome, Page, SendResult
 from service.paging import PageState
@@ -403,6 +408,30 @@ async def test_unknown_responders_are_refused_naming_them(
     await world.fire("first", alias="same")
     with pytest.raises(InvalidArgument, match=r"responders\[1\]"):
         await world.alerts.create(dataclasses.replace(alert, alias="same"), ANA)
+
+
+async def test_a_delivery_naming_an_unknown_responder_keeps_its_alert(world: World) -> None:
+    """SNS cannot be told a responder is wrong: the alert is kept, and its log says so."""
+    topic = "arn:aws:sns:us-east-1:123456789012:alerts"
+    integration = await world.store.create_integration(
+        NewIntegration("aws", IntegrationType.SNS, team="ops", topic_arns=(topic,)),
+        "key-hash", world.clock.now(), "i-1",
+    )  # fmt: skip
+    delivery = SnsDelivery(
+        integration.id, SnsType.NOTIFICATION, "m-1", topic, "", "{}", world.clock.now(), 2
+    )
+    alert = NewAlert(
+        message="From SNS", owner_team="ops",
+        responders=(Responder("user", "nosuch"), Responder("user", "alice")),
+    )  # fmt: skip
+    result = await world.store.ingest_sns(
+        delivery, "key-hash", IngestAction(alert), ANA, world.clock.now(), "a-1"
+    )
+    assert result.alert is not None and result.alert.message == "From SNS"
+    assert ("alice", "email") in await world.at(timedelta())
+    log = await world.store.list_activity(AlertRef(RefKind.ID, result.alert.id), 50, "")
+    missing = [e.after for e in log.items if e.action == "responder not found"]
+    assert missing == [{"responder": "user:nosuch"}]
 
 
 async def test_the_create_answer_says_who_will_be_paged_or_that_nobody_will(
