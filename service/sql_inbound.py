@@ -101,14 +101,14 @@ class SQLInbound(Transactions):
                 answered = _answered(conn, receipt.sid)
                 if answered is not None:
                     return answered
+            # The step first: what it refuses (a closed alert) is the better reason.
+            transition = self._update(conn, AlertRef(RefKind.ID, alert_id), step, actor, now)
             if escalate:
                 current = _load_escalation(conn, alert_id)
                 moved = None if current is None else escalation.escalate_now(current, now)
                 if moved is None:
                     raise FailedPrecondition("the alert's escalation has nothing left to do")
                 _save_escalation(conn, moved)
-            ref = AlertRef(RefKind.ID, alert_id)
-            transition = self._update(conn, ref, step, actor, now)
             if receipt is not None:
                 # As for links: a replay racing this one conflicts here and runs again.
                 conn.execute(

@@ -281,6 +281,9 @@ async def test_an_sms_reply_acknowledges_as_the_user_and_answers(world: World) -
     assert (await world.alert(other)).closed_by == "alice"
     assert "no alert #999" in await world.sms("999 ack")
     assert "closed, so it cannot be acknowledged" in await world.sms(f"ack {other.tiny_id}")
+    assert f"#{other.tiny_id} unchanged: alert {other.tiny_id} is closed" in await world.sms(
+        f"esc {other.tiny_id}", sid="SM3"
+    )
 
 
 async def test_a_replayed_sms_gets_its_first_answer_and_acts_no_more(world: World) -> None:
