@@ -3,9 +3,9 @@
 Each answer acts as the person paged (the activity log names them) through the same
 lifecycle steps as the API, so an acknowledgement cancels the pending pages in its
 transaction; what makes it happen once (the link's use, Twilio's request id) is written in
-that transaction too (see `service.receipts`). What
-the alert's state forbids (acknowledging a closed alert, escalating past the last step)
-becomes a reply saying so, since the person on the phone cannot read a status code.
+that transaction too (see `service.receipts`). What the alert's state forbids
+(acknowledging a closed alert, escalating past the last step) becomes a reply saying so,
+since the person on the phone cannot read a status code.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ class VoiceOutcome(enum.Enum):
     REFUSED = "refused"  # the alert's state forbids it; `say` tells why
 
 
+_OUTCOMES_BY_VALUE = {outcome.value: outcome for outcome in VoiceOutcome}
 _VOICE_OUTCOMES = {
     Command.ACKNOWLEDGE: VoiceOutcome.ACKNOWLEDGED,
     Command.CLOSE: VoiceOutcome.CLOSED,
@@ -166,7 +167,7 @@ class Inbound:
             return f"{_DONE[command]} #{tiny}: {quoted}"
 
         try:
-            return await self._act(command, alert, user, "SMS", Receipt(sid, "", text))
+            return (await self._act(command, alert, user, "SMS", Receipt(sid, "", text))).answer
         except FailedPrecondition as exc:
             return f"Tocsin: #{alert.tiny_id} unchanged: {exc}."
 
@@ -187,7 +188,7 @@ class Inbound:
 
         sid = receipts.sid(call_sid)
         if sid and (answered := await self._store.twilio_answer(sid)) is not None:
-            return answer(VoiceOutcome(answered.outcome), answered.answer)
+            return answer(_voice_outcome(answered), answered.answer)
         command = replies.key_command(digits)
         if command is None:
             return answer(VoiceOutcome.REPEAT, "")
@@ -201,13 +202,13 @@ class Inbound:
 
         try:
             said = await self._act(command, alert, user, "phone", Receipt(sid, outcome.value, say))
-            return answer(outcome, said)
+            return answer(_voice_outcome(said), said.answer)
         except FailedPrecondition as exc:
             return answer(VoiceOutcome.REFUSED, f"Nothing was changed: {exc}. Goodbye.")
 
     async def _act(
         self, command: Command, alert: Alert, user: User, via: str, receipt: Receipt
-    ) -> str:
+    ) -> Answered:
         """Does `command` to the alert as `user` and, if the request has a Twilio id, keeps
         the receipt's answer with it, in one transaction; returns the answer (the first one,
         if the request was answered before)."""
@@ -227,7 +228,14 @@ class Inbound:
             alert.id, step, actor, now, receipt if receipt.sid else None,
             escalate=command is Command.ESCALATE,
         )  # fmt: skip
-        return done.answer if isinstance(done, Answered) else receipt.answer(done)
+        return (
+            done if isinstance(done, Answered) else Answered(receipt.outcome, receipt.answer(done))
+        )
+
+
+def _voice_outcome(answered: Answered) -> VoiceOutcome:
+    # Kept by a call's answer, so always one; a message's id (no outcome) says nothing more.
+    return _OUTCOMES_BY_VALUE.get(answered.outcome, VoiceOutcome.REFUSED)
 
 
 def _open(alert: Alert) -> Alert:
