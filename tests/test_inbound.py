@@ -303,6 +303,19 @@ async def test_a_replayed_sms_gets_its_first_answer_and_acts_no_more(world: Worl
     assert f"Acknowledged #{alert.tiny_id}" in await world.sms(f"{alert.tiny_id} ack", sid="SM2")
     assert (await world.alert(alert)).acknowledged
 
+    # Ids are kept a day, past any retry of Twilio's: the next answer after that prunes them.
+    store = world.running.server.store
+
+    async def kept() -> list[str]:
+        return await store._read(
+            lambda conn: [r["sid"] for r in conn.execute("SELECT sid FROM twilio_answers")]
+        )
+
+    assert sorted(await kept()) == sorted(["SM2", sid])
+    world.running.clock.advance(timedelta(hours=24, seconds=1))
+    await world.sms(f"{alert.tiny_id} close", sid="SM3")
+    assert await kept() == ["SM3"]
+
 
 async def test_sms_replies_act_only_on_alerts_of_the_senders_pages_or_teams(
     world: World,
