@@ -141,6 +141,7 @@ async def alerts_create(client: TocsinClient, args: argparse.Namespace, out: Tex
         return
     verb = "deduplicated into" if result.deduplicated else "created"
     out.write(f"{verb} alert #{result.alert.tiny_id} (count {result.alert.count})\n")
+    out.write(render.paging(result) + "\n")
     render.alert_detail(out, result.alert)
 
 

@@ -26,6 +26,8 @@ from service.model import (
     IntegrationType,
     NewAlert,
     NewIntegration,
+    PagingPlan,
+    PlannedStep,
     Priority,
     RefKind,
     Responder,
@@ -121,6 +123,21 @@ def status(value: int, field: str) -> Status:
 
 
 # Alerts
+
+
+def paging_to_pb(plan: PagingPlan) -> alerts_pb2.PagingPlan:
+    message = alerts_pb2.PagingPlan(
+        policy=plan.policy, nobody=plan.nobody, unreachable=plan.unreachable
+    )
+    for step in plan.steps:
+        planned = message.steps.add(users=step.users)
+        planned.after.FromTimedelta(step.after)
+    return message
+
+
+def paging_from_pb(message: alerts_pb2.PagingPlan) -> PagingPlan:
+    steps = tuple(PlannedStep(s.after.ToTimedelta(), tuple(s.users)) for s in message.steps)
+    return PagingPlan(message.policy, steps, message.nobody, tuple(message.unreachable))
 
 
 def alert_to_pb(alert: Alert) -> alerts_pb2.Alert:

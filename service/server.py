@@ -144,9 +144,7 @@ class TocsinServer:
         self.policies = Policies(self.store, clock)
         self._environ = os.environ if environ is None else environ
         self._link_secret = b""  # read from the environment or the data directory at start
-        self.inbound = Inbound(
-            self.store, self.alerts, self.policies, clock, lambda: self._link_secret
-        )
+        self.inbound = Inbound(self.store, self.alerts, clock, lambda: self._link_secret)
         # Filled from the configuration once there is an HTTP session for the providers.
         self._notifiers: dict[Channel, Notifier] = dict(notifiers or {})
         self._providers: Notifiers | None = None
