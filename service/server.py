@@ -65,6 +65,7 @@ from service.notifier import Notifier
 from service.paging import ClaimedPage
 from service.policies import Policies
 from service.postgres_store import PostgresStore, redacted_url
+from service.request_decoding import DecodingServer
 from service.schedule_servicer import ScheduleServicer
 from service.schedules import Schedules
 from service.sql_store import SQLStore
@@ -213,6 +214,9 @@ class TocsinServer:
 
     async def _start_grpc(self) -> None:
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        # Every service registers through this, so a request that cannot be decoded gets
+        # INVALID_ARGUMENT rather than gRPC's UNKNOWN and traceback.
+        registrar = DecodingServer(server).as_server()
         guard = Guard(self.tokens, RpcMetrics(self.registry))
         (
             alerts_name,
@@ -226,22 +230,22 @@ class TocsinServer:
             inbound_name,
         ) = SERVICE_NAMES
         alerts_pb2_grpc.add_AlertServiceServicer_to_server(
-            guard.wrap(AlertServicer(self.alerts, self.alert_metrics), alerts_name), server
+            guard.wrap(AlertServicer(self.alerts, self.alert_metrics), alerts_name), registrar
         )
         teams_pb2_grpc.add_TeamServiceServicer_to_server(
-            guard.wrap(TeamServicer(self.teams), teams_name), server
+            guard.wrap(TeamServicer(self.teams), teams_name), registrar
         )
         tokens_pb2_grpc.add_TokenServiceServicer_to_server(
-            guard.wrap(TokenServicer(self.tokens), tokens_name), server
+            guard.wrap(TokenServicer(self.tokens), tokens_name), registrar
         )
         integrations_pb2_grpc.add_IntegrationServiceServicer_to_server(
-            guard.wrap(IntegrationServicer(self.integrations), integrations_name), server
+            guard.wrap(IntegrationServicer(self.integrations), integrations_name), registrar
         )
         ingest_pb2_grpc.add_IngestServiceServicer_to_server(
-            guard.wrap(IngestServicer(self.ingest), ingest_name), server
+            guard.wrap(IngestServicer(self.ingest), ingest_name), registrar
         )
         users_pb2_grpc.add_UserServiceServicer_to_server(
-            guard.wrap(UserServicer(self.users), users_name), server
+            guard.wrap(UserServicer(self.users), users_name), registrar
         )
         schedules_pb2_grpc.add_ScheduleServiceServicer_to_server(
             guard.wrap(
@@ -252,25 +256,25 @@ class TocsinServer:
                 ),
                 schedules_name,
             ),
-            server,
+            registrar,
         )
         escalations_pb2_grpc.add_EscalationServiceServicer_to_server(
             guard.wrap(
                 EscalationServicer(self.policies, self.alerts, self.store), escalations_name
             ),
-            server,
+            registrar,
         )
         inbound_pb2_grpc.add_InboundServiceServicer_to_server(
-            guard.wrap(InboundServicer(self.inbound), inbound_name), server
+            guard.wrap(InboundServicer(self.inbound), inbound_name), registrar
         )
         # Health answers without a token: load balancers probe it without credentials.
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, registrar)
         # The stubs lack the asyncio reflection servicer, `reflection.aio`.
         reflecting = reflection.aio.ReflectionServicer(  # type: ignore[attr-defined]
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME)
         )
         reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
-            guard.wrap(reflecting, reflection.SERVICE_NAME), server
+            guard.wrap(reflecting, reflection.SERVICE_NAME), registrar
         )
         try:
             port = server.add_insecure_port(self.config.grpc_listen)
