@@ -15,6 +15,7 @@ from service.errors import InvalidArgument
 from service.guard import caller
 from service.metrics import AlertMetrics
 from service.model import Actor, Transition
+from service.reply_size import fitted
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -51,11 +52,10 @@ class AlertServicer(alerts_pb2_grpc.AlertServiceServicer):
         size = validation.page_size(
             request.page_size, default=ALERTS_PAGE_DEFAULT, maximum=ALERTS_PAGE_MAX
         )
-        page = await self._alerts.list(codec.query_from_pb(request, size))
-        return alerts_pb2.ListAlertsResponse(
-            alerts=[codec.alert_to_pb(alert) for alert in page.items],
-            next_page_token=page.next_page_token,
+        alerts, token = await fitted(
+            lambda n: self._alerts.list(codec.query_from_pb(request, n)), codec.alert_to_pb, size
         )
+        return alerts_pb2.ListAlertsResponse(alerts=alerts, next_page_token=token)
 
     async def AcknowledgeAlert(
         self, request: alerts_pb2.AlertActionRequest, context: Context
@@ -133,13 +133,13 @@ class AlertServicer(alerts_pb2_grpc.AlertServiceServicer):
     async def ListAlertActivity(
         self, request: alerts_pb2.ListAlertActivityRequest, context: Context
     ) -> alerts_pb2.ListAlertActivityResponse:
-        page = await self._alerts.activity(
-            codec.ref_from_pb(request.ref), request.page_size, request.page_token
+        ref = codec.ref_from_pb(request.ref)
+        entries, token = await fitted(
+            lambda n: self._alerts.activity(ref, n, request.page_token),
+            codec.entry_to_pb,
+            request.page_size,  # 0 (the default size) until a page must shrink
         )
-        return alerts_pb2.ListAlertActivityResponse(
-            entries=[codec.entry_to_pb(entry) for entry in page.items],
-            next_page_token=page.next_page_token,
-        )
+        return alerts_pb2.ListAlertActivityResponse(entries=entries, next_page_token=token)
 
     async def WatchAlerts(
         self, request: alerts_pb2.WatchAlertsRequest, context: Context

@@ -21,6 +21,7 @@ from service.errors import (
     Unavailable,
 )
 from service.model import AlertEvent, AlertFilter, AlertQuery, AlertRef, NewAlert, Priority, RefKind
+from service.validation import DESCRIPTION_MAX
 from tests.conftest import Running
 
 UNKNOWN_PRIORITY = cast(alerts_pb2.Priority.ValueType, 9)
@@ -254,6 +255,21 @@ async def test_list_with_filter_sort_and_pages(client: TocsinClient, running: Ru
         AlertQuery(filter=AlertFilter(priorities=frozenset({Priority.P1})), descending=False)
     )
     assert [a.message for a in urgent.items] == ["alert 0", "alert 5"]
+
+
+async def test_a_page_of_large_alerts_fits_in_a_client_message(client: TocsinClient) -> None:
+    # 100 alerts of 45 KB (15,000 three-byte characters) are over the 4 MiB a client takes.
+    description = "€" * DESCRIPTION_MAX
+    for i in range(100):
+        await client.create_alert(NewAlert(message=f"large {i}", description=description))
+    page = await client.list_alerts(AlertQuery(page_size=100))
+    assert 0 < len(page.items) < 100 and page.next_page_token
+    seen = list(page.items)
+    while page.next_page_token:
+        page = await client.list_alerts(AlertQuery(page_size=100, page_token=page.next_page_token))
+        seen.extend(page.items)
+    assert sorted(a.message for a in seen) == sorted(f"large {i}" for i in range(100))
+    assert all(a.description == description for a in seen)
 
 
 async def test_watch_streams_changes_and_resumes(client: TocsinClient) -> None:

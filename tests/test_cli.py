@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from service.model import NewAlert
 from tests.conftest import Running, serving
 from tests.fakes import FakeClock
 
@@ -83,6 +84,18 @@ async def test_create_list_get_and_log(running: Running) -> None:
 
     log = await tocsin(running, "alerts", "log", "1", "--json")
     assert [e["action"] for e in log.json()] == ["created", "deduplicated"]  # type: ignore[attr-defined]
+
+
+async def test_list_fills_its_limit_from_pages_that_fit_in_a_message(running: Running) -> None:
+    # 45 KB each: the server sends these a few MiB at a time, under the client's 4 MiB.
+    async with running.client() as client:
+        for i in range(100):
+            await client.create_alert(NewAlert(message=f"large {i}", description="€" * 15_000))
+    listed = await tocsin(running, "alerts", "list", "--limit", "90", "--json")
+    assert listed.code == 0, listed.err
+    data = listed.json()
+    assert isinstance(data, dict)
+    assert len(data["alerts"]) == 90 and data["next_page_token"]
 
 
 async def test_actions_by_tiny_id(running: Running) -> None:
