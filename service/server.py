@@ -96,6 +96,22 @@ SERVICE_NAMES = (
 )
 
 
+def grpc_options(config: Config) -> list[tuple[str, int]]:
+    """The gRPC server's channel arguments: connections are not kept for nobody."""
+    idle_ms = config.idle_timeout_seconds * 1000
+    return [
+        ("grpc.so_reuseport", 0),
+        # A connection with no call for this long is told to go (GOAWAY) and closed.
+        ("grpc.max_connection_idle_ms", idle_ms),
+        # One that has not finished its HTTP/2 handshake by then is closed (default 120 s).
+        ("grpc.server_handshake_timeout_ms", idle_ms),
+        # A peer that stops answering pings while it holds a call (a watch stream, say) has
+        # gone: its calls end and its connection closes instead of waiting for TCP to notice.
+        ("grpc.keepalive_time_ms", idle_ms),
+        ("grpc.keepalive_timeout_ms", 20_000),
+    ]
+
+
 def open_store(config: Config, clock: Clock) -> SQLStore:
     """The configured database: PostgreSQL when a URL is given, else SQLite in the data dir."""
     if config.database_url:
@@ -213,7 +229,7 @@ class TocsinServer:
         )
 
     async def _start_grpc(self) -> None:
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        server = grpc.aio.server(options=grpc_options(self.config))
         # Every service registers through this, so a request that cannot be decoded gets
         # INVALID_ARGUMENT rather than gRPC's UNKNOWN and traceback.
         registrar = DecodingServer(server).as_server()
@@ -306,9 +322,9 @@ class TocsinServer:
             inbound=LocalInbound(self.inbound),
             twilio=self.config.notifications.twilio,
             public_url=lambda: self.config.integration_base_url(self.http_port),
+            idle_seconds=self.config.idle_timeout_seconds,
         )
-        # No access log: integration URLs carry their API key in the query string.
-        runner = web.AppRunner(shim.app(public=self._public_edge), access_log=None)
+        runner = shim.runner(public=self._public_edge)
         await runner.setup()
         http_host, http_port = split_address(self.config.http_listen)
         site = web.TCPSite(runner, http_host, http_port)

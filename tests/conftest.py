@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,16 +58,19 @@ async def serving(
     notifiers: Mapping[Channel, Notifier] | None = None,
     notifications: NotifySettings | None = None,
     backend: str = "sqlite",
+    **settings: Any,
 ) -> AsyncIterator[Running]:
     """A real server on free loopback ports, on a fresh data directory (and, for the
     postgresql backend, a fresh database). Pages go to `notifiers` if given, else to the
-    providers `notifications` configures (else the log)."""
+    providers `notifications` configures (else the log); `settings` are other `Config` keys."""
     with contextlib.ExitStack() as stack:
         url = ""
         if backend == "postgresql":
             url = stack.enter_context(postgres_database())
             await PostgresStore(url, clock).migrate()
-        async with _serving(tmp_path, clock, sns, notifiers, notifications, url) as running:
+        async with _serving(
+            tmp_path, clock, sns, notifiers, notifications, url, settings
+        ) as running:
             yield running
 
 
@@ -78,6 +82,7 @@ async def _serving(
     notifiers: Mapping[Channel, Notifier] | None,
     notifications: NotifySettings | None,
     database_url: str,
+    settings: Mapping[str, Any],
 ) -> AsyncIterator[Running]:
     sns = sns or SnsConfig()
     config = Config(
@@ -87,6 +92,7 @@ async def _serving(
         http_listen="127.0.0.1:0",
         sns=sns,
         notifications=notifications or NotifySettings(),
+        **settings,
     )
     environ = {SECRET_ENV: LINK_SECRET} if database_url else None
     server = TocsinServer(
