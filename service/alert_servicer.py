@@ -16,14 +16,16 @@ from service.guard import caller
 from service.metrics import AlertMetrics
 from service.model import Actor, Transition
 from service.reply_size import fitted
+from service.stream_slots import StreamSlots
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class AlertServicer(alerts_pb2_grpc.AlertServiceServicer):
-    def __init__(self, alerts: Alerts, metrics: AlertMetrics) -> None:
+    def __init__(self, alerts: Alerts, metrics: AlertMetrics, streams: StreamSlots) -> None:
         self._alerts = alerts
         self._metrics = metrics
+        self._streams = streams
 
     @staticmethod
     def _actor(user: str, note: str) -> Actor:
@@ -146,8 +148,9 @@ class AlertServicer(alerts_pb2_grpc.AlertServiceServicer):
     ) -> AsyncIterator[alerts_pb2.AlertEvent]:
         cursor = request.resume_cursor
         after = validation.sequence_number("resume_cursor", cursor) if cursor else None
-        async for event in self._alerts.watch(after, request.team):
-            yield codec.event_to_pb(event)
+        with self._streams.taken(caller().id):
+            async for event in self._alerts.watch(after, request.team):
+                yield codec.event_to_pb(event)
 
 
 def _reply(transition: Transition) -> alerts_pb2.AlertActionResponse:

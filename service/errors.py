@@ -42,6 +42,10 @@ class Unavailable(TocsinError):
     """A dependency (the database) failed; retrying later can help."""
 
 
+class ResourceExhausted(TocsinError):
+    """A limit on what one caller, or all, may hold at once (open streams): close some first."""
+
+
 class Unauthenticated(TocsinError):
     """No token, or one that is unknown or revoked."""
 

@@ -70,6 +70,7 @@ from service.schedule_servicer import ScheduleServicer
 from service.schedules import Schedules
 from service.sql_store import SQLStore
 from service.sqlite_store import SQLiteStore
+from service.stream_slots import StreamSlots
 from service.team_servicer import TeamServicer
 from service.teams import Teams
 from service.token_servicer import TokenServicer
@@ -149,6 +150,9 @@ class TocsinServer:
         self.users = Users(self.store, clock)
         self.schedules = Schedules(self.store, clock)
         self.alert_metrics = AlertMetrics(self.registry)
+        self.watch_streams = StreamSlots(
+            config.max_watch_streams, config.max_watch_streams_per_token
+        )
         if isinstance(self.store, PostgresStore):
             store = self.store
             ConflictMetrics(self.registry, lambda: store.conflicts)
@@ -246,7 +250,10 @@ class TocsinServer:
             inbound_name,
         ) = SERVICE_NAMES
         alerts_pb2_grpc.add_AlertServiceServicer_to_server(
-            guard.wrap(AlertServicer(self.alerts, self.alert_metrics), alerts_name), registrar
+            guard.wrap(
+                AlertServicer(self.alerts, self.alert_metrics, self.watch_streams), alerts_name
+            ),
+            registrar,
         )
         teams_pb2_grpc.add_TeamServiceServicer_to_server(
             guard.wrap(TeamServicer(self.teams), teams_name), registrar
