@@ -18,10 +18,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.typedefs import Middleware
 from aiohttp.web_protocol import RequestPayloadError
 
 log = logging.getLogger(__name__)
@@ -78,8 +78,7 @@ def runner(app: web.Application, idle_seconds: float) -> web.AppRunner:
     )
 
 
-def _middleware(read_seconds: float, max_bytes: int) -> Any:
-
+def _middleware(read_seconds: float, max_bytes: int) -> Middleware:
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         encoding = request.headers.get("Content-Encoding", "").strip().lower()
@@ -100,7 +99,7 @@ def _middleware(read_seconds: float, max_bytes: int) -> Any:
         except web.HTTPException:
             raise
         except UnicodeDecodeError:
-            return refusal(400, "the form is not UTF-8 text")
+            return refusal(400, "the request's text (a form, say) is not UTF-8")
         except Exception:
             # The route's pattern, not the path: paths carry link tokens and calendar secrets.
             route = request.match_info.route.resource
