@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import time
@@ -175,6 +176,25 @@ async def _closed_by_the_server(port: int, sent: bytes) -> None:
         writer.write(sent)
         while await asyncio.wait_for(reader.read(65536), 10):  # gRPC's frames, GOAWAY, EOF
             pass
+    finally:
+        writer.close()
+    assert time.monotonic() - started < 5
+
+
+async def test_headers_sent_a_byte_at_a_time_are_cut_off_after_the_idle_time(
+    edge: Running,
+) -> None:
+    started = time.monotonic()
+    reader, writer = await asyncio.open_connection("127.0.0.1", edge.server.http_port)
+    try:
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: tocsin\r\n")
+        while time.monotonic() - started < 10 and not reader.at_eof():
+            writer.write(b"X")  # one more byte of a header that never ends
+            await asyncio.sleep(0.2)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(reader.read(65536), 0.01)
+    except ConnectionError:
+        pass  # closed while writing
     finally:
         writer.close()
     assert time.monotonic() - started < 5
