@@ -82,21 +82,27 @@ def audit(action: str, **details: str) -> None:
     )
 
 
-# The longest status message sent. It travels in a trailer, and one past the peer's metadata
-# limit (8 KiB by default; percent-encoding may triple non-ASCII text) breaks the call instead
-# of ending it with its status. Messages quote callers' values through `errors.shown`; this
-# cut is for any that does not.
+# The most UTF-8 bytes of status message sent. It travels in a trailer, and one past the
+# peer's metadata limit (8 KiB by default; percent-encoding triples non-ASCII bytes) breaks the
+# call instead of ending it with its status. Messages quote callers' values through
+# `errors.shown`; this cut is for any that does not.
 MAX_STATUS_MESSAGE = 1000
 
 
 def status_of(exc: Exception) -> tuple[grpc.StatusCode, str]:
     for kind, code in _CODES:
         if isinstance(exc, kind):
-            message = str(exc)
-            if len(message) > MAX_STATUS_MESSAGE:
-                message = message[: MAX_STATUS_MESSAGE - 1] + "…"
-            return code, message
+            return code, _cut(str(exc))
     return grpc.StatusCode.INTERNAL, "internal error; the server log has the details"
+
+
+def _cut(message: str) -> str:
+    encoded = message.encode(errors="replace")
+    if len(encoded) <= MAX_STATUS_MESSAGE:
+        return message
+    ellipsis = "…"
+    kept = encoded[: MAX_STATUS_MESSAGE - len(ellipsis.encode())]
+    return kept.decode(errors="ignore") + ellipsis  # "ignore": a character cut in two
 
 
 def bearer_secret(context: Context) -> str:

@@ -107,6 +107,21 @@ async def test_an_error_quotes_a_long_value_cut_so_its_status_arrives(running: R
 
 
 def test_a_status_message_is_cut_whatever_raised_it() -> None:
-    code, message = status_of(NotFound("no such thing: " + "é" * 50_000))
+    code, message = status_of(NotFound("no such thing: " + "😀" * 50_000))
     assert code is grpc.StatusCode.NOT_FOUND
-    assert len(message) <= MAX_STATUS_MESSAGE and message.endswith("…")
+    assert message.startswith("no such thing: 😀") and message.endswith("…")
+    assert len(message.encode()) <= MAX_STATUS_MESSAGE
+
+
+async def test_a_long_status_message_reaches_the_caller_whole(running: Running) -> None:
+    name = "😀" * 5_000  # no team has it; more than 8 KiB however it is quoted
+    async with grpc.aio.insecure_channel(running.target) as channel:
+        stub = alerts_pb2_grpc.AlertServiceStub(channel)
+        ref = alerts_pb2.AlertRef(alias="a", team=name)
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await stub.GetAlert(
+                alerts_pb2.GetAlertRequest(ref=ref),
+                metadata=(("authorization", f"Bearer {running.token}"),),
+                timeout=5,
+            )
+    assert raised.value.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT)
