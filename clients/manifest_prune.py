@@ -117,12 +117,12 @@ def _doomed(manifest_: manifest.Manifest, state: manifest.State) -> dict[str, di
     return doomed
 
 
-def _stays(manifest_: manifest.Manifest, kind: str, key: str) -> str | None:
+def _stays(manifest_: manifest.Manifest, kind: str, name: str) -> str | None:
     """For a server object of `kind` the file does not list, whether it stays: a description
     of it then."""
-    if kind in manifest_.kinds or key in _listed(manifest_, kind):
+    if kind in manifest_.kinds or name.lower() in _listed(manifest_, kind):
         return None
-    return f"{ONE[kind]} {key}, which the file does not list,"
+    return f"{ONE[kind]} {name}, which the file does not list,"
 
 
 def _refs(manifest_: manifest.Manifest, state: manifest.State) -> Iterator[_Ref]:
@@ -137,8 +137,8 @@ def _refs(manifest_: manifest.Manifest, state: manifest.State) -> Iterator[_Ref]
         for key, name in (("team", integration.team), ("assignee_team", integration.assignee_team)):
             if name is not None:
                 yield _Ref("teams", name, f"integrations[{i}].{key}")
-    for key, found in state.integrations.items():
-        if (held := _stays(manifest_, "integrations", key)) is not None:
+    for found in state.integrations.values():
+        if (held := _stays(manifest_, "integrations", found.integration.name)) is not None:
             yield _Ref("teams", found.integration.owner_team, held, path=False)
             yield _Ref("teams", found.integration.assignee_team, held, path=False)
 
@@ -159,8 +159,8 @@ def _schedule_refs(manifest_: manifest.Manifest, state: manifest.State) -> Itera
                     yield _Ref("users", user, f"{path}.rotations[{j}]")
         for j, override in enumerate(schedule.overrides):
             yield _Ref("users", override.user, f"{path}.overrides[{j}].user")
-    for key, server in state.schedules.items():
-        if (held := _stays(manifest_, "schedules", key)) is not None:
+    for server in state.schedules.values():
+        if (held := _stays(manifest_, "schedules", server.name)) is not None:
             yield _Ref("teams", server.team_id, held, path=False)
             for rotation in server.rotations:
                 for user in filter(None, rotation.current_users):
@@ -176,8 +176,8 @@ def _policy_refs(manifest_: manifest.Manifest, state: manifest.State) -> Iterato
         for j, rule in enumerate(rules):
             for k, (kind, name) in enumerate(rule.targets):
                 yield _Ref(_TARGETS[kind], name, f"{path}.rules[{j}].notify[{k}]")
-    for key, spec in state.policies.items():
-        if (held := _stays(manifest_, "policies", key)) is not None:
+    for spec in state.policies.values():
+        if (held := _stays(manifest_, "policies", spec.name)) is not None:
             yield _Ref("teams", spec.team, held, path=False)
             for rule in spec.rules:
                 for kind, name in rule.targets:

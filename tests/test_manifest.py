@@ -12,7 +12,7 @@ import yaml
 
 from clients import manifest
 from clients.client import TocsinClient
-from service.model import NewAlert
+from service.model import IntegrationType, NewAlert, NewIntegration
 from service.policies import PolicySpec, RoutingRuleSpec, RoutingSpec, RuleSpec
 from service.policy import Repeat
 from service.schedule import Unit
@@ -788,10 +788,16 @@ async def test_prune_only_the_kinds_listed_and_refuse_what_cannot_finish(
         "schedules[0].rotations[0].participants[1]: names user 'bob', which is not in the "
         "file's users, so --prune would delete it: list it there"
     )
-    await client.create_team("ops")
+    await client.create_team("Ops")
+    await client.create_integration(NewIntegration("Ops-SNS", IntegrationType.SNS, team="ops"))
+    assert await refused("teams: [{name: platform}]\n") == (
+        "teams: --prune would delete team 'Ops', which the file does not list, but integration "
+        "Ops-SNS, which the file does not list, names it: list it in the file"
+    )
+    await client.delete_integration("ops-sns")
     await client.create_alert(NewAlert("Disk full", owner_team="ops"))
     assert await refused("teams: [{name: platform}, {name: default}]\n") == (
-        "teams: --prune cannot delete team 'ops': it has alerts, which are kept: list it in "
+        "teams: --prune cannot delete team 'Ops': it has alerts, which are kept: list it in "
         "the file"
     )
 
@@ -809,15 +815,24 @@ async def test_prune_only_the_kinds_listed_and_refuse_what_cannot_finish(
         "        start: 2026-11-30T09:00\n"
         "        participants: [alice]\n"
         '        restrictions: ["mon 09:00-fri 17:00"]\n'
+        "integrations: [{name: late, type: sns}]\n"
     )
     path = write(tmp_path, without_bob, "without-bob.yaml")
     result = await apply(running, path, "--prune")
     assert result.code == 1
-    assert result.out.splitlines() == [
+    late = await client.get_integration("late")
+    lines = result.out.splitlines()
+    # The new integration's key was shown before the refusal: it cannot be shown again.
+    assert lines == [
         "~ schedule platform-oncall: rotations[0].participants alice,bob -> alice",
         "~ schedule platform-oncall: - rotation follow-the-sun",
+        "+ integration late",
         "- delete user bob",
+        f"created integration late ({late.integration.id}); paste this URL into the SNS "
+        "topic's HTTPS subscription, it is shown only now:",
+        lines[-1],
     ]
+    assert lines[-1].startswith(f"{late.url}?apiKey=tocsin_ik_")
     assert result.err == (
         f"error: {path}: users: --prune cannot delete user bob: user 'bob' has been on call "
         "in schedule platform-oncall, whose history keeps them, so cannot be deleted; to take "
@@ -825,3 +840,15 @@ async def test_prune_only_the_kinds_listed_and_refuse_what_cannot_finish(
         "the file (the changes before it were made; fix this and apply again)\n"
     )
     assert "bob" in {u.username for u in await client.list_users()}
+    # With --json too, and the integration the file no longer lists goes first.
+    path = write(tmp_path, without_bob.replace("late", "later"))
+    as_json = await apply(running, path, "--prune", "--json")
+    assert as_json.code == 1 and as_json.err.startswith(f"error: {path}: users: ")
+    later = await client.get_integration("later")
+    result_json = as_json.json()
+    assert isinstance(result_json, dict)
+    (key,) = result_json["created_integrations"]
+    assert (key["id"], result_json["applied"]) == (later.integration.id, False)
+    assert "- delete integration late" in result_json["changes"]
+    assert [i.integration.name for i in await client.list_integrations()] == ["later"]
+    assert result_json["error"] == as_json.err.removeprefix("error: ").strip()
