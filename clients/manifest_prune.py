@@ -33,15 +33,6 @@ ONE = {
     "users": "user",
     "teams": "team",
 }
-# What each target kind of a policy names.
-_TARGETS = {
-    "user": "users",
-    "schedule": "schedules",
-    "schedule-next": "schedules",
-    "schedule-previous": "schedules",
-    "team": "teams",
-    "team-members": "teams",
-}
 
 
 def _default(team: Team) -> bool:
@@ -125,14 +116,16 @@ def _stays(manifest_: manifest.Manifest, kind: str, name: str) -> str | None:
     return f"{ONE[kind]} {name}, which the file does not list,"
 
 
-def _refs(manifest_: manifest.Manifest, state: manifest.State) -> Iterator[_Ref]:
-    """What stays, and what it names."""
+def _refs(
+    manifest_: manifest.Manifest, state: manifest.State, cleared: Mapping[str, str]
+) -> Iterator[_Ref]:
+    """What stays, and what it names; `cleared`: the teams whose routing prune clears."""
     for i, team in enumerate(manifest_.teams):
         for j, member in enumerate(team.members or ()):
             yield _Ref("users", member.username, f"teams[{i}].members[{j}].user")
     yield from _schedule_refs(manifest_, state)
     yield from _policy_refs(manifest_, state)
-    yield from _routing_refs(manifest_, state)
+    yield from _routing_refs(manifest_, state, cleared)
     for i, integration in enumerate(manifest_.integrations):
         for key, name in (("team", integration.team), ("assignee_team", integration.assignee_team)):
             if name is not None:
@@ -147,7 +140,10 @@ def _schedule_refs(manifest_: manifest.Manifest, state: manifest.State) -> Itera
     for i, schedule in enumerate(manifest_.schedules):
         now = state.schedules.get(schedule.name.lower())
         path = f"schedules[{i}]"
-        yield _Ref("teams", schedule.team or (now.team_id if now else DEFAULT_TEAM), path)
+        if schedule.team is not None:
+            yield _Ref("teams", schedule.team, f"{path}.team")
+        else:
+            yield _Ref("teams", now.team_id if now else DEFAULT_TEAM, path)
         if schedule.rotations is not None:
             for j, spec in enumerate(schedule.rotations):
                 for k, user in enumerate(spec.participants):
@@ -167,24 +163,34 @@ def _schedule_refs(manifest_: manifest.Manifest, state: manifest.State) -> Itera
                     yield _Ref("users", user, held, path=False)
 
 
+def _target(kind: str) -> str:
+    """What a policy's target kind names: `schedule-next` a schedule, `team-members` a team."""
+    return f"{kind.split('-')[0]}s"
+
+
 def _policy_refs(manifest_: manifest.Manifest, state: manifest.State) -> Iterator[_Ref]:
     for i, policy in enumerate(manifest_.policies):
         now = state.policies.get(policy.name.lower())
         path = f"policies[{i}]"
-        yield _Ref("teams", policy.team or (now.team if now else DEFAULT_TEAM), path)
+        if policy.team is not None:
+            yield _Ref("teams", policy.team, f"{path}.team")
+        else:
+            yield _Ref("teams", now.team if now else DEFAULT_TEAM, path)
         rules = policy.rules if policy.rules is not None else now.rules if now else ()
         for j, rule in enumerate(rules):
             for k, (kind, name) in enumerate(rule.targets):
-                yield _Ref(_TARGETS[kind], name, f"{path}.rules[{j}].notify[{k}]")
+                yield _Ref(_target(kind), name, f"{path}.rules[{j}].notify[{k}]")
     for spec in state.policies.values():
         if (held := _stays(manifest_, "policies", spec.name)) is not None:
             yield _Ref("teams", spec.team, held, path=False)
             for rule in spec.rules:
                 for kind, name in rule.targets:
-                    yield _Ref(_TARGETS[kind], name, held, path=False)
+                    yield _Ref(_target(kind), name, held, path=False)
 
 
-def _routing_refs(manifest_: manifest.Manifest, state: manifest.State) -> Iterator[_Ref]:
+def _routing_refs(
+    manifest_: manifest.Manifest, state: manifest.State, cleared: Mapping[str, str]
+) -> Iterator[_Ref]:
     for i, routing in enumerate(manifest_.routing):
         path = f"routing[{i}]"
         yield _Ref("teams", routing.team, f"{path}.team")
@@ -196,7 +202,7 @@ def _routing_refs(manifest_: manifest.Manifest, state: manifest.State) -> Iterat
             yield _Ref("schedules", routing.default_schedule, f"{path}.default_schedule")
     listed = _listed(manifest_, "routing")
     for key, spec in state.routing.items():
-        if "routing" in manifest_.kinds or key in listed:
+        if key in listed or key in cleared:  # in the file, or going with prune or its team
             continue
         held = f"team {spec.team}'s routing, which the file does not list,"
         names = [("policies", r.policy) for r in spec.rules]
@@ -244,11 +250,11 @@ def _check(
     manifest_: manifest.Manifest, state: manifest.State, doomed: Mapping[str, Mapping[str, str]]
 ) -> None:
     """Refuses a prune that would delete what stays names, or a team with alerts."""
-    for ref in _refs(manifest_, state):
-        name = doomed[ref.kind].get(ref.name.lower())
-        what = ONE[ref.kind]
+    for ref in _refs(manifest_, state, doomed["routing"]):
+        name = doomed.get(ref.kind, {}).get(ref.name.lower())
         if name is None:
             continue
+        what = ONE[ref.kind]
         if ref.path:
             raise InvalidArgument(
                 ref.where,
@@ -260,9 +266,10 @@ def _check(
             f"--prune would delete {what} {name!r}, which the file does not list, but "
             f"{ref.where} names it: list it in the file",
         )
-    for key in sorted(state.alerted_teams & doomed["teams"].keys()):
+    alerted = sorted(state.alerted_teams & doomed["teams"].keys())
+    if alerted:
         raise InvalidArgument(
             "teams",
-            f"--prune cannot delete team {doomed['teams'][key]!r}: it has alerts, which are "
+            f"--prune cannot delete team {doomed['teams'][alerted[0]]!r}: it has alerts, which are "
             "kept: list it in the file",
         )

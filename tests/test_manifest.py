@@ -731,6 +731,12 @@ async def test_prune_deletes_what_the_file_leaves_out_after_a_dry_run(
         "dry run: 7 changes not made",
     ]
     assert {u.username for u in await client.list_users()} >= {"dave", "erin"}
+    # Routing not listed: the routing of a team that goes is cleared all the same, first.
+    unrouted = manifest.parse(
+        ONCALL + ESCALATION[: ESCALATION.index("routing:")] + INTEGRATIONS, "x.yaml"
+    )
+    state = await manifest.fetch(client, unrouted, prune=True)
+    assert manifest.plan(unrouted, state, prune=True).lines == dry.out.splitlines()[:-1]
     as_json = await apply(running, base, "--prune", "--dry-run", "--json")
     assert as_json.json() == {
         "changes": dry.out.splitlines()[:-1],
