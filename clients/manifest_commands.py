@@ -79,9 +79,10 @@ def _show_key(out: TextIO, result: object) -> None:
     been written all the same, and it can never be read again."""
     if isinstance(result, IntegrationKey):
         integration = result.info.integration
-        out.write(
-            f"created integration {integration.name} ({integration.id}); paste this URL into "
-            f"the SNS topic's HTTPS subscription, it is shown only now:\n{result.url_with_key}\n"
+        out.write(  # as `integrations create` writes it
+            f"created integration {integration.name} ({integration.id}).\n"
+            "Paste this URL into the SNS topic's HTTPS subscription; it is shown only now:\n"
+            f"{result.url_with_key}\n"
         )
         out.flush()
 

@@ -566,16 +566,16 @@ async def test_integrations_are_created_once_updated_in_place_and_exported_witho
         "+ integration aws-cloudtrail",
         "+ integration quiet-sns",
         # Each new integration's URL with its key, this once.
-        f"created integration aws-cloudtrail ({found.id}); paste this URL into the SNS "
-        "topic's HTTPS subscription, it is shown only now:",
-        lines[11],
-        f"created integration quiet-sns ({quiet.integration.id}); paste this URL into the SNS "
-        "topic's HTTPS subscription, it is shown only now:",
-        lines[13],
+        f"created integration aws-cloudtrail ({found.id}).",
+        "Paste this URL into the SNS topic's HTTPS subscription; it is shown only now:",
+        lines[12],
+        f"created integration quiet-sns ({quiet.integration.id}).",
+        "Paste this URL into the SNS topic's HTTPS subscription; it is shown only now:",
+        lines[15],
         "10 changes made",
     ]
-    assert lines[11].startswith(f"{cloudtrail.url}?apiKey=tocsin_ik_")
-    assert lines[13].startswith(f"{quiet.url}?apiKey=tocsin_ik_")
+    assert lines[12].startswith(f"{cloudtrail.url}?apiKey=tocsin_ik_")
+    assert lines[15].startswith(f"{quiet.url}?apiKey=tocsin_ik_")
     assert (found.owner_team, found.assignee_team, found.enabled) == ("platform", "platform", True)
     assert (found.topic_arns, found.min_signature_version) == (
         ("arn:aws:sns:eu-central-1:123456789012:cloudtrail",),
@@ -834,8 +834,8 @@ async def test_prune_only_the_kinds_listed_and_refuse_what_cannot_finish(
         "~ schedule platform-oncall: - rotation follow-the-sun",
         "+ integration late",
         "- delete user bob",
-        f"created integration late ({late.integration.id}); paste this URL into the SNS "
-        "topic's HTTPS subscription, it is shown only now:",
+        f"created integration late ({late.integration.id}).",
+        "Paste this URL into the SNS topic's HTTPS subscription; it is shown only now:",
         lines[-1],
     ]
     assert lines[-1].startswith(f"{late.url}?apiKey=tocsin_ik_")
