@@ -66,10 +66,12 @@ The format::
             windows: ["mon 09:00-fri 17:00"]                   # default: always
         default_policy: platform-policy   # otherwise; "" for none: page the team's on-call
         default_schedule: platform-oncall # the team's on-call; "" for none
-    integrations:                         # where SNS delivers
+    integrations:                         # where SNS delivers; no keys in the file
       - name: aws-cloudtrail
-        type: cloudtrail                  # cloudtrail|cloudwatch|eventbridge|sns; required
-        team: platform                    #   for a new one. Owner; default: default
+        type: cloudtrail                  # cloudtrail|cloudwatch|eventbridge|sns, required
+                                          #   for a new one; this and the next four are
+                                          #   fixed once it exists (see below)
+        team: platform                    # the owner; default: default
         assignee_team: platform           # who gets its alerts; default: the owner
         topic_arns: ["arn:aws:sns:eu-central-1:123456789012:cloudtrail"]  # default: the
                                           #   first topic that confirms a subscription
