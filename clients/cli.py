@@ -23,7 +23,7 @@ from service import config as configuration
 from service import logs
 from service.alerts import ALERTS_PAGE_MAX
 from service.clock import SystemClock
-from service.errors import InvalidArgument, TocsinError
+from service.errors import FailedPrecondition, InvalidArgument, TocsinError
 from service.migrations import LATEST_VERSION
 from service.model import (
     ActivityEntry,
@@ -86,15 +86,16 @@ def _instant(text: str) -> datetime:
 # Connection
 
 
-def _token(args: argparse.Namespace) -> str:
+def _token(args: argparse.Namespace) -> tuple[str, str]:
+    """The token to call with, and where it came from (for messages about it)."""
     if args.token:
-        return str(args.token)
+        return str(args.token), "--token"
     if os.environ.get("TOCSIN_TOKEN"):
-        return os.environ["TOCSIN_TOKEN"]
+        return os.environ["TOCSIN_TOKEN"], "TOCSIN_TOKEN"
     data_dir = args.data_dir or os.environ.get("TOCSIN_DATA_DIR") or ".tocsin"
     path = Path(data_dir) / ADMIN_TOKEN_FILE
     try:
-        return read_token_file(path)
+        return read_token_file(path), str(path)
     except OSError:
         raise UsageError(
             f"no token: pass --token, set TOCSIN_TOKEN, or point --data-dir at the server's "
@@ -105,7 +106,7 @@ def _token(args: argparse.Namespace) -> str:
 def _client(args: argparse.Namespace) -> TocsinClient:
     server = args.server or os.environ.get("TOCSIN_SERVER") or DEFAULT_SERVER
     configuration.listen_address("--server", server)
-    return TocsinClient(server, _token(args), timeout=args.timeout)
+    return TocsinClient(server, _token(args)[0], timeout=args.timeout)
 
 
 def _ref(args: argparse.Namespace) -> AlertRef:
@@ -312,6 +313,14 @@ async def tokens_list(client: TocsinClient, args: argparse.Namespace, out: TextI
 
 
 async def tokens_revoke(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    if not args.force:
+        mine = await client.caller_token()
+        if args.id == mine.id:
+            raise FailedPrecondition(
+                f"token {mine.id} ({mine.name}) is the one this command runs with "
+                f"(from {_token(args)[1]}): once revoked, every command made with it fails; "
+                "pass --force to revoke it anyway"
+            )
     info = await client.revoke_token(args.id)
     render.write_json(out, info) if args.json else out.write(f"revoked token {info.id}\n")
 
@@ -724,6 +733,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     token_revoke = token_commands.add_parser("revoke", parents=[common], help="revoke a token")
     token_revoke.add_argument("id")
+    token_revoke.add_argument(
+        "--force", action="store_true", help="revoke it even if it is the token this command uses"
+    )
     token_revoke.set_defaults(run=tokens_revoke)
     return parser
 

@@ -366,6 +366,11 @@ class TocsinClient(DirectoryCalls, EscalationCalls):
         reply = await self._call(self._tokens.ListTokens, request)
         return [codec.token_from_pb(token) for token in reply.tokens]
 
+    async def caller_token(self) -> TokenInfo:
+        """The token this client calls with."""
+        request = tokens_pb2.GetCallerTokenRequest()
+        return codec.token_from_pb(await self._call(self._tokens.GetCallerToken, request))
+
     async def revoke_token(self, token_id: str) -> TokenInfo:
         request = tokens_pb2.RevokeTokenRequest(id=token_id)
         return codec.token_from_pb(await self._call(self._tokens.RevokeToken, request))

@@ -429,7 +429,22 @@ class SQLStore(SQLDirectory, SQLPaging, SQLInbound):
     async def create_token(
         self, name: str, secret_hash: str, now: datetime, new_id: str
     ) -> TokenInfo:
-        return await self._write(lambda conn: _insert_token(conn, name, secret_hash, now, new_id))
+        def job(conn: Db) -> TokenInfo:
+            # Under a lock on the name, and looking at the latest commits: two replicas
+            # creating the same name at once must not both succeed.
+            if conn.dialect.name_lock:
+                conn.execute(conn.dialect.name_lock, (f"api token {name}",))
+            taken = conn.execute(
+                "SELECT 1 FROM api_tokens WHERE name = ? AND revoked_at IS NULL", (name,)
+            ).fetchone()
+            if taken is not None:
+                raise AlreadyExists(
+                    f"name: an active token named {name!r} already exists (changes made with a "
+                    "token are recorded under its name); choose another name or revoke that one"
+                )
+            return _insert_token(conn, name, secret_hash, now, new_id)
+
+        return await self._claim(job)
 
     async def create_first_token(
         self,

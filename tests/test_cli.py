@@ -167,6 +167,37 @@ async def test_teams_and_tokens(running: Running) -> None:
     ).out == f"revoked token {token_id}\n"
     refused = await tocsin(running, "teams", "list", env={"TOCSIN_TOKEN": secret})
     assert refused.code == 1
+    twin = await tocsin(running, "tokens", "create", "admin")
+    assert (twin.code, twin.err) == (
+        1,
+        "error: name: an active token named 'admin' already exists (changes made with a "
+        "token are recorded under its name); choose another name or revoke that one\n",
+    )
+
+
+async def test_revoking_the_token_in_use_needs_force(running: Running) -> None:
+    made = (await tocsin(running, "tokens", "create", "ci", "--json")).json()
+    assert isinstance(made, dict)
+    secret, ci_id = made["token"], made["info"]["id"]
+    tokens = (await tocsin(running, "tokens", "list", "--json")).json()
+    assert isinstance(tokens, list)
+    admin_id = next(t["id"] for t in tokens if t["name"] == "admin")
+    from_file = await tocsin(running, "tokens", "revoke", admin_id)
+    assert from_file.code == 1
+    assert from_file.err == (
+        f"error: token {admin_id} (admin) is the one this command runs with (from "
+        f"{running.data_dir / 'admin-token'}): once revoked, every command made with it "
+        "fails; pass --force to revoke it anyway\n"
+    )
+    by_env = await tocsin(running, "tokens", "revoke", ci_id, env={"TOCSIN_TOKEN": secret})
+    assert by_env.code == 1 and "(from TOCSIN_TOKEN)" in by_env.err
+    by_flag = await tocsin(running, "tokens", "revoke", ci_id, "--token", secret)
+    assert by_flag.code == 1 and "(from --token)" in by_flag.err
+    assert (await tocsin(running, "teams", "list", "--token", secret)).code == 0  # still works
+    # Another token is revoked without a question; this one, with --force.
+    forced = await tocsin(running, "tokens", "revoke", ci_id, "--force", "--token", secret)
+    assert (forced.code, forced.out) == (0, f"revoked token {ci_id}\n")
+    assert (await tocsin(running, "teams", "list", "--token", secret)).code == 1
 
 
 async def test_integrations(running: Running) -> None:
