@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import os
 import sys
+import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -350,6 +352,22 @@ def _shown_once(out: TextIO, what: str, key: IntegrationKey) -> None:
     )
 
 
+def _warn_if_unreachable(url: str) -> None:
+    """A loopback URL is what the server shows without `public_url`: SNS cannot reach it."""
+    host = urllib.parse.urlsplit(url).hostname or ""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if loopback:
+        print(
+            f"warning: this URL names {host}, which Amazon SNS cannot reach: set the server's "
+            "public_url (TOCSIN_PUBLIC_URL) to its public HTTPS address; the key stays valid "
+            "and `tocsin integrations get` then shows the new URL (add ?apiKey=KEY)",
+            file=sys.stderr,
+        )
+
+
 async def integrations_create(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
     new = NewIntegration(
         name=args.name,
@@ -360,6 +378,7 @@ async def integrations_create(client: TocsinClient, args: argparse.Namespace, ou
         min_signature_version=args.min_signature_version,
     )
     key = await client.create_integration(new)
+    _warn_if_unreachable(key.info.url)
     if args.json:
         render.write_json(out, _integration_json(key))
     else:
@@ -396,6 +415,7 @@ def _integration_switch(enabled: bool) -> Handler:
 
 async def integrations_rotate(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
     key = await client.rotate_integration_key(args.integration)
+    _warn_if_unreachable(key.info.url)
     if args.json:
         render.write_json(out, _integration_json(key))
     else:
@@ -679,7 +699,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     integration_create.add_argument("--name", required=True)
     integration_create.add_argument(
-        "--type", required=True, choices=[kind.value for kind in IntegrationType]
+        "--type",
+        required=True,
+        choices=[kind.value for kind in IntegrationType],
+        help="how deliveries are read: cloudtrail (log deliveries and CloudTrail events, also "
+        "via EventBridge), cloudwatch (alarms), eventbridge (events), or sns (detect each "
+        "payload by its shape); a delivery the type does not fit becomes a plain alert of its "
+        "subject and text, with a note",
     )
     integration_create.add_argument("--team", help="owner team (default: default)")
     integration_create.add_argument("--assignee-team", help="the team that gets the alerts")

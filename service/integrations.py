@@ -128,7 +128,7 @@ class Integrations:
             timestamp=self._clock.now(),
             signature_version=2,
         )
-        return rules.apply(rules.stored(text), sns_alerts.action_for(delivery))
+        return rules.apply(rules.stored(text), sns_alerts.action_for(delivery, found.type))
 
 
 def _named(integration: str) -> str:

@@ -383,7 +383,7 @@ class SQLStore(SQLDirectory, SQLPaging, SQLInbound):
         self,
         delivery: SnsDelivery,
         key_hash: str,
-        action: IngestAction | None,
+        action: Callable[[IntegrationType], IngestAction] | None,
         actor: Actor,
         now: datetime,
         new_id: str,
@@ -401,7 +401,7 @@ class SQLStore(SQLDirectory, SQLPaging, SQLInbound):
                 if seen["alert_id"] is not None:
                     earlier = _alert(_alert_row(conn, AlertRef(RefKind.ID, seen["alert_id"])))
                 return IngestResult(duplicate=True, alert=earlier, deduplicated=False)
-            outcome = rules.apply(rules.stored(row["rules"]), action)
+            outcome = rules.apply(rules.stored(row["rules"]), action(IntegrationType(row["type"])))
             result = IngestResult(duplicate=False, alert=None, deduplicated=False)
             for index, taken in enumerate(outcome.actions):
                 routed = dataclasses.replace(

@@ -23,6 +23,7 @@ from service.model import (
     IngestAction,
     IngestResult,
     Integration,
+    IntegrationType,
     NewAlert,
     NewIntegration,
     Page,
@@ -129,13 +130,14 @@ class Store(Protocol):
         self,
         delivery: SnsDelivery,
         key_hash: str,
-        action: IngestAction | None,
+        action: Callable[[IntegrationType], IngestAction] | None,
         actor: Actor,
         now: datetime,
         new_id: str,
     ) -> IngestResult:
         """Checks the integration's key, state, minimum SignatureVersion and topics; then,
-        unless `action` is None (a check only, which reports a duplicate), pins the first
+        unless `action` is None (a check only, which reports a duplicate), asks it what the
+        delivery does in an integration of this type, pins the first
         confirmed topic of an integration without an allow-list, takes the action for its
         assignee team and records the MessageId, all in one transaction. A MessageId
         recorded before changes nothing."""

@@ -28,19 +28,37 @@ class _IntegrationTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Integ
     DESCRIPTOR: _descriptor.EnumDescriptor
     INTEGRATION_TYPE_UNSPECIFIED: _IntegrationType.ValueType  # 0
     INTEGRATION_TYPE_CLOUDTRAIL: _IntegrationType.ValueType  # 1
+    """CloudTrail log deliveries, and CloudTrail records, bare or as the detail of an
+    EventBridge event.
+    """
     INTEGRATION_TYPE_CLOUDWATCH: _IntegrationType.ValueType  # 2
+    """CloudWatch alarms: ALARM opens, OK closes."""
     INTEGRATION_TYPE_EVENTBRIDGE: _IntegrationType.ValueType  # 3
     INTEGRATION_TYPE_SNS: _IntegrationType.ValueType  # 4
-    """Any SNS topic: the message as text or flattened JSON."""
+    """Any SNS topic: each payload recognised by its shape (a CloudTrail log delivery,
+    a CloudWatch alarm, an EventBridge event), else the message as text or
+    flattened JSON.
+    """
 
-class IntegrationType(_IntegrationType, metaclass=_IntegrationTypeEnumTypeWrapper): ...
+class IntegrationType(_IntegrationType, metaclass=_IntegrationTypeEnumTypeWrapper):
+    """How the integration reads a delivery. A typed integration reads only its own
+    payloads; one its type does not fit becomes the plain SNS alert (subject, text,
+    flattened JSON), with a note saying so, and is never dropped.
+    """
 
 INTEGRATION_TYPE_UNSPECIFIED: IntegrationType.ValueType  # 0
 INTEGRATION_TYPE_CLOUDTRAIL: IntegrationType.ValueType  # 1
+"""CloudTrail log deliveries, and CloudTrail records, bare or as the detail of an
+EventBridge event.
+"""
 INTEGRATION_TYPE_CLOUDWATCH: IntegrationType.ValueType  # 2
+"""CloudWatch alarms: ALARM opens, OK closes."""
 INTEGRATION_TYPE_EVENTBRIDGE: IntegrationType.ValueType  # 3
 INTEGRATION_TYPE_SNS: IntegrationType.ValueType  # 4
-"""Any SNS topic: the message as text or flattened JSON."""
+"""Any SNS topic: each payload recognised by its shape (a CloudTrail log delivery,
+a CloudWatch alarm, an EventBridge event), else the message as text or
+flattened JSON.
+"""
 Global___IntegrationType: _TypeAlias = IntegrationType  # noqa: Y015
 
 @_typing.final
