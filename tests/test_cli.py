@@ -210,6 +210,10 @@ async def test_integrations(running: Running) -> None:
     data = made.json()
     assert isinstance(data, dict)
     assert data["url"] == f"{data['url'].split('?')[0]}?apiKey={data['api_key']}"
+    # This server has no public_url: its URL is one only this machine reaches, and SNS not.
+    assert data["url"].startswith("http://127.0.0.1:")
+    assert made.err.startswith("warning: this URL names 127.0.0.1, which Amazon SNS cannot ")
+    assert "public_url (TOCSIN_PUBLIC_URL)" in made.err and made.err.count("\n") == 1
     assert data["url"].split("?")[0].endswith(f"/v1/sns/{data['id']}")
     got = (await tocsin(running, "integrations", "get", "aws-prod", "--json")).json()
     assert isinstance(got, dict) and isinstance(shown := got["integration"], dict)
@@ -222,6 +226,7 @@ async def test_integrations(running: Running) -> None:
     )
     rotated = await tocsin(running, "integrations", "rotate-key", "aws-prod")
     assert "shown only now" in rotated.out and "apiKey=tocsin_ik_" in rotated.out
+    assert rotated.err.startswith("warning: this URL names 127.0.0.1")
     assert (await tocsin(running, "integrations", "delete", "aws-prod")).code == 0
     gone = await tocsin(running, "integrations", "get", "aws-prod")
     assert (gone.code, gone.err) == (1, "error: no integration named 'aws-prod'\n")
