@@ -82,23 +82,13 @@ POLICY_FIELDS = (
     "repeat.reset_acknowledgement",
     "repeat.close_after_last",
 )
+WHOLE_POLICY = frozenset(POLICY_FIELDS[:5])
 
 
 def _delay(value: timedelta, field_name: str) -> timedelta:
     if value < timedelta() or value > DELAY_MAX:
         raise InvalidArgument(field_name, f"must be 0 to 24 hours (got {value})")
     return value
-
-
-def _fields(fields: Collection[str]) -> frozenset[str]:
-    unknown = sorted(set(fields) - set(POLICY_FIELDS))
-    if unknown:
-        raise InvalidArgument(
-            "update_mask",
-            f"names no field of a policy: {', '.join(unknown)} "
-            f"(fields: {', '.join(POLICY_FIELDS)})",
-        )
-    return frozenset(fields) or frozenset(POLICY_FIELDS[:5])
 
 
 def check_repeat(repeat: Repeat | None) -> Repeat | None:
@@ -208,7 +198,9 @@ class Policies:
         empty team keeps the policy in its own. A `repeat.*` field changes that part of the
         repeat only, starting from none (repeat.times 0) if the policy has no repeat."""
         validation.reference("policy", policy)
-        given = _fields(fields)
+        given = (
+            validation.update_mask("a policy", fields, POLICY_FIELDS) if fields else WHOLE_POLICY
+        )
         if "name" in given:
             validation.team_name(spec.name)
         if "description" in given:

@@ -221,7 +221,8 @@ async def test_policies_update_from_the_cli_changes_only_what_is_given(running: 
     assert (await shown("--repeat-times", "3"))["repeat"] == {**repeat, "times": 3}
     unreset = await shown("--no-reset-acknowledgement", "--rule", "1m user:bob")
     assert unreset["repeat"] == {**repeat, "times": 3, "reset_acknowledgement": False}
-    assert [r["targets"] for r in unreset["rules"]] == [[["user", "bob"]]]  # type: ignore[index]
+    rules = unreset["rules"]
+    assert isinstance(rules, list) and [r["targets"] for r in rules] == [[["user", "bob"]]]
     cleared = await shown("--clear-repeat")
     assert cleared["repeat"] is None and cleared["description"] == "nights"
     nothing = await tocsin(running, "policies", "update", "p")
