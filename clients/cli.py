@@ -385,6 +385,36 @@ async def integrations_create(client: TocsinClient, args: argparse.Namespace, ou
         _shown_once(out, "created", key)
 
 
+async def integrations_update(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    if args.topic_arn and args.clear_topic_arns:
+        raise UsageError("give --topic-arn or --clear-topic-arns, not both")
+    given = (
+        ("name", args.name),
+        ("type", args.type),
+        ("team", args.team),
+        ("assignee_team", args.assignee_team),
+        ("topic_arns", args.topic_arn or ([] if args.clear_topic_arns else None)),
+        ("min_signature_version", args.min_signature_version),
+    )
+    fields = [name for name, value in given if value is not None]
+    if not fields:
+        raise UsageError("nothing to change: give at least one option (see --help)")
+    changes = NewIntegration(
+        name=args.name or "",
+        type=IntegrationType(args.type or IntegrationType.SNS.value),
+        team=args.team or "",
+        assignee_team=args.assignee_team or "",
+        topic_arns=tuple(args.topic_arn or ()),
+        min_signature_version=args.min_signature_version or 1,
+    )
+    info = await client.update_integration(args.integration, changes, fields)
+    if args.json:
+        render.write_json(out, _integration_json(info))
+    else:
+        render.integrations_table(out, [info])
+        out.write("(its URL and API key are unchanged)\n")
+
+
 async def integrations_list(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
     found = await client.list_integrations(args.team or "")
     if args.json:
@@ -714,6 +744,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     integration_create.add_argument("--min-signature-version", type=int, choices=[1, 2], default=1)
     integration_create.set_defaults(run=integrations_create)
+    integration_update = integration_commands.add_parser(
+        "update",
+        parents=[common],
+        help="change what is given of an integration; its URL and API key stay",
+    )
+    integration_update.add_argument("integration", metavar="INTEGRATION", help="id or name")
+    integration_update.add_argument("--name", help="rename it")
+    integration_update.add_argument("--type", choices=[kind.value for kind in IntegrationType])
+    integration_update.add_argument("--team", help="move it to this owner team")
+    integration_update.add_argument(
+        "--assignee-team", help="the team that gets the alerts ('' for the owner team)"
+    )
+    integration_update.add_argument(
+        "--topic-arn",
+        action="append",
+        help="the SNS topics to accept (repeatable; replaces the list)",
+    )
+    integration_update.add_argument(
+        "--clear-topic-arns",
+        action="store_true",
+        help="accept the pinned topic (or the first to confirm a subscription) again",
+    )
+    integration_update.add_argument("--min-signature-version", type=int, choices=[1, 2])
+    integration_update.set_defaults(run=integrations_update)
     integration_list = integration_commands.add_parser(
         "list", parents=[common], help="list integrations"
     )

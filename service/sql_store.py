@@ -354,6 +354,44 @@ class SQLStore(SQLDirectory, SQLPaging, SQLInbound):
 
         return await self._write(job)
 
+    async def update_integration(
+        self, integration: str, changes: NewIntegration, fields: frozenset[str]
+    ) -> Integration:
+        def job(conn: Db) -> Integration:
+            row = _integration_row(conn, integration)
+            owner = row["team_id"]
+            if "team" in fields and changes.team:
+                owner = _team_row(conn, changes.team, "team")["id"]
+            assignee = row["assignee_team_id"]
+            if "assignee_team" in fields:
+                given = changes.assignee_team
+                assignee = _team_row(conn, given, "assignee_team")["id"] if given else owner
+            name = changes.name if "name" in fields else row["name"]
+            values = (
+                name,
+                name.lower(),
+                changes.type.value if "type" in fields else row["type"],
+                owner,
+                assignee,
+                _json_list(changes.topic_arns) if "topic_arns" in fields else row["topic_arns"],
+                changes.min_signature_version
+                if "min_signature_version" in fields
+                else row["min_signature_version"],
+                row["id"],
+            )
+            try:
+                conn.execute(
+                    "UPDATE integrations SET name = ?, name_key = ?, type = ?, team_id = ?, "
+                    "assignee_team_id = ?, topic_arns = ?, min_signature_version = ? "
+                    "WHERE id = ?",
+                    values,
+                )
+            except IntegrityError as exc:
+                raise AlreadyExists(f"an integration named {name!r} already exists") from exc
+            return _integration(_integration_row(conn, row["id"]))
+
+        return await self._write(job)
+
     async def rotate_integration_key(self, integration: str, key_hash: str) -> Integration:
         def job(conn: Db) -> Integration:
             row = _integration_row(conn, integration)

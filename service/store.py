@@ -119,6 +119,12 @@ class Store(Protocol):
 
     async def rotate_integration_key(self, integration: str, key_hash: str) -> Integration: ...
 
+    async def update_integration(
+        self, integration: str, changes: NewIntegration, fields: frozenset[str]
+    ) -> Integration:
+        """Sets the `fields` of the integration to those of `changes`; an empty team keeps
+        the owner team, an empty assignee team makes the owner team the assignee."""
+
     async def delete_integration(self, integration: str) -> None: ...
 
     async def set_integration_rules(self, integration: str, rules_json: str) -> None: ...

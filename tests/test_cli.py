@@ -224,6 +224,22 @@ async def test_integrations(running: Running) -> None:
     assert (await tocsin(running, "integrations", "disable", "aws-prod")).out == (
         "integration aws-prod: disabled\n"
     )
+    await tocsin(running, "teams", "create", "sec")
+    updated = await tocsin(
+        running, "integrations", "update", "aws-prod", "--assignee-team", "sec",
+        "--type", "sns", "--json",
+    )  # fmt: skip
+    assert updated.code == 0, updated.err
+    changed = updated.json()
+    assert isinstance(changed, dict) and changed["url"] == data["url"].split("?")[0]
+    assert isinstance(after := changed["integration"], dict)
+    assert (after["assignee_team"], after["type"], after["topic_arns"]) == (
+        "sec", "sns", ["arn:aws:sns:us-west-2:123456789012:MyTopic"],
+    )  # fmt: skip
+    unchanged = await tocsin(running, "integrations", "update", "aws-prod", "--clear-topic-arns")
+    assert unchanged.code == 0 and "URL and API key are unchanged" in unchanged.out
+    nothing = await tocsin(running, "integrations", "update", "aws-prod")
+    assert nothing.code == 2 and nothing.err.startswith("error: nothing to change")
     rotated = await tocsin(running, "integrations", "rotate-key", "aws-prod")
     assert "shown only now" in rotated.out and "apiKey=tocsin_ik_" in rotated.out
     assert rotated.err.startswith("warning: this URL names 127.0.0.1")

@@ -363,6 +363,10 @@ async def test_the_integration_type_chooses_how_a_delivery_is_read(edge: Edge) -
     )
     tried = await edge.client.test_integration_rules("trail", bucket.read_text())
     assert tried.actions[0].alert["source"] == "AWS CloudTrail"
+    # Another type, by an update: the same URL and key, and the alarm reads as one.
+    await edge.client.update_integration("trail", NewIntegration("", IntegrationType.SNS), ["type"])
+    assert (await edge.post(key, notice(alarm_message, "m-3")))[0] == 200
+    assert "EXAMPLE is ALARM" in await edge.alerts()
 
 
 def _without_subject(fields: dict[str, str]) -> dict[str, str]:

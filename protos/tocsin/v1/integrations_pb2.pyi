@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -158,6 +159,40 @@ class CreateIntegrationRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CreateIntegrationRequest: _TypeAlias = CreateIntegrationRequest  # noqa: Y015
+
+@_typing.final
+class UpdateIntegrationRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INTEGRATION_FIELD_NUMBER: _builtins.int
+    SPEC_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    integration: _builtins.str
+    @_builtins.property
+    def spec(self) -> Global___CreateIntegrationRequest:
+        """The new values of the fields `update_mask` names."""
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """Required: any of name, type, team, assignee_team (empty: the owner team),
+        topic_arns (empty: the pinned topic, or the first to confirm a
+        subscription), min_signature_version. The others stay as they are.
+        """
+
+    def __init__(
+        self,
+        *,
+        integration: _builtins.str = ...,
+        spec: Global___CreateIntegrationRequest | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["integration", b"integration", "spec", b"spec", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateIntegrationRequest: _TypeAlias = UpdateIntegrationRequest  # noqa: Y015
 
 @_typing.final
 class IntegrationKeyResponse(_message.Message):
