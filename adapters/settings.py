@@ -22,10 +22,9 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar, runtime_chec
 from urllib.parse import urlsplit
 
 from service.user import Channel
+from service.webhook_targets import Allowed, WebhookRule, allowed_entry
 
 if TYPE_CHECKING:
-    import aiohttp
-
     from adapters.webhook import WebhookNotifier
     from service.clock import Clock
     from service.notifier import Notifier
@@ -72,6 +71,12 @@ class WebhookSettings:
     secret: str = field(repr=False)
     timeout_seconds: float = 10.0
     allow_http: bool = False  # plain http exposes the signed body; for tests and loopback
+    # Networks, addresses and host names pages may reach though they are internal.
+    allow_private: tuple[Allowed, ...] = ()
+
+    @property
+    def rule(self) -> WebhookRule:
+        return WebhookRule(self.allow_http, self.allow_private)
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,11 @@ class NotifySettings:
     twilio: TwilioSettings | None = None
     fcm: FcmSettings | None = None
     webhook: WebhookSettings | None = None
+
+    @property
+    def webhook_rule(self) -> WebhookRule:
+        """Where webhook contacts may point: the strictest rule without a webhook section."""
+        return WebhookRule() if self.webhook is None else self.webhook.rule
 
 
 # Known keys per provider; the secret ones map to where the secret must come from instead.
@@ -96,7 +106,7 @@ _KEYS: dict[str, tuple[str, ...]] = {
         "timeout_seconds",
     ),
     "fcm": ("project_id", "credentials_file", "base_url", "timeout_seconds"),
-    "webhook": ("timeout_seconds", "allow_http"),
+    "webhook": ("timeout_seconds", "allow_http", "allow_private"),
 }
 _SECRETS: dict[str, dict[str, str]] = {
     "smtp": {"password": "the environment variable TOCSIN_SMTP_PASSWORD"},
@@ -115,11 +125,15 @@ def settings_from(
     *,
     source: str = "",
     public_url: str = "",
+    sends_pages: bool = True,
 ) -> NotifySettings:
     """Reads the `notifications:` section (`mapping`, None when absent) and the environment.
 
     `source` names the file in error messages; `public_url` is the default for Twilio's
-    `callback_base_url`, as both are where the HTTP edge is reached from outside.
+    `callback_base_url`, as both are where the HTTP edge is reached from outside. Without
+    `sends_pages` (`tocsin shim`, which reads the servers' file but pages nobody) the section
+    is still checked key by key, and only Twilio is built, whose auth token verifies its
+    callbacks: the SMTP, FCM and webhook secrets are the senders' alone.
     """
     if mapping is None:
         mapping = {}
@@ -132,6 +146,8 @@ def settings_from(
     sections = {
         name: _Section(name, mapping.get(name), name in mapping, env, source) for name in _KEYS
     }
+    if not sends_pages:
+        return NotifySettings(twilio=_twilio(sections["twilio"], public_url))
     return NotifySettings(
         email=_email(sections["smtp"]),
         twilio=_twilio(sections["twilio"], public_url),
@@ -156,14 +172,14 @@ class Notifiers:
 
 def notifiers(
     settings: NotifySettings,
-    session: aiohttp.ClientSession,
     clock: Clock,
     longest_call: float | None = None,
 ) -> Notifiers:
-    """The configured provider for each channel, else the console. `session` carries webhook
-    requests; `clock` dates emails and webhook signatures. `longest_call` caps every
-    provider's own timeout: the SDKs that block run in threads, which go on after the caller
-    stops waiting, so only their own timeout ends a call for good."""
+    """The configured provider for each channel, else the console. `clock` dates emails and
+    webhook signatures (webhooks go over a session of their own, which `close` ends).
+    `longest_call` caps every provider's own timeout: the SDKs that block run in threads,
+    which go on after the caller stops waiting, so only their own timeout ends a call for
+    good."""
     if longest_call is not None:
         settings = NotifySettings(
             email=_capped(settings.email, longest_call),
@@ -192,7 +208,7 @@ def notifiers(
         by_channel[Channel.PUSH] = FcmNotifier(settings.fcm)
     webhook = None
     if settings.webhook is not None:
-        webhook = WebhookNotifier(settings.webhook, session, clock)
+        webhook = WebhookNotifier(settings.webhook, clock)
         by_channel[Channel.WEBHOOK] = webhook
     return Notifiers(by_channel, webhook)
 
@@ -442,7 +458,30 @@ def _webhook(section: _Section) -> WebhookSettings | None:
         secret=secret,
         timeout_seconds=section.seconds("timeout_seconds", WebhookSettings.timeout_seconds),
         allow_http=section.flag("allow_http", False),
+        allow_private=_allowed(section),
     )
+
+
+def _allowed(section: _Section) -> tuple[Allowed, ...]:
+    """`allow_private`: a list in the file; in TOCSIN_WEBHOOK_ALLOW_PRIVATE, separated by
+    commas."""
+    found = section.raw("allow_private")
+    if found is None:
+        return ()
+    value, source = found
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        section.fail(
+            "allow_private", "must be a list of networks (10.0.0.0/8), addresses or hosts", source
+        )
+    entries = []
+    for entry in value:
+        try:
+            entries.append(allowed_entry(entry))
+        except ValueError as exc:
+            section.fail("allow_private", str(exc), source)
+    return tuple(entries)
 
 
 def _fail(key: str, problem: str, source: str) -> NoReturn:

@@ -50,6 +50,8 @@ SECRETS = {
     SECRET_ENV: "bench-link-secret-shared-by-every-replica",
     "TOCSIN_WEBHOOK_SECRET": WEBHOOK_SECRET,
 }
+# Replicas refuse to start without one; nobody follows the links the bench's pages carry.
+PUBLIC_URL = {"TOCSIN_PUBLIC_URL": "https://tocsin.bench.invalid"}
 ENGINE_ALERTS = 3_000
 PAGED_USERS = ("ana", "ben")  # each alert pages both, by webhook
 DUE_AFTER_SECONDS = 15.0
@@ -124,7 +126,7 @@ async def _server(
         return await healthy(target)
 
     log = scratch / f"server-{index}-{uuid.uuid4().hex[:6]}.log"
-    async with running(f"tocsin server #{index}", command, log, serving, SECRETS):
+    async with running(f"tocsin server #{index}", command, log, serving, SECRETS | PUBLIC_URL):
         yield Replica(target, f"http://{LOOPBACK}:{http_port}")
 
 
@@ -206,7 +208,8 @@ class EngineRun:
 
 async def engine_run(scratch: Path, url: str, replicas: int) -> EngineRun:
     config = scratch / "engine.yaml"
-    config.write_text("notifications:\n  webhook: {allow_http: true}\n")
+    # The receiver is on loopback, which pages reach only when it is listed.
+    config.write_text("notifications:\n  webhook: {allow_http: true, allow_private: [127.0.0.1]}\n")
     pages = ENGINE_ALERTS * len(PAGED_USERS)
     async with (
         Receiver() as receiver,

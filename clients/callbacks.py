@@ -6,6 +6,9 @@ webhooks for SMS replies and keys pressed on a call.
 - `POST /v1/twilio/sms`: Twilio's incoming-message webhook; answers TwiML `<Message>`.
 - `POST /v1/twilio/voice?alert=..&key=..`: a voice page's gather action; answers TwiML.
 
+A request whose `MessageSid` (or, once a key has acted, `CallSid`) was answered before gets
+that first answer again and changes nothing: a signed request replayed acts once.
+
 Twilio's requests must carry a valid `X-Twilio-Signature` (an HMAC with the account's auth
 token over the URL Twilio called and the form fields), else 403. Behind a proxy the URL this
 server sees is not the one Twilio called, so it is rebuilt from the public base URL and the
@@ -107,7 +110,9 @@ class Callbacks:
         if not self._signed(request, fields, twilio):
             return self._json("sms", 403, "the X-Twilio-Signature does not match")
         try:
-            text = await self._inbound.sms_reply(_field(fields, "From"), _field(fields, "Body"))
+            text = await self._inbound.sms_reply(
+                _field(fields, "From"), _field(fields, "Body"), _field(fields, "MessageSid")
+            )
         except TocsinError as exc:
             # Twilio does not retry a failed webhook: the person hears it failed instead.
             log.warning("SMS reply not handled: %s", type(exc).__name__)
@@ -128,7 +133,9 @@ class Callbacks:
             return self._json("voice", 400, "the query's key (the page's ledger key) is missing")
         reply = VoiceResponse()
         try:
-            answer = await self._inbound.voice_digits(key, _field(fields, "Digits"))
+            answer = await self._inbound.voice_digits(
+                key, _field(fields, "Digits"), _field(fields, "CallSid")
+            )
         except NotFound:
             reply.say("Tocsin no longer knows this alert. Goodbye.")
         except TocsinError as exc:

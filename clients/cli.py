@@ -144,6 +144,7 @@ async def alerts_create(client: TocsinClient, args: argparse.Namespace, out: Tex
         return
     verb = "deduplicated into" if result.deduplicated else "created"
     out.write(f"{verb} alert #{result.alert.tiny_id} (count {result.alert.count})\n")
+    out.write(render.paging(result) + "\n")
     render.alert_detail(out, result.alert)
 
 
@@ -874,7 +875,8 @@ def shim(args: argparse.Namespace) -> int:
         "log_format": args.log_format,
         "log_level": args.log_level,
     }
-    cfg = configuration.load(args.config, os.environ, flags)
+    # The servers' own file, whose senders' secrets (SMTP, webhook, FCM) the shim never needs.
+    cfg = configuration.load(args.config, os.environ, flags, sends_pages=False)
     logs.configure(cfg.log_format, cfg.log_level)
     asyncio.run(run_shim(target, token, cfg, SystemClock()))
     return 0

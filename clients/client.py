@@ -170,7 +170,8 @@ class TocsinClient(DirectoryCalls, EscalationCalls):
     ) -> CreateResult:
         request = codec.create_request(alert, user, note)
         reply = await self._call(self._alerts.CreateAlert, request)
-        return CreateResult(codec.alert_from_pb(reply.alert), reply.deduplicated)
+        paging = codec.paging_from_pb(reply.paging) if reply.HasField("paging") else None
+        return CreateResult(codec.alert_from_pb(reply.alert), reply.deduplicated, paging)
 
     async def get_alert(self, ref: AlertRef) -> Alert:
         request = alerts_pb2.GetAlertRequest(ref=codec.ref_to_pb(ref))

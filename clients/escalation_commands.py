@@ -6,13 +6,11 @@ import argparse
 import asyncio
 from typing import TYPE_CHECKING, Any, TextIO
 
-import yaml
-
 from clients import render
 from clients.arguments import UsageError, duration, read_text, whole_number
 from clients.client import TocsinClient
 from clients.manifest import routing_file
-from service.errors import InvalidArgument
+from service import loader
 from service.policies import REPEAT_TIMES_MAX, PolicySpec, RoutingSpec, RuleSpec
 from service.policy import Repeat
 
@@ -182,10 +180,7 @@ def routing_detail(out: TextIO, spec: RoutingSpec) -> None:
 
 async def routing_set(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
     text = await asyncio.to_thread(read_text, args.file)
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InvalidArgument(args.file, f"is not YAML: {exc}") from None
+    data = loader.yaml_document(args.file, text)
     spec = await client.set_routing(routing_file(args.team_name, data, args.file))
     render.write_json(out, spec) if args.json else routing_detail(out, spec)
 

@@ -21,9 +21,9 @@ class InboundPort(Protocol):
     async def redeem_link(self, token: str, confirm: bool) -> LinkAlert:
         """Raises `PermissionDenied` for a link that cannot be used, saying why."""
 
-    async def sms_reply(self, from_number: str, body: str) -> str: ...
+    async def sms_reply(self, from_number: str, body: str, message_sid: str) -> str: ...
 
-    async def voice_digits(self, page_key: str, digits: str) -> VoiceAnswer: ...
+    async def voice_digits(self, page_key: str, digits: str, call_sid: str) -> VoiceAnswer: ...
 
 
 class GrpcInbound:
@@ -48,12 +48,16 @@ class GrpcInbound:
             reply.done,
         )
 
-    async def sms_reply(self, from_number: str, body: str) -> str:
-        request = inbound_pb2.HandleSmsReplyRequest(from_number=from_number, body=body)
+    async def sms_reply(self, from_number: str, body: str, message_sid: str) -> str:
+        request = inbound_pb2.HandleSmsReplyRequest(
+            from_number=from_number, body=body, message_sid=message_sid
+        )
         return (await self._call(self._stub.HandleSmsReply, request)).reply
 
-    async def voice_digits(self, page_key: str, digits: str) -> VoiceAnswer:
-        request = inbound_pb2.HandleVoiceDigitsRequest(page_key=page_key, digits=digits)
+    async def voice_digits(self, page_key: str, digits: str, call_sid: str) -> VoiceAnswer:
+        request = inbound_pb2.HandleVoiceDigitsRequest(
+            page_key=page_key, digits=digits, call_sid=call_sid
+        )
         reply = await self._call(self._stub.HandleVoiceDigits, request)
         return VoiceAnswer(
             VoiceOutcome(reply.outcome),
@@ -86,8 +90,8 @@ class LocalInbound:
     async def redeem_link(self, token: str, confirm: bool) -> LinkAlert:
         return await self._inbound.redeem_link(token, confirm)
 
-    async def sms_reply(self, from_number: str, body: str) -> str:
-        return await self._inbound.sms_reply(from_number, body)
+    async def sms_reply(self, from_number: str, body: str, message_sid: str) -> str:
+        return await self._inbound.sms_reply(from_number, body, message_sid)
 
-    async def voice_digits(self, page_key: str, digits: str) -> VoiceAnswer:
-        return await self._inbound.voice_digits(page_key, digits)
+    async def voice_digits(self, page_key: str, digits: str, call_sid: str) -> VoiceAnswer:
+        return await self._inbound.voice_digits(page_key, digits, call_sid)

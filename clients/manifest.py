@@ -106,9 +106,9 @@ import yaml
 
 from clients.arguments import duration
 from clients.client import TocsinClient
+from service import loader, validation
 from service import rules as conditions
 from service import users as user_rules
-from service import validation
 from service.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -229,9 +229,9 @@ class Manifest:
 def parse(text: str, file: str) -> Manifest:
     """The file's declarations; refuses the first problem, naming its path."""
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ManifestError(file, "", f"not valid YAML: {_yaml_problem(exc)}") from None
+        data = loader.yaml_document("", text)
+    except InvalidArgument as exc:
+        raise ManifestError(file, "", exc.rule) from None
     try:
         root = _keys(
             {} if data is None else data,
@@ -252,13 +252,6 @@ def parse(text: str, file: str) -> Manifest:
     except InvalidArgument as exc:
         raise ManifestError(file, exc.field, exc.rule) from None
     return Manifest(file, teams, users, schedules, policies, routing)
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    if isinstance(exc, yaml.MarkedYAMLError) and mark is not None:
-        return f"line {mark.line + 1}, column {mark.column + 1}: {exc.problem}"
-    return " ".join(str(exc).split())
 
 
 def _at(path: str, key: str) -> str:

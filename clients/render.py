@@ -10,7 +10,15 @@ from datetime import date, datetime, time, timedelta
 from typing import TextIO
 
 from clients.client import IntegrationInfo
-from service.model import ActivityEntry, Alert, AlertEvent, Integration, Team, TokenInfo
+from service.model import (
+    ActivityEntry,
+    Alert,
+    AlertEvent,
+    CreateResult,
+    Integration,
+    Team,
+    TokenInfo,
+)
 from service.schedule import Schedule
 
 MESSAGE_WIDTH = 60
@@ -105,6 +113,32 @@ def alert_rows(alerts: Sequence[Alert]) -> list[list[str]]:
 def alerts_table(out: TextIO, alerts: Sequence[Alert]) -> None:
     headers = ["TINY", "STATE", "P", "COUNT", "TEAM", "CREATED", "MESSAGE"]
     table(out, headers, alert_rows(alerts))
+
+
+def paging(result: CreateResult) -> str:
+    """One line: whom a new alert will page and when, or that nobody will, and why."""
+    plan = result.paging
+    if plan is None:
+        return "paging: nobody anew (counted into the open alert, whose escalation goes on)"
+    if plan.nobody:
+        return f"paging: nobody will be paged: {plan.nobody}"
+    steps = [
+        f"{', '.join(s.users)} {'now' if not s.after else 'after ' + _span(s.after)}"
+        for s in plan.steps
+        if s.users
+    ]
+    unreachable = f"; no contact methods: {', '.join(plan.unreachable)}" if plan.unreachable else ""
+    return f"paging: {'; '.join(steps)} (policy: {plan.policy}){unreachable}"
+
+
+def _span(delta: timedelta) -> str:
+    """As durations are typed: `30s`, `5m`, `1h30m`, `1d`."""
+    seconds, parts = int(delta.total_seconds()), []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"
 
 
 def alert_detail(out: TextIO, alert: Alert) -> None:

@@ -36,9 +36,12 @@ class AlertServicer(alerts_pb2_grpc.AlertServiceServicer):
             codec.new_alert_from_pb(request), self._actor(request.user, request.note)
         )
         (self._metrics.deduplicated if result.deduplicated else self._metrics.created).inc()
-        return alerts_pb2.CreateAlertResponse(
+        reply = alerts_pb2.CreateAlertResponse(
             alert=codec.alert_to_pb(result.alert), deduplicated=result.deduplicated
         )
+        if result.paging is not None:
+            reply.paging.CopyFrom(codec.paging_to_pb(result.paging))
+        return reply
 
     async def GetAlert(
         self, request: alerts_pb2.GetAlertRequest, context: Context
@@ -82,7 +85,7 @@ class AlertServicer(alerts_pb2_grpc.AlertServiceServicer):
         if request.HasField("until"):
             end = codec.instant(request.until, "until")
         elif request.HasField("duration"):
-            end = request.duration.ToTimedelta()
+            end = codec.span(request.duration, "duration", validation.SNOOZE_MAX)
         else:
             raise InvalidArgument("until", "give the end of the snooze (until or duration)")
         actor = self._actor(request.user, request.note)

@@ -7,8 +7,9 @@ with the same functions, so the wire format is described once.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from protos.tocsin.v1 import alerts_pb2, ingest_pb2, integrations_pb2, teams_pb2, tokens_pb2
@@ -25,6 +26,8 @@ from service.model import (
     IntegrationType,
     NewAlert,
     NewIntegration,
+    PagingPlan,
+    PlannedStep,
     Priority,
     RefKind,
     Responder,
@@ -71,11 +74,30 @@ def timestamp(instant: datetime) -> Timestamp:
     return Timestamp(seconds=seconds, nanos=micros * 1_000)
 
 
+DURATION_MAX = timedelta(days=3650)
+
+
 def instant(stamp: Timestamp, field: str = "timestamp") -> datetime:
     try:
         return from_micros(stamp.seconds * 1_000_000 + stamp.nanos // 1_000)
     except OverflowError:
         raise InvalidArgument(field, "is outside the years 1 to 9999") from None
+
+
+def span(message: Duration, field: str, maximum: timedelta = DURATION_MAX) -> timedelta:
+    """A Duration of at most `maximum` either way, as a timedelta (which cannot hold 1e14 s
+    and, added to a time, overflows long before that)."""
+    if abs(message.seconds) > maximum.total_seconds():
+        raise InvalidArgument(
+            field, f"must be at most {_spoken(maximum)} (got {message.seconds:,} seconds)"
+        )
+    return message.ToTimedelta()
+
+
+def _spoken(delta: timedelta) -> str:
+    if delta.days and not delta.seconds:
+        return f"{delta.days:,} day{'s' if delta.days > 1 else ''}"
+    return f"{delta.total_seconds() / 3600:g} hours"
 
 
 def optional_instant(message: object, field: str) -> datetime | None:
@@ -101,6 +123,21 @@ def status(value: int, field: str) -> Status:
 
 
 # Alerts
+
+
+def paging_to_pb(plan: PagingPlan) -> alerts_pb2.PagingPlan:
+    message = alerts_pb2.PagingPlan(
+        policy=plan.policy, nobody=plan.nobody, unreachable=plan.unreachable
+    )
+    for step in plan.steps:
+        planned = message.steps.add(users=step.users)
+        planned.after.FromTimedelta(step.after)
+    return message
+
+
+def paging_from_pb(message: alerts_pb2.PagingPlan) -> PagingPlan:
+    steps = tuple(PlannedStep(s.after.ToTimedelta(), tuple(s.users)) for s in message.steps)
+    return PagingPlan(message.policy, steps, message.nobody, tuple(message.unreachable))
 
 
 def alert_to_pb(alert: Alert) -> alerts_pb2.Alert:

@@ -92,8 +92,12 @@ def load(
     path: Path | None,
     environ: Mapping[str, str],
     flags: Mapping[str, str | None],
+    *,
+    sends_pages: bool = True,
 ) -> Config:
-    """Builds the configuration from a file (optional), the environment and flags."""
+    """Builds the configuration from a file (optional), the environment and flags. Without
+    `sends_pages` (the shim) the providers that only send pages are checked but not built,
+    so their secrets are not needed."""
     raw: dict[str, tuple[Any, str]] = {}
     if path is None and environ.get("TOCSIN_CONFIG"):
         path = Path(environ["TOCSIN_CONFIG"])
@@ -117,6 +121,7 @@ def load(
         environ,
         source=str(path),
         public_url=values.get("public_url", ""),
+        sends_pages=sends_pages,
     )
     return Config(
         **values,

@@ -1,8 +1,9 @@
 """Schedules as iCalendar (RFC 5545) files, for calendar apps that subscribe to a secret URL.
 
 Pure: a timeline and the names to show in, text out. Each shift is one event whose UID is
-stable across fetches (schedule, rotation, user and start), so a calendar app updates events
-in place instead of duplicating them.
+stable across fetches (schedule, rotation, override, user and the shift's true start, not
+where the feed's window cut it), so a calendar app updates events in place instead of
+replacing or duplicating them.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from service.clock import to_micros
-from service.schedule import Schedule, Timeline
+from service.schedule import Schedule, Shift, Timeline
 
 PRODUCT_ID = "-//Tocsin//On-call schedules//EN"
 
@@ -37,11 +38,7 @@ def calendar(
             continue
         who = names.get(shift.user, shift.user)
         event = icalendar.Event()
-        event.add(
-            "uid",
-            f"{schedule.id}-{shift.rotation or 'override'}-{shift.user}-"
-            f"{to_micros(shift.start)}@tocsin",
-        )
+        event.add("uid", _uid(schedule, shift))
         event.add("dtstamp", now)
         event.add("dtstart", shift.start)
         event.add("dtend", shift.end)
@@ -53,3 +50,12 @@ def calendar(
         event.add("transp", "TRANSPARENT")
         cal.add_component(event)
     return bytes(cal.to_ical()).decode()
+
+
+def _uid(schedule: Schedule, shift: Shift) -> str:
+    # The true start, not `shift.start`: the feed's window begins a month before each fetch,
+    # and a UID that moved with it would make calendar apps replace the event every refresh.
+    through = shift.rotation or "schedule"
+    if shift.override:
+        through += f"-override-{shift.override}"
+    return f"{schedule.id}-{through}-{shift.user}-{to_micros(shift.began)}@tocsin"

@@ -1,9 +1,11 @@
 """The way back in: people answering their pages by a link, an SMS or a key on a call.
 
-Each answer acts as the person paged (the activity log names them) through the same use
-cases as the API, so an acknowledgement cancels the pending pages in its transaction. What
-the alert's state forbids (acknowledging a closed alert, escalating past the last step)
-becomes a reply saying so, since the person on the phone cannot read a status code.
+Each answer acts as the person paged (the activity log names them) through the same
+lifecycle steps as the API, so an acknowledgement cancels the pending pages in its
+transaction; what makes it happen once (the link's use, Twilio's request id) is written in
+that transaction too (see `service.receipts`). What the alert's state forbids
+(acknowledging a closed alert, escalating past the last step) becomes a reply saying so,
+since the person on the phone cannot read a status code.
 """
 
 from __future__ import annotations
@@ -12,14 +14,14 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from service import links, replies
+from service import lifecycle, links, receipts, replies
 from service.alerts import Alerts
 from service.clock import Clock
 from service.errors import FailedPrecondition, NotFound
-from service.model import Actor, Alert, AlertRef, RefKind, Status
-from service.policies import Policies
+from service.model import Actor, Alert, AlertRef, RefKind, Status, Transition
+from service.receipts import Answered, LinkUse, Receipt
 from service.replies import Command
-from service.store import Store
+from service.store import Step, Store
 from service.user import Channel, User
 
 UNKNOWN_NUMBER = "Tocsin: sorry, this number belongs to no Tocsin user, so it cannot act on alerts."
@@ -54,6 +56,7 @@ class VoiceOutcome(enum.Enum):
     REFUSED = "refused"  # the alert's state forbids it; `say` tells why
 
 
+_OUTCOMES_BY_VALUE = {outcome.value: outcome for outcome in VoiceOutcome}
 _VOICE_OUTCOMES = {
     Command.ACKNOWLEDGE: VoiceOutcome.ACKNOWLEDGED,
     Command.CLOSE: VoiceOutcome.CLOSED,
@@ -82,14 +85,12 @@ class Inbound:
         self,
         store: Store,
         alerts: Alerts,
-        policies: Policies,
         clock: Clock,
         link_secret: Callable[[], bytes],
     ) -> None:
         """`link_secret` gives the key links are signed with (read once the service starts)."""
         self._store = store
         self._alerts = alerts
-        self._policies = policies
         self._clock = clock
         self._link_secret = link_secret
 
@@ -97,8 +98,9 @@ class Inbound:
         """Describes what the link would do; with `confirm`, does it, once."""
         claim = links.verify(self._link_secret(), token, links.ACKNOWLEDGE, self._clock.now())
         digest = links.digest(token)
+        used = links.LinkRefused("this link has been used already")
         if await self._store.link_used(digest):
-            raise links.LinkRefused("this link has been used already")
+            raise used
         try:
             user = await self._store.get_user(claim.user_id)
         except NotFound:
@@ -108,15 +110,18 @@ class Inbound:
         alert = await self._alerts.get(AlertRef(RefKind.ID, claim.alert_id))
         done = False
         if confirm:
-            # Acknowledging is idempotent, so two clicks racing past the check above do no
-            # harm; recording the use after it means a failed acknowledgement can be retried.
-            transition = await self._alerts.acknowledge(
-                AlertRef(RefKind.ID, alert.id), Actor(user.username)
+            # The use is recorded in the acknowledgement's transaction: of posts racing each
+            # other one acknowledges, the others are refused, and a failed one can be retried.
+            now = self._clock.now()
+            transition = await self._store.redeem_link(
+                LinkUse(digest, alert.id, user.id, claim.expires_at),
+                lambda a: lifecycle.acknowledge(a, user.username, now),
+                Actor(user.username),
+                now,
             )
+            if transition is None:
+                raise used
             alert, done = transition.alert, transition.changed
-            await self._store.record_link_use(
-                digest, alert.id, user.id, claim.expires_at, self._clock.now()
-            )
         return LinkAlert(
             claim.action,
             alert.id,
@@ -128,8 +133,12 @@ class Inbound:
             done,
         )
 
-    async def sms_reply(self, from_number: str, body: str) -> str:
-        """The answer to an SMS sent back to a page."""
+    async def sms_reply(self, from_number: str, body: str, message_sid: str = "") -> str:
+        """The answer to an SMS sent back to a page; the same again, doing nothing more, to
+        a request with the `message_sid` of one answered before (Twilio's replays)."""
+        sid = receipts.sid(message_sid)
+        if sid and (answered := await self._store.twilio_answer(sid)) is not None:
+            return answered.answer
         users = await self._store.users_by_contact(Channel.SMS, from_number.strip())
         if not users:
             return UNKNOWN_NUMBER
@@ -139,21 +148,32 @@ class Inbound:
         parsed = replies.parse_sms(body)
         if parsed is None:
             return replies.SMS_HELP
+        user = users[0]
+        missing = f"Tocsin: there is no alert #{parsed.tiny_id}."
         try:
             alert = await self._alerts.get(AlertRef(RefKind.TINY_ID, str(parsed.tiny_id)))
         except NotFound:
-            return f"Tocsin: there is no alert #{parsed.tiny_id}."
+            return missing
+        # A tiny id is easy to guess: an alert the sender was not paged for and whose team
+        # they are not in is answered as one that does not exist.
+        if not await self._store.may_answer(user.id, alert.id):
+            return missing
+        command = parsed.command
+
+        def text(transition: Transition) -> str:
+            tiny, quoted = transition.alert.tiny_id, _quoted(transition.alert.message)
+            if not transition.changed:
+                return f"Tocsin: #{tiny} {_ALREADY[command]}: {quoted}"
+            return f"{_DONE[command]} #{tiny}: {quoted}"
+
         try:
-            changed, alert = await self._act(parsed.command, alert, users[0], "SMS")
+            return (await self._act(command, alert, user, "SMS", Receipt(sid, "", text))).answer
         except FailedPrecondition as exc:
             return f"Tocsin: #{alert.tiny_id} unchanged: {exc}."
-        quoted = _quoted(alert.message)
-        if not changed:
-            return f"Tocsin: #{alert.tiny_id} {_ALREADY[parsed.command]}: {quoted}"
-        return f"{_DONE[parsed.command]} #{alert.tiny_id}: {quoted}"
 
-    async def voice_digits(self, page_key: str, digits: str) -> VoiceAnswer:
-        """What the key pressed during the voice page `page_key` does."""
+    async def voice_digits(self, page_key: str, digits: str, call_sid: str = "") -> VoiceAnswer:
+        """What the key pressed during the voice page `page_key` does; the first answer
+        again, doing nothing more, to a request of a call (`call_sid`) that acted before."""
         page = await self._store.get_page(page_key)
         if page.channel is not Channel.VOICE:
             raise NotFound("page: no voice page with that key")
@@ -166,40 +186,62 @@ class Inbound:
                 alert.priority.name, alert.owner_team, user.username, page.address,
             )  # fmt: skip
 
+        sid = receipts.sid(call_sid)
+        if sid and (answered := await self._store.twilio_answer(sid)) is not None:
+            return answer(_voice_outcome(answered), answered.answer)
         command = replies.key_command(digits)
         if command is None:
             return answer(VoiceOutcome.REPEAT, "")
+        outcome = _VOICE_OUTCOMES[command]
+
+        def say(transition: Transition) -> str:
+            tiny = transition.alert.tiny_id
+            if not transition.changed:
+                return f"Alert {tiny} {_ALREADY[command]}. Goodbye."
+            return f"{_DONE[command]}: alert {tiny}. Goodbye."
+
         try:
-            changed, alert = await self._act(command, alert, user, "phone")
+            said = await self._act(command, alert, user, "phone", Receipt(sid, outcome.value, say))
+            return answer(_voice_outcome(said), said.answer)
         except FailedPrecondition as exc:
             return answer(VoiceOutcome.REFUSED, f"Nothing was changed: {exc}. Goodbye.")
-        if not changed:
-            return answer(
-                _VOICE_OUTCOMES[command],
-                f"Alert {alert.tiny_id} {_ALREADY[command]}. Goodbye.",
-            )
-        return answer(
-            _VOICE_OUTCOMES[command], f"{_DONE[command]}: alert {alert.tiny_id}. Goodbye."
-        )
 
     async def _act(
-        self, command: Command, alert: Alert, user: User, via: str
-    ) -> tuple[bool, Alert]:
-        """Does `command` to the alert as `user`; whether it changed anything, and the alert."""
-        ref = AlertRef(RefKind.ID, alert.id)
+        self, command: Command, alert: Alert, user: User, via: str, receipt: Receipt
+    ) -> Answered:
+        """Does `command` to the alert as `user` and, if the request has a Twilio id, keeps
+        the receipt's answer with it, in one transaction; returns the answer (the first one,
+        if the request was answered before)."""
+        now = self._clock.now()
+        actor = Actor(user.username)
+        step: Step
         if command is Command.ACKNOWLEDGE:
-            transition = await self._alerts.acknowledge(ref, Actor(user.username))
+            step = lambda a: lifecycle.acknowledge(a, user.username, now)  # noqa: E731
         elif command is Command.CLOSE:
-            transition = await self._alerts.close(ref, Actor(user.username))
+            step = lambda a: lifecycle.close(a, user.username, now)  # noqa: E731
         else:
-            if alert.status is Status.CLOSED:
-                raise FailedPrecondition(f"alert {alert.tiny_id} is closed")
-            await self._policies.escalate_now(alert.id)
             # The escalation's own entry names the engine: this one names who asked.
-            note = f"escalated to the next responder by {via}"
-            transition = await self._alerts.add_note(ref, Actor(user.username, note))
-            return True, transition.alert
-        return transition.changed, transition.alert
+            actor = Actor(user.username, f"escalated to the next responder by {via}")
+            note = actor.note
+            step = lambda a: lifecycle.add_note(_open(a), note, now)  # noqa: E731
+        done = await self._store.answer_page(
+            alert.id, step, actor, now, receipt if receipt.sid else None,
+            escalate=command is Command.ESCALATE,
+        )  # fmt: skip
+        return (
+            done if isinstance(done, Answered) else Answered(receipt.outcome, receipt.answer(done))
+        )
+
+
+def _voice_outcome(answered: Answered) -> VoiceOutcome:
+    # Kept by a call's answer, so always one; a message's id (no outcome) says nothing more.
+    return _OUTCOMES_BY_VALUE.get(answered.outcome, VoiceOutcome.REFUSED)
+
+
+def _open(alert: Alert) -> Alert:
+    if alert.status is Status.CLOSED:
+        raise FailedPrecondition(f"alert {alert.tiny_id} is closed")
+    return alert
 
 
 def _quoted(message: str) -> str:

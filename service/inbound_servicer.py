@@ -35,13 +35,17 @@ class InboundServicer(inbound_pb2_grpc.InboundServiceServicer):
     async def HandleSmsReply(
         self, request: inbound_pb2.HandleSmsReplyRequest, context: Context
     ) -> inbound_pb2.HandleSmsReplyResponse:
-        reply = await self._inbound.sms_reply(request.from_number, request.body)
+        reply = await self._inbound.sms_reply(
+            request.from_number, request.body, request.message_sid
+        )
         return inbound_pb2.HandleSmsReplyResponse(reply=reply)
 
     async def HandleVoiceDigits(
         self, request: inbound_pb2.HandleVoiceDigitsRequest, context: Context
     ) -> inbound_pb2.HandleVoiceDigitsResponse:
-        answer = await self._inbound.voice_digits(request.page_key, request.digits)
+        answer = await self._inbound.voice_digits(
+            request.page_key, request.digits, request.call_sid
+        )
         return inbound_pb2.HandleVoiceDigitsResponse(
             outcome=answer.outcome.value,
             say=answer.say,

@@ -259,6 +259,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX used_links_expires ON used_links (expires_at)",
         ),
     ),
+    Migration(
+        8,
+        "Twilio requests answered, so a replayed one gets the first answer",
+        (
+            # Keyed by Twilio's MessageSid or CallSid; kept a day, as a link is.
+            """CREATE TABLE twilio_answers (
+                sid TEXT PRIMARY KEY,
+                outcome TEXT NOT NULL,
+                answer TEXT NOT NULL,
+                answered_at BIGINT NOT NULL
+            )""",
+            "CREATE INDEX twilio_answers_at ON twilio_answers (answered_at)",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -139,9 +139,31 @@ class ActivityEntry:
 
 
 @dataclass(frozen=True)
+class PlannedStep:
+    """A rule of a new alert's escalation: `after` its start it pages `users` (usernames, as
+    resolved when the alert was created; schedules may say otherwise by then)."""
+
+    after: timedelta
+    users: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PagingPlan:
+    """Who a new alert will page, worked out in the transaction that created it from the
+    policy it snapshotted: `nobody` says why, when no step pages anyone (or nobody it pages
+    can be reached); `unreachable`, whom it names that have no contact method."""
+
+    policy: str
+    steps: tuple[PlannedStep, ...]
+    nobody: str = ""
+    unreachable: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class CreateResult:
     alert: Alert
     deduplicated: bool
+    paging: PagingPlan | None = None  # None when deduplicated: it pages nobody anew
 
 
 class RefKind(enum.Enum):

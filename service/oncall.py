@@ -133,16 +133,14 @@ def _anchors(restriction: Restriction, first: date, last: date) -> Iterator[date
 def _windows(
     restrictions: Sequence[Restriction], tz: ZoneInfo, lo: datetime, hi: datetime
 ) -> list[tuple[datetime, datetime]]:
-    """The restrictions' windows within [lo, hi), sorted and merged."""
+    """The restrictions' windows that overlap [lo, hi), sorted and merged but not cut to the
+    interval: a shift's true start is where its window began, not where the query did."""
     first, last = local(lo, tz).date(), local(hi, tz).date()
-    found = []
-    for restriction in restrictions:
-        for anchor in _anchors(restriction, first, last):
-            start, end = _window(restriction, anchor, tz)
-            start, end = max(start, lo), min(end, hi)
-            if start < end:
-                found.append((start, end))
-    found.sort()
+    found = sorted(
+        _window(restriction, anchor, tz)
+        for restriction in restrictions
+        for anchor in _anchors(restriction, first, last)
+    )
     merged: list[tuple[datetime, datetime]] = []
     for start, end in found:
         if merged and start <= merged[-1][1]:
@@ -150,7 +148,7 @@ def _windows(
                 merged[-1] = (merged[-1][0], end)
         else:
             merged.append((start, end))
-    return merged
+    return [(start, end) for start, end in merged if start < hi and end > lo]
 
 
 def allowed(restrictions: Sequence[Restriction], tz: ZoneInfo, at: datetime) -> bool:
@@ -215,35 +213,48 @@ def who_is_on_call(
 def _rotation_shifts(
     rotation: Rotation, tz: ZoneInfo, lo: datetime, hi: datetime
 ) -> Iterator[Shift]:
-    """The rotation's duty within [lo, hi), cut to its restrictions; empty slots have user ''."""
-    lo = max(lo, rotation.start)
+    """The rotation's duty that overlaps [lo, hi), cut to its restrictions but not to the
+    interval (the timeline cuts it last); empty slots have user ''."""
+    first, stop = max(lo, rotation.start), hi
     if rotation.end is not None:
-        hi = min(hi, rotation.end)
-    if lo >= hi:
+        stop = min(stop, rotation.end)
+    if first >= stop:
         return
-    windows = _windows(rotation.restrictions, tz, lo, hi) if rotation.restrictions else None
+    windows = _windows(rotation.restrictions, tz, first, stop) if rotation.restrictions else None
     w = 0
     handoffs = _Handoffs(rotation, tz)
-    k = handoffs.index(lo)
+    k = handoffs.index(first)
     start = handoffs.boundary(k)
-    while start < hi:
+    while start < stop:
         end = handoffs.boundary(k + 1)
+        if rotation.end is not None:
+            end = min(end, rotation.end)
         if start < end:
             user = participant(rotation, k) or ""
-            s, e = max(start, lo), min(end, hi)
             if windows is None:
-                yield Shift(user, s, e, rotation.name)
+                yield Shift(user, start, end, rotation.name)
             else:
+                s, e = max(start, first), min(end, stop)
                 while w < len(windows) and windows[w][1] <= s:
                     w += 1
                 i = w
                 while i < len(windows) and windows[i][0] < e:
-                    ws, we = max(windows[i][0], s), min(windows[i][1], e)
+                    ws, we = max(windows[i][0], start), min(windows[i][1], end)
                     if ws < we:
                         yield Shift(user, ws, we, rotation.name)
                     i += 1
         k += 1
         start = end
+
+
+def _clip(shift: Shift, lo: datetime, hi: datetime) -> Shift | None:
+    """`shift` cut to [lo, hi) (None when nothing is left), remembering its true start when
+    `lo` cuts it."""
+    start, end = max(shift.start, lo), min(shift.end, hi)
+    if start >= end:
+        return None
+    origin = shift.start if shift.start < start else None
+    return replace(shift, start=start, end=end, origin=origin)
 
 
 def _overlay(pieces: list[Shift], override: Override, rotation: str) -> list[Shift]:
@@ -277,10 +288,12 @@ def timeline(
     schedule: Schedule, overrides: Sequence[Override], start: datetime, end: datetime
 ) -> Timeline:
     """Every shift in [start, end) after overrides, ordered by start, and the gaps when nobody
-    is on call."""
+    is on call. Shifts are layered whole and cut to the interval last, so each keeps its true
+    start (`Shift.origin`); an override that ended before `start` still moves the start of
+    the shift it cut short, when the caller passes it."""
     tz = zone(schedule.time_zone)
     order = {rotation.name: i for i, rotation in enumerate(schedule.rotations)}
-    relevant = sorted((o for o in overrides if o.start < end and o.end > start), key=_added_order)
+    relevant = sorted((o for o in overrides if o.start < end), key=_added_order)
     pieces: list[Shift] = []
     for rotation in schedule.rotations:
         own = list(_rotation_shifts(rotation, tz, start, end))
@@ -290,12 +303,10 @@ def timeline(
         pieces.extend(own)
     for override in relevant:
         if not override.rotation:
-            clipped = replace(
-                override, start=max(override.start, start), end=min(override.end, end)
-            )
-            pieces = _overlay(pieces, clipped, "")
+            pieces = _overlay(pieces, override, "")
+    cut = (_clip(p, start, end) for p in pieces if p.user)
     shifts = sorted(
-        (p for p in pieces if p.user),
+        (p for p in cut if p is not None),
         key=lambda p: (p.start, order.get(p.rotation, -1), p.end),
     )
     return Timeline(start, end, tuple(shifts), tuple(_gaps(shifts, start, end)))

@@ -10,12 +10,15 @@ from datetime import timedelta
 from google.protobuf.duration_pb2 import Duration
 
 from protos.tocsin.v1 import escalations_pb2
-from service.codec import instant, timestamp
+from service import loader, validation
+from service.codec import instant, span, timestamp
 from service.errors import InvalidArgument
 from service.paging import PageRecord, PageState
-from service.policies import PolicySpec, RoutingRuleSpec, RoutingSpec, RuleSpec
+from service.policies import DELAY_MAX, PolicySpec, RoutingRuleSpec, RoutingSpec, RuleSpec
 from service.policy import Policy, Repeat, Routing
 from service.user import Channel
+
+WHEN_JSON_MAX = 20_000  # characters of one routing rule's condition
 
 
 def duration(delta: timedelta) -> Duration:
@@ -75,7 +78,7 @@ def spec_from_pb(message: escalations_pb2.Policy) -> PolicySpec:
     repeat = None
     if message.HasField("repeat"):
         repeat = Repeat(
-            message.repeat.after.ToTimedelta(),
+            span(message.repeat.after, "repeat.after", DELAY_MAX),
             message.repeat.times,
             message.repeat.reset_acknowledgement,
             message.repeat.close_after_last,
@@ -86,11 +89,11 @@ def spec_from_pb(message: escalations_pb2.Policy) -> PolicySpec:
         description=message.description,
         rules=tuple(
             RuleSpec(
-                rule.delay.ToTimedelta(),
+                span(rule.delay, f"rules[{index}].delay", DELAY_MAX),
                 tuple((t.kind, t.name) for t in rule.targets),
                 rule.condition or "not-acknowledged",
             )
-            for rule in message.rules
+            for index, rule in enumerate(message.rules)
         ),
         repeat=repeat,
     )
@@ -122,14 +125,11 @@ def routing_spec_from_pb(message: escalations_pb2.TeamRouting) -> RoutingSpec:
     for index, rule in enumerate(message.rules):
         when: dict[str, object] = {}
         if rule.when_json:
-            try:
-                parsed = json.loads(rule.when_json)
-            except json.JSONDecodeError as exc:
-                raise InvalidArgument(
-                    f"rules[{index}].when_json", f"is not JSON: {exc.msg}"
-                ) from None
+            where = f"rules[{index}].when_json"
+            validation.text(where, rule.when_json, WHEN_JSON_MAX)
+            parsed = loader.json_document(where, rule.when_json)
             if not isinstance(parsed, dict):
-                raise InvalidArgument(f"rules[{index}].when_json", "must be a JSON object")
+                raise InvalidArgument(where, "must be a JSON object")
             when = parsed
         rules.append(RoutingRuleSpec(rule.name, rule.policy, when, tuple(rule.windows)))
     return RoutingSpec(

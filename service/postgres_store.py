@@ -46,7 +46,9 @@ from service import migrations
 from service.clock import Clock
 from service.errors import FailedPrecondition, Unavailable
 from service.migrations import LATEST_VERSION
-from service.sql import POSTGRES, RETRY_WHOLE_JOB, Cursor, Dialect, Job, R, savepoint
+from service.postgres_failures import Failure, failure
+from service.postgres_probe import Probe
+from service.sql import POSTGRES, Cursor, Dialect, Job, R, savepoint
 from service.sql_store import SQLStore, _ChangeSignal
 
 log = logging.getLogger(__name__)
@@ -55,7 +57,18 @@ CHANNEL = "tocsin_changes"
 APPLICATION_NAME = "tocsin"  # as pg_stat_activity shows the pool's connections
 _MIGRATION_LOCK = 7316029  # an advisory lock key: one migrating process at a time
 _ATTEMPTS = 64  # conflicts resolve in a few; this many means something is wrong
-_CONNECT_TIMEOUT_SECONDS = 5
+_CONNECT_TIMEOUT_SECONDS = 2  # libpq's least: a server that answers at all answers sooner
+# How long a job waits for a pooled connection. The pool has a connection for each worker
+# thread, so a job waits only for the pool to open one: milliseconds while the database is
+# there. Longer means it cannot be reached, and the caller must hear so within 2 s.
+_POOL_TIMEOUT_SECONDS = 1.0
+# ...and while the last ping found it unreachable: a connection the pool still holds is used,
+# but no job waits for one, so calls during an outage fail at once and do not queue.
+_UNREACHABLE_WAIT_SECONDS = 0.1
+# The pool waits longer after each failed attempt to reconnect (1 s, 2 s, 4 s, ...): after a
+# minute's outage, a minute more would pass before it tried again, health answering SERVING
+# meanwhile. Starting over after a few seconds keeps every wait at 2 s or less.
+_RECONNECT_SECONDS = 5.0
 _WRITES = ("INSERT", "UPDATE", "DELETE")
 # The payload names the store that committed: it has woken its own watchers already, and
 # skips its own notifications when they come back.
@@ -224,6 +237,12 @@ class PostgresStore(SQLStore):
         self._listener: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._signal: _ChangeSignal | None = None
+        self._probe = Probe(
+            url,
+            redacted_url(url),
+            connect_timeout=_CONNECT_TIMEOUT_SECONDS,
+            application_name=APPLICATION_NAME,
+        )
         self.conflicts = 0  # jobs run again because another transaction got in the way
         self._counting = threading.Lock()  # jobs run on several threads
 
@@ -256,7 +275,8 @@ class PostgresStore(SQLStore):
                 "connect_timeout": _CONNECT_TIMEOUT_SECONDS,
                 "application_name": APPLICATION_NAME,
             },
-            timeout=_CONNECT_TIMEOUT_SECONDS,
+            timeout=_POOL_TIMEOUT_SECONDS,
+            reconnect_timeout=_RECONNECT_SECONDS,
             open=False,
             name="tocsin",
         )
@@ -276,6 +296,12 @@ class PostgresStore(SQLStore):
         if self._pool is not None:
             await asyncio.to_thread(self._pool.close)
             self._pool = None
+        await self._probe.close()
+
+    async def ping(self) -> None:
+        """Answers within a second whether the database does, on a connection of its own
+        (`service.postgres_probe`): what health checks ask."""
+        await self._probe.ping()
 
     async def migrate(self) -> list[str]:
         """Brings the schema up to date; returns the migrations it applied."""
@@ -315,15 +341,18 @@ class PostgresStore(SQLStore):
         return await loop.run_in_executor(self._executor, self._transact, job, isolation, write)
 
     def _transact(self, job: Job[R], isolation: IsolationLevel, write: bool) -> R:
-        """Runs the job in one transaction, again on a fresh snapshot while it conflicts."""
+        """Runs the job in one transaction: again on a fresh snapshot while it conflicts, and
+        once more on another connection if its own was lost (`service.postgres_failures`)."""
         pool = self._pool
         if pool is None:
             raise Unavailable("the store is not open")
-        broken = 0
+        lost_one = False
         for attempt in range(1, _ATTEMPTS + 1):
+            conn: psycopg.Connection[Any] | None = None
             committing = False
+            wait = _POOL_TIMEOUT_SECONDS if self._probe.reachable else _UNREACHABLE_WAIT_SECONDS
             try:
-                with pool.connection() as conn:
+                with pool.connection(timeout=wait) as conn:
                     conn.isolation_level = isolation
                     conn.read_only = not write
                     db = PostgresDb(conn, self._origin)
@@ -334,25 +363,27 @@ class PostgresStore(SQLStore):
                 if db.wrote and self._loop is not None and self._signal is not None:
                     self._loop.call_soon_threadsafe(self._signal.fire)
                 return result
-            except RETRY_WHOLE_JOB as exc:
-                with self._counting:
-                    self.conflicts += 1
-                if attempt == _ATTEMPTS:
-                    raise Unavailable("the database is too busy: a job kept conflicting") from exc
-                # Back off a little, and randomly, so the conflicting jobs stop colliding.
-                time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
-            except psycopg.OperationalError as exc:
-                # A connection lost before the commit (the server restarted or failed over,
-                # or closed it while it sat in the pool) took its transaction with it: the
-                # pool drops it, and the job runs again on another. Lost during the commit,
-                # nobody knows whether it committed, and the caller must hear so.
-                if not committing and broken < self._pool_size:
-                    broken += 1
-                    log.warning("lost a database connection (%s); running the job again", exc)
+            except psycopg.Error as exc:
+                kind = failure(exc, connection_broken=conn is not None and conn.broken)
+                if kind is None:
+                    raise
+                if kind is Failure.CONFLICT and attempt < _ATTEMPTS:
+                    with self._counting:
+                        self.conflicts += 1
+                    # Back off a little, and randomly, so the conflicting jobs stop colliding.
+                    time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
                     continue
-                raise Unavailable(f"the database failed: {exc}") from exc
-            except psycopg_pool.PoolTimeout as exc:
-                raise Unavailable(f"the database failed: {exc}") from exc
+                # A connection lost before the commit took its transaction with it: the job
+                # runs once more. Lost during the commit, nobody knows whether it committed,
+                # and the caller must hear so.
+                if kind is Failure.LOST and not committing and not lost_one:
+                    lost_one = True
+                    log.warning("lost a database connection (%s); running the job again", exc)
+                    # Whatever ended this connection likely ended the pool's others too: drop
+                    # those now, so that the job's second run gets a live one.
+                    pool.check()
+                    continue
+                raise Unavailable(_unavailable(kind, exc)) from exc
         raise AssertionError("unreachable")
 
     async def _listen(self) -> None:
@@ -375,6 +406,16 @@ class PostgresStore(SQLStore):
             except psycopg.Error as exc:
                 log.warning("lost the database's change notifications (%s); reconnecting", exc)
                 await asyncio.sleep(1)
+
+
+def _unavailable(kind: Failure, exc: psycopg.Error) -> str:
+    """What the caller hears of a job that cannot be run (any caller: the token check is a
+    job too, so not where the database is)."""
+    if kind is Failure.CONFLICT:
+        return "the database is too busy: a job kept conflicting"
+    if kind is Failure.UNREACHABLE:
+        return "cannot reach the database: no connection to it"
+    return f"the database failed: {exc}"
 
 
 def _version(conn: psycopg.Connection[Any]) -> int:

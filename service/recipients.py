@@ -77,6 +77,24 @@ def recipients(target: Target, now: datetime, directory: Directory) -> Found:
     return Found(members)
 
 
+def plan(
+    policy: Policy, now: datetime, directory: Directory
+) -> tuple[list[tuple[timedelta, tuple[str, ...]]], list[str]]:
+    """Whom each rule of an escalation starting `now` pages (user ids, each rule resolved
+    at its own time), and why each target that names nobody does."""
+    steps: list[tuple[timedelta, tuple[str, ...]]] = []
+    why: list[str] = []
+    for rule in policy.rules:
+        users: list[str] = []
+        for target in rule.targets:
+            found = recipients(target, now + rule.delay, directory)
+            users.extend(found.users)
+            if found.why_nobody and found.why_nobody not in why:
+                why.append(found.why_nobody)
+        steps.append((rule.delay, tuple(dict.fromkeys(users))))
+    return steps, why
+
+
 def team_on_call(team_id: str, team_name: str) -> Policy:
     """The policy of a team that has none: its on-call (or its members), at once."""
     target = Target(TargetKind.TEAM, team_id, team_name)

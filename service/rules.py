@@ -27,12 +27,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from service import sns_alerts
+from service import patterns, sns_alerts, templates
 from service.errors import InvalidArgument
 from service.model import IngestAction, NewAlert, Priority
 
@@ -49,9 +48,7 @@ OPERATORS = (
 )
 TEMPLATE_FIELDS = ("message", "alias", "description", "entity", "source", "priority")
 RULES_MAX = 100
-_PLACEHOLDER = re.compile(r"\{\{\s*([^}|]+?)\s*((?:\|[^}]*)?)\}\}")
-_COUNT = re.compile(r"[0-9]+")  # not str.isdigit, which takes digits int() refuses (²)
-_FILTER = re.compile(r"\s*(lower|upper|truncate|default)\s*(?:\(([^)]*)\))?\s*")
+CONDITION_DEPTH_MAX = 16  # all/any groups inside one another
 
 
 @dataclass(frozen=True)
@@ -105,14 +102,14 @@ def _rule(index: int, item: object) -> Rule:
     for key, value in alert.items():
         _check_template_field(f"{where}.alert.{key}", key, value)
     note = item.get("note", "")
-    _check_template(f"{where}.note", note)
+    templates.check(f"{where}.note", note)
     name = item.get("name", where)
     if not isinstance(name, str):
         raise InvalidArgument(f"{where}.name", "must be text")
     return Rule(action, when, alert, note, name)
 
 
-def check_condition(where: str, condition: object) -> None:
+def check_condition(where: str, condition: object, depth: int = 0) -> None:
     if condition == {}:
         return
     if not isinstance(condition, dict):
@@ -122,8 +119,13 @@ def check_condition(where: str, condition: object) -> None:
             items = condition[group]
             if set(condition) != {group} or not isinstance(items, list) or not items:
                 raise InvalidArgument(f"{where}.{group}", "must be the only key, with a list")
+            if depth >= CONDITION_DEPTH_MAX:
+                raise InvalidArgument(
+                    f"{where}.{group}",
+                    f"must not nest all/any groups more than {CONDITION_DEPTH_MAX} deep",
+                )
             for index, item in enumerate(items):
-                check_condition(f"{where}.{group}[{index}]", item)
+                check_condition(f"{where}.{group}[{index}]", item, depth + 1)
             return
     unknown = set(condition) - {"field", "op", "value", "not"}
     if unknown:
@@ -136,10 +138,7 @@ def check_condition(where: str, condition: object) -> None:
     if op != "is-empty" and "value" not in condition:
         raise InvalidArgument(f"{where}.value", f"is required for {op}")
     if op == "matches":
-        try:
-            re.compile(str(condition["value"]))
-        except re.error as exc:
-            raise InvalidArgument(f"{where}.value", f"is not a regular expression: {exc}") from None
+        patterns.check(f"{where}.value", str(condition["value"]))
     if op in ("greater-than", "less-than") and _number(condition["value"]) is None:
         raise InvalidArgument(f"{where}.value", "must be a number")
     if not isinstance(condition.get("not", False), bool):
@@ -148,7 +147,7 @@ def check_condition(where: str, condition: object) -> None:
 
 def _check_template_field(where: str, key: str, value: object) -> None:
     if key in TEMPLATE_FIELDS:
-        _check_template(where, value)
+        templates.check(where, value)
         if key == "priority" and isinstance(value, str) and "{{" not in value:
             try:
                 Priority.parse(value)
@@ -160,37 +159,14 @@ def _check_template_field(where: str, key: str, value: object) -> None:
         if not isinstance(value, list):
             raise InvalidArgument(where, "must be a list of templates")
         for index, item in enumerate(value):
-            _check_template(f"{where}[{index}]", item)
+            templates.check(f"{where}[{index}]", item)
     elif key == "details":
         if not isinstance(value, dict):
             raise InvalidArgument(where, "must map keys to templates")
         for name, item in value.items():
-            _check_template(f"{where}.{name}", item)
+            templates.check(f"{where}.{name}", item)
     else:
         raise InvalidArgument(where, "is not an alert field a rule can set")
-
-
-def _check_template(where: str, value: object) -> None:
-    if not isinstance(value, str):
-        raise InvalidArgument(where, "must be text")
-    for match in _PLACEHOLDER.finditer(value):
-        for part in match[2].split("|")[1:]:
-            found = _FILTER.fullmatch(part)
-            if not found:
-                raise InvalidArgument(where, f"unknown filter {part.strip()!r}")
-            name, argument = found[1], (found[2] or "").strip()
-            if name == "truncate" and not (_COUNT.fullmatch(argument) and int(argument) > 0):
-                raise InvalidArgument(
-                    where,
-                    "truncate takes a number of characters, e.g. truncate(40) "
-                    f"(got {part.strip()!r})",
-                )
-            if name in ("lower", "upper") and found[2] is not None:
-                raise InvalidArgument(
-                    where, f"{name} takes nothing in brackets (got {part.strip()!r})"
-                )
-    if value.count("{{") != len(_PLACEHOLDER.findall(value)):
-        raise InvalidArgument(where, "has an unclosed {{ placeholder")
 
 
 def fields_of(alert: NewAlert) -> dict[str, str]:
@@ -225,7 +201,7 @@ def apply(rules: Sequence[Rule], default: IngestAction) -> Outcome:
         if chosen is None:
             continue
         alert = render_alert(chosen.alert, default.alert, fields)
-        note = render(chosen.note, fields) or default.note
+        note = templates.render(chosen.note, fields) or default.note
         actions.append(IngestAction(alert, kind=action, note=note))
     return Outcome(tuple(actions), tuple(first[a.kind].name for a in actions))
 
@@ -253,7 +229,7 @@ def _compare(op: str, actual: str, expected: str) -> bool:
     if op == "ends-with":
         return actual.endswith(expected)
     if op == "matches":
-        return re.search(expected, actual) is not None
+        return patterns.search(expected, actual)
     if op == "is-empty":
         return not actual.strip()
     left, right = _number(actual), _number(expected)
@@ -269,47 +245,20 @@ def _number(value: object) -> float | None:
         return None
 
 
-def render(template: str, fields: Mapping[str, str]) -> str:
-    def replace(match: re.Match[str]) -> str:
-        value = fields.get(match[1], "")
-        for part in match[2].split("|")[1:]:
-            value = _filter(value, part)
-        return value
-
-    return _PLACEHOLDER.sub(replace, template)
-
-
-def _filter(value: str, part: str) -> str:
-    found = _FILTER.fullmatch(part)
-    assert found is not None  # checked when the rule was set
-    name, argument = found[1], (found[2] or "").strip()
-    if name == "lower":
-        return value.lower()
-    if name == "upper":
-        return value.upper()
-    if name == "truncate":
-        # Checked when set; a rule stored before that check keeps the whole value.
-        limit = int(argument) if _COUNT.fullmatch(argument) else len(value)
-        return sns_alerts.shorten(value, max(limit, 1))
-    return value or argument  # default
-
-
-def render_alert(
-    templates: Mapping[str, Any], base: NewAlert, fields: Mapping[str, str]
-) -> NewAlert:
+def render_alert(written: Mapping[str, Any], base: NewAlert, fields: Mapping[str, str]) -> NewAlert:
     """`base` with the fields the rule sets, rendered and fitted to the alert limits."""
     changes: dict[str, Any] = {}
     for key in ("message", "alias", "description", "entity", "source"):
-        if key in templates:
-            changes[key] = render(templates[key], fields)
-    if "priority" in templates:
+        if key in written:
+            changes[key] = templates.render(written[key], fields)
+    if "priority" in written:
         try:
-            changes["priority"] = Priority.parse(render(templates["priority"], fields))
+            changes["priority"] = Priority.parse(templates.render(written["priority"], fields))
         except ValueError:
             changes["priority"] = base.priority
-    if "tags" in templates:
-        changes["tags"] = tuple(dict.fromkeys(render(t, fields) for t in templates["tags"]))
-    if "details" in templates:
-        rendered = {k: render(v, fields) for k, v in templates["details"].items()}
+    if "tags" in written:
+        changes["tags"] = tuple(dict.fromkeys(templates.render(t, fields) for t in written["tags"]))
+    if "details" in written:
+        rendered = {k: templates.render(v, fields) for k, v in written["details"].items()}
         changes["details"] = sns_alerts.fit_details({**base.details, **rendered})
     return sns_alerts.fitted(dataclasses.replace(base, **changes))

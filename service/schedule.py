@@ -155,13 +155,21 @@ class Override:
 @dataclass(frozen=True)
 class Shift:
     """A stretch of time one user is on call through one rotation, or through an override
-    (`override` holds its id; `rotation` is empty for a schedule-wide override)."""
+    (`override` holds its id; `rotation` is empty for a schedule-wide override). `origin` is
+    the shift's true start when the query window cut it off: what identifies the shift, so a
+    calendar event keeps its UID however the window moves."""
 
     user: str
     start: datetime
     end: datetime
     rotation: str
     override: str = ""
+    origin: datetime | None = None
+
+    @property
+    def began(self) -> datetime:
+        """When the shift truly started, inside the query window or not."""
+        return self.origin or self.start
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -11,6 +12,7 @@ import grpc
 
 from protos.tocsin.v1 import schedules_pb2, schedules_pb2_grpc
 from service import directory_codec as dc
+from service import validation
 from service.codec import optional_instant, timestamp
 from service.errors import InvalidArgument
 from service.guard import audit
@@ -76,8 +78,8 @@ class ScheduleServicer(schedules_pb2_grpc.ScheduleServiceServicer):
     async def AddOverride(
         self, request: schedules_pb2.AddOverrideRequest, context: Context
     ) -> schedules_pb2.Override:
-        start = optional_instant(request, "start")
-        end = optional_instant(request, "end")
+        start = _time(request, "start")
+        end = _time(request, "end")
         if start is None or end is None:
             raise InvalidArgument("start" if start is None else "end", "is required")
         override = await self._schedules.add_override(
@@ -104,8 +106,8 @@ class ScheduleServicer(schedules_pb2_grpc.ScheduleServiceServicer):
     ) -> schedules_pb2.ListOverridesResponse:
         found = await self._schedules.overrides(
             request.schedule,
-            optional_instant(request, "from"),
-            optional_instant(request, "to"),
+            _time(request, "from"),
+            _time(request, "to"),
         )
         names = await self._schedules.names()
         return schedules_pb2.ListOverridesResponse(
@@ -117,7 +119,7 @@ class ScheduleServicer(schedules_pb2_grpc.ScheduleServiceServicer):
     async def WhoIsOnCall(
         self, request: schedules_pb2.WhoIsOnCallRequest, context: Context
     ) -> schedules_pb2.WhoIsOnCallResponse:
-        at = optional_instant(request, "at")
+        at = _time(request, "at")
         when = at or self._schedules.now()
         entries = await self._schedules.on_call(request.schedule, when)
         names = await self._schedules.names()
@@ -128,16 +130,14 @@ class ScheduleServicer(schedules_pb2_grpc.ScheduleServiceServicer):
     async def NextOnCall(
         self, request: schedules_pb2.OnCallChangeRequest, context: Context
     ) -> schedules_pb2.OnCallChangeResponse:
-        change = await self._schedules.next_on_call(
-            request.schedule, optional_instant(request, "at")
-        )
+        change = await self._schedules.next_on_call(request.schedule, _time(request, "at"))
         return dc.change_to_pb(change, await self._schedules.names())
 
     async def PreviousOnCall(
         self, request: schedules_pb2.OnCallChangeRequest, context: Context
     ) -> schedules_pb2.OnCallChangeResponse:
         change = await self._schedules.next_on_call(
-            request.schedule, optional_instant(request, "at"), previous=True
+            request.schedule, _time(request, "at"), previous=True
         )
         return dc.change_to_pb(change, await self._schedules.names())
 
@@ -145,7 +145,7 @@ class ScheduleServicer(schedules_pb2_grpc.ScheduleServiceServicer):
         self, request: schedules_pb2.GetTimelineRequest, context: Context
     ) -> schedules_pb2.Timeline:
         schedule, line = await self._schedules.timeline(
-            request.schedule, optional_instant(request, "from"), optional_instant(request, "to")
+            request.schedule, _time(request, "from"), _time(request, "to")
         )
         return dc.timeline_to_pb(schedule, dc.named_timeline(line, await self._schedules.names()))
 
@@ -185,3 +185,8 @@ class ScheduleServicer(schedules_pb2_grpc.ScheduleServiceServicer):
         return schedules_pb2.ExportICalendarResponse(
             ical=await self._schedules.ical(schedule), url=self._feed_url(schedule, "")
         )
+
+
+def _time(request: object, field: str) -> datetime | None:
+    """A time the request may give, within the years a schedule can be asked about."""
+    return validation.schedule_time(field, optional_instant(request, field))

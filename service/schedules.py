@@ -522,4 +522,10 @@ class Schedules:
         start, end = now - ICAL_PAST, now + ICAL_AHEAD
         overrides = await self._store.list_overrides([found.id], start, end)
         line = oncall.timeline(found, overrides, start, end)
+        # A shift the window cuts is named by its true start, which an override that ended
+        # before the window may have moved: look that far back too, so the name holds still.
+        earliest = min((shift.began for shift in line.shifts), default=start)
+        if earliest < start:
+            overrides = await self._store.list_overrides([found.id], earliest, end)
+            line = oncall.timeline(found, overrides, start, end)
         return ical.calendar(found, line, await self.names(), now, user_id)

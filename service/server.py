@@ -76,11 +76,14 @@ from service.tokens import Tokens
 from service.user import Channel
 from service.user_servicer import UserServicer
 from service.users import Users
+from service.webhook_targets import WebhookTargets
 
 log = logging.getLogger(__name__)
 
 ENGINE_INTERVAL_SECONDS = 1.0
-HEALTH_INTERVAL_SECONDS = 5.0
+# How often health asks the database. PostgreSQL's answer comes within a second (see
+# `service.postgres_probe`), so health says NOT_SERVING within about two of it going.
+HEALTH_INTERVAL_SECONDS = 1.0
 SHUTDOWN_GRACE_SECONDS = 5.0
 SERVICE_NAMES = (
     alerts_pb2.DESCRIPTOR.services_by_name["AlertService"].full_name,
@@ -129,7 +132,10 @@ class TocsinServer:
         self.integrations = Integrations(
             self.store, clock, lambda: config.integration_base_url(self.http_port)
         )
-        self.users = Users(self.store, clock)
+        # Webhook contacts are checked by the rule the webhook adapter sends by.
+        self.users = Users(
+            self.store, clock, webhooks=WebhookTargets(config.notifications.webhook_rule)
+        )
         self.schedules = Schedules(self.store, clock)
         self.alert_metrics = AlertMetrics(self.registry)
         if isinstance(self.store, PostgresStore):
@@ -138,9 +144,7 @@ class TocsinServer:
         self.policies = Policies(self.store, clock)
         self._environ = os.environ if environ is None else environ
         self._link_secret = b""  # read from the environment or the data directory at start
-        self.inbound = Inbound(
-            self.store, self.alerts, self.policies, clock, lambda: self._link_secret
-        )
+        self.inbound = Inbound(self.store, self.alerts, clock, lambda: self._link_secret)
         # Filled from the configuration once there is an HTTP session for the providers.
         self._notifiers: dict[Channel, Notifier] = dict(notifiers or {})
         self._providers: Notifiers | None = None
@@ -176,6 +180,15 @@ class TocsinServer:
     async def _start(self) -> None:
         # Before anything is written: a replica that would refuse must not first make the
         # shared admin token (whose secret only its own data directory would then hold).
+        if self.config.database_url and not self.config.public_url:
+            # Else every page's acknowledge link (and every integration URL) would name this
+            # replica's own listener: on `tocsin server` it serves no links (404), and behind
+            # a load balancer nobody outside reaches it.
+            raise StartupError(
+                "replicas sharing a database must be told where they are reached: set "
+                "public_url (or TOCSIN_PUBLIC_URL) to the URL of the shims' load balancer, "
+                "which acknowledge links in pages and integration URLs point at"
+            )
         if self.config.database_url and not self._environ.get(links.SECRET_ENV):
             # A secret of its own data directory would sign links the other replicas refuse.
             raise StartupError(
@@ -192,9 +205,8 @@ class TocsinServer:
         await self._start_grpc()
         await self._start_http()
         if not self._notifiers:
-            assert self._outbound is not None  # made by _start_http
             self._providers = build_notifiers(
-                self.config.notifications, self._outbound, self.clock, self.engine.send_timeout
+                self.config.notifications, self.clock, self.engine.send_timeout
             )
             self._notifiers.update(self._providers.by_channel)
         self._tasks = [asyncio.create_task(self._watch_store_health())]
@@ -337,23 +349,28 @@ class TocsinServer:
         return links.url(base, self._link_secret, page.alert.id, page.user_id, self.clock.now())
 
     async def _watch_store_health(self) -> None:
-        """Reports NOT_SERVING while the database cannot be reached, so balancers steer away."""
+        """Reports NOT_SERVING, for every service, while the database cannot be reached (all
+        of them need it), so balancers steer away; SERVING again once it answers."""
         serving = True
         while not self._stop.is_set():
             try:
                 await self.store.ping()
-                healthy = True
+                reason = ""
             except TocsinError as exc:
-                healthy = False
-                log.error("database unreachable: %s", exc)
-            if healthy != serving:
-                serving = healthy
+                reason = str(exc) or type(exc).__name__
+            if serving != (not reason):
+                serving = not reason
+                if serving:
+                    log.warning("the database answers again: serving")
+                else:
+                    log.error("database unreachable, not serving: %s", reason)
                 status = (
                     health_pb2.HealthCheckResponse.SERVING
-                    if healthy
+                    if serving
                     else health_pb2.HealthCheckResponse.NOT_SERVING
                 )
-                await self._health.set("", status)
+                for name in ("", *SERVICE_NAMES):
+                    await self._health.set(name, status)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), HEALTH_INTERVAL_SECONDS)
 

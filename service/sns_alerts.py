@@ -280,7 +280,7 @@ def _cloudwatch_alarm(delivery: SnsDelivery, payload: Mapping[str, object]) -> I
     alert = _alert(
         delivery,
         f"{name} is {state}",
-        f"cloudwatch:{payload.get('AlarmArn') or name}",
+        _alarm_alias(payload, name),
         description="\n\n".join(
             text for text in (reason, str(payload.get("AlarmDescription") or "")) if text
         ),
@@ -293,6 +293,17 @@ def _cloudwatch_alarm(delivery: SnsDelivery, payload: Mapping[str, object]) -> I
     if state == "OK":
         return IngestAction(alert, kind="close", note=shorten(f"{name} is OK: {reason}", 1_000))
     return IngestAction(alert)
+
+
+def _alarm_alias(payload: Mapping[str, object], name: str) -> str:
+    """The alarm's ARN names it; an older message without one is named by its account,
+    region and name, as its ARN would be: one name in two accounts or regions is two
+    alarms. (The name goes last: an account is digits and a region has no colon.)"""
+    arn = payload.get("AlarmArn")
+    if arn:
+        return f"cloudwatch:{arn}"
+    account, region = payload.get("AWSAccountId") or "", payload.get("Region") or ""
+    return f"cloudwatch:{account}:{region}:{name}"
 
 
 def _identity(trail: Mapping[str, object]) -> Mapping[str, object]:

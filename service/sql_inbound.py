@@ -1,20 +1,27 @@
-"""The SQL of answers to pages: who owns a number, which page a call was, and which
-acknowledge links have been used.
+"""The SQL of answers to pages: who owns a number, which page a call was, whether a user may
+answer for an alert, and which acknowledge links and Twilio requests have been answered
+(see `service.receipts`).
 
-A mixin of `SQLStore`, whose backends supply `_read` and `_write`.
+A mixin of `SQLStore`, whose backends supply `_read` and `_write`, and which supplies
+`_update`.
 """
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Sequence
 from datetime import datetime
 
+from service import escalation
 from service.clock import to_micros
-from service.errors import NotFound
+from service.errors import FailedPrecondition, NotFound
+from service.model import Actor, AlertRef, RefKind, Transition
 from service.paging import PageRecord
+from service.receipts import TWILIO_RETENTION, Answered, LinkUse, Receipt
 from service.sql import Db, Transactions
 from service.sql_directory import _user
-from service.sql_paging import _page_record
+from service.sql_paging import _load_escalation, _page_record, _save_escalation
+from service.store import Step
 from service.user import Channel, User
 
 
@@ -53,18 +60,90 @@ class SQLInbound(Transactions):
             )
         )
 
-    async def record_link_use(
-        self, digest: str, alert_id: str, user_id: str, expires_at: datetime, now: datetime
-    ) -> bool:
-        def job(conn: Db) -> bool:
+    async def redeem_link(
+        self, use: LinkUse, step: Step, actor: Actor, now: datetime
+    ) -> Transition | None:
+        def job(conn: Db) -> Transition | None:
             # A link past its expiry is refused on that ground alone: its row can go.
             conn.execute("DELETE FROM used_links WHERE expires_at < ?", (to_micros(now),))
-            return bool(
-                conn.execute(
-                    "INSERT INTO used_links (digest, alert_id, user_id, expires_at, used_at) "
-                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING",
-                    (digest, alert_id, user_id, to_micros(expires_at), to_micros(now)),
-                ).rowcount
-            )
+            if conn.execute("SELECT 1 FROM used_links WHERE digest = ?", (use.digest,)).fetchone():
+                return None
+            transition = self._update(conn, AlertRef(RefKind.ID, use.alert_id), step, actor, now)
+            # No ON CONFLICT: a use committed by another transaction since this one's
+            # snapshot is a unique violation, the job runs again, and the check above sees it.
+            conn.execute(
+                "INSERT INTO used_links (digest, alert_id, user_id, expires_at, used_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (use.digest, use.alert_id, use.user_id, to_micros(use.expires_at),
+                 to_micros(now)),
+            )  # fmt: skip
+            return transition
 
         return await self._write(job)
+
+    async def twilio_answer(self, sid: str) -> Answered | None:
+        return await self._read(lambda conn: _answered(conn, sid))
+
+    async def answer_page(
+        self,
+        alert_id: str,
+        step: Step,
+        actor: Actor,
+        now: datetime,
+        receipt: Receipt | None,
+        *,
+        escalate: bool = False,
+    ) -> Transition | Answered:
+        def job(conn: Db) -> Transition | Answered:
+            if receipt is not None:
+                cutoff = to_micros(now - TWILIO_RETENTION)
+                conn.execute("DELETE FROM twilio_answers WHERE answered_at < ?", (cutoff,))
+                answered = _answered(conn, receipt.sid)
+                if answered is not None:
+                    return answered
+            # The step first: what it refuses (a closed alert) is the better reason.
+            transition = self._update(conn, AlertRef(RefKind.ID, alert_id), step, actor, now)
+            if escalate:
+                current = _load_escalation(conn, alert_id)
+                moved = None if current is None else escalation.escalate_now(current, now)
+                if moved is None:
+                    raise FailedPrecondition("the alert's escalation has nothing left to do")
+                _save_escalation(conn, moved)
+            if receipt is not None:
+                # As for links: a replay racing this one conflicts here and runs again.
+                conn.execute(
+                    "INSERT INTO twilio_answers (sid, outcome, answer, answered_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (receipt.sid, receipt.outcome, receipt.answer(transition), to_micros(now)),
+                )
+            return transition
+
+        return await self._write(job)
+
+    async def may_answer(self, user_id: str, alert_id: str) -> bool:
+        def job(conn: Db) -> bool:
+            paged = conn.execute(
+                "SELECT 1 FROM pages WHERE alert_id = ? AND user_id = ? LIMIT 1",
+                (alert_id, user_id),
+            ).fetchone()
+            member = conn.execute(
+                "SELECT 1 FROM alerts a JOIN team_members m ON m.team_id = a.team_id "
+                "WHERE a.id = ? AND m.user_id = ?",
+                (alert_id, user_id),
+            ).fetchone()
+            return paged is not None or member is not None
+
+        return await self._read(job)
+
+    @abc.abstractmethod
+    def _update(
+        self, conn: Db, ref: AlertRef, step: Step, actor: Actor, now: datetime
+    ) -> Transition:
+        """Runs `step` on the alert and writes what it changed, as `update_alert` does."""
+
+
+def _answered(conn: Db, sid: str) -> Answered | None:
+    row = conn.execute(
+        "SELECT outcome, answer FROM twilio_answers WHERE sid = ?", (sid,)
+    ).fetchone()
+    return None if row is None else Answered(row["outcome"], row["answer"])

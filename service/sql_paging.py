@@ -20,10 +20,18 @@ from service import documents, escalation, lifecycle, paging, recipients
 from service.clock import from_micros, to_micros
 from service.errors import AlreadyExists, FailedPrecondition, NotFound
 from service.escalation import ENGINE_ACTOR, Escalation, State
-from service.model import Actor, Alert, Change, Status, Transition
+from service.model import (
+    Actor,
+    Alert,
+    Change,
+    PagingPlan,
+    PlannedStep,
+    Status,
+    Transition,
+)
 from service.notifier import Outcome, SendResult
 from service.paging import ClaimedPage, Claims, PageRecord, PageState
-from service.policy import EscalationRule, Policy, Routing, Target, TargetKind
+from service.policy import EscalationRule, Policy, Routing, TargetKind
 from service.schedule import Override, Schedule
 from service.sql import RETRY_WHOLE_JOB, Db, IntegrityError, Row, Transactions
 from service.sql_directory import (
@@ -34,24 +42,24 @@ from service.sql_directory import (
     hold_references,
     lock_referenced,
 )
+from service.sql_responders import people, resolve_responders
 from service.user import Channel, User
 
 log = logging.getLogger(__name__)
 ENGINE = Actor(ENGINE_ACTOR)
 _STEPS_MAX = 1_000  # rules x cycles is at most 20 x 21: a bound, not a limit anyone meets
-_RESPONDER_KINDS = {
-    "user": TargetKind.USER,
-    "team": TargetKind.TEAM,
-    "schedule": TargetKind.SCHEDULE,
-}
 
 
 # Run inside the alert writes of SQLiteStore
 
 
-def start_escalation(conn: Db, alert: Alert, now: datetime) -> tuple[dict[str, str], list[Change]]:
-    """Snapshots the policy the new alert routes to (plus its responders) and schedules its
-    first rule; returns what to add to the alert's "created" entry, and other activity."""
+def start_escalation(
+    conn: Db, alert: Alert, now: datetime
+) -> tuple[dict[str, object], list[Change], PagingPlan]:
+    """Snapshots the policy the new alert routes to (plus its responders: users, teams and
+    schedules at once, escalation policies' rules alongside the policy's by their delays)
+    and schedules its first rule; returns what to add to the alert's "created" entry, other
+    activity, and whom it will page."""
     routing = _routing(conn, alert.owner_team_id)
     wanted = set()
     if routing is not None:
@@ -62,52 +70,41 @@ def start_escalation(conn: Db, alert: Alert, now: datetime) -> tuple[dict[str, s
         if p is not None
     }
     chosen, rule_name = recipients.route(alert, routing, policies, now)
-    extra, missing = _responder_targets(conn, alert)
+    responders = resolve_responders(conn, alert.responders)
+    extra = [rule for policy in responders.policies for rule in policy.rules]
+    if responders.targets:
+        extra.append(EscalationRule(timedelta(), responders.targets))
     if extra:
-        rules = (EscalationRule(timedelta(), extra), *chosen.rules)
+        rules = (*chosen.rules, *extra)
         chosen = dataclasses.replace(chosen, rules=tuple(sorted(rules, key=lambda r: r.delay)))
     state = escalation.start(alert.id, chosen, now)
-    routed = {"policy": chosen.name}
+    routed: dict[str, object] = {"policy": chosen.name}
     if rule_name:
         routed["routing rule"] = rule_name
-    if not chosen.id and not extra:
+    if responders.policies:
+        routed["responder policies"] = [p.name for p in responders.policies]
+    steps, why = recipients.plan(chosen, now, _directory(conn, {alert.owner_team_id: routing}))
+    nobody = "" if any(users for _, users in steps) else "; ".join(why) or "no rule names anyone"
+    if nobody and not chosen.id and not extra:
         # A team without a policy pages its on-call at once, and only that: when that is
         # nobody, the escalation is over before it starts, and the alert's first entry says
         # so (no step for the engine to run a moment later).
-        directory = _directory(conn, {alert.owner_team_id: routing})
-        found = recipients.recipients(chosen.rules[0].targets[0], now, directory)
-        if not found.users:
-            state = dataclasses.replace(state, state=escalation.State.DONE, due_at=None)
-            routed["paging"] = f"nobody: {found.why_nobody}"
+        state = dataclasses.replace(state, state=escalation.State.DONE, due_at=None)
+        routed["paging"] = f"nobody: {nobody}"
     _save_escalation(conn, state, insert=True)
-    return routed, [Change("responder not found", after={"responder": m}) for m in missing]
-
-
-def _responder_targets(conn: Db, alert: Alert) -> tuple[tuple[Target, ...], list[str]]:
-    targets: list[Target] = []
-    missing: list[str] = []
-    for responder in alert.responders:
-        kind = _RESPONDER_KINDS.get(responder.type)
-        table, key = (
-            {
-                TargetKind.USER: ("users", "username_key"),
-                TargetKind.TEAM: ("teams", "name_key"),
-                TargetKind.SCHEDULE: ("schedules", "name_key"),
-            }.get(kind, ("", ""))
-            if kind
-            else ("", "")
-        )
-        found = None
-        if table:
-            found = conn.execute(
-                f"SELECT id FROM {table} WHERE id = ? OR {key} = ?",
-                (responder.name, responder.name.lower()),
-            ).fetchone()
-        if kind is None or found is None:
-            missing.append(f"{responder.type}:{responder.name}")
-            continue
-        targets.append(Target(kind, found["id"], responder.name))
-    return tuple(targets), missing
+    found = people(conn, sorted({user for _, users in steps for user in users}))
+    named = {user: found.get(user, (user, False)) for _, users in steps for user in users}
+    unreachable = tuple(dict.fromkeys(name for name, reachable in named.values() if not reachable))
+    if named and len(unreachable) == len(named):
+        nobody = f"{', '.join(unreachable)}: no contact methods"
+    plan = PagingPlan(
+        ", ".join([chosen.name, *(p.name for p in responders.policies)]),
+        tuple(PlannedStep(delay, tuple(named[u][0] for u in users)) for delay, users in steps),
+        nobody,
+        unreachable,
+    )
+    missing = [Change("responder not found", after={"responder": m}) for m in responders.missing]
+    return routed, missing, plan
 
 
 def react(conn: Db, before: Alert, after: Alert, now: datetime) -> list[Change]:

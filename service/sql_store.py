@@ -62,6 +62,7 @@ from service.sql_directory import SQLDirectory, lock_referenced, refuse_if_paged
 from service.sql_inbound import SQLInbound
 from service.sql_paging import ENGINE, SQLPaging, start_escalation
 from service.sql_paging import react as react_to_change
+from service.sql_responders import resolve_responders
 from service.store import Step
 from service.validation import INT64_MAX
 
@@ -146,13 +147,15 @@ class SQLStore(SQLDirectory, SQLPaging, SQLInbound):
     async def update_alert(
         self, ref: AlertRef, step: Step, actor: Actor, now: datetime
     ) -> Transition:
-        def job(conn: Db) -> Transition:
-            before = _alert(_alert_row(conn, ref))
-            transition = step(before)
-            _write_transition(conn, before, transition, actor, now)
-            return transition
+        return await self._write(lambda conn: self._update(conn, ref, step, actor, now))
 
-        return await self._write(job)
+    def _update(
+        self, conn: Db, ref: AlertRef, step: Step, actor: Actor, now: datetime
+    ) -> Transition:
+        before = _alert(_alert_row(conn, ref))
+        transition = step(before)
+        _write_transition(conn, before, transition, actor, now)
+        return transition
 
     async def get_alert(self, ref: AlertRef) -> Alert:
         return await self._read(lambda conn: _alert(_alert_row(conn, ref)))
@@ -547,9 +550,18 @@ class SQLStore(SQLDirectory, SQLPaging, SQLInbound):
 
 
 def _create_alert(
-    conn: Db, alert: NewAlert, actor: Actor, now: datetime, new_id: str
+    conn: Db, alert: NewAlert, actor: Actor, now: datetime, new_id: str, *, strict: bool = True
 ) -> CreateResult:
-    """Creates the alert, or counts it into the open one with its alias and team."""
+    """Creates the alert, or counts it into the open one with its alias and team. A caller's
+    responder that names nothing is refused (`strict`); one set by an integration's rules is
+    noted on the alert instead, since its delivery cannot be told and must not be lost."""
+    if strict:
+        unknown = resolve_responders(conn, alert.responders)
+        if unknown.missing:
+            index, responder = unknown.missing_at[0], alert.responders[unknown.missing_at[0]]
+            raise InvalidArgument(
+                f"responders[{index}]", f"no {responder.type} named {responder.name!r}"
+            )
     alias = alert.alias or new_id
     row = _team_with_open_alias(conn, alert.owner_team or DEFAULT_TEAM_ID, alias)
     if row["id"] is not None:
@@ -569,12 +581,17 @@ def _create_alert(
     created = fresh(tiny_id)
     # The policy is snapshotted in the transaction that creates the alert: nothing that
     # happens to the policy afterwards changes whom this alert pages.
-    routed, notes = start_escalation(conn, created, now)
+    routed, notes, plan = start_escalation(conn, created, now)
+    if notes:
+        log.warning(
+            "alert %s names responders that do not exist: %s",
+            created.tiny_id, ", ".join(str(n.after["responder"]) for n in notes),
+        )  # fmt: skip
     entry = lifecycle.created(created)
     entry = dataclasses.replace(entry, after={**entry.after, **routed})
     _insert_activity(conn, created.id, (entry,), actor, now)
     _insert_activity(conn, created.id, notes, ENGINE, now)
-    return CreateResult(created, deduplicated=False)
+    return CreateResult(created, deduplicated=False, paging=plan)
 
 
 # Rows and values
@@ -651,7 +668,7 @@ def _take(
     """One action of a delivery. Acting on the open alert with the alert's alias when there
     is none is no error: an OK may come for an alarm that was closed by hand."""
     if action.kind == "create":
-        created = _create_alert(conn, alert, actor, now, new_id)
+        created = _create_alert(conn, alert, actor, now, new_id, strict=False)
         return IngestResult(False, created.alert, created.deduplicated)
     row = _team_with_open_alias(conn, alert.owner_team, alert.alias)
     if row["id"] is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -60,6 +61,30 @@ def _connect(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> SQLiteDb:
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
     return conn
+
+
+# The database holds token hashes, contact addresses and alert bodies: the owner's alone.
+_PRIVATE = 0o600
+
+
+def _make_private(path: Path) -> None:
+    """Creates the database file readable by its owner only, before SQLite first opens it,
+    and tightens one an older version left readable by others. SQLite creates the -wal and
+    -shm files (on every open, after a clean close removed them) with the database file's
+    own mode, so this is what makes them private too; the umask is not touched, as it is the
+    whole process's. Existing -wal and -shm files are tightened here as well."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, _PRIVATE))
+    except OSError as exc:
+        raise Unavailable(f"cannot create the database {path}: {exc.strerror}") from exc
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if file.stat().st_mode & 0o777 != _PRIVATE:
+                file.chmod(_PRIVATE)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise Unavailable(f"cannot make {file} private (mode 0600): {exc.strerror}") from exc
 
 
 class _JobFailedError(Exception):
@@ -254,6 +279,7 @@ class SQLiteStore(SQLStore):
         return await asyncio.to_thread(self._migrate, self._clock.now())
 
     def _migrate(self, now: datetime) -> list[str]:
+        _make_private(self._path)
         try:
             conn = _connect(self._path)
         except sqlite3.Error as exc:

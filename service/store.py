@@ -35,6 +35,7 @@ from service.model import (
 from service.notifier import SendResult
 from service.paging import ClaimedPage, Claims, PageRecord, PageState
 from service.policy import Policy, Routing
+from service.receipts import Answered, LinkUse, Receipt
 from service.schedule import Override, Schedule
 from service.user import Channel, MemberRole, TeamMember, User
 
@@ -279,7 +280,28 @@ class Store(Protocol):
     async def link_used(self, digest: str) -> bool:
         """Whether the acknowledge link with this digest has been redeemed."""
 
-    async def record_link_use(
-        self, digest: str, alert_id: str, user_id: str, expires_at: datetime, now: datetime
-    ) -> bool:
-        """Records a redeemed link until `expires_at`; False if it was recorded before."""
+    async def redeem_link(
+        self, use: LinkUse, step: Step, actor: Actor, now: datetime
+    ) -> Transition | None:
+        """Records the link's use and runs `step` on its alert, in one transaction; None,
+        doing nothing, when the link was used before (by a request racing this one, too)."""
+
+    async def twilio_answer(self, sid: str) -> Answered | None:
+        """The answer given to the Twilio request with this id, if one was."""
+
+    async def answer_page(
+        self,
+        alert_id: str,
+        step: Step,
+        actor: Actor,
+        now: datetime,
+        receipt: Receipt | None,
+        *,
+        escalate: bool = False,
+    ) -> Transition | Answered:
+        """Runs `step` on the alert (first, with `escalate`, its escalation's next step now,
+        else FailedPrecondition) and keeps the receipt's answer, in one transaction; the
+        first answer, doing nothing, when the receipt's request was answered before."""
+
+    async def may_answer(self, user_id: str, alert_id: str) -> bool:
+        """Whether the user was paged for the alert or is a member of its team."""

@@ -22,6 +22,7 @@ from service.user import (
     User,
 )
 from service.wallclock import zone
+from service.webhook_targets import WebhookTargets
 
 USERNAME_MAX = 100
 FULL_NAME_MAX = 200
@@ -162,10 +163,21 @@ def referenced_by_rules(user: User, method: ContactMethod) -> str:
 
 
 class Users:
-    def __init__(self, store: Store, clock: Clock, new_id: Callable[[], str] = new_uuid) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        new_id: Callable[[], str] = new_uuid,
+        *,
+        webhooks: WebhookTargets | None = None,
+    ) -> None:
+        """`webhooks` is where webhook contacts may point, by the same rule the webhook
+        adapter sends by (default: https only, nothing internal), so an address every page
+        would fail on is refused when it is added."""
         self._store = store
         self._clock = clock
         self._new_id = new_id
+        self._webhooks = webhooks or WebhookTargets()
 
     async def create(
         self, name: str, full_name: str = "", time_zone: str = "", user_role: str = ""
@@ -218,6 +230,10 @@ class Users:
         validation.reference("user", user)
         method_channel = channel(kind)
         address(method_channel, where)
+        if method_channel is Channel.WEBHOOK:
+            problem = await self._webhooks.refusal(where)
+            if problem:
+                raise InvalidArgument("address", problem)
         if name:
             contact_name(name)
         new_id = self._new_id()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from service.errors import InvalidArgument
 from service.model import NewAlert, Responder
@@ -32,6 +32,11 @@ TEAM_NAME_MAX = 100
 TEAM_DESCRIPTION_MAX = 1_000
 TOKEN_NAME_MAX = 100
 SNOOZE_MAX = timedelta(days=7)
+# The times a schedule may be asked about: far wider than any rota needs, and far enough
+# inside what datetime holds (years 1 to 9999) that looking a year or two ahead or behind,
+# or into a time zone, never overflows.
+SCHEDULE_EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+SCHEDULE_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 _TEAM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # An SNS topic ARN; the HTTP edge reads the partition and region out of the same pattern.
@@ -139,6 +144,14 @@ def snooze_until(until: datetime, now: datetime, field: str = "until") -> dateti
     if until - now > SNOOZE_MAX:
         raise InvalidArgument(field, "must end at most 7 days ahead")
     return until
+
+
+def schedule_time(field: str, value: datetime | None) -> datetime | None:
+    if value is not None and not SCHEDULE_EARLIEST <= value < SCHEDULE_LATEST:
+        raise InvalidArgument(
+            field, f"must fall in the years 1900 to 8999 (got {value.isoformat()})"
+        )
+    return value
 
 
 def team_name(value: str, field: str = "name") -> str:

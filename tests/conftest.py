@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,13 @@ from tests.databases import BACKENDS, open_store, postgres_database
 from tests.fakes import FakeClock
 
 LINK_SECRET = "a-link-secret-shared-by-the-replicas-of-tests"
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (the kernel hands it out again only later)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
@@ -80,11 +88,17 @@ async def _serving(
     database_url: str,
 ) -> AsyncIterator[Running]:
     sns = sns or SnsConfig()
+    http_listen, public_url = "127.0.0.1:0", ""
+    if database_url:
+        # A replica must be told where it is reached: here, at its own listener.
+        port = free_port()
+        http_listen, public_url = f"127.0.0.1:{port}", f"http://127.0.0.1:{port}"
     config = Config(
         data_dir=tmp_path / "data",
         database_url=database_url,
         grpc_listen="127.0.0.1:0",
-        http_listen="127.0.0.1:0",
+        http_listen=http_listen,
+        public_url=public_url,
         sns=sns,
         notifications=notifications or NotifySettings(),
     )

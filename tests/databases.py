@@ -1,7 +1,8 @@
 """The databases tests run on: SQLite in a temporary directory, and a real PostgreSQL server.
 
 PostgreSQL tests use the server at `TOCSIN_TEST_DATABASE_URL` (default: the local one), each in
-a schema of its own that is dropped afterwards. Without a server they are skipped, with the
+a schema of its own that is dropped afterwards (or, to make a database refuse connections, in a
+database of its own). Without a server they are skipped, with the
 reason, unless `TOCSIN_REQUIRE_POSTGRES=1` (as CI sets it) makes that a failure.
 """
 
@@ -13,6 +14,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -70,6 +72,34 @@ def postgres_database() -> Iterator[str]:
     require_postgres()
     with scratch_schema(POSTGRES_URL, "test") as url:
         yield url
+
+
+@contextlib.contextmanager
+def scratch_database() -> Iterator[str]:
+    """A URL of a new empty database of the test server, dropped afterwards. A database, not
+    a schema: whether it takes connections is set per database (see `refuse_connections`)."""
+    require_postgres()
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield urlsplit(POSTGRES_URL)._replace(path=f"/{name}").geturl()
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def refuse_connections(url: str, refuse: bool = True) -> None:
+    """An outage of the database at `url` (one `scratch_database` made), as its clients see
+    one: new connections refused and those it had ended. `refuse=False` ends the outage."""
+    name = urlsplit(url).path.lstrip("/")
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS {str(not refuse).lower()}")
+        if refuse:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (name,),
+            )
 
 
 @contextlib.asynccontextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import socket
@@ -11,11 +12,11 @@ import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import aiohttp
 import pytest
 
 from adapters.console import ConsoleNotifier
@@ -36,6 +37,7 @@ from adapters.webhook import WebhookNotifier
 from service.config import ConfigError
 from service.notifier import Outcome, Page
 from service.user import Channel
+from service.webhook_targets import Allowed, WebhookRule
 from tests.fakes import FakeClock
 from tests.provider_servers import (
     FcmServer,
@@ -330,14 +332,13 @@ async def test_a_providers_own_timeout_is_capped_at_the_engines_longest_call() -
         twilio=twilio_settings(None, base_url=f"http://127.0.0.1:{port}", timeout_seconds=15)
     )
     try:
-        async with aiohttp.ClientSession() as http:
-            built = notifiers(settings, http, FakeClock(), longest_call=0.5)
-            started = time.monotonic()
-            async with asyncio.timeout(5):  # well short of the configured 15 s
-                result = await built.by_channel[Channel.SMS].send(
-                    make_page(channel=Channel.SMS, address="+15550100")
-                )
-            await built.close()
+        built = notifiers(settings, FakeClock(), longest_call=0.5)
+        started = time.monotonic()
+        async with asyncio.timeout(5):  # well short of the configured 15 s
+            result = await built.by_channel[Channel.SMS].send(
+                make_page(channel=Channel.SMS, address="+15550100")
+            )
+        await built.close()
     finally:
         silent.close()
     assert result.outcome is Outcome.RETRYABLE
@@ -507,30 +508,33 @@ async def receiver() -> AsyncIterator[WebhookReceiver]:
         yield server
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
+# The receivers listen on loopback, which pages may reach only when it is listed.
+LOOPBACK = (ip_network("127.0.0.1/32"),)
 
 
-def webhook(http: aiohttp.ClientSession, secret: str = SECRET) -> WebhookNotifier:
-    return WebhookNotifier(
-        WebhookSettings(secret, timeout_seconds=1, allow_http=True), http, FakeClock(NOW)
-    )
+@contextlib.asynccontextmanager
+async def webhook(
+    secret: str = SECRET, allow_http: bool = True, allow_private: tuple[Allowed, ...] = LOOPBACK
+) -> AsyncIterator[WebhookNotifier]:
+    settings = WebhookSettings(secret, 1, allow_http, allow_private)
+    notifier = WebhookNotifier(settings, FakeClock(NOW))
+    try:
+        yield notifier
+    finally:
+        await notifier.close()
 
 
-async def test_webhook_posts_signed_json_without_the_address(
-    receiver: WebhookReceiver, http: aiohttp.ClientSession
-) -> None:
+async def test_webhook_posts_signed_json_without_the_address(receiver: WebhookReceiver) -> None:
     address = f"{receiver.url}/hooks/tocsin?token=receiver-own-token"
-    result = await webhook(http).send(make_page(address=address))
+    async with webhook() as hook:
+        result = await hook.send(make_page(address=address))
     assert result.outcome is Outcome.DELIVERED and result.provider_id == "req-1"
-    (hook,) = receiver.received
-    assert hook.signature_valid and hook.path == "/hooks/tocsin"
-    assert hook.headers["X-Tocsin-Timestamp"] == str(int(NOW.timestamp()))
-    assert hook.headers["Idempotency-Key"] == "01JALERT/0.0.0/u-ada/m-1/0"
-    assert hook.headers["Content-Type"] == "application/json"
-    body = hook.json()
+    (hook_received,) = receiver.received
+    assert hook_received.signature_valid and hook_received.path == "/hooks/tocsin"
+    assert hook_received.headers["X-Tocsin-Timestamp"] == str(int(NOW.timestamp()))
+    assert hook_received.headers["Idempotency-Key"] == "01JALERT/0.0.0/u-ada/m-1/0"
+    assert hook_received.headers["Content-Type"] == "application/json"
+    body = hook_received.json()
     assert body["sent_at"] == int(NOW.timestamp())  # signed, unlike the header
     assert (body["alert_id"], body["tiny_id"], body["message"]) == (
         "01JALERT",
@@ -538,7 +542,7 @@ async def test_webhook_posts_signed_json_without_the_address(
         "Disk full on db-1",
     )
     assert body["details"] == {"region": "eu-west-1", "threshold": "95"}
-    assert "receiver-own-token" not in hook.body.decode() and "address" not in body
+    assert "receiver-own-token" not in hook_received.body.decode() and "address" not in body
     assert "receiver-own-token" not in result.detail
 
 
@@ -547,43 +551,77 @@ async def test_webhook_posts_signed_json_without_the_address(
     [(500, Outcome.RETRYABLE), (429, Outcome.RETRYABLE), (404, Outcome.PERMANENT)],
 )
 async def test_webhook_answers_are_classified(
-    receiver: WebhookReceiver, http: aiohttp.ClientSession, status: int, outcome: Outcome
+    receiver: WebhookReceiver, status: int, outcome: Outcome
 ) -> None:
     receiver.fail_next(status)
-    result = await webhook(http).send(make_page(address=f"{receiver.url}/hook"))
+    async with webhook() as hook:
+        result = await hook.send(make_page(address=f"{receiver.url}/hook"))
     assert result.outcome is outcome and f"HTTP {status}" in result.detail
 
 
 async def test_webhook_signed_with_another_secret_is_refused_for_good(
-    receiver: WebhookReceiver, http: aiohttp.ClientSession
+    receiver: WebhookReceiver,
 ) -> None:
-    result = await webhook(http, "some-other-secret-value").send(
-        make_page(address=f"{receiver.url}/hook")
-    )
+    async with webhook("some-other-secret-value") as hook:
+        result = await hook.send(make_page(address=f"{receiver.url}/hook"))
     assert result.outcome is Outcome.PERMANENT and "HTTP 401" in result.detail
     assert not receiver.received[0].signature_valid
 
 
-async def test_webhook_needs_https_unless_allowed(
-    receiver: WebhookReceiver, http: aiohttp.ClientSession
-) -> None:
-    strict = WebhookNotifier(WebhookSettings(SECRET), http, FakeClock(NOW))
-    result = await strict.send(make_page(address=f"{receiver.url}/hook"))
+async def test_webhook_needs_https_unless_allowed(receiver: WebhookReceiver) -> None:
+    async with webhook(allow_http=False) as strict:
+        result = await strict.send(make_page(address=f"{receiver.url}/hook"))
     assert result.outcome is Outcome.PERMANENT and "https" in result.detail
+    assert "notifications.webhook.allow_http" in result.detail
     assert receiver.received == []
 
 
-async def test_webhook_unreachable_or_silent_is_retryable(http: aiohttp.ClientSession) -> None:
-    refused = await webhook(http).send(make_page(address=f"http://127.0.0.1:{closed_port()}/"))
+@pytest.mark.parametrize(
+    ("host", "words"),
+    [
+        ("127.0.0.1", "(loopback); list it in notifications.webhook.allow_private"),
+        # A name is refused on what it resolves to at the send, whatever it was before.
+        ("localhost", "localhost (127.0.0.1) is an internal address (loopback)"),
+        ("0x7f.1", "(127.0.0.1) is an internal address"),  # an old numeric form
+        ("[::ffff:127.0.0.1]", "(loopback)"),  # IPv4-mapped
+        ("[::1]", "(loopback)"),
+        ("2130706433", "not a valid URL"),  # 127.0.0.1 as one number
+    ],
+)
+async def test_webhook_never_connects_to_an_internal_address_unless_listed(
+    receiver: WebhookReceiver, host: str, words: str
+) -> None:
+    port = urlsplit(receiver.url).port
+    async with webhook(allow_private=()) as strict:
+        result = await strict.send(make_page(address=f"http://{host}:{port}/hook?t=secret"))
+    assert result.outcome is Outcome.PERMANENT and words in result.detail, result.detail
+    assert "secret" not in result.detail
+    assert receiver.received == []
 
-    async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read()  # holds the connection open without a reply
 
-    server = await asyncio.start_server(never_answer, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    async with server:
-        silent = await webhook(http).send(make_page(address=f"http://127.0.0.1:{port}/"))
-        server.close()
+async def test_webhook_to_a_listed_host_name_is_sent(receiver: WebhookReceiver) -> None:
+    port = urlsplit(receiver.url).port
+    async with webhook(allow_private=("localhost",)) as hook:
+        named = await hook.send(make_page(address=f"http://localhost:{port}/hook"))
+        # The name is listed, not its address: the address alone stays refused.
+        literal = await hook.send(make_page(address=f"{receiver.url}/hook"))
+    assert named.outcome is Outcome.DELIVERED, named.detail
+    assert literal.outcome is Outcome.PERMANENT and "loopback" in literal.detail
+    assert len(receiver.received) == 1
+
+
+async def test_webhook_unreachable_or_silent_is_retryable() -> None:
+    async with webhook() as hook:
+        refused = await hook.send(make_page(address=f"http://127.0.0.1:{closed_port()}/"))
+
+        async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.read()  # holds the connection open without a reply
+
+        server = await asyncio.start_server(never_answer, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            silent = await hook.send(make_page(address=f"http://127.0.0.1:{port}/"))
+            server.close()
     assert (refused.outcome, silent.outcome) == (Outcome.RETRYABLE, Outcome.RETRYABLE)
     assert "timed out" in silent.detail
 
@@ -632,10 +670,23 @@ def test_settings_read_the_file_and_secrets_from_the_environment(tmp_path: Path)
     assert "smtp-password" not in repr(settings) and TOKEN not in repr(settings)
 
 
+def test_webhook_allow_private_lists_networks_addresses_and_hosts() -> None:
+    section = {"webhook": {"allow_http": True, "allow_private": ["10.0.0.0/8", "::1", "Hooks."]}}
+    settings = settings_from(section, SECRETS).webhook
+    assert settings is not None
+    assert settings.rule == WebhookRule(
+        True, (ip_network("10.0.0.0/8"), ip_network("::1/128"), "hooks")
+    )
+    from_env = settings_from(
+        {}, {**SECRETS, "TOCSIN_WEBHOOK_ALLOW_PRIVATE": "127.0.0.1, hooks.internal"}
+    )
+    assert from_env.webhook_rule.allow_private == (ip_network("127.0.0.1/32"), "hooks.internal")
+    assert settings_from({}, {}).webhook_rule == WebhookRule()  # https only, nothing internal
+
+
 async def test_no_settings_means_console_everywhere_and_no_webhook() -> None:
     assert settings_from(None, {}) == NotifySettings()
-    async with aiohttp.ClientSession() as http:
-        built = notifiers(NotifySettings(), http, FakeClock())
+    built = notifiers(NotifySettings(), FakeClock())
     assert set(built.by_channel) == set(Channel) and built.webhook is None
     assert all(isinstance(n, ConsoleNotifier) for n in built.by_channel.values())
 
@@ -646,18 +697,17 @@ async def test_notifiers_use_each_configured_provider(tmp_path: Path) -> None:
     settings = settings_from(
         {**FULL, "twilio": {"account_sid": SID, "sms_from": "+1555000111"}}, env
     )
-    async with aiohttp.ClientSession() as http:
-        built = notifiers(settings, http, FakeClock())
-        kinds = {channel: type(n) for channel, n in built.by_channel.items()}
-        assert kinds == {
-            Channel.EMAIL: EmailNotifier,
-            Channel.SMS: TwilioSmsNotifier,
-            Channel.VOICE: ConsoleNotifier,  # no voice_from
-            Channel.PUSH: FcmNotifier,
-            Channel.WEBHOOK: WebhookNotifier,
-        }
-        assert built.by_channel[Channel.WEBHOOK] is built.webhook
-        await built.close()
+    built = notifiers(settings, FakeClock())
+    kinds = {channel: type(n) for channel, n in built.by_channel.items()}
+    assert kinds == {
+        Channel.EMAIL: EmailNotifier,
+        Channel.SMS: TwilioSmsNotifier,
+        Channel.VOICE: ConsoleNotifier,  # no voice_from
+        Channel.PUSH: FcmNotifier,
+        Channel.WEBHOOK: WebhookNotifier,
+    }
+    assert built.by_channel[Channel.WEBHOOK] is built.webhook
+    await built.close()
 
 
 @pytest.mark.parametrize(
@@ -722,6 +772,24 @@ async def test_notifiers_use_each_configured_provider(tmp_path: Path) -> None:
             "true or false",
         ),
         ({"webhook": {}}, {}, "notifications.webhook.secret", "TOCSIN_WEBHOOK_SECRET"),
+        (
+            {"webhook": {"allow_private": "10.0.0.0/8"}},
+            {**SECRETS, "TOCSIN_WEBHOOK_ALLOW_PRIVATE": "10.0.0.1/8"},
+            "notifications.webhook.allow_private",
+            "host bits set",
+        ),
+        (
+            {"webhook": {"allow_private": [10]}},
+            SECRETS,
+            "notifications.webhook.allow_private",
+            "list of networks",
+        ),
+        (
+            {"webhook": {"allow_private": ["hooks internal"]}},
+            SECRETS,
+            "notifications.webhook.allow_private",
+            "host name",
+        ),
         ({}, {"TOCSIN_WEBHOOK_SECRET": "short"}, "notifications.webhook.secret", "at least 16"),
         ({"fcm": {}}, {}, "notifications.fcm.credentials_file", "GOOGLE_APPLICATION_CREDENTIALS"),
         (

@@ -9,6 +9,7 @@ from typing import cast
 
 import grpc
 import pytest
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from clients.client import TocsinClient, parse_ref
@@ -20,7 +21,18 @@ from service.errors import (
     Unauthenticated,
     Unavailable,
 )
-from service.model import AlertEvent, AlertFilter, AlertQuery, AlertRef, NewAlert, Priority, RefKind
+from service.model import (
+    AlertEvent,
+    AlertFilter,
+    AlertQuery,
+    AlertRef,
+    NewAlert,
+    PagingPlan,
+    PlannedStep,
+    Priority,
+    RefKind,
+    Responder,
+)
 from tests.conftest import Running
 
 UNKNOWN_PRIORITY = cast(alerts_pb2.Priority.ValueType, 9)
@@ -49,6 +61,34 @@ async def test_create_get_and_dedup(client: TocsinClient, running: Running) -> N
         ("created", "ana", "seen in grafana"),
         ("deduplicated", "admin", ""),  # no user given: the token's name
     ]
+
+
+async def test_create_answers_whom_it_pages_and_refuses_unknown_responders(
+    client: TocsinClient,
+) -> None:
+    created = await client.create_alert(NewAlert(message="Disk full"))
+    assert created.paging == PagingPlan(
+        "default on-call", (PlannedStep(timedelta(), ()),), "team default has no members"
+    )
+    await client.create_user("alice")
+    await client.set_team_member("default", "alice")
+    await client.create_user("bob")
+    await client.add_contact_method("bob", "email", "bob@example.com")
+    created = await client.create_alert(
+        NewAlert(message="CPU hot", responders=(Responder("user", "bob"),))
+    )
+    assert created.paging is not None and not created.paging.nobody
+    assert {user for step in created.paging.steps for user in step.users} == {"alice", "bob"}
+    assert created.paging.unreachable == ("alice",)  # in the team, but nothing reaches her
+    alone = await client.create_alert(NewAlert(message="Load high"))
+    assert alone.paging is not None and alone.paging.nobody == "alice: no contact methods"
+    with pytest.raises(InvalidArgument, match=r"responders\[1\]: no escalation named 'nope'"):
+        await client.create_alert(
+            NewAlert(
+                message="m",
+                responders=(Responder("user", "alice"), Responder("escalation", "nope")),
+            )
+        )
 
 
 async def test_sixty_four_simultaneous_creates_make_one_alert(client: TocsinClient) -> None:
@@ -345,3 +385,20 @@ async def test_every_call_needs_a_valid_token(running: Running) -> None:
                 alerts_pb2.ListAlertsRequest(), metadata=(("authorization", "Basic x"),)
             )
         assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_snooze_durations_past_what_a_time_can_hold(running: Running) -> None:
+    async with running.client() as client:
+        created = await client.create_alert(NewAlert(message="m"))
+    ref = alerts_pb2.AlertRef(id=created.alert.id)
+    async with grpc.aio.insecure_channel(running.target) as channel:
+        stub = alerts_pb2_grpc.AlertServiceStub(channel)
+        auth = (("authorization", f"Bearer {running.token}"),)
+        for seconds in (10**14, -(10**14), 10**9):
+            request = alerts_pb2.SnoozeAlertRequest(ref=ref, duration=Duration(seconds=seconds))
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.SnoozeAlert(request, metadata=auth)
+            assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+            assert f"duration: must be at most 7 days (got {seconds:,} seconds)" == (
+                caught.value.details()
+            )

@@ -64,12 +64,14 @@ async def test_create_list_get_and_log(running: Running) -> None:
     alert = data["alert"]
     assert alert["priority"] == "P2" and alert["details"] == {"host": "db-1"}
     assert data["deduplicated"] is False
+    assert data["paging"]["nobody"] == "team default has no members"
 
     again = await tocsin(
         running, "alerts", "create", "--message", "Disk full", "--alias", "disk-db1"
     )
     assert again.code == 0
     assert "deduplicated into alert #1 (count 2)" in again.out
+    assert "paging: nobody anew" in again.out
 
     listed = await tocsin(running, "alerts", "list")
     assert listed.code == 0
@@ -83,6 +85,25 @@ async def test_create_list_get_and_log(running: Running) -> None:
 
     log = await tocsin(running, "alerts", "log", "1", "--json")
     assert [e["action"] for e in log.json()] == ["created", "deduplicated"]  # type: ignore[attr-defined]
+
+
+async def test_create_says_who_will_be_paged_or_that_nobody_will(running: Running) -> None:
+    first = await tocsin(running, "alerts", "create", "--message", "m")
+    assert first.code == 0, first.err
+    assert "paging: nobody will be paged: team default has no members" in first.out
+    assert (await tocsin(running, "users", "create", "alice")).code == 0
+    assert (await tocsin(running, "teams", "add-member", "default", "alice")).code == 0
+    unreachable = await tocsin(running, "alerts", "create", "--message", "n")
+    assert "paging: nobody will be paged: alice: no contact methods" in unreachable.out
+    contact = ("--channel", "email", "--address", "alice@example.com")
+    assert (await tocsin(running, "users", "add-contact", "alice", *contact)).code == 0
+    second = await tocsin(running, "alerts", "create", "--message", "n")
+    assert "paging: alice now (policy: default on-call)" in second.out
+    refused = await tocsin(
+        running, "alerts", "create", "--message", "o", "--responder", "user:nosuch"
+    )
+    assert refused.code != 0
+    assert "responders[0]: no user named 'nosuch'" in refused.err
 
 
 async def test_actions_by_tiny_id(running: Running) -> None:

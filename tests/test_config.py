@@ -104,3 +104,31 @@ def test_database_url_from_the_environment_and_the_flag() -> None:
     assert load(None, {}, {"database_url": "postgres://x/y"}).database_url == "postgres://x/y"
     assert load(None, {}, {}).database_url == ""  # SQLite in the data directory
     assert load(None, {"TOCSIN_DATABASE_POOL_SIZE": "4"}, {}).database_pool_size == 4
+
+
+SHARED = (
+    "notifications:\n"
+    "  smtp: {host: smtp.example.com, username: tocsin, from_address: tocsin@example.com}\n"
+    "  twilio: {account_sid: AC0123456789abcdef0123456789abcdef, sms_from: '+15550001111'}\n"
+    "  fcm: {project_id: p, credentials_file: /nonexistent/fcm.json}\n"
+    "  webhook: {timeout_seconds: 10}\n"
+)
+
+
+def test_the_shim_reads_the_servers_file_without_the_senders_secrets(tmp_path: Path) -> None:
+    path = tmp_path / "tocsin.yaml"
+    path.write_text(SHARED)
+    twilio = {"TOCSIN_TWILIO_AUTH_TOKEN": "t" * 32}
+    # The servers need every provider's secret; the shim, which pages nobody, none of the
+    # senders' (only Twilio's auth token, which verifies Twilio's callbacks to it).
+    with pytest.raises(ConfigError, match="TOCSIN_SMTP_PASSWORD"):
+        load(path, twilio, {})
+    shim = load(path, twilio, {}, sends_pages=False).notifications
+    assert (shim.email, shim.fcm, shim.webhook) == (None, None, None)
+    assert shim.twilio is not None and shim.twilio.auth_token == "t" * 32
+    with pytest.raises(ConfigError, match="TOCSIN_TWILIO_AUTH_TOKEN"):
+        load(path, {}, {}, sends_pages=False)
+    # The file is still checked key by key.
+    path.write_text(SHARED + "  pager: {}\n")
+    with pytest.raises(ConfigError, match="notifications.pager"):
+        load(path, twilio, {}, sends_pages=False)

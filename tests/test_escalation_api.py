@@ -3,13 +3,16 @@ EscalateToNext and the page ledger, with a fake notifier behind the engine."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from datetime import timedelta
 from pathlib import Path
 
+import grpc
 import pytest
+from google.protobuf.duration_pb2 import Duration
 
 from clients.client import TocsinClient
+from protos.tocsin.v1 import escalations_pb2, escalations_pb2_grpc
 from service.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from service.model import NewAlert
 from service.paging import PageState
@@ -231,3 +234,58 @@ async def test_policies_update_from_the_cli_changes_only_what_is_given(running: 
     assert nothing.code == 2 and nothing.err.startswith("error: nothing to change")
     both = await tocsin(running, "policies", "update", "p", "--clear-repeat", "--repeat-times", "1")
     assert both.code == 2 and "--clear-repeat" in both.err
+
+
+async def test_values_out_of_range_are_invalid_arguments(running: Running) -> None:
+    """What the typed client cannot send: durations no timedelta holds, conditions nested
+    past what a decoder can follow."""
+    async with running.client() as client:
+        await client.create_user("alice")
+        await client.create_policy(
+            PolicySpec("p", rules=(RuleSpec(timedelta(), (("user", "alice"),)),))
+        )
+    huge = Duration(seconds=10**14)
+    target = escalations_pb2.Target(kind="user", name="alice")
+    deep_condition = '{"any": [' * 1_100 + "{}" + "]}" * 1_100
+    async with grpc.aio.insecure_channel(running.target) as channel:
+        stub = escalations_pb2_grpc.EscalationServiceStub(channel)
+        auth = (("authorization", f"Bearer {running.token}"),)
+        cases: list[tuple[Awaitable[object], str]] = [
+            (
+                stub.CreatePolicy(
+                    escalations_pb2.Policy(
+                        name="q",
+                        rules=[escalations_pb2.EscalationRule(delay=huge, targets=[target])],
+                    ),
+                    metadata=auth,
+                ),
+                "rules[0].delay: must be at most 1 day (got 100,000,000,000,000 seconds)",
+            ),
+            (
+                stub.CreatePolicy(
+                    escalations_pb2.Policy(
+                        name="q",
+                        rules=[escalations_pb2.EscalationRule(targets=[target])],
+                        repeat=escalations_pb2.Repeat(after=huge, times=1),
+                    ),
+                    metadata=auth,
+                ),
+                "repeat.after: must be at most 1 day",
+            ),
+        ]
+        for when_json, refusal in (
+            ("[" * 100_000, "rules[0].when_json: must be at most 20,000 characters"),
+            ("[" * 2_000, "rules[0].when_json: must not nest deeper than 64 levels"),
+            (deep_condition, "rules[0].when_json: must not nest deeper than 64 levels"),
+            ('{"field": "x", "op": "less-than", "value": ' + "9" * 5000 + "}", "100 digits"),
+        ):
+            routing = escalations_pb2.TeamRouting(
+                team="default",
+                rules=[escalations_pb2.RoutingRule(name="r", policy="p", when_json=when_json)],
+            )
+            cases.append((stub.SetTeamRouting(routing, metadata=auth), refusal))
+        for call, refusal in cases:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await call
+            assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT, refusal
+            assert refusal in (caught.value.details() or "")

@@ -4,8 +4,11 @@ fake notifier behind the engine."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import stat
+import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -34,6 +37,7 @@ from service.policies import PolicySpec, RoutingSpec, RuleSpec
 from service.replies import SMS_HELP, parse_sms
 from service.user import Channel, NotificationRule, NotificationStep
 from tests.conftest import Running, serving
+from tests.databases import BACKENDS
 from tests.fakes import FakeClock, FakeNotifier
 
 SID = "AC" + "0123456789abcdef" * 2
@@ -82,15 +86,19 @@ class World:
         async with self.http.post(URL(url, encoded=True), data=fields, headers=headers) as reply:
             return reply.status, await reply.text()
 
-    async def sms(self, body: str, sender: str = ALICE_PHONE) -> str:
-        status, text = await self.twilio(
-            f"{self.base}/v1/twilio/sms", {"From": sender, "Body": body}
-        )
+    async def sms(self, body: str, sender: str = ALICE_PHONE, sid: str = "") -> str:
+        fields = {"From": sender, "Body": body}
+        if sid:
+            fields["MessageSid"] = sid
+        status, text = await self.twilio(f"{self.base}/v1/twilio/sms", fields)
         assert status == 200, text
         return text
 
-    async def press(self, page: Page, digits: str) -> str:
-        fields = {"Digits": digits, "From": page.address, "CallSid": "CA" + "0" * 32}
+    async def press(self, page: Page, digits: str, call: str = "") -> str:
+        """Presses a key, in the call `call` (by default a new call's: a key that acts ends
+        its call, so two presses that act are two calls)."""
+        call = call or "CA" + uuid.uuid4().hex
+        fields = {"Digits": digits, "From": page.address, "CallSid": call}
         status, text = await self.twilio(action_url(self.base, page), fields)
         assert status == 200, text
         return text
@@ -98,6 +106,21 @@ class World:
 
 @pytest.fixture
 async def world(tmp_path: Path, clock: FakeClock) -> AsyncIterator[World]:
+    async with making_world(tmp_path, clock, "sqlite") as world:
+        yield world
+
+
+@pytest.fixture(params=BACKENDS)
+async def world_on(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
+) -> AsyncIterator[World]:
+    """The world on each backend, for what concurrency could break on either."""
+    async with making_world(tmp_path, clock, request.param) as world:
+        yield world
+
+
+@contextlib.asynccontextmanager
+async def making_world(tmp_path: Path, clock: FakeClock, backend: str) -> AsyncIterator[World]:
     notifier = FakeNotifier()
     twilio = TwilioSettings(SID, AUTH_TOKEN, "+15550001111", "+15550002222")
     async with (
@@ -106,6 +129,7 @@ async def world(tmp_path: Path, clock: FakeClock) -> AsyncIterator[World]:
             clock,
             notifiers=dict.fromkeys(Channel, notifier),
             notifications=NotifySettings(twilio=twilio),
+            backend=backend,
         ) as running,
         running.client() as client,
         aiohttp.ClientSession() as http,
@@ -157,6 +181,23 @@ async def test_an_email_link_asks_first_and_acknowledges_once_on_post(world: Wor
         async with world.http.request(method, url) as reply:
             assert reply.status == 403
             assert "used already" in await reply.text()
+
+
+async def test_concurrent_posts_of_one_link_acknowledge_once(world_on: World) -> None:
+    """Twenty posts of one link at once: one acknowledges, the others are told it was used."""
+    world = world_on
+    alert, url = await email_link(world)
+
+    async def post() -> tuple[int, str]:
+        async with world.http.post(url) as reply:
+            return reply.status, await reply.text()
+
+    answers = await asyncio.gather(*(post() for _ in range(20)))
+    statuses = sorted(status for status, _ in answers)
+    assert statuses == [200] + [403] * 19, statuses
+    assert all("used already" in text for status, text in answers if status == 403)
+    acknowledgements = [a for a in await world.activity(alert) if a[1] == "acknowledged"]
+    assert acknowledgements == [("alice", "acknowledged", "")]
 
 
 async def test_tampered_foreign_and_expired_links_are_refused(world: World) -> None:
@@ -240,6 +281,72 @@ async def test_an_sms_reply_acknowledges_as_the_user_and_answers(world: World) -
     assert (await world.alert(other)).closed_by == "alice"
     assert "no alert #999" in await world.sms("999 ack")
     assert "closed, so it cannot be acknowledged" in await world.sms(f"ack {other.tiny_id}")
+    assert f"#{other.tiny_id} unchanged: alert {other.tiny_id} is closed" in await world.sms(
+        f"esc {other.tiny_id}", sid="SM3"
+    )
+
+
+async def test_a_replayed_sms_gets_its_first_answer_and_acts_no_more(world: World) -> None:
+    alert = await world.fire()
+    await world.tick()
+    sid = "SM" + "1" * 32
+    first = await world.sms(f"{alert.tiny_id} ack", sid=sid)
+    assert f"Acknowledged #{alert.tiny_id}" in first
+    await world.client.unacknowledge(parse_ref(str(alert.tiny_id)), user="bob")
+    # The same signed request again, byte for byte: the first answer, and no acknowledgement.
+    assert await world.sms(f"{alert.tiny_id} ack", sid=sid) == first
+    assert not (await world.alert(alert)).acknowledged
+    assert [a for a in await world.activity(alert) if a[1] == "acknowledged"] == [
+        ("alice", "acknowledged", "")
+    ]
+    # Another message (another MessageSid) acts.
+    assert f"Acknowledged #{alert.tiny_id}" in await world.sms(f"{alert.tiny_id} ack", sid="SM2")
+    assert (await world.alert(alert)).acknowledged
+
+    # Ids are kept a day, past any retry of Twilio's: the next answer after that prunes them.
+    store = world.running.server.store
+
+    async def kept() -> list[str]:
+        return await store._read(
+            lambda conn: [r["sid"] for r in conn.execute("SELECT sid FROM twilio_answers")]
+        )
+
+    assert sorted(await kept()) == sorted(["SM2", sid])
+    world.running.clock.advance(timedelta(hours=24, seconds=1))
+    await world.sms(f"{alert.tiny_id} close", sid="SM3")
+    assert await kept() == ["SM3"]
+
+
+async def test_sms_replies_act_only_on_alerts_of_the_senders_pages_or_teams(
+    world: World,
+) -> None:
+    """Tiny ids are easy to guess: someone else's alert is answered as no alert at all."""
+    await world.client.create_team("ops")
+    await world.client.create_user("bob")
+    await world.client.add_contact_method("bob", "sms", BOB_PHONE)
+    await world.client.create_user("dave")
+    await world.client.create_policy(
+        PolicySpec("ops-policy", team="ops", rules=(RuleSpec(timedelta(), (("user", "dave"),)),))
+    )
+    await world.client.set_routing(RoutingSpec("ops", default_policy="ops-policy"))
+    ops = await world.fire("Database down", team="ops")
+    await world.tick()
+    unknown = f"<Message>Tocsin: there is no alert #{ops.tiny_id}.</Message>"
+    assert unknown in await world.sms(f"{ops.tiny_id} close", sender=BOB_PHONE)
+    assert unknown in await world.sms(f"{ops.tiny_id} ack", sender=ALICE_PHONE)
+    assert (await world.alert(ops)).status is Status.OPEN
+    assert not (await world.alert(ops)).acknowledged
+    # A member of the alert's team may act on it.
+    await world.client.set_team_member("ops", "bob")
+    assert f"Acknowledged #{ops.tiny_id}" in await world.sms(f"{ops.tiny_id} ack", BOB_PHONE)
+    # And so may someone paged for it who is in none of its teams: alice, paged below.
+    default_alert = await world.fire("Disk full")
+    await world.tick()
+    await world.client.remove_team_member("default", "alice")
+    assert any(
+        p.username == "alice" for p in await world.client.list_pages(str(default_alert.tiny_id))
+    )
+    assert f"Closed #{default_alert.tiny_id}" in await world.sms(f"{default_alert.tiny_id} close")
 
 
 async def test_sms_help_refusals_and_signatures(world: World) -> None:
@@ -322,6 +429,26 @@ async def test_pressing_4_acknowledges_and_nothing_more_is_sent(calls: World) ->
     assert await calls.tick(30 * MINUTE) == []
 
 
+async def test_a_replayed_key_press_gets_its_first_answer_and_acts_no_more(
+    calls: World,
+) -> None:
+    alert, page = await call(calls)
+    first = await calls.press(page, "4", call="CA" + "7" * 32)
+    assert f"Acknowledged: alert {alert.tiny_id}" in first
+    await calls.client.unacknowledge(parse_ref(str(alert.tiny_id)), user="carol")
+    assert await calls.press(page, "4", call="CA" + "7" * 32) == first
+    assert not (await calls.alert(alert)).acknowledged
+    # Over gRPC, as `tocsin shim` asks, the same: the outcome and the words first given.
+    async with grpc.aio.insecure_channel(calls.running.target) as channel:
+        remote = await GrpcInbound(channel, calls.running.token).voice_digits(
+            page.key, "4", "CA" + "7" * 32
+        )
+    assert (remote.outcome.value, remote.say) == (
+        "acknowledged", f"Acknowledged: alert {alert.tiny_id}. Goodbye.",
+    )  # fmt: skip
+    assert not (await calls.alert(alert)).acknowledged
+
+
 async def test_pressing_5_escalates_to_the_next_responder(calls: World) -> None:
     alert, page = await call(calls)
     twiml = await calls.press(page, "5")
@@ -354,7 +481,7 @@ async def test_any_other_key_reads_the_alert_again(calls: World) -> None:
     assert not (await calls.alert(alert)).acknowledged
     # `tocsin shim` hears the same over gRPC.
     async with grpc.aio.insecure_channel(calls.running.target) as channel:
-        remote = await GrpcInbound(channel, calls.running.token).voice_digits(page.key, "9")
+        remote = await GrpcInbound(channel, calls.running.token).voice_digits(page.key, "9", "")
     assert remote == await calls.running.server.inbound.voice_digits(page.key, "9")
 
 

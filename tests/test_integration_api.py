@@ -123,3 +123,43 @@ async def test_an_update_changes_only_the_fields_it_names_and_keeps_url_and_key(
             "aws-prod", NewIntegration("", new.type, assignee_team="nope"), ["assignee_team"]
         )
     assert (await client.get_integration("aws-prod")).integration == shown
+
+
+def alias_bomb(levels: int) -> str:
+    """Rules whose conditions each name the one before ten times: a few hundred bytes that
+    PyYAML alone would expand to 10**levels conditions."""
+    lines = ["- {action: ignore, when: &c0 {field: eventName, op: equals, value: x}}"]
+    for level in range(1, levels + 1):
+        names = ", ".join([f"*c{level - 1}"] * 10)
+        lines.append(f"- {{action: ignore, when: &c{level} {{any: [{names}]}}}}")
+    return "\n".join(lines) + "\n"
+
+
+async def test_rules_refuse_aliases_deep_nesting_and_huge_numbers(client: TocsinClient) -> None:
+    await client.create_integration(NewIntegration("aws", IntegrationType.CLOUDTRAIL))
+    condition = "{field: x, op: is-empty}"
+    for _ in range(1_100):
+        condition = f"{{any: [{condition}]}}"
+    deep = "\n".join(f"{'  ' * i}- any:" for i in range(1, 80))
+    cases = [
+        (alias_bomb(3), "rules_yaml: must not use YAML anchors or aliases"),
+        ("[" * 2000, "rules_yaml: must not nest deeper than 64 levels"),
+        (f"- {{action: close, when: {condition}}}", "rules_yaml: must not nest deeper than 64"),
+        (f"- action: close\n  when:\n{deep}", "rules_yaml: must not nest deeper than 64"),
+        (
+            "- {action: create, alert: {message: '{{x | truncate(" + "9" * 5000 + ")}}'}}",
+            r"rules\[0\].alert.message: truncate takes a number of characters from 1 to 100,000",
+        ),
+        (
+            "- {action: close, when: {field: n, op: less-than, value: " + "9" * 5000 + "}}",
+            "rules_yaml: not valid YAML: line 1, column 58: a number has more than 100 digits",
+        ),
+        ("- {action: close, when: {field: x, op: equals, value: !!binary aGk=}}", "binary"),
+    ]
+    for text, refusal in cases:
+        with pytest.raises(InvalidArgument, match=refusal):
+            await client.set_integration_rules("aws", text)
+    assert await client.get_integration_rules("aws") == ""
+    # Dates stay as written: a condition compares text.
+    dated = "- {action: close, when: {field: day, op: equals, value: 2026-03-01}}\n"
+    assert "value: '2026-03-01'" in await client.set_integration_rules("aws", dated)

@@ -306,6 +306,11 @@ async def test_errors_name_the_file_and_the_path(running: Running, tmp_path: Pat
         "users[1].username: 'ANN' is listed twice"
     )
     assert (await refused("teams:\n  - name: a\n   members: []\n")).startswith("not valid YAML:")
+    # Nesting that exhausted the parser's stack, and aliases that multiply what is read.
+    assert await refused("teams: " + "[" * 3000 + "\n") == "must not nest deeper than 64 levels"
+    assert (await refused("teams: &t []\nusers: *t\n")).startswith(
+        "must not use YAML anchors or aliases (&name, *name) (line 1, column 8)"
+    )
     # The first refusals were found before anything was made.
     assert (await tocsin(running, "users", "list", "--json")).json() == []
 

@@ -364,3 +364,25 @@ def test_a_participant_change_starts_at_the_next_handoff(case: Case, k: int) -> 
             until = max(now, r.start) + 3 * r.period + timedelta(days=2)
             line = timeline(_schedule(schedule.time_zone, free), [], now, until)
             assert [s.user for s in line.shifts if s.start > now][:1] == ["zed"], (now, r)
+
+
+def _identity(shift: Shift) -> tuple[str, str, str, datetime, datetime]:
+    return (shift.rotation, shift.override, shift.user, shift.began, shift.end)
+
+
+@SETTINGS
+@given(cases(), st.data())
+def test_a_shift_keeps_its_true_start_wherever_the_window_begins(
+    case: Case, data: st.DataObject
+) -> None:
+    # What names a calendar event: a window that begins later cuts the shifts it starts in,
+    # and each must still say when it truly began, overrides and restrictions included.
+    schedule, found, start, end = case
+    steps = int((end - start) / timedelta(minutes=5))
+    cut = start + timedelta(minutes=5 * data.draw(st.integers(0, max(0, steps - 1))))
+    whole = timeline(schedule, found, start, end)
+    later = timeline(schedule, found, cut, end)
+    assert sorted(map(_identity, later.shifts)) == sorted(
+        _identity(s) for s in whole.shifts if s.end > cut
+    )
+    assert all(s.began < s.start for s in later.shifts if s.origin is not None)

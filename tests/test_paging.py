@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 import threading
 from collections.abc import AsyncIterator, Sequence
@@ -20,7 +21,23 @@ from service.alerts import Alerts
 from service.engine import STEP_CHUNK, Engine, Tick
 from service.errors import FailedPrecondition, InvalidArgument
 from service.metrics import AlertMetrics
-from service.model import Actor, Alert, AlertRef, NewAlert, Priority, RefKind, Responder
+from service.model import (
+    Actor,
+    Alert,
+    AlertQuery,
+    AlertRef,
+    IngestAction,
+    IntegrationType,
+    NewAlert,
+    NewIntegration,
+    PagingPlan,
+    PlannedStep,
+    Priority,
+    RefKind,
+    Responder,
+    SnsDelivery,
+    SnsType,
+)
 from service.notifier import Outcome, Page, SendResult
 from service.paging import PageState
 from service.policies import Policies, PolicySpec, RoutingRuleSpec, RoutingSpec, RuleSpec
@@ -330,6 +347,115 @@ async def test_routing_rules_pick_the_policy_and_responders_are_paged(world: Wor
     assert await world.at(timedelta()) == [("bob", "voice")]  # a responder, at once
     log = await world.store.list_activity(AlertRef(RefKind.ID, calm.id), 50, "")
     assert log.items[0].after["policy"] == "calm"
+
+
+async def test_an_escalation_responder_runs_that_policy_alongside(world: World) -> None:
+    await ops_policy(world, RuleSpec(30 * MINUTE, (("user", "alice"),)))
+    await world.policies.create(
+        PolicySpec(
+            "db-escalation",
+            team="ops",
+            rules=(
+                RuleSpec(timedelta(), (("user", "bob"),)),
+                RuleSpec(10 * MINUTE, (("user", "alice"),)),
+            ),
+        )
+    )
+    created = await world.alerts.create(
+        NewAlert(
+            message="Replica lag", owner_team="ops",
+            responders=(Responder("escalation", "DB-Escalation"),),
+        ),
+        ANA,
+    )  # fmt: skip
+    # Snapshotted with the team's policy: an edit now changes nothing for this alert.
+    await world.policies.update(
+        "db-escalation",
+        PolicySpec("db-escalation", team="ops", rules=(RuleSpec(MINUTE, (("user", "alice"),)),)),
+    )
+    assert await world.at(timedelta()) == [("bob", "voice")]
+    assert await world.at(10 * MINUTE) == [("alice", "email")]
+    log = await world.store.list_activity(AlertRef(RefKind.ID, created.alert.id), 50, "")
+    assert log.items[0].after["policy"] == "p"
+    assert log.items[0].after["responder policies"] == ["db-escalation"]
+    assert "responder not found" not in [e.action for e in log.items]
+    assert created.paging is not None and created.paging.policy == "p, db-escalation"
+    assert [(s.after, s.users) for s in created.paging.steps] == [
+        (timedelta(), ("bob",)), (10 * MINUTE, ("alice",)), (30 * MINUTE, ("alice",)),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("responder", "rule"),
+    [
+        (Responder("user", "nosuch"), "no user named 'nosuch'"),
+        (Responder("escalation", "nosuch"), "no escalation named 'nosuch'"),
+        (Responder("schedule", "nosuch"), "no schedule named 'nosuch'"),
+        (Responder("team", "nosuch"), "no team named 'nosuch'"),
+    ],
+)
+async def test_unknown_responders_are_refused_naming_them(
+    world: World, responder: Responder, rule: str
+) -> None:
+    alert = NewAlert(
+        message="m", owner_team="ops", responders=(Responder("user", "bob"), responder)
+    )
+    with pytest.raises(InvalidArgument) as refused:
+        await world.alerts.create(alert, ANA)
+    assert (refused.value.field, refused.value.rule) == ("responders[1]", rule)
+    # Nothing was created, and an alias that deduplicates is refused all the same.
+    assert (await world.alerts.list(AlertQuery())).items == ()
+    await world.fire("first", alias="same")
+    with pytest.raises(InvalidArgument, match=r"responders\[1\]"):
+        await world.alerts.create(dataclasses.replace(alert, alias="same"), ANA)
+
+
+async def test_a_delivery_naming_an_unknown_responder_keeps_its_alert(world: World) -> None:
+    """SNS cannot be told a responder is wrong: the alert is kept, and its log says so."""
+    topic = "arn:aws:sns:us-east-1:123456789012:alerts"
+    integration = await world.store.create_integration(
+        NewIntegration("aws", IntegrationType.SNS, team="ops", topic_arns=(topic,)),
+        "key-hash", world.clock.now(), "i-1",
+    )  # fmt: skip
+    delivery = SnsDelivery(
+        integration.id, SnsType.NOTIFICATION, "m-1", topic, "", "{}", world.clock.now(), 2
+    )
+    alert = NewAlert(
+        message="From SNS", owner_team="ops",
+        responders=(Responder("user", "nosuch"), Responder("user", "alice")),
+    )  # fmt: skip
+    result = await world.store.ingest_sns(
+        delivery, "key-hash", lambda kind: IngestAction(alert), ANA, world.clock.now(), "a-1"
+    )
+    assert result.alert is not None and result.alert.message == "From SNS"
+    assert ("alice", "email") in await world.at(timedelta())
+    log = await world.store.list_activity(AlertRef(RefKind.ID, result.alert.id), 50, "")
+    missing = [e.after for e in log.items if e.action == "responder not found"]
+    assert missing == [{"responder": "user:nosuch"}]
+
+
+async def test_the_create_answer_says_who_will_be_paged_or_that_nobody_will(
+    world: World,
+) -> None:
+    # The team has no policy: its on-call schedule, at once.
+    on_call = (await world.alerts.create(NewAlert(message="a", owner_team="ops"), ANA)).paging
+    assert on_call == PagingPlan("ops on-call", (PlannedStep(timedelta(), ("bob",)),))
+    # The default team has no members, schedules or policy: nobody, and why.
+    nobody = (await world.alerts.create(NewAlert(message="b"), ANA)).paging
+    assert nobody is not None and nobody.nobody == "team default has no members"
+    assert nobody.steps == (PlannedStep(timedelta(), ()),)
+    # A policy: each rule, whom it pages when it comes.
+    await two_step_policy(world)
+    planned = (await world.alerts.create(NewAlert(message="c", owner_team="ops"), ANA)).paging
+    assert planned == PagingPlan(
+        "ops-policy", (PlannedStep(timedelta(), ("alice",)), PlannedStep(5 * MINUTE, ("bob",)))
+    )
+    # Deduplicated: no new escalation, so no plan.
+    again = await world.alerts.create(NewAlert(message="c", alias="x", owner_team="ops"), ANA)
+    deduplicated = await world.alerts.create(
+        NewAlert(message="c", alias="x", owner_team="ops"), ANA
+    )
+    assert again.paging is not None and deduplicated.paging is None
 
 
 async def test_a_policy_edited_later_changes_only_new_alerts(world: World) -> None:

@@ -4,6 +4,7 @@ conflict across connections, and a database that is not there."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +20,7 @@ from service.model import Actor, Alert, AlertRef, NewAlert, RefKind, Transition
 from service.postgres_store import APPLICATION_NAME, PostgresStore
 from service.tokens import Tokens, read_token_file
 from tests.conftest import serving
-from tests.databases import postgres_database
+from tests.databases import postgres_database, refuse_connections, scratch_database
 from tests.fakes import FakeClock
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -115,7 +116,9 @@ async def test_a_pool_of_one_connection_serves() -> None:
 
 
 async def test_a_commit_wakes_its_own_store_once_and_every_other_store() -> None:
-    with postgres_database() as url:
+    # A database of its own: notifications reach every listener of a database, whatever its
+    # schema, so other tests' commits in a shared one would wake these stores too.
+    with scratch_database() as url:
         mine, other = PostgresStore(url, FakeClock()), PostgresStore(url, FakeClock())
         await mine.migrate()
         for store in (mine, other):
@@ -209,3 +212,79 @@ async def test_connections_the_server_drops_are_replaced_without_failing_a_call(
         finally:
             await store.close()
             await other.close()
+
+
+async def test_a_database_that_refuses_connections_is_unavailable_at_once_and_recovers() -> None:
+    loop = asyncio.get_running_loop()
+    with scratch_database() as url:
+        # The default pool: a call used to wait for a connection once per slot, 5 s each.
+        store = PostgresStore(url, FakeClock())
+        await store.migrate()
+        await store.open()
+        try:
+            # Several connections in the pool, for the outage to end.
+            await asyncio.gather(
+                *(store.create_token(f"t{n}", f"h{n}", T0, f"{n}") for n in range(8))
+            )
+            await store.ping()
+            refuse_connections(url)
+            refused = loop.time()
+            for _ in range(3):  # the first meets the pool's dead connections; none waits long
+                started = loop.time()
+                with pytest.raises(Unavailable, match="cannot reach the database: no connection"):
+                    await store.list_tokens()
+                assert loop.time() - started < 2
+            started = loop.time()
+            with pytest.raises(Unavailable, match="not currently accepting connections"):
+                await store.ping()
+            assert loop.time() - started < 2
+            # Known to be down (health asks every second, and so does this), calls do not wait
+            # for a connection; the outage lasts long enough for the pool's wait between
+            # attempts to reconnect to have doubled to 16 s.
+            while loop.time() - refused < 16:
+                started = loop.time()
+                with pytest.raises(Unavailable, match="cannot reach the database: no connection"):
+                    await store.list_tokens()
+                assert loop.time() - started < 0.5
+                await asyncio.sleep(1)
+                with pytest.raises(Unavailable, match="not currently accepting connections"):
+                    await store.ping()
+            refuse_connections(url, refuse=False)
+            async with asyncio.timeout(5):
+                while True:
+                    with contextlib.suppress(Unavailable):
+                        await store.ping()
+                        tokens = await store.list_tokens()
+                        break
+                    await asyncio.sleep(0.2)
+        finally:
+            await store.close()
+    assert len(tokens) == 8
+
+
+async def test_a_ping_answers_in_a_second_though_the_database_never_does() -> None:
+    # A server that takes the connection and says nothing, as one cut off by the network.
+    silent: list[asyncio.StreamWriter] = []
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        silent.append(writer)
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    store = PostgresStore(f"postgresql://127.0.0.1:{port}/tocsin", FakeClock())
+    loop = asyncio.get_running_loop()
+    try:
+        for _ in range(3):
+            started = loop.time()
+            with pytest.raises(Unavailable, match=f"cannot reach postgresql://127.0.0.1:{port}/"):
+                await store.ping()
+            assert loop.time() - started < 1.5
+        # A ping that finds the last question unanswered waits for that one (which gives up
+        # connecting after 2 s) instead of asking again behind it.
+        assert len(silent) <= 2
+    finally:
+        await store.close()
+        for writer in silent:
+            writer.close()
+        server.close()
+        await server.wait_closed()

@@ -1,6 +1,7 @@
 """Several `tocsin server` processes on one PostgreSQL database: each alias is one alert however
 many replicas are asked at once, changes reach watchers on every replica, and every page is
-sent once even when a replica is killed (SIGKILL) in the middle of paging.
+sent once even when a replica is killed (SIGKILL) in the middle of paging; a database outage is
+seen at once by every server and shim, and they recover from it.
 
 A page whose sender dies between handing it to the provider and recording the answer goes
 again, under the same ledger key, once its lease runs out (at least once beats never for a
@@ -16,21 +17,28 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import aiohttp
+import grpc
 import psycopg
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from clients.client import TocsinClient
+from service.errors import DeadlineExceeded, Unavailable
 from service.links import SECRET_ENV
 from service.model import AlertRef, NewAlert, RefKind
 from service.policies import PolicySpec, RoutingSpec, RuleSpec
 from service.user import NotificationRule, NotificationStep
 from tests.conftest import LINK_SECRET
-from tests.databases import postgres_database
+from tests.databases import postgres_database, refuse_connections, scratch_database
 from tests.provider_servers import SmtpServer, WebhookReceiver
 from tests.test_serve_process import TOCSIN, serving
 
@@ -45,6 +53,7 @@ LEASE_SECONDS = 4
 class Replica:
     process: subprocess.Popen[str]
     target: str
+    http: str  # where its /healthz and /metrics are
 
 
 @dataclass
@@ -61,10 +70,16 @@ class Cluster:
 
 @contextlib.contextmanager
 def _replica(url: str, data_dir: Path, config: Path) -> Iterator[Replica]:
-    env = {SECRET_ENV: LINK_SECRET, "TOCSIN_WEBHOOK_SECRET": WEBHOOK_SECRET}
+    env = {
+        SECRET_ENV: LINK_SECRET,
+        "TOCSIN_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        # Where the shims would be; nothing here follows the links pages carry.
+        "TOCSIN_PUBLIC_URL": "https://alerts.example.com",
+    }
     extra = ("--database", url, "--config", str(config))
-    with serving(data_dir, *extra, command="server", env=env) as (process, _, target):
-        yield Replica(process, target)
+    with serving(data_dir, *extra, command="server", env=env) as (process, log, target):
+        http = str(log[-1]["message"]).split("HTTP on ")[1].split(",")[0]
+        yield Replica(process, target, http)
 
 
 @contextlib.asynccontextmanager
@@ -76,7 +91,7 @@ async def three_replicas(tmp_path: Path) -> AsyncIterator[Cluster]:
             "notifications:\n"
             f"  smtp: {{host: 127.0.0.1, port: {smtp.port}, security: none,\n"
             "         from_address: tocsin@example.com}\n"
-            "  webhook: {allow_http: true}\n"
+            "  webhook: {allow_http: true, allow_private: [127.0.0.1]}\n"
         )
         with postgres_database() as url, contextlib.ExitStack() as stack:
             migrating = await asyncio.create_subprocess_exec(
@@ -224,3 +239,125 @@ async def test_every_page_is_sent_once_across_three_replicas_and_a_kill(tmp_path
 def _distinct(smtp: SmtpServer, hooks: WebhookReceiver) -> int:
     mails = {str(mail.message["Message-ID"]) for mail in smtp.received}
     return len(mails) + len({hook.headers["Idempotency-Key"] for hook in hooks.received})
+
+
+def _drain(process: subprocess.Popen[str]) -> list[str]:
+    """The process's log from here on, read as it comes: a log nobody reads fills its pipe,
+    and the process blocks writing to it."""
+    lines: list[str] = []
+    assert process.stderr is not None
+    stderr = process.stderr
+    threading.Thread(target=lambda: lines.extend(stderr), daemon=True).start()
+    return lines
+
+
+@contextlib.contextmanager
+def _shim(target: str, token: str) -> Iterator[str]:
+    """`tocsin shim` in front of the server at `target`; yields its HTTP address."""
+    process = subprocess.Popen(
+        [TOCSIN, "shim", "--grpc-target", target, "--token", token,
+         "--http-listen", "127.0.0.1:0", "--log-format", "json"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if "tocsin shim is serving" in line:
+                yield line.split("HTTP on ")[1].split(",")[0]
+                break
+        else:
+            raise AssertionError("the shim exited before serving")
+    finally:
+        process.kill()
+        process.wait()
+
+
+async def _statuses(
+    cluster: list[Replica], shim: str, http: aiohttp.ClientSession
+) -> tuple[list[str], list[int]]:
+    """Each server's gRPC health (the server's, and its alert service's), and the /healthz
+    status of each server and the shim."""
+    health = []
+    for replica in cluster:
+        async with grpc.aio.insecure_channel(replica.target) as channel:
+            for service in ("", "tocsin.v1.AlertService"):
+                reply = await health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(service=service), timeout=2
+                )
+                health.append(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
+    codes = []
+    for address in (*(replica.http for replica in cluster), shim):
+        async with http.get(f"http://{address}/healthz") as answer:
+            codes.append(answer.status)
+    return health, codes
+
+
+async def _until_statuses(
+    cluster: list[Replica], shim: str, health: str, code: int, seconds: float
+) -> None:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as http:
+        try:
+            async with asyncio.timeout(seconds):
+                # Other processes' state, which says nothing when it changes: ask again.
+                while await _statuses(cluster, shim, http) != ([health] * 4, [code] * 3):  # noqa: ASYNC110
+                    await asyncio.sleep(0.1)
+        except TimeoutError:
+            seen = await _statuses(cluster, shim, http)
+            raise AssertionError(f"not {health}/{code} within {seconds} s: {seen}") from None
+
+
+async def test_a_database_outage_is_seen_at_once_by_every_server_and_shim(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "tocsin.yaml"
+    config.write_text("page_lease_seconds: 4\n")
+    with scratch_database() as url, contextlib.ExitStack() as stack:
+        migrating = await asyncio.create_subprocess_exec(
+            TOCSIN, "migrate", "--database", url, stderr=asyncio.subprocess.PIPE
+        )
+        assert (await migrating.communicate())[1] is not None and migrating.returncode == 0
+        cluster = [stack.enter_context(_replica(url, tmp_path / f"r{n}", config)) for n in (0, 1)]
+        logs = [_drain(replica.process) for replica in cluster]
+        token = (tmp_path / "r0" / "admin-token").read_text().strip()
+        shim = stack.enter_context(_shim(cluster[0].target, token))
+        clients = [TocsinClient(replica.target, token, timeout=10) for replica in cluster]
+        try:
+            for client in clients:
+                await client.create_alert(NewAlert(message="Disk full", alias="disk"))
+            await _until_statuses(cluster, shim, "SERVING", 200, 5)
+
+            refuse_connections(url)
+            refused = time.monotonic()
+
+            async def refused_at_once(client: TocsinClient) -> None:
+                for _ in range(3):  # every call, not only the first
+                    started = time.monotonic()
+                    with pytest.raises(Unavailable) as caught:
+                        await client.create_alert(NewAlert(message="CPU hot"))
+                    assert time.monotonic() - started < 2, caught.value
+                    assert not isinstance(caught.value, DeadlineExceeded)
+                    # Said to any caller (the token is checked in the database): not where it is.
+                    assert "cannot reach the database" in str(caught.value)
+                    assert "5432" not in str(caught.value)
+
+            await asyncio.gather(
+                *(refused_at_once(client) for client in clients),
+                _until_statuses(cluster, shim, "NOT_SERVING", 503, 5),
+            )
+            assert time.monotonic() - refused < 5
+
+            refuse_connections(url, refuse=False)
+            await _until_statuses(cluster, shim, "SERVING", 200, 15)
+            async with asyncio.timeout(15):
+                for client in clients:
+                    while True:
+                        with contextlib.suppress(Unavailable):
+                            await client.create_alert(NewAlert(message="Disk full", alias="disk"))
+                            break
+                        await asyncio.sleep(0.2)
+            alerts = await clients[1].list_alerts()
+        finally:
+            for client in clients:
+                await client.close()
+    assert [(a.message, a.count) for a in alerts.items] == [("Disk full", 4)], logs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -182,3 +183,69 @@ def test_invalid_rules_name_the_position(text: str, field: str, words: str) -> N
         rules.parse(yaml.safe_load(text))
     assert caught.value.field == field
     assert words in caught.value.rule
+
+
+def test_templates_are_read_in_linear_time() -> None:
+    # A regular expression with nested quantifiers took seconds on `{{` and a few hundred
+    # spaces (cubic in their number); this is 100 times as many.
+    started = time.perf_counter()
+    for text in ("{{" + " " * 80_000, "{{x | lower" + " " * 80_000 + "x}}", "{{" * 40_000):
+        with pytest.raises(InvalidArgument):
+            rules.parse([{"action": "create", "alert": {"message": text}}])
+    assert time.perf_counter() - started < 1
+
+
+@pytest.mark.parametrize(
+    ("template", "rendered"),
+    [
+        ("{{ eventName }}!", "CreateBucket!"),
+        ("{{eventName|truncate( 7 )}} {{nothing | default( none )}}", "Create… none"),
+        ("a{{{eventName}}", "a"),  # the field is named "{eventName"
+        ("{x} }} {{source|upper|lower}}", "{x} }} aws.s3"),
+    ],
+)
+def test_template_edges(template: str, rendered: str) -> None:
+    (action,) = decide(f"- {{action: create, alert: {{message: '{template}'}}}}").actions
+    assert action.alert.message == rendered
+
+
+def test_matches_runs_in_linear_time() -> None:
+    # Python's backtracking `re` doubles its time with each character here: about 2 s for
+    # 25, a minute for 30. RE2 matches in one pass.
+    condition = {"field": "userAgent", "op": "matches", "value": "^(a+)+$"}
+    parsed = rules.parse([{"action": "ignore", "when": condition}])
+    delivered = IngestAction(NewAlert(message="m", details={"userAgent": "a" * 40 + "!"}))
+    started = time.perf_counter()
+    assert rules.apply(parsed, delivered).matched == ()
+    assert time.perf_counter() - started < 1
+    exact = IngestAction(NewAlert(message="m", details={"userAgent": "a" * 40}))
+    assert rules.apply(parsed, exact).matched == ("rules[0]",)
+
+
+@pytest.mark.parametrize("pattern", [r"(a)\1", "(?=a)b", "(?<!x)y"])
+def test_patterns_re2_cannot_run_are_refused(pattern: str) -> None:
+    condition = {"field": "x", "op": "matches", "value": pattern}
+    with pytest.raises(InvalidArgument) as caught:
+        rules.parse([{"action": "close", "when": condition}])
+    assert caught.value.field == "rules[0].when.value"
+    assert "RE2" in caught.value.rule and "backreferences" in caught.value.rule
+
+
+def test_limits_of_conditions_and_filters() -> None:
+    leaf: dict[str, Any] = {"field": "x", "op": "is-empty"}
+    for _ in range(rules.CONDITION_DEPTH_MAX):
+        leaf = {"any": [leaf]}
+    rules.parse([{"action": "close", "when": leaf}])
+    with pytest.raises(InvalidArgument) as caught:
+        rules.parse([{"action": "close", "when": {"all": [leaf]}}])
+    assert caught.value.field == "rules[0].when.all[0]" + ".any[0]" * 15 + ".any"
+    assert "16 deep" in caught.value.rule
+    for argument in ("9" * 5000, "0", "100001"):
+        message = f"{{{{x | truncate({argument})}}}}"
+        with pytest.raises(InvalidArgument, match="1 to 100,000") as caught:
+            rules.parse([{"action": "create", "alert": {"message": message}}])
+        assert len(caught.value.rule) < 200  # what is echoed is cut
+    with pytest.raises(InvalidArgument, match="at most 1,000 characters"):
+        rules.parse(
+            [{"action": "close", "when": {"field": "x", "op": "matches", "value": "a" * 1001}}]
+        )

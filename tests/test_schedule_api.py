@@ -293,6 +293,51 @@ async def test_ical_feed_at_its_secret_url(running: Running, client: TocsinClien
             assert reply.status == 200
 
 
+def _events(feed: str) -> dict[str, tuple[datetime, datetime, str]]:
+    """UID -> (start, end, summary) of each event in an iCalendar file."""
+    events = icalendar.Calendar.from_ical(feed).walk("VEVENT")
+    return {
+        str(e["UID"]): (e.decoded("DTSTART"), e.decoded("DTEND"), str(e["SUMMARY"])) for e in events
+    }
+
+
+async def test_ical_uids_hold_still_as_the_window_moves(
+    running: Running, client: TocsinClient
+) -> None:
+    # The feed starts a month before each fetch and cuts the shifts it starts in; their UIDs
+    # must not move with it, or calendar apps replace those events on every refresh.
+    await people(client, "ann", "ben", "cat", "dan")
+    nights = RotationSpec(
+        "nights",
+        "daily",
+        ny(2026, 2, 23, 9),
+        ("cat", "none"),
+        restrictions=(parse_restriction("18:00-06:00"),),
+    )
+    await client.create_schedule(
+        ScheduleSpec("s", time_zone="America/New_York", rotations=(weekly(("ann", "ben")), nights))
+    )
+    await client.add_override("s", "dan", ny(2026, 3, 10), ny(2026, 3, 13), "primary")
+    running.clock.set(ny(2026, 4, 10, 23))  # the feed starts at 23:00 on March 11
+    feeds = []
+    for later in (timedelta(0), timedelta(hours=1), timedelta(days=3)):
+        running.clock.set(ny(2026, 4, 10, 23) + later)
+        feeds.append(_events((await client.export_ical("s")).ical))
+    first, hour, days = feeds
+    # At 23:00 on March 11 the feed cuts dan's override and cat's night (18:00 to 06:00).
+    cut = {uid: event for uid, event in first.items() if event[0] == ny(2026, 3, 11, 23)}
+    assert sorted(event[2].split()[0] for event in cut.values()) == ["cat", "dan"]
+    # An hour later both are cut again, later, and keep their UIDs; so does every event that
+    # both fetches show whole.
+    assert {uid: hour[uid][0] for uid in cut} == dict.fromkeys(cut, ny(2026, 3, 12))
+    assert set(first) - set(hour) == set()
+    # Three days on, the override has ended before the feed starts, and the rest of ann's
+    # week (from the override's end) is cut: still the UID it had when it was whole.
+    ann = [uid for uid, e in first.items() if e[0] == ny(2026, 3, 13) and "ann" in e[2]]
+    assert len(ann) == 1 and days[ann[0]][0] == ny(2026, 3, 14, 23)
+    assert {uid for uid, e in first.items() if e[1] > ny(2026, 3, 14, 23)} <= set(days)
+
+
 async def test_renaming_a_rotation_while_changing_its_people_keeps_the_past(
     running: Running, client: TocsinClient
 ) -> None:
@@ -348,3 +393,27 @@ async def test_rotation_times_far_outside_any_calendar_are_refused(client: Tocsi
             ScheduleSpec("s", time_zone="America/New_York", rotations=(ancient,))
         )
     assert caught.value.field == "rotations[0].start"
+
+
+async def test_times_near_the_end_of_the_calendar_are_refused(client: TocsinClient) -> None:
+    # Looking a year ahead of (or behind) these would pass what a datetime can hold.
+    await people(client, "ann", "ben")
+    await client.create_schedule(ScheduleSpec("s", rotations=(weekly(("ann", "ben")),)))
+    last = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+    first = datetime(1, 1, 1, tzinfo=UTC)
+    calls = [
+        ("at", client.who_is_on_call("s", last)),
+        ("at", client.next_on_call("s", last)),
+        ("at", client.next_on_call("s", first, previous=True)),
+        ("from", client.timeline("s", last)),
+        ("to", client.timeline("s", None, last)),
+    ]
+    for field, call in calls:
+        with pytest.raises(InvalidArgument, match="must fall in the years 1900 to 8999") as caught:
+            await call
+        assert caught.value.field == field
+    late = datetime(8999, 12, 31, tzinfo=UTC)
+    _, latest = await client.who_is_on_call("s", late)
+    change = await client.next_on_call("s", late)
+    assert change is not None and change.at - late <= timedelta(weeks=1)
+    assert latest[0].user != change.users[0]

@@ -23,6 +23,7 @@ from service.migrations import LATEST_VERSION
 from tests.databases import postgres_database
 
 TOCSIN = str(Path(sys.executable).with_name("tocsin"))
+PUBLIC_URL_ENV = "TOCSIN_PUBLIC_URL"
 START_TIMEOUT = 30
 
 
@@ -159,10 +160,11 @@ def test_migrate_on_sqlite_makes_the_schema_and_then_says_it_is_up_to_date(
     ]
 
 
-def test_a_replica_refuses_an_unmigrated_database_and_a_missing_link_secret(
+def test_a_replica_refuses_an_unmigrated_database_a_missing_link_secret_and_public_url(
     tmp_path: Path,
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if k != SECRET_ENV}
+    env = {k: v for k, v in os.environ.items() if k not in (SECRET_ENV, PUBLIC_URL_ENV)}
+    env[PUBLIC_URL_ENV] = "https://alerts.example.com"
     with postgres_database() as url:
         command = [TOCSIN, "server", "--database", url, "--data-dir", str(tmp_path),
                    "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
@@ -180,6 +182,16 @@ def test_a_replica_refuses_an_unmigrated_database_and_a_missing_link_secret(
         no_secret = subprocess.run(command, capture_output=True, text=True, timeout=30, env=env)
         assert no_secret.returncode == 1
         assert f"set {SECRET_ENV}" in no_secret.stderr.splitlines()[-1]
+        # Without public_url, acknowledge links in pages would name this replica's own port,
+        # which serves no links: refused, for `serve` on PostgreSQL too.
+        no_url_env = {k: v for k, v in env.items() if k != PUBLIC_URL_ENV}
+        for name in ("server", "serve"):
+            no_url = subprocess.run(
+                [TOCSIN, name, *command[2:]], capture_output=True, text=True, timeout=30,
+                env={**no_url_env, SECRET_ENV: "s" * 40},
+            )  # fmt: skip
+            assert no_url.returncode == 1
+            assert "set public_url (or TOCSIN_PUBLIC_URL)" in no_url.stderr.splitlines()[-1]
         # Refused before making the shared admin token, whose secret only it would have held.
         assert not (tmp_path / "admin-token").exists()
         with psycopg.connect(url) as conn:
@@ -189,7 +201,8 @@ def test_a_replica_refuses_an_unmigrated_database_and_a_missing_link_secret(
 def test_tocsin_server_serves_health_and_metrics_but_not_the_public_edge(tmp_path: Path) -> None:
     with postgres_database() as url:
         assert subprocess.run([TOCSIN, "migrate", "--database", url], timeout=60).returncode == 0
-        with serving(tmp_path, "--database", url, command="server", env={SECRET_ENV: "s" * 40}) as (
+        env = {SECRET_ENV: "s" * 40, PUBLIC_URL_ENV: "https://alerts.example.com"}
+        with serving(tmp_path, "--database", url, command="server", env=env) as (
             _,
             log,
             _,

@@ -88,6 +88,18 @@ def test_cloudwatch_alarm_opens_and_ok_closes(name: str) -> None:
     assert (unknown.kind, unknown.alert.priority) == ("create", Priority.P4)
 
 
+def test_an_alarm_without_its_arn_is_named_by_account_region_and_name() -> None:
+    alarm = json.loads(sample("13-cloudwatch-alarm.message.single-metric.json"))
+    del alarm["AlarmArn"]
+    alias = deliver(json.dumps(alarm)).alert.alias
+    assert alias == f"cloudwatch:{alarm['AWSAccountId']}:{alarm['Region']}:EXAMPLE"
+    elsewhere = {
+        deliver(json.dumps({**alarm, "AWSAccountId": "210987654321"})).alert.alias,
+        deliver(json.dumps({**alarm, "Region": "EU (Ireland)"})).alert.alias,
+    }
+    assert len(elsewhere | {alias}) == 3  # the same name in two accounts or regions: two alerts
+
+
 def test_single_metric_trigger_is_flattened() -> None:
     alert = deliver(sample("13-cloudwatch-alarm.message.single-metric.json")).alert
     assert alert.details["Trigger.MetricName"] == "NetworkOut"

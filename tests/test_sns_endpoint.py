@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import socket
 import sys
@@ -281,7 +282,17 @@ async def test_tocsin_shim_runs_the_edge_alone(running: Running, tmp_path: Path)
     pem = tmp_path / "sns.pem"
     pem.write_bytes(certificate(KEY, now - timedelta(days=1), now + timedelta(days=1)))
     config = tmp_path / "shim.yaml"
-    config.write_text(f"sns:\n  pinned_certificates:\n    {CERT_URL}: {pem}\n")
+    # The servers' shared file, providers and all: the shim pages nobody, so it starts
+    # without the senders' secrets (here none of SMTP's, FCM's or the webhooks').
+    config.write_text(
+        f"sns:\n  pinned_certificates:\n    {CERT_URL}: {pem}\n"
+        "notifications:\n"
+        "  smtp: {host: smtp.example.com, username: tocsin, from_address: t@example.com}\n"
+        "  fcm: {project_id: p, credentials_file: /nonexistent/fcm.json}\n"
+        "  webhook: {timeout_seconds: 10}\n"
+    )
+    secrets = ("TOCSIN_SMTP_PASSWORD", "TOCSIN_WEBHOOK_SECRET", "GOOGLE_APPLICATION_CREDENTIALS")
+    env = {k: v for k, v in os.environ.items() if k not in secrets}
     async with running.client() as client:
         key = await client.create_integration(
             NewIntegration("aws", IntegrationType.SNS, topic_arns=(TOPIC,))
@@ -290,7 +301,7 @@ async def test_tocsin_shim_runs_the_edge_alone(running: Running, tmp_path: Path)
             str(Path(sys.executable).with_name("tocsin")), "shim",
             "--grpc-target", running.target, "--token", running.token, "--config", str(config),
             "--http-listen", "127.0.0.1:0", "--log-format", "json",
-            stderr=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, env=env,
         )  # fmt: skip
         try:
             assert shim.stderr is not None

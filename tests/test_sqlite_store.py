@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
+import stat
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,3 +55,35 @@ async def test_writes_after_close_are_refused(store: SQLiteStore) -> None:
     await store.close()
     with pytest.raises(Unavailable, match="closed|not open"):
         await store.create_alert(NewAlert("late"), Actor("ana"), T0, "id-late")
+
+
+async def test_the_database_and_its_wal_and_shm_files_are_the_owners_alone(
+    tmp_path: Path,
+) -> None:
+    # Under the usual umask (022), files SQLite creates would be readable by everyone.
+    previous = os.umask(0o022)
+    try:
+        path = tmp_path / "data" / "tocsin.db"
+        store = SQLiteStore(path, FakeClock())
+        await store.open()
+        await store.create_alert(NewAlert("first"), Actor("ana"), T0, "id-1")
+        await store.get_alert(AlertRef(RefKind.ID, "id-1"))  # a reader opens the -shm too
+        files = [path, path.with_name("tocsin.db-wal"), path.with_name("tocsin.db-shm")]
+        assert {f.name: stat.S_IMODE(f.stat().st_mode) for f in files} == {
+            f.name: 0o600 for f in files
+        }
+        await store.close()
+        # Files an older version left readable by others are tightened at the next start;
+        # another connection keeps the -wal and -shm files there meanwhile.
+        with contextlib.closing(sqlite3.connect(path)) as other:
+            other.execute("SELECT count(*) FROM alerts").fetchall()
+            for f in files:
+                f.chmod(0o644)
+            reopened = SQLiteStore(path, FakeClock())
+            await reopened.open()
+            assert {f.name: stat.S_IMODE(f.stat().st_mode) for f in files} == {
+                f.name: 0o600 for f in files
+            }
+            await reopened.close()
+    finally:
+        os.umask(previous)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_network
+from pathlib import Path
+
 import pytest
 
+from adapters.settings import NotifySettings, WebhookSettings
 from clients.client import TocsinClient
 from service.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from service.user import Channel, MemberRole, NotificationRule, NotificationStep, Role
+from tests.conftest import serving
+from tests.fakes import FakeClock
 
 
 async def test_user_lifecycle(client: TocsinClient) -> None:
@@ -79,6 +85,43 @@ async def test_contact_methods_and_default_rules(client: TocsinClient) -> None:
     await client.remove_contact_method("carol", "email-3")
     with pytest.raises(FailedPrecondition, match="already has email c2@example.com"):
         await client.add_contact_method("carol", "email", "c2@example.com")
+
+
+@pytest.mark.parametrize(
+    ("address", "words"),
+    [
+        # Every page to these would fail: refused when added, by the rule pages go by.
+        ("http://chat.example.com/h", "set notifications.webhook.allow_http"),
+        ("https://127.0.0.1:8443/h", "127.0.0.1 is an internal address (loopback)"),
+        ("https://localhost/h", "localhost (127.0.0.1) is an internal address (loopback)"),
+        ("https://169.254.169.254/latest/meta-data/", "(link-local, where cloud metadata"),
+        ("https://[::ffff:10.0.0.1]/h", "(private); list it in notifications.webhook.allow_priv"),
+        ("https://0.0.0.0/h", "(unspecified)"),
+    ],
+)
+async def test_webhook_contacts_pages_would_fail_on_are_refused(
+    client: TocsinClient, address: str, words: str
+) -> None:
+    await client.create_user("dan")
+    with pytest.raises(InvalidArgument, match="address") as caught:
+        await client.add_contact_method("dan", "webhook", address)
+    assert words in str(caught.value)
+    assert (await client.get_user("dan")).contact_methods == ()
+
+
+async def test_webhook_contacts_follow_allow_http_and_allow_private(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    rule = WebhookSettings("s" * 32, allow_http=True, allow_private=(ip_network("10.0.0.0/8"),))
+    settings = NotifySettings(webhook=rule)
+    async with (
+        serving(tmp_path, clock, notifications=settings) as running,
+        running.client() as client,
+    ):
+        await client.create_user("dan")
+        await client.add_contact_method("dan", "webhook", "http://10.1.2.3:8080/h")
+        with pytest.raises(InvalidArgument, match="192.168.1.1 is an internal address"):
+            await client.add_contact_method("dan", "webhook", "http://192.168.1.1/h")
 
 
 async def test_notification_rules(client: TocsinClient) -> None:

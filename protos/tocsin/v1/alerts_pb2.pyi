@@ -339,23 +339,99 @@ class CreateAlertResponse(_message.Message):
 
     ALERT_FIELD_NUMBER: _builtins.int
     DEDUPLICATED_FIELD_NUMBER: _builtins.int
+    PAGING_FIELD_NUMBER: _builtins.int
     deduplicated: _builtins.bool
     """True when the alias matched an open alert, whose count went up instead."""
     @_builtins.property
     def alert(self) -> Global___Alert: ...
+    @_builtins.property
+    def paging(self) -> Global___PagingPlan:
+        """Whom a new alert will page, worked out as it was created; unset when deduplicated."""
+
     def __init__(
         self,
         *,
         alert: Global___Alert | None = ...,
         deduplicated: _builtins.bool = ...,
+        paging: Global___PagingPlan | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["alert", b"alert"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["alert", b"alert", "paging", b"paging"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert", b"alert", "deduplicated", b"deduplicated"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert", b"alert", "deduplicated", b"deduplicated", "paging", b"paging"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CreateAlertResponse: _TypeAlias = CreateAlertResponse  # noqa: Y015
+
+@_typing.final
+class PagingPlan(_message.Message):
+    """Whom a new alert's escalation pages, from the policy it snapshotted, each step's
+    schedules resolved for when the step comes.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POLICY_FIELD_NUMBER: _builtins.int
+    STEPS_FIELD_NUMBER: _builtins.int
+    NOBODY_FIELD_NUMBER: _builtins.int
+    UNREACHABLE_FIELD_NUMBER: _builtins.int
+    policy: _builtins.str
+    """The policy it follows ("<team> on-call" for a team without one), then any escalation
+    policies named as responders, comma-separated.
+    """
+    nobody: _builtins.str
+    """Set when no step pages anyone: why (e.g. "team default has no members", or
+    "alice: no contact methods" when nobody it names can be reached).
+    """
+    @_builtins.property
+    def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___PlannedStep]: ...
+    @_builtins.property
+    def unreachable(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Usernames of the steps that have no contact method: nothing reaches them."""
+
+    def __init__(
+        self,
+        *,
+        policy: _builtins.str = ...,
+        steps: _abc.Iterable[Global___PlannedStep] | None = ...,
+        nobody: _builtins.str = ...,
+        unreachable: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["nobody", b"nobody", "policy", b"policy", "steps", b"steps", "unreachable", b"unreachable"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PagingPlan: _TypeAlias = PagingPlan  # noqa: Y015
+
+@_typing.final
+class PlannedStep(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AFTER_FIELD_NUMBER: _builtins.int
+    USERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def after(self) -> _duration_pb2.Duration:
+        """From the alert's creation."""
+
+    @_builtins.property
+    def users(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Usernames; empty when its targets name nobody."""
+
+    def __init__(
+        self,
+        *,
+        after: _duration_pb2.Duration | None = ...,
+        users: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["after", b"after"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "users", b"users"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PlannedStep: _TypeAlias = PlannedStep  # noqa: Y015
 
 @_typing.final
 class AlertRef(_message.Message):

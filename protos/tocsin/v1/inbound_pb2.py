@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eprotos/tocsin/v1/inbound.proto\x12\ttocsin.v1\"3\n\x11RedeemLinkRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0f\n\x07\x63onfirm\x18\x02 \x01(\x08\"\x9d\x01\n\x12RedeemLinkResponse\x12\x0e\n\x06\x61\x63tion\x18\x01 \x01(\t\x12\x10\n\x08\x61lert_id\x18\x02 \x01(\t\x12\x0f\n\x07tiny_id\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x0c\n\x04user\x18\x05 \x01(\t\x12\x17\n\x0f\x61\x63knowledged_by\x18\x06 \x01(\t\x12\x0e\n\x06\x63losed\x18\x07 \x01(\x08\x12\x0c\n\x04\x64one\x18\x08 \x01(\x08\":\n\x15HandleSmsReplyRequest\x12\x13\n\x0b\x66rom_number\x18\x01 \x01(\t\x12\x0c\n\x04\x62ody\x18\x02 \x01(\t\"\'\n\x16HandleSmsReplyResponse\x12\r\n\x05reply\x18\x01 \x01(\t\"<\n\x18HandleVoiceDigitsRequest\x12\x10\n\x08page_key\x18\x01 \x01(\t\x12\x0e\n\x06\x64igits\x18\x02 \x01(\t\"\xbe\x01\n\x19HandleVoiceDigitsResponse\x12\x0f\n\x07outcome\x18\x01 \x01(\t\x12\x0b\n\x03say\x18\x02 \x01(\t\x12\x10\n\x08page_key\x18\x03 \x01(\t\x12\x10\n\x08\x61lert_id\x18\x04 \x01(\t\x12\x0f\n\x07tiny_id\x18\x05 \x01(\t\x12\x0f\n\x07message\x18\x06 \x01(\t\x12\x10\n\x08priority\x18\x07 \x01(\t\x12\x0c\n\x04team\x18\x08 \x01(\t\x12\x0c\n\x04user\x18\t \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\n \x01(\t2\x92\x02\n\x0eInboundService\x12I\n\nRedeemLink\x12\x1c.tocsin.v1.RedeemLinkRequest\x1a\x1d.tocsin.v1.RedeemLinkResponse\x12U\n\x0eHandleSmsReply\x12 .tocsin.v1.HandleSmsReplyRequest\x1a!.tocsin.v1.HandleSmsReplyResponse\x12^\n\x11HandleVoiceDigits\x12#.tocsin.v1.HandleVoiceDigitsRequest\x1a$.tocsin.v1.HandleVoiceDigitsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eprotos/tocsin/v1/inbound.proto\x12\ttocsin.v1\"3\n\x11RedeemLinkRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0f\n\x07\x63onfirm\x18\x02 \x01(\x08\"\x9d\x01\n\x12RedeemLinkResponse\x12\x0e\n\x06\x61\x63tion\x18\x01 \x01(\t\x12\x10\n\x08\x61lert_id\x18\x02 \x01(\t\x12\x0f\n\x07tiny_id\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x0c\n\x04user\x18\x05 \x01(\t\x12\x17\n\x0f\x61\x63knowledged_by\x18\x06 \x01(\t\x12\x0e\n\x06\x63losed\x18\x07 \x01(\x08\x12\x0c\n\x04\x64one\x18\x08 \x01(\x08\"O\n\x15HandleSmsReplyRequest\x12\x13\n\x0b\x66rom_number\x18\x01 \x01(\t\x12\x0c\n\x04\x62ody\x18\x02 \x01(\t\x12\x13\n\x0bmessage_sid\x18\x03 \x01(\t\"\'\n\x16HandleSmsReplyResponse\x12\r\n\x05reply\x18\x01 \x01(\t\"N\n\x18HandleVoiceDigitsRequest\x12\x10\n\x08page_key\x18\x01 \x01(\t\x12\x0e\n\x06\x64igits\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61ll_sid\x18\x03 \x01(\t\"\xbe\x01\n\x19HandleVoiceDigitsResponse\x12\x0f\n\x07outcome\x18\x01 \x01(\t\x12\x0b\n\x03say\x18\x02 \x01(\t\x12\x10\n\x08page_key\x18\x03 \x01(\t\x12\x10\n\x08\x61lert_id\x18\x04 \x01(\t\x12\x0f\n\x07tiny_id\x18\x05 \x01(\t\x12\x0f\n\x07message\x18\x06 \x01(\t\x12\x10\n\x08priority\x18\x07 \x01(\t\x12\x0c\n\x04team\x18\x08 \x01(\t\x12\x0c\n\x04user\x18\t \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\n \x01(\t2\x92\x02\n\x0eInboundService\x12I\n\nRedeemLink\x12\x1c.tocsin.v1.RedeemLinkRequest\x1a\x1d.tocsin.v1.RedeemLinkResponse\x12U\n\x0eHandleSmsReply\x12 .tocsin.v1.HandleSmsReplyRequest\x1a!.tocsin.v1.HandleSmsReplyResponse\x12^\n\x11HandleVoiceDigits\x12#.tocsin.v1.HandleVoiceDigitsRequest\x1a$.tocsin.v1.HandleVoiceDigitsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,13 +36,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REDEEMLINKRESPONSE']._serialized_start=99
   _globals['_REDEEMLINKRESPONSE']._serialized_end=256
   _globals['_HANDLESMSREPLYREQUEST']._serialized_start=258
-  _globals['_HANDLESMSREPLYREQUEST']._serialized_end=316
-  _globals['_HANDLESMSREPLYRESPONSE']._serialized_start=318
-  _globals['_HANDLESMSREPLYRESPONSE']._serialized_end=357
-  _globals['_HANDLEVOICEDIGITSREQUEST']._serialized_start=359
-  _globals['_HANDLEVOICEDIGITSREQUEST']._serialized_end=419
-  _globals['_HANDLEVOICEDIGITSRESPONSE']._serialized_start=422
-  _globals['_HANDLEVOICEDIGITSRESPONSE']._serialized_end=612
-  _globals['_INBOUNDSERVICE']._serialized_start=615
-  _globals['_INBOUNDSERVICE']._serialized_end=889
+  _globals['_HANDLESMSREPLYREQUEST']._serialized_end=337
+  _globals['_HANDLESMSREPLYRESPONSE']._serialized_start=339
+  _globals['_HANDLESMSREPLYRESPONSE']._serialized_end=378
+  _globals['_HANDLEVOICEDIGITSREQUEST']._serialized_start=380
+  _globals['_HANDLEVOICEDIGITSREQUEST']._serialized_end=458
+  _globals['_HANDLEVOICEDIGITSRESPONSE']._serialized_start=461
+  _globals['_HANDLEVOICEDIGITSRESPONSE']._serialized_end=651
+  _globals['_INBOUNDSERVICE']._serialized_start=654
+  _globals['_INBOUNDSERVICE']._serialized_end=928
 # @@protoc_insertion_point(module_scope)

@@ -88,18 +88,24 @@ class HandleSmsReplyRequest(_message.Message):
 
     FROM_NUMBER_FIELD_NUMBER: _builtins.int
     BODY_FIELD_NUMBER: _builtins.int
+    MESSAGE_SID_FIELD_NUMBER: _builtins.int
     from_number: _builtins.str
     """E.164, as Twilio's `From` field gives it."""
     body: _builtins.str
+    message_sid: _builtins.str
+    """Twilio's MessageSid: a request with one answered before gets that answer again and
+    changes nothing (Twilio's replays). Empty: answered without that check.
+    """
     def __init__(
         self,
         *,
         from_number: _builtins.str = ...,
         body: _builtins.str = ...,
+        message_sid: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "from_number", b"from_number"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "from_number", b"from_number", "message_sid", b"message_sid"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -131,18 +137,24 @@ class HandleVoiceDigitsRequest(_message.Message):
 
     PAGE_KEY_FIELD_NUMBER: _builtins.int
     DIGITS_FIELD_NUMBER: _builtins.int
+    CALL_SID_FIELD_NUMBER: _builtins.int
     page_key: _builtins.str
     """The ledger key of the page that made the call."""
     digits: _builtins.str
+    call_sid: _builtins.str
+    """Twilio's CallSid: once a key pressed on a call has acted, the call's requests get that
+    answer again and change nothing (Twilio's replays). Empty: answered without that check.
+    """
     def __init__(
         self,
         *,
         page_key: _builtins.str = ...,
         digits: _builtins.str = ...,
+        call_sid: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["digits", b"digits", "page_key", b"page_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["call_sid", b"call_sid", "digits", b"digits", "page_key", b"page_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
