@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import os
 import sys
+import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +25,7 @@ from service import config as configuration
 from service import logs
 from service.alerts import ALERTS_PAGE_MAX
 from service.clock import SystemClock
-from service.errors import InvalidArgument, TocsinError
+from service.errors import FailedPrecondition, InvalidArgument, TocsinError
 from service.migrations import LATEST_VERSION
 from service.model import (
     ActivityEntry,
@@ -86,15 +88,16 @@ def _instant(text: str) -> datetime:
 # Connection
 
 
-def _token(args: argparse.Namespace) -> str:
+def _token(args: argparse.Namespace) -> tuple[str, str]:
+    """The token to call with, and where it came from (for messages about it)."""
     if args.token:
-        return str(args.token)
+        return str(args.token), "--token"
     if os.environ.get("TOCSIN_TOKEN"):
-        return os.environ["TOCSIN_TOKEN"]
+        return os.environ["TOCSIN_TOKEN"], "TOCSIN_TOKEN"
     data_dir = args.data_dir or os.environ.get("TOCSIN_DATA_DIR") or ".tocsin"
     path = Path(data_dir) / ADMIN_TOKEN_FILE
     try:
-        return read_token_file(path)
+        return read_token_file(path), str(path)
     except OSError:
         raise UsageError(
             f"no token: pass --token, set TOCSIN_TOKEN, or point --data-dir at the server's "
@@ -105,7 +108,7 @@ def _token(args: argparse.Namespace) -> str:
 def _client(args: argparse.Namespace) -> TocsinClient:
     server = args.server or os.environ.get("TOCSIN_SERVER") or DEFAULT_SERVER
     configuration.listen_address("--server", server)
-    return TocsinClient(server, _token(args), timeout=args.timeout)
+    return TocsinClient(server, _token(args)[0], timeout=args.timeout)
 
 
 def _ref(args: argparse.Namespace) -> AlertRef:
@@ -313,6 +316,14 @@ async def tokens_list(client: TocsinClient, args: argparse.Namespace, out: TextI
 
 
 async def tokens_revoke(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    if not args.force:
+        mine = await client.caller_token()
+        if args.id == mine.id:
+            raise FailedPrecondition(
+                f"token {mine.id} ({mine.name}) is the one this command runs with "
+                f"(from {_token(args)[1]}): once revoked, every command made with it fails; "
+                "pass --force to revoke it anyway"
+            )
     info = await client.revoke_token(args.id)
     render.write_json(out, info) if args.json else out.write(f"revoked token {info.id}\n")
 
@@ -342,6 +353,22 @@ def _shown_once(out: TextIO, what: str, key: IntegrationKey) -> None:
     )
 
 
+def _warn_if_unreachable(url: str) -> None:
+    """A loopback URL is what the server shows without `public_url`: SNS cannot reach it."""
+    host = urllib.parse.urlsplit(url).hostname or ""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if loopback:
+        print(
+            f"warning: this URL names {host}, which Amazon SNS cannot reach: set the server's "
+            "public_url (TOCSIN_PUBLIC_URL) to its public HTTPS address; the key stays valid "
+            "and `tocsin integrations get` then shows the new URL (add ?apiKey=KEY)",
+            file=sys.stderr,
+        )
+
+
 async def integrations_create(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
     new = NewIntegration(
         name=args.name,
@@ -352,10 +379,41 @@ async def integrations_create(client: TocsinClient, args: argparse.Namespace, ou
         min_signature_version=args.min_signature_version,
     )
     key = await client.create_integration(new)
+    _warn_if_unreachable(key.info.url)
     if args.json:
         render.write_json(out, _integration_json(key))
     else:
         _shown_once(out, "created", key)
+
+
+async def integrations_update(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    if args.topic_arn and args.clear_topic_arns:
+        raise UsageError("give --topic-arn or --clear-topic-arns, not both")
+    given = (
+        ("name", args.name),
+        ("type", args.type),
+        ("team", args.team),
+        ("assignee_team", args.assignee_team),
+        ("topic_arns", args.topic_arn or ([] if args.clear_topic_arns else None)),
+        ("min_signature_version", args.min_signature_version),
+    )
+    fields = [name for name, value in given if value is not None]
+    if not fields:
+        raise UsageError("nothing to change: give at least one option (see --help)")
+    changes = NewIntegration(
+        name=args.name or "",
+        type=IntegrationType(args.type or IntegrationType.SNS.value),
+        team=args.team or "",
+        assignee_team=args.assignee_team or "",
+        topic_arns=tuple(args.topic_arn or ()),
+        min_signature_version=args.min_signature_version or 1,
+    )
+    info = await client.update_integration(args.integration, changes, fields)
+    if args.json:
+        render.write_json(out, _integration_json(info))
+    else:
+        render.integrations_table(out, [info])
+        out.write("(its URL and API key are unchanged)\n")
 
 
 async def integrations_list(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
@@ -388,6 +446,7 @@ def _integration_switch(enabled: bool) -> Handler:
 
 async def integrations_rotate(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
     key = await client.rotate_integration_key(args.integration)
+    _warn_if_unreachable(key.info.url)
     if args.json:
         render.write_json(out, _integration_json(key))
     else:
@@ -671,7 +730,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     integration_create.add_argument("--name", required=True)
     integration_create.add_argument(
-        "--type", required=True, choices=[kind.value for kind in IntegrationType]
+        "--type",
+        required=True,
+        choices=[kind.value for kind in IntegrationType],
+        help="how deliveries are read: cloudtrail (log deliveries and CloudTrail events, also "
+        "via EventBridge), cloudwatch (alarms), eventbridge (events), or sns (detect each "
+        "payload by its shape); a delivery the type does not fit becomes a plain alert of its "
+        "subject and text, with a note",
     )
     integration_create.add_argument("--team", help="owner team (default: default)")
     integration_create.add_argument("--assignee-team", help="the team that gets the alerts")
@@ -680,6 +745,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     integration_create.add_argument("--min-signature-version", type=int, choices=[1, 2], default=1)
     integration_create.set_defaults(run=integrations_create)
+    integration_update = integration_commands.add_parser(
+        "update",
+        parents=[common],
+        help="change what is given of an integration; its URL and API key stay",
+    )
+    integration_update.add_argument("integration", metavar="INTEGRATION", help="id or name")
+    integration_update.add_argument("--name", help="rename it")
+    integration_update.add_argument("--type", choices=[kind.value for kind in IntegrationType])
+    integration_update.add_argument("--team", help="move it to this owner team")
+    integration_update.add_argument(
+        "--assignee-team", help="the team that gets the alerts ('' for the owner team)"
+    )
+    integration_update.add_argument(
+        "--topic-arn",
+        action="append",
+        help="the SNS topics to accept (repeatable; replaces the list)",
+    )
+    integration_update.add_argument(
+        "--clear-topic-arns",
+        action="store_true",
+        help="accept the pinned topic (or the first to confirm a subscription) again",
+    )
+    integration_update.add_argument("--min-signature-version", type=int, choices=[1, 2])
+    integration_update.set_defaults(run=integrations_update)
     integration_list = integration_commands.add_parser(
         "list", parents=[common], help="list integrations"
     )
@@ -725,6 +814,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     token_revoke = token_commands.add_parser("revoke", parents=[common], help="revoke a token")
     token_revoke.add_argument("id")
+    token_revoke.add_argument(
+        "--force", action="store_true", help="revoke it even if it is the token this command uses"
+    )
     token_revoke.set_defaults(run=tokens_revoke)
     return parser
 

@@ -8,13 +8,14 @@ as the domain's plain values, never protobuf messages.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TypeVar
 
 import grpc
+from google.protobuf.field_mask_pb2 import FieldMask
 
 from clients.directory import DirectoryCalls
 from clients.escalations import EscalationCalls
@@ -326,6 +327,19 @@ class TocsinClient(DirectoryCalls, EscalationCalls):
         )
         return _info(await self._call(method, request))
 
+    async def update_integration(
+        self, integration: str, changes: NewIntegration, fields: Sequence[str]
+    ) -> IntegrationInfo:
+        """Changes the `fields` of the integration (see
+        `service.integrations.INTEGRATION_FIELDS`) to those of `changes`; its URL and key
+        stay."""
+        request = integrations_pb2.UpdateIntegrationRequest(
+            integration=integration,
+            spec=codec.create_integration_request(changes),
+            update_mask=FieldMask(paths=list(fields)),
+        )
+        return _info(await self._call(self._integrations.UpdateIntegration, request))
+
     async def rotate_integration_key(self, integration: str) -> IntegrationKey:
         request = integrations_pb2.IntegrationRequest(integration=integration)
         return _key(await self._call(self._integrations.RotateIntegrationKey, request))
@@ -368,6 +382,11 @@ class TocsinClient(DirectoryCalls, EscalationCalls):
         request = tokens_pb2.ListTokensRequest()
         reply = await self._call(self._tokens.ListTokens, request)
         return [codec.token_from_pb(token) for token in reply.tokens]
+
+    async def caller_token(self) -> TokenInfo:
+        """The token this client calls with."""
+        request = tokens_pb2.GetCallerTokenRequest()
+        return codec.token_from_pb(await self._call(self._tokens.GetCallerToken, request))
 
     async def revoke_token(self, token_id: str) -> TokenInfo:
         request = tokens_pb2.RevokeTokenRequest(id=token_id)

@@ -8,10 +8,12 @@ username, and each rotation's participants are its current list.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TypeVar
 
 import grpc
+from google.protobuf.field_mask_pb2 import FieldMask
 
 from protos.tocsin.v1 import (
     schedules_pb2,
@@ -132,8 +134,14 @@ class DirectoryCalls:
         reply = await self._call(self._schedules.CreateSchedule, dc.spec_to_pb(spec))
         return dc.schedule_from_pb(reply)
 
-    async def update_schedule(self, schedule: str, spec: ScheduleSpec) -> Schedule:
-        request = schedules_pb2.UpdateScheduleRequest(schedule=schedule, spec=dc.spec_to_pb(spec))
+    async def update_schedule(
+        self, schedule: str, spec: ScheduleSpec, fields: Sequence[str] = ()
+    ) -> Schedule:
+        """Changes the `fields` of the schedule (see `service.schedules.SCHEDULE_FIELDS`) to
+        the spec's; with none, replaces the whole schedule."""
+        request = schedules_pb2.UpdateScheduleRequest(
+            schedule=schedule, spec=dc.spec_to_pb(spec), update_mask=FieldMask(paths=list(fields))
+        )
         return dc.schedule_from_pb(await self._call(self._schedules.UpdateSchedule, request))
 
     async def get_schedule(self, schedule: str) -> Schedule:

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TextIO
 
 from clients import render
-from clients.arguments import OptionError, check_writable, whole_number, write_whole
+from clients.arguments import OptionError, UsageError, check_writable, whole_number, write_whole
 from clients.client import TocsinClient
+from clients.manifest import rotation_spec
 from service.errors import FailedPrecondition, InvalidArgument
 from service.schedule import OnCall, Restriction, Schedule, Timeline
 from service.schedules import (
@@ -244,6 +246,85 @@ async def schedules_create(client: TocsinClient, args: argparse.Namespace, out: 
     )
     schedule = await client.create_schedule(spec)
     render.write_json(out, schedule) if args.json else schedule_detail(out, schedule)
+
+
+async def schedules_update(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    """Sends only what is given; rotation options change the rotation --rotation names (or
+    add it), and the other rotations go back as they are, keeping their history."""
+    header = (
+        ("name", args.name),
+        ("team", args.team),
+        ("time_zone", args.time_zone),
+        ("description", args.description),
+    )
+    fields = [name for name, value in header if value is not None]
+    rotations: tuple[RotationSpec, ...] = ()
+    if args.rotation or args.remove_rotation:
+        current = await client.get_schedule(args.schedule)
+        rotations = _changed_rotations(current, args, args.time_zone or current.time_zone)
+        fields.append("rotations")
+    elif any(getattr(args, option) is not None for option in _ROTATION_OPTIONS):
+        raise OptionError("--rotation", "name the rotation the rotation options change")
+    if not fields:
+        raise UsageError("nothing to change: give at least one option (see --help)")
+    spec = ScheduleSpec(
+        name=args.name or "",
+        team=args.team or "",
+        time_zone=args.time_zone or "UTC",
+        description=args.description or "",
+        rotations=rotations,
+    )
+    schedule = await client.update_schedule(args.schedule, spec, fields)
+    render.write_json(out, schedule) if args.json else schedule_detail(out, schedule)
+
+
+_ROTATION_OPTIONS = ("type", "length", "unit", "start", "end", "participants", "restriction")
+
+
+def _changed_rotations(
+    current: Schedule, args: argparse.Namespace, time_zone: str
+) -> tuple[RotationSpec, ...]:
+    specs = [rotation_spec(r) for r in current.rotations]
+    names = [spec.name.lower() for spec in specs]
+    known = ", ".join(spec.name for spec in specs) or "none"
+    if args.remove_rotation:
+        if args.remove_rotation.lower() not in names:
+            raise OptionError(
+                "--remove-rotation",
+                f"no rotation {args.remove_rotation!r} in {current.name} (it has: {known})",
+            )
+        del specs[names.index(args.remove_rotation.lower())]
+        names.remove(args.remove_rotation.lower())
+    if not args.rotation:
+        return tuple(specs)
+    index = names.index(args.rotation.lower()) if args.rotation.lower() in names else None
+    if index is None and (not args.start or not args.participants):
+        raise OptionError(
+            "--rotation",
+            f"{current.name} has no rotation {args.rotation!r} (it has: {known}); "
+            "a new one needs --start and --participants",
+        )
+    before = specs[index] if index is not None else None
+    start = _at(args.start, time_zone, "--start") if args.start else None
+    if args.start and start is None:
+        raise OptionError("--start", "give a time, not now")
+    changes = {
+        "kind": args.type,
+        "length": args.length,
+        "unit": args.unit,
+        "start": start,
+        "end": _at(args.end, time_zone, "--end") if args.end else None,
+        "participants": tuple(p.strip() for p in args.participants.split(","))
+        if args.participants
+        else None,
+        "restrictions": tuple(args.restriction) if args.restriction else None,
+    }
+    given = {key: value for key, value in changes.items() if value is not None}
+    if before is None:
+        changed = RotationSpec(name=args.rotation, **{"kind": "weekly", **given})
+        return (*specs, changed)
+    specs[index or 0] = dataclasses.replace(before, **given)
+    return tuple(specs)
 
 
 async def schedules_get(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
@@ -542,6 +623,32 @@ def _schedule_commands(commands: Commands, common: argparse.ArgumentParser) -> N
         help="09:00-17:00 or mon 09:00-fri 17:00 (repeatable)",
     )
     create.set_defaults(run=schedules_create)
+    update = actions.add_parser(
+        "update",
+        parents=[common],
+        help="change what is given of a schedule; the rest stays (with --rotation, change or "
+        "add that rotation: the others stay as they are)",
+    )
+    update.add_argument("schedule", help="name or id")
+    update.add_argument("--name", help="rename it")
+    update.add_argument("--time-zone", help="IANA zone, e.g. America/New_York")
+    update.add_argument("--team", help="move it to this team")
+    update.add_argument("--description")
+    update.add_argument("--rotation", help="the rotation to change, or to add")
+    update.add_argument("--remove-rotation", metavar="ROTATION", help="drop this rotation")
+    update.add_argument("--type", choices=[*KINDS, CUSTOM])
+    update.add_argument("--length", type=whole_number(1), help="units per shift")
+    update.add_argument("--unit", choices=["hours", "days", "weeks"], help="for custom rotations")
+    update.add_argument("--start", help="first hand-off; no offset = wall time in the zone")
+    update.add_argument("--end", help="when the rotation stops")
+    update.add_argument("--participants", help="usernames in order, comma-separated")
+    update.add_argument(
+        "--restriction",
+        type=_restriction,
+        action="append",
+        help="09:00-17:00 or mon 09:00-fri 17:00 (repeatable; replaces the rotation's)",
+    )
+    update.set_defaults(run=schedules_update)
     listing = actions.add_parser("list", parents=[common], help="list schedules")
     listing.add_argument("--team", help="only this team's")
     listing.set_defaults(run=schedules_list)

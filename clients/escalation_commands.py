@@ -7,7 +7,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any, TextIO
 
 from clients import render
-from clients.arguments import duration, read_text, whole_number
+from clients.arguments import UsageError, duration, read_text, whole_number
 from clients.client import TocsinClient
 from clients.manifest import routing_file
 from service import loader
@@ -38,6 +38,13 @@ def rule(text: str) -> RuleSpec:
             raise argparse.ArgumentTypeError(f"expected KIND:NAME such as user:alice, not {word!r}")
         targets.append((kind, name))
     return RuleSpec(duration(words[0]), tuple(targets), condition)
+
+
+RULE_HELP = (
+    "DELAY KIND:NAME... [until-closed], e.g. '0 user:alice' or '5m schedule:ops-oncall' "
+    "(kinds: user, schedule, schedule-next, schedule-previous, team, team-members); "
+    "repeatable, in order"
+)
 
 
 def _spec(args: argparse.Namespace) -> PolicySpec:
@@ -84,9 +91,50 @@ async def policies_create(client: TocsinClient, args: argparse.Namespace, out: T
     render.write_json(out, spec) if args.json else policy_detail(out, spec)
 
 
+def _changes(args: argparse.Namespace) -> tuple[PolicySpec, list[str]]:
+    """The spec an update sends, and the fields of it to apply: only those given."""
+    fields = [
+        name
+        for name, value in (
+            ("name", args.name),
+            ("team", args.team),
+            ("description", args.description),
+            ("rules", args.rule),
+            ("repeat.after", args.repeat_after),
+            ("repeat.times", args.repeat_times),
+            ("repeat.reset_acknowledgement", args.reset_acknowledgement),
+            ("repeat.close_after_last", args.close_after_last),
+        )
+        if value is not None
+    ]
+    if args.clear_repeat:
+        if any(field.startswith("repeat.") for field in fields):
+            raise UsageError("--clear-repeat removes the repeat: give no other --repeat option")
+        fields.append("repeat")
+    if not fields:
+        raise UsageError("nothing to change: give at least one option (see --help)")
+    repeat = None
+    if not args.clear_repeat:
+        repeat = Repeat(
+            args.repeat_after or duration("0"),
+            args.repeat_times or 0,
+            bool(args.reset_acknowledgement),
+            bool(args.close_after_last),
+        )
+    spec = PolicySpec(
+        args.name or "",
+        args.team or "",
+        args.description or "",
+        tuple(args.rule or ()),
+        repeat,
+    )
+    return spec, fields
+
+
 async def policies_update(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
-    spec = await client.update_policy(args.policy, _spec(args))
-    render.write_json(out, spec) if args.json else policy_detail(out, spec)
+    spec, fields = _changes(args)
+    changed = await client.update_policy(args.policy, spec, fields)
+    render.write_json(out, changed) if args.json else policy_detail(out, changed)
 
 
 async def policies_get(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
@@ -177,40 +225,44 @@ async def alerts_pages(client: TocsinClient, args: argparse.Namespace, out: Text
 def add_commands(commands: Commands, common: argparse.ArgumentParser, alerts: Commands) -> None:
     policies = commands.add_parser("policies", help="escalation policies")
     actions = policies.add_subparsers(dest="policies_command", required=True, metavar="ACTION")
-    for name, run, text in (
-        ("create", policies_create, "create a policy"),
-        ("update", policies_update, "replace a policy (alerts already paging keep theirs)"),
-    ):
-        one = actions.add_parser(name, parents=[common], help=text)
-        if name == "update":
-            one.add_argument("policy", help="the policy to replace (name or id)")
-        one.add_argument("--name", required=True)
-        one.add_argument(
-            "--team",
-            help="owner team (default: default)"
-            if name == "create"
-            else "move it to this team (default: it stays in its own)",
-        )
-        one.add_argument("--description")
-        one.add_argument(
-            "--rule",
-            type=rule,
-            action="append",
-            required=True,
-            help="DELAY KIND:NAME... [until-closed], e.g. '0 user:alice' or "
-            "'5m schedule:ops-oncall' (kinds: user, schedule, schedule-next, "
-            "schedule-previous, team, team-members); repeatable, in order",
-        )
-        one.add_argument("--repeat-after", type=duration, help="after the last rule, e.g. 10m")
-        one.add_argument(
-            "--repeat-times",
-            type=whole_number(0, REPEAT_TIMES_MAX),
-            default=0,
-            help=f"0-{REPEAT_TIMES_MAX} more times",
-        )
-        one.add_argument("--reset-acknowledgement", action="store_true")
-        one.add_argument("--close-after-last", action="store_true")
-        one.set_defaults(run=run)
+    create = actions.add_parser("create", parents=[common], help="create a policy")
+    create.add_argument("--name", required=True)
+    create.add_argument("--team", help="owner team (default: default)")
+    create.add_argument("--description")
+    create.add_argument("--rule", type=rule, action="append", required=True, help=RULE_HELP)
+    create.add_argument("--repeat-after", type=duration, help="after the last rule, e.g. 10m")
+    create.add_argument(
+        "--repeat-times",
+        type=whole_number(0, REPEAT_TIMES_MAX),
+        default=0,
+        help=f"0-{REPEAT_TIMES_MAX} more times",
+    )
+    create.add_argument("--reset-acknowledgement", action="store_true")
+    create.add_argument("--close-after-last", action="store_true")
+    create.set_defaults(run=policies_create)
+
+    update = actions.add_parser(
+        "update",
+        parents=[common],
+        help="change what is given of a policy; the rest stays (alerts already paging keep theirs)",
+    )
+    update.add_argument("policy", help="the policy to change (name or id)")
+    update.add_argument("--name", help="rename it")
+    update.add_argument("--team", help="move it to this team")
+    update.add_argument("--description")
+    update.add_argument(
+        "--rule", type=rule, action="append", help=RULE_HELP + "; replaces all its rules"
+    )
+    update.add_argument("--repeat-after", type=duration, help="after the last rule, e.g. 10m")
+    update.add_argument(
+        "--repeat-times", type=whole_number(0, REPEAT_TIMES_MAX), help=f"0-{REPEAT_TIMES_MAX}"
+    )
+    update.add_argument("--reset-acknowledgement", action=argparse.BooleanOptionalAction)
+    update.add_argument("--close-after-last", action=argparse.BooleanOptionalAction)
+    update.add_argument(
+        "--clear-repeat", action="store_true", help="remove the repeat: the rules run once"
+    )
+    update.set_defaults(run=policies_update)
     listing = actions.add_parser("list", parents=[common], help="list policies")
     listing.add_argument("--team")
     listing.set_defaults(run=policies_list)

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import TypeVar
 
 import grpc
+from google.protobuf.field_mask_pb2 import FieldMask
 
 from protos.tocsin.v1 import escalations_pb2, escalations_pb2_grpc
 from service import policy_codec
@@ -33,9 +35,15 @@ class EscalationCalls:
         reply = await self._call(self._escalations.CreatePolicy, policy_codec.spec_to_pb(spec))
         return policy_codec.spec_from_pb(reply)
 
-    async def update_policy(self, policy: str, spec: PolicySpec) -> PolicySpec:
+    async def update_policy(
+        self, policy: str, spec: PolicySpec, fields: Sequence[str] = ()
+    ) -> PolicySpec:
+        """Changes the `fields` of the policy (see `service.policies.POLICY_FIELDS`) to the
+        spec's; with none, replaces the whole policy."""
         request = escalations_pb2.UpdatePolicyRequest(
-            policy=policy, spec=policy_codec.spec_to_pb(spec)
+            policy=policy,
+            spec=policy_codec.spec_to_pb(spec),
+            update_mask=FieldMask(paths=list(fields)),
         )
         return policy_codec.spec_from_pb(await self._call(self._escalations.UpdatePolicy, request))
 

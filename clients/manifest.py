@@ -1070,7 +1070,7 @@ def _schedule_change(
         ]
     else:
         rotations = list(current.rotations) if current else []
-        specs = tuple(_rotation_spec(r) for r in rotations)
+        specs = tuple(rotation_spec(r) for r in rotations)
     description = decl.description
     if description is None:
         description = current.description if current else ""
@@ -1103,7 +1103,7 @@ def _schedule_change(
     )
 
 
-def _rotation_spec(rotation: Rotation) -> RotationSpec:
+def rotation_spec(rotation: Rotation) -> RotationSpec:
     """A rotation as the server has it, as a spec to send back unchanged."""
     return RotationSpec(
         name=rotation.name,

@@ -55,7 +55,7 @@ class EscalationServicer(escalations_pb2_grpc.EscalationServiceServicer):
         self, request: escalations_pb2.UpdatePolicyRequest, context: Context
     ) -> escalations_pb2.Policy:
         policy = await self._policies.update(
-            request.policy, policy_codec.spec_from_pb(request.spec)
+            request.policy, policy_codec.spec_from_pb(request.spec), request.update_mask.paths
         )
         audit("policy updated", policy=policy.name, policy_id=policy.id)
         return await self._shown(policy)

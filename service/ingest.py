@@ -49,12 +49,11 @@ class Ingest:
         return result.duplicate
 
     async def ingest(self, delivery: SnsDelivery, api_key: str) -> IngestResult:
-        action = sns_alerts.action_for(checked(delivery, api_key))
         return await self._store.ingest_sns(
             delivery,
             hash_secret(api_key),
-            action,
-            Actor(ACTOR.user, action.note),
+            sns_alerts.reader(checked(delivery, api_key)),
+            ACTOR,  # each change is recorded with its own note
             self._clock.now(),
             self._new_id(),
         )

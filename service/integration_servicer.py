@@ -11,7 +11,7 @@ from protos.tocsin.v1 import integrations_pb2, integrations_pb2_grpc
 from service import codec, lifecycle
 from service.guard import audit
 from service.integrations import Integrations
-from service.model import Integration
+from service.model import Integration, IntegrationType, NewIntegration
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -72,6 +72,29 @@ class IntegrationServicer(integrations_pb2_grpc.IntegrationServiceServicer):
         integration, key = await self._integrations.rotate_key(request.integration)
         audit("integration key rotated", integration=integration.name)
         return self._with_key(integration, key)
+
+    async def UpdateIntegration(
+        self, request: integrations_pb2.UpdateIntegrationRequest, context: Context
+    ) -> integrations_pb2.Integration:
+        fields = tuple(request.update_mask.paths)
+        spec = request.spec
+        changes = NewIntegration(
+            name=spec.name,
+            # Read only when it is to change: unset in a request that leaves it alone.
+            type=codec.integration_type(spec.type) if "type" in fields else IntegrationType.SNS,
+            team=spec.team,
+            assignee_team=spec.assignee_team,
+            topic_arns=tuple(spec.topic_arns),
+            min_signature_version=spec.min_signature_version,
+        )
+        integration = await self._integrations.update(request.integration, changes, fields)
+        audit(
+            "integration updated",
+            integration=integration.name,
+            integration_id=integration.id,
+            fields=", ".join(fields),
+        )
+        return self._pb(integration)
 
     async def SetIntegrationRules(
         self, request: integrations_pb2.SetIntegrationRulesRequest, context: Context

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import yaml
@@ -22,6 +23,15 @@ API_KEY_PREFIX = "tocsin_ik_"
 SIGNATURE_VERSIONS = (1, 2)
 TOPIC_ARNS_MAX = 20
 RULES_TEXT_MAX = 100_000
+# What an update may name (its mask).
+INTEGRATION_FIELDS = (
+    "name",
+    "type",
+    "team",
+    "assignee_team",
+    "topic_arns",
+    "min_signature_version",
+)
 # libyaml's emitter where PyYAML has it: the pure-Python one takes ~10x as long.
 _Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
@@ -54,31 +64,28 @@ class Integrations:
 
     async def create(self, integration: NewIntegration) -> tuple[Integration, str]:
         """Returns the integration and its API key, which is never available again."""
-        validation.team_name(integration.name)
-        validation.text("team", integration.team, validation.TEAM_NAME_MAX)
-        validation.text("assignee_team", integration.assignee_team, validation.TEAM_NAME_MAX)
-        if integration.min_signature_version not in SIGNATURE_VERSIONS:
-            raise InvalidArgument("min_signature_version", "must be 1 or 2")
-        topics = validation.word_list(
-            "topic_arns", integration.topic_arns, max_items=TOPIC_ARNS_MAX, max_len=400
-        )
-        for index, topic in enumerate(topics):
-            validation.topic_arn(f"topic_arns[{index}]", topic)
         api_key = new_api_key()
         created = await self._store.create_integration(
-            NewIntegration(
-                integration.name,
-                integration.type,
-                integration.team,
-                integration.assignee_team,
-                topics,
-                integration.min_signature_version,
-            ),
+            _checked(integration, INTEGRATION_FIELDS),
             hash_secret(api_key),
             self._clock.now(),
             self._new_id(),
         )
         return created, api_key
+
+    async def update(
+        self, integration: str, changes: NewIntegration, fields: Collection[str]
+    ) -> Integration:
+        """Changes the `fields` (see `INTEGRATION_FIELDS`) to those of `changes`; its id, and
+        so its URL, and its API key stay."""
+        if not fields:
+            raise InvalidArgument(
+                "update_mask", f"name the fields to change ({', '.join(INTEGRATION_FIELDS)})"
+            )
+        given = validation.update_mask("an integration", fields, INTEGRATION_FIELDS)
+        return await self._store.update_integration(
+            _named(integration), _checked(changes, given), given
+        )
 
     async def list(self, team: str) -> Sequence[Integration]:
         return await self._store.list_integrations(team)
@@ -131,7 +138,29 @@ class Integrations:
             timestamp=self._clock.now(),
             signature_version=2,
         )
-        return rules.apply(rules.stored(text), sns_alerts.action_for(delivery))
+        return rules.apply(rules.stored(text), sns_alerts.action_for(delivery, found.type))
+
+
+def _checked(integration: NewIntegration, fields: Collection[str]) -> NewIntegration:
+    """The integration, its `fields` checked and its topics cleaned."""
+    if "name" in fields:
+        validation.team_name(integration.name)
+    if "team" in fields:
+        validation.text("team", integration.team, validation.TEAM_NAME_MAX)
+    if "assignee_team" in fields:
+        validation.text("assignee_team", integration.assignee_team, validation.TEAM_NAME_MAX)
+    if "min_signature_version" in fields and (
+        integration.min_signature_version not in SIGNATURE_VERSIONS
+    ):
+        raise InvalidArgument("min_signature_version", "must be 1 or 2")
+    if "topic_arns" not in fields:
+        return integration
+    topics = validation.word_list(
+        "topic_arns", integration.topic_arns, max_items=TOPIC_ARNS_MAX, max_len=400
+    )
+    for index, topic in enumerate(topics):
+        validation.topic_arn(f"topic_arns[{index}]", topic)
+    return dataclasses.replace(integration, topic_arns=topics)
 
 
 def _read_rules(text: str) -> tuple[tuple[rules.Rule, ...], str]:

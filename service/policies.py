@@ -4,7 +4,7 @@ are resolved to ids, and the store keeps the rest."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -69,10 +69,49 @@ class RoutingSpec:
     default_schedule: str = ""
 
 
+# What an update may name (its mask); none names the whole of name, team, description,
+# rules and repeat.
+POLICY_FIELDS = (
+    "name",
+    "team",
+    "description",
+    "rules",
+    "repeat",
+    "repeat.after",
+    "repeat.times",
+    "repeat.reset_acknowledgement",
+    "repeat.close_after_last",
+)
+WHOLE_POLICY = frozenset(POLICY_FIELDS[:5])
+
+
 def _delay(value: timedelta, field_name: str) -> timedelta:
     if value < timedelta() or value > DELAY_MAX:
         raise InvalidArgument(field_name, f"must be 0 to 24 hours (got {value})")
     return value
+
+
+def check_repeat(repeat: Repeat | None) -> Repeat | None:
+    if repeat is None:
+        return None
+    if not 0 <= repeat.times <= REPEAT_TIMES_MAX:
+        raise InvalidArgument(
+            "repeat.times", f"must be 0 to {REPEAT_TIMES_MAX} (got {repeat.times})"
+        )
+    _delay(repeat.after, "repeat.after")
+    if not repeat.times and (repeat.after or repeat.reset_acknowledgement):
+        raise InvalidArgument(
+            "repeat.times",
+            "must be 1 or more: a wait before repeating, or resetting the "
+            "acknowledgement, means something only when the rules repeat",
+        )
+    if repeat.times and repeat.after < REPEAT_AFTER_MIN:
+        raise InvalidArgument(
+            "repeat.after",
+            f"must be at least a minute when the rules repeat (got {repeat.after}): "
+            "otherwise every repeat pages at once",
+        )
+    return repeat
 
 
 class Policies:
@@ -104,19 +143,14 @@ class Policies:
                 f"{where}.name", f"no {target_kind.value.split('-')[0]} named {name!r}"
             ) from None
 
-    async def _policy(self, spec: PolicySpec, policy_id: str, team_id: str = "") -> Policy:
-        """`team_id`: the policy's team when the spec names none (its current one, for an
-        update); else the default team."""
-        validation.team_name(spec.name)
-        validation.text("description", spec.description, validation.TEAM_DESCRIPTION_MAX)
-        if not spec.rules:
+    async def _rules(self, specs: Sequence[RuleSpec]) -> tuple[EscalationRule, ...]:
+        if not specs:
             raise InvalidArgument("rules", "a policy needs at least one rule")
-        if len(spec.rules) > RULES_MAX:
-            raise InvalidArgument("rules", f"must have at most {RULES_MAX} (got {len(spec.rules)})")
-        team = await self._store.get_team(spec.team or team_id or "default")
+        if len(specs) > RULES_MAX:
+            raise InvalidArgument("rules", f"must have at most {RULES_MAX} (got {len(specs)})")
         built = []
         previous = timedelta()
-        for index, rule in enumerate(spec.rules):
+        for index, rule in enumerate(specs):
             where = f"rules[{index}]"
             delay = _delay(rule.delay, f"{where}.delay")
             if delay < previous:
@@ -141,40 +175,58 @@ class Policies:
                 for i, (kind, name) in enumerate(rule.targets)
             ]
             built.append(EscalationRule(delay, tuple(targets), condition))
-        repeat = spec.repeat
-        if repeat is not None:
-            if not 0 <= repeat.times <= REPEAT_TIMES_MAX:
-                raise InvalidArgument(
-                    "repeat.times", f"must be 0 to {REPEAT_TIMES_MAX} (got {repeat.times})"
-                )
-            _delay(repeat.after, "repeat.after")
-            if not repeat.times and (repeat.after or repeat.reset_acknowledgement):
-                raise InvalidArgument(
-                    "repeat.times",
-                    "must be 1 or more: a wait before repeating, or resetting the "
-                    "acknowledgement, means something only when the rules repeat",
-                )
-            if repeat.times and repeat.after < REPEAT_AFTER_MIN:
-                raise InvalidArgument(
-                    "repeat.after",
-                    f"must be at least a minute when the rules repeat (got {repeat.after}): "
-                    "otherwise every repeat pages at once",
-                )
-        return Policy(policy_id, spec.name, team.id, tuple(built), repeat, spec.description)
+        return tuple(built)
 
     async def create(self, spec: PolicySpec) -> Policy:
-        return await self._store.create_policy(await self._policy(spec, self._new_id()))
+        validation.team_name(spec.name)
+        validation.text("description", spec.description, validation.TEAM_DESCRIPTION_MAX)
+        rules = await self._rules(spec.rules)
+        team = await self._store.get_team(spec.team or "default")
+        policy = Policy(
+            self._new_id(),
+            spec.name,
+            team.id,
+            rules,
+            check_repeat(spec.repeat),
+            spec.description,
+        )
+        return await self._store.create_policy(policy)
 
-    async def update(self, policy: str, spec: PolicySpec) -> Policy:
+    async def update(self, policy: str, spec: PolicySpec, fields: Collection[str] = ()) -> Policy:
+        """Changes the policy's `fields` (see `POLICY_FIELDS`) to the spec's, and keeps the
+        rest as they are when the change is made; no fields means all of the whole ones. An
+        empty team keeps the policy in its own. A `repeat.*` field changes that part of the
+        repeat only, starting from none (repeat.times 0) if the policy has no repeat."""
         validation.reference("policy", policy)
-        current = await self._store.get_policy(policy)
-        changed = await self._policy(spec, current.id, current.team_id)
+        given = (
+            validation.update_mask("a policy", fields, POLICY_FIELDS) if fields else WHOLE_POLICY
+        )
+        if "name" in given:
+            validation.team_name(spec.name)
+        if "description" in given:
+            validation.text("description", spec.description, validation.TEAM_DESCRIPTION_MAX)
+        rules = await self._rules(spec.rules) if "rules" in given else None
+        team = await self._store.get_team(spec.team) if "team" in given and spec.team else None
+        asked = spec.repeat or Repeat(timedelta(), 0)
+        parts = {f.removeprefix("repeat."): f for f in given if f.startswith("repeat.")}
 
         def step(stored: Policy) -> Policy:
-            # Naming no team keeps the team it has when the update is made, not when it began.
-            return changed if spec.team else dataclasses.replace(changed, team_id=stored.team_id)
+            repeat = spec.repeat if "repeat" in given else stored.repeat
+            if parts:
+                repeat = dataclasses.replace(
+                    repeat or Repeat(timedelta(), 0),
+                    **{name: getattr(asked, name) for name in parts},
+                )
+            return dataclasses.replace(
+                stored,
+                name=spec.name if "name" in given else stored.name,
+                description=spec.description if "description" in given else stored.description,
+                team_id=stored.team_id if team is None else team.id,
+                rules=stored.rules if rules is None else rules,
+                repeat=check_repeat(repeat),
+            )
 
-        return await self._store.update_policy(current.id, step)
+        return await self._store.update_policy(policy, step)
 
     async def get(self, policy: str) -> Policy:
         validation.reference("policy", policy)

@@ -62,7 +62,9 @@ class ScheduleServicer(schedules_pb2_grpc.ScheduleServiceServicer):
     async def UpdateSchedule(
         self, request: schedules_pb2.UpdateScheduleRequest, context: Context
     ) -> schedules_pb2.Schedule:
-        schedule = await self._schedules.update(request.schedule, dc.spec_from_pb(request.spec))
+        schedule = await self._schedules.update(
+            request.schedule, dc.spec_from_pb(request.spec), request.update_mask.paths
+        )
         audit("schedule updated", schedule=schedule.name, schedule_id=schedule.id)
         return await self._shown(schedule)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
@@ -47,6 +47,8 @@ ICAL_PAST = timedelta(days=30)
 ICAL_AHEAD = timedelta(days=180)
 KINDS = {"hourly": Unit.HOURS, "daily": Unit.DAYS, "weekly": Unit.WEEKS}
 CUSTOM = "custom"
+# What an update may name (its mask).
+SCHEDULE_FIELDS = ("name", "team", "time_zone", "description", "rotations")
 # Rotations live between these: beyond them, instants in some zones are outside what
 # datetime can represent, and every reader of the schedule would fail.
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -334,24 +336,40 @@ class Schedules:
         )
         return await self._store.create_schedule(schedule)
 
-    async def update(self, schedule: str, spec: ScheduleSpec) -> Schedule:
-        """Replaces the schedule's name, team (kept when the spec names none), zone,
-        description and rotations; participant history is kept as `merged` says."""
+    async def update(
+        self, schedule: str, spec: ScheduleSpec, fields: Collection[str] = ()
+    ) -> Schedule:
+        """Changes the schedule's `fields` (see `SCHEDULE_FIELDS`; none means all) to the
+        spec's and keeps the rest as they are when the change is made; an empty team keeps
+        its own. Given rotations replace the list, keeping participant history as `merged`
+        says."""
         validation.reference("schedule", schedule)
-        self._check_header(spec)
-        rotations = await self._rotations(spec)
-        team = await self._store.get_team(spec.team) if spec.team else None
+        given = validation.update_mask("a schedule", fields, SCHEDULE_FIELDS)
+        if "name" in given:
+            validation.team_name(spec.name)
+        if "description" in given:
+            validation.text("description", spec.description, validation.TEAM_DESCRIPTION_MAX)
+        new_zone = zone(spec.time_zone).key if "time_zone" in given else None
+        rotations: tuple[Rotation, ...] | None = None
+        if "rotations" in given:
+            # Read in the zone they will have: the new one, else the schedule's.
+            where = new_zone or (await self._store.get_schedule(schedule)).time_zone
+            rotations = await self._rotations(dataclasses.replace(spec, time_zone=where))
+        team = await self._store.get_team(spec.team) if "team" in given and spec.team else None
         now = self._clock.now()
-        tz_name = zone(spec.time_zone).key
 
         def change(current: Schedule) -> Schedule:
+            tz_name = new_zone or current.time_zone
+            kept = current.rotations if rotations is None else rotations
+            for index, rotation in enumerate(kept):  # its zone may have changed meanwhile
+                _check_start(rotation, tz_name, f"rotations[{index}]")
             return dataclasses.replace(
                 current,
-                name=spec.name,
+                name=spec.name if "name" in given else current.name,
                 team_id=current.team_id if team is None else team.id,
                 time_zone=tz_name,
-                description=spec.description,
-                rotations=merged(current, rotations, tz_name, now),
+                description=spec.description if "description" in given else current.description,
+                rotations=kept if rotations is None else merged(current, kept, tz_name, now),
             )
 
         return await self._store.update_schedule(schedule, change)

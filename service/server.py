@@ -235,6 +235,7 @@ class TocsinServer:
             self._tasks.append(
                 asyncio.create_task(self.engine.run(self._engine_interval, self._stop))
             )
+        self._warn_without_public_url()
         log.info(
             "tocsin is serving: gRPC on %s, HTTP on %s, data in %s",
             self._address(self.config.grpc_listen, self.grpc_port),
@@ -242,6 +243,18 @@ class TocsinServer:
             redacted_url(self.config.database_url)
             if self.config.database_url
             else self.config.data_dir,
+        )
+
+    def _warn_without_public_url(self) -> None:
+        """Without `public_url`, the URLs to paste into SNS (and the links in pages) name this
+        machine's listener, which nothing outside it reaches."""
+        if self.config.public_url or not self._public_edge or self.config.database_url:
+            return
+        log.warning(
+            "public_url is not set: integration URLs and acknowledge links use %s, which only "
+            "this machine reaches; set public_url (TOCSIN_PUBLIC_URL) to the HTTPS address "
+            "Amazon SNS and responders reach this edge at",
+            self.config.integration_base_url(self.http_port),
         )
 
     async def _start_grpc(self) -> None:

@@ -1,7 +1,7 @@
 """What an SNS delivery becomes: pure functions from the delivery to the action to take.
 
-The payload is recognised by its shape, whatever the integration's type says, so a generic
-integration that receives a CloudWatch alarm still reads it as one:
+The integration's type chooses the reader. An `sns` integration recognises the payload by
+its shape, so one that receives a CloudWatch alarm still reads it as one:
 
 - CloudTrail log delivery (`s3Bucket`, `s3ObjectKey`): a notice per new log file.
 - CloudWatch alarm (`AlarmName`, `NewStateValue`): ALARM opens an alert, OK closes it,
@@ -9,6 +9,12 @@ integration that receives a CloudWatch alarm still reads it as one:
 - EventBridge event (`detail-type`, `source`, `detail`), including CloudTrail API calls and
   console sign-ins: the event and the CloudTrail fields that matter.
 - Anything else: JSON flattened into details by dotted path, or the text as it is.
+
+A `cloudtrail`, `cloudwatch` or `eventbridge` integration reads only its own payloads (a
+`cloudtrail` one reads log deliveries and CloudTrail records, bare or carried in an
+EventBridge event's `detail`, as CloudTrail events). A delivery its reader does not fit still
+becomes an alert, the plain one made of its subject and text, with a note that says why: a
+valid delivery is never dropped for its shape.
 
 Every alert gets fields that work with no integration rule configured. Text longer than an
 alert field allows is shortened, never refused: the delivery is valid, the alert is a view.
@@ -19,10 +25,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from service import validation
-from service.model import IngestAction, NewAlert, Priority, SnsDelivery, SnsType
+from service.model import (
+    IngestAction,
+    IntegrationType,
+    NewAlert,
+    Priority,
+    SnsDelivery,
+    SnsType,
+)
 
 SNS = "Amazon SNS"
 ELLIPSIS = "…"
@@ -40,20 +53,84 @@ def topic_name(topic_arn: str) -> str:
     return topic_arn.rsplit(":", 1)[-1]
 
 
-def action_for(delivery: SnsDelivery) -> IngestAction:
+Reader = Callable[[SnsDelivery, Mapping[str, object]], IngestAction | None]
+
+
+def action_for(delivery: SnsDelivery, kind: IntegrationType = IntegrationType.SNS) -> IngestAction:
+    """What the delivery does in an integration of type `kind`."""
+    return reader(delivery)(kind)
+
+
+def reader(delivery: SnsDelivery) -> Callable[[IntegrationType], IngestAction]:
+    """The delivery's action for any integration type, its message parsed once, here: the
+    store asks with the type it finds, inside its transaction, where parsing would hold up
+    every other write."""
+    payload = _json(delivery.message)
+    return lambda kind: _read(delivery, payload, kind)
+
+
+def _read(delivery: SnsDelivery, payload: object, kind: IntegrationType) -> IngestAction:
     if delivery.type is SnsType.SUBSCRIPTION_CONFIRMATION:
         return IngestAction(_subscription(delivery, "confirmed", Priority.P5))
     if delivery.type is SnsType.UNSUBSCRIBE_CONFIRMATION:
         return IngestAction(_subscription(delivery, "removed", Priority.P3))
-    payload = _json(delivery.message)
-    if isinstance(payload, dict):
-        if "s3Bucket" in payload and "s3ObjectKey" in payload:
-            return IngestAction(_cloudtrail_delivery(delivery, payload))
-        if "AlarmName" in payload and "NewStateValue" in payload:
-            return _cloudwatch_alarm(delivery, payload)
-        if {"detail-type", "source", "detail"} <= payload.keys():
-            return IngestAction(_eventbridge(delivery, payload))
-    return IngestAction(_generic(delivery, payload))
+    body: Mapping[str, object] = payload if isinstance(payload, dict) else {}
+    for read in _READERS[kind]:
+        action = read(delivery, body)
+        if action is not None:
+            return action
+    plain = IngestAction(_generic(delivery, payload))
+    if kind is IntegrationType.SNS:
+        return plain
+    return dataclasses.replace(
+        plain,
+        note=f"not {_KINDS[kind]}: read as a plain SNS message (its subject and text)",
+    )
+
+
+def _log_delivery(delivery: SnsDelivery, body: Mapping[str, object]) -> IngestAction | None:
+    if "s3Bucket" in body and "s3ObjectKey" in body:
+        return IngestAction(_cloudtrail_delivery(delivery, body))
+    return None
+
+
+def _alarm(delivery: SnsDelivery, body: Mapping[str, object]) -> IngestAction | None:
+    if "AlarmName" in body and "NewStateValue" in body:
+        return _cloudwatch_alarm(delivery, body)
+    return None
+
+
+def _event(delivery: SnsDelivery, body: Mapping[str, object]) -> IngestAction | None:
+    if {"detail-type", "source", "detail"} <= body.keys():
+        return IngestAction(_eventbridge(delivery, body))
+    return None
+
+
+def _trail_event(delivery: SnsDelivery, body: Mapping[str, object]) -> IngestAction | None:
+    """A CloudTrail record: bare, or the `detail` of an EventBridge event."""
+    detail = body.get("detail")
+    if isinstance(detail, dict) and _is_record(detail) and "detail-type" in body:
+        return IngestAction(_cloudtrail_record(delivery, detail, body))
+    if _is_record(body):
+        return IngestAction(_cloudtrail_record(delivery, body, {}))
+    return None
+
+
+def _is_record(value: Mapping[str, object]) -> bool:
+    return isinstance(value.get("eventName"), str) and isinstance(value.get("eventSource"), str)
+
+
+_READERS: dict[IntegrationType, tuple[Reader, ...]] = {
+    IntegrationType.SNS: (_log_delivery, _alarm, _event),  # recognised by their shape
+    IntegrationType.CLOUDTRAIL: (_log_delivery, _trail_event),
+    IntegrationType.CLOUDWATCH: (_alarm,),
+    IntegrationType.EVENTBRIDGE: (_event,),
+}
+_KINDS = {
+    IntegrationType.CLOUDTRAIL: "a CloudTrail log delivery or event",
+    IntegrationType.CLOUDWATCH: "a CloudWatch alarm",
+    IntegrationType.EVENTBRIDGE: "an EventBridge event",
+}
 
 
 def _json(text: str) -> object:
@@ -229,19 +306,16 @@ def _alarm_alias(payload: Mapping[str, object], name: str) -> str:
     return f"cloudwatch:{account}:{region}:{name}"
 
 
-def _eventbridge(delivery: SnsDelivery, event: Mapping[str, object]) -> NewAlert:
-    detail = event.get("detail")
-    trail = detail if isinstance(detail, dict) else {}
-    identity = trail.get("userIdentity") if isinstance(trail.get("userIdentity"), dict) else {}
-    assert isinstance(identity, dict)
+def _identity(trail: Mapping[str, object]) -> Mapping[str, object]:
+    identity = trail.get("userIdentity")
+    return identity if isinstance(identity, dict) else {}
+
+
+def _trail_details(trail: Mapping[str, object]) -> dict[str, object]:
+    """The fields of a CloudTrail record that matter."""
+    identity = _identity(trail)
     extra = trail.get("additionalEventData")
-    mfa = extra.get("MFAUsed") if isinstance(extra, dict) else None
-    details: dict[str, object] = {
-        "source": event.get("source"),
-        "detail-type": event.get("detail-type"),
-        "account": event.get("account"),
-        "region": event.get("region"),
-        "time": event.get("time"),
+    return {
         "eventName": trail.get("eventName"),
         "eventSource": trail.get("eventSource"),
         "userIdentity.type": identity.get("type"),
@@ -250,8 +324,55 @@ def _eventbridge(delivery: SnsDelivery, event: Mapping[str, object]) -> NewAlert
         "userAgent": trail.get("userAgent"),
         "errorCode": trail.get("errorCode"),
         "errorMessage": trail.get("errorMessage"),
-        "MFAUsed": mfa,
+        "MFAUsed": extra.get("MFAUsed") if isinstance(extra, dict) else None,
         "requestParameters": trail.get("requestParameters"),
+    }
+
+
+def _cloudtrail_record(
+    delivery: SnsDelivery, trail: Mapping[str, object], event: Mapping[str, object]
+) -> NewAlert:
+    """A CloudTrail event, with the EventBridge `event` that carried it (or {})."""
+    identity = _identity(trail)
+    headline = f"CloudTrail: {trail['eventName']} by {identity.get('type') or 'unknown'}"
+    outcome = trail.get("responseElements")
+    signed_in = outcome.get("ConsoleLogin") if isinstance(outcome, dict) else None
+    if trail.get("errorCode") or signed_in == "Failure":
+        headline += f" failed ({trail.get('errorCode') or trail.get('errorMessage') or 'Failure'})"
+    details: dict[str, object] = {
+        "eventTime": trail.get("eventTime"),
+        "awsRegion": trail.get("awsRegion"),
+        "recipientAccountId": trail.get("recipientAccountId") or identity.get("accountId"),
+        "eventID": trail.get("eventID"),
+        "eventType": trail.get("eventType"),
+        "userIdentity.userName": identity.get("userName"),
+        **_trail_details(trail),
+        "detail-type": event.get("detail-type"),
+    }
+    return _alert(
+        delivery,
+        headline,
+        f"cloudtrail:{trail.get('eventID') or event.get('id') or delivery.message_id}",
+        description=json.dumps(event or trail, indent=2, sort_keys=True),
+        details=details,
+        entity=str(identity.get("arn") or identity.get("userName") or event.get("account") or ""),
+        source="AWS CloudTrail",
+        tags=("aws", "cloudtrail", str(trail["eventSource"])),
+        priority=Priority.P2 if identity.get("type") == "Root" else Priority.P3,
+    )
+
+
+def _eventbridge(delivery: SnsDelivery, event: Mapping[str, object]) -> NewAlert:
+    detail = event.get("detail")
+    trail = detail if isinstance(detail, dict) else {}
+    identity = _identity(trail)
+    details: dict[str, object] = {
+        "source": event.get("source"),
+        "detail-type": event.get("detail-type"),
+        "account": event.get("account"),
+        "region": event.get("region"),
+        "time": event.get("time"),
+        **_trail_details(trail),
     }
     kind = str(event["detail-type"])
     headline = kind

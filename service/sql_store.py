@@ -358,6 +358,44 @@ class SQLStore(SQLDirectory, SQLPaging, SQLInbound):
 
         return await self._write(job)
 
+    async def update_integration(
+        self, integration: str, changes: NewIntegration, fields: frozenset[str]
+    ) -> Integration:
+        def job(conn: Db) -> Integration:
+            row = _integration_row(conn, integration)
+            owner = row["team_id"]
+            if "team" in fields and changes.team:
+                owner = _team_row(conn, changes.team, "team")["id"]
+            assignee = row["assignee_team_id"]
+            if "assignee_team" in fields:
+                given = changes.assignee_team
+                assignee = _team_row(conn, given, "assignee_team")["id"] if given else owner
+            name = changes.name if "name" in fields else row["name"]
+            values = (
+                name,
+                name.lower(),
+                changes.type.value if "type" in fields else row["type"],
+                owner,
+                assignee,
+                _json_list(changes.topic_arns) if "topic_arns" in fields else row["topic_arns"],
+                changes.min_signature_version
+                if "min_signature_version" in fields
+                else row["min_signature_version"],
+                row["id"],
+            )
+            try:
+                conn.execute(
+                    "UPDATE integrations SET name = ?, name_key = ?, type = ?, team_id = ?, "
+                    "assignee_team_id = ?, topic_arns = ?, min_signature_version = ? "
+                    "WHERE id = ?",
+                    values,
+                )
+            except IntegrityError as exc:
+                raise AlreadyExists(f"an integration named {name!r} already exists") from exc
+            return _integration(_integration_row(conn, row["id"]))
+
+        return await self._write(job)
+
     async def rotate_integration_key(self, integration: str, key_hash: str) -> Integration:
         def job(conn: Db) -> Integration:
             row = _integration_row(conn, integration)
@@ -387,7 +425,7 @@ class SQLStore(SQLDirectory, SQLPaging, SQLInbound):
         self,
         delivery: SnsDelivery,
         key_hash: str,
-        action: IngestAction | None,
+        action: Callable[[IntegrationType], IngestAction] | None,
         actor: Actor,
         now: datetime,
         new_id: str,
@@ -405,7 +443,7 @@ class SQLStore(SQLDirectory, SQLPaging, SQLInbound):
                 if seen["alert_id"] is not None:
                     earlier = _alert(_alert_row(conn, AlertRef(RefKind.ID, seen["alert_id"])))
                 return IngestResult(duplicate=True, alert=earlier, deduplicated=False)
-            outcome = rules.apply(rules.stored(row["rules"]), action)
+            outcome = rules.apply(rules.stored(row["rules"]), action(IntegrationType(row["type"])))
             result = IngestResult(duplicate=False, alert=None, deduplicated=False)
             for index, taken in enumerate(outcome.actions):
                 routed = dataclasses.replace(
@@ -433,7 +471,22 @@ class SQLStore(SQLDirectory, SQLPaging, SQLInbound):
     async def create_token(
         self, name: str, secret_hash: str, now: datetime, new_id: str
     ) -> TokenInfo:
-        return await self._write(lambda conn: _insert_token(conn, name, secret_hash, now, new_id))
+        def job(conn: Db) -> TokenInfo:
+            # Under a lock on the name, and looking at the latest commits: two replicas
+            # creating the same name at once must not both succeed.
+            if conn.dialect.name_lock:
+                conn.execute(conn.dialect.name_lock, (f"api token {name}",))
+            taken = conn.execute(
+                "SELECT 1 FROM api_tokens WHERE name = ? AND revoked_at IS NULL", (name,)
+            ).fetchone()
+            if taken is not None:
+                raise AlreadyExists(
+                    f"name: an active token named {name!r} already exists (changes made with a "
+                    "token are recorded under its name); choose another name or revoke that one"
+                )
+            return _insert_token(conn, name, secret_hash, now, new_id)
+
+        return await self._claim(job)
 
     async def create_first_token(
         self,

@@ -23,6 +23,7 @@ from service.model import (
     IngestAction,
     IngestResult,
     Integration,
+    IntegrationType,
     NewAlert,
     NewIntegration,
     Page,
@@ -119,6 +120,12 @@ class Store(Protocol):
 
     async def rotate_integration_key(self, integration: str, key_hash: str) -> Integration: ...
 
+    async def update_integration(
+        self, integration: str, changes: NewIntegration, fields: frozenset[str]
+    ) -> Integration:
+        """Sets the `fields` of the integration to those of `changes`; an empty team keeps
+        the owner team, an empty assignee team makes the owner team the assignee."""
+
     async def delete_integration(self, integration: str) -> None: ...
 
     async def set_integration_rules(self, integration: str, rules_json: str) -> None: ...
@@ -130,13 +137,14 @@ class Store(Protocol):
         self,
         delivery: SnsDelivery,
         key_hash: str,
-        action: IngestAction | None,
+        action: Callable[[IntegrationType], IngestAction] | None,
         actor: Actor,
         now: datetime,
         new_id: str,
     ) -> IngestResult:
         """Checks the integration's key, state, minimum SignatureVersion and topics; then,
-        unless `action` is None (a check only, which reports a duplicate), pins the first
+        unless `action` is None (a check only, which reports a duplicate), asks it what the
+        delivery does in an integration of this type, pins the first
         confirmed topic of an integration without an allow-list, takes the action for its
         assignee team and records the MessageId, all in one transaction. A MessageId
         recorded before changes nothing."""

@@ -8,7 +8,7 @@ import grpc
 
 from protos.tocsin.v1 import tokens_pb2, tokens_pb2_grpc
 from service import codec
-from service.guard import audit
+from service.guard import audit, caller
 from service.tokens import Tokens
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -37,3 +37,8 @@ class TokenServicer(tokens_pb2_grpc.TokenServiceServicer):
         info = await self._tokens.revoke(request.id)
         audit("token revoked", token=info.name, token_id=info.id)
         return codec.token_to_pb(info)
+
+    async def GetCallerToken(
+        self, request: tokens_pb2.GetCallerTokenRequest, context: Context
+    ) -> tokens_pb2.TokenInfo:
+        return codec.token_to_pb(caller())

@@ -205,3 +205,16 @@ def page_size(value: int, *, default: int, maximum: int) -> int:
     if value > maximum:
         raise InvalidArgument("page_size", f"must be at most {maximum:,}")
     return value or default
+
+
+def update_mask(what: str, fields: Iterable[str], allowed: Iterable[str]) -> frozenset[str]:
+    """The fields an update names, each one `what` has; none means every one of `allowed`."""
+    known = tuple(allowed)
+    given = frozenset(fields)
+    unknown = sorted(given - set(known))
+    if unknown:
+        shown = ", ".join(repr(field[:100]) for field in unknown[:5])
+        raise InvalidArgument(
+            "update_mask", f"names no field of {what}: {shown} (fields: {', '.join(known)})"
+        )
+    return given or frozenset(known)

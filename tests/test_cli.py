@@ -201,6 +201,37 @@ async def test_teams_and_tokens(running: Running) -> None:
     ).out == f"revoked token {token_id}\n"
     refused = await tocsin(running, "teams", "list", env={"TOCSIN_TOKEN": secret})
     assert refused.code == 1
+    twin = await tocsin(running, "tokens", "create", "admin")
+    assert (twin.code, twin.err) == (
+        1,
+        "error: name: an active token named 'admin' already exists (changes made with a "
+        "token are recorded under its name); choose another name or revoke that one\n",
+    )
+
+
+async def test_revoking_the_token_in_use_needs_force(running: Running) -> None:
+    made = (await tocsin(running, "tokens", "create", "ci", "--json")).json()
+    assert isinstance(made, dict)
+    secret, ci_id = made["token"], made["info"]["id"]
+    tokens = (await tocsin(running, "tokens", "list", "--json")).json()
+    assert isinstance(tokens, list)
+    admin_id = next(t["id"] for t in tokens if t["name"] == "admin")
+    from_file = await tocsin(running, "tokens", "revoke", admin_id)
+    assert from_file.code == 1
+    assert from_file.err == (
+        f"error: token {admin_id} (admin) is the one this command runs with (from "
+        f"{running.data_dir / 'admin-token'}): once revoked, every command made with it "
+        "fails; pass --force to revoke it anyway\n"
+    )
+    by_env = await tocsin(running, "tokens", "revoke", ci_id, env={"TOCSIN_TOKEN": secret})
+    assert by_env.code == 1 and "(from TOCSIN_TOKEN)" in by_env.err
+    by_flag = await tocsin(running, "tokens", "revoke", ci_id, "--token", secret)
+    assert by_flag.code == 1 and "(from --token)" in by_flag.err
+    assert (await tocsin(running, "teams", "list", "--token", secret)).code == 0  # still works
+    # Another token is revoked without a question; this one, with --force.
+    forced = await tocsin(running, "tokens", "revoke", ci_id, "--force", "--token", secret)
+    assert (forced.code, forced.out) == (0, f"revoked token {ci_id}\n")
+    assert (await tocsin(running, "teams", "list", "--token", secret)).code == 1
 
 
 async def test_integrations(running: Running) -> None:
@@ -213,6 +244,10 @@ async def test_integrations(running: Running) -> None:
     data = made.json()
     assert isinstance(data, dict)
     assert data["url"] == f"{data['url'].split('?')[0]}?apiKey={data['api_key']}"
+    # This server has no public_url: its URL is one only this machine reaches, and SNS not.
+    assert data["url"].startswith("http://127.0.0.1:")
+    assert made.err.startswith("warning: this URL names 127.0.0.1, which Amazon SNS cannot ")
+    assert "public_url (TOCSIN_PUBLIC_URL)" in made.err and made.err.count("\n") == 1
     assert data["url"].split("?")[0].endswith(f"/v1/sns/{data['id']}")
     got = (await tocsin(running, "integrations", "get", "aws-prod", "--json")).json()
     assert isinstance(got, dict) and isinstance(shown := got["integration"], dict)
@@ -223,8 +258,25 @@ async def test_integrations(running: Running) -> None:
     assert (await tocsin(running, "integrations", "disable", "aws-prod")).out == (
         "integration aws-prod: disabled\n"
     )
+    await tocsin(running, "teams", "create", "sec")
+    updated = await tocsin(
+        running, "integrations", "update", "aws-prod", "--assignee-team", "sec",
+        "--type", "sns", "--json",
+    )  # fmt: skip
+    assert updated.code == 0, updated.err
+    changed = updated.json()
+    assert isinstance(changed, dict) and changed["url"] == data["url"].split("?")[0]
+    assert isinstance(after := changed["integration"], dict)
+    assert (after["assignee_team"], after["type"], after["topic_arns"]) == (
+        "sec", "sns", ["arn:aws:sns:us-west-2:123456789012:MyTopic"],
+    )  # fmt: skip
+    unchanged = await tocsin(running, "integrations", "update", "aws-prod", "--clear-topic-arns")
+    assert unchanged.code == 0 and "URL and API key are unchanged" in unchanged.out
+    nothing = await tocsin(running, "integrations", "update", "aws-prod")
+    assert nothing.code == 2 and nothing.err.startswith("error: nothing to change")
     rotated = await tocsin(running, "integrations", "rotate-key", "aws-prod")
     assert "shown only now" in rotated.out and "apiKey=tocsin_ik_" in rotated.out
+    assert rotated.err.startswith("warning: this URL names 127.0.0.1")
     assert (await tocsin(running, "integrations", "delete", "aws-prod")).code == 0
     gone = await tocsin(running, "integrations", "get", "aws-prod")
     assert (gone.code, gone.err) == (1, "error: no integration named 'aws-prod'\n")

@@ -63,7 +63,7 @@ async def test_policies_as_json(running: Running) -> None:
     )
     assert updated.code == 0, updated.err
     rule = {**policy["rules"][0], "delay_seconds": 7200}
-    assert updated.json() == {**policy, "rules": [rule], "repeat": None}  # update replaces
+    assert updated.json() == {**policy, "rules": [rule]}  # the repeat, not given, stays
 
 
 async def test_policy_repeat_options_are_never_dropped(running: Running) -> None:

@@ -110,3 +110,53 @@ async def test_schedules_from_the_cli(running: Running, tmp_path: Path) -> None:
     after = await tocsin(running, "schedules", "export-ical", "web", "--json")
     assert after.json()["url"] == data["url"]  # type: ignore[index]
     assert again.read_text() == ics.read_text()
+
+
+async def test_schedules_update_changes_only_what_is_given(running: Running) -> None:
+    for name in ("ann", "ben", "cat"):
+        assert (await tocsin(running, "users", "create", name)).code == 0
+    created = await tocsin(
+        running, "schedules", "create", "web", "--time-zone", "America/New_York",
+        "--description", "web team", "--rotation", "primary", "--type", "daily",
+        "--start", "2026-02-23T09:00", "--participants", "ann,ben",
+    )  # fmt: skip
+    assert created.code == 0, created.err
+
+    async def updated(*args: str) -> dict[str, object]:
+        result = await tocsin(running, "schedules", "update", "web", *args, "--json")
+        assert result.code == 0, result.err
+        data = result.json()
+        assert isinstance(data, dict)
+        return data
+
+    def people(data: dict[str, object]) -> list[tuple[str, list[str]]]:
+        rotations = data["rotations"]
+        assert isinstance(rotations, list)
+        return [(r["name"], r["participants"][-1]["users"]) for r in rotations]
+
+    renamed = await updated("--name", "web-oncall")
+    assert (renamed["name"], renamed["description"]) == ("web-oncall", "web team")
+    assert people(renamed) == [("primary", ["ann", "ben"])]
+    added = await tocsin(
+        running, "schedules", "update", "web-oncall", "--rotation", "nights",
+        "--start", "2026-02-23T18:00", "--participants", "cat", "--json",
+    )  # fmt: skip
+    assert added.code == 0, added.err
+    changed = await tocsin(
+        running, "schedules", "update", "web-oncall", "--rotation", "primary",
+        "--participants", "ben,ann", "--json",
+    )  # fmt: skip
+    assert changed.code == 0, changed.err
+    data = changed.json()
+    assert isinstance(data, dict)
+    assert people(data) == [("primary", ["ben", "ann"]), ("nights", ["cat"])]
+    rotations = data["rotations"]
+    assert isinstance(rotations, list) and rotations[0]["unit"] == "days"  # kept
+    dropped = await tocsin(
+        running, "schedules", "update", "web-oncall", "--remove-rotation", "nights"
+    )
+    assert dropped.code == 0 and "rotation nights" not in dropped.out
+    missing = await tocsin(running, "schedules", "update", "web-oncall", "--rotation", "x")
+    assert missing.code == 2 and "a new one needs --start and --participants" in missing.err
+    nothing = await tocsin(running, "schedules", "update", "web-oncall")
+    assert nothing.code == 2 and nothing.err.startswith("error: nothing to change")

@@ -120,6 +120,43 @@ async def test_policy_refusals_say_what_is_wrong(client: TocsinClient) -> None:
     assert closing.repeat is not None and closing.repeat.close_after_last
 
 
+async def test_an_update_changes_only_the_fields_it_names(client: TocsinClient) -> None:
+    await setup(client)
+    first = RuleSpec(timedelta(), (("user", "alice"),))
+    spec = PolicySpec(
+        "p", team="ops", description="d", rules=(first,), repeat=Repeat(timedelta(minutes=10), 2)
+    )
+    await client.create_policy(spec)
+    renamed = await client.update_policy("p", PolicySpec("night"), ["name"])
+    assert renamed == PolicySpec("night", "ops", "d", (first,), Repeat(timedelta(minutes=10), 2))
+    second = RuleSpec(timedelta(minutes=5), (("user", "bob"),), "not-closed")
+    ruled = await client.update_policy("night", PolicySpec("", rules=(first, second)), ["rules"])
+    assert (ruled.rules, ruled.repeat) == ((first, second), renamed.repeat)
+    # One part of the repeat: the others stay.
+    more = PolicySpec("", repeat=Repeat(timedelta(), 5, reset_acknowledgement=True))
+    repeated = await client.update_policy(
+        "night", more, ["repeat.times", "repeat.reset_acknowledgement"]
+    )
+    assert repeated.repeat == Repeat(timedelta(minutes=10), 5, reset_acknowledgement=True)
+    cleared = await client.update_policy("night", PolicySpec(""), ["repeat"])
+    assert cleared.repeat is None and cleared.rules == (first, second)
+    # The whole result is checked: a wait without repeats is refused, and nothing changes.
+    with pytest.raises(InvalidArgument, match="repeat.times: must be 1 or more"):
+        await client.update_policy(
+            "night", PolicySpec("", repeat=Repeat(timedelta(minutes=5), 0)), ["repeat.after"]
+        )
+    with pytest.raises(
+        InvalidArgument, match="update_mask: names no field of a policy: 'rule' \\(fields: name, "
+    ):
+        await client.update_policy("night", PolicySpec(""), ["rule"])
+    with pytest.raises(InvalidArgument, match="name: "):
+        await client.update_policy("night", PolicySpec(""), ["name"])
+    assert await client.get_policy("night") == cleared
+    # Without a mask, the spec replaces the policy (an empty team keeps its own).
+    whole = await client.update_policy("night", PolicySpec("p", rules=(first,)))
+    assert whole == PolicySpec("p", "ops", "", (first,), None)
+
+
 async def setup(client: TocsinClient) -> None:
     await client.create_team("ops")
     await client.create_user("alice")
@@ -160,6 +197,43 @@ async def test_policies_and_routing_from_the_cli(running: Running, tmp_path: Pat
     assert made.code == 0
     pages = await tocsin(running, "alerts", "pages", "1")
     assert pages.code == 0 and pages.out.startswith("DUE")
+
+
+async def test_policies_update_from_the_cli_changes_only_what_is_given(running: Running) -> None:
+    async with running.client() as client:
+        await setup(client)
+    created = await tocsin(
+        running, "policies", "create", "--name", "p", "--rule", "0 user:alice",
+        "--repeat-after", "10m", "--repeat-times", "2", "--reset-acknowledgement",
+    )  # fmt: skip
+    assert created.code == 0, created.err
+
+    async def shown(*args: str) -> dict[str, object]:
+        result = await tocsin(running, "policies", "update", "p", *args, "--json")
+        assert result.code == 0, result.err
+        data = result.json()
+        assert isinstance(data, dict)
+        return data
+
+    repeat = {
+        "after_seconds": 600,
+        "times": 2,
+        "reset_acknowledgement": True,
+        "close_after_last": False,
+    }
+    described = await shown("--description", "nights")
+    assert (described["description"], described["repeat"]) == ("nights", repeat)
+    assert (await shown("--repeat-times", "3"))["repeat"] == {**repeat, "times": 3}
+    unreset = await shown("--no-reset-acknowledgement", "--rule", "1m user:bob")
+    assert unreset["repeat"] == {**repeat, "times": 3, "reset_acknowledgement": False}
+    rules = unreset["rules"]
+    assert isinstance(rules, list) and [r["targets"] for r in rules] == [[["user", "bob"]]]
+    cleared = await shown("--clear-repeat")
+    assert cleared["repeat"] is None and cleared["description"] == "nights"
+    nothing = await tocsin(running, "policies", "update", "p")
+    assert nothing.code == 2 and nothing.err.startswith("error: nothing to change")
+    both = await tocsin(running, "policies", "update", "p", "--clear-repeat", "--repeat-times", "1")
+    assert both.code == 2 and "--clear-repeat" in both.err
 
 
 async def test_values_out_of_range_are_invalid_arguments(running: Running) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from clients.client import TocsinClient
@@ -74,6 +76,53 @@ async def test_enable_disable_rotate_delete(client: TocsinClient) -> None:
     await client.delete_integration("flip")
     with pytest.raises(NotFound, match="no integration named 'flip'"):
         await client.get_integration("flip")
+
+
+async def test_an_update_changes_only_the_fields_it_names_and_keeps_url_and_key(
+    client: TocsinClient, running: Running
+) -> None:
+    await client.create_team("ops")
+    await client.create_team("sec")
+    new = NewIntegration("aws", IntegrationType.CLOUDTRAIL, "ops", "sec", (TOPIC,), 2)
+    key = await client.create_integration(new)
+    renamed = await client.update_integration("aws", NewIntegration("aws-prod", new.type), ["name"])
+    assert renamed.url == key.info.url
+    assert renamed.integration == dataclasses.replace(
+        key.info.integration, name="aws-prod", owner_team_id="", assignee_team_id=""
+    )
+    other = "arn:aws:sns:us-east-1:123456789012:Other"
+    moved = await client.update_integration(
+        "aws-prod",
+        NewIntegration("", IntegrationType.SNS, topic_arns=(other, TOPIC)),
+        ["topic_arns", "assignee_team", "type", "min_signature_version"],
+    )
+    shown = moved.integration
+    assert (shown.topic_arns, shown.type, shown.min_signature_version) == (
+        (other, TOPIC),
+        IntegrationType.SNS,
+        1,
+    )
+    assert (shown.owner_team, shown.assignee_team) == ("ops", "ops")  # empty: the owner team
+    database = await everything_stored(running.server.store, running.data_dir)
+    assert hash_secret(key.api_key).encode() in database  # the same key
+    assert (await client.get_integration(shown.id)).integration == shown
+
+    with pytest.raises(InvalidArgument, match="update_mask: name the fields to change"):
+        await client.update_integration("aws-prod", new, [])
+    with pytest.raises(InvalidArgument, match="update_mask: names no field of an integration"):
+        await client.update_integration("aws-prod", new, ["url"])
+    with pytest.raises(InvalidArgument, match=r"topic_arns\[0\]: must be an SNS topic ARN"):
+        await client.update_integration(
+            "aws-prod", NewIntegration("", new.type, topic_arns=("x",)), ["topic_arns"]
+        )
+    await client.create_integration(NewIntegration("taken", IntegrationType.SNS))
+    with pytest.raises(AlreadyExists, match="'TAKEN' already exists"):
+        await client.update_integration("aws-prod", NewIntegration("TAKEN", new.type), ["name"])
+    with pytest.raises(NotFound, match="assignee_team"):
+        await client.update_integration(
+            "aws-prod", NewIntegration("", new.type, assignee_team="nope"), ["assignee_team"]
+        )
+    assert (await client.get_integration("aws-prod")).integration == shown
 
 
 def alias_bomb(levels: int) -> str:

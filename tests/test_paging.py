@@ -425,7 +425,7 @@ async def test_a_delivery_naming_an_unknown_responder_keeps_its_alert(world: Wor
         responders=(Responder("user", "nosuch"), Responder("user", "alice")),
     )  # fmt: skip
     result = await world.store.ingest_sns(
-        delivery, "key-hash", IngestAction(alert), ANA, world.clock.now(), "a-1"
+        delivery, "key-hash", lambda kind: IngestAction(alert), ANA, world.clock.now(), "a-1"
     )
     assert result.alert is not None and result.alert.message == "From SNS"
     assert ("alice", "email") in await world.at(timedelta())

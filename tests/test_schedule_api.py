@@ -105,6 +105,41 @@ async def test_changing_participants_keeps_the_past_and_the_present(
         await client.delete_user("ben")
 
 
+async def test_an_update_changes_only_the_fields_it_names(
+    running: Running, client: TocsinClient
+) -> None:
+    await people(client, "ann", "ben", "cat")
+    await client.create_team("web")
+    nights = RotationSpec("nights", "daily", ny(2026, 2, 23, 18), ("cat",))
+    spec = ScheduleSpec(
+        "s", "web", "America/New_York", "d", rotations=(weekly(("ann", "ben")), nights)
+    )
+    await client.create_schedule(spec)
+    renamed = await client.update_schedule("s", ScheduleSpec("day"), ["name"])
+    assert (renamed.name, renamed.time_zone, renamed.description) == (
+        "day", "America/New_York", "d",
+    )  # fmt: skip
+    assert [r.name for r in renamed.rotations] == ["primary", "nights"]
+    running.clock.set(ny(2026, 3, 4, 12))  # in week 2 (ben)
+    # Only the rotations: the list is replaced, and a kept one keeps its history.
+    one = await client.update_schedule(
+        "day", ScheduleSpec("", rotations=(weekly(("cat", "ann")),)), ["rotations"]
+    )
+    assert [r.name for r in one.rotations] == ["primary"] and one.team_id == renamed.team_id
+    _, _, line = await client.timeline("day", ny(2026, 2, 23, 9), ny(2026, 3, 23, 9))
+    assert [s.user for s in line.shifts] == ["ann", "ben", "cat", "ann"]
+    described = await client.update_schedule(
+        "day", ScheduleSpec("", description="days"), ["description"]
+    )
+    assert described.rotations == one.rotations and described.name == "day"
+    with pytest.raises(InvalidArgument, match="update_mask: names no field of a schedule: 'zone'"):
+        await client.update_schedule("day", ScheduleSpec(""), ["zone"])
+    with pytest.raises(InvalidArgument, match="time_zone"):
+        await client.update_schedule("day", ScheduleSpec("", time_zone="Mars/Base"), ["time_zone"])
+    moved = await client.update_schedule("day", ScheduleSpec("", time_zone="UTC"), ["time_zone"])
+    assert moved.time_zone == "UTC" and moved.description == "days"
+
+
 async def test_overrides(running: Running, client: TocsinClient) -> None:
     await people(client, "ann", "ben", "olga")
     await client.create_schedule(

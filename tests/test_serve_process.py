@@ -223,3 +223,19 @@ def _status(url: str, post: bool) -> int:
             return int(reply.status)
     except urllib.error.HTTPError as error:
         return error.code
+
+
+def test_serve_warns_when_public_url_is_unset(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    with serving(data_dir) as (_, log, target):
+        (warning,) = [e for e in log if str(e["message"]).startswith("public_url is not set")]
+        assert warning["level"] == "warning"
+        assert "use http://127.0.0.1:" in str(warning["message"])
+        made = cli(target, data_dir, "integrations", "create", "--name", "a", "--type", "sns")
+        assert made.returncode == 0 and made.stderr.startswith("warning: this URL names")
+    public = {"TOCSIN_PUBLIC_URL": "https://alerts.example.com"}
+    with serving(data_dir, env=public) as (_, log, target):
+        assert not [e for e in log if "public_url" in str(e["message"])]
+        made = cli(target, data_dir, "integrations", "rotate-key", "a")
+        assert (made.returncode, made.stderr) == (0, "")
+        assert "https://alerts.example.com/v1/sns/" in made.stdout

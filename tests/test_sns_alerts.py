@@ -8,13 +8,18 @@ from datetime import UTC, datetime
 import pytest
 
 from service import sns_alerts, validation
-from service.model import IngestAction, Priority, SnsDelivery, SnsType
+from service.model import IngestAction, IntegrationType, Priority, SnsDelivery, SnsType
 from tests.sns_signing import FIXTURES
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:alerts"
 
 
-def deliver(message: str, subject: str = "", kind: SnsType = SnsType.NOTIFICATION) -> IngestAction:
+def deliver(
+    message: str,
+    subject: str = "",
+    kind: SnsType = SnsType.NOTIFICATION,
+    integration: IntegrationType = IntegrationType.SNS,
+) -> IngestAction:
     delivery = SnsDelivery(
         integration_id="i-1",
         type=kind,
@@ -25,7 +30,7 @@ def deliver(message: str, subject: str = "", kind: SnsType = SnsType.NOTIFICATIO
         timestamp=datetime(2026, 3, 1, 9, 0, tzinfo=UTC),
         signature_version=2,
     )
-    action = sns_alerts.action_for(delivery)
+    action = sns_alerts.action_for(delivery, integration)
     assert validation.new_alert(action.alert) == action.alert  # always within every limit
     return action
 
@@ -169,3 +174,68 @@ def test_subscription_notices() -> None:
     )
     removed = deliver("", kind=SnsType.UNSUBSCRIBE_CONFIRMATION).alert
     assert (removed.message, removed.priority) == ("Subscription to alerts removed", Priority.P3)
+
+
+CLOUDTRAIL, CLOUDWATCH, EVENTBRIDGE = (
+    IntegrationType.CLOUDTRAIL,
+    IntegrationType.CLOUDWATCH,
+    IntegrationType.EVENTBRIDGE,
+)
+API_CALL = "09-eventbridge.aws-api-call-via-cloudtrail.s3-createbucket.json"
+ALARM = "13-cloudwatch-alarm.message.single-metric.json"
+
+
+def test_a_cloudtrail_integration_reads_an_eventbridge_event_as_cloudtrail() -> None:
+    action = deliver(sample(API_CALL), integration=CLOUDTRAIL)
+    alert = action.alert
+    assert alert.message == "CloudTrail: CreateBucket by Root"
+    assert alert.alias == "cloudtrail:24ba271e-d595-4e66-a7fd-9c16cbf8abae"  # its eventID
+    assert (alert.source, alert.priority) == ("AWS CloudTrail", Priority.P2)
+    assert alert.tags == ("aws", "cloudtrail", "s3.amazonaws.com")
+    assert alert.details["detail-type"] == "AWS API Call via CloudTrail"
+    assert alert.details["awsRegion"] == "us-east-1"
+    assert alert.details["userIdentity.arn"] == "arn:aws:iam::123456789012:root"
+    assert action.note == ""
+    # The same event in a detecting integration is still read as EventBridge.
+    assert deliver(sample(API_CALL)).alert.source == "aws.s3"
+
+
+def test_a_cloudtrail_integration_reads_bare_records_and_log_deliveries() -> None:
+    failed = deliver(
+        sample("08d-cloudtrail-record.consolelogin-iamuser-failure.json"), integration=CLOUDTRAIL
+    ).alert
+    assert failed.message == "CloudTrail: ConsoleLogin by IAMUser failed (Failed authentication)"
+    assert (failed.entity, failed.details["recipientAccountId"]) == ("anaya", "111122223333")
+    assert failed.details["MFAUsed"] == "Yes"
+    notice = sample("06-cloudtrail-s3-delivery-message.single.json")
+    assert deliver(notice, integration=CLOUDTRAIL) == deliver(notice)
+
+
+@pytest.mark.parametrize(
+    ("integration", "payload", "expected"),
+    [
+        (CLOUDTRAIL, ALARM, "a CloudTrail log delivery or event"),
+        (CLOUDWATCH, API_CALL, "a CloudWatch alarm"),
+        (EVENTBRIDGE, ALARM, "an EventBridge event"),
+        (CLOUDWATCH, "06-cloudtrail-s3-delivery-message.single.json", "a CloudWatch alarm"),
+    ],
+)
+def test_a_typed_integration_keeps_what_its_reader_does_not_fit_as_a_plain_alert(
+    integration: IntegrationType, payload: str, expected: str
+) -> None:
+    action = deliver(sample(payload), "Subject line", integration=integration)
+    assert action.kind == "create"
+    assert action.alert.message == "Subject line"
+    assert action.alert.source == "Amazon SNS" and action.alert.alias == "sns:m-1"
+    assert action.note == f"not {expected}: read as a plain SNS message (its subject and text)"
+
+
+def test_each_typed_integration_reads_its_own_payloads() -> None:
+    alarm = deliver(sample(ALARM), integration=CLOUDWATCH)
+    assert (alarm.alert.source, alarm.note) == ("Amazon CloudWatch", "")
+    event = deliver(sample(API_CALL), integration=EVENTBRIDGE)
+    assert (event.alert.source, event.note) == ("aws.s3", "")
+    text = deliver("just text", integration=EVENTBRIDGE)
+    assert text.alert.message == "just text" and text.note.startswith("not an EventBridge event")
+    confirmed = deliver("", kind=SnsType.SUBSCRIPTION_CONFIRMATION, integration=CLOUDWATCH)
+    assert (confirmed.alert.message, confirmed.note) == ("Subscription to alerts confirmed", "")

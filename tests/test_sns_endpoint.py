@@ -349,6 +349,37 @@ async def test_a_cloudwatch_ok_closes_its_alarm(edge: Edge) -> None:
     assert len((await edge.client.list_alerts()).items) == 1
 
 
+async def test_the_integration_type_chooses_how_a_delivery_is_read(edge: Edge) -> None:
+    await edge.client.create_integration(
+        NewIntegration("trail", IntegrationType.CLOUDTRAIL, topic_arns=(TOPIC,))
+    )
+    key = await edge.client.rotate_integration_key("trail")
+    bucket = FIXTURES / "09-eventbridge.aws-api-call-via-cloudtrail.s3-createbucket.json"
+    alarm = (FIXTURES / "13-cloudwatch-alarm.message.single-metric.json").read_text()
+
+    def notice(message: str, message_id: str) -> dict[str, str]:
+        return signed({**fixture(NOTICE), "Message": message, "MessageId": message_id})
+
+    assert (await edge.post(key, notice(bucket.read_text(), "m-1")))[0] == 200
+    (event,) = (await edge.client.list_alerts()).items
+    assert (event.message, event.source) == ("CloudTrail: CreateBucket by Root", "AWS CloudTrail")
+    # Not CloudTrail's: kept, as the plain alert its subject and text make, with a note.
+    alarm_message = json.loads(alarm)["Message_string_verbatim"]
+    assert (await edge.post(key, notice(alarm_message, "m-2")))[0] == 200
+    other = next(a for a in (await edge.client.list_alerts()).items if a.id != event.id)
+    assert (other.message, other.source) == ("My First Message", "Amazon SNS")
+    (created,) = (await edge.client.activity(parse_ref(other.id))).items
+    assert created.note == (
+        "not a CloudTrail log delivery or event: read as a plain SNS message (its subject and text)"
+    )
+    tried = await edge.client.test_integration_rules("trail", bucket.read_text())
+    assert tried.actions[0].alert["source"] == "AWS CloudTrail"
+    # Another type, by an update: the same URL and key, and the alarm reads as one.
+    await edge.client.update_integration("trail", NewIntegration("", IntegrationType.SNS), ["type"])
+    assert (await edge.post(key, notice(alarm_message, "m-3")))[0] == 200
+    assert "EXAMPLE is ALARM" in await edge.alerts()
+
+
 def _without_subject(fields: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in fields.items() if k != "Subject"}
 

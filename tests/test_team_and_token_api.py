@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -68,6 +69,35 @@ async def test_tokens_create_authenticate_and_revoke(
         await client.revoke_token("no-such-token")
     with pytest.raises(InvalidArgument, match="name: is required"):
         await client.create_token("")
+
+
+async def test_the_caller_token_is_the_one_the_call_is_made_with(
+    client: TocsinClient, running: Running
+) -> None:
+    (admin,) = await client.list_tokens()
+    assert await client.caller_token() == admin
+    info, secret = await client.create_token("ci")
+    async with running.client(secret) as ci:
+        assert await ci.caller_token() == info
+
+
+async def test_two_active_tokens_may_not_share_a_name(client: TocsinClient) -> None:
+    # At once: the second must see the first even while it is being committed.
+    results = await asyncio.gather(
+        *(client.create_token("deploy") for _ in range(4)), return_exceptions=True
+    )
+    made = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, AlreadyExists)]
+    assert (len(made), len(refused)) == (1, 3), results
+    assert "an active token named 'deploy' already exists" in str(refused[0])
+    with pytest.raises(AlreadyExists, match="name: an active token named 'admin'"):
+        await client.create_token("admin")
+    # A revoked token's name is free again.
+    await client.revoke_token(made[0][0].id)
+    again, _ = await client.create_token("deploy")
+    active = sorted(t.name for t in await client.list_tokens() if t.revoked_at is None)
+    assert active == ["admin", "deploy"]
+    assert again.id != made[0][0].id
 
 
 async def test_the_last_active_token_cannot_be_revoked(client: TocsinClient) -> None:

@@ -23,52 +23,53 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"protos/tocsin/v1/escalations.proto\x12\ttocsin.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"$\n\x06Target\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"q\n\x0e\x45scalationRule\x12(\n\x05\x64\x65lay\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\"\n\x07targets\x18\x02 \x03(\x0b\x32\x11.tocsin.v1.Target\x12\x11\n\tcondition\x18\x03 \x01(\t\"z\n\x06Repeat\x12(\n\x05\x61\x66ter\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05times\x18\x02 \x01(\x05\x12\x1d\n\x15reset_acknowledgement\x18\x03 \x01(\x08\x12\x18\n\x10\x63lose_after_last\x18\x04 \x01(\x08\"\xa2\x01\n\x06Policy\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04team\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12(\n\x05rules\x18\x05 \x03(\x0b\x32\x19.tocsin.v1.EscalationRule\x12&\n\x06repeat\x18\x06 \x01(\x0b\x32\x11.tocsin.v1.RepeatH\x00\x88\x01\x01\x42\t\n\x07_repeat\"\"\n\x10GetPolicyRequest\x12\x0e\n\x06policy\x18\x01 \x01(\t\"#\n\x13ListPoliciesRequest\x12\x0c\n\x04team\x18\x01 \x01(\t\";\n\x14ListPoliciesResponse\x12#\n\x08policies\x18\x01 \x03(\x0b\x32\x11.tocsin.v1.Policy\"F\n\x13UpdatePolicyRequest\x12\x0e\n\x06policy\x18\x01 \x01(\t\x12\x1f\n\x04spec\x18\x02 \x01(\x0b\x32\x11.tocsin.v1.Policy\"%\n\x13\x44\x65letePolicyRequest\x12\x0e\n\x06policy\x18\x01 \x01(\t\"\x16\n\x14\x44\x65letePolicyResponse\"O\n\x0bRoutingRule\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\twhen_json\x18\x02 \x01(\t\x12\x0f\n\x07windows\x18\x03 \x03(\t\x12\x0e\n\x06policy\x18\x04 \x01(\t\"\x87\x01\n\x0bTeamRouting\x12\x0c\n\x04team\x18\x01 \x01(\t\x12\x11\n\ttime_zone\x18\x02 \x01(\t\x12%\n\x05rules\x18\x03 \x03(\x0b\x32\x16.tocsin.v1.RoutingRule\x12\x16\n\x0e\x64\x65\x66\x61ult_policy\x18\x04 \x01(\t\x12\x18\n\x10\x64\x65\x66\x61ult_schedule\x18\x05 \x01(\t\"%\n\x15GetTeamRoutingRequest\x12\x0c\n\x04team\x18\x01 \x01(\t\"4\n\x15\x45scalateToNextRequest\x12\r\n\x05\x61lert\x18\x01 \x01(\t\x12\x0c\n\x04user\x18\x02 \x01(\t\"\x18\n\x16\x45scalateToNextResponse\"\xcd\x01\n\nPageRecord\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0c\n\x04user\x18\x02 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x04 \x01(\t\x12\r\n\x05state\x18\x05 \x01(\t\x12*\n\x06\x64ue_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x61ttempts\x18\x07 \x01(\x05\x12\x13\n\x0bprovider_id\x18\x08 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\t \x01(\t\x12\x10\n\x08\x61lert_id\x18\n \x01(\t\"!\n\x10ListPagesRequest\x12\r\n\x05\x61lert\x18\x01 \x01(\t\"9\n\x11ListPagesResponse\x12$\n\x05pages\x18\x01 \x03(\x0b\x32\x15.tocsin.v1.PageRecord2\x98\x05\n\x11\x45scalationService\x12\x34\n\x0c\x43reatePolicy\x12\x11.tocsin.v1.Policy\x1a\x11.tocsin.v1.Policy\x12;\n\tGetPolicy\x12\x1b.tocsin.v1.GetPolicyRequest\x1a\x11.tocsin.v1.Policy\x12O\n\x0cListPolicies\x12\x1e.tocsin.v1.ListPoliciesRequest\x1a\x1f.tocsin.v1.ListPoliciesResponse\x12\x41\n\x0cUpdatePolicy\x12\x1e.tocsin.v1.UpdatePolicyRequest\x1a\x11.tocsin.v1.Policy\x12O\n\x0c\x44\x65letePolicy\x12\x1e.tocsin.v1.DeletePolicyRequest\x1a\x1f.tocsin.v1.DeletePolicyResponse\x12@\n\x0eSetTeamRouting\x12\x16.tocsin.v1.TeamRouting\x1a\x16.tocsin.v1.TeamRouting\x12J\n\x0eGetTeamRouting\x12 .tocsin.v1.GetTeamRoutingRequest\x1a\x16.tocsin.v1.TeamRouting\x12U\n\x0e\x45scalateToNext\x12 .tocsin.v1.EscalateToNextRequest\x1a!.tocsin.v1.EscalateToNextResponse\x12\x46\n\tListPages\x12\x1b.tocsin.v1.ListPagesRequest\x1a\x1c.tocsin.v1.ListPagesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"protos/tocsin/v1/escalations.proto\x12\ttocsin.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"$\n\x06Target\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"q\n\x0e\x45scalationRule\x12(\n\x05\x64\x65lay\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\"\n\x07targets\x18\x02 \x03(\x0b\x32\x11.tocsin.v1.Target\x12\x11\n\tcondition\x18\x03 \x01(\t\"z\n\x06Repeat\x12(\n\x05\x61\x66ter\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05times\x18\x02 \x01(\x05\x12\x1d\n\x15reset_acknowledgement\x18\x03 \x01(\x08\x12\x18\n\x10\x63lose_after_last\x18\x04 \x01(\x08\"\xa2\x01\n\x06Policy\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04team\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12(\n\x05rules\x18\x05 \x03(\x0b\x32\x19.tocsin.v1.EscalationRule\x12&\n\x06repeat\x18\x06 \x01(\x0b\x32\x11.tocsin.v1.RepeatH\x00\x88\x01\x01\x42\t\n\x07_repeat\"\"\n\x10GetPolicyRequest\x12\x0e\n\x06policy\x18\x01 \x01(\t\"#\n\x13ListPoliciesRequest\x12\x0c\n\x04team\x18\x01 \x01(\t\";\n\x14ListPoliciesResponse\x12#\n\x08policies\x18\x01 \x03(\x0b\x32\x11.tocsin.v1.Policy\"w\n\x13UpdatePolicyRequest\x12\x0e\n\x06policy\x18\x01 \x01(\t\x12\x1f\n\x04spec\x18\x02 \x01(\x0b\x32\x11.tocsin.v1.Policy\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"%\n\x13\x44\x65letePolicyRequest\x12\x0e\n\x06policy\x18\x01 \x01(\t\"\x16\n\x14\x44\x65letePolicyResponse\"O\n\x0bRoutingRule\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\twhen_json\x18\x02 \x01(\t\x12\x0f\n\x07windows\x18\x03 \x03(\t\x12\x0e\n\x06policy\x18\x04 \x01(\t\"\x87\x01\n\x0bTeamRouting\x12\x0c\n\x04team\x18\x01 \x01(\t\x12\x11\n\ttime_zone\x18\x02 \x01(\t\x12%\n\x05rules\x18\x03 \x03(\x0b\x32\x16.tocsin.v1.RoutingRule\x12\x16\n\x0e\x64\x65\x66\x61ult_policy\x18\x04 \x01(\t\x12\x18\n\x10\x64\x65\x66\x61ult_schedule\x18\x05 \x01(\t\"%\n\x15GetTeamRoutingRequest\x12\x0c\n\x04team\x18\x01 \x01(\t\"4\n\x15\x45scalateToNextRequest\x12\r\n\x05\x61lert\x18\x01 \x01(\t\x12\x0c\n\x04user\x18\x02 \x01(\t\"\x18\n\x16\x45scalateToNextResponse\"\xcd\x01\n\nPageRecord\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0c\n\x04user\x18\x02 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x04 \x01(\t\x12\r\n\x05state\x18\x05 \x01(\t\x12*\n\x06\x64ue_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x61ttempts\x18\x07 \x01(\x05\x12\x13\n\x0bprovider_id\x18\x08 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\t \x01(\t\x12\x10\n\x08\x61lert_id\x18\n \x01(\t\"!\n\x10ListPagesRequest\x12\r\n\x05\x61lert\x18\x01 \x01(\t\"9\n\x11ListPagesResponse\x12$\n\x05pages\x18\x01 \x03(\x0b\x32\x15.tocsin.v1.PageRecord2\x98\x05\n\x11\x45scalationService\x12\x34\n\x0c\x43reatePolicy\x12\x11.tocsin.v1.Policy\x1a\x11.tocsin.v1.Policy\x12;\n\tGetPolicy\x12\x1b.tocsin.v1.GetPolicyRequest\x1a\x11.tocsin.v1.Policy\x12O\n\x0cListPolicies\x12\x1e.tocsin.v1.ListPoliciesRequest\x1a\x1f.tocsin.v1.ListPoliciesResponse\x12\x41\n\x0cUpdatePolicy\x12\x1e.tocsin.v1.UpdatePolicyRequest\x1a\x11.tocsin.v1.Policy\x12O\n\x0c\x44\x65letePolicy\x12\x1e.tocsin.v1.DeletePolicyRequest\x1a\x1f.tocsin.v1.DeletePolicyResponse\x12@\n\x0eSetTeamRouting\x12\x16.tocsin.v1.TeamRouting\x1a\x16.tocsin.v1.TeamRouting\x12J\n\x0eGetTeamRouting\x12 .tocsin.v1.GetTeamRoutingRequest\x1a\x16.tocsin.v1.TeamRouting\x12U\n\x0e\x45scalateToNext\x12 .tocsin.v1.EscalateToNextRequest\x1a!.tocsin.v1.EscalateToNextResponse\x12\x46\n\tListPages\x12\x1b.tocsin.v1.ListPagesRequest\x1a\x1c.tocsin.v1.ListPagesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.tocsin.v1.escalations_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TARGET']._serialized_start=114
-  _globals['_TARGET']._serialized_end=150
-  _globals['_ESCALATIONRULE']._serialized_start=152
-  _globals['_ESCALATIONRULE']._serialized_end=265
-  _globals['_REPEAT']._serialized_start=267
-  _globals['_REPEAT']._serialized_end=389
-  _globals['_POLICY']._serialized_start=392
-  _globals['_POLICY']._serialized_end=554
-  _globals['_GETPOLICYREQUEST']._serialized_start=556
-  _globals['_GETPOLICYREQUEST']._serialized_end=590
-  _globals['_LISTPOLICIESREQUEST']._serialized_start=592
-  _globals['_LISTPOLICIESREQUEST']._serialized_end=627
-  _globals['_LISTPOLICIESRESPONSE']._serialized_start=629
-  _globals['_LISTPOLICIESRESPONSE']._serialized_end=688
-  _globals['_UPDATEPOLICYREQUEST']._serialized_start=690
-  _globals['_UPDATEPOLICYREQUEST']._serialized_end=760
-  _globals['_DELETEPOLICYREQUEST']._serialized_start=762
-  _globals['_DELETEPOLICYREQUEST']._serialized_end=799
-  _globals['_DELETEPOLICYRESPONSE']._serialized_start=801
-  _globals['_DELETEPOLICYRESPONSE']._serialized_end=823
-  _globals['_ROUTINGRULE']._serialized_start=825
-  _globals['_ROUTINGRULE']._serialized_end=904
-  _globals['_TEAMROUTING']._serialized_start=907
-  _globals['_TEAMROUTING']._serialized_end=1042
-  _globals['_GETTEAMROUTINGREQUEST']._serialized_start=1044
-  _globals['_GETTEAMROUTINGREQUEST']._serialized_end=1081
-  _globals['_ESCALATETONEXTREQUEST']._serialized_start=1083
-  _globals['_ESCALATETONEXTREQUEST']._serialized_end=1135
-  _globals['_ESCALATETONEXTRESPONSE']._serialized_start=1137
-  _globals['_ESCALATETONEXTRESPONSE']._serialized_end=1161
-  _globals['_PAGERECORD']._serialized_start=1164
-  _globals['_PAGERECORD']._serialized_end=1369
-  _globals['_LISTPAGESREQUEST']._serialized_start=1371
-  _globals['_LISTPAGESREQUEST']._serialized_end=1404
-  _globals['_LISTPAGESRESPONSE']._serialized_start=1406
-  _globals['_LISTPAGESRESPONSE']._serialized_end=1463
-  _globals['_ESCALATIONSERVICE']._serialized_start=1466
-  _globals['_ESCALATIONSERVICE']._serialized_end=2130
+  _globals['_TARGET']._serialized_start=148
+  _globals['_TARGET']._serialized_end=184
+  _globals['_ESCALATIONRULE']._serialized_start=186
+  _globals['_ESCALATIONRULE']._serialized_end=299
+  _globals['_REPEAT']._serialized_start=301
+  _globals['_REPEAT']._serialized_end=423
+  _globals['_POLICY']._serialized_start=426
+  _globals['_POLICY']._serialized_end=588
+  _globals['_GETPOLICYREQUEST']._serialized_start=590
+  _globals['_GETPOLICYREQUEST']._serialized_end=624
+  _globals['_LISTPOLICIESREQUEST']._serialized_start=626
+  _globals['_LISTPOLICIESREQUEST']._serialized_end=661
+  _globals['_LISTPOLICIESRESPONSE']._serialized_start=663
+  _globals['_LISTPOLICIESRESPONSE']._serialized_end=722
+  _globals['_UPDATEPOLICYREQUEST']._serialized_start=724
+  _globals['_UPDATEPOLICYREQUEST']._serialized_end=843
+  _globals['_DELETEPOLICYREQUEST']._serialized_start=845
+  _globals['_DELETEPOLICYREQUEST']._serialized_end=882
+  _globals['_DELETEPOLICYRESPONSE']._serialized_start=884
+  _globals['_DELETEPOLICYRESPONSE']._serialized_end=906
+  _globals['_ROUTINGRULE']._serialized_start=908
+  _globals['_ROUTINGRULE']._serialized_end=987
+  _globals['_TEAMROUTING']._serialized_start=990
+  _globals['_TEAMROUTING']._serialized_end=1125
+  _globals['_GETTEAMROUTINGREQUEST']._serialized_start=1127
+  _globals['_GETTEAMROUTINGREQUEST']._serialized_end=1164
+  _globals['_ESCALATETONEXTREQUEST']._serialized_start=1166
+  _globals['_ESCALATETONEXTREQUEST']._serialized_end=1218
+  _globals['_ESCALATETONEXTRESPONSE']._serialized_start=1220
+  _globals['_ESCALATETONEXTRESPONSE']._serialized_end=1244
+  _globals['_PAGERECORD']._serialized_start=1247
+  _globals['_PAGERECORD']._serialized_end=1452
+  _globals['_LISTPAGESREQUEST']._serialized_start=1454
+  _globals['_LISTPAGESREQUEST']._serialized_end=1487
+  _globals['_LISTPAGESRESPONSE']._serialized_start=1489
+  _globals['_LISTPAGESRESPONSE']._serialized_end=1546
+  _globals['_ESCALATIONSERVICE']._serialized_start=1549
+  _globals['_ESCALATIONSERVICE']._serialized_end=2213
 # @@protoc_insertion_point(module_scope)

@@ -111,7 +111,8 @@ class EscalationServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdatePolicy(self, request, context):
-        """Replaces the policy named by `policy` with `spec`.
+        """Changes the fields of the policy named by `policy` that `update_mask` names
+        to those of `spec`; without a mask, replaces the whole policy with `spec`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

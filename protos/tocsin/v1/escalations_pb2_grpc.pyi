@@ -41,7 +41,9 @@ class EscalationServiceStub:
     GetPolicy: _grpc.UnaryUnaryMultiCallable[_escalations_pb2.GetPolicyRequest, _escalations_pb2.Policy]
     ListPolicies: _grpc.UnaryUnaryMultiCallable[_escalations_pb2.ListPoliciesRequest, _escalations_pb2.ListPoliciesResponse]
     UpdatePolicy: _grpc.UnaryUnaryMultiCallable[_escalations_pb2.UpdatePolicyRequest, _escalations_pb2.Policy]
-    """Replaces the policy named by `policy` with `spec`."""
+    """Changes the fields of the policy named by `policy` that `update_mask` names
+    to those of `spec`; without a mask, replaces the whole policy with `spec`.
+    """
     DeletePolicy: _grpc.UnaryUnaryMultiCallable[_escalations_pb2.DeletePolicyRequest, _escalations_pb2.DeletePolicyResponse]
     """Refused while the team's routing uses the policy."""
     SetTeamRouting: _grpc.UnaryUnaryMultiCallable[_escalations_pb2.TeamRouting, _escalations_pb2.TeamRouting]
@@ -64,7 +66,9 @@ class EscalationServiceAsyncStub(EscalationServiceStub):
     GetPolicy: _aio.UnaryUnaryMultiCallable[_escalations_pb2.GetPolicyRequest, _escalations_pb2.Policy]  # type: ignore[assignment]
     ListPolicies: _aio.UnaryUnaryMultiCallable[_escalations_pb2.ListPoliciesRequest, _escalations_pb2.ListPoliciesResponse]  # type: ignore[assignment]
     UpdatePolicy: _aio.UnaryUnaryMultiCallable[_escalations_pb2.UpdatePolicyRequest, _escalations_pb2.Policy]  # type: ignore[assignment]
-    """Replaces the policy named by `policy` with `spec`."""
+    """Changes the fields of the policy named by `policy` that `update_mask` names
+    to those of `spec`; without a mask, replaces the whole policy with `spec`.
+    """
     DeletePolicy: _aio.UnaryUnaryMultiCallable[_escalations_pb2.DeletePolicyRequest, _escalations_pb2.DeletePolicyResponse]  # type: ignore[assignment]
     """Refused while the team's routing uses the policy."""
     SetTeamRouting: _aio.UnaryUnaryMultiCallable[_escalations_pb2.TeamRouting, _escalations_pb2.TeamRouting]  # type: ignore[assignment]
@@ -108,7 +112,9 @@ class EscalationServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _escalations_pb2.UpdatePolicyRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_escalations_pb2.Policy, _abc.Awaitable[_escalations_pb2.Policy]]:
-        """Replaces the policy named by `policy` with `spec`."""
+        """Changes the fields of the policy named by `policy` that `update_mask` names
+        to those of `spec`; without a mask, replaces the whole policy with `spec`.
+        """
 
     @_abc_1.abstractmethod
     def DeletePolicy(

@@ -22,42 +22,45 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#protos/tocsin/v1/integrations.proto\x12\ttocsin.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x97\x02\n\x0bIntegration\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12(\n\x04type\x18\x03 \x01(\x0e\x32\x1a.tocsin.v1.IntegrationType\x12\x12\n\nowner_team\x18\x04 \x01(\t\x12\x15\n\rassignee_team\x18\x05 \x01(\t\x12\x0f\n\x07\x65nabled\x18\x06 \x01(\x08\x12\x12\n\ntopic_arns\x18\x07 \x03(\t\x12\x18\n\x10pinned_topic_arn\x18\x08 \x01(\t\x12\x1d\n\x15min_signature_version\x18\t \x01(\x05\x12\x0b\n\x03url\x18\n \x01(\t\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xaa\x01\n\x18\x43reateIntegrationRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12(\n\x04type\x18\x02 \x01(\x0e\x32\x1a.tocsin.v1.IntegrationType\x12\x0c\n\x04team\x18\x03 \x01(\t\x12\x15\n\rassignee_team\x18\x04 \x01(\t\x12\x12\n\ntopic_arns\x18\x05 \x03(\t\x12\x1d\n\x15min_signature_version\x18\x06 \x01(\x05\"l\n\x16IntegrationKeyResponse\x12+\n\x0bintegration\x18\x01 \x01(\x0b\x32\x16.tocsin.v1.Integration\x12\x0f\n\x07\x61pi_key\x18\x02 \x01(\t\x12\x14\n\x0curl_with_key\x18\x03 \x01(\t\"\'\n\x17ListIntegrationsRequest\x12\x0c\n\x04team\x18\x01 \x01(\t\"H\n\x18ListIntegrationsResponse\x12,\n\x0cintegrations\x18\x01 \x03(\x0b\x32\x16.tocsin.v1.Integration\")\n\x12IntegrationRequest\x12\x13\n\x0bintegration\x18\x01 \x01(\t\"\x1b\n\x19\x44\x65leteIntegrationResponse\"E\n\x1aSetIntegrationRulesRequest\x12\x13\n\x0bintegration\x18\x01 \x01(\t\x12\x12\n\nrules_yaml\x18\x02 \x01(\t\"&\n\x10IntegrationRules\x12\x12\n\nrules_yaml\x18\x01 \x01(\t\"T\n\x1bTestIntegrationRulesRequest\x12\x13\n\x0bintegration\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\"]\n\x1cTestIntegrationRulesResponse\x12\x15\n\rmatched_rules\x18\x01 \x03(\t\x12&\n\x07\x61\x63tions\x18\x02 \x03(\x0b\x32\x15.tocsin.v1.RuleAction\"<\n\nRuleAction\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04note\x18\x02 \x01(\t\x12\x12\n\nalert_json\x18\x03 \x01(\t*\xb1\x01\n\x0fIntegrationType\x12 \n\x1cINTEGRATION_TYPE_UNSPECIFIED\x10\x00\x12\x1f\n\x1bINTEGRATION_TYPE_CLOUDTRAIL\x10\x01\x12\x1f\n\x1bINTEGRATION_TYPE_CLOUDWATCH\x10\x02\x12 \n\x1cINTEGRATION_TYPE_EVENTBRIDGE\x10\x03\x12\x18\n\x14INTEGRATION_TYPE_SNS\x10\x04\x32\xfb\x06\n\x12IntegrationService\x12[\n\x11\x43reateIntegration\x12#.tocsin.v1.CreateIntegrationRequest\x1a!.tocsin.v1.IntegrationKeyResponse\x12[\n\x10ListIntegrations\x12\".tocsin.v1.ListIntegrationsRequest\x1a#.tocsin.v1.ListIntegrationsResponse\x12G\n\x0eGetIntegration\x12\x1d.tocsin.v1.IntegrationRequest\x1a\x16.tocsin.v1.Integration\x12J\n\x11\x45nableIntegration\x12\x1d.tocsin.v1.IntegrationRequest\x1a\x16.tocsin.v1.Integration\x12K\n\x12\x44isableIntegration\x12\x1d.tocsin.v1.IntegrationRequest\x1a\x16.tocsin.v1.Integration\x12X\n\x14RotateIntegrationKey\x12\x1d.tocsin.v1.IntegrationRequest\x1a!.tocsin.v1.IntegrationKeyResponse\x12X\n\x11\x44\x65leteIntegration\x12\x1d.tocsin.v1.IntegrationRequest\x1a$.tocsin.v1.DeleteIntegrationResponse\x12Y\n\x13SetIntegrationRules\x12%.tocsin.v1.SetIntegrationRulesRequest\x1a\x1b.tocsin.v1.IntegrationRules\x12Q\n\x13GetIntegrationRules\x12\x1d.tocsin.v1.IntegrationRequest\x1a\x1b.tocsin.v1.IntegrationRules\x12g\n\x14TestIntegrationRules\x12&.tocsin.v1.TestIntegrationRulesRequest\x1a\'.tocsin.v1.TestIntegrationRulesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#protos/tocsin/v1/integrations.proto\x12\ttocsin.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x97\x02\n\x0bIntegration\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12(\n\x04type\x18\x03 \x01(\x0e\x32\x1a.tocsin.v1.IntegrationType\x12\x12\n\nowner_team\x18\x04 \x01(\t\x12\x15\n\rassignee_team\x18\x05 \x01(\t\x12\x0f\n\x07\x65nabled\x18\x06 \x01(\x08\x12\x12\n\ntopic_arns\x18\x07 \x03(\t\x12\x18\n\x10pinned_topic_arn\x18\x08 \x01(\t\x12\x1d\n\x15min_signature_version\x18\t \x01(\x05\x12\x0b\n\x03url\x18\n \x01(\t\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xaa\x01\n\x18\x43reateIntegrationRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12(\n\x04type\x18\x02 \x01(\x0e\x32\x1a.tocsin.v1.IntegrationType\x12\x0c\n\x04team\x18\x03 \x01(\t\x12\x15\n\rassignee_team\x18\x04 \x01(\t\x12\x12\n\ntopic_arns\x18\x05 \x03(\t\x12\x1d\n\x15min_signature_version\x18\x06 \x01(\x05\"\x93\x01\n\x18UpdateIntegrationRequest\x12\x13\n\x0bintegration\x18\x01 \x01(\t\x12\x31\n\x04spec\x18\x02 \x01(\x0b\x32#.tocsin.v1.CreateIntegrationRequest\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"l\n\x16IntegrationKeyResponse\x12+\n\x0bintegration\x18\x01 \x01(\x0b\x32\x16.tocsin.v1.Integration\x12\x0f\n\x07\x61pi_key\x18\x02 \x01(\t\x12\x14\n\x0curl_with_key\x18\x03 \x01(\t\"\'\n\x17ListIntegrationsRequest\x12\x0c\n\x04team\x18\x01 \x01(\t\"H\n\x18ListIntegrationsResponse\x12,\n\x0cintegrations\x18\x01 \x03(\x0b\x32\x16.tocsin.v1.Integration\")\n\x12IntegrationRequest\x12\x13\n\x0bintegration\x18\x01 \x01(\t\"\x1b\n\x19\x44\x65leteIntegrationResponse\"E\n\x1aSetIntegrationRulesRequest\x12\x13\n\x0bintegration\x18\x01 \x01(\t\x12\x12\n\nrules_yaml\x18\x02 \x01(\t\"&\n\x10IntegrationRules\x12\x12\n\nrules_yaml\x18\x01 \x01(\t\"T\n\x1bTestIntegrationRulesRequest\x12\x13\n\x0bintegration\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\"]\n\x1cTestIntegrationRulesResponse\x12\x15\n\rmatched_rules\x18\x01 \x03(\t\x12&\n\x07\x61\x63tions\x18\x02 \x03(\x0b\x32\x15.tocsin.v1.RuleAction\"<\n\nRuleAction\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04note\x18\x02 \x01(\t\x12\x12\n\nalert_json\x18\x03 \x01(\t*\xb1\x01\n\x0fIntegrationType\x12 \n\x1cINTEGRATION_TYPE_UNSPECIFIED\x10\x00\x12\x1f\n\x1bINTEGRATION_TYPE_CLOUDTRAIL\x10\x01\x12\x1f\n\x1bINTEGRATION_TYPE_CLOUDWATCH\x10\x02\x12 \n\x1cINTEGRATION_TYPE_EVENTBRIDGE\x10\x03\x12\x18\n\x14INTEGRATION_TYPE_SNS\x10\x04\x32\xcd\x07\n\x12IntegrationService\x12[\n\x11\x43reateIntegration\x12#.tocsin.v1.CreateIntegrationRequest\x1a!.tocsin.v1.IntegrationKeyResponse\x12[\n\x10ListIntegrations\x12\".tocsin.v1.ListIntegrationsRequest\x1a#.tocsin.v1.ListIntegrationsResponse\x12G\n\x0eGetIntegration\x12\x1d.tocsin.v1.IntegrationRequest\x1a\x16.tocsin.v1.Integration\x12J\n\x11\x45nableIntegration\x12\x1d.tocsin.v1.IntegrationRequest\x1a\x16.tocsin.v1.Integration\x12K\n\x12\x44isableIntegration\x12\x1d.tocsin.v1.IntegrationRequest\x1a\x16.tocsin.v1.Integration\x12X\n\x14RotateIntegrationKey\x12\x1d.tocsin.v1.IntegrationRequest\x1a!.tocsin.v1.IntegrationKeyResponse\x12X\n\x11\x44\x65leteIntegration\x12\x1d.tocsin.v1.IntegrationRequest\x1a$.tocsin.v1.DeleteIntegrationResponse\x12P\n\x11UpdateIntegration\x12#.tocsin.v1.UpdateIntegrationRequest\x1a\x16.tocsin.v1.Integration\x12Y\n\x13SetIntegrationRules\x12%.tocsin.v1.SetIntegrationRulesRequest\x1a\x1b.tocsin.v1.IntegrationRules\x12Q\n\x13GetIntegrationRules\x12\x1d.tocsin.v1.IntegrationRequest\x1a\x1b.tocsin.v1.IntegrationRules\x12g\n\x14TestIntegrationRules\x12&.tocsin.v1.TestIntegrationRulesRequest\x1a\'.tocsin.v1.TestIntegrationRulesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.tocsin.v1.integrations_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_INTEGRATIONTYPE']._serialized_start=1190
-  _globals['_INTEGRATIONTYPE']._serialized_end=1367
-  _globals['_INTEGRATION']._serialized_start=84
-  _globals['_INTEGRATION']._serialized_end=363
-  _globals['_CREATEINTEGRATIONREQUEST']._serialized_start=366
-  _globals['_CREATEINTEGRATIONREQUEST']._serialized_end=536
-  _globals['_INTEGRATIONKEYRESPONSE']._serialized_start=538
-  _globals['_INTEGRATIONKEYRESPONSE']._serialized_end=646
-  _globals['_LISTINTEGRATIONSREQUEST']._serialized_start=648
-  _globals['_LISTINTEGRATIONSREQUEST']._serialized_end=687
-  _globals['_LISTINTEGRATIONSRESPONSE']._serialized_start=689
-  _globals['_LISTINTEGRATIONSRESPONSE']._serialized_end=761
-  _globals['_INTEGRATIONREQUEST']._serialized_start=763
-  _globals['_INTEGRATIONREQUEST']._serialized_end=804
-  _globals['_DELETEINTEGRATIONRESPONSE']._serialized_start=806
-  _globals['_DELETEINTEGRATIONRESPONSE']._serialized_end=833
-  _globals['_SETINTEGRATIONRULESREQUEST']._serialized_start=835
-  _globals['_SETINTEGRATIONRULESREQUEST']._serialized_end=904
-  _globals['_INTEGRATIONRULES']._serialized_start=906
-  _globals['_INTEGRATIONRULES']._serialized_end=944
-  _globals['_TESTINTEGRATIONRULESREQUEST']._serialized_start=946
-  _globals['_TESTINTEGRATIONRULESREQUEST']._serialized_end=1030
-  _globals['_TESTINTEGRATIONRULESRESPONSE']._serialized_start=1032
-  _globals['_TESTINTEGRATIONRULESRESPONSE']._serialized_end=1125
-  _globals['_RULEACTION']._serialized_start=1127
-  _globals['_RULEACTION']._serialized_end=1187
-  _globals['_INTEGRATIONSERVICE']._serialized_start=1370
-  _globals['_INTEGRATIONSERVICE']._serialized_end=2261
+  _globals['_INTEGRATIONTYPE']._serialized_start=1374
+  _globals['_INTEGRATIONTYPE']._serialized_end=1551
+  _globals['_INTEGRATION']._serialized_start=118
+  _globals['_INTEGRATION']._serialized_end=397
+  _globals['_CREATEINTEGRATIONREQUEST']._serialized_start=400
+  _globals['_CREATEINTEGRATIONREQUEST']._serialized_end=570
+  _globals['_UPDATEINTEGRATIONREQUEST']._serialized_start=573
+  _globals['_UPDATEINTEGRATIONREQUEST']._serialized_end=720
+  _globals['_INTEGRATIONKEYRESPONSE']._serialized_start=722
+  _globals['_INTEGRATIONKEYRESPONSE']._serialized_end=830
+  _globals['_LISTINTEGRATIONSREQUEST']._serialized_start=832
+  _globals['_LISTINTEGRATIONSREQUEST']._serialized_end=871
+  _globals['_LISTINTEGRATIONSRESPONSE']._serialized_start=873
+  _globals['_LISTINTEGRATIONSRESPONSE']._serialized_end=945
+  _globals['_INTEGRATIONREQUEST']._serialized_start=947
+  _globals['_INTEGRATIONREQUEST']._serialized_end=988
+  _globals['_DELETEINTEGRATIONRESPONSE']._serialized_start=990
+  _globals['_DELETEINTEGRATIONRESPONSE']._serialized_end=1017
+  _globals['_SETINTEGRATIONRULESREQUEST']._serialized_start=1019
+  _globals['_SETINTEGRATIONRULESREQUEST']._serialized_end=1088
+  _globals['_INTEGRATIONRULES']._serialized_start=1090
+  _globals['_INTEGRATIONRULES']._serialized_end=1128
+  _globals['_TESTINTEGRATIONRULESREQUEST']._serialized_start=1130
+  _globals['_TESTINTEGRATIONRULESREQUEST']._serialized_end=1214
+  _globals['_TESTINTEGRATIONRULESRESPONSE']._serialized_start=1216
+  _globals['_TESTINTEGRATIONRULESRESPONSE']._serialized_end=1309
+  _globals['_RULEACTION']._serialized_start=1311
+  _globals['_RULEACTION']._serialized_end=1371
+  _globals['_INTEGRATIONSERVICE']._serialized_start=1554
+  _globals['_INTEGRATIONSERVICE']._serialized_end=2527
 # @@protoc_insertion_point(module_scope)

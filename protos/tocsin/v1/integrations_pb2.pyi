@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -28,19 +29,37 @@ class _IntegrationTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Integ
     DESCRIPTOR: _descriptor.EnumDescriptor
     INTEGRATION_TYPE_UNSPECIFIED: _IntegrationType.ValueType  # 0
     INTEGRATION_TYPE_CLOUDTRAIL: _IntegrationType.ValueType  # 1
+    """CloudTrail log deliveries, and CloudTrail records, bare or as the detail of an
+    EventBridge event.
+    """
     INTEGRATION_TYPE_CLOUDWATCH: _IntegrationType.ValueType  # 2
+    """CloudWatch alarms: ALARM opens, OK closes."""
     INTEGRATION_TYPE_EVENTBRIDGE: _IntegrationType.ValueType  # 3
     INTEGRATION_TYPE_SNS: _IntegrationType.ValueType  # 4
-    """Any SNS topic: the message as text or flattened JSON."""
+    """Any SNS topic: each payload recognised by its shape (a CloudTrail log delivery,
+    a CloudWatch alarm, an EventBridge event), else the message as text or
+    flattened JSON.
+    """
 
-class IntegrationType(_IntegrationType, metaclass=_IntegrationTypeEnumTypeWrapper): ...
+class IntegrationType(_IntegrationType, metaclass=_IntegrationTypeEnumTypeWrapper):
+    """How the integration reads a delivery. A typed integration reads only its own
+    payloads; one its type does not fit becomes the plain SNS alert (subject, text,
+    flattened JSON), with a note saying so, and is never dropped.
+    """
 
 INTEGRATION_TYPE_UNSPECIFIED: IntegrationType.ValueType  # 0
 INTEGRATION_TYPE_CLOUDTRAIL: IntegrationType.ValueType  # 1
+"""CloudTrail log deliveries, and CloudTrail records, bare or as the detail of an
+EventBridge event.
+"""
 INTEGRATION_TYPE_CLOUDWATCH: IntegrationType.ValueType  # 2
+"""CloudWatch alarms: ALARM opens, OK closes."""
 INTEGRATION_TYPE_EVENTBRIDGE: IntegrationType.ValueType  # 3
 INTEGRATION_TYPE_SNS: IntegrationType.ValueType  # 4
-"""Any SNS topic: the message as text or flattened JSON."""
+"""Any SNS topic: each payload recognised by its shape (a CloudTrail log delivery,
+a CloudWatch alarm, an EventBridge event), else the message as text or
+flattened JSON.
+"""
 Global___IntegrationType: _TypeAlias = IntegrationType  # noqa: Y015
 
 @_typing.final
@@ -140,6 +159,40 @@ class CreateIntegrationRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CreateIntegrationRequest: _TypeAlias = CreateIntegrationRequest  # noqa: Y015
+
+@_typing.final
+class UpdateIntegrationRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INTEGRATION_FIELD_NUMBER: _builtins.int
+    SPEC_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    integration: _builtins.str
+    @_builtins.property
+    def spec(self) -> Global___CreateIntegrationRequest:
+        """The new values of the fields `update_mask` names."""
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """Required: any of name, type, team, assignee_team (empty: the owner team),
+        topic_arns (empty: the pinned topic, or the first to confirm a
+        subscription), min_signature_version. The others stay as they are.
+        """
+
+    def __init__(
+        self,
+        *,
+        integration: _builtins.str = ...,
+        spec: Global___CreateIntegrationRequest | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["integration", b"integration", "spec", b"spec", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateIntegrationRequest: _TypeAlias = UpdateIntegrationRequest  # noqa: Y015
 
 @_typing.final
 class IntegrationKeyResponse(_message.Message):

@@ -72,6 +72,11 @@ class IntegrationServiceStub:
                 request_serializer=protos_dot_tocsin_dot_v1_dot_integrations__pb2.IntegrationRequest.SerializeToString,
                 response_deserializer=protos_dot_tocsin_dot_v1_dot_integrations__pb2.DeleteIntegrationResponse.FromString,
                 _registered_method=True)
+        self.UpdateIntegration = channel.unary_unary(
+                '/tocsin.v1.IntegrationService/UpdateIntegration',
+                request_serializer=protos_dot_tocsin_dot_v1_dot_integrations__pb2.UpdateIntegrationRequest.SerializeToString,
+                response_deserializer=protos_dot_tocsin_dot_v1_dot_integrations__pb2.Integration.FromString,
+                _registered_method=True)
         self.SetIntegrationRules = channel.unary_unary(
                 '/tocsin.v1.IntegrationService/SetIntegrationRules',
                 request_serializer=protos_dot_tocsin_dot_v1_dot_integrations__pb2.SetIntegrationRulesRequest.SerializeToString,
@@ -139,6 +144,13 @@ class IntegrationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateIntegration(self, request, context):
+        """Changes the fields `update_mask` names; the URL and the API key stay as they are.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SetIntegrationRules(self, request, context):
         """Replaces the integration's rules (a YAML or JSON list); refused whole, naming the rule
         and key at fault, when any rule is invalid. An empty list restores the defaults.
@@ -197,6 +209,11 @@ def add_IntegrationServiceServicer_to_server(servicer, server):
                     servicer.DeleteIntegration,
                     request_deserializer=protos_dot_tocsin_dot_v1_dot_integrations__pb2.IntegrationRequest.FromString,
                     response_serializer=protos_dot_tocsin_dot_v1_dot_integrations__pb2.DeleteIntegrationResponse.SerializeToString,
+            ),
+            'UpdateIntegration': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateIntegration,
+                    request_deserializer=protos_dot_tocsin_dot_v1_dot_integrations__pb2.UpdateIntegrationRequest.FromString,
+                    response_serializer=protos_dot_tocsin_dot_v1_dot_integrations__pb2.Integration.SerializeToString,
             ),
             'SetIntegrationRules': grpc.unary_unary_rpc_method_handler(
                     servicer.SetIntegrationRules,
@@ -406,6 +423,33 @@ class IntegrationService:
             '/tocsin.v1.IntegrationService/DeleteIntegration',
             protos_dot_tocsin_dot_v1_dot_integrations__pb2.IntegrationRequest.SerializeToString,
             protos_dot_tocsin_dot_v1_dot_integrations__pb2.DeleteIntegrationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateIntegration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tocsin.v1.IntegrationService/UpdateIntegration',
+            protos_dot_tocsin_dot_v1_dot_integrations__pb2.UpdateIntegrationRequest.SerializeToString,
+            protos_dot_tocsin_dot_v1_dot_integrations__pb2.Integration.FromString,
             options,
             channel_credentials,
             insecure,

@@ -45,6 +45,8 @@ class IntegrationServiceStub:
     RotateIntegrationKey: _grpc.UnaryUnaryMultiCallable[_integrations_pb2.IntegrationRequest, _integrations_pb2.IntegrationKeyResponse]
     """A new API key; the old one stops working at once."""
     DeleteIntegration: _grpc.UnaryUnaryMultiCallable[_integrations_pb2.IntegrationRequest, _integrations_pb2.DeleteIntegrationResponse]
+    UpdateIntegration: _grpc.UnaryUnaryMultiCallable[_integrations_pb2.UpdateIntegrationRequest, _integrations_pb2.Integration]
+    """Changes the fields `update_mask` names; the URL and the API key stay as they are."""
     SetIntegrationRules: _grpc.UnaryUnaryMultiCallable[_integrations_pb2.SetIntegrationRulesRequest, _integrations_pb2.IntegrationRules]
     """Replaces the integration's rules (a YAML or JSON list); refused whole, naming the rule
     and key at fault, when any rule is invalid. An empty list restores the defaults.
@@ -70,6 +72,8 @@ class IntegrationServiceAsyncStub(IntegrationServiceStub):
     RotateIntegrationKey: _aio.UnaryUnaryMultiCallable[_integrations_pb2.IntegrationRequest, _integrations_pb2.IntegrationKeyResponse]  # type: ignore[assignment]
     """A new API key; the old one stops working at once."""
     DeleteIntegration: _aio.UnaryUnaryMultiCallable[_integrations_pb2.IntegrationRequest, _integrations_pb2.DeleteIntegrationResponse]  # type: ignore[assignment]
+    UpdateIntegration: _aio.UnaryUnaryMultiCallable[_integrations_pb2.UpdateIntegrationRequest, _integrations_pb2.Integration]  # type: ignore[assignment]
+    """Changes the fields `update_mask` names; the URL and the API key stay as they are."""
     SetIntegrationRules: _aio.UnaryUnaryMultiCallable[_integrations_pb2.SetIntegrationRulesRequest, _integrations_pb2.IntegrationRules]  # type: ignore[assignment]
     """Replaces the integration's rules (a YAML or JSON list); refused whole, naming the rule
     and key at fault, when any rule is invalid. An empty list restores the defaults.
@@ -134,6 +138,14 @@ class IntegrationServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _integrations_pb2.IntegrationRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_integrations_pb2.DeleteIntegrationResponse, _abc.Awaitable[_integrations_pb2.DeleteIntegrationResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def UpdateIntegration(
+        self,
+        request: _integrations_pb2.UpdateIntegrationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_integrations_pb2.Integration, _abc.Awaitable[_integrations_pb2.Integration]]:
+        """Changes the fields `update_mask` names; the URL and the API key stay as they are."""
 
     @_abc_1.abstractmethod
     def SetIntegrationRules(

@@ -22,78 +22,79 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n protos/tocsin/v1/schedules.proto\x12\ttocsin.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"W\n\x0bRestriction\x12\x12\n\nstart_time\x18\x01 \x01(\t\x12\x10\n\x08\x65nd_time\x18\x02 \x01(\t\x12\x11\n\tstart_day\x18\x03 \x01(\t\x12\x0f\n\x07\x65nd_day\x18\x04 \x01(\t\"\xe9\x01\n\x08Rotation\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0e\n\x06length\x18\x03 \x01(\x05\x12\x0c\n\x04unit\x18\x04 \x01(\t\x12)\n\x05start\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x03\x65nd\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x88\x01\x01\x12\x14\n\x0cparticipants\x18\x07 \x03(\t\x12,\n\x0crestrictions\x18\x08 \x03(\x0b\x32\x16.tocsin.v1.RestrictionB\x06\n\x04_end\"\xb2\x01\n\x08Schedule\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04team\x18\x03 \x01(\t\x12\x11\n\ttime_zone\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\x12&\n\trotations\x18\x06 \x03(\x0b\x32\x13.tocsin.v1.Rotation\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x83\x01\n\x15\x43reateScheduleRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04team\x18\x02 \x01(\t\x12\x11\n\ttime_zone\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12&\n\trotations\x18\x05 \x03(\x0b\x32\x13.tocsin.v1.Rotation\"&\n\x12GetScheduleRequest\x12\x10\n\x08schedule\x18\x01 \x01(\t\"$\n\x14ListSchedulesRequest\x12\x0c\n\x04team\x18\x01 \x01(\t\"?\n\x15ListSchedulesResponse\x12&\n\tschedules\x18\x01 \x03(\x0b\x32\x13.tocsin.v1.Schedule\"Y\n\x15UpdateScheduleRequest\x12\x10\n\x08schedule\x18\x01 \x01(\t\x12.\n\x04spec\x18\x02 \x01(\x0b\x32 .tocsin.v1.CreateScheduleRequest\")\n\x15\x44\x65leteScheduleRequest\x12\x10\n\x08schedule\x18\x01 \x01(\t\"\x18\n\x16\x44\x65leteScheduleResponse\"\xcc\x01\n\x08Override\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08schedule\x18\x02 \x01(\t\x12\x0c\n\x04user\x18\x03 \x01(\t\x12)\n\x05start\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08rotation\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9a\x01\n\x12\x41\x64\x64OverrideRequest\x12\x10\n\x08schedule\x18\x01 \x01(\t\x12\x0c\n\x04user\x18\x02 \x01(\t\x12)\n\x05start\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08rotation\x18\x05 \x01(\t\">\n\x15RemoveOverrideRequest\x12\x10\n\x08schedule\x18\x01 \x01(\t\x12\x13\n\x0boverride_id\x18\x02 \x01(\t\"K\n\x16RemoveOverrideResponse\x12\'\n\x05\x65nded\x18\x01 \x01(\x0b\x32\x13.tocsin.v1.OverrideH\x00\x88\x01\x01\x42\x08\n\x06_ended\"\x94\x01\n\x14ListOverridesRequest\x12\x10\n\x08schedule\x18\x01 \x01(\t\x12-\n\x04\x66rom\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x88\x01\x01\x12+\n\x02to\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x01\x88\x01\x01\x42\x07\n\x05_fromB\x05\n\x03_to\"?\n\x15ListOverridesResponse\x12&\n\toverrides\x18\x01 \x03(\x0b\x32\x13.tocsin.v1.Override\"=\n\x06OnCall\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x10\n\x08rotation\x18\x02 \x01(\t\x12\x13\n\x0boverride_id\x18\x03 \x01(\t\"Z\n\x12WhoIsOnCallRequest\x12\x10\n\x08schedule\x18\x01 \x01(\t\x12+\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x88\x01\x01\x42\x05\n\x03_at\"a\n\x13WhoIsOnCallResponse\x12&\n\x02\x61t\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\"\n\x07on_call\x18\x02 \x03(\x0b\x32\x11.tocsin.v1.OnCall\"[\n\x13OnCallChangeRequest\x12\x10\n\x08schedule\x18\x01 \x01(\t\x12+\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x88\x01\x01\x42\x05\n\x03_at\"\\\n\x14OnCallChangeResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05users\x18\x03 \x03(\t\"\x90\x01\n\x05Shift\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x10\n\x08rotation\x18\x02 \x01(\t\x12)\n\x05start\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0boverride_id\x18\x05 \x01(\t\"Y\n\x03Gap\x12)\n\x05start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x92\x01\n\x12GetTimelineRequest\x12\x10\n\x08schedule\x18\x01 \x01(\t\x12-\n\x04\x66rom\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x88\x01\x01\x12+\n\x02to\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x01\x88\x01\x01\x42\x07\n\x05_fromB\x05\n\x03_to\"\xc1\x01\n\x08Timeline\x12\x10\n\x08schedule\x18\x01 \x01(\t\x12\x11\n\ttime_zone\x18\x02 \x01(\t\x12(\n\x04\x66rom\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12 \n\x06shifts\x18\x05 \x03(\x0b\x32\x10.tocsin.v1.Shift\x12\x1c\n\x04gaps\x18\x06 \x03(\x0b\x32\x0e.tocsin.v1.Gap\"1\n\x0f\x46indGapsRequest\x12\x10\n\x08schedule\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ys\x18\x02 \x01(\x05\":\n\x10\x46indGapsResponse\x12&\n\tschedules\x18\x01 \x03(\x0b\x32\x13.tocsin.v1.Timeline\"8\n\x16\x45xportICalendarRequest\x12\x10\n\x08schedule\x18\x01 \x01(\t\x12\x0c\n\x04user\x18\x02 \x01(\t\"L\n\x17GetICalendarFeedRequest\x12\x13\n\x0bschedule_id\x18\x01 \x01(\t\x12\x0e\n\x06secret\x18\x02 \x01(\t\x12\x0c\n\x04user\x18\x03 \x01(\t\"0\n\x1cRotateICalendarSecretRequest\x12\x10\n\x08schedule\x18\x01 \x01(\t\"4\n\x17\x45xportICalendarResponse\x12\x0c\n\x04ical\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t2\x93\n\n\x0fScheduleService\x12G\n\x0e\x43reateSchedule\x12 .tocsin.v1.CreateScheduleRequest\x1a\x13.tocsin.v1.Schedule\x12\x41\n\x0bGetSchedule\x12\x1d.tocsin.v1.GetScheduleRequest\x1a\x13.tocsin.v1.Schedule\x12R\n\rListSchedules\x12\x1f.tocsin.v1.ListSchedulesRequest\x1a .tocsin.v1.ListSchedulesResponse\x12G\n\x0eUpdateSchedule\x12 .tocsin.v1.UpdateScheduleRequest\x1a\x13.tocsin.v1.Schedule\x12U\n\x0e\x44\x65leteSchedule\x12 .tocsin.v1.DeleteScheduleRequest\x1a!.tocsin.v1.DeleteScheduleResponse\x12\x41\n\x0b\x41\x64\x64Override\x12\x1d.tocsin.v1.AddOverrideRequest\x1a\x13.tocsin.v1.Override\x12U\n\x0eRemoveOverride\x12 .tocsin.v1.RemoveOverrideRequest\x1a!.tocsin.v1.RemoveOverrideResponse\x12R\n\rListOverrides\x12\x1f.tocsin.v1.ListOverridesRequest\x1a .tocsin.v1.ListOverridesResponse\x12L\n\x0bWhoIsOnCall\x12\x1d.tocsin.v1.WhoIsOnCallRequest\x1a\x1e.tocsin.v1.WhoIsOnCallResponse\x12M\n\nNextOnCall\x12\x1e.tocsin.v1.OnCallChangeRequest\x1a\x1f.tocsin.v1.OnCallChangeResponse\x12Q\n\x0ePreviousOnCall\x12\x1e.tocsin.v1.OnCallChangeRequest\x1a\x1f.tocsin.v1.OnCallChangeResponse\x12\x41\n\x0bGetTimeline\x12\x1d.tocsin.v1.GetTimelineRequest\x1a\x13.tocsin.v1.Timeline\x12\x43\n\x08\x46indGaps\x12\x1a.tocsin.v1.FindGapsRequest\x1a\x1b.tocsin.v1.FindGapsResponse\x12X\n\x0f\x45xportICalendar\x12!.tocsin.v1.ExportICalendarRequest\x1a\".tocsin.v1.ExportICalendarResponse\x12Z\n\x10GetICalendarFeed\x12\".tocsin.v1.GetICalendarFeedRequest\x1a\".tocsin.v1.ExportICalendarResponse\x12\x64\n\x15RotateICalendarSecret\x12\'.tocsin.v1.RotateICalendarSecretRequest\x1a\".tocsin.v1.ExportICalendarResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n protos/tocsin/v1/schedules.proto\x12\ttocsin.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"W\n\x0bRestriction\x12\x12\n\nstart_time\x18\x01 \x01(\t\x12\x10\n\x08\x65nd_time\x18\x02 \x01(\t\x12\x11\n\tstart_day\x18\x03 \x01(\t\x12\x0f\n\x07\x65nd_day\x18\x04 \x01(\t\"\xe9\x01\n\x08Rotation\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0e\n\x06length\x18\x03 \x01(\x05\x12\x0c\n\x04unit\x18\x04 \x01(\t\x12)\n\x05start\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x03\x65nd\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x88\x01\x01\x12\x14\n\x0cparticipants\x18\x07 \x03(\t\x12,\n\x0crestrictions\x18\x08 \x03(\x0b\x32\x16.tocsin.v1.RestrictionB\x06\n\x04_end\"\xb2\x01\n\x08Schedule\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04team\x18\x03 \x01(\t\x12\x11\n\ttime_zone\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\x12&\n\trotations\x18\x06 \x03(\x0b\x32\x13.tocsin.v1.Rotation\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x83\x01\n\x15\x43reateScheduleRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04team\x18\x02 \x01(\t\x12\x11\n\ttime_zone\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12&\n\trotations\x18\x05 \x03(\x0b\x32\x13.tocsin.v1.Rotation\"&\n\x12GetScheduleRequest\x12\x10\n\x08schedule\x18\x01 \x01(\t\"$\n\x14ListSchedulesRequest\x12\x0c\n\x04team\x18\x01 \x01(\t\"?\n\x15ListSchedulesResponse\x12&\n\tschedules\x18\x01 \x03(\x0b\x32\x13.tocsin.v1.Schedule\"\x8a\x01\n\x15UpdateScheduleRequest\x12\x10\n\x08schedule\x18\x01 \x01(\t\x12.\n\x04spec\x18\x02 \x01(\x0b\x32 .tocsin.v1.CreateScheduleRequest\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\")\n\x15\x44\x65leteScheduleRequest\x12\x10\n\x08schedule\x18\x01 \x01(\t\"\x18\n\x16\x44\x65leteScheduleResponse\"\xcc\x01\n\x08Override\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08schedule\x18\x02 \x01(\t\x12\x0c\n\x04user\x18\x03 \x01(\t\x12)\n\x05start\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08rotation\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9a\x01\n\x12\x41\x64\x64OverrideRequest\x12\x10\n\x08schedule\x18\x01 \x01(\t\x12\x0c\n\x04user\x18\x02 \x01(\t\x12)\n\x05start\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08rotation\x18\x05 \x01(\t\">\n\x15RemoveOverrideRequest\x12\x10\n\x08schedule\x18\x01 \x01(\t\x12\x13\n\x0boverride_id\x18\x02 \x01(\t\"K\n\x16RemoveOverrideResponse\x12\'\n\x05\x65nded\x18\x01 \x01(\x0b\x32\x13.tocsin.v1.OverrideH\x00\x88\x01\x01\x42\x08\n\x06_ended\"\x94\x01\n\x14ListOverridesRequest\x12\x10\n\x08schedule\x18\x01 \x01(\t\x12-\n\x04\x66rom\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x88\x01\x01\x12+\n\x02to\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x01\x88\x01\x01\x42\x07\n\x05_fromB\x05\n\x03_to\"?\n\x15ListOverridesResponse\x12&\n\toverrides\x18\x01 \x03(\x0b\x32\x13.tocsin.v1.Override\"=\n\x06OnCall\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x10\n\x08rotation\x18\x02 \x01(\t\x12\x13\n\x0boverride_id\x18\x03 \x01(\t\"Z\n\x12WhoIsOnCallRequest\x12\x10\n\x08schedule\x18\x01 \x01(\t\x12+\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x88\x01\x01\x42\x05\n\x03_at\"a\n\x13WhoIsOnCallResponse\x12&\n\x02\x61t\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\"\n\x07on_call\x18\x02 \x03(\x0b\x32\x11.tocsin.v1.OnCall\"[\n\x13OnCallChangeRequest\x12\x10\n\x08schedule\x18\x01 \x01(\t\x12+\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x88\x01\x01\x42\x05\n\x03_at\"\\\n\x14OnCallChangeResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05users\x18\x03 \x03(\t\"\x90\x01\n\x05Shift\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x10\n\x08rotation\x18\x02 \x01(\t\x12)\n\x05start\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0boverride_id\x18\x05 \x01(\t\"Y\n\x03Gap\x12)\n\x05start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x92\x01\n\x12GetTimelineRequest\x12\x10\n\x08schedule\x18\x01 \x01(\t\x12-\n\x04\x66rom\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x88\x01\x01\x12+\n\x02to\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x01\x88\x01\x01\x42\x07\n\x05_fromB\x05\n\x03_to\"\xc1\x01\n\x08Timeline\x12\x10\n\x08schedule\x18\x01 \x01(\t\x12\x11\n\ttime_zone\x18\x02 \x01(\t\x12(\n\x04\x66rom\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12 \n\x06shifts\x18\x05 \x03(\x0b\x32\x10.tocsin.v1.Shift\x12\x1c\n\x04gaps\x18\x06 \x03(\x0b\x32\x0e.tocsin.v1.Gap\"1\n\x0f\x46indGapsRequest\x12\x10\n\x08schedule\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ys\x18\x02 \x01(\x05\":\n\x10\x46indGapsResponse\x12&\n\tschedules\x18\x01 \x03(\x0b\x32\x13.tocsin.v1.Timeline\"8\n\x16\x45xportICalendarRequest\x12\x10\n\x08schedule\x18\x01 \x01(\t\x12\x0c\n\x04user\x18\x02 \x01(\t\"L\n\x17GetICalendarFeedRequest\x12\x13\n\x0bschedule_id\x18\x01 \x01(\t\x12\x0e\n\x06secret\x18\x02 \x01(\t\x12\x0c\n\x04user\x18\x03 \x01(\t\"0\n\x1cRotateICalendarSecretRequest\x12\x10\n\x08schedule\x18\x01 \x01(\t\"4\n\x17\x45xportICalendarResponse\x12\x0c\n\x04ical\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t2\x93\n\n\x0fScheduleService\x12G\n\x0e\x43reateSchedule\x12 .tocsin.v1.CreateScheduleRequest\x1a\x13.tocsin.v1.Schedule\x12\x41\n\x0bGetSchedule\x12\x1d.tocsin.v1.GetScheduleRequest\x1a\x13.tocsin.v1.Schedule\x12R\n\rListSchedules\x12\x1f.tocsin.v1.ListSchedulesRequest\x1a .tocsin.v1.ListSchedulesResponse\x12G\n\x0eUpdateSchedule\x12 .tocsin.v1.UpdateScheduleRequest\x1a\x13.tocsin.v1.Schedule\x12U\n\x0e\x44\x65leteSchedule\x12 .tocsin.v1.DeleteScheduleRequest\x1a!.tocsin.v1.DeleteScheduleResponse\x12\x41\n\x0b\x41\x64\x64Override\x12\x1d.tocsin.v1.AddOverrideRequest\x1a\x13.tocsin.v1.Override\x12U\n\x0eRemoveOverride\x12 .tocsin.v1.RemoveOverrideRequest\x1a!.tocsin.v1.RemoveOverrideResponse\x12R\n\rListOverrides\x12\x1f.tocsin.v1.ListOverridesRequest\x1a .tocsin.v1.ListOverridesResponse\x12L\n\x0bWhoIsOnCall\x12\x1d.tocsin.v1.WhoIsOnCallRequest\x1a\x1e.tocsin.v1.WhoIsOnCallResponse\x12M\n\nNextOnCall\x12\x1e.tocsin.v1.OnCallChangeRequest\x1a\x1f.tocsin.v1.OnCallChangeResponse\x12Q\n\x0ePreviousOnCall\x12\x1e.tocsin.v1.OnCallChangeRequest\x1a\x1f.tocsin.v1.OnCallChangeResponse\x12\x41\n\x0bGetTimeline\x12\x1d.tocsin.v1.GetTimelineRequest\x1a\x13.tocsin.v1.Timeline\x12\x43\n\x08\x46indGaps\x12\x1a.tocsin.v1.FindGapsRequest\x1a\x1b.tocsin.v1.FindGapsResponse\x12X\n\x0f\x45xportICalendar\x12!.tocsin.v1.ExportICalendarRequest\x1a\".tocsin.v1.ExportICalendarResponse\x12Z\n\x10GetICalendarFeed\x12\".tocsin.v1.GetICalendarFeedRequest\x1a\".tocsin.v1.ExportICalendarResponse\x12\x64\n\x15RotateICalendarSecret\x12\'.tocsin.v1.RotateICalendarSecretRequest\x1a\".tocsin.v1.ExportICalendarResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.tocsin.v1.schedules_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RESTRICTION']._serialized_start=80
-  _globals['_RESTRICTION']._serialized_end=167
-  _globals['_ROTATION']._serialized_start=170
-  _globals['_ROTATION']._serialized_end=403
-  _globals['_SCHEDULE']._serialized_start=406
-  _globals['_SCHEDULE']._serialized_end=584
-  _globals['_CREATESCHEDULEREQUEST']._serialized_start=587
-  _globals['_CREATESCHEDULEREQUEST']._serialized_end=718
-  _globals['_GETSCHEDULEREQUEST']._serialized_start=720
-  _globals['_GETSCHEDULEREQUEST']._serialized_end=758
-  _globals['_LISTSCHEDULESREQUEST']._serialized_start=760
-  _globals['_LISTSCHEDULESREQUEST']._serialized_end=796
-  _globals['_LISTSCHEDULESRESPONSE']._serialized_start=798
-  _globals['_LISTSCHEDULESRESPONSE']._serialized_end=861
-  _globals['_UPDATESCHEDULEREQUEST']._serialized_start=863
-  _globals['_UPDATESCHEDULEREQUEST']._serialized_end=952
-  _globals['_DELETESCHEDULEREQUEST']._serialized_start=954
-  _globals['_DELETESCHEDULEREQUEST']._serialized_end=995
-  _globals['_DELETESCHEDULERESPONSE']._serialized_start=997
-  _globals['_DELETESCHEDULERESPONSE']._serialized_end=1021
-  _globals['_OVERRIDE']._serialized_start=1024
-  _globals['_OVERRIDE']._serialized_end=1228
-  _globals['_ADDOVERRIDEREQUEST']._serialized_start=1231
-  _globals['_ADDOVERRIDEREQUEST']._serialized_end=1385
-  _globals['_REMOVEOVERRIDEREQUEST']._serialized_start=1387
-  _globals['_REMOVEOVERRIDEREQUEST']._serialized_end=1449
-  _globals['_REMOVEOVERRIDERESPONSE']._serialized_start=1451
-  _globals['_REMOVEOVERRIDERESPONSE']._serialized_end=1526
-  _globals['_LISTOVERRIDESREQUEST']._serialized_start=1529
-  _globals['_LISTOVERRIDESREQUEST']._serialized_end=1677
-  _globals['_LISTOVERRIDESRESPONSE']._serialized_start=1679
-  _globals['_LISTOVERRIDESRESPONSE']._serialized_end=1742
-  _globals['_ONCALL']._serialized_start=1744
-  _globals['_ONCALL']._serialized_end=1805
-  _globals['_WHOISONCALLREQUEST']._serialized_start=1807
-  _globals['_WHOISONCALLREQUEST']._serialized_end=1897
-  _globals['_WHOISONCALLRESPONSE']._serialized_start=1899
-  _globals['_WHOISONCALLRESPONSE']._serialized_end=1996
-  _globals['_ONCALLCHANGEREQUEST']._serialized_start=1998
-  _globals['_ONCALLCHANGEREQUEST']._serialized_end=2089
-  _globals['_ONCALLCHANGERESPONSE']._serialized_start=2091
-  _globals['_ONCALLCHANGERESPONSE']._serialized_end=2183
-  _globals['_SHIFT']._serialized_start=2186
-  _globals['_SHIFT']._serialized_end=2330
-  _globals['_GAP']._serialized_start=2332
-  _globals['_GAP']._serialized_end=2421
-  _globals['_GETTIMELINEREQUEST']._serialized_start=2424
-  _globals['_GETTIMELINEREQUEST']._serialized_end=2570
-  _globals['_TIMELINE']._serialized_start=2573
-  _globals['_TIMELINE']._serialized_end=2766
-  _globals['_FINDGAPSREQUEST']._serialized_start=2768
-  _globals['_FINDGAPSREQUEST']._serialized_end=2817
-  _globals['_FINDGAPSRESPONSE']._serialized_start=2819
-  _globals['_FINDGAPSRESPONSE']._serialized_end=2877
-  _globals['_EXPORTICALENDARREQUEST']._serialized_start=2879
-  _globals['_EXPORTICALENDARREQUEST']._serialized_end=2935
-  _globals['_GETICALENDARFEEDREQUEST']._serialized_start=2937
-  _globals['_GETICALENDARFEEDREQUEST']._serialized_end=3013
-  _globals['_ROTATEICALENDARSECRETREQUEST']._serialized_start=3015
-  _globals['_ROTATEICALENDARSECRETREQUEST']._serialized_end=3063
-  _globals['_EXPORTICALENDARRESPONSE']._serialized_start=3065
-  _globals['_EXPORTICALENDARRESPONSE']._serialized_end=3117
-  _globals['_SCHEDULESERVICE']._serialized_start=3120
-  _globals['_SCHEDULESERVICE']._serialized_end=4419
+  _globals['_RESTRICTION']._serialized_start=114
+  _globals['_RESTRICTION']._serialized_end=201
+  _globals['_ROTATION']._serialized_start=204
+  _globals['_ROTATION']._serialized_end=437
+  _globals['_SCHEDULE']._serialized_start=440
+  _globals['_SCHEDULE']._serialized_end=618
+  _globals['_CREATESCHEDULEREQUEST']._serialized_start=621
+  _globals['_CREATESCHEDULEREQUEST']._serialized_end=752
+  _globals['_GETSCHEDULEREQUEST']._serialized_start=754
+  _globals['_GETSCHEDULEREQUEST']._serialized_end=792
+  _globals['_LISTSCHEDULESREQUEST']._serialized_start=794
+  _globals['_LISTSCHEDULESREQUEST']._serialized_end=830
+  _globals['_LISTSCHEDULESRESPONSE']._serialized_start=832
+  _globals['_LISTSCHEDULESRESPONSE']._serialized_end=895
+  _globals['_UPDATESCHEDULEREQUEST']._serialized_start=898
+  _globals['_UPDATESCHEDULEREQUEST']._serialized_end=1036
+  _globals['_DELETESCHEDULEREQUEST']._serialized_start=1038
+  _globals['_DELETESCHEDULEREQUEST']._serialized_end=1079
+  _globals['_DELETESCHEDULERESPONSE']._serialized_start=1081
+  _globals['_DELETESCHEDULERESPONSE']._serialized_end=1105
+  _globals['_OVERRIDE']._serialized_start=1108
+  _globals['_OVERRIDE']._serialized_end=1312
+  _globals['_ADDOVERRIDEREQUEST']._serialized_start=1315
+  _globals['_ADDOVERRIDEREQUEST']._serialized_end=1469
+  _globals['_REMOVEOVERRIDEREQUEST']._serialized_start=1471
+  _globals['_REMOVEOVERRIDEREQUEST']._serialized_end=1533
+  _globals['_REMOVEOVERRIDERESPONSE']._serialized_start=1535
+  _globals['_REMOVEOVERRIDERESPONSE']._serialized_end=1610
+  _globals['_LISTOVERRIDESREQUEST']._serialized_start=1613
+  _globals['_LISTOVERRIDESREQUEST']._serialized_end=1761
+  _globals['_LISTOVERRIDESRESPONSE']._serialized_start=1763
+  _globals['_LISTOVERRIDESRESPONSE']._serialized_end=1826
+  _globals['_ONCALL']._serialized_start=1828
+  _globals['_ONCALL']._serialized_end=1889
+  _globals['_WHOISONCALLREQUEST']._serialized_start=1891
+  _globals['_WHOISONCALLREQUEST']._serialized_end=1981
+  _globals['_WHOISONCALLRESPONSE']._serialized_start=1983
+  _globals['_WHOISONCALLRESPONSE']._serialized_end=2080
+  _globals['_ONCALLCHANGEREQUEST']._serialized_start=2082
+  _globals['_ONCALLCHANGEREQUEST']._serialized_end=2173
+  _globals['_ONCALLCHANGERESPONSE']._serialized_start=2175
+  _globals['_ONCALLCHANGERESPONSE']._serialized_end=2267
+  _globals['_SHIFT']._serialized_start=2270
+  _globals['_SHIFT']._serialized_end=2414
+  _globals['_GAP']._serialized_start=2416
+  _globals['_GAP']._serialized_end=2505
+  _globals['_GETTIMELINEREQUEST']._serialized_start=2508
+  _globals['_GETTIMELINEREQUEST']._serialized_end=2654
+  _globals['_TIMELINE']._serialized_start=2657
+  _globals['_TIMELINE']._serialized_end=2850
+  _globals['_FINDGAPSREQUEST']._serialized_start=2852
+  _globals['_FINDGAPSREQUEST']._serialized_end=2901
+  _globals['_FINDGAPSRESPONSE']._serialized_start=2903
+  _globals['_FINDGAPSRESPONSE']._serialized_end=2961
+  _globals['_EXPORTICALENDARREQUEST']._serialized_start=2963
+  _globals['_EXPORTICALENDARREQUEST']._serialized_end=3019
+  _globals['_GETICALENDARFEEDREQUEST']._serialized_start=3021
+  _globals['_GETICALENDARFEEDREQUEST']._serialized_end=3097
+  _globals['_ROTATEICALENDARSECRETREQUEST']._serialized_start=3099
+  _globals['_ROTATEICALENDARSECRETREQUEST']._serialized_end=3147
+  _globals['_EXPORTICALENDARRESPONSE']._serialized_start=3149
+  _globals['_EXPORTICALENDARRESPONSE']._serialized_end=3201
+  _globals['_SCHEDULESERVICE']._serialized_start=3204
+  _globals['_SCHEDULESERVICE']._serialized_end=4503
 # @@protoc_insertion_point(module_scope)

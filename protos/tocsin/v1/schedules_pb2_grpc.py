@@ -148,7 +148,8 @@ class ScheduleServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateSchedule(self, request, context):
-        """Replaces name, team, zone, description and rotations. A rotation keeps its
+        """Changes the fields `update_mask` names (without one: name, team, zone,
+        description and rotations); given rotations replace the list. A rotation keeps its
         participant history when its name and timing stay: a changed participant
         list applies from the next hand-off, so the past and the current shift
         keep their people.

@@ -42,7 +42,8 @@ class ScheduleServiceStub:
     GetSchedule: _grpc.UnaryUnaryMultiCallable[_schedules_pb2.GetScheduleRequest, _schedules_pb2.Schedule]
     ListSchedules: _grpc.UnaryUnaryMultiCallable[_schedules_pb2.ListSchedulesRequest, _schedules_pb2.ListSchedulesResponse]
     UpdateSchedule: _grpc.UnaryUnaryMultiCallable[_schedules_pb2.UpdateScheduleRequest, _schedules_pb2.Schedule]
-    """Replaces name, team, zone, description and rotations. A rotation keeps its
+    """Changes the fields `update_mask` names (without one: name, team, zone,
+    description and rotations); given rotations replace the list. A rotation keeps its
     participant history when its name and timing stay: a changed participant
     list applies from the next hand-off, so the past and the current shift
     keep their people.
@@ -85,7 +86,8 @@ class ScheduleServiceAsyncStub(ScheduleServiceStub):
     GetSchedule: _aio.UnaryUnaryMultiCallable[_schedules_pb2.GetScheduleRequest, _schedules_pb2.Schedule]  # type: ignore[assignment]
     ListSchedules: _aio.UnaryUnaryMultiCallable[_schedules_pb2.ListSchedulesRequest, _schedules_pb2.ListSchedulesResponse]  # type: ignore[assignment]
     UpdateSchedule: _aio.UnaryUnaryMultiCallable[_schedules_pb2.UpdateScheduleRequest, _schedules_pb2.Schedule]  # type: ignore[assignment]
-    """Replaces name, team, zone, description and rotations. A rotation keeps its
+    """Changes the fields `update_mask` names (without one: name, team, zone,
+    description and rotations); given rotations replace the list. A rotation keeps its
     participant history when its name and timing stay: a changed participant
     list applies from the next hand-off, so the past and the current shift
     keep their people.
@@ -149,7 +151,8 @@ class ScheduleServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _schedules_pb2.UpdateScheduleRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_schedules_pb2.Schedule, _abc.Awaitable[_schedules_pb2.Schedule]]:
-        """Replaces name, team, zone, description and rotations. A rotation keeps its
+        """Changes the fields `update_mask` names (without one: name, team, zone,
+        description and rotations); given rotations replace the list. A rotation keeps its
         participant history when its name and timing stay: a changed participant
         list applies from the next hand-off, so the past and the current shift
         keep their people.

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dprotos/tocsin/v1/tokens.proto\x12\ttocsin.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x85\x01\n\tTokenInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12.\n\ncreated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrevoked_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\"\n\x12\x43reateTokenRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"H\n\x13\x43reateTokenResponse\x12\"\n\x04info\x18\x01 \x01(\x0b\x32\x14.tocsin.v1.TokenInfo\x12\r\n\x05token\x18\x02 \x01(\t\"\x13\n\x11ListTokensRequest\":\n\x12ListTokensResponse\x12$\n\x06tokens\x18\x01 \x03(\x0b\x32\x14.tocsin.v1.TokenInfo\" \n\x12RevokeTokenRequest\x12\n\n\x02id\x18\x01 \x01(\t2\xeb\x01\n\x0cTokenService\x12L\n\x0b\x43reateToken\x12\x1d.tocsin.v1.CreateTokenRequest\x1a\x1e.tocsin.v1.CreateTokenResponse\x12I\n\nListTokens\x12\x1c.tocsin.v1.ListTokensRequest\x1a\x1d.tocsin.v1.ListTokensResponse\x12\x42\n\x0bRevokeToken\x12\x1d.tocsin.v1.RevokeTokenRequest\x1a\x14.tocsin.v1.TokenInfob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dprotos/tocsin/v1/tokens.proto\x12\ttocsin.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x85\x01\n\tTokenInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12.\n\ncreated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrevoked_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\"\n\x12\x43reateTokenRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"H\n\x13\x43reateTokenResponse\x12\"\n\x04info\x18\x01 \x01(\x0b\x32\x14.tocsin.v1.TokenInfo\x12\r\n\x05token\x18\x02 \x01(\t\"\x13\n\x11ListTokensRequest\":\n\x12ListTokensResponse\x12$\n\x06tokens\x18\x01 \x03(\x0b\x32\x14.tocsin.v1.TokenInfo\" \n\x12RevokeTokenRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x17\n\x15GetCallerTokenRequest2\xb5\x02\n\x0cTokenService\x12L\n\x0b\x43reateToken\x12\x1d.tocsin.v1.CreateTokenRequest\x1a\x1e.tocsin.v1.CreateTokenResponse\x12I\n\nListTokens\x12\x1c.tocsin.v1.ListTokensRequest\x1a\x1d.tocsin.v1.ListTokensResponse\x12\x42\n\x0bRevokeToken\x12\x1d.tocsin.v1.RevokeTokenRequest\x1a\x14.tocsin.v1.TokenInfo\x12H\n\x0eGetCallerToken\x12 .tocsin.v1.GetCallerTokenRequest\x1a\x14.tocsin.v1.TokenInfob\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,6 +44,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTTOKENSRESPONSE']._serialized_end=402
   _globals['_REVOKETOKENREQUEST']._serialized_start=404
   _globals['_REVOKETOKENREQUEST']._serialized_end=436
-  _globals['_TOKENSERVICE']._serialized_start=439
-  _globals['_TOKENSERVICE']._serialized_end=674
+  _globals['_GETCALLERTOKENREQUEST']._serialized_start=438
+  _globals['_GETCALLERTOKENREQUEST']._serialized_end=461
+  _globals['_TOKENSERVICE']._serialized_start=464
+  _globals['_TOKENSERVICE']._serialized_end=773
 # @@protoc_insertion_point(module_scope)

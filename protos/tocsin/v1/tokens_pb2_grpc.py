@@ -51,6 +51,11 @@ class TokenServiceStub:
                 request_serializer=protos_dot_tocsin_dot_v1_dot_tokens__pb2.RevokeTokenRequest.SerializeToString,
                 response_deserializer=protos_dot_tocsin_dot_v1_dot_tokens__pb2.TokenInfo.FromString,
                 _registered_method=True)
+        self.GetCallerToken = channel.unary_unary(
+                '/tocsin.v1.TokenService/GetCallerToken',
+                request_serializer=protos_dot_tocsin_dot_v1_dot_tokens__pb2.GetCallerTokenRequest.SerializeToString,
+                response_deserializer=protos_dot_tocsin_dot_v1_dot_tokens__pb2.TokenInfo.FromString,
+                _registered_method=True)
 
 
 class TokenServiceServicer:
@@ -59,7 +64,8 @@ class TokenServiceServicer:
     """
 
     def CreateToken(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Refused (ALREADY_EXISTS) while an active token has the same name.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -72,6 +78,14 @@ class TokenServiceServicer:
 
     def RevokeToken(self, request, context):
         """Refused for the last active token, which would lock everyone out.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCallerToken(self, request, context):
+        """The token this call is made with: a client can tell before revoking it
+        that it would lock itself out.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -93,6 +107,11 @@ def add_TokenServiceServicer_to_server(servicer, server):
             'RevokeToken': grpc.unary_unary_rpc_method_handler(
                     servicer.RevokeToken,
                     request_deserializer=protos_dot_tocsin_dot_v1_dot_tokens__pb2.RevokeTokenRequest.FromString,
+                    response_serializer=protos_dot_tocsin_dot_v1_dot_tokens__pb2.TokenInfo.SerializeToString,
+            ),
+            'GetCallerToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCallerToken,
+                    request_deserializer=protos_dot_tocsin_dot_v1_dot_tokens__pb2.GetCallerTokenRequest.FromString,
                     response_serializer=protos_dot_tocsin_dot_v1_dot_tokens__pb2.TokenInfo.SerializeToString,
             ),
     }
@@ -178,6 +197,33 @@ class TokenService:
             target,
             '/tocsin.v1.TokenService/RevokeToken',
             protos_dot_tocsin_dot_v1_dot_tokens__pb2.RevokeTokenRequest.SerializeToString,
+            protos_dot_tocsin_dot_v1_dot_tokens__pb2.TokenInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCallerToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tocsin.v1.TokenService/GetCallerToken',
+            protos_dot_tocsin_dot_v1_dot_tokens__pb2.GetCallerTokenRequest.SerializeToString,
             protos_dot_tocsin_dot_v1_dot_tokens__pb2.TokenInfo.FromString,
             options,
             channel_credentials,

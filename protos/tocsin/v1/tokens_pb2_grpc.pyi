@@ -36,9 +36,14 @@ class TokenServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> TokenServiceAsyncStub: ...
     CreateToken: _grpc.UnaryUnaryMultiCallable[_tokens_pb2.CreateTokenRequest, _tokens_pb2.CreateTokenResponse]
+    """Refused (ALREADY_EXISTS) while an active token has the same name."""
     ListTokens: _grpc.UnaryUnaryMultiCallable[_tokens_pb2.ListTokensRequest, _tokens_pb2.ListTokensResponse]
     RevokeToken: _grpc.UnaryUnaryMultiCallable[_tokens_pb2.RevokeTokenRequest, _tokens_pb2.TokenInfo]
     """Refused for the last active token, which would lock everyone out."""
+    GetCallerToken: _grpc.UnaryUnaryMultiCallable[_tokens_pb2.GetCallerTokenRequest, _tokens_pb2.TokenInfo]
+    """The token this call is made with: a client can tell before revoking it
+    that it would lock itself out.
+    """
 
 @_typing.type_check_only
 class TokenServiceAsyncStub(TokenServiceStub):
@@ -48,9 +53,14 @@ class TokenServiceAsyncStub(TokenServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreateToken: _aio.UnaryUnaryMultiCallable[_tokens_pb2.CreateTokenRequest, _tokens_pb2.CreateTokenResponse]  # type: ignore[assignment]
+    """Refused (ALREADY_EXISTS) while an active token has the same name."""
     ListTokens: _aio.UnaryUnaryMultiCallable[_tokens_pb2.ListTokensRequest, _tokens_pb2.ListTokensResponse]  # type: ignore[assignment]
     RevokeToken: _aio.UnaryUnaryMultiCallable[_tokens_pb2.RevokeTokenRequest, _tokens_pb2.TokenInfo]  # type: ignore[assignment]
     """Refused for the last active token, which would lock everyone out."""
+    GetCallerToken: _aio.UnaryUnaryMultiCallable[_tokens_pb2.GetCallerTokenRequest, _tokens_pb2.TokenInfo]  # type: ignore[assignment]
+    """The token this call is made with: a client can tell before revoking it
+    that it would lock itself out.
+    """
 
 class TokenServiceServicer(metaclass=_abc_1.ABCMeta):
     """API tokens for the `authorization: Bearer <token>` metadata. The service
@@ -62,7 +72,8 @@ class TokenServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _tokens_pb2.CreateTokenRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_tokens_pb2.CreateTokenResponse, _abc.Awaitable[_tokens_pb2.CreateTokenResponse]]: ...
+    ) -> _typing.Union[_tokens_pb2.CreateTokenResponse, _abc.Awaitable[_tokens_pb2.CreateTokenResponse]]:
+        """Refused (ALREADY_EXISTS) while an active token has the same name."""
 
     @_abc_1.abstractmethod
     def ListTokens(
@@ -78,5 +89,15 @@ class TokenServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_tokens_pb2.TokenInfo, _abc.Awaitable[_tokens_pb2.TokenInfo]]:
         """Refused for the last active token, which would lock everyone out."""
+
+    @_abc_1.abstractmethod
+    def GetCallerToken(
+        self,
+        request: _tokens_pb2.GetCallerTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tokens_pb2.TokenInfo, _abc.Awaitable[_tokens_pb2.TokenInfo]]:
+        """The token this call is made with: a client can tell before revoking it
+        that it would lock itself out.
+        """
 
 def add_TokenServiceServicer_to_server(servicer: TokenServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
