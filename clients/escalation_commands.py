@@ -11,7 +11,6 @@ import yaml
 from clients import render
 from clients.arguments import duration, read_text, whole_number
 from clients.client import TocsinClient
-from clients.manifest import routing_file
 from service.errors import InvalidArgument
 from service.policies import REPEAT_TIMES_MAX, PolicySpec, RoutingSpec, RuleSpec
 from service.policy import Repeat
@@ -133,6 +132,9 @@ def routing_detail(out: TextIO, spec: RoutingSpec) -> None:
 
 
 async def routing_set(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    # The file format is imported by the command that reads it, not at every start.
+    from clients.manifest import routing_file
+
     text = await asyncio.to_thread(read_text, args.file)
     try:
         data = yaml.safe_load(text)

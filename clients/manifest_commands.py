@@ -8,7 +8,7 @@ import asyncio
 import json
 from typing import Any, TextIO
 
-from clients import manifest, render
+from clients import render
 from clients.arguments import read_text, write_whole
 from clients.client import TocsinClient
 
@@ -39,6 +39,9 @@ def add_commands(
 
 
 async def apply_file(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    # The file format is imported by the commands that read or write it, not at every start.
+    from clients import manifest
+
     text = await asyncio.to_thread(read_text, args.file)
     declared = manifest.parse(text, args.file)
     planned = manifest.plan(declared, await manifest.fetch(client, declared))
@@ -71,6 +74,8 @@ async def apply_file(client: TocsinClient, args: argparse.Namespace, out: TextIO
 
 
 async def export_file(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    from clients import manifest
+
     if args.json:  # JSON is YAML too: apply reads it back
         text = json.dumps(manifest.document(await manifest.fetch(client)), indent=2) + "\n"
     else:
