@@ -11,8 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TextIO
 
 from clients import render
-from clients.arguments import UsageError, whole_number
-from clients.arguments import duration as _duration
+from clients.arguments import OptionError, UsageError, duration_within, whole_number
 from clients.client import TocsinClient, parse_ref
 from service.alerts import ALERTS_PAGE_MAX
 from service.model import (
@@ -27,6 +26,7 @@ from service.model import (
     SortField,
     Status,
 )
+from service.validation import RESPONDER_TYPES, SNOOZE_MAX
 
 if TYPE_CHECKING:  # not subscriptable at run time
     Commands = argparse._SubParsersAction[Any]
@@ -140,14 +140,16 @@ async def alerts_list(client: TocsinClient, args: argparse.Namespace, out: TextI
 
 async def alerts_get(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
     alert = await client.get_alert(alert_ref(args))
-    if args.json:
-        render.write_json(out, alert)
+    if args.json:  # the shape create and every change print: the alert under "alert"
+        render.write_json(out, {"alert": alert})
     else:
         render.alert_detail(out, alert)
 
 
 def _action(verb: str, call: Callable[..., Awaitable[Any]]) -> Handler:
     async def handler(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+        if getattr(args, "tags", None) == []:
+            raise OptionError("--tag", "give at least one tag")
         result = await call(client, alert_ref(args), args)
         if args.json:
             render.write_json(out, result)
@@ -215,7 +217,7 @@ async def alerts_log(client: TocsinClient, args: argparse.Namespace, out: TextIO
     if args.json:
         render.write_json(out, entries)
     else:
-        render.activity_table(out, entries)
+        render.activity_table(out, entries, wide=args.wide)
 
 
 async def alerts_watch(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
@@ -238,8 +240,8 @@ def actor_options(parser: argparse.ArgumentParser, note: bool = True) -> None:
 
 
 def ref_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("ref", nargs="?", help="alert id or tiny id")
-    parser.add_argument("--alias", help="find the alert by alias instead")
+    parser.add_argument("ref", nargs="?", metavar="ALERT", help="alert id or tiny id (12 or #12)")
+    parser.add_argument("--alias", help="find the alert by its alias instead")
     parser.add_argument("--team", help="the alias's team (default: default)")
 
 
@@ -249,40 +251,97 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser) -> Command
     alert_commands: Commands = alerts.add_subparsers(
         dest="alerts_command", required=True, metavar="ACTION"
     )
+    _create_and_find(alert_commands, common)
+    _changes(alert_commands, common)
 
+    log = alert_commands.add_parser("log", parents=[common], help="show an alert's activity")
+    ref_options(log)
+    log.add_argument(
+        "--wide", action="store_true", help="show each change in full (default: cut at 70)"
+    )
+    log.set_defaults(run=alerts_log)
+
+    watch = alert_commands.add_parser("watch", parents=[common], help="stream alert changes")
+    watch.add_argument("--team", help="only this team's alerts (default: every team's)")
+    watch.add_argument(
+        "--resume",
+        metavar="N",
+        help="continue after the change each line ends with `--resume N` (default: from now)",
+    )
+    watch.set_defaults(run=alerts_watch)
+    return alert_commands
+
+
+def _create_and_find(alert_commands: Commands, common: argparse.ArgumentParser) -> None:
     create = alert_commands.add_parser("create", parents=[common], help="create an alert")
-    create.add_argument("--message", required=True)
+    create.add_argument("--message", required=True, help="what happened (at most 130 characters)")
     create.add_argument("--alias", help="dedup key (default: the alert id)")
-    create.add_argument("--priority", type=_priority, default=Priority.P3, help="P1..P5")
-    create.add_argument("--description")
-    create.add_argument("--tag", action="append", default=[])
-    create.add_argument("--detail", type=_key_value, action="append", default=[], metavar="K=V")
-    create.add_argument("--entity")
-    create.add_argument("--source")
+    create.add_argument(
+        "--priority", type=_priority, default=Priority.P3, help="P1 (highest) to P5 (default P3)"
+    )
+    create.add_argument("--description", help="more about it (at most 15,000 characters)")
+    create.add_argument("--tag", action="append", default=[], help="a tag (repeatable)")
+    create.add_argument(
+        "--detail",
+        type=_key_value,
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="a detail (repeatable)",
+    )
+    create.add_argument("--entity", help="what it is about, e.g. a host")
+    create.add_argument("--source", help="where it comes from (default: the caller)")
     create.add_argument("--team", help="owner team (default: default)")
     create.add_argument(
-        "--responder", type=_responder, action="append", default=[], metavar="TYPE:NAME"
+        "--responder",
+        type=_responder,
+        action="append",
+        default=[],
+        metavar="TYPE:NAME",
+        help=f"who to page besides the routing; TYPE is one of {', '.join(RESPONDER_TYPES)} "
+        "(repeatable)",
     )
-    create.add_argument("--action", action="append", default=[], help="a custom action")
+    create.add_argument(
+        "--action", action="append", default=[], help="a custom action (repeatable)"
+    )
     actor_options(create)
     create.set_defaults(run=alerts_create)
 
     listing = alert_commands.add_parser("list", parents=[common], help="list alerts")
-    listing.add_argument("--status", action="append", default=[], choices=["open", "closed"])
-    listing.add_argument("--ack", choices=["acked", "unacked"])
-    listing.add_argument("--priority", type=_priority, action="append", default=[])
+    listing.add_argument(
+        "--status",
+        action="append",
+        default=[],
+        choices=["open", "closed"],
+        help="only alerts in this state (repeatable; default: any)",
+    )
+    listing.add_argument(
+        "--ack", choices=["acked", "unacked"], help="only acknowledged or unacknowledged alerts"
+    )
+    listing.add_argument(
+        "--priority",
+        type=_priority,
+        action="append",
+        default=[],
+        help="only this priority, P1 to P5 (repeatable; default: any)",
+    )
     listing.add_argument("--tag", action="append", default=[], help="alerts with every such tag")
-    listing.add_argument("--team")
+    listing.add_argument("--team", help="only this owner team's alerts (default: every team's)")
     listing.add_argument("--query", help="text the message contains")
-    listing.add_argument("--sort", default="created_at", choices=[f.value for f in SortField])
-    listing.add_argument("--ascending", action="store_true")
+    listing.add_argument(
+        "--sort",
+        default="created_at",
+        choices=[f.value for f in SortField],
+        help="order by this field, newest or largest first (default created_at)",
+    )
+    listing.add_argument("--ascending", action="store_true", help="oldest or smallest first")
     listing.add_argument(
         "--limit",
         type=whole_number(1, ALERTS_PAGE_MAX),
         default=50,
         help=f"page size, 1-{ALERTS_PAGE_MAX} (default 50)",
     )
-    listing.add_argument("--page-token")
+    listing.add_argument("--page-token", help="the page a previous listing said comes next")
     listing.add_argument("--all", action="store_true", help="fetch every page")
     listing.set_defaults(run=alerts_list)
 
@@ -290,6 +349,8 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser) -> Command
     ref_options(get)
     get.set_defaults(run=alerts_get)
 
+
+def _changes(alert_commands: Commands, common: argparse.ArgumentParser) -> None:
     for name, text in (("ack", "acknowledge"), ("unack", "unacknowledge"), ("close", "close")):
         action = alert_commands.add_parser(name, parents=[common], help=f"{text} an alert")
         ref_options(action)
@@ -298,8 +359,16 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser) -> Command
 
     snooze = alert_commands.add_parser("snooze", parents=[common], help="snooze (at most 7 days)")
     ref_options(snooze)
-    snooze.add_argument("--until", type=_instant, help="ISO 8601 time")
-    snooze.add_argument("--for", dest="duration", type=_duration, help="e.g. 30m, 2h, 1d")
+    snooze.add_argument(
+        "--until", type=_instant, help="ISO 8601 time, at most 7 days ahead (no offset = local)"
+    )
+    snooze.add_argument(
+        "--for",
+        dest="duration",
+        type=duration_within(timedelta(), SNOOZE_MAX),
+        metavar="DURATION",
+        help="e.g. 30m, 2h, 1d; at most 7d",
+    )
     actor_options(snooze)
     snooze.set_defaults(run=ACTIONS["snooze"])
 
@@ -313,8 +382,10 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser) -> Command
         tags = alert_commands.add_parser(name, parents=[common], help=f"{text} an alert")
         ref_options(tags)
         tags.add_argument(
-            "--tags", nargs="+", action="extend", required=True, metavar="TAG", help="repeatable"
+            "--tag", dest="tags", action="append", default=[], help="a tag (repeatable)"
         )
+        # The earlier spelling, still read so that scripts keep working.
+        tags.add_argument("--tags", dest="tags", nargs="+", action="extend", help=argparse.SUPPRESS)
         actor_options(tags)
         tags.set_defaults(run=ACTIONS[name])
 
@@ -328,26 +399,23 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser) -> Command
         action="extend",
         default=[],
         metavar="K=V",
-        help="repeatable",
+        help="details to add or change (repeatable)",
     )
     detail.add_argument(
-        "--remove", nargs="+", action="extend", default=[], metavar="KEY", help="repeatable"
+        "--remove",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY",
+        help="details to remove (repeatable)",
     )
     actor_options(detail)
     detail.set_defaults(run=alerts_detail)
 
     priority = alert_commands.add_parser("priority", parents=[common], help="change the priority")
     ref_options(priority)
-    priority.add_argument("--level", type=_priority, required=True, help="P1..P5")
+    priority.add_argument(
+        "--level", type=_priority, required=True, help="the new priority, P1 (highest) to P5"
+    )
     actor_options(priority)
     priority.set_defaults(run=ACTIONS["priority"])
-
-    log = alert_commands.add_parser("log", parents=[common], help="show an alert's activity")
-    ref_options(log)
-    log.set_defaults(run=alerts_log)
-
-    watch = alert_commands.add_parser("watch", parents=[common], help="stream alert changes")
-    watch.add_argument("--team", help="only this team's alerts")
-    watch.add_argument("--resume", help="continue after this cursor")
-    watch.set_defaults(run=alerts_watch)
-    return alert_commands

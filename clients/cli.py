@@ -6,39 +6,35 @@ line starting with `error:` and exits non-zero (1 for a refused or failed call, 
 
 from __future__ import annotations
 
+# Only what `main` needs to take charge of Ctrl-C is imported before it runs; the rest is
+# imported by what uses it, so each command loads only its own part.
 import argparse
-import asyncio
 import os
+import signal
 import sys
-from collections.abc import Sequence
-from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-from clients import (
-    alert_commands,
-    directory_commands,
-    escalation_commands,
-    integration_commands,
-    manifest_commands,
-    server_commands,
-    team_commands,
-    token_commands,
-)
-from clients.arguments import UsageError, seconds
-from clients.client import TocsinClient
-from service import config as configuration
-from service.errors import InvalidArgument, TocsinError
-from service.tokens import ADMIN_TOKEN_FILE, read_token_file
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from clients.client import TocsinClient
 
 DEFAULT_SERVER = "127.0.0.1:50051"
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command Ctrl-C stopped
+GLOBAL_OPTIONS = "--server, --token, --data-dir, --json, --timeout"
 
 
 # Connection
 
 
 def _token(args: argparse.Namespace) -> str:
+    from pathlib import Path
+
+    from clients.arguments import UsageError
+    from service.tokens import ADMIN_TOKEN_FILE, read_token_file
+
     if args.token:
         return str(args.token)
     if os.environ.get("TOCSIN_TOKEN"):
@@ -55,6 +51,9 @@ def _token(args: argparse.Namespace) -> str:
 
 
 def _client(args: argparse.Namespace) -> TocsinClient:
+    from clients.client import TocsinClient
+    from service import config as configuration
+
     server = args.server or os.environ.get("TOCSIN_SERVER") or DEFAULT_SERVER
     configuration.listen_address("--server", server)
     return TocsinClient(server, _token(args), timeout=args.timeout)
@@ -64,36 +63,114 @@ def _client(args: argparse.Namespace) -> TocsinClient:
 
 
 class _Parser(argparse.ArgumentParser):
-    """Usage mistakes, like every other error, are one line starting with `error:`."""
+    """Usage mistakes, like every other error, are one line starting with `error:`; help keeps
+    each command's example as written."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+        self.exit(EXIT_USAGE, f"error: {self.prog}: {_suggest(message)} (see {self.prog} --help)\n")
 
 
-def _common() -> _Parser:
-    """Connection and output options, accepted before or after the command."""
+def _suggest(message: str) -> str:
+    """A mistyped command or value: the nearest known one instead of the whole list."""
+    import difflib
+    import re
+
+    found = re.search(r"invalid choice: '(?P<typed>[^']*)' \(choose from (?P<known>.*)\)", message)
+    if found is None:
+        return message
+    known = re.findall(r"'([^']*)'", found["known"])
+    near = difflib.get_close_matches(found["typed"], known, n=1, cutoff=0.6)
+    if not near:
+        return message
+    return (
+        f"{message[: found.start()]}invalid choice: {found['typed']!r} (did you mean {near[0]!r}?)"
+    )
+
+
+def _common(shown: bool) -> _Parser:
+    """Connection and output options, accepted before or after the command. They are
+    described once, in `tocsin --help`; each command's help names them in a line."""
+    from clients.arguments import seconds
+
     common = _Parser(add_help=False)
     s = argparse.SUPPRESS
-    common.add_argument("--server", default=s, help="HOST:PORT (env TOCSIN_SERVER)")
-    common.add_argument("--token", default=s, help="API token (env TOCSIN_TOKEN)")
-    common.add_argument("--data-dir", default=s, help="read the admin token from this directory")
-    common.add_argument("--json", action="store_true", default=s, help="print JSON")
+
+    def text(help_text: str) -> str:
+        return help_text if shown else s
+
     common.add_argument(
-        "--timeout", type=seconds, default=s, help="seconds per call, more than 0 (default 10)"
+        "--server",
+        default=s,
+        metavar="HOST:PORT",
+        help=text(f"the service (env TOCSIN_SERVER; default {DEFAULT_SERVER})"),
+    )
+    common.add_argument(
+        "--token",
+        default=s,
+        help=text("API token (env TOCSIN_TOKEN; default: the admin token in --data-dir)"),
+    )
+    common.add_argument(
+        "--data-dir",
+        default=s,
+        metavar="DIR",
+        help=text(
+            "read the admin token from this directory (env TOCSIN_DATA_DIR; default ./.tocsin)"
+        ),
+    )
+    common.add_argument(
+        "--json", action="store_true", default=s, help=text("print JSON instead of tables")
+    )
+    common.add_argument(
+        "--timeout",
+        type=seconds,
+        default=s,
+        metavar="SECONDS",
+        help=text("seconds each call may take, more than 0 (default 10)"),
     )
     return common
 
 
+def _add_examples(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> None:
+    """Ends each command's help with its example and a pointer to the global options."""
+    from clients.examples import EXAMPLES
+
+    subcommands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for action in subcommands:
+        for name, child in action.choices.items():
+            _add_examples(child, (*path, name))
+    if path and not subcommands:
+        parser.epilog = (
+            f"example:\n  {EXAMPLES[' '.join(path)]}\n\n"
+            f"global options ({GLOBAL_OPTIONS}): see `tocsin --help`"
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from clients import (
+        alert_commands,
+        directory_commands,
+        escalation_commands,
+        integration_commands,
+        manifest_commands,
+        server_commands,
+        team_commands,
+        token_commands,
+    )
+
     parser = _Parser(
         prog="tocsin",
         description="Tocsin: alert and on-call notification service.",
-        parents=[_common()],
+        epilog="`tocsin COMMAND --help` describes a command, with an example.",
+        parents=[_common(shown=True)],
     )
     # set_defaults rewrites the defaults of the very action objects it finds, so the commands
     # get their own copy of the common options, whose defaults stay suppressed.
     parser.set_defaults(server=None, token=None, data_dir=None, json=False, timeout=10.0)
-    common = _common()
+    common = _common(shown=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     server_commands.add_commands(commands)
@@ -104,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     escalation_commands.add_commands(commands, common, alert_actions)
     manifest_commands.add_commands(commands, common)
     token_commands.add_commands(commands, common)
+    _add_examples(parser)
     return parser
 
 
@@ -116,7 +194,32 @@ async def _run_client(args: argparse.Namespace, out: TextIO) -> None:
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
-    out = out or sys.stdout
+    """The `tocsin` console script. Ctrl-C, at any moment after it starts, ends it with status
+    130 and no traceback."""
+    if argv is None:  # run as the program, not called by one
+        signal.signal(signal.SIGINT, _interrupted)
+    try:
+        return _main(argv, out or sys.stdout)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+def _interrupted(signum: int, frame: object) -> NoReturn:
+    # Raised as KeyboardInterrupt, Ctrl-C could land anywhere (an import, a callback, the
+    # interpreter's shutdown), and Python prints a traceback for some of those. Nothing needs
+    # undoing first: the service commits a call whole or not at all. serve, server and shim
+    # replace this with their own graceful stop once they run.
+    os._exit(EXIT_INTERRUPTED)
+
+
+def _main(argv: Sequence[str] | None, out: TextIO) -> int:
+    import asyncio
+
+    from clients import server_commands
+    from clients.arguments import UsageError
+    from service.config import ConfigError
+    from service.errors import InvalidArgument, TocsinError
+
     args = build_parser().parse_args(argv)
     try:
         if args.command in server_commands.COMMANDS:
@@ -126,7 +229,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
                 print(f"error: {exc}", file=sys.stderr)
                 return EXIT_FAILED
         asyncio.run(_run_client(args, out))
-    except (UsageError, configuration.ConfigError) as exc:
+    except (UsageError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except InvalidArgument as exc:
@@ -135,8 +238,6 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except TocsinError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except KeyboardInterrupt:
-        return 130
     except BrokenPipeError:
         # The reader went away (e.g. `| head`); stop quietly, as Unix tools do.
         sys.stderr.close()

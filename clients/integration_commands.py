@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
 from clients import render
-from clients.arguments import UsageError, read_text
+from clients.arguments import UsageError, given_name, name_argument, read_text
 from clients.client import IntegrationInfo, IntegrationKey, TocsinClient
 from service.errors import InvalidArgument
 from service.model import IntegrationType, NewIntegration
@@ -43,7 +43,7 @@ def _shown_once(out: TextIO, what: str, key: IntegrationKey) -> None:
 
 async def integrations_create(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
     new = NewIntegration(
-        name=args.name,
+        name=given_name(args, "integration"),
         type=IntegrationType(args.type),
         team=args.team or "",
         assignee_team=args.assignee_team or "",
@@ -153,21 +153,32 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
     integration_create = integration_commands.add_parser(
         "create", parents=[common], help="create an integration and show its URL"
     )
-    integration_create.add_argument("--name", required=True)
+    name_argument(integration_create, "integration")
     integration_create.add_argument(
-        "--type", required=True, choices=[kind.value for kind in IntegrationType]
+        "--type",
+        required=True,
+        choices=[kind.value for kind in IntegrationType],
+        help="what publishes to the topic",
     )
     integration_create.add_argument("--team", help="owner team (default: default)")
-    integration_create.add_argument("--assignee-team", help="the team that gets the alerts")
+    integration_create.add_argument(
+        "--assignee-team", help="the team that gets the alerts (default: the owner team)"
+    )
     integration_create.add_argument(
         "--topic-arn", action="append", default=[], help="an SNS topic to accept (repeatable)"
     )
-    integration_create.add_argument("--min-signature-version", type=int, choices=[1, 2], default=1)
+    integration_create.add_argument(
+        "--min-signature-version",
+        type=int,
+        choices=[1, 2],
+        default=1,
+        help="the oldest SNS SignatureVersion accepted: 1 (SHA1) or 2 (SHA256) (default 1)",
+    )
     integration_create.set_defaults(run=integrations_create)
     integration_list = integration_commands.add_parser(
         "list", parents=[common], help="list integrations"
     )
-    integration_list.add_argument("--team", help="only this owner team's")
+    integration_list.add_argument("--team", help="only this owner team's (default: every team's)")
     integration_list.set_defaults(run=integrations_list)
     set_rules = integration_commands.add_parser(
         "set-rules", parents=[common], help="replace an integration's rules from a YAML file"
@@ -179,9 +190,9 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
         "test-rules", parents=[common], help="show what the rules would do with a message"
     )
     test_rules.add_argument("integration", metavar="INTEGRATION", help="id or name")
-    test_rules.add_argument("--message", help="the SNS Message text")
+    test_rules.add_argument("--message", help="the SNS Message text (or --message-file)")
     test_rules.add_argument("--message-file", help="a file holding the SNS Message")
-    test_rules.add_argument("--subject", help="the SNS Subject")
+    test_rules.add_argument("--subject", help="the SNS Subject (default: none)")
     test_rules.set_defaults(run=integrations_test_rules)
     for name, run, text in (
         ("get-rules", integrations_get_rules, "show an integration's rules"),

@@ -24,24 +24,46 @@ COMMANDS = ("serve", "server", "shim", "migrate")
 
 
 def _database_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, help="YAML configuration file (env TOCSIN_CONFIG)")
+    parser.add_argument(
+        "--config", type=Path, metavar="PATH", help="YAML configuration file (env TOCSIN_CONFIG)"
+    )
     # Suppressed default: `tocsin --data-dir DIR serve` must not be undone by this flag's absence.
     parser.add_argument(
-        "--data-dir", default=argparse.SUPPRESS, help="where the database lives (default ./.tocsin)"
+        "--data-dir",
+        default=argparse.SUPPRESS,
+        metavar="DIR",
+        help="where the database lives (env TOCSIN_DATA_DIR; default ./.tocsin)",
     )
     parser.add_argument(
         "--database",
+        metavar="URL",
         help="postgresql://USER@HOST/DB to share with other replicas "
         "(env TOCSIN_DATABASE_URL; default: SQLite in the data directory)",
     )
-    parser.add_argument("--log-format", help="auto, json or text")
-    parser.add_argument("--log-level", help="debug, info, warning or error")
+    parser.add_argument(
+        "--log-format",
+        choices=["auto", "json", "text"],
+        help="json, text, or auto: text on a terminal (env TOCSIN_LOG_FORMAT; default auto)",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="the least severe messages logged (env TOCSIN_LOG_LEVEL; default info)",
+    )
 
 
 def _server_options(parser: argparse.ArgumentParser) -> None:
     _database_options(parser)
-    parser.add_argument("--grpc-listen", help="HOST:PORT for gRPC (default 127.0.0.1:50051)")
-    parser.add_argument("--http-listen", help="HOST:PORT for HTTP (default 127.0.0.1:8080)")
+    parser.add_argument(
+        "--grpc-listen",
+        metavar="HOST:PORT",
+        help="where gRPC listens (env TOCSIN_GRPC_LISTEN; default 127.0.0.1:50051)",
+    )
+    parser.add_argument(
+        "--http-listen",
+        metavar="HOST:PORT",
+        help="where HTTP listens (env TOCSIN_HTTP_LISTEN; default 127.0.0.1:8080)",
+    )
 
 
 def add_commands(commands: Commands) -> None:
@@ -60,15 +82,29 @@ def add_commands(commands: Commands) -> None:
         "shim", help="run the HTTP edge alone, in front of a service elsewhere"
     )
     shim_command.add_argument(
-        "--grpc-target", help="the service, HOST:PORT (env TOCSIN_GRPC_TARGET)"
+        "--grpc-target", metavar="HOST:PORT", help="the service (env TOCSIN_GRPC_TARGET)"
     )
     shim_command.add_argument(
         "--token", default=argparse.SUPPRESS, help="API token for the service (env TOCSIN_TOKEN)"
     )
-    shim_command.add_argument("--config", type=Path, help="YAML file (its sns: section is used)")
-    shim_command.add_argument("--http-listen", help="HOST:PORT for HTTP (default 127.0.0.1:8080)")
-    shim_command.add_argument("--log-format", help="auto, json or text")
-    shim_command.add_argument("--log-level", help="debug, info, warning or error")
+    shim_command.add_argument(
+        "--config", type=Path, metavar="PATH", help="YAML file (its sns: section is used)"
+    )
+    shim_command.add_argument(
+        "--http-listen",
+        metavar="HOST:PORT",
+        help="where HTTP listens (env TOCSIN_HTTP_LISTEN; default 127.0.0.1:8080)",
+    )
+    shim_command.add_argument(
+        "--log-format",
+        choices=["auto", "json", "text"],
+        help="json, text, or auto: text on a terminal (env TOCSIN_LOG_FORMAT; default auto)",
+    )
+    shim_command.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="the least severe messages logged (env TOCSIN_LOG_LEVEL; default info)",
+    )
 
 
 def _server_config(args: argparse.Namespace) -> configuration.Config:

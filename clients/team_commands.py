@@ -47,20 +47,20 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser) -> Command
         dest="teams_command", required=True, metavar="ACTION"
     )
     team_create = team_commands.add_parser("create", parents=[common], help="create a team")
-    team_create.add_argument("name")
-    team_create.add_argument("--description")
+    team_create.add_argument("name", metavar="NAME", help="the team's name")
+    team_create.add_argument("--description", help="what the team does")
     team_create.set_defaults(run=teams_create)
     team_commands.add_parser("list", parents=[common], help="list teams").set_defaults(
         run=teams_list
     )
     team_get = team_commands.add_parser("get", parents=[common], help="show a team")
-    team_get.add_argument("team_name", metavar="TEAM")
+    team_get.add_argument("team_name", metavar="TEAM", help="name or id")
     team_get.set_defaults(run=teams_get)
     team_rename = team_commands.add_parser("rename", parents=[common], help="rename a team")
-    team_rename.add_argument("team_name", metavar="TEAM")
-    team_rename.add_argument("new_name", metavar="NEW_NAME")
+    team_rename.add_argument("team_name", metavar="TEAM", help="name or id")
+    team_rename.add_argument("new_name", metavar="NEW_NAME", help="the team's new name")
     team_rename.set_defaults(run=teams_rename)
     team_delete = team_commands.add_parser("delete", parents=[common], help="delete an empty team")
-    team_delete.add_argument("team_name", metavar="TEAM")
+    team_delete.add_argument("team_name", metavar="TEAM", help="name or id")
     team_delete.set_defaults(run=teams_delete)
     return team_commands

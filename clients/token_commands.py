@@ -35,11 +35,13 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
     tokens = commands.add_parser("tokens", help="manage API tokens")
     token_commands = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
     token_create = token_commands.add_parser("create", parents=[common], help="create a token")
-    token_create.add_argument("name")
+    token_create.add_argument(
+        "name", metavar="NAME", help="what the token is for; recorded as the actor of its changes"
+    )
     token_create.set_defaults(run=tokens_create)
     token_commands.add_parser("list", parents=[common], help="list tokens").set_defaults(
         run=tokens_list
     )
     token_revoke = token_commands.add_parser("revoke", parents=[common], help="revoke a token")
-    token_revoke.add_argument("id")
+    token_revoke.add_argument("id", metavar="TOKEN_ID", help="its id, as `tokens list` shows")
     token_revoke.set_defaults(run=tokens_revoke)
