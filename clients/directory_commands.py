@@ -510,7 +510,7 @@ def _user_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
         "--repeat-minutes",
         type=whole_number(0, DELAY_MAX_MINUTES),
         default=0,
-        help=f"notify again this many whole minutes after the last step, 0-{DELAY_MAX_MINUTES} "
+        help=f"start the steps again every this many whole minutes, 0-{DELAY_MAX_MINUTES} "
         "(default 0)",
     )
     rule.add_argument(
