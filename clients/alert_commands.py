@@ -7,11 +7,20 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TextIO
 
 from clients import render
-from clients.arguments import OptionError, UsageError, duration_within, whole_number
+from clients.arguments import (
+    OptionError,
+    UsageError,
+    alert_priority,
+    alert_responder,
+    duration_within,
+    instant,
+    key_value,
+    whole_number,
+)
 from clients.client import TocsinClient, parse_ref
 from service.alerts import ALERTS_PAGE_MAX
 from service.model import (
@@ -22,7 +31,6 @@ from service.model import (
     NewAlert,
     Priority,
     RefKind,
-    Responder,
     SortField,
     Status,
 )
@@ -32,41 +40,6 @@ if TYPE_CHECKING:  # not subscriptable at run time
     Commands = argparse._SubParsersAction[Any]
 
 Handler = Callable[[TocsinClient, argparse.Namespace, TextIO], Awaitable[None]]
-
-
-# Parsing helpers
-
-
-def _key_value(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key, value
-
-
-def _priority(text: str) -> Priority:
-    try:
-        return Priority.parse(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _responder(text: str) -> Responder:
-    kind, sep, name = text.partition(":")
-    if not sep:
-        raise argparse.ArgumentTypeError(f"expected TYPE:NAME (e.g. team:ops), got {text!r}")
-    return Responder(kind, name)
-
-
-def _instant(text: str) -> datetime:
-    """ISO 8601; a time without a zone is taken in this machine's local zone."""
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected an ISO 8601 time such as 2026-11-25T18:00:00Z, not {text!r}"
-        ) from None
-    return value.astimezone(UTC)
 
 
 def alert_ref(args: argparse.Namespace) -> AlertRef:
@@ -277,13 +250,16 @@ def _create_and_find(alert_commands: Commands, common: argparse.ArgumentParser) 
     create.add_argument("--message", required=True, help="what happened (at most 130 characters)")
     create.add_argument("--alias", help="dedup key (default: the alert id)")
     create.add_argument(
-        "--priority", type=_priority, default=Priority.P3, help="P1 (highest) to P5 (default P3)"
+        "--priority",
+        type=alert_priority,
+        default=Priority.P3,
+        help="P1 (highest) to P5 (default P3)",
     )
     create.add_argument("--description", help="more about it (at most 15,000 characters)")
     create.add_argument("--tag", action="append", default=[], help="a tag (repeatable)")
     create.add_argument(
         "--detail",
-        type=_key_value,
+        type=key_value,
         action="append",
         default=[],
         metavar="K=V",
@@ -294,7 +270,7 @@ def _create_and_find(alert_commands: Commands, common: argparse.ArgumentParser) 
     create.add_argument("--team", help="owner team (default: default)")
     create.add_argument(
         "--responder",
-        type=_responder,
+        type=alert_responder,
         action="append",
         default=[],
         metavar="TYPE:NAME",
@@ -320,7 +296,7 @@ def _create_and_find(alert_commands: Commands, common: argparse.ArgumentParser) 
     )
     listing.add_argument(
         "--priority",
-        type=_priority,
+        type=alert_priority,
         action="append",
         default=[],
         help="only this priority, P1 to P5 (repeatable; default: any)",
@@ -360,7 +336,7 @@ def _changes(alert_commands: Commands, common: argparse.ArgumentParser) -> None:
     snooze = alert_commands.add_parser("snooze", parents=[common], help="snooze (at most 7 days)")
     ref_options(snooze)
     snooze.add_argument(
-        "--until", type=_instant, help="ISO 8601 time, at most 7 days ahead (no offset = local)"
+        "--until", type=instant, help="ISO 8601 time, at most 7 days ahead (no offset = local)"
     )
     snooze.add_argument(
         "--for",
@@ -394,7 +370,7 @@ def _changes(alert_commands: Commands, common: argparse.ArgumentParser) -> None:
     detail.add_argument(
         "--set",
         dest="pairs",
-        type=_key_value,
+        type=key_value,
         nargs="+",
         action="extend",
         default=[],
@@ -415,7 +391,7 @@ def _changes(alert_commands: Commands, common: argparse.ArgumentParser) -> None:
     priority = alert_commands.add_parser("priority", parents=[common], help="change the priority")
     ref_options(priority)
     priority.add_argument(
-        "--level", type=_priority, required=True, help="the new priority, P1 (highest) to P5"
+        "--level", type=alert_priority, required=True, help="the new priority, P1 (highest) to P5"
     )
     actor_options(priority)
     priority.set_defaults(run=ACTIONS["priority"])

@@ -9,8 +9,10 @@ import math
 import os
 import re
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from service.model import Priority, Responder
 
 _DURATION = re.compile(r"(\d+)([smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -109,6 +111,38 @@ def seconds(text: str) -> float:
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"must be more than 0 seconds (got {text})")
     return value
+
+
+def key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def alert_priority(text: str) -> Priority:
+    try:
+        return Priority.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def alert_responder(text: str) -> Responder:
+    kind, sep, name = text.partition(":")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected TYPE:NAME (e.g. team:ops), got {text!r}")
+    return Responder(kind, name)
+
+
+def instant(text: str) -> datetime:
+    """ISO 8601; a time without a zone is taken in this machine's local zone."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an ISO 8601 time such as 2026-11-25T18:00:00Z, not {text!r}"
+        ) from None
+    return value.astimezone(UTC)
 
 
 def read_text(path: str) -> str:

@@ -136,6 +136,7 @@ def _common(shown: bool) -> _Parser:
 
 def _add_examples(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> None:
     """Ends each command's help with its example and a pointer to the global options."""
+    from clients import server_commands
     from clients.examples import EXAMPLES
 
     subcommands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
@@ -143,10 +144,9 @@ def _add_examples(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -
         for name, child in action.choices.items():
             _add_examples(child, (*path, name))
     if path and not subcommands:
-        parser.epilog = (
-            f"example:\n  {EXAMPLES[' '.join(path)]}\n\n"
-            f"global options ({GLOBAL_OPTIONS}): see `tocsin --help`"
-        )
+        parser.epilog = f"example:\n  {EXAMPLES[' '.join(path)]}"
+        if path[0] not in server_commands.COMMANDS:  # which call no service
+            parser.epilog += f"\n\nglobal options ({GLOBAL_OPTIONS}): see `tocsin --help`"
 
 
 def build_parser() -> argparse.ArgumentParser:
