@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from clients.arguments import UsageError
-from service import config as configuration
-from service import logs
-from service.clock import SystemClock
 
 if TYPE_CHECKING:  # not subscriptable at run time
+    from service.config import Config
+
     Commands = argparse._SubParsersAction[Any]
 
 COMMANDS = ("serve", "server", "shim", "migrate")
@@ -107,7 +106,9 @@ def add_commands(commands: Commands) -> None:
     )
 
 
-def _server_config(args: argparse.Namespace) -> configuration.Config:
+def _server_config(args: argparse.Namespace) -> Config:
+    from service import config as configuration
+
     flags = {
         "data_dir": args.data_dir,
         "database_url": args.database,
@@ -121,7 +122,10 @@ def _server_config(args: argparse.Namespace) -> configuration.Config:
 
 def serve(args: argparse.Namespace) -> int:
     """`tocsin serve`, and `tocsin server`: the same service without the public HTTP edge."""
-    # Imported here so client commands start without loading the server's HTTP stack.
+    # Imported here, as in each of these commands, so that client commands start without
+    # loading the server's side.
+    from service import logs
+    from service.clock import SystemClock
     from service.server import TocsinServer
 
     cfg = _server_config(args)
@@ -132,6 +136,8 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def migrate(args: argparse.Namespace, out: TextIO) -> int:
+    from service import logs
+    from service.clock import SystemClock
     from service.migrations import LATEST_VERSION
     from service.server import open_store
 
@@ -146,6 +152,9 @@ def migrate(args: argparse.Namespace, out: TextIO) -> int:
 
 def shim(args: argparse.Namespace) -> int:
     from clients.shim import run_shim
+    from service import config as configuration
+    from service import logs
+    from service.clock import SystemClock
 
     target = args.grpc_target or os.environ.get("TOCSIN_GRPC_TARGET")
     if not target:
