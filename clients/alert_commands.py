@@ -358,7 +358,12 @@ def _changes(alert_commands: Commands, common: argparse.ArgumentParser) -> None:
         tags = alert_commands.add_parser(name, parents=[common], help=f"{text} an alert")
         ref_options(tags)
         tags.add_argument(
-            "--tag", dest="tags", action="append", default=[], help="a tag (repeatable)"
+            "--tag",
+            dest="tags",
+            action="append",
+            default=[],
+            metavar="TAG",
+            help="a tag (repeatable)",
         )
         # The earlier spelling, still read so that scripts keep working.
         tags.add_argument("--tags", dest="tags", nargs="+", action="extend", help=argparse.SUPPRESS)
