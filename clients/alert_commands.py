@@ -341,7 +341,7 @@ def _changes(alert_commands: Commands, common: argparse.ArgumentParser) -> None:
     snooze.add_argument(
         "--for",
         dest="duration",
-        type=duration_within(timedelta(), SNOOZE_MAX),
+        type=duration_within(timedelta(seconds=1), SNOOZE_MAX),
         metavar="DURATION",
         help="e.g. 30m, 2h, 1d; at most 7d",
     )

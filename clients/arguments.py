@@ -70,15 +70,14 @@ def duration_text(delta: timedelta) -> str:
 
 
 def duration_within(low: timedelta, high: timedelta) -> Callable[[str], timedelta]:
-    """An argument type for a duration from `low` (excluded) to `high` (included): one out of
-    range is a usage mistake found while parsing, naming the range."""
+    """An argument type for a duration from `low` to `high`: one out of range is a usage
+    mistake found while parsing, naming the range."""
 
     def parse(text: str) -> timedelta:
         value = duration(text)
-        if not low < value <= high:
+        if not low <= value <= high:
             raise argparse.ArgumentTypeError(
-                f"must be more than {duration_text(low)} and at most {duration_text(high)} "
-                f"(got {text})"
+                f"must be {duration_text(low)} to {duration_text(high)} (got {text})"
             )
         return value
 

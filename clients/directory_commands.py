@@ -172,6 +172,10 @@ def _step(text: str) -> NotificationStep:
         raise argparse.ArgumentTypeError(
             f"expected CONTACT_METHOD or CONTACT_METHOD:MINUTES, such as sms:1, not {text!r}"
         )
+    if int(minutes or 0) > DELAY_MAX_MINUTES:
+        raise argparse.ArgumentTypeError(
+            f"the minutes must be 0-{DELAY_MAX_MINUTES} (got {text!r})"
+        )
     return NotificationStep(name, int(minutes or 0))
 
 

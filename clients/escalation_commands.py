@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TextIO
 
 import yaml
@@ -14,6 +15,7 @@ from clients.alert_commands import alert_ref, ref_options
 from clients.arguments import (
     duration,
     duration_text,
+    duration_within,
     given_name,
     name_argument,
     read_text,
@@ -22,13 +24,14 @@ from clients.arguments import (
 from clients.client import TocsinClient
 from service.errors import InvalidArgument
 from service.model import RefKind
-from service.policies import REPEAT_TIMES_MAX, PolicySpec, RoutingSpec, RuleSpec
+from service.policies import DELAY_MAX, REPEAT_TIMES_MAX, PolicySpec, RoutingSpec, RuleSpec
 from service.policy import Repeat
 
 if TYPE_CHECKING:  # not subscriptable at run time
     Commands = argparse._SubParsersAction[Any]
 
 NOT_CLOSED = "until-closed"
+_delay = duration_within(timedelta(), DELAY_MAX)  # a rule's delay, or a repeat's
 
 
 def rule(text: str) -> RuleSpec:
@@ -48,7 +51,7 @@ def rule(text: str) -> RuleSpec:
         if not sep or not name:
             raise argparse.ArgumentTypeError(f"expected KIND:NAME such as user:alice, not {word!r}")
         targets.append((kind, name))
-    return RuleSpec(duration(words[0]), tuple(targets), condition)
+    return RuleSpec(_delay(words[0]), tuple(targets), condition)
 
 
 def _spec(args: argparse.Namespace) -> PolicySpec:
@@ -235,13 +238,14 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser, alerts: Co
             required=True,
             help="DELAY KIND:NAME... [until-closed], e.g. '0 user:alice' or "
             "'5m schedule:ops-oncall' (kinds: user, schedule, schedule-next, "
-            "schedule-previous, team, team-members); repeatable, in order",
+            "schedule-previous, team, team-members; DELAY 0 to 1d); repeatable, in order",
         )
         one.add_argument(
             "--repeat-after",
-            type=duration,
+            type=_delay,
             metavar="DURATION",
-            help="how long after the last rule's delay the rules run again, e.g. 10m (default 0)",
+            help="how long after the last rule's delay the rules run again, e.g. 10m; at most "
+            "1d (default 0)",
         )
         one.add_argument(
             "--repeat-times",
