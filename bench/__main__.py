@@ -1,7 +1,8 @@
 """`python -m bench` (`make bench`): how fast Tocsin creates alerts, next to bare gRPC; how
 fast it takes verified SNS notifications, next to bare HTTP; and how fast it answers who is on
-call (`bench.oncall`), and how late the escalation engine pages under load (`bench.engine`).
-`--only alerts|sns|oncall|engine` runs one part.
+call (`bench.oncall`), how late the escalation engine pages under load (`bench.engine`), and
+how long the CLI takes to start (`bench.cli`). `--only alerts|sns|oncall|engine|cli` runs one
+part.
 
 In one run on this machine, against a real `tocsin serve` child process, it measures
 CreateAlert throughput (calls/s) and p50/p99 latency at each caller count (default 1, 16, 64)
@@ -39,7 +40,7 @@ from pathlib import Path
 
 import grpc
 
-from bench import engine, oncall, replicas, report, scenarios, sns
+from bench import cli, engine, oncall, replicas, report, scenarios, sns
 from bench.echo import running_echo
 from bench.edge import running_edge
 from bench.errors import BenchError
@@ -55,7 +56,7 @@ SNS_CONCURRENCY = 64
 # time says so); signing them takes several seconds up front.
 SNS_BODIES = 30_000
 DEFAULT_CONCURRENCY = (1, 16, 64)
-PARTS = ("alerts", "sns", "oncall", "engine")
+PARTS = ("alerts", "sns", "oncall", "engine", "cli")
 DEFAULT_CONCURRENCY_TEXT = ",".join(map(str, DEFAULT_CONCURRENCY))
 
 
@@ -82,6 +83,9 @@ def main(argv: Sequence[str]) -> int:
         print("Escalation engine (in process, SQLite, wall clock)", flush=True)
         print("\n".join(engine.run()))
         status |= _engine_replicas(settings)
+    if "cli" in parts:
+        print("CLI start-up (whole processes)", flush=True)
+        print("\n".join(cli.run()))
     return status
 
 

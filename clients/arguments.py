@@ -9,8 +9,10 @@ import math
 import os
 import re
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from service.model import Priority, Responder
 
 _DURATION = re.compile(r"(\d+)([smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -28,6 +30,23 @@ class OptionError(UsageError):
         super().__init__(f"invalid {option}: {rule}")
 
 
+def name_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    """The name of what a command creates, typed after it as everywhere else in the CLI."""
+    parser.add_argument("name", nargs="?", metavar="NAME", help=f"the {what}'s name")
+    # The earlier spelling, still read so that scripts keep working.
+    parser.add_argument("--name", dest="name_option", help=argparse.SUPPRESS)
+
+
+def given_name(args: argparse.Namespace, what: str) -> str:
+    """The name `name_argument` read, however it was typed."""
+    typed = [n for n in (args.name, args.name_option) if n is not None]
+    if not typed:
+        raise UsageError(f"give the {what}'s name (NAME, after the command)")
+    if len(set(typed)) > 1:
+        raise UsageError(f"give the {what}'s name once (NAME or --name, not both)")
+    return str(typed[0])
+
+
 def duration(text: str) -> timedelta:
     """`90s`, `30m`, `2h`, `1d`, or combinations such as `1h30m`; `0` is none."""
     if text == "0":
@@ -38,6 +57,31 @@ def duration(text: str) -> timedelta:
             f"expected a duration such as 30m, 2h or 1h30m, not {text!r}"
         )
     return sum((timedelta(**{_UNITS[u]: int(n)}) for n, u in parts), timedelta())
+
+
+def duration_text(delta: timedelta) -> str:
+    """A duration as it is typed: `0s`, `30s`, `5m`, `1h30m`, `1d` (to the second)."""
+    seconds, parts = int(delta.total_seconds()), []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"
+
+
+def duration_within(low: timedelta, high: timedelta) -> Callable[[str], timedelta]:
+    """An argument type for a duration from `low` to `high`: one out of range is a usage
+    mistake found while parsing, naming the range."""
+
+    def parse(text: str) -> timedelta:
+        value = duration(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"must be {duration_text(low)} to {duration_text(high)} (got {text})"
+            )
+        return value
+
+    return parse
 
 
 def whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
@@ -66,6 +110,38 @@ def seconds(text: str) -> float:
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"must be more than 0 seconds (got {text})")
     return value
+
+
+def key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def alert_priority(text: str) -> Priority:
+    try:
+        return Priority.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def alert_responder(text: str) -> Responder:
+    kind, sep, name = text.partition(":")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected TYPE:NAME (e.g. team:ops), got {text!r}")
+    return Responder(kind, name)
+
+
+def instant(text: str) -> datetime:
+    """ISO 8601; a time without a zone is taken in this machine's local zone."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an ISO 8601 time such as 2026-11-25T18:00:00Z, not {text!r}"
+        ) from None
+    return value.astimezone(UTC)
 
 
 def read_text(path: str) -> str:

@@ -10,12 +10,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import io
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TextIO
 
 from clients import render
-from clients.arguments import OptionError, UsageError, check_writable, whole_number, write_whole
+from clients.arguments import (
+    OptionError,
+    UsageError,
+    check_writable,
+    duration_text,
+    whole_number,
+    write_whole,
+)
 from clients.client import TocsinClient
 from clients.manifest import rotation_spec
 from service.errors import FailedPrecondition, InvalidArgument
@@ -67,10 +75,8 @@ def _user_detail(out: TextIO, user: User) -> None:
     out.write(f"time zone:  {user.time_zone}\n")
     out.write(f"role:       {user.role.value}\n")
     out.write("contact methods:\n")
-    for method in user.contact_methods:
-        out.write(f"  {method.name:<12} {method.channel.value:<6} {method.address}\n")
-    if not user.contact_methods:
-        out.write("  (none)\n")
+    methods = [[m.name, m.channel.value, m.address] for m in user.contact_methods]
+    _indented(out, methods or [["(none)"]])
     for kind in RULE_KINDS:
         rule = effective_rule(user, high_priority=kind == "high_priority")
         own = getattr(user.notification_rules, kind) is not None
@@ -78,10 +84,26 @@ def _user_detail(out: TextIO, user: User) -> None:
         out.write(f"{label} rule{'' if own else ' (not set: uses this)'}:\n")
         if not rule.steps:
             out.write("  nothing: no contact method to page\n")
-        for step in rule.steps:
-            out.write(f"  after {step.delay_minutes:>4} min  {step.contact_method}\n")
+        _indented(
+            out,
+            [
+                [f"after {duration_text(timedelta(minutes=s.delay_minutes))}", s.contact_method]
+                for s in rule.steps
+            ],
+        )
         if rule.repeat_times:
-            out.write(f"  again every {rule.repeat_minutes} min, {rule.repeat_times} more times\n")
+            again = duration_text(timedelta(minutes=rule.repeat_minutes))
+            out.write(f"  again every {again}, {rule.repeat_times} more times\n")
+
+
+def _indented(out: TextIO, rows: list[list[str]]) -> None:
+    """Rows under a heading, two spaces in, their columns aligned."""
+    if not rows:
+        return
+    lines = io.StringIO()
+    render.table(lines, rows[0], rows[1:])
+    for line in lines.getvalue().splitlines():
+        out.write(f"  {line}\n")
 
 
 def _show_user(out: TextIO, args: argparse.Namespace, user: User) -> None:
@@ -152,6 +174,10 @@ def _step(text: str) -> NotificationStep:
     if not name or (minutes and not minutes.isdigit()):
         raise argparse.ArgumentTypeError(
             f"expected CONTACT_METHOD or CONTACT_METHOD:MINUTES, such as sms:1, not {text!r}"
+        )
+    if int(minutes or 0) > DELAY_MAX_MINUTES:
+        raise argparse.ArgumentTypeError(
+            f"the minutes must be 0-{DELAY_MAX_MINUTES} (got {text!r})"
         )
     return NotificationStep(name, int(minutes or 0))
 
@@ -517,10 +543,10 @@ def _user_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
     users = commands.add_parser("users", help="manage users and how they are paged")
     actions = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
     create = actions.add_parser("create", parents=[common], help="create a user")
-    create.add_argument("username")
-    create.add_argument("--full-name")
+    create.add_argument("username", help="what they log in and are named by")
+    create.add_argument("--full-name", help="their name as people say it")
     create.add_argument("--time-zone", help="IANA zone, e.g. Europe/Berlin (default UTC)")
-    create.add_argument("--role", choices=["admin", "user"])
+    create.add_argument("--role", choices=["admin", "user"], help="their role (default user)")
     create.set_defaults(run=users_create)
     actions.add_parser("list", parents=[common], help="list users").set_defaults(run=users_list)
     for name, run, text in (
@@ -532,13 +558,15 @@ def _user_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
         one.set_defaults(run=run)
     update = actions.add_parser("update", parents=[common], help="change a user's details")
     update.add_argument("user", help="username or id")
-    update.add_argument("--full-name")
-    update.add_argument("--time-zone")
-    update.add_argument("--role", choices=["admin", "user"])
+    update.add_argument("--full-name", help="a new full name (default: unchanged)")
+    update.add_argument("--time-zone", help="a new IANA zone (default: unchanged)")
+    update.add_argument("--role", choices=["admin", "user"], help="a new role (default: unchanged)")
     update.set_defaults(run=users_update)
     add = actions.add_parser("add-contact", parents=[common], help="add a contact method")
     add.add_argument("user", help="username or id")
-    add.add_argument("--channel", required=True, choices=[c.value for c in Channel])
+    add.add_argument(
+        "--channel", required=True, choices=[c.value for c in Channel], help="how to reach them"
+    )
     add.add_argument("--address", required=True, help="email, E.164 number or device token")
     add.add_argument("--name", help="what rules call it (default: the channel)")
     add.set_defaults(run=users_add_contact)
@@ -550,19 +578,26 @@ def _user_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
         "set-rule", parents=[common], help="set how a user is paged (or restore the default)"
     )
     rule.add_argument("user", help="username or id")
-    rule.add_argument("--kind", choices=RULE_KINDS, default="new_alert")
+    rule.add_argument(
+        "--kind",
+        choices=RULE_KINDS,
+        default="new_alert",
+        help="which rule: for new alerts, or for P1-P2 ones (default new_alert)",
+    )
     rule.add_argument(
         "--step",
         type=_step,
         action="append",
         default=[],
-        help="CONTACT_METHOD[:MINUTES], in order (repeatable)",
+        help="CONTACT_METHOD[:MINUTES], whole minutes after the alert (default 0); "
+        "in order (repeatable)",
     )
     rule.add_argument(
         "--repeat-minutes",
         type=whole_number(0, DELAY_MAX_MINUTES),
         default=0,
-        help="notify me again after",
+        help=f"start the steps again every this many whole minutes, 0-{DELAY_MAX_MINUTES} "
+        "(default 0)",
     )
     rule.add_argument(
         "--repeat-times",
@@ -576,18 +611,20 @@ def _user_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
 
 def _member_commands(teams: Commands, common: argparse.ArgumentParser) -> None:
     members = teams.add_parser("members", parents=[common], help="list a team's members")
-    members.add_argument("team_name", metavar="TEAM")
+    members.add_argument("team_name", metavar="TEAM", help="name or id")
     members.set_defaults(run=teams_members)
     add = teams.add_parser(
         "add-member", parents=[common], help="add a user to a team (or change their role)"
     )
-    add.add_argument("team_name", metavar="TEAM")
-    add.add_argument("user")
-    add.add_argument("--role", choices=["admin", "member"])
+    add.add_argument("team_name", metavar="TEAM", help="name or id")
+    add.add_argument("user", help="username or id")
+    add.add_argument(
+        "--role", choices=["admin", "member"], help="their role in the team (default member)"
+    )
     add.set_defaults(run=teams_add_member)
     remove = teams.add_parser("remove-member", parents=[common], help="take a user off a team")
-    remove.add_argument("team_name", metavar="TEAM")
-    remove.add_argument("user")
+    remove.add_argument("team_name", metavar="TEAM", help="name or id")
+    remove.add_argument("user", help="username or id")
     remove.set_defaults(run=teams_remove_member)
 
 
@@ -602,12 +639,17 @@ def _schedule_commands(commands: Commands, common: argparse.ArgumentParser) -> N
         parents=[common],
         help="create a schedule (with one rotation; more with `tocsin apply`)",
     )
-    create.add_argument("name")
+    create.add_argument("name", help="the schedule's name")
     create.add_argument("--time-zone", required=True, help="IANA zone, e.g. America/New_York")
     create.add_argument("--team", help="owner team (default: default)")
-    create.add_argument("--description")
+    create.add_argument("--description", help="what the schedule is for")
     create.add_argument("--rotation", help="the rotation's name")
-    create.add_argument("--type", choices=[*KINDS, CUSTOM], default="weekly")
+    create.add_argument(
+        "--type",
+        choices=[*KINDS, CUSTOM],
+        default="weekly",
+        help="how often the rotation hands off (default weekly)",
+    )
     create.add_argument(
         "--length", type=whole_number(1), default=1, help="units per shift (default 1)"
     )
@@ -696,16 +738,16 @@ def _schedule_commands(commands: Commands, common: argparse.ArgumentParser) -> N
     )
     add = override_actions.add_parser("add", parents=[common], help="add an override")
     add.add_argument("schedule", help="name or id")
-    add.add_argument("--user", required=True)
+    add.add_argument("--user", required=True, help="who is on call instead (username or id)")
     add.add_argument("--start", help="default now; no offset = the schedule's zone")
-    add.add_argument("--end", required=True)
+    add.add_argument("--end", required=True, help="no offset = the schedule's zone")
     add.add_argument("--rotation", help="replace only this rotation's person")
     add.set_defaults(run=overrides_add)
     remove = override_actions.add_parser(
         "remove", parents=[common], help="delete an override, or end one in progress now"
     )
     remove.add_argument("schedule", help="name or id")
-    remove.add_argument("override_id", metavar="OVERRIDE_ID")
+    remove.add_argument("override_id", metavar="OVERRIDE_ID", help="as `override list` shows")
     remove.set_defaults(run=overrides_remove)
     listing = override_actions.add_parser(
         "list", parents=[common], help="current and future overrides"

@@ -4,20 +4,33 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Mapping
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TextIO
 
 from clients import render
-from clients.arguments import UsageError, duration, read_text, whole_number
+from clients.alert_commands import alert_ref, ref_options
+from clients.arguments import (
+    UsageError,
+    duration,
+    duration_text,
+    duration_within,
+    given_name,
+    name_argument,
+    read_text,
+    whole_number,
+)
 from clients.client import TocsinClient
-from clients.manifest import routing_file
 from service import loader
-from service.policies import REPEAT_TIMES_MAX, PolicySpec, RoutingSpec, RuleSpec
+from service.model import RefKind
+from service.policies import DELAY_MAX, REPEAT_TIMES_MAX, PolicySpec, RoutingSpec, RuleSpec
 from service.policy import Repeat
 
 if TYPE_CHECKING:  # not subscriptable at run time
     Commands = argparse._SubParsersAction[Any]
 
 NOT_CLOSED = "until-closed"
+_delay = duration_within(timedelta(), DELAY_MAX)  # a rule's delay, or a repeat's
 
 
 def rule(text: str) -> RuleSpec:
@@ -37,13 +50,13 @@ def rule(text: str) -> RuleSpec:
         if not sep or not name:
             raise argparse.ArgumentTypeError(f"expected KIND:NAME such as user:alice, not {word!r}")
         targets.append((kind, name))
-    return RuleSpec(duration(words[0]), tuple(targets), condition)
+    return RuleSpec(_delay(words[0]), tuple(targets), condition)
 
 
 RULE_HELP = (
     "DELAY KIND:NAME... [until-closed], e.g. '0 user:alice' or '5m schedule:ops-oncall' "
-    "(kinds: user, schedule, schedule-next, schedule-previous, team, team-members); "
-    "repeatable, in order"
+    "(kinds: user, schedule, schedule-next, schedule-previous, team, team-members; "
+    "DELAY 0 to 1d); repeatable, in order"
 )
 
 
@@ -73,20 +86,21 @@ def policy_detail(out: TextIO, spec: PolicySpec) -> None:
     for index, r in enumerate(spec.rules, 1):
         targets = ", ".join(f"{kind} {name}" for kind, name in r.targets)
         until = " (until closed)" if r.condition == "not-closed" else ""
-        out.write(f"rule {index}: after {r.delay}, page {targets}{until}\n")
+        out.write(f"rule {index}: after {duration_text(r.delay)}, page {targets}{until}\n")
     if spec.repeat is not None:
         extra = [
             "resetting acknowledgement" if spec.repeat.reset_acknowledgement else "",
             "closing after the last" if spec.repeat.close_after_last else "",
         ]
         out.write(
-            f"repeat:  after {spec.repeat.after}, {spec.repeat.times} more time(s)"
+            f"repeat:  after {duration_text(spec.repeat.after)}, {spec.repeat.times} more time(s)"
             + "".join(f", {e}" for e in extra if e)
             + "\n"
         )
 
 
 async def policies_create(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    args.name = given_name(args, "policy")
     spec = await client.create_policy(_spec(args))
     render.write_json(out, spec) if args.json else policy_detail(out, spec)
 
@@ -164,12 +178,20 @@ async def policies_delete(client: TocsinClient, args: argparse.Namespace, out: T
     )
 
 
+def _yaml(condition: Mapping[str, Any]) -> str:
+    """A condition as the routing file writes it, on one line."""
+    import yaml
+
+    text = yaml.safe_dump(render.plain(condition), default_flow_style=True, sort_keys=False)
+    return " ".join(text.split())
+
+
 def routing_detail(out: TextIO, spec: RoutingSpec) -> None:
     out.write(f"team:      {spec.team}\ntime zone: {spec.time_zone}\n")
     for index, r in enumerate(spec.rules, 1):
         parts = [f"rule {index} {r.name}: -> {r.policy}"]
         if r.when:
-            parts.append(f"when {dict(r.when)}")
+            parts.append(f"when {_yaml(r.when)}")
         if r.windows:
             parts.append(f"during {', '.join(r.windows)}")
         out.write(" ".join(parts) + "\n")
@@ -179,6 +201,9 @@ def routing_detail(out: TextIO, spec: RoutingSpec) -> None:
 
 
 async def routing_set(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    # The file format is imported by the command that reads it, not at every start.
+    from clients.manifest import routing_file
+
     text = await asyncio.to_thread(read_text, args.file)
     data = loader.yaml_document(args.file, text)
     spec = await client.set_routing(routing_file(args.team_name, data, args.file))
@@ -190,24 +215,34 @@ async def routing_get(client: TocsinClient, args: argparse.Namespace, out: TextI
     render.write_json(out, spec) if args.json else routing_detail(out, spec)
 
 
+async def _alert(client: TocsinClient, args: argparse.Namespace) -> str:
+    """The alert named as every alert command names it; by alias, the service is asked."""
+    ref = alert_ref(args)
+    if ref.kind is RefKind.ALIAS:
+        return (await client.get_alert(ref)).id
+    return str(args.ref)
+
+
 async def alerts_escalate(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
-    await client.escalate_to_next(args.alert, args.user or "")
-    render.write_json(out, {"escalated": args.alert}) if args.json else out.write(
-        f"alert {args.alert}: the next escalation step runs now\n"
+    alert = await _alert(client, args)
+    await client.escalate_to_next(alert, args.user or "")
+    render.write_json(out, {"escalated": alert}) if args.json else out.write(
+        f"alert {alert}: the next escalation step runs now\n"
     )
 
 
 async def alerts_pages(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
-    pages = await client.list_pages(args.alert)
+    pages = await client.list_pages(await _alert(client, args))
     if args.json:
         render.write_json(out, pages)
         return
     render.table(
         out,
-        ["DUE", "USER", "CHANNEL", "STATE", "TRIES", "DETAIL"],
+        ["DUE", "SENT", "USER", "CHANNEL", "STATE", "TRIES", "DETAIL"],
         [
             [
                 render.when(p.due_at),
+                render.when(p.sent_at),
                 p.username,
                 p.channel.value,
                 p.state.value,
@@ -226,19 +261,33 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser, alerts: Co
     policies = commands.add_parser("policies", help="escalation policies")
     actions = policies.add_subparsers(dest="policies_command", required=True, metavar="ACTION")
     create = actions.add_parser("create", parents=[common], help="create a policy")
-    create.add_argument("--name", required=True)
+    name_argument(create, "policy")
     create.add_argument("--team", help="owner team (default: default)")
-    create.add_argument("--description")
+    create.add_argument("--description", help="what the policy is for")
     create.add_argument("--rule", type=rule, action="append", required=True, help=RULE_HELP)
-    create.add_argument("--repeat-after", type=duration, help="after the last rule, e.g. 10m")
+    create.add_argument(
+        "--repeat-after",
+        type=_delay,
+        metavar="DURATION",
+        help="how long after the last rule's delay the rules run again, e.g. 10m; at most "
+        "1d (default 0)",
+    )
     create.add_argument(
         "--repeat-times",
         type=whole_number(0, REPEAT_TIMES_MAX),
         default=0,
-        help=f"0-{REPEAT_TIMES_MAX} more times",
+        help=f"how many more times the rules run, 0-{REPEAT_TIMES_MAX} (default 0)",
     )
-    create.add_argument("--reset-acknowledgement", action="store_true")
-    create.add_argument("--close-after-last", action="store_true")
+    create.add_argument(
+        "--reset-acknowledgement",
+        action="store_true",
+        help="an acknowledged alert is unacknowledged when its rules run again",
+    )
+    create.add_argument(
+        "--close-after-last",
+        action="store_true",
+        help="close the alert when the last repeat has run out, if still open",
+    )
     create.set_defaults(run=policies_create)
 
     update = actions.add_parser(
@@ -248,23 +297,38 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser, alerts: Co
     )
     update.add_argument("policy", help="the policy to change (name or id)")
     update.add_argument("--name", help="rename it")
-    update.add_argument("--team", help="move it to this team")
-    update.add_argument("--description")
+    update.add_argument("--team", help="move it to this team (default: it stays in its own)")
+    update.add_argument("--description", help="what the policy is for")
     update.add_argument(
         "--rule", type=rule, action="append", help=RULE_HELP + "; replaces all its rules"
     )
-    update.add_argument("--repeat-after", type=duration, help="after the last rule, e.g. 10m")
     update.add_argument(
-        "--repeat-times", type=whole_number(0, REPEAT_TIMES_MAX), help=f"0-{REPEAT_TIMES_MAX}"
+        "--repeat-after",
+        type=_delay,
+        metavar="DURATION",
+        help="how long after the last rule's delay the rules run again, e.g. 10m; at most 1d",
     )
-    update.add_argument("--reset-acknowledgement", action=argparse.BooleanOptionalAction)
-    update.add_argument("--close-after-last", action=argparse.BooleanOptionalAction)
+    update.add_argument(
+        "--repeat-times",
+        type=whole_number(0, REPEAT_TIMES_MAX),
+        help=f"how many more times the rules run, 0-{REPEAT_TIMES_MAX}",
+    )
+    update.add_argument(
+        "--reset-acknowledgement",
+        action=argparse.BooleanOptionalAction,
+        help="whether an acknowledged alert is unacknowledged when its rules run again",
+    )
+    update.add_argument(
+        "--close-after-last",
+        action=argparse.BooleanOptionalAction,
+        help="whether to close the alert when the last repeat has run out, if still open",
+    )
     update.add_argument(
         "--clear-repeat", action="store_true", help="remove the repeat: the rules run once"
     )
     update.set_defaults(run=policies_update)
     listing = actions.add_parser("list", parents=[common], help="list policies")
-    listing.add_argument("--team")
+    listing.add_argument("--team", help="only this team's policies (default: every team's)")
     listing.set_defaults(run=policies_list)
     for name, run, text in (
         ("get", policies_get, "show a policy"),
@@ -279,21 +343,25 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser, alerts: Co
         dest="routing_command", required=True, metavar="ACTION"
     )
     get = routing_actions.add_parser("get", parents=[common], help="show a team's routing")
-    get.add_argument("team_name", metavar="TEAM")
+    get.add_argument("team_name", metavar="TEAM", help="name or id")
     get.set_defaults(run=routing_get)
     put = routing_actions.add_parser(
         "set", parents=[common], help="replace a team's routing from a YAML file"
     )
-    put.add_argument("team_name", metavar="TEAM")
-    put.add_argument("-f", "--file", required=True, help="time_zone, rules, default_policy")
+    put.add_argument("team_name", metavar="TEAM", help="name or id")
+    put.add_argument(
+        "-f", "--file", required=True, help="YAML with time_zone, rules and default_policy"
+    )
     put.set_defaults(run=routing_set)
 
     escalate = alerts.add_parser(
         "escalate", parents=[common], help="run the alert's next escalation step now"
     )
-    escalate.add_argument("alert", help="alert id or tiny id")
-    escalate.add_argument("--user", default="", help="who is doing this")
+    ref_options(escalate)
+    escalate.add_argument(
+        "--user", default="", help="who is doing this (default: the token's name)"
+    )
     escalate.set_defaults(run=alerts_escalate)
     pages = alerts.add_parser("pages", parents=[common], help="every page of an alert")
-    pages.add_argument("alert", help="alert id or tiny id")
+    ref_options(pages)
     pages.set_defaults(run=alerts_pages)

@@ -127,7 +127,8 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from clients import manifest_integrations, manifest_prune
-from clients.arguments import duration
+from clients.arguments import UsageError, duration
+from clients.arguments import duration_text as _duration_text
 from clients.client import TocsinClient
 from service import loader, validation
 from service import rules as conditions
@@ -184,6 +185,11 @@ class ManifestError(TocsinError):
 
     def __init__(self, file: str, path: str, problem: str) -> None:
         super().__init__(f"{file}: {path}: {problem}" if path else f"{file}: {problem}")
+
+
+class FileError(ManifestError, UsageError):
+    """A problem the file has by itself, found before any call (a time that does not exist,
+    an unknown key): a usage mistake, as a mistyped option is."""
 
 
 # What the file declares. None is a key the file leaves out (or gives no value).
@@ -259,7 +265,7 @@ def parse(text: str, file: str) -> Manifest:
     try:
         data = loader.yaml_document("", text)
     except InvalidArgument as exc:
-        raise ManifestError(file, "", exc.rule) from None
+        raise FileError(file, "", exc.rule) from None
     try:
         root = _keys(
             {} if data is None else data,
@@ -280,7 +286,7 @@ def parse(text: str, file: str) -> Manifest:
         _unique([r.team for r in routing], "routing", "team")
         _unique([i.name for i in integrations], "integrations", "name")
     except InvalidArgument as exc:
-        raise ManifestError(file, exc.field, exc.rule) from None
+        raise FileError(file, exc.field, exc.rule) from None
     kinds = frozenset(kind for kind in KINDS if isinstance(root.get(kind), list))
     return Manifest(file, teams, users, schedules, policies, routing, integrations, kinds)
 
@@ -626,12 +632,12 @@ def routing_file(team: str, data: object, file: str) -> RoutingSpec:
     if isinstance(entry, dict):
         given = entry.get("team")
         if given is not None and str(given).lower() != team.lower():
-            raise ManifestError(file, "team", f"is {given!r}, but the command names {team!r}")
+            raise FileError(file, "team", f"is {given!r}, but the command names {team!r}")
         entry = {**entry, "team": team}
     try:
         decl = _routing(entry, "")
     except InvalidArgument as exc:
-        raise ManifestError(file, exc.field, exc.rule) from None
+        raise FileError(file, exc.field, exc.rule) from None
     return RoutingSpec(
         team,
         decl.time_zone or "UTC",
@@ -1356,16 +1362,6 @@ def _repeat_text(repeat: Repeat | None) -> str:
         ", closing after the last" if repeat.close_after_last else "",
     ]
     return f"'after {_duration_text(repeat.after)}, {repeat.times} more times{''.join(extra)}'"
-
-
-def _duration_text(delta: timedelta) -> str:
-    """As the file writes it: `0s`, `30s`, `5m`, `1h30m`, `1d` (to the second)."""
-    seconds, parts = int(delta.total_seconds()), []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        count, seconds = divmod(seconds, size)
-        if count:
-            parts.append(f"{count}{unit}")
-    return "".join(parts) or "0s"
 
 
 def _routing_change(spec: RoutingSpec, path: str, before: RoutingSpec) -> Change | None:

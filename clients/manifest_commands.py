@@ -7,12 +7,15 @@ import argparse
 import asyncio
 import functools
 import json
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from clients import manifest, render
+from clients import integration_commands, render
 from clients.arguments import read_text, write_whole
 from clients.client import IntegrationKey, TocsinClient
 from service.errors import TocsinError
+
+if TYPE_CHECKING:
+    from clients import manifest
 
 
 def add_commands(
@@ -49,6 +52,9 @@ def add_commands(
 
 
 async def apply_file(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    # The file format is imported by the commands that read or write it, not at every start.
+    from clients import manifest
+
     text = await asyncio.to_thread(read_text, args.file)
     declared = manifest.parse(text, args.file)
     state = await manifest.fetch(client, declared, prune=args.prune)
@@ -78,12 +84,8 @@ def _show_key(out: TextIO, result: object) -> None:
     """A new integration's URL with its key, at once: if a later change is refused, it has
     been written all the same, and it can never be read again."""
     if isinstance(result, IntegrationKey):
-        integration = result.info.integration
-        out.write(  # as `integrations create` writes it
-            f"created integration {integration.name} ({integration.id}).\n"
-            "Paste this URL into the SNS topic's HTTPS subscription; it is shown only now:\n"
-            f"{result.url_with_key}\n"
-        )
+        integration_commands.warn_if_unreachable(result.info.url)
+        integration_commands.shown_once(out, "created", result)
         out.flush()
 
 
@@ -109,6 +111,8 @@ async def _apply_json(
         "applied": bool(planned.changes) and not args.dry_run,
         "created_integrations": keys,
     }
+    from clients import manifest
+
     try:
         if not args.dry_run:
             await manifest.apply(client, planned, keep)
@@ -120,6 +124,8 @@ async def _apply_json(
 
 
 async def export_file(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    from clients import manifest
+
     if args.json:  # JSON is YAML too: apply reads it back
         text = json.dumps(manifest.document(await manifest.fetch(client)), indent=2) + "\n"
     else:

@@ -22,6 +22,7 @@ from service.model import (
 from service.schedule import Schedule
 
 MESSAGE_WIDTH = 60
+CHANGES_WIDTH = 70  # an activity entry's changes, unless the table is asked for wide
 # Server-side models the client fills from the API, as JSON: what the API does not send is left
 # out (None), and a field holding something other than its name says is shown under a true
 # name (a schedule's `team_id` holds its team's name).
@@ -191,11 +192,12 @@ def _changes(entry: ActivityEntry) -> str:
     return "; ".join(parts)
 
 
-def activity_table(out: TextIO, entries: Sequence[ActivityEntry]) -> None:
-    rows = [
-        [when(e.at), e.actor, e.action, _short(_changes(e), 70), e.note.replace("\n", " ")]
-        for e in entries
-    ]
+def activity_table(out: TextIO, entries: Sequence[ActivityEntry], wide: bool = False) -> None:
+    def changes(entry: ActivityEntry) -> str:
+        text = _changes(entry)
+        return text if wide else _short(text, CHANGES_WIDTH)
+
+    rows = [[when(e.at), e.actor, e.action, changes(e), e.note.replace("\n", " ")] for e in entries]
     table(out, ["AT", "ACTOR", "ACTION", "CHANGES", "NOTE"], rows)
 
 
@@ -203,7 +205,7 @@ def event_line(out: TextIO, event: AlertEvent) -> None:
     entry, alert = event.entry, event.alert
     out.write(
         f"{when(entry.at)}  #{alert.tiny_id}  {entry.action:<16} by {entry.actor}: "
-        f"{_short(alert.message)}  [cursor {entry.seq}]\n"
+        f"{_short(alert.message)}  [--resume {entry.seq}]\n"
     )
     out.flush()
 

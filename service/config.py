@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
-from cryptography import x509
 
 from adapters.settings import NotifySettings, settings_from
 
@@ -174,6 +173,9 @@ def _pinned(value: Any, source: str) -> dict[str, bytes]:
             pem = Path(str(file)).read_bytes()
         except OSError as exc:
             raise ConfigError(key, f"cannot read {file}: {exc.strerror}", source) from exc
+        # Imported here: the CLI's client commands read this module for addresses alone.
+        from cryptography import x509
+
         try:
             x509.load_pem_x509_certificates(pem)
         except ValueError:

@@ -273,6 +273,18 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX twilio_answers_at ON twilio_answers (answered_at)",
         ),
     ),
+    Migration(
+        9,
+        "the default team created when the database was",
+        # Migration 1 made it with no time at hand (1970); the database's first migration
+        # was recorded at its real creation, in the same transaction.
+        (
+            f"""UPDATE teams SET created_at = (
+                    SELECT applied_at FROM schema_migrations WHERE version = 1)
+                WHERE id = '{DEFAULT_TEAM_ID}' AND created_at = 0
+                  AND EXISTS (SELECT 1 FROM schema_migrations WHERE version = 1)""",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

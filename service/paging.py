@@ -138,6 +138,7 @@ class PageRecord:
     attempts: int
     provider_id: str
     detail: str
+    sent_at: datetime | None = None  # the last hand-over to its provider
 
 
 @dataclass(frozen=True)

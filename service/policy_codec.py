@@ -171,6 +171,7 @@ def page_to_pb(page: PageRecord) -> escalations_pb2.PageRecord:
         provider_id=page.provider_id,
         detail=page.detail,
         alert_id=page.alert_id,
+        sent_at=None if page.sent_at is None else timestamp(page.sent_at),
     )
 
 
@@ -186,4 +187,5 @@ def page_from_pb(message: escalations_pb2.PageRecord) -> PageRecord:
         attempts=message.attempts,
         provider_id=message.provider_id,
         detail=message.detail,
+        sent_at=instant(message.sent_at) if message.HasField("sent_at") else None,
     )

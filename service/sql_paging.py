@@ -324,6 +324,7 @@ def _page_record(row: Row) -> PageRecord:
         attempts=row["attempts"],
         provider_id=row["provider_id"],
         detail=row["detail"],
+        sent_at=None if row["sent_at"] is None else from_micros(row["sent_at"]),
     )
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
+import signal
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -126,8 +129,8 @@ async def test_actions_by_tiny_id(running: Running) -> None:
         (["ack", "1"], "already acknowledged; nothing changed"),
         (["unack", "1"], "alert #1: unacknowledged"),
         (["snooze", "1", "--for", "30m"], "alert #1: snoozed"),
-        (["tag", "1", "--tags", "a", "b"], "alert #1: tagged"),
-        (["untag", "1", "--tags", "a"], "alert #1: untagged"),
+        (["tag", "1", "--tag", "a", "--tag", "b"], "alert #1: tagged"),
+        (["untag", "1", "--tag", "a"], "alert #1: untagged"),
         (["detail", "1", "--set", "k=v", "x=y"], "details updated"),
         (["detail", "1", "--remove", "x"], "details updated"),
         (["priority", "1", "--level", "p1"], "alert #1: priority set"),
@@ -138,8 +141,9 @@ async def test_actions_by_tiny_id(running: Running) -> None:
         result = await tocsin(running, "alerts", *args)
         assert result.code == 0, (args, result.err)
         assert expected in result.out, (args, result.out)
-    alert = (await tocsin(running, "alerts", "get", "1", "--json")).json()
-    assert isinstance(alert, dict)
+    got = (await tocsin(running, "alerts", "get", "1", "--json")).json()
+    assert isinstance(got, dict) and set(got) == {"alert"}  # as create and ack print it
+    alert = got["alert"]
     assert alert["status"] == "closed" and alert["closed_by"] == "ana"
     assert alert["tags"] == ["b"] and alert["details"] == {"k": "v"} and alert["priority"] == "P1"
 
@@ -237,7 +241,7 @@ async def test_revoking_the_token_in_use_needs_force(running: Running) -> None:
 async def test_integrations(running: Running) -> None:
     made = await tocsin(
         running,
-        "integrations", "create", "--name", "aws-prod", "--type", "cloudtrail",
+        "integrations", "create", "aws-prod", "--type", "cloudtrail",
         "--topic-arn", "arn:aws:sns:us-west-2:123456789012:MyTopic", "--json",
     )  # fmt: skip
     assert made.code == 0, made.err
@@ -283,7 +287,7 @@ async def test_integrations(running: Running) -> None:
 
 
 async def test_integration_rules_from_a_file(running: Running, tmp_path: Path) -> None:
-    await tocsin(running, "integrations", "create", "--name", "aws", "--type", "sns")
+    await tocsin(running, "integrations", "create", "aws", "--type", "sns")
     bad = tmp_path / "bad.yaml"
     bad.write_text("- action: create\n- action: close\n  when: {field: a, op: near, value: 1}\n")
     refused = await tocsin(running, "integrations", "set-rules", "aws", "-f", str(bad))
@@ -322,3 +326,62 @@ async def test_watch_prints_events_as_json_lines(running: Running) -> None:
     finally:
         watcher.terminate()
         await watcher.wait()
+
+
+def test_client_commands_start_without_the_server_side() -> None:
+    """The service's own parts (database drivers, migrations, the HTTP stack, providers) are
+    imported only by serve, server, shim and migrate, so a client command starts quickly."""
+    program = (
+        "import sys\n"
+        "from clients import cli\n"
+        "cli.build_parser().parse_args(['alerts', 'list'])\n"
+        "print('\\n'.join(sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True
+    )
+    loaded = set(done.stdout.split())
+    assert "clients.alert_commands" in loaded  # the check sees what the CLI loads
+    server_side = {
+        "psycopg",
+        "psycopg_pool",
+        "sqlite3",
+        "aiohttp",
+        "cryptography",
+        "service.migrations",
+        "service.server",
+        "service.sql",
+        "adapters.registry",
+        "clients.manifest",
+        "clients.shim",
+    }
+    assert loaded & server_side == set()
+
+
+async def test_ctrl_c_ends_a_command_without_a_traceback(running: Running) -> None:
+    environment = {
+        **os.environ,
+        "TOCSIN_SERVER": running.target,
+        "TOCSIN_DATA_DIR": str(running.data_dir),
+    }
+    watcher = await asyncio.create_subprocess_exec(
+        TOCSIN, "alerts", "watch", "--resume", "0",
+        env=environment, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert watcher.stdout is not None
+    await tocsin(running, "alerts", "create", "--message", "watch me")
+    line = (await asyncio.wait_for(watcher.stdout.readline(), 30)).decode()
+    assert re.search(r"  \[--resume \d+\]$", line), line  # what to type to continue after it
+    watcher.send_signal(signal.SIGINT)
+    _, err = await asyncio.wait_for(watcher.communicate(), 30)
+    assert (watcher.returncode, err.decode()) == (130, "")
+
+
+async def test_alert_log_wide_shows_changes_whole(running: Running) -> None:
+    assert (await tocsin(running, "alerts", "create", "--message", "m")).code == 0
+    value = "v" * 100
+    assert (await tocsin(running, "alerts", "detail", "1", "--set", f"k={value}")).code == 0
+    cut = await tocsin(running, "alerts", "log", "1")
+    assert value not in cut.out and "…" in cut.out
+    wide = await tocsin(running, "alerts", "log", "1", "--wide")
+    assert wide.code == 0 and f"'k': {value!r}" in wide.out and "…" not in wide.out

@@ -36,11 +36,23 @@ async def test_users_and_members_from_the_cli(running: Running) -> None:
         "--repeat-minutes", "5", "--repeat-times", "2",
     )  # fmt: skip
     assert rule.code == 0, rule.err
-    assert "again every 5 min, 2 more times" in rule.out
+    assert "  after 0s  phone\n  again every 5m, 2 more times\n" in rule.out  # as typed
     bad = await tocsin(
         running, "users", "add-contact", "alice", "--channel", "sms", "--address", "12"
     )
     assert bad.code == 1 and "E.164" in bad.err
+    longer = await tocsin(
+        running, "users", "add-contact", "alice", "--channel", "email",
+        "--address", "alice@example.com", "--name", "work-email-address",
+    )  # fmt: skip
+    assert longer.code == 0, longer.err
+    shown = (await tocsin(running, "users", "get", "alice")).out.splitlines()
+    methods = shown[shown.index("contact methods:") + 1 :][:2]
+    assert [m.split() for m in methods] == [
+        ["phone", "sms", "+4915112345678"],
+        ["work-email-address", "email", "alice@example.com"],
+    ]
+    assert methods[0].index("+49") == methods[1].index("alice@")  # in columns
     assert (await tocsin(running, "teams", "add-member", "default", "alice")).code == 0
     members = await tocsin(running, "teams", "members", "default")
     assert "alice" in members.out and "member" in members.out

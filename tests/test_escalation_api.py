@@ -83,6 +83,8 @@ async def test_policies_routing_and_escalate_to_next(
             ("alice", Channel.EMAIL, PageState.DELIVERED, alert.id),
             ("bob", Channel.SMS, PageState.DELIVERED, alert.id),
         ]
+        now = paging.clock.now()  # alice's email went at once, bob's SMS a minute later
+        assert [p.sent_at for p in pages] == [now - timedelta(minutes=1), now]
 
 
 @pytest.mark.parametrize(
@@ -169,17 +171,19 @@ async def test_policies_and_routing_from_the_cli(running: Running, tmp_path: Pat
     async with running.client() as client:
         await setup(client)
     created = await tocsin(
-        running, "policies", "create", "--name", "ops-policy", "--team", "ops",
+        running, "policies", "create", "ops-policy", "--team", "ops",
         "--rule", "0 user:alice", "--rule", "5m schedule-next:nowhere",
     )  # fmt: skip
     assert created.code == 1 and "no schedule named 'nowhere'" in created.err
     created = await tocsin(
-        running, "policies", "create", "--name", "ops-policy", "--team", "ops",
+        running, "policies", "create", "ops-policy", "--team", "ops",
         "--rule", "0 user:alice", "--rule", "5m user:bob until-closed",
         "--repeat-after", "10m", "--repeat-times", "2",
     )  # fmt: skip
     assert created.code == 0, created.err
-    assert "rule 2: after 0:05:00, page user bob (until closed)" in created.out
+    # Durations as they were typed.
+    assert "rule 2: after 5m, page user bob (until closed)" in created.out
+    assert "repeat:  after 10m, 2 more time(s)" in created.out
     file = tmp_path / "routing.yaml"
     file.write_text(
         "time_zone: Europe/Berlin\n"
@@ -189,14 +193,28 @@ async def test_policies_and_routing_from_the_cli(running: Running, tmp_path: Pat
     )
     routed = await tocsin(running, "routing", "set", "ops", "-f", str(file))
     assert routed.code == 0, routed.err
-    assert "rule 1 p1: -> ops-policy" in routed.out
+    assert "rule 1 p1: -> ops-policy when {field: priority, op: equals, value: P1}" in routed.out
     file.write_text("zone: Europe/Berlin\n")
     wrong = await tocsin(running, "routing", "set", "ops", "-f", str(file))
-    assert wrong.code == 1 and f"{file}: zone: unknown key" in wrong.err
-    made = await tocsin(running, "alerts", "create", "--message", "m", "--team", "ops", "--json")
+    assert wrong.code == 2 and f"{file}: zone: unknown key" in wrong.err  # found before a call
+    made = await tocsin(
+        running, "alerts", "create", "--message", "m", "--team", "ops", "--alias", "disk"
+    )
     assert made.code == 0
-    pages = await tocsin(running, "alerts", "pages", "1")
-    assert pages.code == 0 and pages.out.startswith("DUE")
+    for named in (["1"], ["--alias", "disk", "--team", "ops"]):  # as every alert command
+        pages = await tocsin(running, "alerts", "pages", *named)
+        assert pages.code == 0, pages.err
+        assert pages.out.split()[:7] == [
+            "DUE",
+            "SENT",
+            "USER",
+            "CHANNEL",
+            "STATE",
+            "TRIES",
+            "DETAIL",
+        ]
+    escalated = await tocsin(running, "alerts", "escalate", "--alias", "disk", "--team", "ops")
+    assert escalated.code == 0, escalated.err
 
 
 async def test_policies_update_from_the_cli_changes_only_what_is_given(running: Running) -> None:

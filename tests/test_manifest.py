@@ -263,10 +263,12 @@ async def test_export_then_apply_changes_nothing(
 
 
 async def test_errors_name_the_file_and_the_path(running: Running, tmp_path: Path) -> None:
-    async def refused(text: str) -> str:
+    async def refused(text: str, code: int = 2) -> str:
+        """Exit status 2 for what the file gets wrong by itself, 1 for what the service's
+        state refuses."""
         path = write(tmp_path, text, "bad.yaml")
         result = await apply(running, path)
-        assert result.code == 1 and result.out == "", (result.out, result.err)
+        assert result.code == code and result.out == "", (result.code, result.out, result.err)
         assert result.err.startswith(f"error: {path}: ") and result.err.count("\n") == 1
         return result.err.removeprefix(f"error: {path}: ").strip()
 
@@ -294,14 +296,14 @@ async def test_errors_name_the_file_and_the_path(running: Running, tmp_path: Pat
         "rotations, overrides)"
     )
     assert (
-        await refused(base + rotations.replace("[ann]", "[ann, zed]"))
+        await refused(base + rotations.replace("[ann]", "[ann, zed]"), code=1)
         == "schedules[0].rotations[0].participants[1]: no user named 'zed'"
     )
     assert await refused(base.replace("  - name: web\n", "  - team: ops\n")) == (
         "schedules[0].name: is required"
     )
     assert (
-        await refused(base + "    team: ops\n")
+        await refused(base + "    team: ops\n", code=1)
         == "schedules[0].team: no team named 'ops' on the server or in the file"
     )
     assert await refused("users: [{username: ann}, {username: ANN}]\n") == (
@@ -313,6 +315,10 @@ async def test_errors_name_the_file_and_the_path(running: Running, tmp_path: Pat
     assert (await refused("teams: &t []\nusers: *t\n")).startswith(
         "must not use YAML anchors or aliases (&name, *name) (line 1, column 8)"
     )
+    for start in ("not-a-time", "2026-13-45T00:00"):
+        assert (await refused(base + rotations.replace("2026-03-02T09:00", start))).startswith(
+            "schedules[0].rotations[0].start: must be an ISO 8601 time"
+        )
     # The first refusals were found before anything was made.
     assert (await tocsin(running, "users", "list", "--json")).json() == []
 

@@ -1002,6 +1002,18 @@ def test_overrides_layer_over_rotations(
             "2025-10-20T06:00+02:00",
             [("x", "", "o1")],
         ),
+        # A schedule-wide override beats a rotation-limited one, even one added after it.
+        (
+            [
+                override("o1", "x", "2025-10-21T10:00+02:00", "2025-10-21T11:00+02:00", ""),
+                override("o2", "y", "2025-10-21T10:00+02:00", "2025-10-21T11:00+02:00", P),
+            ],
+            "2025-10-21T10:30+02:00",
+            [("x", "", "o1")],
+        ),
+        # A restriction's window includes its start and excludes its end.
+        ([], "2025-10-21T09:00+02:00", [("b", P, ""), ("s", "secondary", "")]),
+        ([], "2025-10-21T16:59:59+02:00", [("b", P, ""), ("s", "secondary", "")]),
     ],
 )
 def test_who_is_on_call_layers_rotations_and_overrides(

@@ -95,7 +95,7 @@ def test_first_start_restart_and_graceful_shutdown(tmp_path: Path) -> None:
     with serving(data_dir) as (process, log, target):
         assert token_file.read_text().strip() == token  # no second admin token
         shown = cli(target, data_dir, "alerts", "get", "1", "--json")
-        assert json.loads(shown.stdout)["message"] == "survives restarts"
+        assert json.loads(shown.stdout)["alert"]["message"] == "survives restarts"
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=20) == 0
 

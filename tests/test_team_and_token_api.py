@@ -17,11 +17,14 @@ from service.errors import (
 )
 from service.model import NewAlert
 from tests.conftest import Running
+from tests.fakes import FakeClock
 
 
-async def test_default_team_exists_from_the_start(client: TocsinClient) -> None:
+async def test_default_team_exists_from_the_start(client: TocsinClient, clock: FakeClock) -> None:
     assert [t.name for t in await client.list_teams()] == ["default"]
-    assert (await client.get_team("default")).id == "default"
+    default = await client.get_team("default")
+    assert default.id == "default"
+    assert default.created_at == clock.now()  # made with the database, not in 1970
 
 
 async def test_team_lifecycle(client: TocsinClient, caplog: pytest.LogCaptureFixture) -> None:

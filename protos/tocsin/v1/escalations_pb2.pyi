@@ -426,6 +426,7 @@ class PageRecord(_message.Message):
     PROVIDER_ID_FIELD_NUMBER: _builtins.int
     DETAIL_FIELD_NUMBER: _builtins.int
     ALERT_ID_FIELD_NUMBER: _builtins.int
+    SENT_AT_FIELD_NUMBER: _builtins.int
     key: _builtins.str
     user: _builtins.str
     channel: _builtins.str
@@ -438,6 +439,10 @@ class PageRecord(_message.Message):
     alert_id: _builtins.str
     @_builtins.property
     def due_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def sent_at(self) -> _timestamp_pb2.Timestamp:
+        """When it was last handed to its provider; unset while it never was."""
+
     def __init__(
         self,
         *,
@@ -451,10 +456,11 @@ class PageRecord(_message.Message):
         provider_id: _builtins.str = ...,
         detail: _builtins.str = ...,
         alert_id: _builtins.str = ...,
+        sent_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["due_at", b"due_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["due_at", b"due_at", "sent_at", b"sent_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "alert_id", b"alert_id", "attempts", b"attempts", "channel", b"channel", "detail", b"detail", "due_at", b"due_at", "key", b"key", "provider_id", b"provider_id", "state", b"state", "user", b"user"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "alert_id", b"alert_id", "attempts", b"attempts", "channel", b"channel", "detail", b"detail", "due_at", b"due_at", "key", b"key", "provider_id", b"provider_id", "sent_at", b"sent_at", "state", b"state", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
