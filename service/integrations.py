@@ -138,7 +138,7 @@ class Integrations:
             timestamp=self._clock.now(),
             signature_version=2,
         )
-        return rules.apply(rules.stored(text), sns_alerts.action_for(delivery, found.type))
+        return rules.decide(text, sns_alerts.action_for(delivery, found.type))
 
 
 def _checked(integration: NewIntegration, fields: Collection[str]) -> NewIntegration:

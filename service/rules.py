@@ -26,12 +26,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from service import patterns, sns_alerts, templates
+from service import loader, patterns, sns_alerts, templates
 from service.errors import InvalidArgument
 from service.model import IngestAction, NewAlert, Priority
 
@@ -68,11 +67,30 @@ class Outcome:
     matched: tuple[str, ...]
 
 
+STORED_TEXT_MAX = 1_000_000  # JSON of the largest rules set-rules takes, with room to spare
+
+
 @functools.lru_cache(maxsize=256)
 def stored(text: str) -> tuple[Rule, ...]:
     """Rules as the store keeps them (JSON, checked when set): parsed once per version rather
     than for every delivery. Nothing mutates a Rule, so sharing them is safe."""
-    return parse(json.loads(text))
+    if len(text) > STORED_TEXT_MAX:
+        raise InvalidArgument("rules", f"must be at most {STORED_TEXT_MAX:,} characters as stored")
+    return parse(loader.json_document("rules", text))
+
+
+def decide(text: str, default: IngestAction) -> Outcome:
+    """What a delivery does under an integration's stored rules. Rules an older Tocsin stored
+    that this one refuses (a pattern RE2 cannot run, nesting past today's caps) must not lose
+    the delivery, which was verified and cannot be asked for again: its defaults apply, and
+    its note says why the rules did not."""
+    try:
+        kept = stored(text)
+    except InvalidArgument as exc:
+        why = f"integration rules not applied ({exc}): set them again"
+        note = f"{default.note}\n{why}" if default.note else why
+        return Outcome((dataclasses.replace(default, note=note),), ("(defaults: rules refused)",))
+    return apply(kept, default)
 
 
 def parse(data: object) -> tuple[Rule, ...]:

@@ -443,7 +443,7 @@ class SQLStore(SQLDirectory, SQLPaging, SQLInbound):
                 if seen["alert_id"] is not None:
                     earlier = _alert(_alert_row(conn, AlertRef(RefKind.ID, seen["alert_id"])))
                 return IngestResult(duplicate=True, alert=earlier, deduplicated=False)
-            outcome = rules.apply(rules.stored(row["rules"]), action(IntegrationType(row["type"])))
+            outcome = rules.decide(row["rules"], action(IntegrationType(row["type"])))
             result = IngestResult(duplicate=False, alert=None, deduplicated=False)
             for index, taken in enumerate(outcome.actions):
                 routed = dataclasses.replace(

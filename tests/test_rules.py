@@ -249,3 +249,24 @@ def test_limits_of_conditions_and_filters() -> None:
         rules.parse(
             [{"action": "close", "when": {"field": "x", "op": "matches", "value": "a" * 1001}}]
         )
+
+
+def test_stored_rules_this_version_refuses_still_take_the_delivery() -> None:
+    """Rules an older version stored, which today's checks refuse, must not lose an alert:
+    the delivery's defaults apply, with a note saying why the rules did not."""
+    backreference = (
+        '[{"action": "ignore", "when": {"field": "message", "op": "matches", "value": "(a)\\\\1"}}]'
+    )
+    deep = "[" * 100 + "]" * 100
+    huge = '[{"action": "create", "note": "' + "x" * rules.STORED_TEXT_MAX + '"}]'
+    for text in (backreference, deep, huge):
+        outcome = rules.decide(text, DEFAULT)
+        assert outcome.matched == ("(defaults: rules refused)",), text[:40]
+        (taken,) = outcome.actions
+        assert taken.kind == "create" and taken.alert == DEFAULT.alert
+        assert (
+            taken.note.startswith("integration rules not applied (")
+            and "set them again" in taken.note
+        )
+    kept = rules.decide('[{"action": "ignore"}]', DEFAULT)
+    assert kept.actions == () and kept.matched == ("rules[0]",)
