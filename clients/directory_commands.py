@@ -25,7 +25,6 @@ from clients.arguments import (
     write_whole,
 )
 from clients.client import TocsinClient
-from clients.manifest import rotation_spec
 from service.errors import FailedPrecondition, InvalidArgument
 from service.schedule import OnCall, Restriction, Schedule, Timeline
 from service.schedules import (
@@ -310,6 +309,9 @@ _ROTATION_OPTIONS = ("type", "length", "unit", "start", "end", "participants", "
 def _changed_rotations(
     current: Schedule, args: argparse.Namespace, time_zone: str
 ) -> tuple[RotationSpec, ...]:
+    # The file format is imported by the command that needs it, not at every start.
+    from clients.manifest import rotation_spec
+
     specs = [rotation_spec(r) for r in current.rotations]
     names = [spec.name.lower() for spec in specs]
     known = ", ".join(spec.name for spec in specs) or "none"
@@ -675,15 +677,15 @@ def _schedule_commands(commands: Commands, common: argparse.ArgumentParser) -> N
     update.add_argument("--name", help="rename it")
     update.add_argument("--time-zone", help="IANA zone, e.g. America/New_York")
     update.add_argument("--team", help="move it to this team")
-    update.add_argument("--description")
+    update.add_argument("--description", help="what the schedule is for")
     update.add_argument("--rotation", help="the rotation to change, or to add")
     update.add_argument("--remove-rotation", metavar="ROTATION", help="drop this rotation")
-    update.add_argument("--type", choices=[*KINDS, CUSTOM])
+    update.add_argument("--type", choices=[*KINDS, CUSTOM], help="how often the rotation hands off")
     update.add_argument("--length", type=whole_number(1), help="units per shift")
     update.add_argument("--unit", choices=["hours", "days", "weeks"], help="for custom rotations")
     update.add_argument("--start", help="first hand-off; no offset = wall time in the zone")
     update.add_argument("--end", help="when the rotation stops")
-    update.add_argument("--participants", help="usernames in order, comma-separated")
+    update.add_argument("--participants", help="usernames in order, comma-separated; none = empty")
     update.add_argument(
         "--restriction",
         type=_restriction,

@@ -61,6 +61,7 @@ EXAMPLES: dict[str, str] = {
     "--step phone:2 --repeat-minutes 10 --repeat-times 2",
     "schedules create": "tocsin schedules create web --time-zone America/New_York "
     "--rotation primary --type weekly --start 2026-03-02T09:00 --participants ann,ben",
+    "schedules update": "tocsin schedules update web --rotation primary --participants ann,ben,cy",
     "schedules list": "tocsin schedules list --team ops",
     "schedules get": "tocsin schedules get web",
     "schedules delete": "tocsin schedules delete web",
