@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import TextIO
 
+from clients.arguments import duration_text
 from clients.client import IntegrationInfo
 from service.model import (
     ActivityEntry,
@@ -124,22 +125,12 @@ def paging(result: CreateResult) -> str:
     if plan.nobody:
         return f"paging: nobody will be paged: {plan.nobody}"
     steps = [
-        f"{', '.join(s.users)} {'now' if not s.after else 'after ' + _span(s.after)}"
+        f"{', '.join(s.users)} {'now' if not s.after else 'after ' + duration_text(s.after)}"
         for s in plan.steps
         if s.users
     ]
     unreachable = f"; no contact methods: {', '.join(plan.unreachable)}" if plan.unreachable else ""
     return f"paging: {'; '.join(steps)} (policy: {plan.policy}){unreachable}"
-
-
-def _span(delta: timedelta) -> str:
-    """As durations are typed: `30s`, `5m`, `1h30m`, `1d`."""
-    seconds, parts = int(delta.total_seconds()), []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        count, seconds = divmod(seconds, size)
-        if count:
-            parts.append(f"{count}{unit}")
-    return "".join(parts) or "0s"
 
 
 def alert_detail(out: TextIO, alert: Alert) -> None:
