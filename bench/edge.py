@@ -28,12 +28,14 @@ from service import lifecycle, validation
 from service.alert_servicer import AlertServicer
 from service.alerts import Alerts, new_uuid
 from service.clock import Clock, SystemClock
+from service.config import Config
 from service.guard import Guard
 from service.metrics import AlertMetrics, RpcMetrics
 from service.migrations import DEFAULT_TEAM_ID
 from service.model import Actor, CreateResult, NewAlert
 from service.sqlite_store import SQLiteStore
 from service.store import Store
+from service.stream_slots import StreamSlots
 from service.tokens import ADMIN_TOKEN_FILE, Tokens
 
 SERVICE = alerts_pb2.DESCRIPTOR.services_by_name["AlertService"].full_name
@@ -81,7 +83,8 @@ async def serve(port: int, data_dir: Path) -> None:
         await tokens.ensure_admin_token(data_dir)
         registry = CollectorRegistry()
         guard = Guard(tokens, RpcMetrics(registry))
-        servicer = AlertServicer(UnstoredAlerts(store, clock), AlertMetrics(registry))
+        streams = StreamSlots(Config.max_watch_streams, Config.max_watch_streams_per_token)
+        servicer = AlertServicer(UnstoredAlerts(store, clock), AlertMetrics(registry), streams)
         server = grpc.aio.server()
         alerts_pb2_grpc.add_AlertServiceServicer_to_server(guard.wrap(servicer, SERVICE), server)
         # The stubs lack the public asyncio variant, `health.aio`.

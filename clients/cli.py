@@ -166,11 +166,11 @@ async def alerts_list(client: TocsinClient, args: argparse.Namespace, out: TextI
     )
     page = await client.list_alerts(query)
     alerts = list(page.items)
-    while args.all and page.next_page_token:
+    # A page may hold fewer than asked for (at most 3 MiB of alerts): fill up to the limit.
+    while page.next_page_token and (args.all or len(alerts) < args.limit):
+        size = query.page_size if args.all else args.limit - len(alerts)
         page = await client.list_alerts(
-            AlertQuery(
-                query.filter, query.sort, query.descending, query.page_size, page.next_page_token
-            )
+            AlertQuery(query.filter, query.sort, query.descending, size, page.next_page_token)
         )
         alerts.extend(page.items)
     if args.json:

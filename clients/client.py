@@ -38,6 +38,7 @@ from service.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    ResourceExhausted,
     TocsinError,
     Unauthenticated,
     Unavailable,
@@ -112,6 +113,7 @@ def error_from_rpc(exc: grpc.aio.AioRpcError) -> TocsinError:
         grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
         grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
         grpc.StatusCode.UNAVAILABLE: Unavailable,
+        grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
     }
     kind = kinds.get(code)
     if kind is None:

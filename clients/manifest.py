@@ -1,6 +1,6 @@
-"""Config as code: teams, users, schedules, escalation policies and team routing declared in
-one YAML file, and the server brought to match it (`tocsin apply -f FILE`), or written out as
-such a file (`tocsin export`).
+"""Config as code: teams, users, schedules, escalation policies, team routing and
+integrations declared in one YAML file, and the server brought to match it (`tocsin apply -f
+FILE`), or written out as such a file (`tocsin export`, without integration keys).
 
 The format::
 
@@ -66,6 +66,20 @@ The format::
             windows: ["mon 09:00-fri 17:00"]                   # default: always
         default_policy: platform-policy   # otherwise; "" for none: page the team's on-call
         default_schedule: platform-oncall # the team's on-call; "" for none
+    integrations:                         # where SNS delivers; no keys in the file
+      - name: aws-cloudtrail
+        type: cloudtrail                  # cloudtrail|cloudwatch|eventbridge|sns, required
+                                          #   for a new one; this and the next four are
+                                          #   fixed once it exists (see below)
+        team: platform                    # the owner; default: default
+        assignee_team: platform           # who gets its alerts; default: the owner
+        topic_arns: ["arn:aws:sns:eu-central-1:123456789012:cloudtrail"]  # default: the
+                                          #   first topic that confirms a subscription
+        min_signature_version: 2          # 1 or 2, default 1
+        enabled: true                     # default true
+        rules:                            # exact list when present, as `integrations
+          - action: ignore                #   set-rules` takes them; [] for the defaults
+            when: {field: eventName, op: equals, value: ConsoleLogin}
 
 Names match the server's case-insensitively. Applying changes only what the file mentions:
 other teams, users, schedules, policies and routing are left alone, and so is any key an
@@ -73,20 +87,28 @@ object leaves out or gives no value (a user without `contact_methods` keeps thei
 gets the defaults above; a policy without `rules` keeps its own, and a new one needs them).
 Lists that are given are exact: `members: []` removes every member. Overrides are matched by
 user, start, end and rotation; apply adds the missing ones and never removes one, so overrides
-made through the API survive; policies, likewise, are never deleted. Wall times that the zone
-skips or repeats are refused, naming the file and the path in it; give such a time with its
-UTC offset.
+made through the API survive. Nothing is deleted unless `--prune` is given (see
+`clients.manifest_prune`): then what the file leaves out, of the kinds it gives a list for
+(`users: []` included), is deleted, after every other change; never the `default` team, a
+token or an override. Wall times that the zone skips or repeats are refused, naming the file
+and the path in it; give such a time with its UTC offset.
 
 A team's description cannot be changed through the API, so a differing one is reported as a
-warning, not a change: re-applying the same file still says "no changes".
+warning, not a change: re-applying the same file still says "no changes". So is an
+integration's type, team, assignee team, topic ARNs or minimum signature version: changing
+them would mean a new integration, whose new URL and key every SNS subscription would need,
+and apply never deletes and recreates one. Apply does set its rules and enable or disable
+it. A new integration's URL with its key is printed as it is created, once: the server keeps
+only the key's hash, so an export has no keys.
 
 Everything is checked, against the server's current state, before the first change is made:
 among it, that every `notify` names a user, schedule or team, and that the policies and the
 schedule a routing names are its own team's (as they will be after apply). The changes go in
-dependency order (teams, users, team members, schedules, overrides, policies, routing), one
-call at a time. What only the server can judge (an override that ended before the server's
-now, which it refuses to add) may still be refused midway: the error then says that the
-changes before it were made, and applying the file again finishes the job.
+dependency order (teams, users, team members, schedules, overrides, policies, routing,
+integrations, then what `--prune` deletes), one call at a time. What only the server can
+judge (an override that ended before the server's now, which it refuses to add) may still
+be refused midway: the error then says that the changes before it were made, and applying
+the file again finishes the job.
 """
 
 from __future__ import annotations
@@ -104,6 +126,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from clients import manifest_integrations, manifest_prune
 from clients.arguments import duration
 from clients.client import TocsinClient
 from service import loader, validation
@@ -220,10 +243,15 @@ class Manifest:
     schedules: tuple[ScheduleDecl, ...] = ()
     policies: tuple[PolicyDecl, ...] = ()
     routing: tuple[RoutingDecl, ...] = ()
+    integrations: tuple[manifest_integrations.IntegrationDecl, ...] = ()
+    kinds: frozenset[str] = frozenset()  # the top-level keys given a list, even `[]`
 
 
 # Parsing: shapes and field rules, with paths into the file. Errors inside are
 # InvalidArgument(path, rule); `parse` names the file.
+
+
+KINDS = ("teams", "users", "schedules", "policies", "routing", "integrations")
 
 
 def parse(text: str, file: str) -> Manifest:
@@ -237,21 +265,24 @@ def parse(text: str, file: str) -> Manifest:
             {} if data is None else data,
             "",
             (),
-            ("teams", "users", "schedules", "policies", "routing"),
+            KINDS,
         )
         teams = _list(root.get("teams"), "teams", _team)
         users = _list(root.get("users"), "users", _user)
         schedules = _list(root.get("schedules"), "schedules", _schedule)
         policies = _list(root.get("policies"), "policies", _policy)
         routing = _list(root.get("routing"), "routing", _routing)
+        integrations = _list(root.get("integrations"), "integrations", manifest_integrations.parse)
         _unique([t.name for t in teams], "teams", "name")
         _unique([u.username for u in users], "users", "username")
         _unique([s.name for s in schedules], "schedules", "name")
         _unique([p.name for p in policies], "policies", "name")
         _unique([r.team for r in routing], "routing", "team")
+        _unique([i.name for i in integrations], "integrations", "name")
     except InvalidArgument as exc:
         raise ManifestError(file, exc.field, exc.rule) from None
-    return Manifest(file, teams, users, schedules, policies, routing)
+    kinds = frozenset(kind for kind in KINDS if isinstance(root.get(kind), list))
+    return Manifest(file, teams, users, schedules, policies, routing, integrations, kinds)
 
 
 def _at(path: str, key: str) -> str:
@@ -672,12 +703,18 @@ class State:
     overrides: Mapping[str, tuple[Override, ...]]
     policies: Mapping[str, PolicySpec] = field(default_factory=dict)
     routing: Mapping[str, RoutingSpec] = field(default_factory=dict)  # by team
+    integrations: Mapping[str, manifest_integrations.IntegrationState] = field(default_factory=dict)
+    alerted_teams: frozenset[str] = frozenset()  # of those `--prune` would delete
 
 
-async def fetch(client: TocsinClient, manifest: Manifest | None = None) -> State:
+async def fetch(
+    client: TocsinClient, manifest: Manifest | None = None, *, prune: bool = False
+) -> State:
     """The server's state. For a manifest: the members of the teams it lists members for, the
-    overrides overlapping those it lists, and the routing of the teams it routes. Without one
-    (for export): everything, with the overrides that have not ended."""
+    overrides overlapping those it lists, the routing of the teams it routes and the rules of
+    the integrations it lists; to prune, also every team's routing and which of the teams it
+    would delete have alerts. Without one (for export): everything, with the overrides that
+    have not ended."""
     teams = {t.name.lower(): t for t in await client.list_teams()}
     users = {u.username.lower(): u for u in await client.list_users()}
     schedules = {s.name.lower(): s for s in await client.list_schedules()}
@@ -687,8 +724,15 @@ async def fetch(client: TocsinClient, manifest: Manifest | None = None) -> State
         member_of = list(teams)
         windows = {key: (None, None) for key in schedules}
         routed = list(teams)
+        integrations = await manifest_integrations.fetch(client, None)
     else:
         routed = [r.team.lower() for r in manifest.routing if r.team.lower() in teams]
+        if prune:
+            routed = list(teams)
+        integrations = {}
+        if manifest.integrations or prune:
+            listed = [i.name for i in manifest.integrations]
+            integrations = await manifest_integrations.fetch(client, listed)
         member_of = [
             t.name.lower()
             for t in manifest.teams
@@ -704,7 +748,12 @@ async def fetch(client: TocsinClient, manifest: Manifest | None = None) -> State
         for key, (start, end) in windows.items()
     }
     routing = {key: await client.get_routing(teams[key].name) for key in routed}
-    return State(teams, users, schedules, members, overrides, policies, routing)
+    alerted: frozenset[str] = frozenset()
+    if manifest is not None and prune:
+        alerted = await manifest_prune.alerted_teams(client, manifest, teams)
+    return State(
+        teams, users, schedules, members, overrides, policies, routing, integrations, alerted
+    )
 
 
 # Planning: what differs, and the calls that make it match. Pure: no I/O.
@@ -720,6 +769,8 @@ class Step:
     call: Call
     # The file's name for a field of the request the server refuses, when they differ.
     field_path: Callable[[str], str] | None = None
+    # Its result is shown as soon as it comes: a new integration's URL and key exist only then.
+    shown: bool = False
 
 
 @dataclass(frozen=True)
@@ -742,11 +793,13 @@ class Plan:
         return [line for change in self.changes for line in change.lines]
 
 
-def plan(manifest: Manifest, state: State) -> Plan:
-    """Every change that makes the server match the file, in an order the server accepts.
+def plan(manifest: Manifest, state: State, *, prune: bool = False) -> Plan:
+    """Every change that makes the server match the file, in an order the server accepts;
+    with `prune`, then the deletions of what the file leaves out, of the kinds it lists.
     Checks what needs the server's state first: references to users, teams, schedules and
-    policies that exist in neither the file nor the server, rotations, rules against contact
-    methods, and that routing names only its own team's policies and schedule."""
+    policies that exist in neither the file nor the server (or that prune would delete),
+    rotations, rules against contact methods, and that routing names only its own team's
+    policies and schedule."""
     # Canonical names by lower-cased name; the server's spelling wins.
     users = {u.username.lower(): u.username for u in manifest.users}
     users.update({key: u.username for key, u in state.users.items()})
@@ -787,6 +840,13 @@ def plan(manifest: Manifest, state: State) -> Plan:
         for i, schedule in enumerate(manifest.schedules):
             changes.extend(_override_changes(schedule, f"schedules[{i}]", state, users))
         changes.extend(_escalation_changes(manifest, state, users, teams))
+        made, cannot = manifest_integrations.changes(
+            manifest.integrations, state.integrations, teams
+        )
+        changes.extend(made)
+        warnings.extend(cannot)
+        if prune:
+            changes.extend(manifest_prune.deletions(manifest, state))
     except InvalidArgument as exc:
         raise ManifestError(manifest.file, exc.field, exc.rule) from None
     return Plan(manifest.file, tuple(c for c in changes if c is not None), tuple(warnings))
@@ -1353,14 +1413,17 @@ def _routing_text(rule: RoutingRuleSpec) -> str:
 # Applying
 
 
-async def apply(client: TocsinClient, plan: Plan) -> None:
-    """Makes the plan's changes, in order. A refusal is reported with the path in the file
-    of what was refused; the changes before it stay made, and re-applying finishes."""
+async def apply(
+    client: TocsinClient, plan: Plan, show: Callable[[object], None] | None = None
+) -> None:
+    """Makes the plan's changes, in order, passing what a step shows to `show` at once. A
+    refusal is reported with the path in the file of what was refused; the changes before it
+    stay made, and re-applying finishes."""
     made = 0
     for change in plan.changes:
         for step in change.steps:
             try:
-                await step.call(client)
+                result = await step.call(client)
             except (InvalidArgument, NotFound, AlreadyExists, FailedPrecondition) as exc:
                 path, problem = step.path, str(exc)
                 if isinstance(exc, InvalidArgument) and exc.field != "request":
@@ -1370,6 +1433,8 @@ async def apply(client: TocsinClient, plan: Plan) -> None:
                     problem += " (the changes before it were made; fix this and apply again)"
                 raise ManifestError(plan.file, path, problem) from None
             made += 1
+            if step.shown and show is not None:
+                show(result)
 
 
 # Exporting
@@ -1387,6 +1452,7 @@ def document(state: State) -> dict[str, object]:
         "routing": [
             _routing_doc(r) for r in state.routing.values() if r != RoutingSpec(r.team)
         ],  # a team without routing has none to write
+        "integrations": [manifest_integrations.document(i) for i in state.integrations.values()],
     }
 
 
@@ -1400,8 +1466,8 @@ async def export(client: TocsinClient) -> str:
         width=100,
     )
     return (
-        "# Tocsin teams, users, schedules, policies, routing: `tocsin apply -f FILE` to match.\n"
-        + text
+        "# Tocsin teams, users, schedules, policies, routing, integrations (without their keys):"
+        " `tocsin apply -f FILE` to match.\n" + text
     )
 
 

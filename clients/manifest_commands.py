@@ -1,16 +1,18 @@
-"""`tocsin apply` and `tocsin export`: teams, users, schedules, escalation policies and team
-routing as a YAML file (the format is described in `clients.manifest`)."""
+"""`tocsin apply` and `tocsin export`: teams, users, schedules, escalation policies, team
+routing and integrations as a YAML file (the format is described in `clients.manifest`)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 from typing import Any, TextIO
 
 from clients import manifest, render
 from clients.arguments import read_text, write_whole
-from clients.client import TocsinClient
+from clients.client import IntegrationKey, TocsinClient
+from service.errors import TocsinError
 
 
 def add_commands(
@@ -20,19 +22,27 @@ def add_commands(
     apply_command = commands.add_parser(
         "apply",
         parents=[common],
-        help="make teams, users, schedules, policies and routing match a YAML file",
-        description="Creates or updates what the file declares; leaves everything else alone.",
+        help="make teams, users, schedules, policies, routing and integrations match a YAML file",
+        description="Creates or updates what the file declares; leaves everything else alone "
+        "unless --prune is given. A new integration's URL and key are printed once.",
     )
     apply_command.add_argument("-f", "--file", required=True, help="the YAML file")
     apply_command.add_argument(
         "--dry-run", action="store_true", help="show the changes without making them"
+    )
+    apply_command.add_argument(
+        "--prune",
+        action="store_true",
+        help="also delete what the file leaves out, of the kinds it lists (never the default "
+        "team, tokens or overrides); see the changes with --dry-run first",
     )
     apply_command.set_defaults(run=apply_file)
 
     export_command = commands.add_parser(
         "export",
         parents=[common],
-        help="write teams, users, schedules, policies and routing as a file for apply",
+        help="write teams, users, schedules, policies, routing and integrations (without "
+        "their keys) as a file for apply",
     )
     export_command.add_argument("-o", "--output", help="write to this file (default: stdout)")
     export_command.set_defaults(run=export_file)
@@ -41,16 +51,10 @@ def add_commands(
 async def apply_file(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
     text = await asyncio.to_thread(read_text, args.file)
     declared = manifest.parse(text, args.file)
-    planned = manifest.plan(declared, await manifest.fetch(client, declared))
+    state = await manifest.fetch(client, declared, prune=args.prune)
+    planned = manifest.plan(declared, state, prune=args.prune)
     if args.json:
-        if not args.dry_run:
-            await manifest.apply(client, planned)
-        result = {
-            "changes": planned.lines,
-            "warnings": list(planned.warnings),
-            "applied": bool(planned.changes) and not args.dry_run,
-        }
-        render.write_json(out, result)
+        await _apply_json(client, planned, args, out)
         return
     for warning in planned.warnings:
         out.write(f"warning: {args.file}: {warning}\n")
@@ -66,8 +70,53 @@ async def apply_file(client: TocsinClient, args: argparse.Namespace, out: TextIO
     elif args.dry_run:
         out.write(f"dry run: {changes} not made\n")
     else:
-        await manifest.apply(client, planned)
+        await manifest.apply(client, planned, functools.partial(_show_key, out))
         out.write(f"{changes} made\n")
+
+
+def _show_key(out: TextIO, result: object) -> None:
+    """A new integration's URL with its key, at once: if a later change is refused, it has
+    been written all the same, and it can never be read again."""
+    if isinstance(result, IntegrationKey):
+        integration = result.info.integration
+        out.write(  # as `integrations create` writes it
+            f"created integration {integration.name} ({integration.id}).\n"
+            "Paste this URL into the SNS topic's HTTPS subscription; it is shown only now:\n"
+            f"{result.url_with_key}\n"
+        )
+        out.flush()
+
+
+async def _apply_json(
+    client: TocsinClient, planned: manifest.Plan, args: argparse.Namespace, out: TextIO
+) -> None:
+    keys: list[dict[str, str]] = []
+
+    def keep(result: object) -> None:
+        if isinstance(result, IntegrationKey):
+            keys.append(
+                {
+                    "name": result.info.integration.name,
+                    "id": result.info.integration.id,
+                    "url": result.url_with_key,
+                    "api_key": result.api_key,
+                }
+            )
+
+    result: dict[str, object] = {
+        "changes": planned.lines,
+        "warnings": list(planned.warnings),
+        "applied": bool(planned.changes) and not args.dry_run,
+        "created_integrations": keys,
+    }
+    try:
+        if not args.dry_run:
+            await manifest.apply(client, planned, keep)
+    except TocsinError as exc:
+        # The keys of what was created before the refusal are written all the same.
+        render.write_json(out, result | {"applied": False, "error": str(exc)})
+        raise
+    render.write_json(out, result)
 
 
 async def export_file(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:

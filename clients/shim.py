@@ -33,7 +33,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 
 from adapters.settings import TwilioSettings
-from clients import sns_message, sns_signature
+from clients import http_guard, sns_message, sns_signature
 from clients.callbacks import Callbacks
 from clients.client import error_from_rpc
 from clients.inbound import GrpcInbound, InboundPort
@@ -185,11 +185,14 @@ class Shim:
         inbound: InboundPort | None = None,
         twilio: TwilioSettings | None = None,
         public_url: Callable[[], str] = lambda: "",
+        idle_seconds: float = Config.idle_timeout_seconds,
     ) -> None:
         """`channel` reaches the service's gRPC health; `ingest`, its ingest use case;
         `inbound`, where answers to pages go (None: no such routes). `twilio` holds the auth
         token Twilio's requests are checked with (None: its routes answer 404), and
-        `public_url` the base URL Twilio reaches this edge at."""
+        `public_url` the base URL Twilio reaches this edge at. A connection without a
+        request for `idle_seconds`, or a body that takes longer to arrive, is closed."""
+        self._idle_seconds = idle_seconds
         self._health = health_pb2_grpc.HealthStub(channel)
         self._ingest = ingest
         self._registry = registry
@@ -211,9 +214,8 @@ class Shim:
     def app(self, *, public: bool = True) -> web.Application:
         """The HTTP edge; without `public`, only its health and metrics (`tocsin server`,
         whose public traffic goes to `tocsin shim` replicas)."""
-        # A little over SNS's largest message, so the envelope around it fits; aiohttp answers
-        # 413 past this.
-        app = web.Application(client_max_size=sns_message.MAX_BODY_BYTES + 16 * 1024)
+        # A little over SNS's largest message, so the envelope around it fits; 413 past this.
+        app = http_guard.application(self._idle_seconds, sns_message.MAX_BODY_BYTES + 16 * 1024)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/metrics", self.metrics)
         if not public:
@@ -223,6 +225,10 @@ class Shim:
         if self._callbacks is not None:
             self._callbacks.add_routes(app.router)
         return app
+
+    def runner(self, *, public: bool = True) -> web.AppRunner:
+        """The server for `app(public=public)`, closing idle connections."""
+        return http_guard.runner(self.app(public=public), self._idle_seconds)
 
     async def ical(self, request: web.Request) -> web.Response:
         """A schedule's iCalendar feed; the secret in the path is the only credential."""
@@ -278,11 +284,7 @@ class Shim:
         api_key = request.query.get("apiKey", "")
         if not api_key:
             raise SnsDeliveryError(401, "the integration URL's apiKey is missing")
-        try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            raise SnsDeliveryError(413, "the body is larger than an SNS message can be") from None
-        message = sns_message.parse(body)
+        message = sns_message.parse(await request.read())  # read (and limited) by http_guard
         sns_message.check_headers(message, request.headers)
         now = self._clock.now()
         sns_message.check_fresh(
@@ -339,9 +341,9 @@ async def run_shim(target: str, token: str, config: Config, clock: Clock) -> Non
             inbound=GrpcInbound(channel, token),
             twilio=config.notifications.twilio,
             public_url=lambda: config.integration_base_url(bound[0] if bound else 0),
+            idle_seconds=config.idle_timeout_seconds,
         )  # fmt: skip
-        # No access log: integration URLs carry their API key in the query string.
-        runner = web.AppRunner(shim.app(), access_log=None)
+        runner = shim.runner()
         await runner.setup()
         host, port = split_address(config.http_listen)
         try:

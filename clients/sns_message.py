@@ -120,7 +120,7 @@ def parse(body: bytes) -> SnsMessage:
         data = json.loads(body, object_pairs_hook=_unique_keys)
     except RecursionError:
         raise malformed("the body nests too deeply to be an SNS message") from None
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except ValueError:  # not UTF-8, not JSON, or a number past Python's 4,300 digits
         raise malformed(
             "the body is not an SNS JSON message; if raw message delivery is on for this "
             "subscription, turn it off"

@@ -15,14 +15,17 @@ from service.errors import InvalidArgument
 from service.guard import caller
 from service.metrics import AlertMetrics
 from service.model import Actor, Transition
+from service.reply_size import fitted
+from service.stream_slots import StreamSlots
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class AlertServicer(alerts_pb2_grpc.AlertServiceServicer):
-    def __init__(self, alerts: Alerts, metrics: AlertMetrics) -> None:
+    def __init__(self, alerts: Alerts, metrics: AlertMetrics, streams: StreamSlots) -> None:
         self._alerts = alerts
         self._metrics = metrics
+        self._streams = streams
 
     @staticmethod
     def _actor(user: str, note: str) -> Actor:
@@ -54,11 +57,10 @@ class AlertServicer(alerts_pb2_grpc.AlertServiceServicer):
         size = validation.page_size(
             request.page_size, default=ALERTS_PAGE_DEFAULT, maximum=ALERTS_PAGE_MAX
         )
-        page = await self._alerts.list(codec.query_from_pb(request, size))
-        return alerts_pb2.ListAlertsResponse(
-            alerts=[codec.alert_to_pb(alert) for alert in page.items],
-            next_page_token=page.next_page_token,
+        alerts, token = await fitted(
+            lambda n: self._alerts.list(codec.query_from_pb(request, n)), codec.alert_to_pb, size
         )
+        return alerts_pb2.ListAlertsResponse(alerts=alerts, next_page_token=token)
 
     async def AcknowledgeAlert(
         self, request: alerts_pb2.AlertActionRequest, context: Context
@@ -136,21 +138,22 @@ class AlertServicer(alerts_pb2_grpc.AlertServiceServicer):
     async def ListAlertActivity(
         self, request: alerts_pb2.ListAlertActivityRequest, context: Context
     ) -> alerts_pb2.ListAlertActivityResponse:
-        page = await self._alerts.activity(
-            codec.ref_from_pb(request.ref), request.page_size, request.page_token
+        ref = codec.ref_from_pb(request.ref)
+        entries, token = await fitted(
+            lambda n: self._alerts.activity(ref, n, request.page_token),
+            codec.entry_to_pb,
+            request.page_size,  # 0 (the default size) until a page must shrink
         )
-        return alerts_pb2.ListAlertActivityResponse(
-            entries=[codec.entry_to_pb(entry) for entry in page.items],
-            next_page_token=page.next_page_token,
-        )
+        return alerts_pb2.ListAlertActivityResponse(entries=entries, next_page_token=token)
 
     async def WatchAlerts(
         self, request: alerts_pb2.WatchAlertsRequest, context: Context
     ) -> AsyncIterator[alerts_pb2.AlertEvent]:
         cursor = request.resume_cursor
         after = validation.sequence_number("resume_cursor", cursor) if cursor else None
-        async for event in self._alerts.watch(after, request.team):
-            yield codec.event_to_pb(event)
+        with self._streams.taken(caller().id):
+            async for event in self._alerts.watch(after, request.team):
+                yield codec.event_to_pb(event)
 
 
 def _reply(transition: Transition) -> alerts_pb2.AlertActionResponse:

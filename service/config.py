@@ -66,6 +66,13 @@ class Config:
     # How long a page being sent is left to its sender: if the process dies mid-send, another
     # engine (or this one, restarted) sends it again when the lease runs out.
     page_lease_seconds: int = 60
+    # A connection to either port with no call for this long is closed, and so is one whose
+    # request does not arrive within it (a request body on the HTTP edge, say).
+    idle_timeout_seconds: int = 120
+    # WatchAlerts streams open at once: in all, and per token. Each costs a database read per
+    # change and per poll, which every other call waits behind.
+    max_watch_streams: int = 100
+    max_watch_streams_per_token: int = 10
     sns: SnsConfig = SnsConfig()
     notifications: NotifySettings = field(default_factory=NotifySettings)
 
@@ -182,7 +189,7 @@ def _read_file(path: Path) -> dict[str, Any]:
         raise ConfigError("config", f"cannot read {path}: {exc.strerror}") from exc
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: an int past 4,300 digits
         raise ConfigError("config", f"{path} is not valid YAML: {exc}") from exc
     if data is None:
         return {}
@@ -195,16 +202,23 @@ def _read_file(path: Path) -> dict[str, Any]:
     return data
 
 
+# The keys that hold a whole number: what of, and the least and most allowed.
+_WHOLE_NUMBERS = {
+    "database_pool_size": ("connections", 1, 200),
+    "page_lease_seconds": ("seconds", 1, 3600),
+    "idle_timeout_seconds": ("seconds", 1, 86400),
+    "max_watch_streams": ("streams", 1, 100_000),
+    "max_watch_streams_per_token": ("streams", 1, 100_000),
+}
+
+
 def _parse(key: str, value: Any, source: str) -> Any:
-    if key == "database_pool_size":
+    if key in _WHOLE_NUMBERS:
+        unit, least, most = _WHOLE_NUMBERS[key]
         text = str(value).strip()
-        if isinstance(value, bool) or not text.isdigit() or not 1 <= int(text) <= 200:
-            raise ConfigError(key, "must be a whole number of connections, 1 to 200", source)
-        return int(text)
-    if key == "page_lease_seconds":
-        text = str(value).strip()
-        if isinstance(value, bool) or not text.isdigit() or not 1 <= int(text) <= 3600:
-            raise ConfigError(key, "must be a whole number of seconds, 1 to 3600", source)
+        whole = text.isascii() and text.isdigit() and len(text) <= 9
+        if isinstance(value, bool) or not whole or not least <= int(text) <= most:
+            raise ConfigError(key, f"must be a whole number of {unit}, {least} to {most}", source)
         return int(text)
     if not isinstance(value, str):
         raise ConfigError(key, f"must be a string, not {type(value).__name__}", source)

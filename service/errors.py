@@ -1,5 +1,17 @@
 """Domain errors. Servicers map each to one gRPC status code."""
 
+# How much of a caller's value an error message quotes back: enough to recognise it. The
+# message travels in a gRPC trailer, and trailers past the peer's metadata limit (8 KiB by
+# default) break the call instead of carrying its status.
+ECHO_LIMIT = 100
+
+
+def shown(value: str, limit: int = ECHO_LIMIT) -> str:
+    """`value` quoted for an error message, cut to its first `limit` characters."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}… ({len(value)} characters)"
+
 
 class TocsinError(Exception):
     """Base of the errors a caller can act on; the message is shown to them."""
@@ -28,6 +40,10 @@ class FailedPrecondition(TocsinError):
 
 class Unavailable(TocsinError):
     """A dependency (the database) failed; retrying later can help."""
+
+
+class ResourceExhausted(TocsinError):
+    """A limit on what one caller, or all, may hold at once (open streams): close some first."""
 
 
 class Unauthenticated(TocsinError):

@@ -27,6 +27,7 @@ from service.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    ResourceExhausted,
     TocsinError,
     Unauthenticated,
     Unavailable,
@@ -51,6 +52,7 @@ _CODES: tuple[tuple[type[TocsinError], grpc.StatusCode], ...] = (
     (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
     (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
     (DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
+    (ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (Unavailable, grpc.StatusCode.UNAVAILABLE),
 )
 
@@ -80,11 +82,27 @@ def audit(action: str, **details: str) -> None:
     )
 
 
+# The most UTF-8 bytes of status message sent. It travels in a trailer, and one past the
+# peer's metadata limit (8 KiB by default; percent-encoding triples non-ASCII bytes) breaks the
+# call instead of ending it with its status. Messages quote callers' values through
+# `errors.shown`; this cut is for any that does not.
+MAX_STATUS_MESSAGE = 1000
+
+
 def status_of(exc: Exception) -> tuple[grpc.StatusCode, str]:
     for kind, code in _CODES:
         if isinstance(exc, kind):
-            return code, str(exc)
+            return code, _cut(str(exc))
     return grpc.StatusCode.INTERNAL, "internal error; the server log has the details"
+
+
+def _cut(message: str) -> str:
+    encoded = message.encode(errors="replace")
+    if len(encoded) <= MAX_STATUS_MESSAGE:
+        return message
+    ellipsis = "…"
+    kept = encoded[: MAX_STATUS_MESSAGE - len(ellipsis.encode())]
+    return kept.decode(errors="ignore") + ellipsis  # "ignore": a character cut in two
 
 
 def bearer_secret(context: Context) -> str:

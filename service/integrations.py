@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import secrets
@@ -108,15 +109,17 @@ class Integrations:
     async def set_rules(self, integration: str, text: str) -> tuple[rules.Rule, ...]:
         """Checks every rule, then replaces the integration's rules with them."""
         validation.text("rules_yaml", text, RULES_TEXT_MAX)
-        data = loader.yaml_document("rules_yaml", text, plain=True) if text.strip() else []
-        parsed = rules.parse(data)
-        await self._store.set_integration_rules(_named(integration), json.dumps(data))
+        # Up to a second for the largest rules: in a thread, so deliveries go on meanwhile.
+        parsed, data = await asyncio.to_thread(_read_rules, text)
+        await self._store.set_integration_rules(_named(integration), data)
         return parsed
 
     async def get_rules(self, integration: str) -> str:
         """The rules as YAML: for people to read, never on a delivery's path."""
         stored = json.loads(await self._store.get_integration_rules(_named(integration)))
-        return yaml.dump(stored, Dumper=_Dumper, sort_keys=False) if stored else ""
+        if not stored:
+            return ""
+        return await asyncio.to_thread(yaml.dump, stored, Dumper=_Dumper, sort_keys=False)
 
     async def test_rules(self, integration: str, message: str, subject: str) -> rules.Outcome:
         """What the integration's rules would do with this message; nothing is stored."""
@@ -158,6 +161,12 @@ def _checked(integration: NewIntegration, fields: Collection[str]) -> NewIntegra
     for index, topic in enumerate(topics):
         validation.topic_arn(f"topic_arns[{index}]", topic)
     return dataclasses.replace(integration, topic_arns=topics)
+
+
+def _read_rules(text: str) -> tuple[tuple[rules.Rule, ...], str]:
+    """The rules in `text`, checked, and the JSON the store keeps of them."""
+    data = loader.yaml_document("rules_yaml", text, plain=True) if text.strip() else []
+    return rules.parse(data), json.dumps(data)
 
 
 def _named(integration: str) -> str:

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
+from service.errors import shown
+
 T = TypeVar("T")
 
 
@@ -182,8 +184,8 @@ class AlertRef:
 
     def describe(self) -> str:
         if self.kind is RefKind.ALIAS:
-            return f"alias {self.value!r} in team {self.team or DEFAULT_TEAM!r}"
-        return f"{self.kind.value} {self.value!r}"
+            return f"alias {shown(self.value)} in team {shown(self.team or DEFAULT_TEAM)}"
+        return f"{self.kind.value} {shown(self.value)}"
 
 
 class SortField(enum.Enum):

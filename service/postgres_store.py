@@ -46,7 +46,7 @@ from service import migrations
 from service.clock import Clock
 from service.errors import FailedPrecondition, Unavailable
 from service.migrations import LATEST_VERSION
-from service.postgres_failures import Failure, failure
+from service.postgres_failures import Connects, Failure, failure
 from service.postgres_probe import Probe
 from service.sql import POSTGRES, Cursor, Dialect, Job, R, savepoint
 from service.sql_store import SQLStore, _ChangeSignal
@@ -58,10 +58,13 @@ APPLICATION_NAME = "tocsin"  # as pg_stat_activity shows the pool's connections
 _MIGRATION_LOCK = 7316029  # an advisory lock key: one migrating process at a time
 _ATTEMPTS = 64  # conflicts resolve in a few; this many means something is wrong
 _CONNECT_TIMEOUT_SECONDS = 2  # libpq's least: a server that answers at all answers sooner
-# How long a job waits for a pooled connection. The pool has a connection for each worker
-# thread, so a job waits only for the pool to open one: milliseconds while the database is
-# there. Longer means it cannot be reached, and the caller must hear so within 2 s.
+# How long a job waits for a pooled connection before asking whether the pool can open one
+# (`service.postgres_failures`): if not, the caller hears so, within 2 s of the database going.
+# The pool has a connection for each worker thread, so a job waits only for the pool to open
+# one: milliseconds while the database is there, seconds on a loaded machine, for at most
+# `_BUSY_SECONDS`.
 _POOL_TIMEOUT_SECONDS = 1.0
+_BUSY_SECONDS = 5.0
 # ...and while the last ping found it unreachable: a connection the pool still holds is used,
 # but no job waits for one, so calls during an outage fail at once and do not queue.
 _UNREACHABLE_WAIT_SECONDS = 0.1
@@ -243,6 +246,7 @@ class PostgresStore(SQLStore):
             connect_timeout=_CONNECT_TIMEOUT_SECONDS,
             application_name=APPLICATION_NAME,
         )
+        self._connects = Connects()
         self.conflicts = 0  # jobs run again because another transaction got in the way
         self._counting = threading.Lock()  # jobs run on several threads
 
@@ -270,6 +274,7 @@ class PostgresStore(SQLStore):
             self._url,
             min_size=min(2, self._pool_size),  # the configuration allows a pool of one
             max_size=self._pool_size,
+            connection_class=self._connects.connection_class(),
             kwargs={
                 "row_factory": _rows,
                 "connect_timeout": _CONNECT_TIMEOUT_SECONDS,
@@ -347,7 +352,8 @@ class PostgresStore(SQLStore):
         if pool is None:
             raise Unavailable("the store is not open")
         lost_one = False
-        for attempt in range(1, _ATTEMPTS + 1):
+        started = time.monotonic()
+        for attempt in itertools.count(1):
             conn: psycopg.Connection[Any] | None = None
             committing = False
             wait = _POOL_TIMEOUT_SECONDS if self._probe.reachable else _UNREACHABLE_WAIT_SECONDS
@@ -364,9 +370,15 @@ class PostgresStore(SQLStore):
                     self._loop.call_soon_threadsafe(self._signal.fire)
                 return result
             except psycopg.Error as exc:
-                kind = failure(exc, connection_broken=conn is not None and conn.broken)
+                kind = failure(
+                    exc,
+                    connection_broken=conn is not None and conn.broken,
+                    pool_failing=self._connects.failing,
+                )
                 if kind is None:
                     raise
+                if kind is Failure.BUSY and time.monotonic() - started < _BUSY_SECONDS:
+                    continue
                 if kind is Failure.CONFLICT and attempt < _ATTEMPTS:
                     with self._counting:
                         self.conflicts += 1
@@ -384,7 +396,7 @@ class PostgresStore(SQLStore):
                     pool.check()
                     continue
                 raise Unavailable(_unavailable(kind, exc)) from exc
-        raise AssertionError("unreachable")
+        raise AssertionError("unreachable")  # the loop ends only by return or raise
 
     async def _listen(self) -> None:
         """Fires the change signal for every commit on any replica, reconnecting as needed."""
@@ -415,6 +427,8 @@ def _unavailable(kind: Failure, exc: psycopg.Error) -> str:
         return "the database is too busy: a job kept conflicting"
     if kind is Failure.UNREACHABLE:
         return "cannot reach the database: no connection to it"
+    if kind is Failure.BUSY:
+        return f"the database is too busy: no connection free within {_BUSY_SECONDS:g} s"
     return f"the database failed: {exc}"
 
 

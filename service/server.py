@@ -65,10 +65,12 @@ from service.notifier import Notifier
 from service.paging import ClaimedPage
 from service.policies import Policies
 from service.postgres_store import PostgresStore, redacted_url
+from service.request_decoding import DecodingServer
 from service.schedule_servicer import ScheduleServicer
 from service.schedules import Schedules
 from service.sql_store import SQLStore
 from service.sqlite_store import SQLiteStore
+from service.stream_slots import StreamSlots
 from service.team_servicer import TeamServicer
 from service.teams import Teams
 from service.token_servicer import TokenServicer
@@ -96,6 +98,22 @@ SERVICE_NAMES = (
     escalations_pb2.DESCRIPTOR.services_by_name["EscalationService"].full_name,
     inbound_pb2.DESCRIPTOR.services_by_name["InboundService"].full_name,
 )
+
+
+def grpc_options(config: Config) -> list[tuple[str, int]]:
+    """The gRPC server's channel arguments: connections are not kept for nobody."""
+    idle_ms = config.idle_timeout_seconds * 1000
+    return [
+        ("grpc.so_reuseport", 0),
+        # A connection with no call for this long is told to go (GOAWAY) and closed.
+        ("grpc.max_connection_idle_ms", idle_ms),
+        # One that has not finished its HTTP/2 handshake by then is closed (default 120 s).
+        ("grpc.server_handshake_timeout_ms", idle_ms),
+        # A peer that stops answering pings while it holds a call (a watch stream, say) has
+        # gone: its calls end and its connection closes instead of waiting for TCP to notice.
+        ("grpc.keepalive_time_ms", idle_ms),
+        ("grpc.keepalive_timeout_ms", 20_000),
+    ]
 
 
 def open_store(config: Config, clock: Clock) -> SQLStore:
@@ -138,6 +156,9 @@ class TocsinServer:
         )
         self.schedules = Schedules(self.store, clock)
         self.alert_metrics = AlertMetrics(self.registry)
+        self.watch_streams = StreamSlots(
+            config.max_watch_streams, config.max_watch_streams_per_token
+        )
         if isinstance(self.store, PostgresStore):
             store = self.store
             ConflictMetrics(self.registry, lambda: store.conflicts)
@@ -237,7 +258,10 @@ class TocsinServer:
         )
 
     async def _start_grpc(self) -> None:
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        server = grpc.aio.server(options=grpc_options(self.config))
+        # Every service registers through this, so a request that cannot be decoded gets
+        # INVALID_ARGUMENT rather than gRPC's UNKNOWN and traceback.
+        registrar = DecodingServer(server).as_server()
         guard = Guard(self.tokens, RpcMetrics(self.registry))
         (
             alerts_name,
@@ -251,22 +275,25 @@ class TocsinServer:
             inbound_name,
         ) = SERVICE_NAMES
         alerts_pb2_grpc.add_AlertServiceServicer_to_server(
-            guard.wrap(AlertServicer(self.alerts, self.alert_metrics), alerts_name), server
+            guard.wrap(
+                AlertServicer(self.alerts, self.alert_metrics, self.watch_streams), alerts_name
+            ),
+            registrar,
         )
         teams_pb2_grpc.add_TeamServiceServicer_to_server(
-            guard.wrap(TeamServicer(self.teams), teams_name), server
+            guard.wrap(TeamServicer(self.teams), teams_name), registrar
         )
         tokens_pb2_grpc.add_TokenServiceServicer_to_server(
-            guard.wrap(TokenServicer(self.tokens), tokens_name), server
+            guard.wrap(TokenServicer(self.tokens), tokens_name), registrar
         )
         integrations_pb2_grpc.add_IntegrationServiceServicer_to_server(
-            guard.wrap(IntegrationServicer(self.integrations), integrations_name), server
+            guard.wrap(IntegrationServicer(self.integrations), integrations_name), registrar
         )
         ingest_pb2_grpc.add_IngestServiceServicer_to_server(
-            guard.wrap(IngestServicer(self.ingest), ingest_name), server
+            guard.wrap(IngestServicer(self.ingest), ingest_name), registrar
         )
         users_pb2_grpc.add_UserServiceServicer_to_server(
-            guard.wrap(UserServicer(self.users), users_name), server
+            guard.wrap(UserServicer(self.users), users_name), registrar
         )
         schedules_pb2_grpc.add_ScheduleServiceServicer_to_server(
             guard.wrap(
@@ -277,25 +304,25 @@ class TocsinServer:
                 ),
                 schedules_name,
             ),
-            server,
+            registrar,
         )
         escalations_pb2_grpc.add_EscalationServiceServicer_to_server(
             guard.wrap(
                 EscalationServicer(self.policies, self.alerts, self.store), escalations_name
             ),
-            server,
+            registrar,
         )
         inbound_pb2_grpc.add_InboundServiceServicer_to_server(
-            guard.wrap(InboundServicer(self.inbound), inbound_name), server
+            guard.wrap(InboundServicer(self.inbound), inbound_name), registrar
         )
         # Health answers without a token: load balancers probe it without credentials.
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, registrar)
         # The stubs lack the asyncio reflection servicer, `reflection.aio`.
         reflecting = reflection.aio.ReflectionServicer(  # type: ignore[attr-defined]
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME)
         )
         reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
-            guard.wrap(reflecting, reflection.SERVICE_NAME), server
+            guard.wrap(reflecting, reflection.SERVICE_NAME), registrar
         )
         try:
             port = server.add_insecure_port(self.config.grpc_listen)
@@ -327,9 +354,9 @@ class TocsinServer:
             inbound=LocalInbound(self.inbound),
             twilio=self.config.notifications.twilio,
             public_url=lambda: self.config.integration_base_url(self.http_port),
+            idle_seconds=self.config.idle_timeout_seconds,
         )
-        # No access log: integration URLs carry their API key in the query string.
-        runner = web.AppRunner(shim.app(public=self._public_edge), access_log=None)
+        runner = shim.runner(public=self._public_edge)
         await runner.setup()
         http_host, http_port = split_address(self.config.http_listen)
         site = web.TCPSite(runner, http_host, http_port)

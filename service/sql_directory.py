@@ -12,7 +12,7 @@ from datetime import datetime
 
 from service import documents
 from service.clock import from_micros, to_micros
-from service.errors import AlreadyExists, FailedPrecondition, NotFound
+from service.errors import AlreadyExists, FailedPrecondition, NotFound, shown
 from service.schedule import Override, Schedule, continued
 from service.sql import Db, IntegrityError, Row, Transactions, is_unique_violation
 from service.user import MemberRole, Role, TeamMember, User
@@ -396,7 +396,7 @@ def _by_id_or_name(conn: Db, table: str, key: str, ref: str, what: str) -> Row:
     if row is None:
         row = conn.execute(f"SELECT * FROM {table} WHERE {key} = ?", (ref.lower(),)).fetchone()
     if row is None:
-        raise NotFound(f"{what}: no {what} named {ref!r}")
+        raise NotFound(f"{what}: no {what} named {shown(ref)}")
     return row
 
 

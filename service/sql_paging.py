@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from service import documents, escalation, lifecycle, paging, recipients
 from service.clock import from_micros, to_micros
-from service.errors import AlreadyExists, FailedPrecondition, NotFound
+from service.errors import AlreadyExists, FailedPrecondition, NotFound, shown
 from service.escalation import ENGINE_ACTOR, Escalation, State
 from service.model import (
     Actor,
@@ -201,7 +201,7 @@ def _policy_row(conn: Db, ref: str) -> Row:
             "SELECT * FROM escalation_policies WHERE name_key = ?", (ref.lower(),)
         ).fetchone()
     if row is None:
-        raise NotFound(f"policy: no policy named {ref!r}")
+        raise NotFound(f"policy: no policy named {shown(ref)}")
     return row
 
 
@@ -426,7 +426,7 @@ class SQLPaging(Transactions):
                     "SELECT id FROM teams WHERE id = ? OR name_key = ?", (team, team.lower())
                 ).fetchone()
                 if found is None:
-                    raise NotFound(f"team: no team named {team!r}")
+                    raise NotFound(f"team: no team named {shown(team)}")
                 sql, params = sql + " WHERE team_id = ?", (found["id"],)
             rows = conn.execute(sql + " ORDER BY name_key", params)
             return [documents.policy(r["document"]) for r in rows]
@@ -495,7 +495,7 @@ class SQLPaging(Transactions):
                 "SELECT id FROM teams WHERE id = ? OR name_key = ?", (team, team.lower())
             ).fetchone()
             if found is None:
-                raise NotFound(f"team: no team named {team!r}")
+                raise NotFound(f"team: no team named {shown(team)}")
             return _routing(conn, found["id"]) or Routing(found["id"])
 
         return await self._read(job)

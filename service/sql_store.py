@@ -28,6 +28,7 @@ from service.errors import (
     NotFound,
     PermissionDenied,
     Unavailable,
+    shown,
 )
 from service.migrations import DEFAULT_TEAM_ID
 from service.model import (
@@ -519,7 +520,7 @@ class SQLStore(SQLDirectory, SQLPaging, SQLInbound):
         def job(conn: Db) -> TokenInfo:
             row = conn.execute("SELECT * FROM api_tokens WHERE id = ?", (token_id,)).fetchone()
             if row is None:
-                raise NotFound(f"no token with id {token_id!r}")
+                raise NotFound(f"no token with id {shown(token_id)}")
             if row["revoked_at"] is not None:
                 return _token(row)
             # Locked: two replicas revoking the last two tokens at once must not both succeed.
@@ -623,7 +624,7 @@ def _team_with_open_alias(conn: Db, team: str, alias: str) -> Row:
     if row is None:
         row = conn.execute(_TEAM_AND_OPEN_ALIAS + "name_key = ?", (alias, team.lower())).fetchone()
     if row is None:
-        raise NotFound(f"owner_team: no team named {team!r}")
+        raise NotFound(f"owner_team: no team named {shown(team)}")
     return row
 
 
@@ -633,7 +634,7 @@ def _team_row(conn: Db, team: str, field: str) -> Row:
     if row is None:
         row = conn.execute("SELECT * FROM teams WHERE name_key = ?", (team.lower(),)).fetchone()
     if row is None:
-        raise NotFound(f"{field}: no team named {team!r}")
+        raise NotFound(f"{field}: no team named {shown(team)}")
     return row
 
 
@@ -653,7 +654,7 @@ def _integration_row(conn: Db, integration: str) -> Row:
             f"{_INTEGRATION_SELECT} WHERE i.name_key = ?", (integration.lower(),)
         ).fetchone()
     if row is None:
-        raise NotFound(f"no integration named {integration!r}")
+        raise NotFound(f"no integration named {shown(integration)}")
     return row
 
 

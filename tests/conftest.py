@@ -7,6 +7,7 @@ import socket
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,16 +66,19 @@ async def serving(
     notifiers: Mapping[Channel, Notifier] | None = None,
     notifications: NotifySettings | None = None,
     backend: str = "sqlite",
+    **settings: Any,
 ) -> AsyncIterator[Running]:
     """A real server on free loopback ports, on a fresh data directory (and, for the
     postgresql backend, a fresh database). Pages go to `notifiers` if given, else to the
-    providers `notifications` configures (else the log)."""
+    providers `notifications` configures (else the log); `settings` are other `Config` keys."""
     with contextlib.ExitStack() as stack:
         url = ""
         if backend == "postgresql":
             url = stack.enter_context(postgres_database())
             await PostgresStore(url, clock).migrate()
-        async with _serving(tmp_path, clock, sns, notifiers, notifications, url) as running:
+        async with _serving(
+            tmp_path, clock, sns, notifiers, notifications, url, settings
+        ) as running:
             yield running
 
 
@@ -86,6 +90,7 @@ async def _serving(
     notifiers: Mapping[Channel, Notifier] | None,
     notifications: NotifySettings | None,
     database_url: str,
+    settings: Mapping[str, Any],
 ) -> AsyncIterator[Running]:
     sns = sns or SnsConfig()
     http_listen, public_url = "127.0.0.1:0", ""
@@ -101,6 +106,7 @@ async def _serving(
         public_url=public_url,
         sns=sns,
         notifications=notifications or NotifySettings(),
+        **settings,
     )
     environ = {SECRET_ENV: LINK_SECRET} if database_url else None
     server = TocsinServer(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import AsyncGenerator, Awaitable
 from datetime import timedelta
+from pathlib import Path
 from typing import cast
 
 import grpc
@@ -18,6 +19,7 @@ from service.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    ResourceExhausted,
     Unauthenticated,
     Unavailable,
 )
@@ -33,7 +35,9 @@ from service.model import (
     RefKind,
     Responder,
 )
-from tests.conftest import Running
+from service.validation import DESCRIPTION_MAX
+from tests.conftest import Running, serving
+from tests.fakes import FakeClock
 
 UNKNOWN_PRIORITY = cast(alerts_pb2.Priority.ValueType, 9)
 
@@ -296,6 +300,21 @@ async def test_list_with_filter_sort_and_pages(client: TocsinClient, running: Ru
     assert [a.message for a in urgent.items] == ["alert 0", "alert 5"]
 
 
+async def test_a_page_of_large_alerts_fits_in_a_client_message(client: TocsinClient) -> None:
+    # 100 alerts of 45 KB (15,000 three-byte characters) are over the 4 MiB a client takes.
+    description = "€" * DESCRIPTION_MAX
+    for i in range(100):
+        await client.create_alert(NewAlert(message=f"large {i}", description=description))
+    page = await client.list_alerts(AlertQuery(page_size=100))
+    assert 0 < len(page.items) < 100 and page.next_page_token
+    seen = list(page.items)
+    while page.next_page_token:
+        page = await client.list_alerts(AlertQuery(page_size=100, page_token=page.next_page_token))
+        seen.extend(page.items)
+    assert sorted(a.message for a in seen) == sorted(f"large {i}" for i in range(100))
+    assert all(a.description == description for a in seen)
+
+
 async def test_watch_streams_changes_and_resumes(client: TocsinClient) -> None:
     events: list[AlertEvent] = []
 
@@ -318,6 +337,38 @@ async def test_watch_streams_changes_and_resumes(client: TocsinClient) -> None:
     events.clear()
     await asyncio.wait_for(watch(2, first_cursor), 10)
     assert [e.entry.action for e in events] == ["acknowledged", "closed"]
+
+
+async def test_watch_streams_are_limited_per_token_and_in_all(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    async with (
+        serving(tmp_path, clock, max_watch_streams=3, max_watch_streams_per_token=2) as running,
+        running.client() as admin,
+    ):
+        _, other_secret = await admin.create_token("other")
+        await admin.create_alert(NewAlert(message="watched"))
+        async with running.client(other_secret) as other:
+
+            async def opened(client: TocsinClient) -> AsyncGenerator[AlertEvent, None]:
+                stream = client.watch(resume_cursor="0")
+                await anext(stream)  # the alert's creation: the stream is under way
+                return stream
+
+            streams = [await opened(admin), await opened(admin)]
+            with pytest.raises(ResourceExhausted, match="2 watch streams open, the limit per"):
+                await opened(admin)
+            streams.append(await opened(other))  # another token's first: three in all
+            with pytest.raises(ResourceExhausted, match="max_watch_streams\\)"):
+                await opened(other)
+            await streams.pop().aclose()  # the call ends; its slot frees once the server sees
+            for _ in range(100):
+                if running.server.watch_streams.open < 3:
+                    break
+                await asyncio.sleep(0.05)
+            streams.append(await opened(other))
+            for stream in streams:
+                await stream.aclose()
 
 
 async def test_watch_from_now_skips_the_past(client: TocsinClient) -> None:

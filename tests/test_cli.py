@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from service.model import NewAlert
 from tests.conftest import Running, serving
 from tests.fakes import FakeClock
 
@@ -104,6 +105,18 @@ async def test_create_says_who_will_be_paged_or_that_nobody_will(running: Runnin
     )
     assert refused.code != 0
     assert "responders[0]: no user named 'nosuch'" in refused.err
+
+
+async def test_list_fills_its_limit_from_pages_that_fit_in_a_message(running: Running) -> None:
+    # 45 KB each: the server sends these a few MiB at a time, under the client's 4 MiB.
+    async with running.client() as client:
+        for i in range(100):
+            await client.create_alert(NewAlert(message=f"large {i}", description="€" * 15_000))
+    listed = await tocsin(running, "alerts", "list", "--limit", "90", "--json")
+    assert listed.code == 0, listed.err
+    data = listed.json()
+    assert isinstance(data, dict)
+    assert len(data["alerts"]) == 90 and data["next_page_token"]
 
 
 async def test_actions_by_tiny_id(running: Running) -> None:

@@ -43,6 +43,11 @@ def test_config_path_from_the_environment(tmp_path: Path) -> None:
         ("database_url: 'postgresql://db'\n", "database_url", "must name its database"),
         ("database_url: 'postgresql://db/t?bogus=1'\n", "database_url", "not a PostgreSQL"),
         ("database_pool_size: 0\n", "database_pool_size", "1 to 200"),
+        ("idle_timeout_seconds: 0\n", "idle_timeout_seconds", "seconds, 1 to 86400"),
+        ("idle_timeout_seconds: 1.5\n", "idle_timeout_seconds", "whole number"),
+        ("max_watch_streams: -1\n", "max_watch_streams", "streams, 1 to 100000"),
+        ("max_watch_streams_per_token: 'many'\n", "max_watch_streams_per_token", "streams"),
+        (f"max_watch_streams: {'9' * 5000}\n", "config", "not valid YAML"),
         ("- a list\n", "config", "mapping"),
         ("key: [unclosed\n", "config", "not valid YAML"),
     ],
@@ -54,6 +59,15 @@ def test_bad_files_name_the_key(tmp_path: Path, text: str, key: str, words: str)
         load(path, {}, {})
     assert caught.value.key == key
     assert words in str(caught.value)
+
+
+def test_connection_and_stream_limits_from_the_file_and_the_environment(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("idle_timeout_seconds: 30\nmax_watch_streams: 40\n")
+    env = {"TOCSIN_MAX_WATCH_STREAMS": "50", "TOCSIN_MAX_WATCH_STREAMS_PER_TOKEN": "5"}
+    config = load(path, env, {})
+    assert config.idle_timeout_seconds == 30
+    assert (config.max_watch_streams, config.max_watch_streams_per_token) == (50, 5)
 
 
 def test_integration_urls_use_the_public_url_else_the_listener() -> None:

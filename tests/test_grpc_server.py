@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from protos.tocsin.v1 import alerts_pb2, alerts_pb2_grpc
+from service.errors import NotFound
+from service.guard import MAX_STATUS_MESSAGE, status_of
 from tests.conftest import Running
 
 
@@ -43,3 +50,78 @@ async def test_reflection_needs_a_token(running: Running) -> None:
         # written meanwhile could fail on its own account (INTERNAL) and hide how it ended.
         call = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(timeout=5)
         assert await call.code() is grpc.StatusCode.UNAUTHENTICATED
+
+
+GARBAGE = b"\xff\xff\xff\xff"  # a field tag with no end: no message decodes from it
+
+
+@pytest.mark.parametrize(
+    ("method", "kind", "with_token"),
+    [
+        ("/tocsin.v1.AlertService/GetAlert", "unary", False),
+        ("/tocsin.v1.AlertService/GetAlert", "unary", True),
+        ("/tocsin.v1.AlertService/WatchAlerts", "stream", True),
+        ("/grpc.health.v1.Health/Check", "unary", False),
+        ("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", "bidi", True),
+    ],
+)
+async def test_a_request_that_does_not_decode_is_invalid_argument_in_one_log_line(
+    running: Running,
+    caplog: pytest.LogCaptureFixture,
+    method: str,
+    kind: str,
+    with_token: bool,
+) -> None:
+    metadata = (("authorization", f"Bearer {running.token}"),) if with_token else ()
+    caplog.set_level(logging.INFO)
+    async with grpc.aio.insecure_channel(running.target) as channel:
+        # No serializers: the bytes go out as they are.
+        if kind == "bidi":
+            bidi = channel.stream_stream(method, None, None)
+            call: Any = bidi(iter([GARBAGE]), metadata=metadata, timeout=5)
+        elif kind == "stream":
+            call = channel.unary_stream(method, None, None)(GARBAGE, metadata=metadata, timeout=5)
+        else:
+            call = channel.unary_unary(method, None, None)(GARBAGE, metadata=metadata, timeout=5)
+        assert await call.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert "is not a valid" in await call.details()
+    about = [r for r in caplog.records if method in r.getMessage()]
+    assert len(about) == 1 and about[0].levelno <= logging.WARNING
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+async def test_an_error_quotes_a_long_value_cut_so_its_status_arrives(running: Running) -> None:
+    long_id = "x" * 20_000  # quoted whole, the status would pass gRPC's 8 KiB trailer limit
+    async with grpc.aio.insecure_channel(running.target) as channel:
+        stub = alerts_pb2_grpc.AlertServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await stub.GetAlert(
+                alerts_pb2.GetAlertRequest(ref=alerts_pb2.AlertRef(id=long_id)),
+                metadata=(("authorization", f"Bearer {running.token}"),),
+                timeout=5,
+            )
+    assert raised.value.code() is grpc.StatusCode.NOT_FOUND
+    details = raised.value.details() or ""
+    assert details.startswith("no alert with id 'xxx") and "20000 characters" in details
+    assert len(details) < 200
+
+
+def test_a_status_message_is_cut_whatever_raised_it() -> None:
+    code, message = status_of(NotFound("no such thing: " + "😀" * 50_000))
+    assert code is grpc.StatusCode.NOT_FOUND
+    assert message.startswith("no such thing: 😀") and message.endswith("…")
+    assert len(message.encode()) <= MAX_STATUS_MESSAGE
+
+
+async def test_a_long_status_message_reaches_the_caller_whole(running: Running) -> None:
+    name = "😀" * 5_000  # no team has it; more than 8 KiB however it is quoted
+    async with grpc.aio.insecure_channel(running.target) as channel:
+        stub = alerts_pb2_grpc.AlertServiceStub(channel)
+        ref = alerts_pb2.AlertRef(alias="a", team=name)
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await stub.GetAlert(
+                alerts_pb2.GetAlertRequest(ref=ref),
+                metadata=(("authorization", f"Bearer {running.token}"),),
+                timeout=5,
+            )
+    assert raised.value.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT)

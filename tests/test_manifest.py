@@ -12,6 +12,7 @@ import yaml
 
 from clients import manifest
 from clients.client import TocsinClient
+from service.model import IntegrationType, NewAlert, NewIntegration
 from service.policies import PolicySpec, RoutingRuleSpec, RoutingSpec, RuleSpec
 from service.policy import Repeat
 from service.schedule import Unit
@@ -156,6 +157,7 @@ async def test_changes_in_the_file_are_made_and_shown(
     assert dry.json() == {
         "applied": False,
         "warnings": [],
+        "created_integrations": [],
         "changes": [
             "~ user alice: full_name 'Alice Archer' -> 'Alice A. Archer'",
             "~ user alice: contact method phone sms +4915112345678 -> sms +4915187654321",
@@ -536,3 +538,328 @@ async def test_policies_and_routing_apply_change_export_and_refuse(
     with pytest.raises(manifest.ManifestError) as refusal:
         await manifest.apply(client, stale)
     assert str(refusal.value) == "x.yaml: policies[0].rules[1].notify[1]: no user named 'dave'"
+
+
+INTEGRATIONS = """\
+integrations:
+  - name: aws-cloudtrail
+    type: cloudtrail
+    team: Platform
+    topic_arns: ["arn:aws:sns:eu-central-1:123456789012:cloudtrail"]
+    min_signature_version: 2
+    rules:
+      - action: ignore
+        when: {field: eventName, op: equals, value: ConsoleLogin}
+      - action: create
+        alert: {priority: P2, tags: [aws, "{{source | lower}}"]}
+  - name: quiet-sns
+    type: sns
+    enabled: false
+"""
+
+
+async def test_integrations_are_created_once_updated_in_place_and_exported_without_keys(
+    running: Running, client: TocsinClient, tmp_path: Path
+) -> None:
+    path = write(tmp_path, ONCALL + INTEGRATIONS)
+    made = await apply(running, path)
+    assert made.code == 0, made.err
+    cloudtrail, quiet = await client.list_integrations()
+    found = cloudtrail.integration
+    lines = made.out.splitlines()
+    assert lines[8:] == [
+        "+ integration aws-cloudtrail",
+        "+ integration quiet-sns",
+        # Each new integration's URL with its key, this once.
+        f"created integration aws-cloudtrail ({found.id}).",
+        "Paste this URL into the SNS topic's HTTPS subscription; it is shown only now:",
+        lines[12],
+        f"created integration quiet-sns ({quiet.integration.id}).",
+        "Paste this URL into the SNS topic's HTTPS subscription; it is shown only now:",
+        lines[15],
+        "10 changes made",
+    ]
+    assert lines[12].startswith(f"{cloudtrail.url}?apiKey=tocsin_ik_")
+    assert lines[15].startswith(f"{quiet.url}?apiKey=tocsin_ik_")
+    assert (found.owner_team, found.assignee_team, found.enabled) == ("platform", "platform", True)
+    assert (found.topic_arns, found.min_signature_version) == (
+        ("arn:aws:sns:eu-central-1:123456789012:cloudtrail",),
+        2,
+    )
+    rules = yaml.safe_load(await client.get_integration_rules("aws-cloudtrail"))
+    assert [r["action"] for r in rules] == ["ignore", "create"]
+    assert not (await client.get_integration("quiet-sns")).integration.enabled
+    again = await apply(running, path)
+    assert (again.code, again.out) == (0, "no changes\n"), again.err
+
+    # Rules and enabled change in place; what only a new integration could change is a
+    # warning, never a delete and recreate (which would change the URL and key).
+    changed = (
+        (ONCALL + INTEGRATIONS)
+        .replace("value: ConsoleLogin", "value: GetObject")
+        .replace("enabled: false", "enabled: true")
+        .replace("min_signature_version: 2", "min_signature_version: 1")
+        .replace("type: sns", "type: eventbridge")
+    )
+    path = write(tmp_path, changed)
+    dry = await apply(running, path, "--dry-run")
+    assert dry.code == 0, dry.err
+    assert dry.out.splitlines() == [
+        f"warning: {path}: integrations[0].min_signature_version: 1 differs from integration "
+        "aws-cloudtrail's (2), which apply cannot change: that needs a new integration, with a "
+        "new URL and key",
+        f"warning: {path}: integrations[1].type: eventbridge differs from integration "
+        "quiet-sns's (sns), which apply cannot change: that needs a new integration, with a "
+        "new URL and key",
+        '~ integration aws-cloudtrail: rules[0] {"action": "ignore", "when": {"field": '
+        '"eventName", "op": "equals", "value": "ConsoleLogin"}} -> {"action": "ignore", '
+        '"when": {"field": "eventName", "op": "equals", "value": "GetObject"}}',
+        "~ integration quiet-sns: enabled false -> true",
+        "dry run: 2 changes not made",
+    ]
+    made = await apply(running, path, "--json")
+    assert made.code == 0, made.err
+    assert made.json() == {
+        "changes": dry.out.splitlines()[2:-1],
+        "warnings": [line.removeprefix(f"warning: {path}: ") for line in dry.out.splitlines()[:2]],
+        "applied": True,
+        "created_integrations": [],
+    }
+    rules = yaml.safe_load(await client.get_integration_rules("aws-cloudtrail"))
+    assert rules[0]["when"]["value"] == "GetObject"
+    after = await client.get_integration("quiet-sns")
+    assert after.integration.enabled and after.integration.id != ""
+    assert after.integration.type.value == "sns"
+    assert (await client.get_integration("aws-cloudtrail")).integration.id == found.id
+    assert (await apply(running, path)).out.splitlines()[-1] == "no changes"
+
+    exported = await tocsin(running, "export")
+    assert exported.code == 0, exported.err
+    assert "apiKey" not in exported.out and "tocsin_ik_" not in exported.out
+    document = yaml.safe_load(exported.out)
+    assert document["integrations"][0] == {
+        "name": "aws-cloudtrail",
+        "type": "cloudtrail",
+        "team": "platform",
+        "assignee_team": "platform",
+        "topic_arns": ["arn:aws:sns:eu-central-1:123456789012:cloudtrail"],
+        "min_signature_version": 2,
+        "enabled": True,
+        "rules": rules,
+    }
+    target = write(tmp_path, exported.out, "exported.yaml")
+    assert (await apply(running, target)).out == "no changes\n"
+
+
+async def test_integration_errors_name_the_path(client: TocsinClient) -> None:
+    async def refused(text: str) -> str:
+        try:
+            declared = manifest.parse(text, "x.yaml")
+            manifest.plan(declared, await manifest.fetch(client, declared))
+        except manifest.ManifestError as exc:
+            return str(exc).removeprefix("x.yaml: ")
+        raise AssertionError(f"not refused: {text}")
+
+    def bad(old: str, new: str) -> str:
+        assert old in INTEGRATIONS
+        return "teams: [{name: platform}]\n" + INTEGRATIONS.replace(old, new)
+
+    assert await refused(bad("    type: sns\n", "")) == (
+        "integrations[1].type: is required for a new integration (one of cloudtrail, "
+        "cloudwatch, eventbridge, sns)"
+    )
+    assert await refused(bad("type: sns", "type: pagerduty")) == (
+        "integrations[1].type: must be one of cloudtrail, cloudwatch, eventbridge, sns "
+        "(got 'pagerduty')"
+    )
+    assert await refused(bad("team: Platform", "team: ops")) == (
+        "integrations[0].team: no team named 'ops' on the server or in the file"
+    )
+    assert (await refused(bad(":cloudtrail", ":cloud trail"))).startswith(
+        "integrations[0].topic_arns[0]: must be an SNS topic ARN"
+    )
+    assert await refused(bad("action: ignore", "action: explode")) == (
+        "integrations[0].rules[0].action: must be one of create, close, acknowledge, add-note, "
+        "ignore"
+    )
+    assert await refused(bad("min_signature_version: 2", "min_signature_version: 3")) == (
+        "integrations[0].min_signature_version: must be 1 or 2 (got 3)"
+    )
+    assert await refused(bad("name: quiet-sns", "name: AWS-cloudtrail")) == (
+        "integrations[1].name: 'AWS-cloudtrail' is listed twice"
+    )
+    assert await client.list_integrations() == []
+
+
+OPS = """\
+teams: [{name: ops, members: [{user: dave}]}]
+users: [{username: dave}, {username: erin}]
+schedules:
+  - name: ops-oncall
+    team: ops
+    time_zone: UTC
+    rotations: [{name: main, type: daily, start: 2026-11-30T09:00, participants: [dave]}]
+policies: [{name: ops-policy, team: ops, rules: [{after: 0, notify: ["schedule:ops-oncall"]}]}]
+routing: [{team: ops, default_policy: ops-policy, default_schedule: ops-oncall}]
+integrations: [{name: ops-sns, type: sns, team: ops}]
+"""
+
+
+async def test_prune_deletes_what_the_file_leaves_out_after_a_dry_run(
+    running: Running, client: TocsinClient, tmp_path: Path
+) -> None:
+    base = write(tmp_path, ONCALL + ESCALATION + INTEGRATIONS)
+    assert (await apply(running, base)).code == 0
+    exported = write(tmp_path, (await tocsin(running, "export")).out, "exported.yaml")
+    ops = await apply(running, write(tmp_path, OPS, "ops.yaml"), "--json")
+    assert ops.code == 0, ops.err
+    result = ops.json()
+    assert isinstance(result, dict)
+    (key,) = result["created_integrations"]
+    ops_sns = (await client.get_integration("ops-sns")).integration
+    assert (key["name"], key["id"]) == ("ops-sns", ops_sns.id)
+    assert key["url"].endswith(f"/v1/sns/{ops_sns.id}?apiKey={key['api_key']}")
+    assert key["api_key"].startswith("tocsin_ik_")
+
+    # Without --prune, what the file leaves out is left alone.
+    assert (await apply(running, base)).out == "no changes\n"
+    dry = await apply(running, base, "--prune", "--dry-run")
+    assert dry.code == 0, dry.err
+    assert dry.out.splitlines() == [
+        "- delete routing ops",
+        "- delete integration ops-sns",
+        "- delete policy ops-policy",
+        "- delete schedule ops-oncall",
+        "- delete user dave",
+        "- delete user erin",
+        "- delete team ops",
+        "dry run: 7 changes not made",
+    ]
+    assert {u.username for u in await client.list_users()} >= {"dave", "erin"}
+    # Routing not listed: the routing of a team that goes is cleared all the same, first.
+    unrouted = manifest.parse(
+        ONCALL + ESCALATION[: ESCALATION.index("routing:")] + INTEGRATIONS, "x.yaml"
+    )
+    state = await manifest.fetch(client, unrouted, prune=True)
+    assert manifest.plan(unrouted, state, prune=True).lines == dry.out.splitlines()[:-1]
+    as_json = await apply(running, base, "--prune", "--dry-run", "--json")
+    assert as_json.json() == {
+        "changes": dry.out.splitlines()[:-1],
+        "warnings": [],
+        "applied": False,
+        "created_integrations": [],
+    }
+
+    made = await apply(running, base, "--prune")
+    assert made.code == 0, made.err
+    assert made.out.splitlines()[-1] == "7 changes made"
+    assert sorted(t.name for t in await client.list_teams()) == ["default", "platform"]
+    assert {u.username for u in await client.list_users()} == {"alice", "bob", "carol"}
+    assert [s.name for s in await client.list_schedules()] == ["platform-oncall"]
+    assert sorted(p.name for p in await client.list_policies()) == ["platform-policy", "quiet"]
+    names = sorted(i.integration.name for i in await client.list_integrations())
+    assert names == ["aws-cloudtrail", "quiet-sns"]
+    assert (await apply(running, base, "--prune")).out == "no changes\n"
+    # An export, pruned, changes nothing; the token in use is never a thing prune touches.
+    assert (await apply(running, exported, "--prune")).out == "no changes\n"
+    assert (await tocsin(running, "tokens", "list")).code == 0
+
+
+async def test_prune_only_the_kinds_listed_and_refuse_what_cannot_finish(
+    running: Running, client: TocsinClient, clock: FakeClock, tmp_path: Path
+) -> None:
+    async def planned(text: str) -> manifest.Plan:
+        declared = manifest.parse(text, "x.yaml")
+        return manifest.plan(
+            declared, await manifest.fetch(client, declared, prune=True), prune=True
+        )
+
+    async def refused(text: str) -> str:
+        try:
+            await planned(text)
+        except manifest.ManifestError as exc:
+            return str(exc).removeprefix("x.yaml: ")
+        raise AssertionError(f"not refused: {text}")
+
+    assert (await apply(running, write(tmp_path, ONCALL))).code == 0
+    # Users are listed, so only users are pruned; `teams: []` never deletes `default`.
+    users = "users: [{username: alice}, {username: bob}, {username: carol}]\n"
+    assert (await planned(users)).changes == ()
+    assert (await planned("teams: [{name: platform}]\n")).changes == ()
+    assert (await planned("routing: []\nintegrations: []\n")).changes == ()
+
+    # What stays may not name what prune would delete: nothing is made.
+    assert await refused("users: [{username: alice}, {username: carol}]\n") == (
+        "users: --prune would delete user 'bob', which the file does not list, but schedule "
+        "platform-oncall, which the file does not list, names it: list it in the file"
+    )
+    assert await refused(
+        "users: [{username: alice}, {username: carol}]\n" + ONCALL[ONCALL.index("schedules:") :]
+    ) == (
+        "schedules[0].rotations[0].participants[1]: names user 'bob', which is not in the "
+        "file's users, so --prune would delete it: list it there"
+    )
+    await client.create_team("Ops")
+    await client.create_integration(NewIntegration("Ops-SNS", IntegrationType.SNS, team="ops"))
+    assert await refused("teams: [{name: platform}]\n") == (
+        "teams: --prune would delete team 'Ops', which the file does not list, but integration "
+        "Ops-SNS, which the file does not list, names it: list it in the file"
+    )
+    await client.delete_integration("ops-sns")
+    await client.create_alert(NewAlert("Disk full", owner_team="ops"))
+    assert await refused("teams: [{name: platform}, {name: default}]\n") == (
+        "teams: --prune cannot delete team 'Ops': it has alerts, which are kept: list it in "
+        "the file"
+    )
+
+    # What only the server knows is refused when apply reaches it, with its reason: bob has
+    # been on call (his week of the rotation is past), and the schedule's history keeps him.
+    clock.set(datetime(2027, 1, 5, tzinfo=UTC))
+    without_bob = (
+        "users: [{username: alice}, {username: carol}]\n"
+        "schedules:\n"
+        "  - name: platform-oncall\n"
+        "    time_zone: Europe/Berlin\n"
+        "    rotations:\n"
+        "      - name: primary\n"
+        "        type: weekly\n"
+        "        start: 2026-11-30T09:00\n"
+        "        participants: [alice]\n"
+        '        restrictions: ["mon 09:00-fri 17:00"]\n'
+        "integrations: [{name: late, type: sns}]\n"
+    )
+    path = write(tmp_path, without_bob, "without-bob.yaml")
+    result = await apply(running, path, "--prune")
+    assert result.code == 1
+    late = await client.get_integration("late")
+    lines = result.out.splitlines()
+    # The new integration's key was shown before the refusal: it cannot be shown again.
+    assert lines == [
+        "~ schedule platform-oncall: rotations[0].participants alice,bob -> alice",
+        "~ schedule platform-oncall: - rotation follow-the-sun",
+        "+ integration late",
+        "- delete user bob",
+        f"created integration late ({late.integration.id}).",
+        "Paste this URL into the SNS topic's HTTPS subscription; it is shown only now:",
+        lines[-1],
+    ]
+    assert lines[-1].startswith(f"{late.url}?apiKey=tocsin_ik_")
+    assert result.err == (
+        f"error: {path}: users: --prune cannot delete user bob: user 'bob' has been on call "
+        "in schedule platform-oncall, whose history keeps them, so cannot be deleted; to take "
+        "them off paging, remove their contact methods and team memberships; or list it in "
+        "the file (the changes before it were made; fix this and apply again)\n"
+    )
+    assert "bob" in {u.username for u in await client.list_users()}
+    # With --json too, and the integration the file no longer lists goes first.
+    path = write(tmp_path, without_bob.replace("late", "later"))
+    as_json = await apply(running, path, "--prune", "--json")
+    assert as_json.code == 1 and as_json.err.startswith(f"error: {path}: users: ")
+    later = await client.get_integration("later")
+    result_json = as_json.json()
+    assert isinstance(result_json, dict)
+    (key,) = result_json["created_integrations"]
+    assert (key["id"], result_json["applied"]) == (later.integration.id, False)
+    assert "- delete integration late" in result_json["changes"]
+    assert [i.integration.name for i in await client.list_integrations()] == ["later"]
+    assert result_json["error"] == as_json.err.removeprefix("error: ").strip()

@@ -288,3 +288,21 @@ async def test_a_ping_answers_in_a_second_though_the_database_never_does() -> No
             writer.close()
         server.close()
         await server.wait_closed()
+
+
+async def test_a_call_waits_for_a_pool_that_is_slow_to_give_a_connection() -> None:
+    with postgres_database() as url:
+        store = PostgresStore(url, FakeClock(), pool_size=1)
+        await store.migrate()
+        await store.open()
+        try:
+            # The pool's one connection taken for 1.5 s, as on a loaded machine a pool may
+            # take as long to open one: slow, not unreachable.
+            pool = store._pool
+            assert pool is not None
+            held = await asyncio.to_thread(pool.getconn)
+            asyncio.get_running_loop().call_later(1.5, pool.putconn, held)
+            tokens = await store.list_tokens()
+        finally:
+            await store.close()
+    assert list(tokens) == []

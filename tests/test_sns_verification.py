@@ -190,6 +190,8 @@ def test_other_partitions_use_their_own_hosts() -> None:
         ),
         (body({**fixture(NOTICE), "TopicArn": "arn:aws:s3:::bucket"}), 400, "TopicArn"),
         (b'{"Type": "Notification", "Type": "Notification"}', 400, "repeats a key"),
+        # Past Python's 4,300-digit limit on turning text into an int: not JSON it can read.
+        (b'{"Type": ' + b"9" * 5000 + b"}", 400, "not an SNS JSON message"),
         (b"{" + b" " * sns_message.MAX_BODY_BYTES + b"}", 413, "larger than"),
     ],
 )
