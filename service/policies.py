@@ -208,7 +208,7 @@ class Policies:
         rules = await self._rules(spec.rules) if "rules" in given else None
         team = await self._store.get_team(spec.team) if "team" in given and spec.team else None
         asked = spec.repeat or Repeat(timedelta(), 0)
-        parts = {f.removeprefix("repeat."): f for f in given if f.startswith("repeat.")}
+        parts = {f.removeprefix("repeat.") for f in given if f.startswith("repeat.")}
 
         def step(stored: Policy) -> Policy:
             repeat = spec.repeat if "repeat" in given else stored.repeat
