@@ -69,8 +69,8 @@ The format::
     integrations:                         # where SNS delivers; no keys in the file
       - name: aws-cloudtrail
         type: cloudtrail                  # cloudtrail|cloudwatch|eventbridge|sns, required
-                                          #   for a new one; this and the next four are
-                                          #   fixed once it exists (see below)
+                                          #   for a new one; any key changes in place,
+                                          #   keeping the URL and key (see below)
         team: platform                    # the owner; default: default
         assignee_team: platform           # who gets its alerts; default: the owner
         topic_arns: ["arn:aws:sns:eu-central-1:123456789012:cloudtrail"]  # default: the
@@ -94,12 +94,14 @@ token or an override. Wall times that the zone skips or repeats are refused, nam
 and the path in it; give such a time with its UTC offset.
 
 A team's description cannot be changed through the API, so a differing one is reported as a
-warning, not a change: re-applying the same file still says "no changes". So is an
-integration's type, team, assignee team, topic ARNs or minimum signature version: changing
-them would mean a new integration, whose new URL and key every SNS subscription would need,
-and apply never deletes and recreates one. Apply does set its rules and enable or disable
-it. A new integration's URL with its key is printed as it is created, once: the server keeps
-only the key's hash, so an export has no keys.
+warning, not a change: re-applying the same file still says "no changes". An integration's
+type, teams, topic ARNs, minimum signature version, rules and enabled are changed in place
+(`~ integration aws-cloudtrail: team platform -> ops`): its URL and key stay, since apply
+never deletes and recreates one, whose new URL and key every SNS subscription would need.
+Integrations are matched by name, so a renamed one in the file is a new integration; rename
+it with `tocsin integrations update --name` first. A new integration's URL with its key is
+printed as it is created, once: the server keeps only the key's hash, so an export has no
+keys.
 
 Everything is checked, against the server's current state, before the first change is made:
 among it, that every `notify` names a user, schedule or team, and that the policies and the
@@ -846,11 +848,9 @@ def plan(manifest: Manifest, state: State, *, prune: bool = False) -> Plan:
         for i, schedule in enumerate(manifest.schedules):
             changes.extend(_override_changes(schedule, f"schedules[{i}]", state, users))
         changes.extend(_escalation_changes(manifest, state, users, teams))
-        made, cannot = manifest_integrations.changes(
-            manifest.integrations, state.integrations, teams
+        changes.extend(
+            manifest_integrations.changes(manifest.integrations, state.integrations, teams)
         )
-        changes.extend(made)
-        warnings.extend(cannot)
         if prune:
             changes.extend(manifest_prune.deletions(manifest, state))
     except InvalidArgument as exc:

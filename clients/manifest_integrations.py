@@ -2,11 +2,13 @@
 turn a delivery into an alert.
 
 An integration is matched by name. Apply creates a missing one (and prints its URL with its
-key, which exist only then), sets its rules and switches it on or off. Its type, teams, topic
-ARNs and minimum signature version are fixed once it exists: one that differs is reported as
-a warning, never recreated, since a new integration has a new URL and key that every SNS
-subscription would have to be given. An export leaves keys out: the server keeps only their
-hashes.
+key, which exist only then); of one that exists it changes, in place, what the file gives and
+the server has otherwise: type, teams, topic ARNs, minimum signature version (one
+UpdateIntegration), rules, and whether it is on. It never deletes and recreates one, since a
+new integration has a new URL and key that every SNS subscription would have to be given.
+Since the name is what matches, a renamed integration in a file is a new one (and, with
+`--prune`, the old one goes): rename with `tocsin integrations update --name`, which keeps
+the URL and key, then the file. An export leaves keys out: the server keeps only their hashes.
 """
 
 from __future__ import annotations
@@ -38,8 +40,9 @@ KEYS = (
     "rules",
 )
 TYPES = tuple(kind.value for kind in IntegrationType)
-# What only a new integration can be given: apply reports a difference, never recreates.
-FIXED = ("type", "team", "assignee_team", "topic_arns", "min_signature_version")
+# What UpdateIntegration changes in place, keeping the URL and key; the file's names for them
+# are the request's.
+UPDATED = ("type", "team", "assignee_team", "topic_arns", "min_signature_version")
 
 
 @dataclass(frozen=True)
@@ -148,11 +151,10 @@ def changes(
     decls: Sequence[IntegrationDecl],
     current: Mapping[str, IntegrationState],
     teams: Mapping[str, str],
-) -> tuple[list[manifest.Change], list[str]]:
-    """The changes the file's integrations need, and the warnings for what apply cannot
-    change. `teams`: the canonical team names, of the file and the server."""
+) -> list[manifest.Change]:
+    """The changes the file's integrations need. `teams`: the canonical team names, of the
+    file and the server."""
     out: list[manifest.Change] = []
-    warnings: list[str] = []
     for i, decl in enumerate(decls):
         path = f"integrations[{i}]"
         decl = _named_teams(decl, path, teams)
@@ -160,11 +162,10 @@ def changes(
         if now is None:
             out.append(_create(decl, path))
             continue
-        warnings.extend(_fixed_warnings(decl, path, now.integration))
         change = _update(decl, path, now)
         if change is not None:
             out.append(change)
-    return out, warnings
+    return out
 
 
 def _named_teams(decl: IntegrationDecl, path: str, teams: Mapping[str, str]) -> IntegrationDecl:
@@ -219,27 +220,6 @@ def _switch(decl: IntegrationDecl, path: str) -> manifest.Step:
     return manifest.Step(path, call)
 
 
-def _fixed_warnings(decl: IntegrationDecl, path: str, now: Integration) -> list[str]:
-    have: dict[str, object] = {
-        "type": now.type,
-        "team": now.owner_team,
-        "assignee_team": now.assignee_team,
-        "topic_arns": now.topic_arns,
-        "min_signature_version": now.min_signature_version,
-    }
-    out = []
-    for key in FIXED:
-        want = getattr(decl, key)
-        if want is None or _same(want, have[key]):
-            continue
-        out.append(
-            f"{path}.{key}: {_value(want)} differs from integration {now.name}'s "
-            f"({_value(have[key])}), which apply cannot change: that needs a new integration, "
-            "with a new URL and key"
-        )
-    return out
-
-
 def _same(want: object, have: object) -> bool:
     if isinstance(want, str) and isinstance(have, str):  # team names
         return want.lower() == have.lower()
@@ -257,8 +237,7 @@ def _value(value: object) -> str:
 def _update(decl: IntegrationDecl, path: str, now: IntegrationState) -> manifest.Change | None:
     name = now.integration.name
     decl = dataclasses.replace(decl, name=name)
-    lines: list[str] = []
-    steps: list[manifest.Step] = []
+    lines, steps = _field_update(decl, path, now.integration)
     if decl.enabled is not None and decl.enabled != now.integration.enabled:
         lines.append(f"enabled {_flag(now.integration.enabled)} -> {_flag(decl.enabled)}")
         steps.append(_switch(decl, path))
@@ -268,6 +247,42 @@ def _update(decl: IntegrationDecl, path: str, now: IntegrationState) -> manifest
     if not steps:
         return None
     return manifest.Change(tuple(f"~ integration {name}: {line}" for line in lines), tuple(steps))
+
+
+def _field_update(
+    decl: IntegrationDecl, path: str, now: Integration
+) -> tuple[list[str], list[manifest.Step]]:
+    """The lines and the one UpdateIntegration call for the fields in UPDATED that differ."""
+    have: dict[str, object] = {
+        "type": now.type,
+        "team": now.owner_team,
+        "assignee_team": now.assignee_team,
+        "topic_arns": now.topic_arns,
+        "min_signature_version": now.min_signature_version,
+    }
+    fields = [
+        key
+        for key in UPDATED
+        if getattr(decl, key) is not None and not _same(getattr(decl, key), have[key])
+    ]
+    if not fields:
+        return [], []
+    lines = [f"{key} {_value(have[key])} -> {_value(getattr(decl, key))}" for key in fields]
+    changes = NewIntegration(
+        name=now.name,
+        type=decl.type or now.type,
+        team=decl.team or "",
+        assignee_team=decl.assignee_team or "",
+        topic_arns=decl.topic_arns or (),
+        min_signature_version=decl.min_signature_version or now.min_signature_version,
+    )
+    call = functools.partial(
+        TocsinClient.update_integration,
+        integration=now.name,
+        changes=changes,
+        fields=tuple(fields),
+    )
+    return lines, [manifest.Step(path, call)]
 
 
 def _flag(value: bool) -> str:

@@ -5,10 +5,10 @@ schedules never deletes a user. The `default` team, tokens and overrides are nev
 Everything is checked before the first change: whatever stays (the file's objects, and the
 server's of the kinds the file does not list) must not name what prune would delete, and a
 team with alerts, which are kept, cannot go. The deletions come after every other change (so
-an updated policy no longer pages the user it deletes), in dependency order: routing,
-integrations, policies, schedules, users, teams. What only the server can judge, such as a
-user who has been on call (whom the schedule's history keeps), is refused when apply reaches
-it, with the server's reason.
+an updated policy no longer pages the user it deletes, and an integration has moved off the
+team it deletes), in dependency order: routing, integrations, policies, schedules, users,
+teams. What only the server can judge, such as a user who has been on call (whom the
+schedule's history keeps), is refused when apply reaches it, with the server's reason.
 """
 
 from __future__ import annotations
@@ -126,10 +126,22 @@ def _refs(
     yield from _schedule_refs(manifest_, state)
     yield from _policy_refs(manifest_, state)
     yield from _routing_refs(manifest_, state, cleared)
-    for i, integration in enumerate(manifest_.integrations):
-        for key, name in (("team", integration.team), ("assignee_team", integration.assignee_team)):
+    yield from _integration_refs(manifest_, state)
+
+
+def _integration_refs(manifest_: manifest.Manifest, state: manifest.State) -> Iterator[_Ref]:
+    """The teams integrations have once apply has moved them: the file's, else the server's."""
+    for i, decl in enumerate(manifest_.integrations):
+        found = state.integrations.get(decl.name.lower())
+        now = found.integration if found else None
+        for key, name, held in (
+            ("team", decl.team, now.owner_team if now else None),
+            ("assignee_team", decl.assignee_team, now.assignee_team if now else None),
+        ):
             if name is not None:
                 yield _Ref("teams", name, f"integrations[{i}].{key}")
+            elif held:  # kept: the file leaves it out
+                yield _Ref("teams", held, f"integrations[{i}]")
     for found in state.integrations.values():
         if (held := _stays(manifest_, "integrations", found.integration.name)) is not None:
             yield _Ref("teams", found.integration.owner_team, held, path=False)
