@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import textwrap
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -16,8 +17,10 @@ from service.model import IntegrationType, NewAlert, NewIntegration
 from service.policies import PolicySpec, RoutingRuleSpec, RoutingSpec, RuleSpec
 from service.policy import Repeat
 from service.schedule import Unit
+from service.tokens import hash_secret
 from service.user import NotificationRule, NotificationStep, Role
 from tests.conftest import Running, serving
+from tests.databases import everything_stored
 from tests.fakes import FakeClock
 from tests.test_cli import Result, tocsin
 
@@ -598,10 +601,16 @@ async def test_integrations_are_created_once_updated_in_place_and_exported_witho
     again = await apply(running, path)
     assert (again.code, again.out) == (0, "no changes\n"), again.err
 
-    # Rules and enabled change in place; what only a new integration could change is a
-    # warning, never a delete and recreate (which would change the URL and key).
+    # Every field changes in place, never by a delete and recreate (which would change the
+    # URL and key); the team it moves to is made first, in the same apply.
+    key = lines[12].split("apiKey=")[1]
+    audit = "arn:aws:sns:eu-central-1:123456789012:audit"
+    trail = "arn:aws:sns:eu-central-1:123456789012:cloudtrail"
     changed = (
         (ONCALL + INTEGRATIONS)
+        .replace("teams:\n", "teams:\n  - name: ops\n", 1)
+        .replace("team: Platform", "team: OPS\n    assignee_team: platform")
+        .replace(':cloudtrail"]', f':cloudtrail", "{audit}"]')
         .replace("value: ConsoleLogin", "value: GetObject")
         .replace("enabled: false", "enabled: true")
         .replace("min_signature_version: 2", "min_signature_version: 1")
@@ -611,32 +620,43 @@ async def test_integrations_are_created_once_updated_in_place_and_exported_witho
     dry = await apply(running, path, "--dry-run")
     assert dry.code == 0, dry.err
     assert dry.out.splitlines() == [
-        f"warning: {path}: integrations[0].min_signature_version: 1 differs from integration "
-        "aws-cloudtrail's (2), which apply cannot change: that needs a new integration, with a "
-        "new URL and key",
-        f"warning: {path}: integrations[1].type: eventbridge differs from integration "
-        "quiet-sns's (sns), which apply cannot change: that needs a new integration, with a "
-        "new URL and key",
+        "+ team ops",
+        "~ integration aws-cloudtrail: team platform -> ops",
+        f"~ integration aws-cloudtrail: topic_arns {trail} -> {trail},{audit}",
+        "~ integration aws-cloudtrail: min_signature_version 2 -> 1",
         '~ integration aws-cloudtrail: rules[0] {"action": "ignore", "when": {"field": '
         '"eventName", "op": "equals", "value": "ConsoleLogin"}} -> {"action": "ignore", '
         '"when": {"field": "eventName", "op": "equals", "value": "GetObject"}}',
+        "~ integration quiet-sns: type sns -> eventbridge",
         "~ integration quiet-sns: enabled false -> true",
-        "dry run: 2 changes not made",
+        "dry run: 7 changes not made",
     ]
+    assert (await client.get_integration("aws-cloudtrail")).integration == found
     made = await apply(running, path, "--json")
     assert made.code == 0, made.err
     assert made.json() == {
-        "changes": dry.out.splitlines()[2:-1],
-        "warnings": [line.removeprefix(f"warning: {path}: ") for line in dry.out.splitlines()[:2]],
+        "changes": dry.out.splitlines()[:-1],
+        "warnings": [],
         "applied": True,
         "created_integrations": [],
     }
     rules = yaml.safe_load(await client.get_integration_rules("aws-cloudtrail"))
     assert rules[0]["when"]["value"] == "GetObject"
+    moved = await client.get_integration("aws-cloudtrail")
+    assert moved.url == cloudtrail.url  # the same id, so the same URL
+    assert moved.integration == dataclasses.replace(
+        found,
+        owner_team="ops",
+        owner_team_id=moved.integration.owner_team_id,
+        topic_arns=(trail, audit),
+        min_signature_version=1,
+    )
+    database = await everything_stored(running.server.store, running.data_dir)
+    assert hash_secret(key).encode() in database  # and the same key
     after = await client.get_integration("quiet-sns")
-    assert after.integration.enabled and after.integration.id != ""
-    assert after.integration.type.value == "sns"
-    assert (await client.get_integration("aws-cloudtrail")).integration.id == found.id
+    assert after.integration == dataclasses.replace(
+        quiet.integration, type=IntegrationType.EVENTBRIDGE, enabled=True
+    )
     assert (await apply(running, path)).out.splitlines()[-1] == "no changes"
 
     exported = await tocsin(running, "export")
@@ -646,10 +666,10 @@ async def test_integrations_are_created_once_updated_in_place_and_exported_witho
     assert document["integrations"][0] == {
         "name": "aws-cloudtrail",
         "type": "cloudtrail",
-        "team": "platform",
+        "team": "ops",
         "assignee_team": "platform",
-        "topic_arns": ["arn:aws:sns:eu-central-1:123456789012:cloudtrail"],
-        "min_signature_version": 2,
+        "topic_arns": [trail, audit],
+        "min_signature_version": 1,
         "enabled": True,
         "rules": rules,
     }
@@ -811,7 +831,33 @@ async def test_prune_only_the_kinds_listed_and_refuse_what_cannot_finish(
         "teams: --prune would delete team 'Ops', which the file does not list, but integration "
         "Ops-SNS, which the file does not list, names it: list it in the file"
     )
+    # Listed, the integration keeps the team the file leaves out: prune may not delete it.
+    kept = "teams: [{name: platform}]\nintegrations: [{name: ops-sns, assignee_team: platform}]\n"
+    assert await refused(kept) == (
+        "integrations[0]: names team 'Ops', which is not in the file's teams, so --prune would "
+        "delete it: list it there"
+    )
+    # Moved to a team made in the same apply, it is off the old one before that is deleted.
+    before = (await client.get_integration("ops-sns")).integration
+    moving = (
+        "teams: [{name: platform}, {name: sec}]\n"
+        "integrations: [{name: ops-sns, team: sec, assignee_team: sec}]\n"
+    )
+    move = await planned(moving)
+    assert move.lines == [
+        "+ team sec",
+        "~ integration Ops-SNS: team Ops -> sec",
+        "~ integration Ops-SNS: assignee_team Ops -> sec",
+        "- delete team Ops",
+    ]
+    await manifest.apply(client, move)
+    after = (await client.get_integration("ops-sns")).integration
+    assert (after.id, after.owner_team, after.assignee_team) == (before.id, "sec", "sec")
+    assert sorted(t.name for t in await client.list_teams()) == ["default", "platform", "sec"]
+    assert (await planned(moving)).changes == ()
     await client.delete_integration("ops-sns")
+    await client.delete_team("sec")
+    await client.create_team("Ops")
     await client.create_alert(NewAlert("Disk full", owner_team="ops"))
     assert await refused("teams: [{name: platform}, {name: default}]\n") == (
         "teams: --prune cannot delete team 'Ops': it has alerts, which are kept: list it in "
@@ -850,10 +896,10 @@ async def test_prune_only_the_kinds_listed_and_refuse_what_cannot_finish(
         lines[-1],
     ]
     assert lines[-1].startswith(f"{late.url}?apiKey=tocsin_ik_")
-    # Without public_url the server shows a loopback URL, which apply warns of as create does.
-    warning, refusal = result.err.splitlines(keepends=True)
-    assert warning.startswith("warning: this URL names 127.0.0.1, which Amazon SNS cannot reach")
-    assert refusal == (
+    # This server has no public_url: the new URL is said to be out of SNS's reach.
+    warning, error = result.err.splitlines(keepends=True)
+    assert warning.startswith("warning: this URL names 127.0.0.1, which Amazon SNS cannot")
+    assert error == (
         f"error: {path}: users: --prune cannot delete user bob: user 'bob' has been on call "
         "in schedule platform-oncall, whose history keeps them, so cannot be deleted; to take "
         "them off paging, remove their contact methods and team memberships; or list it in "
