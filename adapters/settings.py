@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar, runtime_checkable
 from urllib.parse import urlsplit
 
+from service.errors import ConfigError
 from service.user import Channel
 from service.webhook_targets import Allowed, WebhookRule, allowed_entry
 
@@ -485,7 +486,4 @@ def _allowed(section: _Section) -> tuple[Allowed, ...]:
 
 
 def _fail(key: str, problem: str, source: str) -> NoReturn:
-    # Imported here: service.config imports this module for NotifySettings.
-    from service.config import ConfigError
-
     raise ConfigError(key, problem, source)

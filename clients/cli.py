@@ -197,8 +197,7 @@ def _main(argv: Sequence[str] | None, out: TextIO) -> int:
 
     from clients import server_commands
     from clients.arguments import UsageError
-    from service.config import ConfigError
-    from service.errors import InvalidArgument, TocsinError
+    from service.errors import ConfigError, InvalidArgument, TocsinError
 
     args = build_parser().parse_args(argv)
     try:

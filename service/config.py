@@ -17,16 +17,10 @@ from urllib.parse import urlsplit
 import yaml
 
 from adapters.settings import NotifySettings, settings_from
+from service.errors import ConfigError
 
 LOG_FORMATS = ("auto", "json", "text")
 LOG_LEVELS = ("debug", "info", "warning", "error")
-
-
-class ConfigError(Exception):
-    def __init__(self, key: str, problem: str, source: str = "") -> None:
-        where = f" (from {source})" if source else ""
-        super().__init__(f"configuration key {key!r}{where}: {problem}")
-        self.key = key
 
 
 @dataclass(frozen=True)

@@ -60,3 +60,13 @@ class StartupError(TocsinError):
 
 class PermissionDenied(TocsinError):
     """Known caller, refused: e.g. a disabled integration or a topic not on its allow-list."""
+
+
+class ConfigError(Exception):
+    """A configuration key with a bad value: start-up stops, naming it. Kept here, with no
+    imports, so that the CLI can catch it without loading the configuration's code."""
+
+    def __init__(self, key: str, problem: str, source: str = "") -> None:
+        where = f" (from {source})" if source else ""
+        super().__init__(f"configuration key {key!r}{where}: {problem}")
+        self.key = key

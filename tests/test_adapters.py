@@ -34,7 +34,7 @@ from adapters.settings import (
 from adapters.twilio_sms import TwilioSmsNotifier, gsm_length, is_gsm, sms_text
 from adapters.twilio_voice import TwilioVoiceNotifier, voice_twiml
 from adapters.webhook import WebhookNotifier
-from service.config import ConfigError
+from service.errors import ConfigError
 from service.notifier import Outcome, Page
 from service.user import Channel
 from service.webhook_targets import Allowed, WebhookRule

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from service.config import Config, ConfigError, load
+from service.config import Config, load
+from service.errors import ConfigError
 
 
 def test_defaults() -> None:
