@@ -66,6 +66,9 @@ class Config:
     # change and per poll, which every other call waits behind.
     max_watch_streams: int = 100
     max_watch_streams_per_token: int = 10
+    # Health's Watch streams open at once, in all: health needs no token, so anyone who
+    # reaches the port may open them.
+    max_health_watch_streams: int = 100
     sns: SnsConfig = SnsConfig()
     notifications: NotifySettings = field(default_factory=NotifySettings)
 
@@ -205,6 +208,7 @@ _WHOLE_NUMBERS = {
     "idle_timeout_seconds": ("seconds", 1, 86400),
     "max_watch_streams": ("streams", 1, 100_000),
     "max_watch_streams_per_token": ("streams", 1, 100_000),
+    "max_health_watch_streams": ("streams", 1, 100_000),
 }
 
 

@@ -22,10 +22,12 @@ from datetime import timedelta
 
 from service.alerts import Alerts
 from service.clock import Clock
+from service.errors import Unavailable
 from service.metrics import AlertMetrics
 from service.notifier import Notifier, Outcome, Page, SendResult
 from service.paging import ClaimedPage, PageState
 from service.store import Store
+from service.tick_failures import TickFailures
 from service.user import Channel
 
 log = logging.getLogger(__name__)
@@ -133,6 +135,7 @@ class Engine:
         # when its lease ran out and send it again.
         self._claim = SEND_CONCURRENCY if shared else BATCH
         self._stopping = asyncio.Event()  # set by run()'s stop: a long tick ends early
+        self._failures = TickFailures(log, clock.now)
         self._sending = asyncio.Semaphore(SEND_CONCURRENCY)
 
     async def tick(self) -> Tick:
@@ -222,8 +225,9 @@ class Engine:
                     # Something is due that this tick could not do (a provider held back, say):
                     # wait rather than spin on it.
                     wait = interval
-            except Exception:
-                log.exception("engine tick failed; retrying in %.1fs", interval)
+                self._failures.succeeded()
+            except Exception as exc:  # once a second while it lasts: see TickFailures
+                self._failures.failed(exc, interval)
                 generation = self._store.change_generation()
                 wait = interval
             await self._idle(generation, wait, interval, stop)
@@ -257,6 +261,8 @@ class Engine:
             generation = changed
             try:
                 deadline = min(deadline, loop.time() + await self._until_due(interval))
+            except Unavailable:
+                return  # the tick that runs now fails, and says so
             except Exception:
                 log.exception("engine could not read when work is next due; ticking now")
                 return

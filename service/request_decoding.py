@@ -10,6 +10,7 @@ method handlers, once, at registration, for every service (health and reflection
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -74,6 +75,18 @@ def _unary_unary(method: str, behavior: Any) -> Any:
 
 
 def _unary_stream(method: str, behavior: Any) -> Any:
+    # gRPC runs a streaming handler by its kind: a coroutine writes its responses with
+    # `context.write` (as the health service's Watch does), a generator yields them. The
+    # wrapper must be of the same kind.
+    if inspect.iscoroutinefunction(behavior):
+
+        async def writing(request: Any, context: Context) -> None:
+            if isinstance(request, Malformed):
+                await _refuse(method, request, context)
+            await behavior(request, context)
+
+        return writing
+
     async def unary_stream(request: Any, context: Context) -> AsyncIterator[Any]:
         if isinstance(request, Malformed):
             await _refuse(method, request, context)
@@ -102,6 +115,13 @@ def _stream_request(method: str, behavior: Any, unary_response: bool) -> Any:
             return await behavior(_checked(method, requests, context), context)
 
         return stream_unary
+
+    if inspect.iscoroutinefunction(behavior):  # it writes its responses (see above)
+
+        async def writing(requests: AsyncIterator[Any], context: Context) -> None:
+            await behavior(_checked(method, requests, context), context)
+
+        return writing
 
     async def stream_stream(requests: AsyncIterator[Any], context: Context) -> AsyncIterator[Any]:
         async for response in behavior(_checked(method, requests, context), context):

@@ -54,6 +54,7 @@ from service.engine import Engine
 from service.errors import StartupError, TocsinError
 from service.escalation_servicer import EscalationServicer
 from service.guard import Guard
+from service.health_servicer import HealthServicer
 from service.inbound import Inbound
 from service.inbound_servicer import InboundServicer
 from service.ingest import Ingest
@@ -159,6 +160,9 @@ class TocsinServer:
         self.watch_streams = StreamSlots(
             config.max_watch_streams, config.max_watch_streams_per_token
         )
+        self.health_watch_streams = StreamSlots(
+            config.max_health_watch_streams, kind="health watch", key="max_health_watch_streams"
+        )
         if isinstance(self.store, PostgresStore):
             store = self.store
             ConflictMetrics(self.registry, lambda: store.conflicts)
@@ -181,8 +185,7 @@ class TocsinServer:
         )
         self.grpc_port = 0
         self.http_port = 0
-        # The stubs lack the public asyncio variant, `health.aio`.
-        self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
+        self._health = HealthServicer(self.health_watch_streams)
         self._grpc: grpc.aio.Server | None = None
         self._channel: grpc.aio.Channel | None = None
         self._outbound: aiohttp.ClientSession | None = None

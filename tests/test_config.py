@@ -49,6 +49,7 @@ def test_config_path_from_the_environment(tmp_path: Path) -> None:
         ("max_watch_streams: -1\n", "max_watch_streams", "streams, 1 to 100000"),
         ("max_watch_streams_per_token: 'many'\n", "max_watch_streams_per_token", "streams"),
         (f"max_watch_streams: {'9' * 5000}\n", "config", "not valid YAML"),
+        ("max_health_watch_streams: 0\n", "max_health_watch_streams", "streams, 1 to 100000"),
         ("- a list\n", "config", "mapping"),
         ("key: [unclosed\n", "config", "not valid YAML"),
     ],
@@ -65,10 +66,15 @@ def test_bad_files_name_the_key(tmp_path: Path, text: str, key: str, words: str)
 def test_connection_and_stream_limits_from_the_file_and_the_environment(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text("idle_timeout_seconds: 30\nmax_watch_streams: 40\n")
-    env = {"TOCSIN_MAX_WATCH_STREAMS": "50", "TOCSIN_MAX_WATCH_STREAMS_PER_TOKEN": "5"}
+    env = {
+        "TOCSIN_MAX_WATCH_STREAMS": "50",
+        "TOCSIN_MAX_WATCH_STREAMS_PER_TOKEN": "5",
+        "TOCSIN_MAX_HEALTH_WATCH_STREAMS": "7",
+    }
     config = load(path, env, {})
     assert config.idle_timeout_seconds == 30
     assert (config.max_watch_streams, config.max_watch_streams_per_token) == (50, 5)
+    assert config.max_health_watch_streams == 7
 
 
 def test_integration_urls_use_the_public_url_else_the_listener() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -13,7 +15,8 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from protos.tocsin.v1 import alerts_pb2, alerts_pb2_grpc
 from service.errors import NotFound
 from service.guard import MAX_STATUS_MESSAGE, status_of
-from tests.conftest import Running
+from tests.conftest import Running, serving
+from tests.fakes import FakeClock
 
 
 async def test_health_answers_without_a_token(running: Running) -> None:
@@ -22,6 +25,40 @@ async def test_health_answers_without_a_token(running: Running) -> None:
         for service in ("", "tocsin.v1.AlertService", "tocsin.v1.TeamService"):
             reply = await health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
             assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_health_watch_streams_are_limited_in_all_and_check_is_not(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    async with (
+        serving(tmp_path, clock, max_health_watch_streams=3) as running,
+        grpc.aio.insecure_channel(running.target) as channel,
+    ):
+        health = health_pb2_grpc.HealthStub(channel)
+        request = health_pb2.HealthCheckRequest(service="")
+
+        async def opened() -> Any:
+            call = health.Watch(request, timeout=30)
+            reply = await call.read()  # the current status: the stream is under way
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+            return call
+
+        streams = [await opened() for _ in range(3)]
+        refused = health.Watch(request, timeout=5)
+        assert await refused.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        details = await refused.details()
+        assert "3 health watch streams open" in details and "(max_health_watch_streams)" in details
+        for _ in range(20):  # Check holds nothing and needs no token: never limited
+            reply = await health.Check(request, timeout=5)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        streams.pop().cancel()  # the call ends; its slot frees once the server sees
+        for _ in range(100):
+            if running.server.health_watch_streams.open < 3:
+                break
+            await asyncio.sleep(0.05)
+        streams.append(await opened())
+        for stream in streams:
+            stream.cancel()
 
 
 async def _list_services(running: Running, token: str | None) -> list[str]:
@@ -62,6 +99,7 @@ GARBAGE = b"\xff\xff\xff\xff"  # a field tag with no end: no message decodes fro
         ("/tocsin.v1.AlertService/GetAlert", "unary", True),
         ("/tocsin.v1.AlertService/WatchAlerts", "stream", True),
         ("/grpc.health.v1.Health/Check", "unary", False),
+        ("/grpc.health.v1.Health/Watch", "stream", False),
         ("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", "bidi", True),
     ],
 )
