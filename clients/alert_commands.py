@@ -21,7 +21,6 @@ from clients.arguments import (
     key_value,
     whole_number,
 )
-from clients.client import TocsinClient, parse_ref
 from service.alerts import ALERTS_PAGE_MAX
 from service.model import (
     ActivityEntry,
@@ -37,9 +36,11 @@ from service.model import (
 from service.validation import RESPONDER_TYPES, SNOOZE_MAX
 
 if TYPE_CHECKING:  # not subscriptable at run time
+    from clients.client import TocsinClient
+
     Commands = argparse._SubParsersAction[Any]
 
-Handler = Callable[[TocsinClient, argparse.Namespace, TextIO], Awaitable[None]]
+Handler = Callable[["TocsinClient", argparse.Namespace, TextIO], Awaitable[None]]
 
 
 def alert_ref(args: argparse.Namespace) -> AlertRef:
@@ -49,6 +50,8 @@ def alert_ref(args: argparse.Namespace) -> AlertRef:
         return AlertRef(RefKind.ALIAS, args.alias, args.team or "")
     if not args.ref:
         raise UsageError("name the alert: an id, a tiny id, or --alias")
+    from clients.client import parse_ref
+
     return parse_ref(args.ref)
 
 

@@ -193,13 +193,13 @@ def _interrupted(signum: int, frame: object) -> NoReturn:
 
 
 def _main(argv: Sequence[str] | None, out: TextIO) -> int:
-    import asyncio
-
     from clients import server_commands
     from clients.arguments import UsageError
     from service.errors import ConfigError, InvalidArgument, TocsinError
 
     args = build_parser().parse_args(argv)
+    import asyncio  # after parsing: `--help` and usage mistakes end before they need it
+
     try:
         if args.command in server_commands.COMMANDS:
             try:

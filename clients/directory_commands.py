@@ -24,7 +24,6 @@ from clients.arguments import (
     whole_number,
     write_whole,
 )
-from clients.client import TocsinClient
 from service.errors import FailedPrecondition, InvalidArgument
 from service.schedule import OnCall, Restriction, Schedule, Timeline
 from service.schedules import (
@@ -40,6 +39,8 @@ from service.users import DELAY_MAX_MINUTES, REPEAT_TIMES_MAX, RULE_KINDS
 from service.wallclock import parse_instant, zone
 
 if TYPE_CHECKING:  # not subscriptable at run time
+    from clients.client import TocsinClient
+
     Commands = argparse._SubParsersAction[Any]
 
 

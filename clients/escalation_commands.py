@@ -20,13 +20,14 @@ from clients.arguments import (
     read_text,
     whole_number,
 )
-from clients.client import TocsinClient
 from service import loader
 from service.model import RefKind
 from service.policies import DELAY_MAX, REPEAT_TIMES_MAX, PolicySpec, RoutingSpec, RuleSpec
 from service.policy import Repeat
 
 if TYPE_CHECKING:  # not subscriptable at run time
+    from clients.client import TocsinClient
+
     Commands = argparse._SubParsersAction[Any]
 
 NOT_CLOSED = "until-closed"

@@ -12,17 +12,20 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from clients import render
 from clients.arguments import UsageError, given_name, name_argument, read_text
-from clients.client import IntegrationInfo, IntegrationKey, TocsinClient
 from service.errors import InvalidArgument
 from service.model import IntegrationType, NewIntegration
 
 if TYPE_CHECKING:  # not subscriptable at run time
+    from clients.client import IntegrationInfo, IntegrationKey, TocsinClient
+
     Commands = argparse._SubParsersAction[Any]
 
-Handler = Callable[[TocsinClient, argparse.Namespace, TextIO], Awaitable[None]]
+Handler = Callable[["TocsinClient", argparse.Namespace, TextIO], Awaitable[None]]
 
 
 def _integration_json(key_or_info: IntegrationKey | IntegrationInfo) -> dict[str, object]:
+    from clients.client import IntegrationKey
+
     info = key_or_info.info if isinstance(key_or_info, IntegrationKey) else key_or_info
     data: dict[str, object] = {
         "id": info.integration.id,

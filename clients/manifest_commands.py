@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from clients import integration_commands, render
 from clients.arguments import read_text, write_whole
-from clients.client import IntegrationKey, TocsinClient
 from service.errors import TocsinError
 
 if TYPE_CHECKING:
     from clients import manifest
+    from clients.client import TocsinClient
 
 
 def add_commands(
@@ -83,6 +83,8 @@ async def apply_file(client: TocsinClient, args: argparse.Namespace, out: TextIO
 def _show_key(out: TextIO, result: object) -> None:
     """A new integration's URL with its key, at once: if a later change is refused, it has
     been written all the same, and it can never be read again."""
+    from clients.client import IntegrationKey
+
     if isinstance(result, IntegrationKey):
         integration_commands.warn_if_unreachable(result.info.url)
         integration_commands.shown_once(out, "created", result)
@@ -92,6 +94,8 @@ def _show_key(out: TextIO, result: object) -> None:
 async def _apply_json(
     client: TocsinClient, planned: manifest.Plan, args: argparse.Namespace, out: TextIO
 ) -> None:
+    from clients.client import IntegrationKey
+
     keys: list[dict[str, str]] = []
 
     def keep(result: object) -> None:

@@ -7,10 +7,9 @@ import enum
 import json
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from clients.arguments import duration_text
-from clients.client import IntegrationInfo
 from service.model import (
     ActivityEntry,
     Alert,
@@ -31,6 +30,9 @@ _SHOWN_AS: dict[type, Mapping[str, str | None]] = {
     Schedule: {"team_id": "team", "ical_secret": None},
     Integration: {"owner_team_id": None, "assignee_team_id": None},
 }
+
+if TYPE_CHECKING:
+    from clients.client import IntegrationInfo
 
 
 def plain(value: object) -> object:

@@ -6,9 +6,10 @@ import argparse
 from typing import TYPE_CHECKING, Any, TextIO
 
 from clients import render
-from clients.client import TocsinClient
 
 if TYPE_CHECKING:  # not subscriptable at run time
+    from clients.client import TocsinClient
+
     Commands = argparse._SubParsersAction[Any]
 
 

@@ -6,11 +6,12 @@ import argparse
 from typing import TYPE_CHECKING, Any, TextIO
 
 from clients import render
-from clients.client import TocsinClient
 from clients.credentials import token_in_use
 from service.errors import FailedPrecondition
 
 if TYPE_CHECKING:  # not subscriptable at run time
+    from clients.client import TocsinClient
+
     Commands = argparse._SubParsersAction[Any]
 
 
