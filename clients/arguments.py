@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from service.model import Priority, Responder
+from service.validation import duration_text as duration_text  # the one spelling
 
 _DURATION = re.compile(r"(\d+)([smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -57,16 +58,6 @@ def duration(text: str) -> timedelta:
             f"expected a duration such as 30m, 2h or 1h30m, not {text!r}"
         )
     return sum((timedelta(**{_UNITS[u]: int(n)}) for n, u in parts), timedelta())
-
-
-def duration_text(delta: timedelta) -> str:
-    """A duration as it is typed: `0s`, `30s`, `5m`, `1h30m`, `1d` (to the second)."""
-    seconds, parts = int(delta.total_seconds()), []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        count, seconds = divmod(seconds, size)
-        if count:
-            parts.append(f"{count}{unit}")
-    return "".join(parts) or "0s"
 
 
 def duration_within(low: timedelta, high: timedelta) -> Callable[[str], timedelta]:

@@ -24,7 +24,7 @@ from service.policy import (
     Target,
     TargetKind,
 )
-from service.schedules import parse_restriction
+from service.schedules import RESTRICTIONS_MAX, parse_restriction
 from service.store import Store
 from service.wallclock import zone
 
@@ -87,7 +87,9 @@ WHOLE_POLICY = frozenset(POLICY_FIELDS[:5])
 
 def _delay(value: timedelta, field_name: str) -> timedelta:
     if value < timedelta() or value > DELAY_MAX:
-        raise InvalidArgument(field_name, f"must be 0 to 24 hours (got {value})")
+        raise InvalidArgument(
+            field_name, f"must be 0 to 24 hours (got {validation.duration_text(value)})"
+        )
     return value
 
 
@@ -108,8 +110,8 @@ def check_repeat(repeat: Repeat | None) -> Repeat | None:
     if repeat.times and repeat.after < REPEAT_AFTER_MIN:
         raise InvalidArgument(
             "repeat.after",
-            f"must be at least a minute when the rules repeat (got {repeat.after}): "
-            "otherwise every repeat pages at once",
+            "must be at least a minute when the rules repeat "
+            f"(got {validation.duration_text(repeat.after)}): otherwise every repeat pages at once",
         )
     return repeat
 
@@ -156,7 +158,9 @@ class Policies:
             if delay < previous:
                 raise InvalidArgument(
                     f"{where}.delay",
-                    f"must not be earlier than the rule before it ({delay} is before {previous})",
+                    "must not be earlier than the rule before it "
+                    f"({validation.duration_text(delay)} is before "
+                    f"{validation.duration_text(previous)})",
                 )
             previous = delay
             try:
@@ -261,6 +265,12 @@ class Policies:
         for index, rule in enumerate(spec.rules):
             where = f"rules[{index}]"
             validation.text(f"{where}.name", rule.name, 100, required=True)
+            # Counted before any is read: every alert of the team is matched against them.
+            if len(rule.windows) > RESTRICTIONS_MAX:
+                raise InvalidArgument(
+                    f"{where}.windows",
+                    f"must have at most {RESTRICTIONS_MAX} windows (got {len(rule.windows):,})",
+                )
             if rule.when:
                 conditions.check_condition(f"{where}.when", rule.when)
             windows = tuple(

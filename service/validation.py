@@ -218,3 +218,13 @@ def update_mask(what: str, fields: Iterable[str], allowed: Iterable[str]) -> fro
             "update_mask", f"names no field of {what}: {shown} (fields: {', '.join(known)})"
         )
     return given or frozenset(known)
+
+
+def duration_text(delta: timedelta) -> str:
+    """A duration as it is typed: `0s`, `30s`, `5m`, `1h30m`, `1d` (to the second)."""
+    seconds, parts = int(delta.total_seconds()), []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"

@@ -109,17 +109,37 @@ async def test_bad_policies_are_refused_naming_the_field(
 async def test_policy_refusals_say_what_is_wrong(client: TocsinClient) -> None:
     await client.create_user("alice")
     later, sooner = (RuleSpec(d, (("user", "alice"),)) for d in (timedelta(minutes=5), timedelta()))
-    with pytest.raises(InvalidArgument, match=r"\(0:00:00 is before 0:05:00\)") as caught:
+    with pytest.raises(InvalidArgument, match=r"\(0s is before 5m\)") as caught:
         await client.create_policy(PolicySpec("p", rules=(later, sooner)))
     assert caught.value.field == "rules[1].delay"
     for repeat in (Repeat(timedelta(minutes=10), 0), Repeat(timedelta(), 0, True)):
         with pytest.raises(InvalidArgument, match="only when the rules repeat") as caught:
             await client.create_policy(PolicySpec("p", rules=(sooner,), repeat=repeat))
         assert caught.value.field == "repeat.times"
+    # Durations are written as they are typed, not as Python prints a timedelta.
+    with pytest.raises(InvalidArgument, match=r"\(got 30s\): otherwise") as caught:
+        await client.create_policy(
+            PolicySpec("p", rules=(sooner,), repeat=Repeat(timedelta(seconds=30), 1))
+        )
+    assert caught.value.field == "repeat.after"
     closing = await client.create_policy(
         PolicySpec("p", rules=(sooner,), repeat=Repeat(timedelta(), 0, close_after_last=True))
     )
     assert closing.repeat is not None and closing.repeat.close_after_last
+
+
+async def test_routing_windows_are_counted_before_they_are_read(client: TocsinClient) -> None:
+    """Every alert of the team is matched against them: 150,000 froze each create."""
+    await client.create_user("alice")
+    await client.create_policy(
+        PolicySpec("p", rules=(RuleSpec(timedelta(), (("user", "alice"),)),))
+    )
+    many = RoutingRuleSpec("r", "p", windows=("mon 09:00-mon 09:01",) * 150_000)
+    with pytest.raises(InvalidArgument, match=r"at most 20 windows \(got 150,000\)") as caught:
+        await client.set_routing(RoutingSpec("default", rules=(many,)))
+    assert caught.value.field == "rules[0].windows"
+    enough = RoutingRuleSpec("r", "p", windows=("mon 09:00-fri 17:00",) * 20)
+    assert len((await client.set_routing(RoutingSpec("default", rules=(enough,)))).rules) == 1
 
 
 async def test_an_update_changes_only_the_fields_it_names(client: TocsinClient) -> None:
