@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from typing import Any
 
 import yaml
@@ -95,7 +96,12 @@ def json_document(field: str, text: str) -> Any:
     """The JSON value in `text`."""
     too_deep = InvalidArgument(field, f"must not nest deeper than {DEPTH_MAX} levels")
     try:
-        value = json.loads(text, parse_int=functools.partial(_json_integer, field))
+        value = json.loads(
+            text,
+            parse_int=functools.partial(_json_integer, field),
+            parse_float=functools.partial(_json_float, field),
+            parse_constant=functools.partial(_json_constant, field),
+        )
     except json.JSONDecodeError as exc:
         raise InvalidArgument(field, f"is not JSON: {exc.msg} at character {exc.pos}") from None
     except RecursionError:
@@ -104,6 +110,18 @@ def json_document(field: str, text: str) -> Any:
     if depth(value) > DEPTH_MAX:
         raise too_deep
     return value
+
+
+def _json_float(field: str, digits: str) -> float:
+    # 1e99999 reads as infinity, which JSON cannot write back: refused, as NaN is.
+    value = float(digits)
+    if math.isinf(value):
+        raise InvalidArgument(field, f"must not hold a number too large for a float ({digits})")
+    return value
+
+
+def _json_constant(field: str, name: str) -> float:
+    raise InvalidArgument(field, f"is not JSON: {name} is not a JSON value")
 
 
 def _json_integer(field: str, digits: str) -> int:
