@@ -91,6 +91,13 @@ def span(message: Duration, field: str, maximum: timedelta = DURATION_MAX) -> ti
         raise InvalidArgument(
             field, f"must be at most {_spoken(maximum)} (got {message.seconds:,} seconds)"
         )
+    # What google.protobuf.Duration allows: nanos under a second, of the seconds' sign.
+    if abs(message.nanos) >= 1_000_000_000 or message.seconds * message.nanos < 0:
+        raise InvalidArgument(
+            field,
+            "must be a valid Duration: nanos from -999,999,999 to 999,999,999, of the same sign "
+            f"as seconds (got {message.seconds:,} seconds and {message.nanos:,} nanos)",
+        )
     return message.ToTimedelta()
 
 

@@ -453,3 +453,12 @@ async def test_snooze_durations_past_what_a_time_can_hold(running: Running) -> N
             assert f"duration: must be at most 7 days (got {seconds:,} seconds)" == (
                 caught.value.details()
             )
+        # Not a Duration at all: nanos of the other sign, or of a second or more.
+        for seconds, nanos in ((60, -5), (-60, 5), (0, 1_000_000_000)):
+            request = alerts_pb2.SnoozeAlertRequest(
+                ref=ref, duration=Duration(seconds=seconds, nanos=nanos)
+            )
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.SnoozeAlert(request, metadata=auth)
+            assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+            assert (caught.value.details() or "").startswith("duration: must be a valid Duration")
