@@ -351,6 +351,12 @@ class PostgresStore(SQLStore):
         pool = self._pool
         if pool is None:
             raise Unavailable("the store is not open")
+        if not self._probe.reachable:
+            # The health check's last ping had no answer. A pooled connection may still look
+            # open (a network that drops packets closes nothing), and a query on it would
+            # wait for the caller's deadline: the caller hears at once instead, until a ping
+            # is answered again (health asks every second).
+            raise Unavailable(_unavailable(Failure.UNREACHABLE, None))
         lost_one = False
         started = time.monotonic()
         for attempt in itertools.count(1):
@@ -420,7 +426,7 @@ class PostgresStore(SQLStore):
                 await asyncio.sleep(1)
 
 
-def _unavailable(kind: Failure, exc: psycopg.Error) -> str:
+def _unavailable(kind: Failure, exc: psycopg.Error | None) -> str:
     """What the caller hears of a job that cannot be run (any caller: the token check is a
     job too, so not where the database is)."""
     if kind is Failure.CONFLICT:

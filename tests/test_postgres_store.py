@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import urllib.parse
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -306,3 +307,88 @@ async def test_a_call_waits_for_a_pool_that_is_slow_to_give_a_connection() -> No
         finally:
             await store.close()
     assert list(tokens) == []
+
+
+class _Link:
+    """A TCP link to PostgreSQL that can go silent, as a network that drops packets does:
+    connections stay open, and nothing crosses until it is restored."""
+
+    def __init__(self, port: int) -> None:
+        self._port = port
+        self._open = asyncio.Event()
+        self._open.set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.server: asyncio.Server | None = None
+
+    def cut(self) -> None:
+        self._open.clear()
+
+    def restore(self) -> None:
+        self._open.set()
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            while data := await reader.read(65536):
+                await self._open.wait()
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self._port)
+        for task in (
+            asyncio.create_task(self._pipe(reader, upstream_writer)),
+            asyncio.create_task(self._pipe(upstream_reader, writer)),
+        ):
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def __aenter__(self) -> int:
+        self.server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.restore()
+        assert self.server is not None
+        self.server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def test_calls_made_once_health_finds_the_database_silent_answer_at_once() -> None:
+    """A network that drops packets leaves the pool's connections open: a query on one would
+    wait for the caller's deadline. Once a ping has gone unanswered, calls are refused at
+    once, and they are served again as soon as a ping is answered."""
+    loop = asyncio.get_running_loop()
+    with postgres_database() as url:
+        split = urllib.parse.urlsplit(url)
+        link = _Link(split.port or 5432)
+        async with link as port:
+            through = split._replace(netloc=f"127.0.0.1:{port}").geturl()
+            store = PostgresStore(through, FakeClock())
+            await store.migrate()
+            await store.open()
+            try:
+                await asyncio.gather(
+                    *(store.create_token(f"t{n}", f"h{n}", T0, f"{n}") for n in range(4))
+                )
+                await store.ping()
+                link.cut()
+                with pytest.raises(Unavailable, match="no answer within 1 s"):
+                    await store.ping()
+                for _ in range(3):
+                    started = loop.time()
+                    with pytest.raises(Unavailable, match="cannot reach the database"):
+                        await store.list_tokens()
+                    assert loop.time() - started < 0.5
+                link.restore()
+                async with asyncio.timeout(5):
+                    while True:
+                        with contextlib.suppress(Unavailable):
+                            await store.ping()
+                            break
+                        await asyncio.sleep(0.2)
+                assert len(await store.list_tokens()) == 4
+            finally:
+                await store.close()
