@@ -106,7 +106,8 @@ def add_commands(commands: Commands) -> None:
     )
 
 
-def _server_config(args: argparse.Namespace) -> Config:
+def _server_config(args: argparse.Namespace, *, sends_pages: bool = True) -> Config:
+    """`sends_pages`: whether the command builds the senders, and so needs their secrets."""
     from service import config as configuration
 
     flags = {
@@ -117,7 +118,7 @@ def _server_config(args: argparse.Namespace) -> Config:
         "log_format": args.log_format,
         "log_level": args.log_level,
     }
-    return configuration.load(args.config, os.environ, flags)
+    return configuration.load(args.config, os.environ, flags, sends_pages=sends_pages)
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -141,7 +142,9 @@ def migrate(args: argparse.Namespace, out: TextIO) -> int:
     from service.migrations import LATEST_VERSION
     from service.server import open_store
 
-    cfg = _server_config(args)
+    # It changes the schema and pages nobody: the servers' shared file, without their
+    # senders' secrets, is enough, as it is for the shim.
+    cfg = _server_config(args, sends_pages=False)
     logs.configure(cfg.log_format, cfg.log_level)
     applied = asyncio.run(open_store(cfg, SystemClock()).migrate())
     for migration in applied:

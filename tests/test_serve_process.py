@@ -158,6 +158,15 @@ def test_migrate_on_sqlite_makes_the_schema_and_then_says_it_is_up_to_date(
     assert again.stdout.strip().splitlines() == [
         f"the schema is up to date (version {LATEST_VERSION})"
     ]
+    # The servers' file, with a sender whose secret only the servers' environment holds.
+    config = tmp_path / "servers.yaml"
+    config.write_text("notifications:\n  webhook: {timeout_seconds: 5}\n")
+    env = {k: v for k, v in os.environ.items() if k != "TOCSIN_WEBHOOK_SECRET"}
+    shared = subprocess.run(
+        [TOCSIN, "migrate", "--config", str(config), "--data-dir", str(data_dir)],
+        capture_output=True, text=True, timeout=30, check=False, env=env,
+    )  # fmt: skip
+    assert shared.returncode == 0, shared.stderr
 
 
 def test_a_replica_refuses_an_unmigrated_database_a_missing_link_secret_and_public_url(
