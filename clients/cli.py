@@ -131,7 +131,7 @@ def _add_examples(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -
 
 def build_parser() -> argparse.ArgumentParser:
     from clients import (
-        alert_commands,
+        alert_arguments,
         directory_commands,
         escalation_commands,
         integration_commands,
@@ -154,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     server_commands.add_commands(commands)
-    alert_actions = alert_commands.add_commands(commands, common)
+    alert_actions = alert_arguments.add_commands(commands, common)
     team_actions = team_commands.add_commands(commands, common)
     integration_commands.add_commands(commands, common)
     directory_commands.add_commands(commands, common, team_actions)

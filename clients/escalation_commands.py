@@ -9,7 +9,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TextIO
 
 from clients import render
-from clients.alert_commands import alert_ref, ref_options
+from clients.alert_arguments import ref_options
+from clients.alert_commands import alert_ref
 from clients.arguments import (
     UsageError,
     duration,
