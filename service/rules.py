@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from service import loader, patterns, sns_alerts, templates
+from service import fitting, loader, patterns, templates
 from service.errors import InvalidArgument
 from service.model import IngestAction, NewAlert, Priority
 
@@ -278,5 +278,5 @@ def render_alert(written: Mapping[str, Any], base: NewAlert, fields: Mapping[str
         changes["tags"] = tuple(dict.fromkeys(templates.render(t, fields) for t in written["tags"]))
     if "details" in written:
         rendered = {k: templates.render(v, fields) for k, v in written["details"].items()}
-        changes["details"] = sns_alerts.fit_details({**base.details, **rendered})
-    return sns_alerts.fitted(dataclasses.replace(base, **changes))
+        changes["details"] = fitting.fit_details({**base.details, **rendered})
+    return fitting.fitted(dataclasses.replace(base, **changes))

@@ -25,9 +25,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 
-from service import validation
+from service.fitting import fit_details, fitted, flatten, shorten
 from service.model import (
     IngestAction,
     IntegrationType,
@@ -38,15 +38,10 @@ from service.model import (
 )
 
 SNS = "Amazon SNS"
-ELLIPSIS = "…"
 _CLOUDTRAIL_KEY = re.compile(
     r"AWSLogs/(?:o-[a-z0-9]+/)?(?P<account>\d{12})/CloudTrail/(?P<region>[a-z0-9-]+)/"
     r"(?P<year>\d{4})/(?P<month>\d{2})/(?P<day>\d{2})/"
 )
-
-
-def shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - len(ELLIPSIS)] + ELLIPSIS
 
 
 def topic_name(topic_arn: str) -> str:
@@ -167,47 +162,6 @@ def _alert(
         priority=priority,
     )
     return fitted(alert)
-
-
-def fitted(alert: NewAlert) -> NewAlert:
-    """`alert` with every text field shortened to its limit: what a delivery says is never
-    refused for its length, whether the defaults or an integration rule put it there. Details
-    are fitted where they are made (`fit_details`)."""
-    tags = [shorten(_clean(tag).strip(), validation.TAG_MAX) for tag in alert.tags]
-    message = _clean(alert.message).strip() or "(no message)"
-    return dataclasses.replace(
-        alert,
-        message=shorten(message, validation.MESSAGE_MAX),
-        alias=shorten(_clean(alert.alias), validation.ALIAS_MAX),
-        description=shorten(_clean(alert.description), validation.DESCRIPTION_MAX),
-        tags=tuple(dict.fromkeys(tag for tag in tags if tag))[: validation.TAGS_MAX],
-        entity=shorten(_clean(alert.entity), validation.ENTITY_MAX),
-        source=shorten(_clean(alert.source), validation.SOURCE_MAX),
-    )
-
-
-def _clean(text: str) -> str:
-    """NUL is the one character no store keeps in text (PostgreSQL refuses it)."""
-    return text.replace("\x00", "")
-
-
-def fit_details(values: Mapping[str, object]) -> dict[str, str]:
-    """String details within the 8,000-character budget: empty values dropped, long ones
-    shortened, and what no longer fits left out (the description keeps the whole text)."""
-    fitted: dict[str, str] = {}
-    budget = validation.DETAILS_TOTAL_MAX
-    for key, value in values.items():
-        text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
-        key, text = key.replace("\x00", ""), text.replace("\x00", "")
-        if not key.strip() or not text or value is None:
-            continue
-        room = budget - len(key)
-        if room < 16:
-            break
-        text = shorten(text, min(room, 1_000))
-        fitted[key] = text
-        budget -= len(key) + len(text)
-    return fitted
 
 
 def _subscription(delivery: SnsDelivery, what: str, priority: Priority) -> NewAlert:
@@ -410,19 +364,3 @@ def _generic(delivery: SnsDelivery, payload: object) -> NewAlert:
         entity=topic_name(delivery.topic_arn),
         tags=("aws", "sns"),
     )
-
-
-FLATTEN_DEPTH = 8
-
-
-def flatten(value: object, prefix: str, depth: int = FLATTEN_DEPTH) -> Iterator[tuple[str, object]]:
-    """Leaves of a JSON value by dotted path: {"a": {"b": [1]}} -> ("a.b.0", 1). Deeper than
-    `depth`, what is left stays one JSON value."""
-    if depth and isinstance(value, dict):
-        for key, item in value.items():
-            yield from flatten(item, f"{prefix}.{key}" if prefix else str(key), depth - 1)
-    elif depth and isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from flatten(item, f"{prefix}.{index}" if prefix else str(index), depth - 1)
-    elif prefix:
-        yield prefix, value if isinstance(value, str) else json.dumps(value)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from service import sns_alerts
+from service import fitting
 from service.errors import InvalidArgument
 
 FILTERS = ("lower", "upper", "truncate", "default")
@@ -125,5 +125,5 @@ def _apply(value: str, written: str) -> str:
     if name == "truncate":
         # Checked when set; a rule stored before that check keeps the whole value.
         limit = _count(argument) or len(value)
-        return sns_alerts.shorten(value, max(limit, 1))
+        return fitting.shorten(value, max(limit, 1))
     return value or argument or ""  # default
