@@ -7,23 +7,24 @@ as the domain's plain values, never protobuf messages.
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TypeVar
 
 import grpc
-from google.protobuf.field_mask_pb2 import FieldMask
 
 from clients.directory import DirectoryCalls
 from clients.escalations import EscalationCalls
+from clients.integrations import IntegrationCalls
+from clients.integrations import IntegrationInfo as IntegrationInfo  # part of the API
+from clients.integrations import IntegrationKey as IntegrationKey
+from clients.integrations import RuleTest as RuleTest
+from clients.integrations import RuleTestAction as RuleTestAction
 from protos.tocsin.v1 import (
     alerts_pb2,
     alerts_pb2_grpc,
-    integrations_pb2,
-    integrations_pb2_grpc,
     teams_pb2,
     teams_pb2_grpc,
     tokens_pb2,
@@ -50,9 +51,7 @@ from service.model import (
     AlertQuery,
     AlertRef,
     CreateResult,
-    Integration,
     NewAlert,
-    NewIntegration,
     Page,
     Priority,
     Team,
@@ -68,36 +67,6 @@ DEFAULT_TIMEOUT_SECONDS = 10.0
 class ActionResult:
     alert: Alert
     changed: bool
-
-
-@dataclass(frozen=True)
-class IntegrationInfo:
-    integration: Integration
-    url: str  # without the API key
-
-
-@dataclass(frozen=True)
-class RuleTestAction:
-    kind: str
-    note: str
-    alert: dict[str, object]
-
-
-@dataclass(frozen=True)
-class RuleTest:
-    """What an integration's rules would do with a message."""
-
-    matched_rules: tuple[str, ...]
-    actions: tuple[RuleTestAction, ...]
-
-
-@dataclass(frozen=True)
-class IntegrationKey:
-    """What creating an integration or rotating its key returns, once."""
-
-    info: IntegrationInfo
-    api_key: str
-    url_with_key: str
 
 
 def error_from_rpc(exc: grpc.aio.AioRpcError) -> TocsinError:
@@ -125,7 +94,7 @@ def error_from_rpc(exc: grpc.aio.AioRpcError) -> TocsinError:
     return kind(details)
 
 
-class TocsinClient(DirectoryCalls, EscalationCalls):
+class TocsinClient(DirectoryCalls, EscalationCalls, IntegrationCalls):
     def __init__(
         self,
         target: str,
@@ -140,7 +109,6 @@ class TocsinClient(DirectoryCalls, EscalationCalls):
         self._alerts = alerts_pb2_grpc.AlertServiceStub(self._channel)
         self._teams = teams_pb2_grpc.TeamServiceStub(self._channel)
         self._tokens = tokens_pb2_grpc.TokenServiceStub(self._channel)
-        self._integrations = integrations_pb2_grpc.IntegrationServiceStub(self._channel)
 
     async def close(self) -> None:
         await self._channel.close(None)
@@ -303,74 +271,6 @@ class TocsinClient(DirectoryCalls, EscalationCalls):
         request = teams_pb2.DeleteTeamRequest(team=team)
         await self._call(self._teams.DeleteTeam, request)
 
-    # Integrations
-
-    async def create_integration(self, integration: NewIntegration) -> IntegrationKey:
-        request = codec.create_integration_request(integration)
-        return _key(await self._call(self._integrations.CreateIntegration, request))
-
-    async def list_integrations(self, team: str = "") -> list[IntegrationInfo]:
-        request = integrations_pb2.ListIntegrationsRequest(team=team)
-        reply = await self._call(self._integrations.ListIntegrations, request)
-        return [_info(integration) for integration in reply.integrations]
-
-    async def get_integration(self, integration: str) -> IntegrationInfo:
-        request = integrations_pb2.IntegrationRequest(integration=integration)
-        return _info(await self._call(self._integrations.GetIntegration, request))
-
-    async def set_integration_enabled(self, integration: str, enabled: bool) -> IntegrationInfo:
-        request = integrations_pb2.IntegrationRequest(integration=integration)
-        method = (
-            self._integrations.EnableIntegration
-            if enabled
-            else self._integrations.DisableIntegration
-        )
-        return _info(await self._call(method, request))
-
-    async def update_integration(
-        self, integration: str, changes: NewIntegration, fields: Sequence[str]
-    ) -> IntegrationInfo:
-        """Changes the `fields` of the integration (see
-        `service.integrations.INTEGRATION_FIELDS`) to those of `changes`; its URL and key
-        stay."""
-        request = integrations_pb2.UpdateIntegrationRequest(
-            integration=integration,
-            spec=codec.create_integration_request(changes),
-            update_mask=FieldMask(paths=list(fields)),
-        )
-        return _info(await self._call(self._integrations.UpdateIntegration, request))
-
-    async def rotate_integration_key(self, integration: str) -> IntegrationKey:
-        request = integrations_pb2.IntegrationRequest(integration=integration)
-        return _key(await self._call(self._integrations.RotateIntegrationKey, request))
-
-    async def delete_integration(self, integration: str) -> None:
-        request = integrations_pb2.IntegrationRequest(integration=integration)
-        await self._call(self._integrations.DeleteIntegration, request)
-
-    async def set_integration_rules(self, integration: str, rules_yaml: str) -> str:
-        """Replaces the rules; returns them as stored (YAML)."""
-        request = integrations_pb2.SetIntegrationRulesRequest(
-            integration=integration, rules_yaml=rules_yaml
-        )
-        return (await self._call(self._integrations.SetIntegrationRules, request)).rules_yaml
-
-    async def get_integration_rules(self, integration: str) -> str:
-        request = integrations_pb2.IntegrationRequest(integration=integration)
-        return (await self._call(self._integrations.GetIntegrationRules, request)).rules_yaml
-
-    async def test_integration_rules(
-        self, integration: str, message: str, subject: str = ""
-    ) -> RuleTest:
-        request = integrations_pb2.TestIntegrationRulesRequest(
-            integration=integration, message=message, subject=subject
-        )
-        reply = await self._call(self._integrations.TestIntegrationRules, request)
-        actions = tuple(
-            RuleTestAction(a.kind, a.note, json.loads(a.alert_json)) for a in reply.actions
-        )
-        return RuleTest(tuple(reply.matched_rules), actions)
-
     # Tokens
 
     async def create_token(self, name: str) -> tuple[TokenInfo, str]:
@@ -391,14 +291,6 @@ class TocsinClient(DirectoryCalls, EscalationCalls):
     async def revoke_token(self, token_id: str) -> TokenInfo:
         request = tokens_pb2.RevokeTokenRequest(id=token_id)
         return codec.token_from_pb(await self._call(self._tokens.RevokeToken, request))
-
-
-def _info(message: integrations_pb2.Integration) -> IntegrationInfo:
-    return IntegrationInfo(*codec.integration_from_pb(message))
-
-
-def _key(reply: integrations_pb2.IntegrationKeyResponse) -> IntegrationKey:
-    return IntegrationKey(_info(reply.integration), reply.api_key, reply.url_with_key)
 
 
 def _action(ref: AlertRef, user: str, note: str) -> alerts_pb2.AlertActionRequest:
