@@ -14,6 +14,7 @@ import pytest
 from adapters.settings import NotifySettings
 from clients.client import TocsinClient
 from service.config import Config, SnsConfig
+from service.errors import StartupError
 from service.links import SECRET_ENV
 from service.notifier import Notifier
 from service.postgres_store import PostgresStore
@@ -93,26 +94,34 @@ async def _serving(
     settings: Mapping[str, Any],
 ) -> AsyncIterator[Running]:
     sns = sns or SnsConfig()
-    http_listen, public_url = "127.0.0.1:0", ""
-    if database_url:
-        # A replica must be told where it is reached: here, at its own listener.
-        port = free_port()
-        http_listen, public_url = f"127.0.0.1:{port}", f"http://127.0.0.1:{port}"
-    config = Config(
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        grpc_listen="127.0.0.1:0",
-        http_listen=http_listen,
-        public_url=public_url,
-        sns=sns,
-        notifications=notifications or NotifySettings(),
-        **settings,
-    )
     environ = {SECRET_ENV: LINK_SECRET} if database_url else None
-    server = TocsinServer(
-        config, clock, engine_interval=None, notifiers=notifiers, environ=environ
-    )  # tests tick
-    await server.start()
+    for attempt in range(5):
+        http_listen, public_url = "127.0.0.1:0", ""
+        if database_url:
+            # A replica must be told where it is reached: here, at its own listener.
+            port = free_port()
+            http_listen, public_url = f"127.0.0.1:{port}", f"http://127.0.0.1:{port}"
+        config = Config(
+            data_dir=tmp_path / "data",
+            database_url=database_url,
+            grpc_listen="127.0.0.1:0",
+            http_listen=http_listen,
+            public_url=public_url,
+            sns=sns,
+            notifications=notifications or NotifySettings(),
+            **settings,
+        )
+        server = TocsinServer(
+            config, clock, engine_interval=None, notifiers=notifiers, environ=environ
+        )  # tests tick
+        try:
+            await server.start()
+            break
+        except StartupError:
+            # The free port was taken between the probe and the bind (by this very
+            # server's gRPC listener, or by a test running beside it): pick another.
+            if attempt == 4 or not database_url:
+                raise
     try:
         token = (config.data_dir / ADMIN_TOKEN_FILE).read_text().strip()
         yield Running(server, clock, f"127.0.0.1:{server.grpc_port}", token, config.data_dir)

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import socket
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
@@ -38,6 +37,7 @@ from service.errors import ConfigError
 from service.notifier import Outcome, Page
 from service.user import Channel
 from service.webhook_targets import Allowed, WebhookRule
+from tests.conftest import free_port
 from tests.fakes import FakeClock
 from tests.provider_servers import (
     FcmServer,
@@ -76,14 +76,6 @@ def make_page(**changes: Any) -> Page:
         reply_hint="Reply '12 ack' to acknowledge",
     )
     return replace(page, **changes)
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on: connecting is refused at once."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 # Console
@@ -188,7 +180,7 @@ async def test_email_bad_password_is_permanent(smtp: SmtpServer) -> None:
 
 
 async def test_email_server_down_is_retryable() -> None:
-    settings = EmailSettings("127.0.0.1", "t@example.com", closed_port(), "none")
+    settings = EmailSettings("127.0.0.1", "t@example.com", free_port(), "none")
     result = await EmailNotifier(settings, FakeClock(NOW)).send(make_page())
     assert result.outcome is Outcome.RETRYABLE
 
@@ -223,7 +215,7 @@ def twilio_settings(server: TwilioServer | None, **changes: Any) -> TwilioSettin
         auth_token=TOKEN,
         sms_from="+15550001111",
         voice_from="+15550002222",
-        base_url=server.url if server else f"http://127.0.0.1:{closed_port()}",
+        base_url=server.url if server else f"http://127.0.0.1:{free_port()}",
         callback_base_url=CALLBACK,
         timeout_seconds=5,
     )
@@ -491,9 +483,7 @@ async def test_push_with_a_refused_service_account_is_permanent(
 
 
 async def test_push_when_fcm_is_unreachable_is_retryable(fcm: FcmServer, tmp_path: Path) -> None:
-    notifier = FcmNotifier(
-        fcm_settings(fcm, tmp_path, base_url=f"http://127.0.0.1:{closed_port()}")
-    )
+    notifier = FcmNotifier(fcm_settings(fcm, tmp_path, base_url=f"http://127.0.0.1:{free_port()}"))
     result = await notifier.send(make_page(channel=Channel.PUSH, address=FID))
     await notifier.close()
     assert result.outcome is Outcome.RETRYABLE
@@ -612,7 +602,7 @@ async def test_webhook_to_a_listed_host_name_is_sent(receiver: WebhookReceiver) 
 
 async def test_webhook_unreachable_or_silent_is_retryable() -> None:
     async with webhook() as hook:
-        refused = await hook.send(make_page(address=f"http://127.0.0.1:{closed_port()}/"))
+        refused = await hook.send(make_page(address=f"http://127.0.0.1:{free_port()}/"))
 
         async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             await reader.read()  # holds the connection open without a reply

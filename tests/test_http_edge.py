@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from clients.client import TocsinClient
 from clients.shim import GrpcCalendars, GrpcIngest, Shim
 from service.config import SnsConfig
 from service.model import NewAlert
-from tests.conftest import Running, serving
+from tests.conftest import Running, free_port, serving
 from tests.fakes import FakeClock
 
 
@@ -46,9 +45,7 @@ async def test_healthz_and_metrics(running: Running, client: TocsinClient) -> No
 
 
 async def test_healthz_is_503_when_the_service_does_not_answer() -> None:
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     async with (
         grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel,
         aiohttp.ClientSession() as outbound,

@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from clients.client import IntegrationKey, TocsinClient, parse_ref
 from clients.shim import GrpcCalendars, GrpcIngest, Shim
 from service.config import SnsConfig
 from service.model import AlertQuery, IntegrationType, NewIntegration, Priority
-from tests.conftest import Running, serving
+from tests.conftest import Running, free_port, serving
 from tests.databases import BACKENDS
 from tests.fakes import FakeClock
 from tests.sns_signing import CERT, CERT_URL, FIXTURES, KEY, certificate, fixture, signed
@@ -245,9 +244,7 @@ async def test_service_down_is_503_and_the_redelivery_stores_one_alert(
 ) -> None:
     key = await edge.integration(topic_arns=(TOPIC,))
     delivery = json.dumps(signed(fixture(NOTICE))).encode()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        dead = probe.getsockname()[1]
+    dead = free_port()
     sns = SnsConfig(pinned_certificates={CERT_URL: CERT})
     for target, expected in ((f"127.0.0.1:{dead}", 503), (edge.running.target, 200)):
         async with grpc.aio.insecure_channel(target) as channel:
