@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from service.notifier import Outcome, Page, SendResult
+from service.paging.notifier import Outcome, Page, SendResult
 
 log = logging.getLogger("tocsin.pages")
 

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 
 import aiosmtplib
 
-from service.clock import Clock
-from service.notifier import Outcome, Page, SendResult
+from service.core.clock import Clock
+from service.paging.notifier import Outcome, Page, SendResult
 
 if TYPE_CHECKING:
     from adapters.settings import EmailSettings

@@ -22,7 +22,7 @@ from firebase_admin.exceptions import FirebaseError
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from service.notifier import Outcome, Page, SendResult
+from service.paging.notifier import Outcome, Page, SendResult
 
 if TYPE_CHECKING:
     from adapters.settings import FcmSettings

@@ -21,14 +21,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar, runtime_checkable
 from urllib.parse import urlsplit
 
-from service.errors import ConfigError
-from service.user import Channel
-from service.webhook_targets import Allowed, WebhookRule, allowed_entry
+from service.core.errors import ConfigError
+from service.people.model import Channel
+from service.people.webhook_targets import Allowed, WebhookRule, allowed_entry
 
 if TYPE_CHECKING:
     from adapters.webhook import WebhookNotifier
-    from service.clock import Clock
-    from service.notifier import Notifier
+    from service.core.clock import Clock
+    from service.paging.notifier import Notifier
 
 SECURITY_MODES = ("starttls", "ssl", "none")
 DEFAULT_SMTP_PORTS = {"starttls": 587, "ssl": 465, "none": 25}

@@ -18,7 +18,7 @@ from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from service.notifier import Outcome, Page, SendResult
+from service.paging.notifier import Outcome, Page, SendResult
 
 if TYPE_CHECKING:
     from adapters.settings import TwilioSettings

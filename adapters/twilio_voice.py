@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from adapters.twilio_sms import PROVIDER_ERRORS, classify, close_client, twilio_client
-from service.notifier import Outcome, Page, SendResult
+from service.paging.notifier import Outcome, Page, SendResult
 
 if TYPE_CHECKING:
     from adapters.settings import TwilioSettings

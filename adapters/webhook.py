@@ -7,7 +7,7 @@ an old delivery replayed at it. `Idempotency-Key` is the page's ledger key: a re
 delivery carries the same one. The address is never echoed, in the body or in results: a URL
 often holds the receiver's own token.
 
-Pages go only where `service.webhook_targets` allows, judged on the addresses a connection
+Pages go only where `service.people.webhook_targets` allows, judged on the addresses a connection
 is actually made to: a literal address before connecting, a host name's addresses as they
 resolve at each send (the connector's resolver drops internal ones), so a name that pointed
 outside when the contact was added cannot be turned inward later.
@@ -27,9 +27,9 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 from yarl import URL
 
-from service.clock import Clock
-from service.notifier import Outcome, Page, SendResult
-from service.webhook_targets import WebhookRule, literal
+from service.core.clock import Clock
+from service.paging.notifier import Outcome, Page, SendResult
+from service.people.webhook_targets import WebhookRule, literal
 
 if TYPE_CHECKING:
     from adapters.settings import WebhookSettings

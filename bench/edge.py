@@ -21,22 +21,23 @@ import grpc
 from grpc_health.v1 import health, health_pb2_grpc
 from prometheus_client import CollectorRegistry
 
+from app.config import Config
 from bench.process import LOOPBACK, free_ports, running, serve_until_terminated
 from bench.tocsin import Endpoint, healthy
 from protos.tocsin.v1 import alerts_pb2, alerts_pb2_grpc
-from service import lifecycle, validation
-from service.alert_servicer import AlertServicer
-from service.alerts import Alerts, new_uuid
-from service.clock import Clock, SystemClock
-from service.config import Config
-from service.guard import Guard
-from service.metrics import AlertMetrics, RpcMetrics
-from service.migrations import DEFAULT_TEAM_ID
-from service.model import Actor, CreateResult, NewAlert
-from service.sqlite_store import SQLiteStore
-from service.store import Store
-from service.stream_slots import StreamSlots
-from service.tokens import ADMIN_TOKEN_FILE, Tokens
+from service.alerts import lifecycle
+from service.alerts.model import Actor, CreateResult, NewAlert
+from service.alerts.usecases import Alerts, new_uuid
+from service.api.alerts import AlertServicer
+from service.api.guard import Guard
+from service.api.stream_slots import StreamSlots
+from service.core import validation
+from service.core.clock import Clock, SystemClock
+from service.core.metrics import AlertMetrics, RpcMetrics
+from service.db.migrations import DEFAULT_TEAM_ID
+from service.db.sqlite import SQLiteStore
+from service.db.store import Store
+from service.tokens.usecases import ADMIN_TOKEN_FILE, Tokens
 
 SERVICE = alerts_pb2.DESCRIPTOR.services_by_name["AlertService"].full_name
 

@@ -45,20 +45,20 @@ from prometheus_client import CollectorRegistry
 
 from adapters import console
 from adapters.console import ConsoleNotifier
-from service import validation
-from service.alerts import Alerts, new_uuid
-from service.clock import SystemClock, from_micros
-from service.engine import Engine
-from service.metrics import AlertMetrics
-from service.model import Actor, NewAlert
-from service.notifier import Page, SendResult
-from service.policies import Policies, PolicySpec, RoutingSpec, RuleSpec
-from service.schedules import RotationSpec, Schedules, ScheduleSpec
-from service.server import ENGINE_INTERVAL_SECONDS
-from service.sqlite_store import SQLiteStore
-from service.teams import Teams
-from service.user import Channel, NotificationRule, NotificationStep
-from service.users import Users
+from app.server import ENGINE_INTERVAL_SECONDS
+from service.alerts.model import Actor, NewAlert
+from service.alerts.usecases import Alerts, new_uuid
+from service.core import validation
+from service.core.clock import SystemClock, from_micros
+from service.core.metrics import AlertMetrics
+from service.db.sqlite import SQLiteStore
+from service.escalation.usecases import Policies, PolicySpec, RoutingSpec, RuleSpec
+from service.oncall.usecases import RotationSpec, Schedules, ScheduleSpec
+from service.paging.engine import Engine
+from service.paging.notifier import Page, SendResult
+from service.people.model import Channel, NotificationRule, NotificationStep
+from service.people.usecases import Users
+from service.teams.usecases import Teams
 
 ALERTS = 10_000
 USERS = 50

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock
 
-from service.oncall import timeline, who_is_on_call
-from service.schedule import Override, Participants, Restriction, Rotation, Schedule, Unit
-from service.wallclock import resolve, zone
+from service.core.wallclock import resolve, zone
+from service.oncall.model import Override, Participants, Restriction, Rotation, Schedule, Unit
+from service.oncall.shifts import timeline, who_is_on_call
 
 SCHEDULES = 1_000
 PASSES = 7

@@ -36,11 +36,11 @@ from bench.load import Measurement, percentile
 from bench.process import LOOPBACK, free_ports, healthz, running
 from bench.tocsin import healthy
 from clients.client import TocsinClient
-from service.links import SECRET_ENV
-from service.model import NewAlert
-from service.policies import PolicySpec, RoutingSpec, RuleSpec
-from service.tokens import ADMIN_TOKEN_FILE
-from service.user import NotificationRule, NotificationStep
+from service.alerts.model import NewAlert
+from service.answers.links import SECRET_ENV
+from service.escalation.usecases import PolicySpec, RoutingSpec, RuleSpec
+from service.people.model import NotificationRule, NotificationStep
+from service.tokens.usecases import ADMIN_TOKEN_FILE
 from tests import databases
 
 DATABASE_ENV = "TOCSIN_BENCH_DATABASE_URL"
@@ -75,7 +75,7 @@ async def fresh_database(url: str, scratch: Path) -> AsyncIterator[str]:
     with databases.scratch_schema(url, "bench") as scoped:
         with (scratch / f"migrate-{uuid.uuid4().hex[:8]}.log").open("wb") as log:
             migrating = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "clients.cli", "migrate", "--database", scoped,
+                sys.executable, "-m", "clients.cli.main", "migrate", "--database", scoped,
                 stdout=log, stderr=log,
             )  # fmt: skip
             if await migrating.wait() != 0:
@@ -112,7 +112,7 @@ async def _server(
     target = f"{LOOPBACK}:{grpc_port}"
     data_dir = scratch / f"r{index}"
     command = [
-        sys.executable, "-m", "clients.cli", "server", "--database", url,
+        sys.executable, "-m", "clients.cli.main", "server", "--database", url,
         "--data-dir", str(data_dir), "--grpc-listen", target,
         "--http-listen", f"{LOOPBACK}:{http_port}", "--log-format", "json",
         "--log-level", "warning",
@@ -141,7 +141,7 @@ async def shims(
             (port,) = free_ports(1)
             base = f"http://{LOOPBACK}:{port}"
             command = [
-                sys.executable, "-m", "clients.cli", "shim", "--grpc-target", replica.target,
+                sys.executable, "-m", "clients.cli.main", "shim", "--grpc-target", replica.target,
                 "--token", token, "--config", str(config), "--http-listen",
                 f"{LOOPBACK}:{port}", "--log-format", "json", "--log-level", "warning",
             ]  # fmt: skip

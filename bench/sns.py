@@ -22,7 +22,7 @@ from bench.load import Call, ExhaustedError, Measurement, measure
 from bench.process import LOOPBACK, free_ports, healthz, running
 from bench.tocsin import Endpoint
 from clients.client import TocsinClient
-from service.model import IntegrationType, NewIntegration
+from service.ingest.model import IntegrationType, NewIntegration
 from tests.sns_signing import CERT_URL, KEY, certificate, fixture, signed
 
 NOTICE = "02-notification-with-subject.body.json"

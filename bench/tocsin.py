@@ -12,7 +12,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.process import LOOPBACK, PROBE_TIMEOUT_SECONDS, free_ports, running
-from service.tokens import ADMIN_TOKEN_FILE
+from service.tokens.usecases import ADMIN_TOKEN_FILE
 
 Metadata = tuple[tuple[str, str], ...]
 
@@ -32,7 +32,7 @@ async def running_tocsin(data_dir: Path, config: Path | None = None) -> AsyncIte
     target = f"{LOOPBACK}:{grpc_port}"
     token_path = data_dir / ADMIN_TOKEN_FILE
     command = [
-        sys.executable, "-m", "clients.cli", "serve",
+        sys.executable, "-m", "clients.cli.main", "serve",
         "--data-dir", str(data_dir),
         "--grpc-listen", target,
         "--http-listen", f"{LOOPBACK}:{http_port}",

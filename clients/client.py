@@ -30,9 +30,19 @@ from protos.tocsin.v1 import (
     tokens_pb2,
     tokens_pb2_grpc,
 )
-from service import codec
-from service.codec import parse_ref as parse_ref  # part of the client's API
-from service.errors import (
+from service.alerts.model import (
+    ActivityEntry,
+    Alert,
+    AlertEvent,
+    AlertQuery,
+    AlertRef,
+    CreateResult,
+    NewAlert,
+    Priority,
+)
+from service.api import codec
+from service.api.codec import parse_ref as parse_ref
+from service.core.errors import (
     AlreadyExists,
     DeadlineExceeded,
     FailedPrecondition,
@@ -44,19 +54,9 @@ from service.errors import (
     Unauthenticated,
     Unavailable,
 )
-from service.model import (
-    ActivityEntry,
-    Alert,
-    AlertEvent,
-    AlertQuery,
-    AlertRef,
-    CreateResult,
-    NewAlert,
-    Page,
-    Priority,
-    Team,
-    TokenInfo,
-)
+from service.core.pages import Page
+from service.teams.model import Team
+from service.tokens.model import TokenInfo
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")

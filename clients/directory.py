@@ -23,11 +23,11 @@ from protos.tocsin.v1 import (
     users_pb2,
     users_pb2_grpc,
 )
-from service import directory_codec as dc
-from service.codec import instant, timestamp
-from service.schedule import OnCall, OnCallChange, Override, Schedule, Timeline
-from service.schedules import ScheduleSpec
-from service.user import NotificationRule, TeamMember, User
+from service.api import directory_codec as dc
+from service.api.codec import instant, timestamp
+from service.oncall.model import OnCall, OnCallChange, Override, Schedule, Timeline
+from service.oncall.usecases import ScheduleSpec
+from service.people.model import NotificationRule, TeamMember, User
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")

@@ -11,9 +11,9 @@ import grpc
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from protos.tocsin.v1 import escalations_pb2, escalations_pb2_grpc
-from service import policy_codec
-from service.paging import PageRecord
-from service.policies import PolicySpec, RoutingSpec
+from service.api import policy_codec
+from service.escalation.usecases import PolicySpec, RoutingSpec
+from service.paging.planning import PageRecord
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")

@@ -13,8 +13,8 @@ import grpc
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from protos.tocsin.v1 import integrations_pb2, integrations_pb2_grpc
-from service import codec
-from service.model import Integration, NewIntegration
+from service.api import codec
+from service.ingest.model import Integration, NewIntegration
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")

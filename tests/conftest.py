@@ -12,16 +12,16 @@ from typing import Any
 import pytest
 
 from adapters.settings import NotifySettings
+from app.config import Config, SnsConfig
+from app.server import TocsinServer
 from clients.client import TocsinClient
-from service.config import Config, SnsConfig
-from service.errors import StartupError
-from service.links import SECRET_ENV
-from service.notifier import Notifier
-from service.postgres_store import PostgresStore
-from service.server import TocsinServer
-from service.sql_store import SQLStore
-from service.tokens import ADMIN_TOKEN_FILE
-from service.user import Channel
+from service.answers.links import SECRET_ENV
+from service.core.errors import StartupError
+from service.db.postgres import PostgresStore
+from service.db.sql_store import SQLStore
+from service.paging.notifier import Notifier
+from service.people.model import Channel
+from service.tokens.usecases import ADMIN_TOKEN_FILE
 from tests.databases import BACKENDS, open_store, postgres_database
 from tests.fakes import FakeClock
 

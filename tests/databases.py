@@ -19,11 +19,11 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from service.clock import Clock
-from service.postgres_store import PostgresStore
-from service.sql import Db
-from service.sql_store import SQLStore
-from service.sqlite_store import SQLiteStore
+from service.core.clock import Clock
+from service.db.postgres import PostgresStore
+from service.db.sql import Db
+from service.db.sql_store import SQLStore
+from service.db.sqlite import SQLiteStore
 
 POSTGRES_URL = os.environ.get("TOCSIN_TEST_DATABASE_URL", "postgresql://127.0.0.1:5432/test")
 BACKENDS = ("sqlite", "postgresql")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from service.notifier import Outcome, Page, SendResult
+from service.paging.notifier import Outcome, Page, SendResult
 
 
 class FakeClock:

@@ -33,10 +33,10 @@ from adapters.settings import (
 from adapters.twilio_sms import TwilioSmsNotifier, gsm_length, is_gsm, sms_text
 from adapters.twilio_voice import TwilioVoiceNotifier, voice_twiml
 from adapters.webhook import WebhookNotifier
-from service.errors import ConfigError
-from service.notifier import Outcome, Page
-from service.user import Channel
-from service.webhook_targets import Allowed, WebhookRule
+from service.core.errors import ConfigError
+from service.paging.notifier import Outcome, Page
+from service.people.model import Channel
+from service.people.webhook_targets import Allowed, WebhookRule
 from tests.conftest import free_port
 from tests.fakes import FakeClock
 from tests.provider_servers import (

@@ -15,15 +15,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from clients.client import TocsinClient, parse_ref
 from protos.tocsin.v1 import alerts_pb2, alerts_pb2_grpc
-from service.errors import (
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-    ResourceExhausted,
-    Unauthenticated,
-    Unavailable,
-)
-from service.model import (
+from service.alerts.model import (
     AlertEvent,
     AlertFilter,
     AlertQuery,
@@ -35,7 +27,15 @@ from service.model import (
     RefKind,
     Responder,
 )
-from service.validation import DESCRIPTION_MAX
+from service.core.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Unauthenticated,
+    Unavailable,
+)
+from service.core.validation import DESCRIPTION_MAX
 from tests.conftest import Running, serving
 from tests.fakes import FakeClock
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from service.model import NewAlert
+from service.alerts.model import NewAlert
 from tests.conftest import Running, serving
 from tests.fakes import FakeClock
 
@@ -341,19 +341,19 @@ def test_client_commands_start_without_the_server_side() -> None:
         [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True
     )
     loaded = set(done.stdout.split())
-    assert "clients.alert_commands" in loaded  # the check sees what the CLI loads
+    assert "clients.cli.alerts" in loaded  # the check sees what the CLI loads
     server_side = {
         "psycopg",
         "psycopg_pool",
         "sqlite3",
         "aiohttp",
         "cryptography",
-        "service.migrations",
-        "service.server",
-        "service.sql",
+        "service.db.migrations",
+        "app.server",
+        "service.db.sql",
         "adapters.registry",
-        "clients.manifest",
-        "clients.shim",
+        "clients.manifest.plan",
+        "edge.shim",
     }
     assert loaded & server_side == set()
 

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from clients import cli, render
-from clients.examples import EXAMPLES
+from clients.cli import main as cli
+from clients.cli import render
+from clients.cli.examples import EXAMPLES
 from tests.conftest import Running, serving
 from tests.fakes import FakeClock
 from tests.test_cli import Result, tocsin

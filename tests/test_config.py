@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from service.config import Config, load
-from service.errors import ConfigError
+from app.config import Config, load
+from service.core.errors import ConfigError
 
 
 def test_defaults() -> None:

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
-from service.errors import AlreadyExists, FailedPrecondition, NotFound
-from service.schedule import Override, Participants, Restriction, Rotation, Schedule, Unit
-from service.sqlite_store import SQLiteStore
-from service.user import (
+from service.core.errors import AlreadyExists, FailedPrecondition, NotFound
+from service.db.sqlite import SQLiteStore
+from service.oncall.model import Override, Participants, Restriction, Rotation, Schedule, Unit
+from service.people.model import (
     Channel,
     ContactMethod,
     MemberRole,

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from service.alerts import Alerts
-from service.engine import Engine
-from service.errors import Unavailable
-from service.metrics import AlertMetrics
-from service.model import Actor, AlertQuery, AlertRef, NewAlert, RefKind
-from service.sqlite_store import SQLiteStore
-from service.tick_failures import TickFailures
+from service.alerts.model import Actor, AlertQuery, AlertRef, NewAlert, RefKind
+from service.alerts.usecases import Alerts
+from service.core.errors import Unavailable
+from service.core.metrics import AlertMetrics
+from service.db.sqlite import SQLiteStore
+from service.paging.engine import Engine
+from service.paging.tick_failures import TickFailures
 from tests.fakes import FakeClock
 
 
@@ -94,13 +94,13 @@ async def faulty_engine(
 
 
 def engine_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "service.engine"]
+    return [r for r in caplog.records if r.name == "service.paging.engine"]
 
 
 async def test_a_database_outage_logs_one_warning_when_it_starts_and_one_line_when_it_ends(
     tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="service.engine")
+    caplog.set_level(logging.DEBUG, logger="service.paging.engine")
     async with faulty_engine(tmp_path, clock) as store:
         store.fault = Unavailable("the database failed: connection refused")
         await store.ticks_begun(20)
@@ -119,7 +119,7 @@ async def test_a_database_outage_logs_one_warning_when_it_starts_and_one_line_wh
 async def test_changes_heard_during_an_outage_tick_at_once_and_add_nothing_to_the_log(
     tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="service.engine")
+    caplog.set_level(logging.DEBUG, logger="service.paging.engine")
     async with faulty_engine(tmp_path, clock, interval=3600) as store:
         store.due_fault = Unavailable("the database failed: connection refused")
         alerts = Alerts(store, clock)
@@ -135,7 +135,7 @@ async def test_changes_heard_during_an_outage_tick_at_once_and_add_nothing_to_th
 async def test_an_unexpected_failure_logs_its_traceback_at_most_once_a_minute(
     tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="service.engine")
+    caplog.set_level(logging.DEBUG, logger="service.paging.engine")
     async with faulty_engine(tmp_path, clock) as store:
         store.fault = KeyError("no such column")
         await store.ticks_begun(20)

@@ -17,9 +17,9 @@ import pytest
 from aiohttp import web
 
 from clients.client import TocsinClient
-from service.model import NewAlert
-from service.paging import PageState
-from service.user import NotificationRule, NotificationStep
+from service.alerts.model import NewAlert
+from service.paging.planning import PageState
+from service.people.model import NotificationRule, NotificationStep
 from tests.provider_servers import TwilioServer
 from tests.test_serve_process import serving
 

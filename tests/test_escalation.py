@@ -9,10 +9,10 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
-from service import escalation, paging, recipients
-from service.escalation import State
-from service.model import Alert, Priority, Status
-from service.policy import (
+from service.alerts.model import Alert, Priority, Status
+from service.escalation import recipients
+from service.escalation import steps as escalation
+from service.escalation.model import (
     Condition,
     EscalationRule,
     Policy,
@@ -22,8 +22,10 @@ from service.policy import (
     Target,
     TargetKind,
 )
-from service.schedule import Participants, Restriction, Rotation, Schedule, Unit
-from service.user import (
+from service.escalation.steps import State
+from service.oncall.model import Participants, Restriction, Rotation, Schedule, Unit
+from service.paging import planning as paging
+from service.people.model import (
     Channel,
     ContactMethod,
     NotificationRule,

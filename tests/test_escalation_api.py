@@ -13,12 +13,12 @@ from google.protobuf.duration_pb2 import Duration
 
 from clients.client import TocsinClient
 from protos.tocsin.v1 import escalations_pb2, escalations_pb2_grpc
-from service.errors import AlreadyExists, FailedPrecondition, InvalidArgument
-from service.model import NewAlert
-from service.paging import PageState
-from service.policies import PolicySpec, RoutingRuleSpec, RoutingSpec, RuleSpec
-from service.policy import Repeat
-from service.user import Channel
+from service.alerts.model import NewAlert
+from service.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument
+from service.escalation.model import Repeat
+from service.escalation.usecases import PolicySpec, RoutingRuleSpec, RoutingSpec, RuleSpec
+from service.paging.planning import PageState
+from service.people.model import Channel
 from tests.conftest import Running, serving
 from tests.fakes import FakeClock, FakeNotifier
 from tests.test_cli import tocsin

@@ -13,8 +13,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from protos.tocsin.v1 import alerts_pb2, alerts_pb2_grpc
-from service.errors import NotFound
-from service.guard import MAX_STATUS_MESSAGE, status_of
+from service.api.guard import MAX_STATUS_MESSAGE, status_of
+from service.core.errors import NotFound
 from tests.conftest import Running, serving
 from tests.fakes import FakeClock
 

@@ -17,10 +17,10 @@ from aiohttp.test_utils import TestServer
 from prometheus_client import CollectorRegistry
 
 from adapters.settings import NotifySettings, TwilioSettings
+from app.config import SnsConfig
 from clients.client import TocsinClient
-from clients.shim import GrpcCalendars, GrpcIngest, Shim
-from service.config import SnsConfig
-from service.model import NewAlert
+from edge.shim import GrpcCalendars, GrpcIngest, Shim
+from service.alerts.model import NewAlert
 from tests.conftest import Running, free_port, serving
 from tests.fakes import FakeClock
 

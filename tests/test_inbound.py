@@ -24,18 +24,18 @@ from yarl import URL
 
 from adapters.settings import NotifySettings, TwilioSettings
 from adapters.twilio_voice import action_url
+from app.config import SnsConfig
 from clients.client import TocsinClient, parse_ref
-from clients.inbound import GrpcInbound
-from clients.shim import GrpcCalendars, GrpcIngest, Shim
-from service import links
-from service.config import SnsConfig
-from service.errors import PermissionDenied, StartupError, Unauthenticated
-from service.model import Alert, NewAlert, Status
-from service.notifier import Page
-from service.paging import PageState
-from service.policies import PolicySpec, RoutingSpec, RuleSpec
-from service.replies import SMS_HELP, parse_sms
-from service.user import Channel, NotificationRule, NotificationStep
+from edge.answers import GrpcInbound
+from edge.shim import GrpcCalendars, GrpcIngest, Shim
+from service.alerts.model import Alert, NewAlert, Status
+from service.answers import links
+from service.answers.replies import SMS_HELP, parse_sms
+from service.core.errors import PermissionDenied, StartupError, Unauthenticated
+from service.escalation.usecases import PolicySpec, RoutingSpec, RuleSpec
+from service.paging.notifier import Page
+from service.paging.planning import PageState
+from service.people.model import Channel, NotificationRule, NotificationStep
 from tests.conftest import Running, serving
 from tests.databases import BACKENDS
 from tests.fakes import FakeClock, FakeNotifier

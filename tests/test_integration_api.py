@@ -7,9 +7,9 @@ import dataclasses
 import pytest
 
 from clients.client import TocsinClient
-from service.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from service.model import IntegrationType, NewIntegration
-from service.tokens import hash_secret
+from service.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from service.ingest.model import IntegrationType, NewIntegration
+from service.tokens.usecases import hash_secret
 from tests.conftest import Running
 from tests.databases import everything_stored
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from service import lifecycle
-from service.errors import FailedPrecondition, InvalidArgument
-from service.model import Alert, NewAlert, Priority, Responder, Status
+from service.alerts import lifecycle
+from service.alerts.model import Alert, NewAlert, Priority, Responder, Status
+from service.core.errors import FailedPrecondition, InvalidArgument
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 LATER = T0 + timedelta(minutes=5)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from service import loader
-from service.errors import InvalidArgument
+from service.core import loader
+from service.core.errors import InvalidArgument
 
 
 @pytest.mark.parametrize(

@@ -11,14 +11,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from clients import manifest
 from clients.client import TocsinClient
-from service.model import IntegrationType, NewAlert, NewIntegration
-from service.policies import PolicySpec, RoutingRuleSpec, RoutingSpec, RuleSpec
-from service.policy import Repeat
-from service.schedule import Unit
-from service.tokens import hash_secret
-from service.user import NotificationRule, NotificationStep, Role
+from clients.manifest import plan as manifest
+from service.alerts.model import NewAlert
+from service.escalation.model import Repeat
+from service.escalation.usecases import PolicySpec, RoutingRuleSpec, RoutingSpec, RuleSpec
+from service.ingest.model import IntegrationType, NewIntegration
+from service.oncall.model import Unit
+from service.people.model import NotificationRule, NotificationStep, Role
+from service.tokens.usecases import hash_secret
 from tests.conftest import Running, serving
 from tests.databases import everything_stored
 from tests.fakes import FakeClock

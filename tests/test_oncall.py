@@ -20,16 +20,8 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
-from service.oncall import (
-    next_handoff_shift,
-    next_on_call,
-    participant,
-    previous_on_call,
-    segments,
-    timeline,
-    who_is_on_call,
-)
-from service.schedule import (
+from service.core.wallclock import zone
+from service.oncall.model import (
     OnCallChange,
     Override,
     Participants,
@@ -39,7 +31,15 @@ from service.schedule import (
     Timeline,
     Unit,
 )
-from service.wallclock import zone
+from service.oncall.shifts import (
+    next_handoff_shift,
+    next_on_call,
+    participant,
+    previous_on_call,
+    segments,
+    timeline,
+    who_is_on_call,
+)
 
 ABC = ("a", "b", "c")
 MON, FRI = 0, 4

@@ -16,8 +16,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from service.oncall import next_handoff_shift, participant, timeline, who_is_on_call
-from service.schedule import (
+from service.oncall.model import (
     OnCall,
     Override,
     Participants,
@@ -28,6 +27,7 @@ from service.schedule import (
     Timeline,
     Unit,
 )
+from service.oncall.shifts import next_handoff_shift, participant, timeline, who_is_on_call
 
 # Each zone with the instants of transitions worth landing near: ordinary one-hour DST both
 # ways, Lord Howe's half hour, Apia's lost day, and zones whose midnight is skipped or doubled.

@@ -15,12 +15,13 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from adapters.settings import EmailSettings, FcmSettings, NotifySettings, TwilioSettings
+from app.config import SnsConfig
 from clients.client import TocsinClient, parse_ref
-from service.config import SnsConfig
-from service.model import IntegrationType, NewAlert, NewIntegration
-from service.paging import PageState
-from service.schedules import RotationSpec, ScheduleSpec
-from service.user import Channel, NotificationRule, NotificationStep
+from service.alerts.model import NewAlert
+from service.ingest.model import IntegrationType, NewIntegration
+from service.oncall.usecases import RotationSpec, ScheduleSpec
+from service.paging.planning import PageState
+from service.people.model import Channel, NotificationRule, NotificationStep
 from tests.conftest import Running, serving
 from tests.fakes import FakeClock
 from tests.provider_servers import FcmServer, SmtpServer, TwilioServer

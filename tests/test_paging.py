@@ -17,39 +17,35 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from service.alerts import Alerts
-from service.engine import STEP_CHUNK, Engine, Tick
-from service.errors import FailedPrecondition, InvalidArgument
-from service.metrics import AlertMetrics
-from service.model import (
+from service.alerts.model import (
     Actor,
     Alert,
     AlertQuery,
     AlertRef,
-    IngestAction,
-    IntegrationType,
     NewAlert,
-    NewIntegration,
     PagingPlan,
     PlannedStep,
     Priority,
     RefKind,
     Responder,
-    SnsDelivery,
-    SnsType,
 )
-from service.notifier import Outcome, Page, SendResult
-from service.paging import PageState
-from service.policies import Policies, PolicySpec, RoutingRuleSpec, RoutingSpec, RuleSpec
-from service.policy import Repeat
-from service.schedules import RotationSpec, Schedules, ScheduleSpec
-from service.sql import Db
-from service.sql_paging import _claim_due, _directory
-from service.sql_store import SQLStore
-from service.sqlite_store import SQLiteStore
-from service.teams import Teams
-from service.user import Channel, NotificationRule, NotificationStep
-from service.users import Users
+from service.alerts.usecases import Alerts
+from service.core.errors import FailedPrecondition, InvalidArgument
+from service.core.metrics import AlertMetrics
+from service.db.sql import Db
+from service.db.sql_paging import _claim_due, _directory
+from service.db.sql_store import SQLStore
+from service.db.sqlite import SQLiteStore
+from service.escalation.model import Repeat
+from service.escalation.usecases import Policies, PolicySpec, RoutingRuleSpec, RoutingSpec, RuleSpec
+from service.ingest.model import IngestAction, IntegrationType, NewIntegration, SnsDelivery, SnsType
+from service.oncall.usecases import RotationSpec, Schedules, ScheduleSpec
+from service.paging.engine import STEP_CHUNK, Engine, Tick
+from service.paging.notifier import Outcome, Page, SendResult
+from service.paging.planning import PageState
+from service.people.model import Channel, NotificationRule, NotificationStep
+from service.people.usecases import Users
+from service.teams.usecases import Teams
 from tests.databases import BACKENDS, open_store
 from tests.fakes import FakeClock, FakeNotifier
 

@@ -7,7 +7,7 @@ import psycopg
 import psycopg_pool
 import pytest
 
-from service.postgres_failures import Connects, Failure, failure
+from service.db.postgres_failures import Connects, Failure, failure
 from tests.databases import POSTGRES_URL, require_postgres
 
 

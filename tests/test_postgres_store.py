@@ -14,12 +14,12 @@ import aiohttp
 import psycopg
 import pytest
 
-from service import lifecycle
-from service.errors import FailedPrecondition, Unavailable
-from service.migrations import LATEST_VERSION
-from service.model import Actor, Alert, AlertRef, NewAlert, RefKind, Transition
-from service.postgres_store import APPLICATION_NAME, PostgresStore
-from service.tokens import Tokens, read_token_file
+from service.alerts import lifecycle
+from service.alerts.model import Actor, Alert, AlertRef, NewAlert, RefKind, Transition
+from service.core.errors import FailedPrecondition, Unavailable
+from service.db.migrations import LATEST_VERSION
+from service.db.postgres import APPLICATION_NAME, PostgresStore
+from service.tokens.usecases import Tokens, read_token_file
 from tests.conftest import serving
 from tests.databases import postgres_database, refuse_connections, scratch_database
 from tests.fakes import FakeClock

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from adapters.settings import DEFAULT_SMTP_PORTS, MIN_WEBHOOK_SECRET, SECURITY_MODES
 from adapters.twilio_voice import VOICE_PATH
-from service.schedules import OVERRIDE_MAX
-from service.users import DELAY_MAX_MINUTES
+from service.oncall.usecases import OVERRIDE_MAX
+from service.people.usecases import DELAY_MAX_MINUTES
 
 README = " ".join((Path(__file__).parent.parent / "README.md").read_text().split())
 

@@ -15,18 +15,18 @@ from pathlib import Path
 
 import pytest
 
-from service import documents
-from service.errors import FailedPrecondition, InvalidArgument, NotFound
-from service.policies import Policies, PolicySpec, RoutingSpec, RuleSpec
-from service.policy import Routing
-from service.schedule import Participants
-from service.schedules import RotationSpec, Schedules, ScheduleSpec
-from service.sql import Db
-from service.sql_directory import hold_references
-from service.sql_store import SQLStore
-from service.sqlite_store import SQLiteStore
-from service.teams import Teams
-from service.users import Users
+from service.core.errors import FailedPrecondition, InvalidArgument, NotFound
+from service.db import documents
+from service.db.sql import Db
+from service.db.sql_directory import hold_references
+from service.db.sql_store import SQLStore
+from service.db.sqlite import SQLiteStore
+from service.escalation.model import Routing
+from service.escalation.usecases import Policies, PolicySpec, RoutingSpec, RuleSpec
+from service.oncall.model import Participants
+from service.oncall.usecases import RotationSpec, Schedules, ScheduleSpec
+from service.people.usecases import Users
+from service.teams.usecases import Teams
 from tests.databases import BACKENDS, open_store
 from tests.fakes import FakeClock
 

@@ -32,11 +32,11 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from clients.client import TocsinClient
-from service.errors import DeadlineExceeded, Unavailable
-from service.links import SECRET_ENV
-from service.model import AlertRef, NewAlert, RefKind
-from service.policies import PolicySpec, RoutingSpec, RuleSpec
-from service.user import NotificationRule, NotificationStep
+from service.alerts.model import AlertRef, NewAlert, RefKind
+from service.answers.links import SECRET_ENV
+from service.core.errors import DeadlineExceeded, Unavailable
+from service.escalation.usecases import PolicySpec, RoutingSpec, RuleSpec
+from service.people.model import NotificationRule, NotificationStep
 from tests.conftest import LINK_SECRET
 from tests.databases import postgres_database, refuse_connections, scratch_database
 from tests.provider_servers import SmtpServer, WebhookReceiver

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 import yaml
 
-from service import rules
-from service.errors import InvalidArgument
-from service.model import IngestAction, NewAlert, Priority
+from service.alerts.model import NewAlert, Priority
+from service.core.errors import InvalidArgument
+from service.ingest import rules
+from service.ingest.model import IngestAction
 
 DEFAULT = IngestAction(
     NewAlert(

@@ -12,9 +12,9 @@ import icalendar
 import pytest
 
 from clients.client import TocsinClient
-from service.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from service.schedule import OnCall
-from service.schedules import RotationSpec, ScheduleSpec, parse_restriction
+from service.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from service.oncall.model import OnCall
+from service.oncall.usecases import RotationSpec, ScheduleSpec, parse_restriction
 from tests.conftest import Running
 
 NY = ZoneInfo("America/New_York")

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import psycopg
 
-from service.links import SECRET_ENV
-from service.migrations import LATEST_VERSION
+from service.answers.links import SECRET_ENV
+from service.db.migrations import LATEST_VERSION
 from tests.databases import postgres_database
 
 TOCSIN = str(Path(sys.executable).with_name("tocsin"))

@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from service import sns_alerts, validation
-from service.model import IngestAction, IntegrationType, Priority, SnsDelivery, SnsType
+from service.alerts.model import Priority
+from service.core import validation
+from service.ingest import sns as sns_alerts
+from service.ingest.model import IngestAction, IntegrationType, SnsDelivery, SnsType
 from tests.sns_signing import FIXTURES
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:alerts"

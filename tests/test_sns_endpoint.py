@@ -20,11 +20,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from prometheus_client import CollectorRegistry
 
-from clients import sns_message
+from app.config import SnsConfig
 from clients.client import IntegrationKey, TocsinClient, parse_ref
-from clients.shim import GrpcCalendars, GrpcIngest, Shim
-from service.config import SnsConfig
-from service.model import AlertQuery, IntegrationType, NewIntegration, Priority
+from edge.shim import GrpcCalendars, GrpcIngest, Shim
+from edge.sns import message as sns_message
+from service.alerts.model import AlertQuery, Priority
+from service.ingest.model import IntegrationType, NewIntegration
 from tests.conftest import Running, free_port, serving
 from tests.databases import BACKENDS
 from tests.fakes import FakeClock

@@ -11,9 +11,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from multidict import CIMultiDict
 
-from clients import sns_message, sns_signature
-from clients.sns_message import SnsDeliveryError
-from service.model import SnsType
+from edge.sns import message as sns_message
+from edge.sns import signature as sns_signature
+from edge.sns.message import SnsDeliveryError
+from service.ingest.model import SnsType
 from tests.sns_signing import (
     CERT,
     CERT_URL,

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from service.errors import Unavailable
-from service.model import Actor, Alert, AlertRef, CreateResult, NewAlert, RefKind, Transition
-from service.sqlite_store import SQLiteStore
+from service.alerts.model import Actor, Alert, AlertRef, CreateResult, NewAlert, RefKind, Transition
+from service.core.errors import Unavailable
+from service.db.sqlite import SQLiteStore
 from tests.databases import open_store
 from tests.fakes import FakeClock
 

@@ -13,14 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from service import lifecycle
-from service.errors import (
-    AlreadyExists,
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-)
-from service.model import (
+from service.alerts import lifecycle
+from service.alerts.model import (
     Actor,
     Alert,
     AlertFilter,
@@ -35,9 +29,10 @@ from service.model import (
     Status,
     Transition,
 )
-from service.sql import Db
-from service.sql_store import _insert_activity
-from service.sqlite_store import SQLiteStore
+from service.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from service.db.sql import Db
+from service.db.sql_store import _insert_activity
+from service.db.sqlite import SQLiteStore
 from tests.fakes import FakeClock
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)

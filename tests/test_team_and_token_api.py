@@ -8,14 +8,14 @@ import logging
 import pytest
 
 from clients.client import TocsinClient, parse_ref
-from service.errors import (
+from service.alerts.model import NewAlert
+from service.core.errors import (
     AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
     Unauthenticated,
 )
-from service.model import NewAlert
 from tests.conftest import Running
 from tests.fakes import FakeClock
 

@@ -9,8 +9,8 @@ import pytest
 
 from adapters.settings import NotifySettings, WebhookSettings
 from clients.client import TocsinClient
-from service.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from service.user import Channel, MemberRole, NotificationRule, NotificationStep, Role
+from service.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from service.people.model import Channel, MemberRole, NotificationRule, NotificationStep, Role
 from tests.conftest import serving
 from tests.fakes import FakeClock
 

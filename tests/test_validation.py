@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from service import validation
-from service.errors import InvalidArgument
-from service.model import NewAlert, Responder
+from service.alerts.model import NewAlert, Responder
+from service.core import validation
+from service.core.errors import InvalidArgument
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from service.errors import InvalidArgument
-from service.wallclock import exact, local, parse_instant, resolve, zone
+from service.core.errors import InvalidArgument
+from service.core.wallclock import exact, local, parse_instant, resolve, zone
 
 
 def utc(text: str) -> datetime:

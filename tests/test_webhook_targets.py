@@ -8,7 +8,7 @@ from ipaddress import ip_address, ip_network
 
 import pytest
 
-from service.webhook_targets import (
+from service.people.webhook_targets import (
     IPAddress,
     WebhookRule,
     WebhookTargets,

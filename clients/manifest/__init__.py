@@ -1,0 +1,1 @@
+"""Config as code: the manifest file, the plan of what it changes, and applying or exporting it."""

@@ -1,0 +1,1 @@
+"""Amazon SNS over HTTP(S): the message envelope, its signature and the signing certificates."""

@@ -1,0 +1,3 @@
+"""Answers to pages: SMS replies and keypresses (pure), signed acknowledge links, and their use
+cases.
+"""

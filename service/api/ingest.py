@@ -1,0 +1,36 @@
+"""IngestService over gRPC: what the HTTP edge calls once a delivery's signature holds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from protos.tocsin.v1 import ingest_pb2, ingest_pb2_grpc
+from service.api import codec
+from service.ingest.usecases import Ingest
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
+    def __init__(self, ingest: Ingest) -> None:
+        self._ingest = ingest
+
+    async def AcceptSubscription(
+        self, request: ingest_pb2.SnsDelivery, context: Context
+    ) -> ingest_pb2.AcceptSubscriptionResponse:
+        duplicate = await self._ingest.accept_subscription(*codec.delivery_from_pb(request))
+        return ingest_pb2.AcceptSubscriptionResponse(duplicate=duplicate)
+
+    async def IngestSns(
+        self, request: ingest_pb2.SnsDelivery, context: Context
+    ) -> ingest_pb2.IngestSnsResponse:
+        result = await self._ingest.ingest(*codec.delivery_from_pb(request))
+        reply = ingest_pb2.IngestSnsResponse(
+            duplicate=result.duplicate, deduplicated=result.deduplicated
+        )
+        if result.alert is not None:
+            reply.alert_id = result.alert.id
+            reply.tiny_id = str(result.alert.tiny_id)
+        return reply

@@ -1,0 +1,176 @@
+"""What the store's SQL needs from a database connection, and where the two dialects differ.
+
+The store's jobs are written once, as functions of a `Db`: SQLite's own connection satisfies
+it, and `service.db.postgres` wraps psycopg's. Statements use `?` placeholders and the SQL
+both databases share; the few things they spell differently are fragments of the `Dialect`.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import psycopg
+
+R = TypeVar("R")
+
+
+class Row(Protocol):
+    """A result row, by column position or by column name."""
+
+    def __getitem__(self, key: Any, /) -> Any: ...
+
+
+class Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+@dataclass(frozen=True)
+class Dialect:
+    # Whether other transactions write at the same time (else one writer does, in turn).
+    concurrent_writers: bool
+    # `... EXISTS` test that the JSON list in column {column} holds the parameter.
+    json_list_holds: str
+    # Whether text {haystack} contains the parameter, ignoring case.
+    contains_text: str
+    # Users whose JSON contact methods hold one with this channel and address (two parameters).
+    contact_match: str
+    # Appended to a SELECT of due jobs, so that engines on other replicas pass them by; given
+    # the table (or alias) whose rows are claimed.
+    skip_locked: Callable[[str], str]
+    # Locks one name (the parameter) until the transaction ends; "" with one writer.
+    name_lock: str
+    # Appended to a SELECT whose rows (of the table or alias given) a decision rests on, so
+    # that a concurrent change waits, then conflicts.
+    lock_rows: Callable[[str], str]
+    # Appended to a SELECT of rows that a write is about to refer to (by id, in a document),
+    # so that deleting them waits for this transaction and then sees the reference.
+    share_rows: Callable[[str], str]
+
+
+SQLITE = Dialect(
+    concurrent_writers=False,
+    json_list_holds="EXISTS (SELECT 1 FROM json_each({column}) WHERE json_each.value = ?)",
+    contains_text="instr(lower({haystack}), lower(?)) > 0",
+    contact_match=(
+        "EXISTS (SELECT 1 FROM json_each(u.contact_methods) m "
+        "WHERE json_extract(m.value, '$.channel') = ? AND json_extract(m.value, '$.address') = ?)"
+    ),
+    skip_locked=lambda table: "",  # one writer at a time: nothing is locked by another engine
+    name_lock="",
+    lock_rows=lambda table: "",
+    share_rows=lambda table: "",
+)
+
+POSTGRES = Dialect(
+    concurrent_writers=True,
+    json_list_holds=(
+        "EXISTS (SELECT 1 FROM jsonb_array_elements_text({column}::jsonb) AS t(v) WHERE t.v = ?)"
+    ),
+    contains_text="strpos(lower({haystack}), lower(?)) > 0",
+    contact_match=(
+        "EXISTS (SELECT 1 FROM jsonb_array_elements(u.contact_methods::jsonb) AS m(v) "
+        "WHERE m.v ->> 'channel' = ? AND m.v ->> 'address' = ?)"
+    ),
+    skip_locked=lambda table: f" FOR UPDATE OF {table} SKIP LOCKED",
+    name_lock="SELECT pg_advisory_xact_lock(7316030, hashtext(?))",
+    lock_rows=lambda table: f" FOR UPDATE OF {table}",
+    share_rows=lambda table: f" FOR KEY SHARE OF {table}",
+)
+
+
+class Db(Protocol):
+    """The part of a DB-API connection the store uses, plus its dialect."""
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor: ...
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor: ...
+
+    def savepoint(self) -> contextlib.AbstractContextManager[None]:
+        """A part of the transaction that is undone by itself if it raises (see `savepoint`)."""
+
+    def append_feed(self, sql: str, rows: Sequence[Sequence[Any]], /) -> None:
+        """Inserts rows into the change feed (the activity table), with `sql` for one row.
+        Its sequence numbers must be in commit order, for watchers that read past a number
+        never look back: where transactions commit side by side, the rows wait for the end
+        of the transaction and go in just before the commit, under a lock held through it."""
+
+
+Job = Callable[[Db], R]
+
+
+class Transactions(abc.ABC):
+    """What a backend supplies to the store's SQL: each job run as one transaction."""
+
+    @abc.abstractmethod
+    async def _read(self, job: Job[R]) -> R:
+        """Runs the job on one consistent snapshot, writing nothing."""
+
+    @abc.abstractmethod
+    async def _write(self, job: Job[R]) -> R:
+        """Runs the job and commits what it wrote, or nothing of it if it raises."""
+
+    @abc.abstractmethod
+    async def _claim(self, job: Job[R]) -> R:
+        """A write that must see what others committed a moment ago, not a snapshot from its
+        start: an engine taking due work by locking its rows (`Dialect.skip_locked`), or a
+        decision taken under a `Dialect.name_lock`."""
+
+
+@contextlib.contextmanager
+def savepoint(conn: Db) -> Iterator[None]:
+    """Undoes what the block wrote if it raises (and lets the error through)."""
+    conn.execute("SAVEPOINT part")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK TO part")
+        raise
+    finally:
+        conn.execute("RELEASE part")
+
+
+# A unique or foreign key constraint refused a write, in either database.
+IntegrityError = (sqlite3.IntegrityError, psycopg.IntegrityError)
+
+
+def is_unique_violation(exc: Exception) -> bool:
+    """Whether a refused write broke a unique constraint (not, say, a foreign key)."""
+    if isinstance(exc, psycopg.errors.UniqueViolation):
+        return True
+    return isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc)
+
+
+# Another transaction got in the way: the whole job runs again on a fresh snapshot, so a job
+# that catches errors to carry on must let these through.
+# A unique violation that a job does not catch itself is one too: another transaction inserted
+# the same key after this one's snapshot (two creates of one alias, say).
+RETRY_WHOLE_JOB = (
+    psycopg.errors.SerializationFailure,
+    psycopg.errors.DeadlockDetected,
+    psycopg.errors.UniqueViolation,
+)
+
+
+def ddl(statement: str, dialect: Dialect) -> str:
+    """A migration statement in the dialect's words: the schema is the same for both."""
+    if dialect is POSTGRES:
+        return statement.replace(
+            "INTEGER PRIMARY KEY AUTOINCREMENT",
+            "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+        )
+    return statement

@@ -1,0 +1,3 @@
+"""Escalation: policies and team routing, how an escalation moves (pure), who a step pages, and use
+cases.
+"""

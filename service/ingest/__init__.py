@@ -1,0 +1,3 @@
+"""Ingest: integrations, what an SNS delivery says, integration rules (pure) and the use cases that
+store it.
+"""

@@ -1,0 +1,175 @@
+"""Integration use cases: names and topics checked here; the API key made, hashed and shown once."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import secrets
+from collections.abc import Callable, Collection, Sequence
+from typing import Any
+
+import yaml
+
+from service.alerts.usecases import new_uuid
+from service.core import loader, validation
+from service.core.clock import Clock
+from service.core.errors import InvalidArgument
+from service.db.store import Store
+from service.ingest import rules
+from service.ingest import sns as sns_alerts
+from service.ingest.model import Integration, NewIntegration, SnsDelivery, SnsType
+from service.tokens.usecases import hash_secret
+
+API_KEY_PREFIX = "tocsin_ik_"
+SIGNATURE_VERSIONS = (1, 2)
+TOPIC_ARNS_MAX = 20
+RULES_TEXT_MAX = 100_000
+# What an update may name (its mask).
+INTEGRATION_FIELDS = (
+    "name",
+    "type",
+    "team",
+    "assignee_team",
+    "topic_arns",
+    "min_signature_version",
+)
+# libyaml's emitter where PyYAML has it: the pure-Python one takes ~10x as long.
+_Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def new_api_key() -> str:
+    """192 random bits, URL-safe: it travels in the integration URL's query string."""
+    return API_KEY_PREFIX + secrets.token_urlsafe(24)
+
+
+class Integrations:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        base_url: Callable[[], str],
+        new_id: Callable[[], str] = new_uuid,
+    ) -> None:
+        """`base_url` is asked each time: the HTTP port may be known only once bound."""
+        self._store = store
+        self._clock = clock
+        self._base_url = base_url
+        self._new_id = new_id
+
+    def url(self, integration: Integration) -> str:
+        """The integration URL without its key, as shown in listings."""
+        return f"{self._base_url()}/v1/sns/{integration.id}"
+
+    def url_with_key(self, integration: Integration, api_key: str) -> str:
+        return f"{self.url(integration)}?apiKey={api_key}"
+
+    async def create(self, integration: NewIntegration) -> tuple[Integration, str]:
+        """Returns the integration and its API key, which is never available again."""
+        api_key = new_api_key()
+        created = await self._store.create_integration(
+            _checked(integration, INTEGRATION_FIELDS),
+            hash_secret(api_key),
+            self._clock.now(),
+            self._new_id(),
+        )
+        return created, api_key
+
+    async def update(
+        self, integration: str, changes: NewIntegration, fields: Collection[str]
+    ) -> Integration:
+        """Changes the `fields` (see `INTEGRATION_FIELDS`) to those of `changes`; its id, and
+        so its URL, and its API key stay."""
+        if not fields:
+            raise InvalidArgument(
+                "update_mask", f"name the fields to change ({', '.join(INTEGRATION_FIELDS)})"
+            )
+        given = validation.update_mask("an integration", fields, INTEGRATION_FIELDS)
+        return await self._store.update_integration(
+            _named(integration), _checked(changes, given), given
+        )
+
+    async def list(self, team: str) -> Sequence[Integration]:
+        return await self._store.list_integrations(team)
+
+    async def get(self, integration: str) -> Integration:
+        return await self._store.get_integration(_named(integration))
+
+    async def set_enabled(self, integration: str, enabled: bool) -> Integration:
+        return await self._store.set_integration_enabled(_named(integration), enabled)
+
+    async def rotate_key(self, integration: str) -> tuple[Integration, str]:
+        api_key = new_api_key()
+        rotated = await self._store.rotate_integration_key(
+            _named(integration), hash_secret(api_key)
+        )
+        return rotated, api_key
+
+    async def delete(self, integration: str) -> None:
+        await self._store.delete_integration(_named(integration))
+
+    async def set_rules(self, integration: str, text: str) -> tuple[rules.Rule, ...]:
+        """Checks every rule, then replaces the integration's rules with them."""
+        validation.text("rules_yaml", text, RULES_TEXT_MAX)
+        # Up to a second for the largest rules: in a thread, so deliveries go on meanwhile.
+        parsed, data = await asyncio.to_thread(_read_rules, text)
+        await self._store.set_integration_rules(_named(integration), data)
+        return parsed
+
+    async def get_rules(self, integration: str) -> str:
+        """The rules as YAML: for people to read, never on a delivery's path."""
+        stored = json.loads(await self._store.get_integration_rules(_named(integration)))
+        if not stored:
+            return ""
+        return await asyncio.to_thread(yaml.dump, stored, Dumper=_Dumper, sort_keys=False)
+
+    async def test_rules(self, integration: str, message: str, subject: str) -> rules.Outcome:
+        """What the integration's rules would do with this message; nothing is stored."""
+        validation.text("message", message, 256 * 1024, required=True)
+        validation.text("subject", subject, 1_000)
+        found = await self.get(integration)
+        text = await self._store.get_integration_rules(found.id)
+        topic = found.topic_arns[0] if found.topic_arns else found.pinned_topic_arn
+        delivery = SnsDelivery(
+            integration_id=found.id,
+            type=SnsType.NOTIFICATION,
+            message_id="rule-test",
+            topic_arn=topic or "arn:aws:sns:us-east-1:000000000000:rule-test",
+            subject=subject,
+            message=message,
+            timestamp=self._clock.now(),
+            signature_version=2,
+        )
+        return rules.decide(text, sns_alerts.action_for(delivery, found.type))
+
+
+def _checked(integration: NewIntegration, fields: Collection[str]) -> NewIntegration:
+    """The integration, its `fields` checked and its topics cleaned."""
+    if "name" in fields:
+        validation.team_name(integration.name)
+    if "team" in fields:
+        validation.text("team", integration.team, validation.TEAM_NAME_MAX)
+    if "assignee_team" in fields:
+        validation.text("assignee_team", integration.assignee_team, validation.TEAM_NAME_MAX)
+    if "min_signature_version" in fields and (
+        integration.min_signature_version not in SIGNATURE_VERSIONS
+    ):
+        raise InvalidArgument("min_signature_version", "must be 1 or 2")
+    if "topic_arns" not in fields:
+        return integration
+    topics = validation.word_list(
+        "topic_arns", integration.topic_arns, max_items=TOPIC_ARNS_MAX, max_len=400
+    )
+    for index, topic in enumerate(topics):
+        validation.topic_arn(f"topic_arns[{index}]", topic)
+    return dataclasses.replace(integration, topic_arns=topics)
+
+
+def _read_rules(text: str) -> tuple[tuple[rules.Rule, ...], str]:
+    """The rules in `text`, checked, and the JSON the store keeps of them."""
+    data = loader.yaml_document("rules_yaml", text, plain=True) if text.strip() else []
+    return rules.parse(data), json.dumps(data)
+
+
+def _named(integration: str) -> str:
+    return validation.reference("integration", integration)

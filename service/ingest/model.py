@@ -1,0 +1,82 @@
+"""Integrations and what they deliver, as values: plain, immutable, no I/O."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+from service.alerts.model import Alert, NewAlert
+
+
+class IntegrationType(enum.Enum):
+    CLOUDTRAIL = "cloudtrail"
+    CLOUDWATCH = "cloudwatch"
+    EVENTBRIDGE = "eventbridge"
+    SNS = "sns"
+
+
+@dataclass(frozen=True)
+class NewIntegration:
+    name: str
+    type: IntegrationType
+    team: str = ""
+    assignee_team: str = ""
+    topic_arns: tuple[str, ...] = ()
+    min_signature_version: int = 1
+
+
+@dataclass(frozen=True)
+class Integration:
+    """Where SNS delivers: who owns it, who gets its alerts, and what it accepts."""
+
+    id: str
+    name: str
+    type: IntegrationType
+    owner_team_id: str
+    owner_team: str
+    assignee_team_id: str
+    assignee_team: str
+    enabled: bool
+    topic_arns: tuple[str, ...]
+    pinned_topic_arn: str
+    min_signature_version: int
+    created_at: datetime
+
+
+class SnsType(enum.Enum):
+    NOTIFICATION = "Notification"
+    SUBSCRIPTION_CONFIRMATION = "SubscriptionConfirmation"
+    UNSUBSCRIBE_CONFIRMATION = "UnsubscribeConfirmation"
+
+
+@dataclass(frozen=True)
+class SnsDelivery:
+    """An SNS message whose signature the HTTP edge has verified."""
+
+    integration_id: str
+    type: SnsType
+    message_id: str
+    topic_arn: str
+    subject: str
+    message: str
+    timestamp: datetime
+    signature_version: int
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    duplicate: bool
+    alert: Alert | None
+    deduplicated: bool
+
+
+@dataclass(frozen=True)
+class IngestAction:
+    """What a delivery does: `create` (or count into an open alert with the same alias), or
+    `close`, `acknowledge` or `add-note` on the open alert with `alert.alias`. `note` goes into
+    the activity log with the change."""
+
+    alert: NewAlert
+    kind: str = "create"
+    note: str = ""

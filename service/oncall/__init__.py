@@ -1,0 +1,1 @@
+"""On-call schedules: rotations and overrides, who is on call (pure), use cases and iCal."""

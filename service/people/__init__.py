@@ -1,0 +1,1 @@
+"""People: users, their contact methods and notification rules, and where webhook pages may go."""

@@ -1,0 +1,1 @@
+"""Teams: the groups that own alerts, integrations, schedules and policies."""

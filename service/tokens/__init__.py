@@ -1,0 +1,1 @@
+"""API tokens: random secrets of which only a hash is kept."""
