@@ -333,7 +333,7 @@ def test_client_commands_start_without_the_server_side() -> None:
     imported only by serve, server, shim and migrate, so a client command starts quickly."""
     program = (
         "import sys\n"
-        "from clients import cli\n"
+        "from clients.cli import main as cli\n"
         "cli.build_parser().parse_args(['alerts', 'list'])\n"
         "print('\\n'.join(sys.modules))\n"
     )
