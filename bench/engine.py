@@ -46,6 +46,7 @@ from prometheus_client import CollectorRegistry
 from adapters import console
 from adapters.console import ConsoleNotifier
 from app.server import ENGINE_INTERVAL_SECONDS
+from bench.lateness import Lateness, escalation_rule
 from service.alerts.model import Actor, NewAlert
 from service.alerts.usecases import Alerts, new_uuid
 from service.core import validation
@@ -299,41 +300,6 @@ async def _measure(alerts: int, users: int, window: float, second: float) -> Out
     return Outcome(population, run, ledger_due, states, baseline)
 
 
-@dataclass(frozen=True)
-class Lateness:
-    """Seconds late, some of them lower bounds (pages never sent)."""
-
-    seconds: list[float]
-    least_unsent: float  # the smallest lower bound; inf when every page was sent
-
-    def _at(self, q: float) -> tuple[float, bool]:
-        """The q-quantile, and whether it is only a lower bound: a bound at or below it may
-        stand for a true value above it."""
-        ordered = sorted(self.seconds)
-        value = ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
-        return value, self.least_unsent <= value
-
-    def quantile(self, q: float) -> str:
-        value, bound = self._at(q)
-        return f"{'>= ' if bound else ''}{value * 1000:,.0f} ms"
-
-    def line(self, label: str) -> str:
-        return (
-            f"  lateness {label}: p50 {self.quantile(0.5)}, p99 {self.quantile(0.99)}, "
-            f"max {self.quantile(1.0)}"
-        )
-
-    def meets(self, target: float) -> bool:
-        value, bound = self._at(0.99)
-        return value <= target and not bound
-
-
-def _rule(page: Page) -> int:
-    """The escalation rule a page came from: its ledger key is
-    alert/run.cycle.rule/user/method/round."""
-    return int(page.key.split("/")[1].split(".")[2])
-
-
 def run(
     alerts: int = ALERTS,
     users: int = USERS,
@@ -350,7 +316,7 @@ def _report(out: Outcome, alerts: int, users: int, window: float, second_rule: f
     pop, handed = out.population, out.run.handed
     delays = (0, round(second_rule * 1e6))
     emails = {
-        (page.alert_id, _rule(page)): (handed_at, page)
+        (page.alert_id, escalation_rule(page)): (handed_at, page)
         for handed_at, page in reversed(handed)  # the first hand-over wins
         if page.channel is Channel.EMAIL and page.alert_id in pop.stamps
     }
