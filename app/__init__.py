@@ -1,1 +1,2 @@
-"""The composition root: configuration, logging, and the serve, server, shim and migrate commands."""
+"""The composition root: configuration, logging, and the serve, server, shim and migrate
+commands."""

@@ -1,1 +1,2 @@
-"""Alerts: the model, the lifecycle as pure functions, and the use cases that run it in the store."""
+"""Alerts: the model, the lifecycle as pure functions, and the use cases that run it in the
+store."""
