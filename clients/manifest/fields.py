@@ -19,7 +19,7 @@ from service.escalation.usecases import DELAY_MAX
 T = TypeVar("T")
 
 
-def at(path: str, key: str) -> str:
+def _at(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
@@ -32,10 +32,10 @@ def keys(
         raise InvalidArgument(path, f"must be a mapping with keys {', '.join(known)}")
     for key in value:
         if key not in known:
-            raise InvalidArgument(at(path, str(key)), f"unknown key (known: {', '.join(known)})")
+            raise InvalidArgument(_at(path, str(key)), f"unknown key (known: {', '.join(known)})")
     for key in required:
         if value.get(key) is None:
-            raise InvalidArgument(at(path, key), "is required")
+            raise InvalidArgument(_at(path, key), "is required")
     return value
 
 

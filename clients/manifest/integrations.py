@@ -68,47 +68,48 @@ class IntegrationState:
 
 def read(value: object, path: str) -> IntegrationDecl:
     found = fields.keys(value, path, ("name",), KEYS)
-    where = f"{path}.name"
-    decl = IntegrationDecl(fields.name(found["name"], where))
-    if found.get("type") is not None:
-        where = f"{path}.type"
-        kind = fields.text(found["type"], where)
-        if kind not in TYPES:
-            raise InvalidArgument(where, f"must be one of {', '.join(TYPES)} (got {kind!r})")
-        decl = dataclasses.replace(decl, type=IntegrationType(kind))
-    team, assignee = (
-        None
-        if found.get(key) is None
-        else validation.reference(f"{path}.{key}", fields.text(found[key], f"{path}.{key}"))
-        for key in ("team", "assignee_team")
+    return IntegrationDecl(
+        fields.name(found["name"], f"{path}.name"),
+        type=fields.optional(found, "type", path, _type),
+        team=fields.optional(found, "team", path, _team),
+        assignee_team=fields.optional(found, "assignee_team", path, _team),
+        topic_arns=fields.optional(found, "topic_arns", path, _topic_arns),
+        min_signature_version=fields.optional(
+            found, "min_signature_version", path, _signature_version
+        ),
+        enabled=fields.optional(found, "enabled", path, fields.boolean),
+        rules=fields.optional(found, "rules", path, _rules),
     )
-    decl = dataclasses.replace(decl, team=team, assignee_team=assignee)
-    if found.get("topic_arns") is not None:
-        where = f"{path}.topic_arns"
-        arns = fields.listed(
-            found["topic_arns"],
-            where,
-            lambda item, at: validation.topic_arn(at, fields.text(item, at)),
-        )
-        if len(arns) > TOPIC_ARNS_MAX:
-            raise InvalidArgument(where, f"must have at most {TOPIC_ARNS_MAX} topic ARNs")
-        for index, arn in enumerate(arns):
-            if arn in arns[:index]:
-                raise InvalidArgument(f"{where}[{index}]", "is listed twice")
-        decl = dataclasses.replace(decl, topic_arns=arns)
-    if found.get("min_signature_version") is not None:
-        where = f"{path}.min_signature_version"
-        version = fields.whole_number(found["min_signature_version"], where)
-        if version not in SIGNATURE_VERSIONS:
-            raise InvalidArgument(where, f"must be 1 or 2 (got {version})")
-        decl = dataclasses.replace(decl, min_signature_version=version)
-    if found.get("enabled") is not None:
-        decl = dataclasses.replace(
-            decl, enabled=fields.boolean(found["enabled"], f"{path}.enabled")
-        )
-    if found.get("rules") is not None:
-        decl = dataclasses.replace(decl, rules=_rules(found["rules"], f"{path}.rules"))
-    return decl
+
+
+def _type(value: object, path: str) -> IntegrationType:
+    kind = fields.text(value, path)
+    if kind not in TYPES:
+        raise InvalidArgument(path, f"must be one of {', '.join(TYPES)} (got {kind!r})")
+    return IntegrationType(kind)
+
+
+def _team(value: object, path: str) -> str:
+    return validation.reference(path, fields.text(value, path))
+
+
+def _topic_arns(value: object, path: str) -> tuple[str, ...]:
+    arns = fields.listed(
+        value, path, lambda item, at: validation.topic_arn(at, fields.text(item, at))
+    )
+    if len(arns) > TOPIC_ARNS_MAX:
+        raise InvalidArgument(path, f"must have at most {TOPIC_ARNS_MAX} topic ARNs")
+    for index, arn in enumerate(arns):
+        if arn in arns[:index]:
+            raise InvalidArgument(f"{path}[{index}]", "is listed twice")
+    return arns
+
+
+def _signature_version(value: object, path: str) -> int:
+    version = fields.whole_number(value, path)
+    if version not in SIGNATURE_VERSIONS:
+        raise InvalidArgument(path, f"must be 1 or 2 (got {version})")
+    return version
 
 
 def _rules(value: object, path: str) -> tuple[Any, ...]:
