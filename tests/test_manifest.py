@@ -12,7 +12,9 @@ import pytest
 import yaml
 
 from clients.client import TocsinClient
-from clients.manifest import plan as manifest
+from clients.manifest import export, plan, schema
+from clients.manifest.apply import apply as apply_plan
+from clients.manifest.state import fetch
 from service.alerts.model import NewAlert
 from service.escalation.model import Repeat
 from service.escalation.usecases import PolicySpec, RoutingRuleSpec, RoutingSpec, RuleSpec
@@ -356,12 +358,12 @@ async def test_a_rule_cannot_lose_its_contact_method_unless_the_file_says_so(
 
 
 async def test_the_documented_example_applies(client: TocsinClient) -> None:
-    assert manifest.__doc__ is not None
-    example = manifest.__doc__.split("The format::\n")[1].split("\n\n")[0]
-    declared = manifest.parse(textwrap.dedent(example), "example.yaml")
-    planned = manifest.plan(declared, await manifest.fetch(client, declared))
-    await manifest.apply(client, planned)
-    again = manifest.plan(declared, await manifest.fetch(client, declared))
+    assert schema.__doc__ is not None
+    example = schema.__doc__.split("The format::\n")[1].split("\n\n")[0]
+    declared = schema.parse(textwrap.dedent(example), "example.yaml")
+    planned = plan.plan(declared, await fetch(client, declared))
+    await apply_plan(client, planned)
+    again = plan.plan(declared, await fetch(client, declared))
     assert (again.changes, again.warnings) == ((), ())
 
 
@@ -395,14 +397,14 @@ routing:
 async def test_policies_and_routing_apply_change_export_and_refuse(
     running: Running, client: TocsinClient, tmp_path: Path
 ) -> None:
-    async def planned(text: str) -> manifest.Plan:
-        declared = manifest.parse(text, "x.yaml")
-        return manifest.plan(declared, await manifest.fetch(client, declared))
+    async def planned(text: str) -> plan.Plan:
+        declared = schema.parse(text, "x.yaml")
+        return plan.plan(declared, await fetch(client, declared))
 
     async def refused(text: str) -> str:
         try:
             await planned(text)
-        except manifest.ManifestError as exc:
+        except schema.ManifestError as exc:
             return str(exc).removeprefix("x.yaml: ")
         raise AssertionError(f"not refused: {text}")
 
@@ -458,7 +460,7 @@ async def test_policies_and_routing_apply_change_export_and_refuse(
         "~ routing platform: default_policy platform-policy -> none",
     ]
     assert len(changed.changes) == 2
-    await manifest.apply(client, changed)
+    await apply_plan(client, changed)
     assert (await client.get_policy("platform-policy")).rules[1].targets[1] == ("user", "carol")
     assert (await client.get_routing("platform")).default_policy == ""
     # Keys left out keep the server's; `repeat: none` removes the repeat.
@@ -472,12 +474,12 @@ async def test_policies_and_routing_apply_change_export_and_refuse(
         "-> none",
         "~ routing platform: time_zone UTC -> Europe/Berlin",
     ]
-    await manifest.apply(client, trimmed)
+    await apply_plan(client, trimmed)
     policy = await client.get_policy("platform-policy")
     assert (policy.description, policy.repeat, len(policy.rules)) == ("Paging", None, 2)
     assert (await client.get_routing("platform")).rules[0].name == "p1-business-hours"
 
-    exported = await manifest.export(client)
+    exported = await export.export(client)
     document = yaml.safe_load(exported)
     assert document["policies"][1] == {
         "name": "quiet",
@@ -545,8 +547,8 @@ async def test_policies_and_routing_apply_change_export_and_refuse(
     await client.create_user("dave")
     stale = await planned(bad("user:bob]", "user:dave]"))
     await client.delete_user("dave")
-    with pytest.raises(manifest.ManifestError) as refusal:
-        await manifest.apply(client, stale)
+    with pytest.raises(schema.ManifestError) as refusal:
+        await apply_plan(client, stale)
     assert str(refusal.value) == "x.yaml: policies[0].rules[1].notify[1]: no user named 'dave'"
 
 
@@ -681,9 +683,9 @@ async def test_integrations_are_created_once_updated_in_place_and_exported_witho
 async def test_integration_errors_name_the_path(client: TocsinClient) -> None:
     async def refused(text: str) -> str:
         try:
-            declared = manifest.parse(text, "x.yaml")
-            manifest.plan(declared, await manifest.fetch(client, declared))
-        except manifest.ManifestError as exc:
+            declared = schema.parse(text, "x.yaml")
+            plan.plan(declared, await fetch(client, declared))
+        except schema.ManifestError as exc:
             return str(exc).removeprefix("x.yaml: ")
         raise AssertionError(f"not refused: {text}")
 
@@ -764,11 +766,11 @@ async def test_prune_deletes_what_the_file_leaves_out_after_a_dry_run(
     ]
     assert {u.username for u in await client.list_users()} >= {"dave", "erin"}
     # Routing not listed: the routing of a team that goes is cleared all the same, first.
-    unrouted = manifest.parse(
+    unrouted = schema.parse(
         ONCALL + ESCALATION[: ESCALATION.index("routing:")] + INTEGRATIONS, "x.yaml"
     )
-    state = await manifest.fetch(client, unrouted, prune=True)
-    assert manifest.plan(unrouted, state, prune=True).lines == dry.out.splitlines()[:-1]
+    state = await fetch(client, unrouted, prune=True)
+    assert plan.plan(unrouted, state, prune=True).lines == dry.out.splitlines()[:-1]
     as_json = await apply(running, base, "--prune", "--dry-run", "--json")
     assert as_json.json() == {
         "changes": dry.out.splitlines()[:-1],
@@ -795,16 +797,14 @@ async def test_prune_deletes_what_the_file_leaves_out_after_a_dry_run(
 async def test_prune_only_the_kinds_listed_and_refuse_what_cannot_finish(
     running: Running, client: TocsinClient, clock: FakeClock, tmp_path: Path
 ) -> None:
-    async def planned(text: str) -> manifest.Plan:
-        declared = manifest.parse(text, "x.yaml")
-        return manifest.plan(
-            declared, await manifest.fetch(client, declared, prune=True), prune=True
-        )
+    async def planned(text: str) -> plan.Plan:
+        declared = schema.parse(text, "x.yaml")
+        return plan.plan(declared, await fetch(client, declared, prune=True), prune=True)
 
     async def refused(text: str) -> str:
         try:
             await planned(text)
-        except manifest.ManifestError as exc:
+        except schema.ManifestError as exc:
             return str(exc).removeprefix("x.yaml: ")
         raise AssertionError(f"not refused: {text}")
 
@@ -851,7 +851,7 @@ async def test_prune_only_the_kinds_listed_and_refuse_what_cannot_finish(
         "~ integration Ops-SNS: assignee_team Ops -> sec",
         "- delete team Ops",
     ]
-    await manifest.apply(client, move)
+    await apply_plan(client, move)
     after = (await client.get_integration("ops-sns")).integration
     assert (after.id, after.owner_team, after.assignee_team) == (before.id, "sec", "sec")
     assert sorted(t.name for t in await client.list_teams()) == ["default", "platform", "sec"]

@@ -311,7 +311,7 @@ def _changed_rotations(
     current: Schedule, args: argparse.Namespace, time_zone: str
 ) -> tuple[RotationSpec, ...]:
     # The file format is imported by the command that needs it, not at every start.
-    from clients.manifest.plan import rotation_spec
+    from clients.manifest.schedules import rotation_spec
 
     specs = [rotation_spec(r) for r in current.rotations]
     names = [spec.name.lower() for spec in specs]

@@ -210,7 +210,7 @@ def routing_detail(out: TextIO, spec: RoutingSpec) -> None:
 
 async def routing_set(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
     # The file format is imported by the command that reads it, not at every start.
-    from clients.manifest.plan import routing_file
+    from clients.manifest.schema import routing_file
 
     text = await asyncio.to_thread(read_text, args.file)
     data = loader.yaml_document(args.file, text)

@@ -1,5 +1,6 @@
 """`tocsin apply` and `tocsin export`: teams, users, schedules, escalation policies, team
-routing and integrations as a YAML file (the format is described in `clients.manifest.plan`)."""
+routing and integrations as a YAML file (the format is described in
+`clients.manifest.schema`)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from service.core.errors import TocsinError
 
 if TYPE_CHECKING:
     from clients.client import TocsinClient
-    from clients.manifest import plan as manifest
+    from clients.manifest.plan import Plan
 
 
 def add_commands(
@@ -54,12 +55,12 @@ def add_commands(
 
 async def apply_file(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
     # The file format is imported by the commands that read or write it, not at every start.
-    from clients.manifest import plan as manifest
+    from clients.manifest import apply, plan, schema, state
 
     text = await asyncio.to_thread(read_text, args.file)
-    declared = manifest.parse(text, args.file)
-    state = await manifest.fetch(client, declared, prune=args.prune)
-    planned = manifest.plan(declared, state, prune=args.prune)
+    declared = schema.parse(text, args.file)
+    current = await state.fetch(client, declared, prune=args.prune)
+    planned = plan.plan(declared, current, prune=args.prune)
     if args.json:
         await _apply_json(client, planned, args, out)
         return
@@ -77,7 +78,7 @@ async def apply_file(client: TocsinClient, args: argparse.Namespace, out: TextIO
     elif args.dry_run:
         out.write(f"dry run: {changes} not made\n")
     else:
-        await manifest.apply(client, planned, functools.partial(_show_key, out))
+        await apply.apply(client, planned, functools.partial(_show_key, out))
         out.write(f"{changes} made\n")
 
 
@@ -93,7 +94,7 @@ def _show_key(out: TextIO, result: object) -> None:
 
 
 async def _apply_json(
-    client: TocsinClient, planned: manifest.Plan, args: argparse.Namespace, out: TextIO
+    client: TocsinClient, planned: Plan, args: argparse.Namespace, out: TextIO
 ) -> None:
     from clients.client import IntegrationKey
 
@@ -116,11 +117,11 @@ async def _apply_json(
         "applied": bool(planned.changes) and not args.dry_run,
         "created_integrations": keys,
     }
-    from clients.manifest import plan as manifest
+    from clients.manifest import apply
 
     try:
         if not args.dry_run:
-            await manifest.apply(client, planned, keep)
+            await apply.apply(client, planned, keep)
     except TocsinError as exc:
         # The keys of what was created before the refusal are written all the same.
         render.write_json(out, result | {"applied": False, "error": str(exc)})
@@ -129,12 +130,12 @@ async def _apply_json(
 
 
 async def export_file(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
-    from clients.manifest import plan as manifest
+    from clients.manifest import export, state
 
     if args.json:  # JSON is YAML too: apply reads it back
-        text = json.dumps(manifest.document(await manifest.fetch(client)), indent=2) + "\n"
+        text = json.dumps(export.document(await state.fetch(client)), indent=2) + "\n"
     else:
-        text = await manifest.export(client)
+        text = await export.export(client)
     if not args.output:
         out.write(text)
         return

@@ -1,5 +1,5 @@
-"""Integrations in config as code (`clients.manifest.plan`): where SNS delivers, and the rules that
-turn a delivery into an alert.
+"""Integrations in config as code (`clients.manifest.schema`): where SNS delivers, and the
+rules that turn a delivery into an alert.
 
 An integration is matched by name. Apply creates a missing one (and prints its URL with its
 key, which exist only then); of one that exists it changes, in place, what the file gives and
@@ -23,7 +23,8 @@ from typing import Any
 import yaml
 
 from clients.client import TocsinClient
-from clients.manifest import plan as manifest
+from clients.manifest import fields
+from clients.manifest.changes import Change, Step, known, show
 from service.core import validation
 from service.core.errors import InvalidArgument
 from service.ingest import rules as integration_rules
@@ -65,49 +66,50 @@ class IntegrationState:
     rules: tuple[Any, ...] | None  # None: not fetched (the file does not list it)
 
 
-def parse(value: object, path: str) -> IntegrationDecl:
-    fields = manifest._keys(value, path, ("name",), KEYS)
-    where = f"{path}.name"
-    decl = IntegrationDecl(validation.team_name(manifest._text(fields["name"], where), where))
-    if fields.get("type") is not None:
-        where = f"{path}.type"
-        kind = manifest._text(fields["type"], where)
-        if kind not in TYPES:
-            raise InvalidArgument(where, f"must be one of {', '.join(TYPES)} (got {kind!r})")
-        decl = dataclasses.replace(decl, type=IntegrationType(kind))
-    team, assignee = (
-        None
-        if fields.get(key) is None
-        else validation.reference(f"{path}.{key}", manifest._text(fields[key], f"{path}.{key}"))
-        for key in ("team", "assignee_team")
+def read(value: object, path: str) -> IntegrationDecl:
+    found = fields.keys(value, path, ("name",), KEYS)
+    return IntegrationDecl(
+        fields.name(found["name"], f"{path}.name"),
+        type=fields.optional(found, "type", path, _type),
+        team=fields.optional(found, "team", path, _team),
+        assignee_team=fields.optional(found, "assignee_team", path, _team),
+        topic_arns=fields.optional(found, "topic_arns", path, _topic_arns),
+        min_signature_version=fields.optional(
+            found, "min_signature_version", path, _signature_version
+        ),
+        enabled=fields.optional(found, "enabled", path, fields.boolean),
+        rules=fields.optional(found, "rules", path, _rules),
     )
-    decl = dataclasses.replace(decl, team=team, assignee_team=assignee)
-    if fields.get("topic_arns") is not None:
-        where = f"{path}.topic_arns"
-        arns = manifest._list(
-            fields["topic_arns"],
-            where,
-            lambda item, at: validation.topic_arn(at, manifest._text(item, at)),
-        )
-        if len(arns) > TOPIC_ARNS_MAX:
-            raise InvalidArgument(where, f"must have at most {TOPIC_ARNS_MAX} topic ARNs")
-        for index, arn in enumerate(arns):
-            if arn in arns[:index]:
-                raise InvalidArgument(f"{where}[{index}]", "is listed twice")
-        decl = dataclasses.replace(decl, topic_arns=arns)
-    if fields.get("min_signature_version") is not None:
-        where = f"{path}.min_signature_version"
-        version = manifest._int(fields["min_signature_version"], where)
-        if version not in SIGNATURE_VERSIONS:
-            raise InvalidArgument(where, f"must be 1 or 2 (got {version})")
-        decl = dataclasses.replace(decl, min_signature_version=version)
-    if fields.get("enabled") is not None:
-        decl = dataclasses.replace(
-            decl, enabled=manifest._bool(fields["enabled"], f"{path}.enabled")
-        )
-    if fields.get("rules") is not None:
-        decl = dataclasses.replace(decl, rules=_rules(fields["rules"], f"{path}.rules"))
-    return decl
+
+
+def _type(value: object, path: str) -> IntegrationType:
+    kind = fields.text(value, path)
+    if kind not in TYPES:
+        raise InvalidArgument(path, f"must be one of {', '.join(TYPES)} (got {kind!r})")
+    return IntegrationType(kind)
+
+
+def _team(value: object, path: str) -> str:
+    return validation.reference(path, fields.text(value, path))
+
+
+def _topic_arns(value: object, path: str) -> tuple[str, ...]:
+    arns = fields.listed(
+        value, path, lambda item, at: validation.topic_arn(at, fields.text(item, at))
+    )
+    if len(arns) > TOPIC_ARNS_MAX:
+        raise InvalidArgument(path, f"must have at most {TOPIC_ARNS_MAX} topic ARNs")
+    for index, arn in enumerate(arns):
+        if arn in arns[:index]:
+            raise InvalidArgument(f"{path}[{index}]", "is listed twice")
+    return arns
+
+
+def _signature_version(value: object, path: str) -> int:
+    version = fields.whole_number(value, path)
+    if version not in SIGNATURE_VERSIONS:
+        raise InvalidArgument(path, f"must be 1 or 2 (got {version})")
+    return version
 
 
 def _rules(value: object, path: str) -> tuple[Any, ...]:
@@ -151,10 +153,10 @@ def changes(
     decls: Sequence[IntegrationDecl],
     current: Mapping[str, IntegrationState],
     teams: Mapping[str, str],
-) -> list[manifest.Change]:
+) -> list[Change]:
     """The changes the file's integrations need. `teams`: the canonical team names, of the
     file and the server."""
-    out: list[manifest.Change] = []
+    out: list[Change] = []
     for i, decl in enumerate(decls):
         path = f"integrations[{i}]"
         decl = _named_teams(decl, path, teams)
@@ -171,7 +173,7 @@ def changes(
 def _named_teams(decl: IntegrationDecl, path: str, teams: Mapping[str, str]) -> IntegrationDecl:
     """The declaration with its teams as the server spells them."""
     team, assignee = (
-        None if name is None else manifest._known(teams, name, f"{path}.{key}", "team")
+        None if name is None else known(teams, name, f"{path}.{key}", "team")
         for key, name in (("team", decl.team), ("assignee_team", decl.assignee_team))
     )
     return dataclasses.replace(decl, team=team, assignee_team=assignee)
@@ -182,7 +184,7 @@ def _field_path(request_field: str) -> str:
     return "rules" if request_field == "rules_yaml" else request_field
 
 
-def _create(decl: IntegrationDecl, path: str) -> manifest.Change:
+def _create(decl: IntegrationDecl, path: str) -> Change:
     if decl.type is None:
         raise InvalidArgument(
             f"{path}.type", f"is required for a new integration (one of {', '.join(TYPES)})"
@@ -196,28 +198,28 @@ def _create(decl: IntegrationDecl, path: str) -> manifest.Change:
         min_signature_version=decl.min_signature_version or 1,
     )
     create = functools.partial(TocsinClient.create_integration, integration=new)
-    steps = [manifest.Step(path, create, shown=True)]
+    steps = [Step(path, create, shown=True)]
     if decl.rules:
         steps.append(_set_rules(decl, path))
     if decl.enabled is False:  # a new integration is enabled
         steps.append(_switch(decl, path))
-    return manifest.Change((f"+ integration {decl.name}",), tuple(steps))
+    return Change((f"+ integration {decl.name}",), tuple(steps))
 
 
-def _set_rules(decl: IntegrationDecl, path: str) -> manifest.Step:
+def _set_rules(decl: IntegrationDecl, path: str) -> Step:
     call = functools.partial(
         TocsinClient.set_integration_rules,
         integration=decl.name,
         rules_yaml=_rules_text(decl.rules or ()),
     )
-    return manifest.Step(path, call, _field_path)
+    return Step(path, call, _field_path)
 
 
-def _switch(decl: IntegrationDecl, path: str) -> manifest.Step:
+def _switch(decl: IntegrationDecl, path: str) -> Step:
     call = functools.partial(
         TocsinClient.set_integration_enabled, integration=decl.name, enabled=bool(decl.enabled)
     )
-    return manifest.Step(path, call)
+    return Step(path, call)
 
 
 def _same(want: object, have: object) -> bool:
@@ -231,10 +233,10 @@ def _value(value: object) -> str:
         return value.value
     if isinstance(value, tuple):
         return ",".join(value) or "none"
-    return manifest._show(str(value))
+    return show(str(value))
 
 
-def _update(decl: IntegrationDecl, path: str, now: IntegrationState) -> manifest.Change | None:
+def _update(decl: IntegrationDecl, path: str, now: IntegrationState) -> Change | None:
     name = now.integration.name
     decl = dataclasses.replace(decl, name=name)
     lines, steps = _field_update(decl, path, now.integration)
@@ -246,12 +248,12 @@ def _update(decl: IntegrationDecl, path: str, now: IntegrationState) -> manifest
         steps.append(_set_rules(decl, path))
     if not steps:
         return None
-    return manifest.Change(tuple(f"~ integration {name}: {line}" for line in lines), tuple(steps))
+    return Change(tuple(f"~ integration {name}: {line}" for line in lines), tuple(steps))
 
 
 def _field_update(
     decl: IntegrationDecl, path: str, now: Integration
-) -> tuple[list[str], list[manifest.Step]]:
+) -> tuple[list[str], list[Step]]:
     """The lines and the one UpdateIntegration call for the fields in UPDATED that differ."""
     have: dict[str, object] = {
         "type": now.type,
@@ -282,7 +284,7 @@ def _field_update(
         changes=changes,
         fields=tuple(fields),
     )
-    return lines, [manifest.Step(path, call)]
+    return lines, [Step(path, call)]
 
 
 def _flag(value: bool) -> str:

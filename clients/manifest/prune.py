@@ -16,14 +16,19 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from clients.client import TocsinClient
-from clients.manifest import plan as manifest
+from clients.manifest.changes import Change, Step
 from service.alerts.model import AlertFilter, AlertQuery
 from service.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from service.escalation.usecases import RoutingSpec
 from service.people.usecases import EMPTY_SLOT
 from service.teams.model import DEFAULT_TEAM, Team
+
+if TYPE_CHECKING:  # the state is fetched with what prune asks of the server
+    from clients.manifest.schema import Manifest
+    from clients.manifest.state import State
 
 ORDER = ("routing", "integrations", "policies", "schedules", "users", "teams")
 ONE = {
@@ -41,33 +46,33 @@ def _default(team: Team) -> bool:
     return DEFAULT_TEAM in (team.id, team.name.lower())
 
 
-def _listed(manifest_: manifest.Manifest, kind: str) -> set[str]:
+def _listed(manifest: Manifest, kind: str) -> set[str]:
     names = {
-        "teams": [t.name for t in manifest_.teams],
-        "users": [u.username for u in manifest_.users],
-        "schedules": [s.name for s in manifest_.schedules],
-        "policies": [p.name for p in manifest_.policies],
-        "routing": [r.team for r in manifest_.routing],
-        "integrations": [i.name for i in manifest_.integrations],
+        "teams": [t.name for t in manifest.teams],
+        "users": [u.username for u in manifest.users],
+        "schedules": [s.name for s in manifest.schedules],
+        "policies": [p.name for p in manifest.policies],
+        "routing": [r.team for r in manifest.routing],
+        "integrations": [i.name for i in manifest.integrations],
     }[kind]
     return {name.lower() for name in names}
 
 
-def _candidate_teams(manifest_: manifest.Manifest, teams: Mapping[str, Team]) -> dict[str, str]:
-    if "teams" not in manifest_.kinds:
+def _candidate_teams(manifest: Manifest, teams: Mapping[str, Team]) -> dict[str, str]:
+    if "teams" not in manifest.kinds:
         return {}
-    listed = _listed(manifest_, "teams")
+    listed = _listed(manifest, "teams")
     return {
         key: team.name for key, team in teams.items() if key not in listed and not _default(team)
     }
 
 
 async def alerted_teams(
-    client: TocsinClient, manifest_: manifest.Manifest, teams: Mapping[str, Team]
+    client: TocsinClient, manifest: Manifest, teams: Mapping[str, Team]
 ) -> frozenset[str]:
     """Of the teams prune would delete, those with alerts (open or closed)."""
     found = set()
-    for key, name in _candidate_teams(manifest_, teams).items():
+    for key, name in _candidate_teams(manifest, teams).items():
         page = await client.list_alerts(AlertQuery(AlertFilter(team=name), page_size=1))
         if page.items:
             found.add(key)
@@ -85,7 +90,7 @@ class _Ref:
     path: bool = True
 
 
-def _doomed(manifest_: manifest.Manifest, state: manifest.State) -> dict[str, dict[str, str]]:
+def _doomed(manifest: Manifest, state: State) -> dict[str, dict[str, str]]:
     """What prune deletes, by kind: lower-cased name to the server's name."""
     server = {
         "users": {k: u.username for k, u in state.users.items()},
@@ -94,12 +99,12 @@ def _doomed(manifest_: manifest.Manifest, state: manifest.State) -> dict[str, di
         "integrations": {k: i.integration.name for k, i in state.integrations.items()},
     }
     doomed: dict[str, dict[str, str]] = {kind: {} for kind in ORDER}
-    doomed["teams"] = _candidate_teams(manifest_, state.teams)
+    doomed["teams"] = _candidate_teams(manifest, state.teams)
     for kind, names in server.items():
-        if kind in manifest_.kinds:
-            listed = _listed(manifest_, kind)
+        if kind in manifest.kinds:
+            listed = _listed(manifest, kind)
             doomed[kind] = {k: name for k, name in names.items() if k not in listed}
-    routed = _listed(manifest_, "routing") if "routing" in manifest_.kinds else None
+    routed = _listed(manifest, "routing") if "routing" in manifest.kinds else None
     doomed["routing"] = {
         key: state.teams[key].name
         for key, routing in state.routing.items()
@@ -109,30 +114,28 @@ def _doomed(manifest_: manifest.Manifest, state: manifest.State) -> dict[str, di
     return doomed
 
 
-def _stays(manifest_: manifest.Manifest, kind: str, name: str) -> str | None:
+def _stays(manifest: Manifest, kind: str, name: str) -> str | None:
     """For a server object of `kind` the file does not list, whether it stays: a description
     of it then."""
-    if kind in manifest_.kinds or name.lower() in _listed(manifest_, kind):
+    if kind in manifest.kinds or name.lower() in _listed(manifest, kind):
         return None
     return f"{ONE[kind]} {name}, which the file does not list,"
 
 
-def _refs(
-    manifest_: manifest.Manifest, state: manifest.State, cleared: Mapping[str, str]
-) -> Iterator[_Ref]:
+def _refs(manifest: Manifest, state: State, cleared: Mapping[str, str]) -> Iterator[_Ref]:
     """What stays, and what it names; `cleared`: the teams whose routing prune clears."""
-    for i, team in enumerate(manifest_.teams):
+    for i, team in enumerate(manifest.teams):
         for j, member in enumerate(team.members or ()):
             yield _Ref("users", member.username, f"teams[{i}].members[{j}].user")
-    yield from _schedule_refs(manifest_, state)
-    yield from _policy_refs(manifest_, state)
-    yield from _routing_refs(manifest_, state, cleared)
-    yield from _integration_refs(manifest_, state)
+    yield from _schedule_refs(manifest, state)
+    yield from _policy_refs(manifest, state)
+    yield from _routing_refs(manifest, state, cleared)
+    yield from _integration_refs(manifest, state)
 
 
-def _integration_refs(manifest_: manifest.Manifest, state: manifest.State) -> Iterator[_Ref]:
+def _integration_refs(manifest: Manifest, state: State) -> Iterator[_Ref]:
     """The teams integrations have once apply has moved them: the file's, else the server's."""
-    for i, decl in enumerate(manifest_.integrations):
+    for i, decl in enumerate(manifest.integrations):
         found = state.integrations.get(decl.name.lower())
         now = found.integration if found else None
         for key, name, held in (
@@ -144,13 +147,13 @@ def _integration_refs(manifest_: manifest.Manifest, state: manifest.State) -> It
             elif held:  # kept: the file leaves it out
                 yield _Ref("teams", held, f"integrations[{i}]")
     for found in state.integrations.values():
-        if (held := _stays(manifest_, "integrations", found.integration.name)) is not None:
+        if (held := _stays(manifest, "integrations", found.integration.name)) is not None:
             yield _Ref("teams", found.integration.owner_team, held, path=False)
             yield _Ref("teams", found.integration.assignee_team, held, path=False)
 
 
-def _schedule_refs(manifest_: manifest.Manifest, state: manifest.State) -> Iterator[_Ref]:
-    for i, schedule in enumerate(manifest_.schedules):
+def _schedule_refs(manifest: Manifest, state: State) -> Iterator[_Ref]:
+    for i, schedule in enumerate(manifest.schedules):
         now = state.schedules.get(schedule.name.lower())
         path = f"schedules[{i}]"
         if schedule.team is not None:
@@ -169,7 +172,7 @@ def _schedule_refs(manifest_: manifest.Manifest, state: manifest.State) -> Itera
         for j, override in enumerate(schedule.overrides):
             yield _Ref("users", override.user, f"{path}.overrides[{j}].user")
     for server in state.schedules.values():
-        if (held := _stays(manifest_, "schedules", server.name)) is not None:
+        if (held := _stays(manifest, "schedules", server.name)) is not None:
             yield _Ref("teams", server.team_id, held, path=False)
             for rotation in server.rotations:
                 for user in filter(None, rotation.current_users):
@@ -181,8 +184,8 @@ def _target(kind: str) -> str:
     return f"{kind.split('-')[0]}s"
 
 
-def _policy_refs(manifest_: manifest.Manifest, state: manifest.State) -> Iterator[_Ref]:
-    for i, policy in enumerate(manifest_.policies):
+def _policy_refs(manifest: Manifest, state: State) -> Iterator[_Ref]:
+    for i, policy in enumerate(manifest.policies):
         now = state.policies.get(policy.name.lower())
         path = f"policies[{i}]"
         if policy.team is not None:
@@ -194,17 +197,15 @@ def _policy_refs(manifest_: manifest.Manifest, state: manifest.State) -> Iterato
             for k, (kind, name) in enumerate(rule.targets):
                 yield _Ref(_target(kind), name, f"{path}.rules[{j}].notify[{k}]")
     for spec in state.policies.values():
-        if (held := _stays(manifest_, "policies", spec.name)) is not None:
+        if (held := _stays(manifest, "policies", spec.name)) is not None:
             yield _Ref("teams", spec.team, held, path=False)
             for rule in spec.rules:
                 for kind, name in rule.targets:
                     yield _Ref(_target(kind), name, held, path=False)
 
 
-def _routing_refs(
-    manifest_: manifest.Manifest, state: manifest.State, cleared: Mapping[str, str]
-) -> Iterator[_Ref]:
-    for i, routing in enumerate(manifest_.routing):
+def _routing_refs(manifest: Manifest, state: State, cleared: Mapping[str, str]) -> Iterator[_Ref]:
+    for i, routing in enumerate(manifest.routing):
         path = f"routing[{i}]"
         yield _Ref("teams", routing.team, f"{path}.team")
         for j, rule in enumerate(routing.rules or ()):
@@ -213,7 +214,7 @@ def _routing_refs(
             yield _Ref("policies", routing.default_policy, f"{path}.default_policy")
         if routing.default_schedule:
             yield _Ref("schedules", routing.default_schedule, f"{path}.default_schedule")
-    listed = _listed(manifest_, "routing")
+    listed = _listed(manifest, "routing")
     for key, spec in state.routing.items():
         if key in listed or key in cleared:  # in the file, or going with prune or its team
             continue
@@ -223,15 +224,15 @@ def _routing_refs(
         yield from (_Ref(kind, name, held, path=False) for kind, name in names if name)
 
 
-def deletions(manifest_: manifest.Manifest, state: manifest.State) -> list[manifest.Change]:
+def deletions(manifest: Manifest, state: State) -> list[Change]:
     """The deletions, in the order the server accepts them; refuses a prune that cannot
     finish (see the module's docstring)."""
-    doomed = _doomed(manifest_, state)
-    _check(manifest_, state, doomed)
+    doomed = _doomed(manifest, state)
+    _check(manifest, state, doomed)
     return [
-        manifest.Change(
+        Change(
             (f"- delete {ONE[kind]} {name}",),
-            (manifest.Step(kind, functools.partial(_delete, kind=kind, name=name)),),
+            (Step(kind, functools.partial(_delete, kind=kind, name=name)),),
         )
         for kind in ORDER
         for name in doomed[kind].values()
@@ -259,11 +260,9 @@ async def _delete(client: TocsinClient, kind: str, name: str) -> None:
         ) from None
 
 
-def _check(
-    manifest_: manifest.Manifest, state: manifest.State, doomed: Mapping[str, Mapping[str, str]]
-) -> None:
+def _check(manifest: Manifest, state: State, doomed: Mapping[str, Mapping[str, str]]) -> None:
     """Refuses a prune that would delete what stays names, or a team with alerts."""
-    for ref in _refs(manifest_, state, doomed["routing"]):
+    for ref in _refs(manifest, state, doomed["routing"]):
         name = doomed.get(ref.kind, {}).get(ref.name.lower())
         if name is None:
             continue
