@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
 
 from clients.cli.alerts import (
     ACTIONS,
@@ -24,12 +23,10 @@ from clients.cli.arguments import (
     key_value,
     whole_number,
 )
+from clients.cli.parser import Commands
 from service.alerts.model import Priority, SortField
 from service.alerts.usecases import ALERTS_PAGE_MAX
 from service.core.validation import RESPONDER_TYPES, SNOOZE_MAX
-
-if TYPE_CHECKING:  # not subscriptable at run time
-    Commands = argparse._SubParsersAction[Any]
 
 
 def actor_options(parser: argparse.ArgumentParser, note: bool = True) -> None:

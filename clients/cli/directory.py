@@ -13,7 +13,7 @@ import dataclasses
 import io
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from clients.cli import render
 from clients.cli.arguments import (
@@ -24,6 +24,7 @@ from clients.cli.arguments import (
     whole_number,
     write_whole,
 )
+from clients.cli.parser import Commands
 from service.core.errors import FailedPrecondition, InvalidArgument
 from service.core.wallclock import parse_instant, zone
 from service.oncall.model import OnCall, Restriction, Schedule, Timeline
@@ -38,10 +39,8 @@ from service.oncall.usecases import (
 from service.people.model import Channel, NotificationRule, NotificationStep, User, effective_rule
 from service.people.usecases import DELAY_MAX_MINUTES, REPEAT_TIMES_MAX, RULE_KINDS
 
-if TYPE_CHECKING:  # not subscriptable at run time
+if TYPE_CHECKING:
     from clients.client import TocsinClient
-
-    Commands = argparse._SubParsersAction[Any]
 
 
 def _at(text: str | None, time_zone: str, field: str) -> datetime | None:

@@ -21,6 +21,7 @@ from clients.cli.arguments import (
     read_text,
     whole_number,
 )
+from clients.cli.parser import Commands
 from service.alerts.model import RefKind
 from service.core import loader
 from service.escalation.model import Repeat
@@ -32,10 +33,8 @@ from service.escalation.usecases import (
     RuleSpec,
 )
 
-if TYPE_CHECKING:  # not subscriptable at run time
+if TYPE_CHECKING:
     from clients.client import TocsinClient
-
-    Commands = argparse._SubParsersAction[Any]
 
 NOT_CLOSED = "until-closed"
 _delay = duration_within(timedelta(), DELAY_MAX)  # a rule's delay, or a repeat's

@@ -7,20 +7,16 @@ import asyncio
 import ipaddress
 import sys
 import urllib.parse
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from clients.cli import render
 from clients.cli.arguments import UsageError, given_name, name_argument, read_text
+from clients.cli.parser import Commands, Handler
 from service.core.errors import InvalidArgument
 from service.ingest.model import IntegrationType, NewIntegration
 
-if TYPE_CHECKING:  # not subscriptable at run time
+if TYPE_CHECKING:
     from clients.client import IntegrationInfo, IntegrationKey, TocsinClient
-
-    Commands = argparse._SubParsersAction[Any]
-
-Handler = Callable[["TocsinClient", argparse.Namespace, TextIO], Awaitable[None]]
 
 
 def _integration_json(key_or_info: IntegrationKey | IntegrationInfo) -> dict[str, object]:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from clients.cli import render
+from clients.cli.parser import Commands
 
-if TYPE_CHECKING:  # not subscriptable at run time
+if TYPE_CHECKING:
     from clients.client import TocsinClient
-
-    Commands = argparse._SubParsersAction[Any]
 
 
 async def teams_create(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
