@@ -12,8 +12,16 @@ import os
 from collections.abc import Callable
 from typing import TextIO
 
-from clients.cli import alert_arguments, escalation, integrations, manifest, teams, tokens
-from clients.cli import directory as directory_commands
+from clients.cli import (
+    alert_arguments,
+    escalation,
+    integrations,
+    manifest,
+    schedules,
+    teams,
+    tokens,
+    users,
+)
 from clients.cli.parser import DEFAULT_SERVER, Commands, common_options
 
 
@@ -21,9 +29,10 @@ def add_commands(commands: Commands) -> None:
     """Registers every client command group, in the order `tocsin --help` lists them."""
     common = common_options(shown=False)
     alert_actions = alert_arguments.add_commands(commands, common)
-    team_actions = teams.add_commands(commands, common)
+    teams.add_commands(commands, common)
     integrations.add_commands(commands, common)
-    directory_commands.add_commands(commands, common, team_actions)
+    users.add_commands(commands, common)
+    schedules.add_commands(commands, common)
     escalation.add_commands(commands, common, alert_actions)
     manifest.add_commands(commands, common)
     tokens.add_commands(commands, common)
