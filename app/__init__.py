@@ -1,2 +1,1 @@
-"""The composition root: configuration, logging, and the serve, server, shim and migrate
-commands."""
+"""The composition root: configuration, logging, the service's commands, and the tocsin program."""

@@ -10,14 +10,13 @@ import argparse
 import asyncio
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from clients.cli.arguments import UsageError
+from clients.cli.parser import Commands
 
-if TYPE_CHECKING:  # not subscriptable at run time
+if TYPE_CHECKING:
     from app.config import Config
-
-    Commands = argparse._SubParsersAction[Any]
 
 COMMANDS = ("serve", "server", "shim", "migrate")
 

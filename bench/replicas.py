@@ -75,7 +75,7 @@ async def fresh_database(url: str, scratch: Path) -> AsyncIterator[str]:
     with databases.scratch_schema(url, "bench") as scoped:
         with (scratch / f"migrate-{uuid.uuid4().hex[:8]}.log").open("wb") as log:
             migrating = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "clients.cli.main", "migrate", "--database", scoped,
+                sys.executable, "-m", "app.main", "migrate", "--database", scoped,
                 stdout=log, stderr=log,
             )  # fmt: skip
             if await migrating.wait() != 0:
@@ -112,7 +112,7 @@ async def _server(
     target = f"{LOOPBACK}:{grpc_port}"
     data_dir = scratch / f"r{index}"
     command = [
-        sys.executable, "-m", "clients.cli.main", "server", "--database", url,
+        sys.executable, "-m", "app.main", "server", "--database", url,
         "--data-dir", str(data_dir), "--grpc-listen", target,
         "--http-listen", f"{LOOPBACK}:{http_port}", "--log-format", "json",
         "--log-level", "warning",
@@ -141,7 +141,7 @@ async def shims(
             (port,) = free_ports(1)
             base = f"http://{LOOPBACK}:{port}"
             command = [
-                sys.executable, "-m", "clients.cli.main", "shim", "--grpc-target", replica.target,
+                sys.executable, "-m", "app.main", "shim", "--grpc-target", replica.target,
                 "--token", token, "--config", str(config), "--http-listen",
                 f"{LOOPBACK}:{port}", "--log-format", "json", "--log-level", "warning",
             ]  # fmt: skip

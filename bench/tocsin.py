@@ -32,7 +32,7 @@ async def running_tocsin(data_dir: Path, config: Path | None = None) -> AsyncIte
     target = f"{LOOPBACK}:{grpc_port}"
     token_path = data_dir / ADMIN_TOKEN_FILE
     command = [
-        sys.executable, "-m", "clients.cli.main", "serve",
+        sys.executable, "-m", "app.main", "serve",
         "--data-dir", str(data_dir),
         "--grpc-listen", target,
         "--http-listen", f"{LOOPBACK}:{http_port}",

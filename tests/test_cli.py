@@ -333,8 +333,8 @@ def test_client_commands_start_without_the_server_side() -> None:
     imported only by serve, server, shim and migrate, so a client command starts quickly."""
     program = (
         "import sys\n"
-        "from clients.cli import main as cli\n"
-        "cli.build_parser().parse_args(['alerts', 'list'])\n"
+        "from app import main\n"
+        "main.build_parser().parse_args(['alerts', 'list'])\n"
         "print('\\n'.join(sys.modules))\n"
     )
     done = subprocess.run(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from clients.cli import main as cli
+from app import main as cli
 from clients.cli import render
 from clients.cli.examples import EXAMPLES
 from tests.conftest import Running, serving

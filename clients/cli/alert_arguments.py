@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
 
 from clients.cli.alerts import (
     ACTIONS,
@@ -24,12 +23,10 @@ from clients.cli.arguments import (
     key_value,
     whole_number,
 )
+from clients.cli.parser import Commands
 from service.alerts.model import Priority, SortField
 from service.alerts.usecases import ALERTS_PAGE_MAX
 from service.core.validation import RESPONDER_TYPES, SNOOZE_MAX
-
-if TYPE_CHECKING:  # not subscriptable at run time
-    Commands = argparse._SubParsersAction[Any]
 
 
 def actor_options(parser: argparse.ArgumentParser, note: bool = True) -> None:
@@ -50,8 +47,13 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser) -> Command
     alert_commands: Commands = alerts.add_subparsers(
         dest="alerts_command", required=True, metavar="ACTION"
     )
-    _create_and_find(alert_commands, common)
-    _changes(alert_commands, common)
+    _create_command(alert_commands, common)
+    _list_command(alert_commands, common)
+    get = alert_commands.add_parser("get", parents=[common], help="show one alert")
+    ref_options(get)
+    get.set_defaults(run=alerts_get)
+    _response_commands(alert_commands, common)
+    _edit_commands(alert_commands, common)
 
     log = alert_commands.add_parser("log", parents=[common], help="show an alert's activity")
     ref_options(log)
@@ -71,7 +73,7 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser) -> Command
     return alert_commands
 
 
-def _create_and_find(alert_commands: Commands, common: argparse.ArgumentParser) -> None:
+def _create_command(alert_commands: Commands, common: argparse.ArgumentParser) -> None:
     create = alert_commands.add_parser("create", parents=[common], help="create an alert")
     create.add_argument("--message", required=True, help="what happened (at most 130 characters)")
     create.add_argument("--alias", help="dedup key (default: the alert id)")
@@ -109,6 +111,8 @@ def _create_and_find(alert_commands: Commands, common: argparse.ArgumentParser) 
     actor_options(create)
     create.set_defaults(run=alerts_create)
 
+
+def _list_command(alert_commands: Commands, common: argparse.ArgumentParser) -> None:
     listing = alert_commands.add_parser("list", parents=[common], help="list alerts")
     listing.add_argument(
         "--status",
@@ -147,12 +151,9 @@ def _create_and_find(alert_commands: Commands, common: argparse.ArgumentParser) 
     listing.add_argument("--all", action="store_true", help="fetch every page")
     listing.set_defaults(run=alerts_list)
 
-    get = alert_commands.add_parser("get", parents=[common], help="show one alert")
-    ref_options(get)
-    get.set_defaults(run=alerts_get)
 
-
-def _changes(alert_commands: Commands, common: argparse.ArgumentParser) -> None:
+def _response_commands(alert_commands: Commands, common: argparse.ArgumentParser) -> None:
+    """ack, unack, close, snooze and note: what a responder does with an alert."""
     for name, text in (("ack", "acknowledge"), ("unack", "unacknowledge"), ("close", "close")):
         action = alert_commands.add_parser(name, parents=[common], help=f"{text} an alert")
         ref_options(action)
@@ -180,6 +181,9 @@ def _changes(alert_commands: Commands, common: argparse.ArgumentParser) -> None:
     actor_options(note, note=False)
     note.set_defaults(run=ACTIONS["note"])
 
+
+def _edit_commands(alert_commands: Commands, common: argparse.ArgumentParser) -> None:
+    """tag, untag, detail and priority: changes to what the alert says."""
     for name, text in (("tag", "add tags to"), ("untag", "remove tags from")):
         tags = alert_commands.add_parser(name, parents=[common], help=f"{text} an alert")
         ref_options(tags)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from clients.cli import render
 from clients.cli.arguments import OptionError, UsageError
+from clients.cli.parser import Handler
 from service.alerts.model import (
     ActivityEntry,
     AlertFilter,
@@ -23,12 +24,8 @@ from service.alerts.model import (
     Status,
 )
 
-if TYPE_CHECKING:  # not subscriptable at run time
+if TYPE_CHECKING:
     from clients.client import TocsinClient
-
-    Commands = argparse._SubParsersAction[Any]
-
-Handler = Callable[["TocsinClient", argparse.Namespace, TextIO], Awaitable[None]]
 
 
 def alert_ref(args: argparse.Namespace) -> AlertRef:

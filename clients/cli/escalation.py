@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TextIO
 
 from clients.cli import render
-from clients.cli.alert_arguments import ref_options
+from clients.cli.alert_arguments import actor_options, ref_options
 from clients.cli.alerts import alert_ref
 from clients.cli.arguments import (
     UsageError,
@@ -21,6 +21,7 @@ from clients.cli.arguments import (
     read_text,
     whole_number,
 )
+from clients.cli.parser import Commands
 from service.alerts.model import RefKind
 from service.core import loader
 from service.escalation.model import Repeat
@@ -32,10 +33,8 @@ from service.escalation.usecases import (
     RuleSpec,
 )
 
-if TYPE_CHECKING:  # not subscriptable at run time
+if TYPE_CHECKING:
     from clients.client import TocsinClient
-
-    Commands = argparse._SubParsersAction[Any]
 
 NOT_CLOSED = "until-closed"
 _delay = duration_within(timedelta(), DELAY_MAX)  # a rule's delay, or a repeat's
@@ -266,8 +265,27 @@ async def alerts_pages(client: TocsinClient, args: argparse.Namespace, out: Text
 
 
 def add_commands(commands: Commands, common: argparse.ArgumentParser, alerts: Commands) -> None:
+    """Registers `tocsin policies ...` and `tocsin routing ...`, and adds `escalate` and
+    `pages` to the `alerts` actions."""
     policies = commands.add_parser("policies", help="escalation policies")
     actions = policies.add_subparsers(dest="policies_command", required=True, metavar="ACTION")
+    _create_command(actions, common)
+    _update_command(actions, common)
+    listing = actions.add_parser("list", parents=[common], help="list policies")
+    listing.add_argument("--team", help="only this team's policies (default: every team's)")
+    listing.set_defaults(run=policies_list)
+    for name, run, text in (
+        ("get", policies_get, "show a policy"),
+        ("delete", policies_delete, "delete a policy routing does not use"),
+    ):
+        one = actions.add_parser(name, parents=[common], help=text)
+        one.add_argument("policy", help="name or id")
+        one.set_defaults(run=run)
+    _routing_commands(commands, common)
+    _alert_commands(alerts, common)
+
+
+def _create_command(actions: Commands, common: argparse.ArgumentParser) -> None:
     create = actions.add_parser("create", parents=[common], help="create a policy")
     name_argument(create, "policy")
     create.add_argument("--team", help="owner team (default: default)")
@@ -298,6 +316,8 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser, alerts: Co
     )
     create.set_defaults(run=policies_create)
 
+
+def _update_command(actions: Commands, common: argparse.ArgumentParser) -> None:
     update = actions.add_parser(
         "update",
         parents=[common],
@@ -335,17 +355,9 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser, alerts: Co
         "--clear-repeat", action="store_true", help="remove the repeat: the rules run once"
     )
     update.set_defaults(run=policies_update)
-    listing = actions.add_parser("list", parents=[common], help="list policies")
-    listing.add_argument("--team", help="only this team's policies (default: every team's)")
-    listing.set_defaults(run=policies_list)
-    for name, run, text in (
-        ("get", policies_get, "show a policy"),
-        ("delete", policies_delete, "delete a policy routing does not use"),
-    ):
-        one = actions.add_parser(name, parents=[common], help=text)
-        one.add_argument("policy", help="name or id")
-        one.set_defaults(run=run)
 
+
+def _routing_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
     routing = commands.add_parser("routing", help="which policy a team's alerts follow")
     routing_actions = routing.add_subparsers(
         dest="routing_command", required=True, metavar="ACTION"
@@ -362,13 +374,13 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser, alerts: Co
     )
     put.set_defaults(run=routing_set)
 
+
+def _alert_commands(alerts: Commands, common: argparse.ArgumentParser) -> None:
     escalate = alerts.add_parser(
         "escalate", parents=[common], help="run the alert's next escalation step now"
     )
     ref_options(escalate)
-    escalate.add_argument(
-        "--user", default="", help="who is doing this (default: the token's name)"
-    )
+    actor_options(escalate, note=False)
     escalate.set_defaults(run=alerts_escalate)
     pages = alerts.add_parser("pages", parents=[common], help="every page of an alert")
     ref_options(pages)

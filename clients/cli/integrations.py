@@ -7,20 +7,16 @@ import asyncio
 import ipaddress
 import sys
 import urllib.parse
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from clients.cli import render
 from clients.cli.arguments import UsageError, given_name, name_argument, read_text
+from clients.cli.parser import Commands, Handler
 from service.core.errors import InvalidArgument
 from service.ingest.model import IntegrationType, NewIntegration
 
-if TYPE_CHECKING:  # not subscriptable at run time
+if TYPE_CHECKING:
     from clients.client import IntegrationInfo, IntegrationKey, TocsinClient
-
-    Commands = argparse._SubParsersAction[Any]
-
-Handler = Callable[["TocsinClient", argparse.Namespace, TextIO], Awaitable[None]]
 
 
 def _integration_json(key_or_info: IntegrationKey | IntegrationInfo) -> dict[str, object]:
@@ -204,6 +200,28 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
     integration_commands = integrations.add_subparsers(
         dest="integrations_command", required=True, metavar="ACTION"
     )
+    _create_command(integration_commands, common)
+    _update_command(integration_commands, common)
+    integration_list = integration_commands.add_parser(
+        "list", parents=[common], help="list integrations"
+    )
+    integration_list.add_argument("--team", help="only this owner team's (default: every team's)")
+    integration_list.set_defaults(run=integrations_list)
+    _rules_commands(integration_commands, common)
+    for name, run, text in (
+        ("get-rules", integrations_get_rules, "show an integration's rules"),
+        ("get", integrations_get, "show an integration"),
+        ("enable", _integration_switch(True), "enable an integration"),
+        ("disable", _integration_switch(False), "disable an integration (its URL answers 403)"),
+        ("rotate-key", integrations_rotate, "replace an integration's API key"),
+        ("delete", integrations_delete, "delete an integration"),
+    ):
+        one = integration_commands.add_parser(name, parents=[common], help=text)
+        one.add_argument("integration", metavar="INTEGRATION", help="id or name")
+        one.set_defaults(run=run)
+
+
+def _create_command(integration_commands: Commands, common: argparse.ArgumentParser) -> None:
     integration_create = integration_commands.add_parser(
         "create", parents=[common], help="create an integration and show its URL"
     )
@@ -232,6 +250,9 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
         help="the oldest SNS SignatureVersion accepted: 1 (SHA1) or 2 (SHA256) (default 1)",
     )
     integration_create.set_defaults(run=integrations_create)
+
+
+def _update_command(integration_commands: Commands, common: argparse.ArgumentParser) -> None:
     integration_update = integration_commands.add_parser(
         "update",
         parents=[common],
@@ -265,11 +286,10 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
         help="the oldest SNS SignatureVersion accepted: 1 (SHA1) or 2 (SHA256)",
     )
     integration_update.set_defaults(run=integrations_update)
-    integration_list = integration_commands.add_parser(
-        "list", parents=[common], help="list integrations"
-    )
-    integration_list.add_argument("--team", help="only this owner team's (default: every team's)")
-    integration_list.set_defaults(run=integrations_list)
+
+
+def _rules_commands(integration_commands: Commands, common: argparse.ArgumentParser) -> None:
+    """set-rules and test-rules: the rules that turn deliveries into alerts."""
     set_rules = integration_commands.add_parser(
         "set-rules", parents=[common], help="replace an integration's rules from a YAML file"
     )
@@ -284,14 +304,3 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
     test_rules.add_argument("--message-file", help="a file holding the SNS Message")
     test_rules.add_argument("--subject", help="the SNS Subject (default: none)")
     test_rules.set_defaults(run=integrations_test_rules)
-    for name, run, text in (
-        ("get-rules", integrations_get_rules, "show an integration's rules"),
-        ("get", integrations_get, "show an integration"),
-        ("enable", _integration_switch(True), "enable an integration"),
-        ("disable", _integration_switch(False), "disable an integration (its URL answers 403)"),
-        ("rotate-key", integrations_rotate, "replace an integration's API key"),
-        ("delete", integrations_delete, "delete an integration"),
-    ):
-        one = integration_commands.add_parser(name, parents=[common], help=text)
-        one.add_argument("integration", metavar="INTEGRATION", help="id or name")
-        one.set_defaults(run=run)

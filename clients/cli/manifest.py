@@ -8,11 +8,12 @@ import argparse
 import asyncio
 import functools
 import json
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from clients.cli import integrations as integration_commands
 from clients.cli import render
 from clients.cli.arguments import read_text, write_whole
+from clients.cli.parser import Commands
 from service.core.errors import TocsinError
 
 if TYPE_CHECKING:
@@ -20,9 +21,7 @@ if TYPE_CHECKING:
     from clients.manifest.plan import Plan
 
 
-def add_commands(
-    commands: argparse._SubParsersAction[Any], common: argparse.ArgumentParser
-) -> None:
+def add_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
     """Registers `apply` and `export` on the CLI's top-level commands."""
     apply_command = commands.add_parser(
         "apply",

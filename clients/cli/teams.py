@@ -1,16 +1,15 @@
-"""`tocsin teams create|list|get|rename|delete`: the teams that own alerts."""
+"""`tocsin teams ...`: the teams that own alerts, and their members."""
 
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from clients.cli import render
+from clients.cli.parser import Commands
 
-if TYPE_CHECKING:  # not subscriptable at run time
+if TYPE_CHECKING:
     from clients.client import TocsinClient
-
-    Commands = argparse._SubParsersAction[Any]
 
 
 async def teams_create(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
@@ -41,8 +40,32 @@ async def teams_delete(client: TocsinClient, args: argparse.Namespace, out: Text
         out.write(f"deleted team {args.team_name}\n")
 
 
-def add_commands(commands: Commands, common: argparse.ArgumentParser) -> Commands:
-    """Registers `tocsin teams ...`; returns its actions, for the member commands."""
+async def teams_members(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    members = await client.list_team_members(args.team_name)
+    if args.json:
+        render.write_json(out, members)
+        return
+    render.table(out, ["USERNAME", "ROLE"], [[m.username, m.role.value] for m in members])
+
+
+async def teams_add_member(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    member = await client.set_team_member(args.team_name, args.user, args.role or "")
+    if args.json:
+        render.write_json(out, member)
+        return
+    out.write(f"{member.username}: {member.role.value} of {args.team_name}\n")
+
+
+async def teams_remove_member(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
+    await client.remove_team_member(args.team_name, args.user)
+    if args.json:
+        render.write_json(out, {"removed": args.user, "team": args.team_name})
+        return
+    out.write(f"removed {args.user} from {args.team_name}\n")
+
+
+def add_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
+    """Registers `tocsin teams ...`."""
     teams = commands.add_parser("teams", help="manage teams")
     team_commands: Commands = teams.add_subparsers(
         dest="teams_command", required=True, metavar="ACTION"
@@ -64,4 +87,25 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser) -> Command
     team_delete = team_commands.add_parser("delete", parents=[common], help="delete an empty team")
     team_delete.add_argument("team_name", metavar="TEAM", help="name or id")
     team_delete.set_defaults(run=teams_delete)
-    return team_commands
+    _member_commands(team_commands, common)
+
+
+def _member_commands(team_commands: Commands, common: argparse.ArgumentParser) -> None:
+    members = team_commands.add_parser("members", parents=[common], help="list a team's members")
+    members.add_argument("team_name", metavar="TEAM", help="name or id")
+    members.set_defaults(run=teams_members)
+    add = team_commands.add_parser(
+        "add-member", parents=[common], help="add a user to a team (or change their role)"
+    )
+    add.add_argument("team_name", metavar="TEAM", help="name or id")
+    add.add_argument("user", help="username or id")
+    add.add_argument(
+        "--role", choices=["admin", "member"], help="their role in the team (default member)"
+    )
+    add.set_defaults(run=teams_add_member)
+    remove = team_commands.add_parser(
+        "remove-member", parents=[common], help="take a user off a team"
+    )
+    remove.add_argument("team_name", metavar="TEAM", help="name or id")
+    remove.add_argument("user", help="username or id")
+    remove.set_defaults(run=teams_remove_member)

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from clients.cli import render
 from clients.cli.credentials import token_in_use
+from clients.cli.parser import Commands
 from service.core.errors import FailedPrecondition
 
-if TYPE_CHECKING:  # not subscriptable at run time
+if TYPE_CHECKING:
     from clients.client import TocsinClient
-
-    Commands = argparse._SubParsersAction[Any]
 
 
 async def tokens_create(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
