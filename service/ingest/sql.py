@@ -7,17 +7,17 @@ alerts and moves escalations in the same transaction, so that is composed in
 
 from __future__ import annotations
 
-import hmac
 import json
 from collections.abc import Sequence
 from datetime import datetime
 
 from service.core.clock import from_micros, to_micros
-from service.core.errors import AlreadyExists, NotFound, PermissionDenied, shown
+from service.core.errors import AlreadyExists, NotFound, shown
 from service.db.migrations import DEFAULT_TEAM_ID
 from service.db.owners import team_row
 from service.db.sql import Db, IntegrityError, Row, Transactions
-from service.ingest.model import Integration, IntegrationType, NewIntegration, SnsDelivery, SnsType
+from service.ingest import acceptance
+from service.ingest.model import Integration, IntegrationType, NewIntegration, SnsDelivery
 
 _INTEGRATION_SELECT = (
     "SELECT i.*, owner.name AS owner_name, assignee.name AS assignee_name FROM integrations i "
@@ -149,40 +149,30 @@ class SQLIntegrations(Transactions):
 
 
 def accepting_integration(conn: Db, delivery: SnsDelivery, key_hash: str, *, pin: bool) -> Row:
-    """The integration, if the key is its key and it takes this delivery. An integration
-    without an allow-list takes the first topic whose subscription is confirmed: with `pin`,
-    once SNS has confirmed it, that topic is recorded as the only one it takes."""
+    """The integration, if it takes this delivery with this key (see `acceptance.accept`);
+    with `pin`, the topic that taking it pins is recorded as the only one it takes."""
     row: Row | None = conn.execute(
         "SELECT * FROM integrations WHERE id = ?", (delivery.integration_id,)
     ).fetchone()
-    if row is None or not hmac.compare_digest(row["key_hash"], key_hash):
-        raise NotFound("no integration with this id and API key")
-    if not row["enabled"]:
-        raise PermissionDenied(f"integration {row['name']!r} is disabled")
-    if delivery.signature_version < row["min_signature_version"]:
-        raise PermissionDenied(
-            f"SignatureVersion {delivery.signature_version} is below the minimum "
-            f"{row['min_signature_version']} of integration {row['name']!r}"
+    pins = acceptance.accept(None if row is None else _terms(row), key_hash, delivery)
+    assert row is not None  # refused above
+    if pin and pins:
+        conn.execute(
+            "UPDATE integrations SET pinned_topic_arn = ? WHERE id = ?",
+            (delivery.topic_arn, row["id"]),
         )
-    allowed = json.loads(row["topic_arns"]) or [row["pinned_topic_arn"]]
-    if delivery.topic_arn in allowed:
-        return row
-    pinning = (
-        not row["pinned_topic_arn"]
-        and allowed == [""]
-        and delivery.type is SnsType.SUBSCRIPTION_CONFIRMATION
-    )
-    if not pinning:
-        raise PermissionDenied(
-            f"topic {delivery.topic_arn} is not accepted by integration {row['name']!r}"
-        )
-    if not pin:
-        return row
-    conn.execute(
-        "UPDATE integrations SET pinned_topic_arn = ? WHERE id = ?",
-        (delivery.topic_arn, row["id"]),
-    )
     return row
+
+
+def _terms(row: Row) -> acceptance.Terms:
+    return acceptance.Terms(
+        name=row["name"],
+        key_hash=row["key_hash"],
+        enabled=bool(row["enabled"]),
+        min_signature_version=row["min_signature_version"],
+        topic_arns=tuple(json.loads(row["topic_arns"])),
+        pinned_topic_arn=row["pinned_topic_arn"],
+    )
 
 
 def message_seen(conn: Db, integration_id: str, message_id: str) -> Row | None:
