@@ -45,6 +45,7 @@ from service.db.sql_paging import react as react_to_change
 from service.ingest import rules
 from service.ingest import sql as ingest_sql
 from service.ingest.model import (
+    ActionKind,
     IngestAction,
     IngestResult,
     IntegrationType,
@@ -242,16 +243,16 @@ def _take(
 ) -> IngestResult:
     """One action of a delivery. Acting on the open alert with the alert's alias when there
     is none is no error: an OK may come for an alarm that was closed by hand."""
-    if action.kind == "create":
+    if action.kind is ActionKind.CREATE:
         created = _create_alert(conn, alert, actor, now, new_id, strict=False)
         return IngestResult(False, created.alert, created.deduplicated)
     row = alerts_sql.team_with_open_alias(conn, alert.owner_team, alert.alias)
     if row["id"] is None:
         return IngestResult(duplicate=False, alert=None, deduplicated=False)
     current = alert_from(row)
-    if action.kind == "close":
+    if action.kind is ActionKind.CLOSE:
         transition = lifecycle.close(current, actor.user, now)
-    elif action.kind == "acknowledge":
+    elif action.kind is ActionKind.ACKNOWLEDGE:
         transition = lifecycle.acknowledge(current, actor.user, now)
     else:
         transition = lifecycle.add_note(current, actor.note or "(no note)", now)
