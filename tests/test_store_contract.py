@@ -403,7 +403,7 @@ async def test_activity_appended_in_an_undone_savepoint_is_undone_too(store: SQL
 
 async def test_thousands_of_activity_entries_in_one_job(store: SQLiteStore) -> None:
     alert = await create(store)
-    changes = [Change(f"step {n}") for n in range(2_500)]
-    await store._write(lambda conn: insert_activity(conn, alert.id, changes, ANA, T0))
+    changes = tuple(Change(f"step {n}") for n in range(2_500))
+    await store.update_alert(by_id(alert), lambda current: Transition(current, changes), ANA, T0)
     entries = (await store.list_activity(by_id(alert), 5_000, "")).items
     assert [e.action for e in entries][-2_500:] == [c.action for c in changes]
