@@ -19,7 +19,7 @@ from service.people.store import PeopleStore
 from service.teams.store import TeamStore
 from service.tokens.store import TokenStore
 
-__all__ = ["Step", "Store"]  # `Step` where the store's SQL has long found it
+__all__ = ["Step", "Store"]  # `Step` too: the answers' SQL still imports it from here
 
 
 class Store(
