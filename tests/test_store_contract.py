@@ -29,9 +29,9 @@ from service.alerts.model import (
     Status,
     Transition,
 )
+from service.alerts.sql import insert_activity
 from service.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from service.db.sql import Db
-from service.db.sql_store import _insert_activity
 from service.db.sqlite import SQLiteStore
 from tests.fakes import FakeClock
 
@@ -390,11 +390,11 @@ async def test_activity_appended_in_an_undone_savepoint_is_undone_too(store: SQL
     alert = await create(store)
 
     def job(conn: Db) -> None:
-        _insert_activity(conn, alert.id, [Change("before")], ANA, T0)
+        insert_activity(conn, alert.id, [Change("before")], ANA, T0)
         with contextlib.suppress(LookupError), conn.savepoint():
-            _insert_activity(conn, alert.id, [Change("undone")], ANA, T0)
+            insert_activity(conn, alert.id, [Change("undone")], ANA, T0)
             raise LookupError("undo this part")
-        _insert_activity(conn, alert.id, [Change("after")], ANA, T0)
+        insert_activity(conn, alert.id, [Change("after")], ANA, T0)
 
     await store._write(job)
     entries = (await store.list_activity(by_id(alert), 50, "")).items
@@ -403,7 +403,7 @@ async def test_activity_appended_in_an_undone_savepoint_is_undone_too(store: SQL
 
 async def test_thousands_of_activity_entries_in_one_job(store: SQLiteStore) -> None:
     alert = await create(store)
-    changes = [Change(f"step {n}") for n in range(2_500)]
-    await store._write(lambda conn: _insert_activity(conn, alert.id, changes, ANA, T0))
+    changes = tuple(Change(f"step {n}") for n in range(2_500))
+    await store.update_alert(by_id(alert), lambda current: Transition(current, changes), ANA, T0)
     entries = (await store.list_activity(by_id(alert), 5_000, "")).items
     assert [e.action for e in entries][-2_500:] == [c.action for c in changes]

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from service.alerts import lifecycle
 from service.alerts.model import (
@@ -21,11 +22,12 @@ from service.alerts.model import (
     RefKind,
     Transition,
 )
+from service.alerts.store import AlertStore, ChangeFeed
 from service.core import validation
 from service.core.clock import Clock
 from service.core.errors import Unavailable
 from service.core.pages import Page
-from service.db.store import Store
+from service.teams.store import TeamStore
 
 ACTIVITY_PAGE_DEFAULT = 100
 ACTIVITY_PAGE_MAX = 1_000
@@ -42,8 +44,14 @@ def new_uuid() -> str:
     return str(uuid.uuid4())
 
 
+class AlertsPorts(AlertStore, ChangeFeed, TeamStore, Protocol):
+    """What `Alerts` reads and writes: alerts, their feed, and the teams that filter them."""
+
+
 class Alerts:
-    def __init__(self, store: Store, clock: Clock, new_id: Callable[[], str] = new_uuid) -> None:
+    def __init__(
+        self, store: AlertsPorts, clock: Clock, new_id: Callable[[], str] = new_uuid
+    ) -> None:
         self._store = store
         self._clock = clock
         self._new_id = new_id

@@ -13,17 +13,20 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from service.alerts import lifecycle
 from service.alerts.model import Actor, Alert, AlertRef, RefKind, Status, Transition
+from service.alerts.store import Step
 from service.alerts.usecases import Alerts
 from service.answers import links, receipts, replies
 from service.answers.receipts import Answered, LinkUse, Receipt
 from service.answers.replies import Command
+from service.answers.store import AnswerStore
 from service.core.clock import Clock
 from service.core.errors import FailedPrecondition, NotFound
-from service.db.store import Step, Store
 from service.people.model import Channel, User
+from service.people.store import PeopleStore
 
 UNKNOWN_NUMBER = "Tocsin: sorry, this number belongs to no Tocsin user, so it cannot act on alerts."
 _QUOTED_MAX = 100  # characters of the alert message quoted in an SMS answer
@@ -81,10 +84,14 @@ class VoiceAnswer:
     address: str
 
 
+class InboundPorts(AnswerStore, PeopleStore, Protocol):
+    """What `Inbound` reads and writes: answers to pages, and the users who give them."""
+
+
 class Inbound:
     def __init__(
         self,
-        store: Store,
+        store: InboundPorts,
         alerts: Alerts,
         clock: Clock,
         link_secret: Callable[[], bytes],

@@ -42,6 +42,7 @@ import psycopg_pool
 from psycopg import IsolationLevel
 from psycopg.rows import RowMaker
 
+from service.alerts.signal import ChangeSignal
 from service.core.clock import Clock
 from service.core.errors import FailedPrecondition, Unavailable
 from service.db import migrations
@@ -49,7 +50,7 @@ from service.db.migrations import LATEST_VERSION
 from service.db.postgres_failures import Connects, Failure, failure
 from service.db.postgres_probe import Probe
 from service.db.sql import POSTGRES, Cursor, Dialect, Job, R, savepoint
-from service.db.sql_store import SQLStore, _ChangeSignal
+from service.db.sql_store import SQLStore
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +240,7 @@ class PostgresStore(SQLStore):
         self._executor: ThreadPoolExecutor | None = None
         self._listener: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._signal: _ChangeSignal | None = None
+        self._signal: ChangeSignal | None = None
         self._probe = Probe(
             url,
             redacted_url(url),
@@ -269,7 +270,7 @@ class PostgresStore(SQLStore):
             )
         migrations.refuse_newer(version, where)
         self._loop = asyncio.get_running_loop()
-        self._signal = _ChangeSignal()
+        self._signal = ChangeSignal()
         self._pool = psycopg_pool.ConnectionPool(
             self._url,
             min_size=min(2, self._pool_size),  # the configuration allows a pool of one

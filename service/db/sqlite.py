@@ -21,11 +21,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from service.alerts.signal import ChangeSignal
 from service.core.clock import Clock
 from service.core.errors import TocsinError, Unavailable
 from service.db import migrations
 from service.db.sql import SQLITE, Dialect, Job, R, savepoint
-from service.db.sql_store import SQLStore, _ChangeSignal
+from service.db.sql_store import SQLStore
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +236,7 @@ class SQLiteStore(SQLStore):
         self._reader_lock = threading.Lock()
         self._writer: _Writer | None = None
         self._executor: ThreadPoolExecutor | None = None
-        self._signal: _ChangeSignal | None = None
+        self._signal: ChangeSignal | None = None
 
     # Life cycle
 
@@ -244,7 +245,7 @@ class SQLiteStore(SQLStore):
         an SQLite database, so there is nobody to wait for."""
         for migration in await self.migrate():
             log.info("applied migration %s", migration)
-        self._signal = _ChangeSignal()
+        self._signal = ChangeSignal()
         # The writer never waits for the lock on the event loop (see _Writer._begin).
         try:
             conn = await asyncio.to_thread(_connect, self._path, 0)

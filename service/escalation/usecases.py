@@ -7,14 +7,13 @@ import dataclasses
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from service.alerts.usecases import new_uuid
 from service.core import validation
 from service.core.clock import Clock
 from service.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from service.core.wallclock import zone
-from service.db.store import Store
 from service.escalation.model import (
     Condition,
     EscalationRule,
@@ -25,8 +24,12 @@ from service.escalation.model import (
     Target,
     TargetKind,
 )
+from service.escalation.store import EscalationStore
 from service.ingest import rules as conditions
+from service.oncall.store import ScheduleStore
 from service.oncall.usecases import RESTRICTIONS_MAX, parse_restriction
+from service.people.store import PeopleStore
+from service.teams.store import TeamStore
 
 RULES_MAX = 20
 TARGETS_MAX = 10
@@ -116,8 +119,15 @@ def check_repeat(repeat: Repeat | None) -> Repeat | None:
     return repeat
 
 
+class PoliciesPorts(EscalationStore, ScheduleStore, TeamStore, PeopleStore, Protocol):
+    """What `Policies` reads and writes: policies and routing, and the users, teams and
+    schedules they page."""
+
+
 class Policies:
-    def __init__(self, store: Store, clock: Clock, new_id: Callable[[], str] = new_uuid) -> None:
+    def __init__(
+        self, store: PoliciesPorts, clock: Clock, new_id: Callable[[], str] = new_uuid
+    ) -> None:
         self._store = store
         self._clock = clock
         self._new_id = new_id

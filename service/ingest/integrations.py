@@ -15,10 +15,10 @@ from service.alerts.usecases import new_uuid
 from service.core import loader, validation
 from service.core.clock import Clock
 from service.core.errors import InvalidArgument
-from service.db.store import Store
 from service.ingest import rules
 from service.ingest import sns as sns_alerts
 from service.ingest.model import Integration, NewIntegration, SnsDelivery, SnsType
+from service.ingest.store import IntegrationStore
 from service.tokens.usecases import hash_secret
 
 API_KEY_PREFIX = "tocsin_ik_"
@@ -46,7 +46,7 @@ def new_api_key() -> str:
 class Integrations:
     def __init__(
         self,
-        store: Store,
+        store: IntegrationStore,
         clock: Clock,
         base_url: Callable[[], str],
         new_id: Callable[[], str] = new_uuid,

@@ -71,6 +71,16 @@ class IngestResult:
     deduplicated: bool
 
 
+class ActionKind(enum.StrEnum):
+    """What a delivery does. Its values are the action names integration rules use, and
+    a `str` each, so they compare equal to those names and go out through the API as is."""
+
+    CREATE = "create"
+    CLOSE = "close"
+    ACKNOWLEDGE = "acknowledge"
+    ADD_NOTE = "add-note"
+
+
 @dataclass(frozen=True)
 class IngestAction:
     """What a delivery does: `create` (or count into an open alert with the same alias), or
@@ -78,5 +88,5 @@ class IngestAction:
     the activity log with the change."""
 
     alert: NewAlert
-    kind: str = "create"
+    kind: ActionKind = ActionKind.CREATE
     note: str = ""

@@ -34,7 +34,7 @@ from service.alerts.model import NewAlert, Priority
 from service.core import loader
 from service.core.errors import InvalidArgument
 from service.ingest import fitting, patterns, templates
-from service.ingest.model import IngestAction
+from service.ingest.model import ActionKind, IngestAction
 
 ACTIONS = ("create", "close", "acknowledge", "add-note", "ignore")
 OPERATORS = (
@@ -216,7 +216,12 @@ def apply(rules: Sequence[Rule], default: IngestAction) -> Outcome:
         return Outcome((), (first["ignore"].name,))
     actions: list[IngestAction] = []
     # Create first, so a note or acknowledgement from the same delivery finds its alert.
-    for action in ("create", "acknowledge", "add-note", "close"):
+    for action in (
+        ActionKind.CREATE,
+        ActionKind.ACKNOWLEDGE,
+        ActionKind.ADD_NOTE,
+        ActionKind.CLOSE,
+    ):
         chosen = first.get(action)
         if chosen is None:
             continue

@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 
 from service.alerts.model import NewAlert, Priority
 from service.ingest.fitting import fit_details, fitted, flatten, shorten
-from service.ingest.model import IngestAction, IntegrationType, SnsDelivery, SnsType
+from service.ingest.model import ActionKind, IngestAction, IntegrationType, SnsDelivery, SnsType
 
 SNS = "Amazon SNS"
 _CLOUDTRAIL_KEY = re.compile(
@@ -239,7 +239,9 @@ def _cloudwatch_alarm(delivery: SnsDelivery, payload: Mapping[str, object]) -> I
         priority=Priority.P4 if state == "INSUFFICIENT_DATA" else Priority.P3,
     )
     if state == "OK":
-        return IngestAction(alert, kind="close", note=shorten(f"{name} is OK: {reason}", 1_000))
+        return IngestAction(
+            alert, kind=ActionKind.CLOSE, note=shorten(f"{name} is OK: {reason}", 1_000)
+        )
     return IngestAction(alert)
 
 

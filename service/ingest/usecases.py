@@ -9,9 +9,9 @@ from service.alerts.usecases import new_uuid
 from service.core import validation
 from service.core.clock import Clock
 from service.core.errors import InvalidArgument
-from service.db.store import Store
 from service.ingest import sns as sns_alerts
 from service.ingest.model import IngestResult, SnsDelivery
+from service.ingest.store import IngestStore
 from service.tokens.usecases import hash_secret
 
 ACTOR = Actor("Amazon SNS")
@@ -32,7 +32,9 @@ def checked(delivery: SnsDelivery, api_key: str) -> SnsDelivery:
 
 
 class Ingest:
-    def __init__(self, store: Store, clock: Clock, new_id: Callable[[], str] = new_uuid) -> None:
+    def __init__(
+        self, store: IngestStore, clock: Clock, new_id: Callable[[], str] = new_uuid
+    ) -> None:
         self._store = store
         self._clock = clock
         self._new_id = new_id

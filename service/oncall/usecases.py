@@ -13,13 +13,13 @@ import secrets
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from typing import Protocol
 
 from service.alerts.usecases import new_uuid
 from service.core import validation
 from service.core.clock import Clock
 from service.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from service.core.wallclock import local, resolve, zone
-from service.db.store import Store
 from service.oncall import ical
 from service.oncall import shifts as oncall
 from service.oncall.model import (
@@ -35,8 +35,11 @@ from service.oncall.model import (
     continued,
     same_timing,
 )
+from service.oncall.store import ScheduleStore
 from service.people.model import User
+from service.people.store import PeopleStore
 from service.people.usecases import EMPTY_SLOT
+from service.teams.store import TeamStore
 
 ROTATIONS_MAX = 20
 PARTICIPANTS_MAX = 100
@@ -277,10 +280,14 @@ def users_by_reference(users: Sequence[User]) -> dict[str, str]:
     return found
 
 
+class SchedulesPorts(ScheduleStore, TeamStore, PeopleStore, Protocol):
+    """What `Schedules` reads and writes: schedules, and the teams and users they name."""
+
+
 class Schedules:
     def __init__(
         self,
-        store: Store,
+        store: SchedulesPorts,
         clock: Clock,
         new_id: Callable[[], str] = new_uuid,
         new_secret: Callable[[], str] = lambda: secrets.token_urlsafe(24),

@@ -19,14 +19,16 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol
 
+from service.alerts.store import ChangeFeed
 from service.alerts.usecases import Alerts
 from service.core.clock import Clock
 from service.core.errors import Unavailable
 from service.core.metrics import AlertMetrics
-from service.db.store import Store
 from service.paging.notifier import Notifier, Outcome, Page, SendResult
 from service.paging.planning import ClaimedPage, PageState
+from service.paging.store import PagingStore
 from service.paging.tick_failures import TickFailures
 from service.people.model import Channel
 
@@ -62,12 +64,16 @@ class _Answer:
     recorded: asyncio.Future[PageState]
 
 
+class EnginePorts(PagingStore, ChangeFeed, Protocol):
+    """What the engine works on: due escalations and the page ledger, woken by the feed."""
+
+
 class _Recorder:
     """Records providers' answers in groups: the first at once, and those that come while a
     group is being written together in the next, so a storm of pages costs a few commits,
     not one each, and a quiet moment adds no wait."""
 
-    def __init__(self, store: Store, clock: Clock, rng: random.Random) -> None:
+    def __init__(self, store: PagingStore, clock: Clock, rng: random.Random) -> None:
         self._store = store
         self._clock = clock
         self._rng = rng
@@ -102,7 +108,7 @@ class Engine:
     def __init__(
         self,
         alerts: Alerts,
-        store: Store,
+        store: EnginePorts,
         notifiers: Mapping[Channel, Notifier],
         clock: Clock,
         metrics: AlertMetrics,

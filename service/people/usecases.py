@@ -13,7 +13,6 @@ from service.core import validation
 from service.core.clock import Clock
 from service.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from service.core.wallclock import zone
-from service.db.store import Store
 from service.people.model import (
     Channel,
     ContactMethod,
@@ -22,6 +21,7 @@ from service.people.model import (
     Role,
     User,
 )
+from service.people.store import PeopleStore
 from service.people.webhook_targets import WebhookTargets
 
 USERNAME_MAX = 100
@@ -165,7 +165,7 @@ def referenced_by_rules(user: User, method: ContactMethod) -> str:
 class Users:
     def __init__(
         self,
-        store: Store,
+        store: PeopleStore,
         clock: Clock,
         new_id: Callable[[], str] = new_uuid,
         *,

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from service.alerts.usecases import new_uuid
 from service.core import validation
 from service.core.clock import Clock
 from service.core.errors import InvalidArgument
-from service.db.store import Store
 from service.people.model import MemberRole, TeamMember
+from service.people.store import PeopleStore
 from service.teams.model import Team
+from service.teams.store import TeamStore
+
+
+class TeamsPorts(TeamStore, PeopleStore, Protocol):
+    """What `Teams` reads and writes: teams, and the users who are their members."""
 
 
 class Teams:
-    def __init__(self, store: Store, clock: Clock, new_id: Callable[[], str] = new_uuid) -> None:
+    def __init__(
+        self, store: TeamsPorts, clock: Clock, new_id: Callable[[], str] = new_uuid
+    ) -> None:
         self._store = store
         self._clock = clock
         self._new_id = new_id

@@ -19,8 +19,8 @@ from pathlib import Path
 from service.alerts.usecases import new_uuid
 from service.core import validation
 from service.core.clock import Clock
-from service.db.store import Store
 from service.tokens.model import TokenInfo
+from service.tokens.store import TokenStore
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def hash_secret(secret: str) -> str:
 class Tokens:
     def __init__(
         self,
-        store: Store,
+        store: TokenStore,
         clock: Clock,
         new_id: Callable[[], str] = new_uuid,
     ) -> None:

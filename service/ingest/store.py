@@ -1,0 +1,64 @@
+"""The ingest ports: the integrations SNS delivers to, and the deliveries themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from service.alerts.model import Actor
+from service.ingest.model import (
+    IngestAction,
+    IngestResult,
+    Integration,
+    IntegrationType,
+    NewIntegration,
+    SnsDelivery,
+)
+
+
+class IntegrationStore(Protocol):
+    async def create_integration(
+        self, integration: NewIntegration, key_hash: str, now: datetime, new_id: str
+    ) -> Integration: ...
+
+    async def list_integrations(self, team: str) -> Sequence[Integration]:
+        """All integrations, or those a team owns; by name."""
+
+    async def get_integration(self, integration: str) -> Integration:
+        """By id or by name (case-insensitive)."""
+
+    async def set_integration_enabled(self, integration: str, enabled: bool) -> Integration: ...
+
+    async def rotate_integration_key(self, integration: str, key_hash: str) -> Integration: ...
+
+    async def update_integration(
+        self, integration: str, changes: NewIntegration, fields: frozenset[str]
+    ) -> Integration:
+        """Sets the `fields` of the integration to those of `changes`; an empty team keeps
+        the owner team, an empty assignee team makes the owner team the assignee."""
+
+    async def delete_integration(self, integration: str) -> None: ...
+
+    async def set_integration_rules(self, integration: str, rules_json: str) -> None: ...
+
+    async def get_integration_rules(self, integration: str) -> str:
+        """The rules as stored: a JSON list, checked when they were set."""
+
+
+class IngestStore(Protocol):
+    async def ingest_sns(
+        self,
+        delivery: SnsDelivery,
+        key_hash: str,
+        action: Callable[[IntegrationType], IngestAction] | None,
+        actor: Actor,
+        now: datetime,
+        new_id: str,
+    ) -> IngestResult:
+        """Checks the integration's key, state, minimum SignatureVersion and topics; then,
+        unless `action` is None (a check only, which reports a duplicate), asks it what the
+        delivery does in an integration of this type, pins the first
+        confirmed topic of an integration without an allow-list, takes the action for its
+        assignee team and records the MessageId, all in one transaction. A MessageId
+        recorded before changes nothing."""
