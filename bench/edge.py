@@ -26,17 +26,18 @@ from bench.process import LOOPBACK, free_ports, running, serve_until_terminated
 from bench.tocsin import Endpoint, healthy
 from protos.tocsin.v1 import alerts_pb2, alerts_pb2_grpc
 from service.alerts import lifecycle
+from service.alerts import validation as alert_validation
 from service.alerts.model import Actor, CreateResult, NewAlert
-from service.alerts.usecases import Alerts, new_uuid
+from service.alerts.usecases import Alerts
 from service.api.alerts import AlertServicer
 from service.api.guard import Guard
 from service.api.stream_slots import StreamSlots
-from service.core import validation
 from service.core.clock import Clock, SystemClock
+from service.core.ids import new_uuid
 from service.core.metrics import AlertMetrics, RpcMetrics
-from service.db.migrations import DEFAULT_TEAM_ID
 from service.db.sqlite import SQLiteStore
 from service.db.store import Store
+from service.teams.model import DEFAULT_TEAM
 from service.tokens.usecases import ADMIN_TOKEN_FILE, Tokens
 
 SERVICE = alerts_pb2.DESCRIPTOR.services_by_name["AlertService"].full_name
@@ -51,8 +52,8 @@ class UnstoredAlerts(Alerts):
         self._tiny_ids = itertools.count(1)
 
     async def create(self, alert: NewAlert, actor: Actor) -> CreateResult:
-        checked = validation.new_alert(alert)
-        team = checked.owner_team or DEFAULT_TEAM_ID
+        checked = alert_validation.new_alert(alert)
+        team = checked.owner_team or DEFAULT_TEAM
         fresh = lifecycle.new(checked, new_uuid(), next(self._tiny_ids), team, team, self._now())
         return CreateResult(fresh, deduplicated=False)
 

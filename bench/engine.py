@@ -47,10 +47,11 @@ from adapters import console
 from adapters.console import ConsoleNotifier
 from app.server import ENGINE_INTERVAL_SECONDS
 from bench.lateness import Lateness, escalation_rule
+from service.alerts import validation as alert_validation
 from service.alerts.model import Actor, NewAlert
-from service.alerts.usecases import Alerts, new_uuid
-from service.core import validation
+from service.alerts.usecases import Alerts
 from service.core.clock import SystemClock, from_micros
+from service.core.ids import new_uuid
 from service.core.metrics import AlertMetrics
 from service.db.sqlite import SQLiteStore
 from service.escalation.usecases import Policies, PolicySpec, RoutingSpec, RuleSpec
@@ -163,7 +164,7 @@ async def _create(store: SQLiteStore, stamps: Sequence[int], first: int) -> list
         results = await asyncio.gather(
             *(
                 store.create_alert(
-                    validation.new_alert(
+                    alert_validation.new_alert(
                         NewAlert(
                             message=f"Disk full on host-{(first + offset + i) % 97}",
                             owner_team=TEAM,

@@ -20,8 +20,8 @@ import psycopg
 import pytest
 
 from service.core.clock import Clock
+from service.core.database import Db
 from service.db.postgres import PostgresStore
-from service.db.sql import Db
 from service.db.sql_store import SQLStore
 from service.db.sqlite import SQLiteStore
 

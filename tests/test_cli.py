@@ -350,7 +350,7 @@ def test_client_commands_start_without_the_server_side() -> None:
         "cryptography",
         "service.db.migrations",
         "app.server",
-        "service.db.sql",
+        "service.core.database",
         "adapters.registry",
         "clients.manifest.plan",
         "edge.shim",

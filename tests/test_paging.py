@@ -30,9 +30,9 @@ from service.alerts.model import (
     Responder,
 )
 from service.alerts.usecases import Alerts
+from service.core.database import Db
 from service.core.errors import FailedPrecondition, InvalidArgument
 from service.core.metrics import AlertMetrics
-from service.db.sql import Db
 from service.db.sql_paging import _claim_due, _directory
 from service.db.sql_store import SQLStore
 from service.db.sqlite import SQLiteStore

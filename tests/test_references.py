@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from service.core.database import Db
 from service.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from service.db import documents
-from service.db.sql import Db
 from service.db.sql_directory import hold_references
 from service.db.sql_store import SQLStore
 from service.db.sqlite import SQLiteStore

@@ -24,12 +24,12 @@ DEFAULT = IngestAction(
 )
 
 
-def decide(text: str, default: IngestAction = DEFAULT) -> rules.Outcome:
+def decide(text: str, default: IngestAction = DEFAULT) -> rules.Decision:
     return rules.apply(rules.parse(yaml.safe_load(text)), default)
 
 
 def test_no_rules_means_the_defaults() -> None:
-    assert rules.apply((), DEFAULT) == rules.Outcome((DEFAULT,), ("(defaults)",))
+    assert rules.apply((), DEFAULT) == rules.Decision((DEFAULT,), ("(defaults)",))
 
 
 def test_templates_and_filters() -> None:
@@ -109,7 +109,7 @@ def test_first_match_wins_per_action_and_ignore_wins_over_all() -> None:
     ignored = decide(
         text + "- {name: quiet, action: ignore, when: {field: source, op: equals, value: aws.s3}}"
     )
-    assert ignored == rules.Outcome((), ("quiet",))
+    assert ignored == rules.Decision((), ("quiet",))
 
 
 def test_rendered_fields_are_fitted_to_the_limits() -> None:

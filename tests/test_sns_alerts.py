@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from service.alerts import validation as alert_validation
 from service.alerts.model import Priority
 from service.core import validation
 from service.ingest import sns as sns_alerts
@@ -33,7 +34,7 @@ def deliver(
         signature_version=2,
     )
     action = sns_alerts.action_for(delivery, integration)
-    assert validation.new_alert(action.alert) == action.alert  # always within every limit
+    assert alert_validation.new_alert(action.alert) == action.alert  # always within every limit
     return action
 
 

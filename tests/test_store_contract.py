@@ -30,8 +30,8 @@ from service.alerts.model import (
     Transition,
 )
 from service.alerts.sql import insert_activity
+from service.core.database import Db
 from service.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from service.db.sql import Db
 from service.db.sqlite import SQLiteStore
 from tests.fakes import FakeClock
 

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from service.alerts import validation as alert_validation
 from service.alerts.model import NewAlert, Responder
 from service.core import validation
 from service.core.errors import InvalidArgument
@@ -13,7 +14,7 @@ NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 def _rejects(alert: NewAlert, field: str, words: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
-        validation.new_alert(alert)
+        alert_validation.new_alert(alert)
     assert caught.value.field == field
     assert words in caught.value.rule
 
@@ -30,7 +31,7 @@ def test_a_complete_alert_within_every_limit_is_accepted() -> None:
         responders=(Responder("team", "ops"),),
         actions=tuple(f"a{i}" for i in range(10)),
     )
-    assert validation.new_alert(alert) == alert
+    assert alert_validation.new_alert(alert) == alert
 
 
 @pytest.mark.parametrize(
@@ -74,7 +75,7 @@ def test_each_rule_names_the_field_and_the_limit(alert: NewAlert, field: str, wo
 
 
 def test_repeated_tags_collapse_keeping_order() -> None:
-    checked = validation.new_alert(NewAlert(message="m", tags=("b", "a", "b")))
+    checked = alert_validation.new_alert(NewAlert(message="m", tags=("b", "a", "b")))
     assert checked.tags == ("b", "a")
 
 

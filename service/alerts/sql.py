@@ -1,5 +1,5 @@
 """The SQL of alerts: their rows, their activity (the change feed, whose `ChangeSignal` the
-backends fire), and listing them a page at a time (see `service.db.sql`).
+backends fire), and listing them a page at a time (see `service.core.database`).
 
 A mixin of `SQLStore`, whose backends supply `_read` and `_write` and fire `_signal` after
 each commit. What also starts or moves an escalation in the same transaction (creating an
@@ -32,11 +32,11 @@ from service.alerts.model import (
 from service.alerts.signal import ChangeSignal
 from service.core import validation
 from service.core.clock import from_micros, to_micros
+from service.core.database import Db, Row, Transactions
 from service.core.errors import NotFound, Unavailable, shown
 from service.core.pages import Page
-from service.db.migrations import DEFAULT_TEAM_ID
-from service.db.owners import team_row
-from service.db.sql import Db, Row, Transactions
+from service.teams.model import DEFAULT_TEAM
+from service.teams.owners import team_row
 
 _ALERT_SELECT = "SELECT a.*, t.name AS team_name FROM alerts a JOIN teams t ON t.id = a.team_id"
 _SORT_COLUMNS = {
@@ -166,7 +166,7 @@ def alert_row(conn: Db, ref: AlertRef) -> Row:
         tiny_id = validation.sequence_number("ref.tiny_id", ref.value)
         row = conn.execute(f"{_ALERT_SELECT} WHERE a.tiny_id = ?", (tiny_id,)).fetchone()
     else:
-        team = team_row(conn, ref.team or DEFAULT_TEAM_ID, "ref.team")
+        team = team_row(conn, ref.team or DEFAULT_TEAM, "ref.team")
         row = conn.execute(
             f"{_ALERT_SELECT} WHERE a.team_id = ? AND a.alias = ? "
             "ORDER BY a.status = 'open' DESC, a.created_at DESC LIMIT 1",

@@ -24,7 +24,9 @@ from service.alerts.model import (
 )
 from service.core.pages import Page
 
-Step = Callable[[Alert], Transition]
+# What an update does to the alert it reads in its own transaction: a pure lifecycle function
+# (`service.alerts.lifecycle`), so the store decides nothing about alerts itself.
+AlertEdit = Callable[[Alert], Transition]
 
 
 class AlertStore(Protocol):
@@ -34,7 +36,7 @@ class AlertStore(Protocol):
         """Creates the alert, or deduplicates into the open one with its alias and team."""
 
     async def update_alert(
-        self, ref: AlertRef, step: Step, actor: Actor, now: datetime
+        self, ref: AlertRef, step: AlertEdit, actor: Actor, now: datetime
     ) -> Transition:
         """Runs `step` on the alert's current state and commits its changes atomically;
         the activity entries are stamped `now`."""

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from service.alerts import lifecycle
+from service.alerts import validation as alert_validation
 from service.alerts.model import (
     ActivityEntry,
     Actor,
@@ -26,6 +26,7 @@ from service.alerts.store import AlertStore, ChangeFeed
 from service.core import validation
 from service.core.clock import Clock
 from service.core.errors import Unavailable
+from service.core.ids import new_uuid
 from service.core.pages import Page
 from service.teams.store import TeamStore
 
@@ -38,10 +39,6 @@ WATCH_BATCH = 500
 # sharing the database reach them too.
 WATCH_POLL_SECONDS = 1.0
 SYSTEM_ACTOR = Actor("system")
-
-
-def new_uuid() -> str:
-    return str(uuid.uuid4())
 
 
 class AlertsPorts(AlertStore, ChangeFeed, TeamStore, Protocol):
@@ -58,7 +55,7 @@ class Alerts:
         self._watches_ending = asyncio.Event()
 
     async def create(self, alert: NewAlert, actor: Actor) -> CreateResult:
-        checked = validation.new_alert(alert)
+        checked = alert_validation.new_alert(alert)
         actor = _checked(actor)
         return await self._store.create_alert(checked, actor, self._clock.now(), self._new_id())
 

@@ -13,13 +13,13 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from service.alerts.model import Actor, AlertRef, RefKind, Transition
+from service.alerts.store import AlertEdit
 from service.answers.receipts import TWILIO_RETENTION, Answered, LinkUse, Receipt
 from service.core.clock import to_micros
+from service.core.database import Db, Transactions
 from service.core.errors import FailedPrecondition, NotFound
-from service.db.sql import Db, Transactions
 from service.db.sql_directory import _user
 from service.db.sql_paging import _load_escalation, _page_record, _save_escalation
-from service.db.store import Step
 from service.escalation import steps as escalation
 from service.paging.planning import PageRecord
 from service.people.model import Channel, User
@@ -61,7 +61,7 @@ class SQLInbound(Transactions):
         )
 
     async def redeem_link(
-        self, use: LinkUse, step: Step, actor: Actor, now: datetime
+        self, use: LinkUse, step: AlertEdit, actor: Actor, now: datetime
     ) -> Transition | None:
         def job(conn: Db) -> Transition | None:
             # A link past its expiry is refused on that ground alone: its row can go.
@@ -87,7 +87,7 @@ class SQLInbound(Transactions):
     async def answer_page(
         self,
         alert_id: str,
-        step: Step,
+        step: AlertEdit,
         actor: Actor,
         now: datetime,
         receipt: Receipt | None,
@@ -137,7 +137,7 @@ class SQLInbound(Transactions):
 
     @abc.abstractmethod
     def _update(
-        self, conn: Db, ref: AlertRef, step: Step, actor: Actor, now: datetime
+        self, conn: Db, ref: AlertRef, step: AlertEdit, actor: Actor, now: datetime
     ) -> Transition:
         """Runs `step` on the alert and writes what it changed, as `update_alert` does."""
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from service.alerts.model import Actor, Transition
-from service.alerts.store import Step
+from service.alerts.store import AlertEdit
 from service.answers.receipts import Answered, LinkUse, Receipt
 from service.paging.planning import PageRecord
 from service.people.model import Channel, User
@@ -24,7 +24,7 @@ class AnswerStore(Protocol):
         """Whether the acknowledge link with this digest has been redeemed."""
 
     async def redeem_link(
-        self, use: LinkUse, step: Step, actor: Actor, now: datetime
+        self, use: LinkUse, step: AlertEdit, actor: Actor, now: datetime
     ) -> Transition | None:
         """Records the link's use and runs `step` on its alert, in one transaction; None,
         doing nothing, when the link was used before (by a request racing this one, too)."""
@@ -35,7 +35,7 @@ class AnswerStore(Protocol):
     async def answer_page(
         self,
         alert_id: str,
-        step: Step,
+        step: AlertEdit,
         actor: Actor,
         now: datetime,
         receipt: Receipt | None,

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from service.alerts import lifecycle
 from service.alerts.model import Actor, Alert, AlertRef, RefKind, Status, Transition
-from service.alerts.store import Step
+from service.alerts.store import AlertEdit
 from service.alerts.usecases import Alerts
 from service.answers import links, receipts, replies
 from service.answers.receipts import Answered, LinkUse, Receipt
@@ -222,7 +222,7 @@ class Inbound:
         if the request was answered before)."""
         now = self._clock.now()
         actor = Actor(user.username)
-        step: Step
+        step: AlertEdit
         if command is Command.ACKNOWLEDGE:
             step = lambda a: lifecycle.acknowledge(a, user.username, now)  # noqa: E731
         elif command is Command.CLOSE:

@@ -5,12 +5,10 @@ Each check raises `InvalidArgument` naming the field and the rule; lengths count
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
-from service.alerts.model import NewAlert, Responder
 from service.core.errors import InvalidArgument
 
 MESSAGE_MAX = 130
@@ -93,40 +91,6 @@ def details(values: Mapping[str, str], field: str = "details") -> dict[str, str]
             f"keys and values must total at most {DETAILS_TOTAL_MAX:,} characters (got {total:,})",
         )
     return dict(values)
-
-
-def responders(values: Iterable[Responder]) -> tuple[Responder, ...]:
-    kept: list[Responder] = []
-    for index, responder in enumerate(values):
-        item = f"responders[{index}]"
-        if responder.type not in RESPONDER_TYPES:
-            raise InvalidArgument(
-                f"{item}.type",
-                f"must be one of {', '.join(RESPONDER_TYPES)} (got {responder.type!r})",
-            )
-        text(f"{item}.name", responder.name, RESPONDER_NAME_MAX, required=True)
-        if responder not in kept:
-            kept.append(responder)
-    if len(kept) > RESPONDERS_MAX:
-        raise InvalidArgument("responders", f"must have at most {RESPONDERS_MAX} items")
-    return tuple(kept)
-
-
-def new_alert(alert: NewAlert) -> NewAlert:
-    """Checks every field of a create request; returns it with lists normalised."""
-    text("message", alert.message, MESSAGE_MAX, required=True)
-    text("alias", alert.alias, ALIAS_MAX)
-    text("description", alert.description, DESCRIPTION_MAX)
-    text("entity", alert.entity, ENTITY_MAX)
-    text("source", alert.source, SOURCE_MAX)
-    text("owner_team", alert.owner_team, TEAM_NAME_MAX)
-    return dataclasses.replace(
-        alert,
-        tags=tags(alert.tags),
-        details=details(alert.details),
-        responders=responders(alert.responders),
-        actions=word_list("actions", alert.actions, max_items=ACTIONS_MAX, max_len=ACTION_MAX),
-    )
 
 
 def user(value: str) -> str:

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from service.core.clock import to_micros
+from service.core.database import Db, ddl
 from service.core.errors import FailedPrecondition
-from service.db.sql import Db, ddl
+from service.teams.model import DEFAULT_TEAM
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,6 @@ class Migration:
     statements: tuple[str, ...]
 
 
-DEFAULT_TEAM_ID = "default"
 _NO_POLICY = '{"id": "", "name": "", "team_id": "", "description": "", "rules": [], "repeat": null}'
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -37,7 +37,7 @@ MIGRATIONS: tuple[Migration, ...] = (
                 created_at BIGINT NOT NULL
             )""",
             f"""INSERT INTO teams (id, name, name_key, description, created_at)
-                VALUES ('{DEFAULT_TEAM_ID}', 'default', 'default',
+                VALUES ('{DEFAULT_TEAM}', 'default', 'default',
                         'Owns alerts that name no team.', 0)""",
             # The tiny id is the row's key: sequential, never reused, and the cheapest key to
             # append to.
@@ -281,7 +281,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         (
             f"""UPDATE teams SET created_at = (
                     SELECT applied_at FROM schema_migrations WHERE version = 1)
-                WHERE id = '{DEFAULT_TEAM_ID}' AND created_at = 0
+                WHERE id = '{DEFAULT_TEAM}' AND created_at = 0
                   AND EXISTS (SELECT 1 FROM schema_migrations WHERE version = 1)""",
         ),
     ),

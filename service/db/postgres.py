@@ -1,9 +1,9 @@
 """The shared store: one PostgreSQL database behind any number of replicas.
 
 The store's jobs are plain functions of a connection, written once for SQLite and PostgreSQL
-(`service.db.sql`), so here they run on psycopg's pooled connections, each job one transaction
-on a worker thread: the event loop never waits for the network, and only the LISTEN
-connection is asynchronous. Reads and writes are REPEATABLE READ: one snapshot for all of a
+(`service.core.database`), so here they run on psycopg's pooled connections, each job one
+transaction on a worker thread: the event loop never waits for the network, and only the
+LISTEN connection is asynchronous. Reads and writes are REPEATABLE READ: one snapshot for all of a
 job's statements. Two writes to the same row conflict, and the later one is run again on a
 fresh snapshot: an acknowledgement and the engine paging for that alert both write its
 escalation, so one of them sees the other. Two creates of one alias both insert, and the
@@ -44,12 +44,12 @@ from psycopg.rows import RowMaker
 
 from service.alerts.signal import ChangeSignal
 from service.core.clock import Clock
+from service.core.database import POSTGRES, Cursor, Dialect, Job, R, savepoint
 from service.core.errors import FailedPrecondition, Unavailable
 from service.db import migrations
 from service.db.migrations import LATEST_VERSION
 from service.db.postgres_failures import Connects, Failure, failure
 from service.db.postgres_probe import Probe
-from service.db.sql import POSTGRES, Cursor, Dialect, Job, R, savepoint
 from service.db.sql_store import SQLStore
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from typing import Any, Self
 import psycopg
 import psycopg_pool
 
-from service.db.sql import RETRY_WHOLE_JOB
+from service.core.database import RETRY_WHOLE_JOB
 
 
 class Failure(enum.Enum):

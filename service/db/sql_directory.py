@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 
 from service.core.clock import from_micros, to_micros
+from service.core.database import Db, IntegrityError, Row, Transactions, is_unique_violation
 from service.core.errors import AlreadyExists, FailedPrecondition, NotFound, shown
 from service.db import documents
-from service.db.sql import Db, IntegrityError, Row, Transactions, is_unique_violation
 from service.oncall.model import Override, Schedule, continued
 from service.people.model import MemberRole, Role, TeamMember, User
 

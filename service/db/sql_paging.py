@@ -19,11 +19,11 @@ from datetime import datetime, timedelta
 
 from service.alerts import lifecycle
 from service.alerts.model import Actor, Alert, Change, PagingPlan, PlannedStep, Status, Transition
-from service.alerts.responders import people, resolve_responders
 from service.core.clock import from_micros, to_micros
+from service.core.database import RETRY_WHOLE_JOB, Db, IntegrityError, Row, Transactions
 from service.core.errors import AlreadyExists, FailedPrecondition, NotFound, shown
 from service.db import documents
-from service.db.sql import RETRY_WHOLE_JOB, Db, IntegrityError, Row, Transactions
+from service.db.responders import people, resolve_responders
 from service.db.sql_directory import (
     _override,
     _schedule,

@@ -1,4 +1,4 @@
-"""The store's SQL, composed of each capability's (see `service.db.sql`), and the jobs that
+"""The store's SQL, composed of each capability's (see `service.core.database`), and the jobs that
 span capabilities in one transaction.
 
 Each capability's SQL is a mixin of `SQLStore`: `service.alerts.sql`, `service.teams.sql`,
@@ -31,14 +31,12 @@ from service.alerts.model import (
     RefKind,
     Transition,
 )
-from service.alerts.responders import resolve_responders
 from service.alerts.sql import SQLAlerts, alert_from, alert_row, insert_activity
-from service.alerts.store import Step
+from service.alerts.store import AlertEdit
 from service.answers.sql import SQLInbound
+from service.core.database import Db
 from service.core.errors import FailedPrecondition, InvalidArgument
-from service.db.migrations import DEFAULT_TEAM_ID
-from service.db.owners import team_row
-from service.db.sql import Db
+from service.db.responders import resolve_responders
 from service.db.sql_directory import SQLDirectory, lock_referenced, refuse_if_paged
 from service.db.sql_paging import ENGINE, SQLPaging, start_escalation
 from service.db.sql_paging import react as react_to_change
@@ -52,6 +50,8 @@ from service.ingest.model import (
     SnsDelivery,
 )
 from service.ingest.sql import SQLIntegrations
+from service.teams.model import DEFAULT_TEAM
+from service.teams.owners import team_row
 from service.teams.sql import SQLTeams
 from service.tokens.sql import SQLTokens
 
@@ -98,12 +98,12 @@ class SQLStore(
         return await self._write(lambda conn: _create_alert(conn, alert, actor, now, new_id))
 
     async def update_alert(
-        self, ref: AlertRef, step: Step, actor: Actor, now: datetime
+        self, ref: AlertRef, step: AlertEdit, actor: Actor, now: datetime
     ) -> Transition:
         return await self._write(lambda conn: self._update(conn, ref, step, actor, now))
 
     def _update(
-        self, conn: Db, ref: AlertRef, step: Step, actor: Actor, now: datetime
+        self, conn: Db, ref: AlertRef, step: AlertEdit, actor: Actor, now: datetime
     ) -> Transition:
         before = alert_from(alert_row(conn, ref))
         transition = step(before)
@@ -115,7 +115,7 @@ class SQLStore(
     async def delete_team(self, team: str) -> None:
         def job(conn: Db) -> None:
             row = team_row(conn, team, "team")
-            if row["id"] == DEFAULT_TEAM_ID:
+            if row["id"] == DEFAULT_TEAM:
                 raise FailedPrecondition("the default team cannot be deleted")
             lock_referenced(conn, "teams", row["id"])
             alerts = conn.execute(
@@ -195,7 +195,7 @@ def _create_alert(
                 f"responders[{index}]", f"no {responder.type} named {responder.name!r}"
             )
     alias = alert.alias or new_id
-    row = alerts_sql.team_with_open_alias(conn, alert.owner_team or DEFAULT_TEAM_ID, alias)
+    row = alerts_sql.team_with_open_alias(conn, alert.owner_team or DEFAULT_TEAM, alias)
     if row["id"] is not None:
         before = alert_from(row)
         transition = lifecycle.deduplicate(before, now)

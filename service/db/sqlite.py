@@ -23,9 +23,9 @@ from typing import Any
 
 from service.alerts.signal import ChangeSignal
 from service.core.clock import Clock
+from service.core.database import SQLITE, Dialect, Job, R, savepoint
 from service.core.errors import TocsinError, Unavailable
 from service.db import migrations
-from service.db.sql import SQLITE, Dialect, Job, R, savepoint
 from service.db.sql_store import SQLStore
 
 log = logging.getLogger(__name__)

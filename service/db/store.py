@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from service.alerts.store import AlertStore, ChangeFeed, Step
+from service.alerts.store import AlertStore, ChangeFeed
 from service.answers.store import AnswerStore
 from service.escalation.store import EscalationStore
 from service.ingest.store import IngestStore, IntegrationStore
@@ -18,8 +18,6 @@ from service.paging.store import PagingStore
 from service.people.store import PeopleStore
 from service.teams.store import TeamStore
 from service.tokens.store import TokenStore
-
-__all__ = ["Step", "Store"]  # `Step` too: the answers' SQL still imports it from here
 
 
 class Store(

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 
-from service.alerts.usecases import new_uuid
 from service.core import validation
 from service.core.clock import Clock
 from service.core.errors import FailedPrecondition, InvalidArgument, NotFound
+from service.core.ids import new_uuid
 from service.core.wallclock import zone
 from service.escalation.model import (
     Condition,

@@ -11,10 +11,10 @@ from typing import Any
 
 import yaml
 
-from service.alerts.usecases import new_uuid
 from service.core import loader, validation
 from service.core.clock import Clock
 from service.core.errors import InvalidArgument
+from service.core.ids import new_uuid
 from service.ingest import rules
 from service.ingest import sns as sns_alerts
 from service.ingest.model import Integration, NewIntegration, SnsDelivery, SnsType
@@ -123,7 +123,7 @@ class Integrations:
             return ""
         return await asyncio.to_thread(yaml.dump, stored, Dumper=_Dumper, sort_keys=False)
 
-    async def test_rules(self, integration: str, message: str, subject: str) -> rules.Outcome:
+    async def test_rules(self, integration: str, message: str, subject: str) -> rules.Decision:
         """What the integration's rules would do with this message; nothing is stored."""
         validation.text("message", message, 256 * 1024, required=True)
         validation.text("subject", subject, 1_000)

@@ -62,7 +62,7 @@ class Rule:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Decision:
     """What the rules decided: the actions to take, and which rule decided each."""
 
     actions: tuple[IngestAction, ...]
@@ -81,7 +81,7 @@ def stored(text: str) -> tuple[Rule, ...]:
     return parse(loader.json_document("rules", text))
 
 
-def decide(text: str, default: IngestAction) -> Outcome:
+def decide(text: str, default: IngestAction) -> Decision:
     """What a delivery does under an integration's stored rules. Rules an older Tocsin stored
     that this one refuses (a pattern RE2 cannot run, nesting past today's caps) must not lose
     the delivery, which was verified and cannot be asked for again: its defaults apply, and
@@ -91,7 +91,7 @@ def decide(text: str, default: IngestAction) -> Outcome:
     except InvalidArgument as exc:
         why = f"integration rules not applied ({exc}): set them again"
         note = f"{default.note}\n{why}" if default.note else why
-        return Outcome((dataclasses.replace(default, note=note),), ("(defaults: rules refused)",))
+        return Decision((dataclasses.replace(default, note=note),), ("(defaults: rules refused)",))
     return apply(kept, default)
 
 
@@ -203,17 +203,17 @@ def fields_of(alert: NewAlert) -> dict[str, str]:
     return {**fields, **alert.details}
 
 
-def apply(rules: Sequence[Rule], default: IngestAction) -> Outcome:
+def apply(rules: Sequence[Rule], default: IngestAction) -> Decision:
     """The actions for a delivery whose defaults are `default`."""
     if not rules:
-        return Outcome((default,), ("(defaults)",))
+        return Decision((default,), ("(defaults)",))
     fields = fields_of(default.alert)
     first: dict[str, Rule] = {}
     for rule in rules:
         if rule.action not in first and matches(rule.when, fields):
             first[rule.action] = rule
     if "ignore" in first:
-        return Outcome((), (first["ignore"].name,))
+        return Decision((), (first["ignore"].name,))
     actions: list[IngestAction] = []
     # Create first, so a note or acknowledgement from the same delivery finds its alert.
     for action in (
@@ -228,7 +228,7 @@ def apply(rules: Sequence[Rule], default: IngestAction) -> Outcome:
         alert = render_alert(chosen.alert, default.alert, fields)
         note = templates.render(chosen.note, fields) or default.note
         actions.append(IngestAction(alert, kind=action, note=note))
-    return Outcome(tuple(actions), tuple(first[a.kind].name for a in actions))
+    return Decision(tuple(actions), tuple(first[a.kind].name for a in actions))
 
 
 def matches(condition: Mapping[str, Any], fields: Mapping[str, str]) -> bool:

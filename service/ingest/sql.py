@@ -1,4 +1,4 @@
-"""The SQL of integrations, and of the deliveries SNS makes to them (see `service.db.sql`).
+"""The SQL of integrations, and of the deliveries SNS makes to them (see `service.core.database`).
 
 A mixin of `SQLStore`, whose backends supply `_read` and `_write`. Taking a delivery writes
 alerts and moves escalations in the same transaction, so that is composed in
@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from service.core.clock import from_micros, to_micros
+from service.core.database import Db, IntegrityError, Row, Transactions
 from service.core.errors import AlreadyExists, NotFound, shown
-from service.db.migrations import DEFAULT_TEAM_ID
-from service.db.owners import team_row
-from service.db.sql import Db, IntegrityError, Row, Transactions
 from service.ingest import acceptance
 from service.ingest.model import Integration, IntegrationType, NewIntegration, SnsDelivery
+from service.teams.model import DEFAULT_TEAM
+from service.teams.owners import team_row
 
 _INTEGRATION_SELECT = (
     "SELECT i.*, owner.name AS owner_name, assignee.name AS assignee_name FROM integrations i "
@@ -31,7 +31,7 @@ class SQLIntegrations(Transactions):
         self, integration: NewIntegration, key_hash: str, now: datetime, new_id: str
     ) -> Integration:
         def job(conn: Db) -> Integration:
-            owner = team_row(conn, integration.team or DEFAULT_TEAM_ID, "team")
+            owner = team_row(conn, integration.team or DEFAULT_TEAM, "team")
             assignee = owner
             if integration.assignee_team:
                 assignee = team_row(conn, integration.assignee_team, "assignee_team")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from service.alerts.model import Actor
-from service.alerts.usecases import new_uuid
 from service.core import validation
 from service.core.clock import Clock
 from service.core.errors import InvalidArgument
+from service.core.ids import new_uuid
 from service.ingest import sns as sns_alerts
 from service.ingest.model import IngestResult, SnsDelivery
 from service.ingest.store import IngestStore

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Protocol
 
-from service.alerts.usecases import new_uuid
 from service.core import validation
 from service.core.clock import Clock
 from service.core.errors import FailedPrecondition, InvalidArgument, NotFound
+from service.core.ids import new_uuid
 from service.core.wallclock import local, resolve, zone
 from service.oncall import ical
 from service.oncall import shifts as oncall

@@ -8,10 +8,10 @@ import re
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
-from service.alerts.usecases import new_uuid
 from service.core import validation
 from service.core.clock import Clock
 from service.core.errors import FailedPrecondition, InvalidArgument, NotFound
+from service.core.ids import new_uuid
 from service.core.wallclock import zone
 from service.people.model import (
     Channel,

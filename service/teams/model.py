@@ -14,4 +14,6 @@ class Team:
     created_at: datetime
 
 
+# The team every database starts with; its id and its name are both this word, so a
+# reference to it by id or by name is the same text.
 DEFAULT_TEAM = "default"

@@ -1,4 +1,4 @@
-"""The SQL of teams (see `service.db.sql`).
+"""The SQL of teams (see `service.core.database`).
 
 A mixin of `SQLStore`, whose backends supply `_read` and `_write`. Deleting a team asks what
 every other capability still keeps for it, so that is composed in `service.db.sql_store`.
@@ -10,11 +10,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from service.core.clock import from_micros, to_micros
+from service.core.database import Db, IntegrityError, Row, Transactions
 from service.core.errors import AlreadyExists, FailedPrecondition
-from service.db.migrations import DEFAULT_TEAM_ID
-from service.db.owners import team_row
-from service.db.sql import Db, IntegrityError, Row, Transactions
-from service.teams.model import Team
+from service.teams.model import DEFAULT_TEAM, Team
+from service.teams.owners import team_row
 
 
 class SQLTeams(Transactions):
@@ -43,7 +42,7 @@ class SQLTeams(Transactions):
     async def rename_team(self, team: str, new_name: str) -> Team:
         def job(conn: Db) -> Team:
             row = team_row(conn, team, "team")
-            if row["id"] == DEFAULT_TEAM_ID:
+            if row["id"] == DEFAULT_TEAM:
                 raise FailedPrecondition("the default team cannot be renamed")
             try:
                 conn.execute(

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from service.alerts.usecases import new_uuid
 from service.core import validation
 from service.core.clock import Clock
 from service.core.errors import InvalidArgument
+from service.core.ids import new_uuid
 from service.people.model import MemberRole, TeamMember
 from service.people.store import PeopleStore
 from service.teams.model import Team

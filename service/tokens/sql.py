@@ -1,4 +1,4 @@
-"""The SQL of API tokens (see `service.db.sql`).
+"""The SQL of API tokens (see `service.core.database`).
 
 A mixin of `SQLStore`, whose backends supply `_read`, `_write` and `_claim`.
 """
@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from service.core.clock import from_micros, to_micros
+from service.core.database import Db, Row, Transactions
 from service.core.errors import AlreadyExists, FailedPrecondition, NotFound, shown
-from service.db.sql import Db, Row, Transactions
 from service.tokens.model import TokenInfo
 
 

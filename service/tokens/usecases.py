@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from service.alerts.usecases import new_uuid
 from service.core import validation
 from service.core.clock import Clock
+from service.core.ids import new_uuid
 from service.tokens.model import TokenInfo
 from service.tokens.store import TokenStore
 

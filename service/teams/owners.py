@@ -3,8 +3,8 @@ teams' own SQL all look teams up this one way, with the same refusal."""
 
 from __future__ import annotations
 
+from service.core.database import Db, Row
 from service.core.errors import NotFound, shown
-from service.db.sql import Db, Row
 
 
 def team_row(conn: Db, team: str, field: str) -> Row:

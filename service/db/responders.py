@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from service.alerts.model import Responder
+from service.core.database import Db
 from service.db import documents
-from service.db.sql import Db
 from service.escalation.model import Policy, Target, TargetKind
 
 
