@@ -15,14 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from service.core.database import Db
+from service.core.database import Db, hold_references
 from service.core.errors import FailedPrecondition, InvalidArgument, NotFound
-from service.db import documents
-from service.db.sql_directory import hold_references
 from service.db.sql_store import SQLStore
 from service.db.sqlite import SQLiteStore
 from service.escalation.model import Routing
 from service.escalation.usecases import Policies, PolicySpec, RoutingSpec, RuleSpec
+from service.oncall import documents as oncall_documents
 from service.oncall.model import Participants
 from service.oncall.usecases import RotationSpec, Schedules, ScheduleSpec
 from service.people.usecases import Users
@@ -167,7 +166,7 @@ async def test_a_delete_that_waits_for_an_edit_naming_the_user_sees_it(
         hold_references(conn, "users", [ben.id], "user")
         conn.execute(
             "UPDATE schedules SET rotations = ? WHERE id = ?",
-            (documents.rotations_json(naming_ben), schedule.id),
+            (oncall_documents.rotations_json(naming_ben), schedule.id),
         )
         holding.set()
         assert release.wait(30)

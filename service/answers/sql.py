@@ -18,11 +18,11 @@ from service.answers.receipts import TWILIO_RETENTION, Answered, LinkUse, Receip
 from service.core.clock import to_micros
 from service.core.database import Db, Transactions
 from service.core.errors import FailedPrecondition, NotFound
-from service.db.sql_directory import _user
 from service.db.sql_paging import _load_escalation, _page_record, _save_escalation
 from service.escalation import steps as escalation
 from service.paging.planning import PageRecord
 from service.people.model import Channel, User
+from service.people.sql import user_of
 
 
 class SQLInbound(Transactions):
@@ -30,7 +30,7 @@ class SQLInbound(Transactions):
         # Contact methods live as JSON on the user's row; people are few, so a scan is cheap.
         return await self._read(
             lambda conn: [
-                _user(r)
+                user_of(r)
                 for r in conn.execute(
                     f"SELECT * FROM users u WHERE {conn.dialect.contact_match} "
                     "ORDER BY u.username_key",

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from service.alerts.model import Responder
 from service.core.database import Db
-from service.db import documents
+from service.escalation import documents as escalation_documents
 from service.escalation.model import Policy, Target, TargetKind
 
 
@@ -54,7 +54,7 @@ def resolve_responders(conn: Db, responders: Sequence[Responder]) -> Responders:
             missing.append(f"{responder.type}:{responder.name}")
             missing_at.append(index)
         elif kind is None:
-            policies.append(documents.policy(row["document"]))
+            policies.append(escalation_documents.policy(row["document"]))
         else:
             targets.append(Target(kind, row["id"], responder.name))
     return Responders(tuple(targets), tuple(policies), tuple(missing), tuple(missing_at))

@@ -20,27 +20,29 @@ from datetime import datetime, timedelta
 from service.alerts import lifecycle
 from service.alerts.model import Actor, Alert, Change, PagingPlan, PlannedStep, Status, Transition
 from service.core.clock import from_micros, to_micros
-from service.core.database import RETRY_WHOLE_JOB, Db, IntegrityError, Row, Transactions
-from service.core.errors import AlreadyExists, FailedPrecondition, NotFound, shown
-from service.db import documents
-from service.db.responders import people, resolve_responders
-from service.db.sql_directory import (
-    _override,
-    _schedule,
-    _user,
-    _user_row,
+from service.core.database import (
+    RETRY_WHOLE_JOB,
+    Db,
+    IntegrityError,
+    Row,
+    Transactions,
     hold_references,
     lock_referenced,
 )
+from service.core.errors import AlreadyExists, FailedPrecondition, NotFound, shown
+from service.db.responders import people, resolve_responders
+from service.escalation import documents as escalation_documents
 from service.escalation import recipients
 from service.escalation import steps as escalation
 from service.escalation.model import EscalationRule, Policy, Routing, TargetKind
 from service.escalation.steps import ENGINE_ACTOR, Escalation, State
 from service.oncall.model import Override, Schedule
+from service.oncall.sql import override_of, schedule_of
 from service.paging import planning as paging
 from service.paging.notifier import Outcome, SendResult
 from service.paging.planning import ClaimedPage, Claims, PageRecord, PageState
 from service.people.model import Channel, User
+from service.people.sql import user_of, user_row
 
 log = logging.getLogger(__name__)
 ENGINE = Actor(ENGINE_ACTOR)
@@ -176,7 +178,7 @@ def _hold_targets(conn: Db, policy: Policy) -> None:
 def _routed_to(conn: Db, policy_id: str) -> bool:
     """Whether any team's routing chooses the policy."""
     for routing in conn.execute("SELECT team_id, document FROM team_routing"):
-        used = documents.routing(routing["team_id"], routing["document"])
+        used = escalation_documents.routing(routing["team_id"], routing["document"])
         if policy_id in {r.policy_id for r in used.rules} | {used.default_policy_id}:
             return True
     return False
@@ -186,7 +188,7 @@ def _policy_by_id(conn: Db, policy_id: str) -> Policy | None:
     row = conn.execute(
         "SELECT document FROM escalation_policies WHERE id = ?", (policy_id,)
     ).fetchone()
-    return None if row is None else documents.policy(row["document"])
+    return None if row is None else escalation_documents.policy(row["document"])
 
 
 def _policy_row(conn: Db, ref: str) -> Row:
@@ -211,7 +213,7 @@ def _load_escalation(conn: Db, alert_id: str, *, lock: bool = False) -> Escalati
         return None
     return Escalation(
         alert_id=alert_id,
-        policy=documents.policy(row["policy"]),
+        policy=escalation_documents.policy(row["policy"]),
         cycle_start=from_micros(row["cycle_start"]),
         run=row["run"],
         cycle=row["cycle"],
@@ -229,7 +231,7 @@ def _save_escalation(conn: Db, e: Escalation, *, insert: bool = False) -> None:
             "due_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 e.alert_id,
-                documents.policy_json(e.policy),
+                escalation_documents.policy_json(e.policy),
                 to_micros(e.cycle_start),
                 e.run,
                 e.cycle,
@@ -250,7 +252,7 @@ def _routing(conn: Db, team_id: str) -> Routing | None:
     """The team's routing as stored; None if it has none."""
     row = conn.execute("SELECT document FROM team_routing WHERE team_id = ?", (team_id,))
     found = row.fetchone()
-    return None if found is None else documents.routing(team_id, found["document"])
+    return None if found is None else escalation_documents.routing(team_id, found["document"])
 
 
 def _directory(
@@ -270,14 +272,14 @@ def _directory(
             if row is not None:
                 horizon = to_micros(now + timedelta(days=366)), to_micros(now - timedelta(days=366))
                 overrides = [
-                    _override(r)
+                    override_of(r)
                     for r in conn.execute(
                         "SELECT * FROM schedule_overrides WHERE schedule_id = ? AND start_at < ? "
                         "AND end_at > ? ORDER BY created_at, id",
                         (schedule_id, *horizon),
                     )
                 ]
-                found = (_schedule(row), overrides)
+                found = (schedule_of(row), overrides)
             schedules[schedule_id] = found
         return schedules[schedule_id]
 
@@ -402,7 +404,7 @@ class SQLPaging(Transactions):
                     "INSERT INTO escalation_policies (id, name, name_key, team_id, document, "
                     "created_at) VALUES (?, ?, ?, ?, ?, 0)",
                     (policy.id, policy.name, policy.name.lower(), policy.team_id,
-                     documents.policy_json(policy)),
+                     escalation_documents.policy_json(policy)),
                 )  # fmt: skip
             except IntegrityError as exc:
                 raise AlreadyExists(f"a policy named {policy.name!r} already exists") from exc
@@ -412,7 +414,7 @@ class SQLPaging(Transactions):
 
     async def get_policy(self, policy: str) -> Policy:
         return await self._read(
-            lambda conn: documents.policy(_policy_row(conn, policy)["document"])
+            lambda conn: escalation_documents.policy(_policy_row(conn, policy)["document"])
         )
 
     async def list_policies(self, team: str) -> Sequence[Policy]:
@@ -427,7 +429,7 @@ class SQLPaging(Transactions):
                     raise NotFound(f"team: no team named {shown(team)}")
                 sql, params = sql + " WHERE team_id = ?", (found["id"],)
             rows = conn.execute(sql + " ORDER BY name_key", params)
-            return [documents.policy(r["document"]) for r in rows]
+            return [escalation_documents.policy(r["document"]) for r in rows]
 
         return await self._read(job)
 
@@ -438,7 +440,7 @@ class SQLPaging(Transactions):
             policy_id = _policy_row(conn, policy)["id"]
             lock_referenced(conn, "escalation_policies", policy_id)
             row = _policy_row(conn, policy_id)
-            changed = step(documents.policy(row["document"]))
+            changed = step(escalation_documents.policy(row["document"]))
             if changed.team_id != row["team_id"] and _routed_to(conn, row["id"]):
                 # A team's routing may only choose its own policies.
                 raise FailedPrecondition(
@@ -451,7 +453,7 @@ class SQLPaging(Transactions):
                     "UPDATE escalation_policies SET name = ?, name_key = ?, team_id = ?, "
                     "document = ? WHERE id = ?",
                     (changed.name, changed.name.lower(), changed.team_id,
-                     documents.policy_json(changed), row["id"]),
+                     escalation_documents.policy_json(changed), row["id"]),
                 )  # fmt: skip
             except IntegrityError as exc:
                 raise AlreadyExists(f"a policy named {changed.name!r} already exists") from exc
@@ -481,7 +483,7 @@ class SQLPaging(Transactions):
             conn.execute(
                 "INSERT INTO team_routing (team_id, document) VALUES (?, ?) "
                 "ON CONFLICT (team_id) DO UPDATE SET document = excluded.document",
-                (routing.team_id, documents.routing_json(routing)),
+                (routing.team_id, escalation_documents.routing_json(routing)),
             )
             return routing
 
@@ -625,7 +627,7 @@ class SQLPaging(Transactions):
             user = known.get(user_id)
             if user is None:
                 try:
-                    user = known[user_id] = _user(_user_row(conn, user_id))
+                    user = known[user_id] = user_of(user_row(conn, user_id))
                 except NotFound:
                     notes.append(
                         Change("nobody to page", after={"user": user_id, "why": "deleted"})
