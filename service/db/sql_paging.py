@@ -30,11 +30,11 @@ from service.core.database import (
     lock_referenced,
 )
 from service.core.errors import AlreadyExists, FailedPrecondition, NotFound, shown
-from service.db.responders import people, resolve_responders
 from service.escalation import documents as escalation_documents
 from service.escalation import recipients
 from service.escalation import steps as escalation
 from service.escalation.model import EscalationRule, Policy, Routing, TargetKind
+from service.escalation.responders import people, resolve_responders
 from service.escalation.steps import ENGINE_ACTOR, Escalation, State
 from service.oncall.model import Override, Schedule
 from service.oncall.sql import override_of, schedule_of

@@ -36,10 +36,10 @@ from service.alerts.store import AlertEdit
 from service.answers.sql import SQLInbound
 from service.core.database import Db, lock_referenced
 from service.core.errors import FailedPrecondition, InvalidArgument
-from service.db.responders import resolve_responders
 from service.db.sql_directory import SQLDirectory
 from service.db.sql_paging import ENGINE, SQLPaging, start_escalation
 from service.db.sql_paging import react as react_to_change
+from service.escalation.responders import resolve_responders
 from service.escalation.sql import refuse_if_paged
 from service.ingest import rules
 from service.ingest import sql as ingest_sql
