@@ -8,7 +8,7 @@ import contextlib
 import dataclasses
 import random
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -33,10 +33,10 @@ from service.alerts.usecases import Alerts
 from service.core.database import Db
 from service.core.errors import FailedPrecondition, InvalidArgument
 from service.core.metrics import AlertMetrics
-from service.db.sql_paging import _claim_due, _directory
 from service.db.sql_store import SQLStore
 from service.db.sqlite import SQLiteStore
 from service.escalation.model import Repeat
+from service.escalation.runs import claim_due_escalations
 from service.escalation.usecases import Policies, PolicySpec, RoutingRuleSpec, RoutingSpec, RuleSpec
 from service.ingest.model import IngestAction, IntegrationType, NewIntegration, SnsDelivery, SnsType
 from service.oncall.usecases import RotationSpec, Schedules, ScheduleSpec
@@ -595,7 +595,7 @@ async def test_what_a_policy_pages_cannot_be_deleted_from_under_it(world: World)
 
 
 async def test_an_acknowledgement_while_another_engine_pages_cancels_what_it_planned(
-    world: World,
+    world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if isinstance(world.store, SQLiteStore):
         pytest.skip("one writer at a time: no engine pages while the acknowledgement writes")
@@ -603,23 +603,28 @@ async def test_an_acknowledgement_while_another_engine_pages_cancels_what_it_pla
     alert = await world.fire()
     now = world.clock.now()
     stepped, release = threading.Event(), threading.Event()
+    claim = world.store._claim
 
-    def engine_step(conn: Db) -> int:
+    def paused(job: Callable[[Db], Any]) -> Awaitable[Any]:
         """An engine on another replica, stopped between planning its pages and committing."""
-        assert list(_claim_due(conn, now, STEP_CHUNK)) == [alert.id]
-        fresh = world.store._load_alert(conn, alert.id)
-        planned = world.store._advance(conn, fresh, now, _directory(conn), {})
-        stepped.set()
-        assert release.wait(30)
-        return planned
 
-    engine = asyncio.ensure_future(world.store._claim(engine_step))
+        def held(conn: Db) -> Any:
+            done = job(conn)
+            stepped.set()
+            assert release.wait(30)
+            return done
+
+        return claim(held)
+
+    monkeypatch.setattr(world.store, "_claim", paused)
+    engine = asyncio.ensure_future(world.store.run_due_escalations(now, STEP_CHUNK))
     assert await asyncio.to_thread(stepped.wait, 30)
+    monkeypatch.undo()  # that engine's job runs already; later ones claim as ever
     ack = asyncio.ensure_future(world.alerts.acknowledge(AlertRef(RefKind.ID, alert.id), ANA))
     await asyncio.sleep(0.5)
     assert not ack.done()  # it waits for the engine's transaction to end
     release.set()
-    assert await engine == 2  # alice: email now, SMS a minute on; both planned first
+    assert await engine == (1, 2)  # alice: email now, SMS a minute on; both planned first
     await ack
     states = {p.state for p in await world.store.list_pages(alert.id)}
     assert states == {PageState.CANCELLED}
@@ -637,7 +642,7 @@ async def test_engines_sharing_a_database_take_different_escalations(world: Worl
     taken, release = threading.Event(), threading.Event()
 
     def first_engine(conn: Db) -> Sequence[str]:
-        mine = _claim_due(conn, now, STEP_CHUNK)
+        mine = claim_due_escalations(conn, now, STEP_CHUNK)
         taken.set()
         assert release.wait(30)
         return mine

@@ -18,9 +18,9 @@ from service.answers.receipts import TWILIO_RETENTION, Answered, LinkUse, Receip
 from service.core.clock import to_micros
 from service.core.database import Db, Transactions
 from service.core.errors import FailedPrecondition, NotFound
-from service.db.sql_paging import _load_escalation, _page_record, _save_escalation
-from service.escalation import steps as escalation
+from service.escalation import runs
 from service.paging.planning import PageRecord
+from service.paging.sql import page_record
 from service.people.model import Channel, User
 from service.people.sql import user_of
 
@@ -48,7 +48,7 @@ class SQLInbound(Transactions):
             ).fetchone()
             if row is None:
                 raise NotFound("page: no page with that key")
-            return _page_record(row)
+            return page_record(row)
 
         return await self._read(job)
 
@@ -103,12 +103,8 @@ class SQLInbound(Transactions):
                     return answered
             # The step first: what it refuses (a closed alert) is the better reason.
             transition = self._update(conn, AlertRef(RefKind.ID, alert_id), step, actor, now)
-            if escalate:
-                current = _load_escalation(conn, alert_id)
-                moved = None if current is None else escalation.escalate_now(current, now)
-                if moved is None:
-                    raise FailedPrecondition("the alert's escalation has nothing left to do")
-                _save_escalation(conn, moved)
+            if escalate and not runs.escalate(conn, alert_id, now):
+                raise FailedPrecondition("the alert's escalation has nothing left to do")
             if receipt is not None:
                 # As for links: a replay racing this one conflicts here and runs again.
                 conn.execute(

@@ -37,10 +37,9 @@ from service.answers.sql import SQLInbound
 from service.core.database import Db, lock_referenced
 from service.core.errors import FailedPrecondition, InvalidArgument
 from service.db.sql_directory import SQLDirectory
-from service.db.sql_paging import ENGINE, SQLPaging, start_escalation
-from service.db.sql_paging import react as react_to_change
 from service.escalation.responders import resolve_responders
-from service.escalation.sql import refuse_if_paged
+from service.escalation.runs import ENGINE, SQLEscalations, react_to_change, start_escalation
+from service.escalation.sql import SQLPolicies, refuse_if_paged
 from service.ingest import rules
 from service.ingest import sql as ingest_sql
 from service.ingest.model import (
@@ -51,6 +50,7 @@ from service.ingest.model import (
     SnsDelivery,
 )
 from service.ingest.sql import SQLIntegrations
+from service.paging.sql import SQLPages
 from service.teams.model import DEFAULT_TEAM
 from service.teams.owners import team_row
 from service.teams.sql import SQLTeams
@@ -65,7 +65,9 @@ class SQLStore(
     SQLIntegrations,
     SQLTokens,
     SQLDirectory,
-    SQLPaging,
+    SQLPolicies,
+    SQLEscalations,
+    SQLPages,
     SQLInbound,
 ):
     """The `Store`, but for its connections: `SQLiteStore` and `PostgresStore` add them."""
@@ -83,7 +85,7 @@ class SQLStore(
         """Answers once the database does: what health checks ask."""
         await self._read(lambda conn: conn.execute("SELECT 1").fetchone())
 
-    # What the paging tables write to the alerts
+    # What escalation runs and the page ledger write to the alerts
 
     def _log(self, conn: Db, alert_id: str, changes: Sequence[Change], now: datetime) -> None:
         insert_activity(conn, alert_id, changes, ENGINE, now)
