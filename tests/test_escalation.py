@@ -1,5 +1,5 @@
 """The pure escalation core: steps, reactions to alert changes, who a target means, page
-plans, back-off and throttles. No store, no clock but the instants given."""
+plans and back-off (throttles: test_throttle_hold). No store, no clock but the instants given."""
 
 from __future__ import annotations
 
@@ -248,13 +248,3 @@ def test_retries_back_off_exponentially_with_jitter_and_a_ceiling() -> None:
     delays = [paging.retry_delay(n, rng).total_seconds() for n in range(1, 9)]
     assert 8 <= delays[0] <= 12 and 16 <= delays[1] <= 24
     assert all(d <= 360 for d in delays) and delays[-1] >= 240
-
-
-def test_throttles_hold_sms_and_calls_per_number() -> None:
-    assert paging.throttled_until(Channel.SMS, [], T0) is None
-    assert paging.throttled_until(
-        Channel.SMS, [T0 - 30 * timedelta(seconds=1)], T0
-    ) == T0 + 30 * timedelta(seconds=1)
-    calls = [T0 - n * 10 * MIN for n in range(1, 5)]
-    assert paging.throttled_until(Channel.VOICE, calls, T0) == T0 - 40 * MIN + timedelta(hours=1)
-    assert paging.throttled_until(Channel.EMAIL, calls * 10, T0) is None

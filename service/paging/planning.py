@@ -1,5 +1,5 @@
 """Pages: a "notify this user" turned into sends over time, by the user's notification rules;
-and the rules for retrying and throttling a send. Pure.
+and the rule for retrying a send (throttling one is `service.paging.throttle`). Pure.
 
 Every send has a ledger key naming the alert, the escalation's run and cycle, the rule, the
 user, the contact method and the "notify me again" round: the same page is never recorded
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import random
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,13 +19,6 @@ from service.people.model import Channel, User, effective_rule
 MAX_ATTEMPTS = 6
 RETRY_FIRST = timedelta(seconds=10)
 RETRY_MAX = timedelta(minutes=5)
-# How often one number may be texted or called: a storm of alerts must not become a storm of
-# calls to one phone. Held-back pages wait and are sent when the window allows, unless the
-# alert is acknowledged first.
-THROTTLES: dict[Channel, tuple[int, timedelta]] = {
-    Channel.SMS: (1, timedelta(minutes=1)),
-    Channel.VOICE: (4, timedelta(hours=1)),
-}
 
 
 class PageState(enum.Enum):
@@ -98,18 +90,6 @@ def retry_delay(attempt: int, rng: random.Random) -> timedelta:
     not all come back at once."""
     base = min(RETRY_FIRST * (1 << min(max(0, attempt - 1), 20)), RETRY_MAX)
     return base * rng.uniform(0.8, 1.2)
-
-
-def throttled_until(channel: Channel, recent: Sequence[datetime], now: datetime) -> datetime | None:
-    """When a send to an address may go, given its recent sends on that channel; None: now."""
-    limit = THROTTLES.get(channel)
-    if limit is None:
-        return None
-    count, window = limit
-    inside = sorted(t for t in recent if t > now - window)
-    if len(inside) < count:
-        return None
-    return inside[-count] + window
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ escalation runs (`service.escalation.runs`), in the transaction of the step that
 from __future__ import annotations
 
 import abc
+import functools
 import random
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -19,6 +20,7 @@ from service.core.database import Db, Row, Transactions
 from service.paging import planning as paging
 from service.paging.notifier import Outcome, SendResult
 from service.paging.planning import ClaimedPage, Claims, PageRecord, PageState
+from service.paging.throttle import THROTTLES, ClaimHolds, Verdict
 from service.people.model import Channel
 
 
@@ -47,7 +49,7 @@ def _recent_sends(
     """The latest sends (page key, when) to `address` on a throttled channel, as many as its
     throttle counts and one more, since a page being sent again must not count itself. Only
     pages that went, or may have gone, count: one that failed or waits to retry did not."""
-    count, window = paging.THROTTLES[channel]
+    count, window = THROTTLES[channel]
     return [
         (r["key"], from_micros(r["sent_at"]))
         for r in conn.execute(
@@ -88,6 +90,27 @@ def _hold(
     return [row for row in waiting if row["detail"] != "throttled"]
 
 
+def _claimed(row: Row, alert: Alert) -> ClaimedPage:
+    """The due page `row`, claimed for its next attempt."""
+    return ClaimedPage(
+        key=row["key"],
+        alert=alert,
+        user_id=row["user_id"],
+        username=row["username"] or row["user_id"],
+        channel=Channel(row["channel"]),
+        address=row["address"],
+        round=row["round"],
+        attempt=row["attempts"] + 1,
+    )
+
+
+def _throttled(row: Row, channel: Channel, until: datetime) -> Change:
+    """The activity entry of a page held back for the first time."""
+    who = row["username"] or row["user_id"]
+    after = {"user": who, "channel": channel.value, "until": until.isoformat()}
+    return Change("page throttled", after=after)
+
+
 def _lock_throttled_addresses(conn: Db, rows: Sequence[Row]) -> None:
     """With other engines at work, only one at a time may count and add to the recent sends
     to one phone number; in one order, so that two engines never wait for each other."""
@@ -95,7 +118,7 @@ def _lock_throttled_addresses(conn: Db, rows: Sequence[Row]) -> None:
         return
     addresses = sorted(
         {f"{row['channel']}:{row['address']}" for row in rows if Channel(row["channel"]) in
-         paging.THROTTLES}
+         THROTTLES}
     )  # fmt: skip
     for address in addresses:
         conn.execute(conn.dialect.name_lock, (address,))
@@ -113,96 +136,59 @@ class SQLPages(Transactions):
     async def claim_pages(self, now: datetime, limit: int, lease: timedelta) -> Claims:
         """Due pages, marked as being sent (with a lease: if this process dies, they are due
         again when it runs out). Pages a throttle holds back are moved to when it allows."""
+        return await self._claim(lambda conn: self._claim_pages(conn, now, limit, lease))
 
-        def job(conn: Db) -> Claims:
-            # The states are written into the SQL, not bound: only then can SQLite use the
-            # partial index over pages still to send, instead of scanning the whole ledger.
-            rows = conn.execute(
-                "SELECT p.*, u.username FROM pages p LEFT JOIN users u ON u.id = p.user_id "
-                f"WHERE p.state IN {_DUE_STATES} AND p.due_at <= ? AND (p.state != 'sending' "
-                f"OR p.lease_until <= ?) ORDER BY p.due_at LIMIT ?{conn.dialect.skip_locked('p')}",
-                (to_micros(now), to_micros(now), limit),
-            ).fetchall()
-            _lock_throttled_addresses(conn, rows)
-            claimed = []
-            alerts: dict[str, Alert] = {}
-            recent: dict[tuple[Channel, str], list[tuple[str, datetime]]] = {}
-            sending: list[tuple[int, str]] = []
-            held: list[tuple[object, ...]] = []
-            notes: dict[str, list[Change]] = {}
-            holding: dict[tuple[Channel, str], datetime] = {}
-            for row in rows:
-                if row["state"] == PageState.SENDING.value and row["detail"].startswith("cancel:"):
-                    # Its sender died after the alert was acknowledged: not sent again.
-                    conn.execute(
-                        "UPDATE pages SET state = 'cancelled', lease_until = NULL WHERE key = ?",
-                        (row["key"],),
-                    )
-                    continue
-                channel = Channel(row["channel"])
-                if channel in paging.THROTTLES:
-                    address = (channel, row["address"])
-                    if address in holding:  # already held back, with every page due to it
-                        if row["state"] == PageState.SENDING.value:  # not pending: by itself
-                            held.append((to_micros(holding[address]), row["key"]))
-                        continue
-                    # The address's recent sends are read once per claim, then kept up to date
-                    # here as this claim sends to it.
-                    sends = recent.get(address)
-                    if sends is None:
-                        sends = recent[address] = _recent_sends(conn, channel, row["address"], now)
-                    others = [at for key, at in sends if key != row["key"]]
-                    until = paging.throttled_until(channel, others, now)
-                    if until is not None:
-                        holding[address] = until
-                        held.append((to_micros(until), row["key"]))
-                        # Every page due to this address waits with it: one statement for a
-                        # storm of pages to one phone, not one per page.
-                        mine = {key for _, key in sending}
-                        for waiting in _hold(conn, channel, row["address"], until, now, mine):
-                            note = {
-                                "user": waiting["username"] or waiting["user_id"],
-                                "channel": channel.value,
-                                "until": until.isoformat(),
-                            }
-                            notes.setdefault(waiting["alert_id"], []).append(
-                                Change("page throttled", after=note)
-                            )
-                        continue
-                    sends.append((row["key"], now))
-                attempt = row["attempts"] + 1
-                sending.append((attempt, row["key"]))
+    def _claim_pages(self, conn: Db, now: datetime, limit: int, lease: timedelta) -> Claims:
+        # The states are written into the SQL, not bound: only then can SQLite use the
+        # partial index over pages still to send, instead of scanning the whole ledger.
+        rows = conn.execute(
+            "SELECT p.*, u.username FROM pages p LEFT JOIN users u ON u.id = p.user_id "
+            f"WHERE p.state IN {_DUE_STATES} AND p.due_at <= ? AND (p.state != 'sending' "
+            f"OR p.lease_until <= ?) ORDER BY p.due_at LIMIT ?{conn.dialect.skip_locked('p')}",
+            (to_micros(now), to_micros(now), limit),
+        ).fetchall()
+        _lock_throttled_addresses(conn, rows)
+        holds = ClaimHolds(now)
+        alerts: dict[str, Alert] = {}
+        claimed: list[ClaimedPage] = []
+        held: list[tuple[object, ...]] = []
+        notes: dict[str, list[Change]] = {}
+        for row in rows:
+            if row["state"] == PageState.SENDING.value and row["detail"].startswith("cancel:"):
+                # Its sender died after the alert was acknowledged: not sent again.
+                conn.execute(
+                    "UPDATE pages SET state = 'cancelled', lease_until = NULL WHERE key = ?",
+                    (row["key"],),
+                )
+                continue
+            channel, address = Channel(row["channel"]), row["address"]
+            recent = functools.partial(_recent_sends, conn, channel, address, now)
+            decision = holds.decide(row["key"], channel, address, recent)
+            if decision.verdict is Verdict.HOLD:
+                held.append((to_micros(decision.until), row["key"]))
+                # Every page due to this address waits with it: one statement for a storm of
+                # pages to one phone, not one per page.
+                mine = {page.key for page in claimed}
+                for waiting in _hold(conn, channel, address, decision.until, now, mine):
+                    note = _throttled(waiting, channel, decision.until)
+                    notes.setdefault(waiting["alert_id"], []).append(note)
+            elif decision.verdict is Verdict.HELD:
+                if row["state"] == PageState.SENDING.value:  # not pending: not moved with them
+                    held.append((to_micros(decision.until), row["key"]))
+            else:
                 alert = alerts.get(row["alert_id"])
                 if alert is None:  # an alert's pages tend to fall due together
                     alert = alerts[row["alert_id"]] = self._load_alert(conn, row["alert_id"])
-                claimed.append(
-                    ClaimedPage(
-                        key=row["key"],
-                        alert=alert,
-                        user_id=row["user_id"],
-                        username=row["username"] or row["user_id"],
-                        channel=channel,
-                        address=row["address"],
-                        round=row["round"],
-                        attempt=attempt,
-                    )
-                )
-            conn.executemany(
-                "UPDATE pages SET state = 'sending', attempts = ?, lease_until = ?, "
-                "sent_at = ?, detail = '' WHERE key = ?",
-                [
-                    (attempt, to_micros(now + lease), to_micros(now), key)
-                    for attempt, key in sending
-                ],
-            )
-            conn.executemany(
-                "UPDATE pages SET due_at = ?, detail = 'throttled' WHERE key = ?", held
-            )
-            for alert_id, changes in notes.items():
-                self._log(conn, alert_id, changes, now)
-            return Claims(claimed, len(rows))
-
-        return await self._claim(job)
+                claimed.append(_claimed(row, alert))
+        conn.executemany(
+            "UPDATE pages SET state = 'sending', attempts = ?, lease_until = ?, "
+            "sent_at = ?, detail = '' WHERE key = ?",
+            [(page.attempt, to_micros(now + lease), to_micros(now), page.key) for page in claimed],
+        )
+        conn.executemany("UPDATE pages SET due_at = ?, detail = 'throttled' WHERE key = ?", held)
+        for alert_id, changes in notes.items():
+            self._log(conn, alert_id, changes, now)
+        return Claims(claimed, len(rows))
 
     async def record_pages(
         self,
