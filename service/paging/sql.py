@@ -17,9 +17,9 @@ from datetime import datetime, timedelta
 from service.alerts.model import Alert, Change
 from service.core.clock import from_micros, to_micros
 from service.core.database import Db, Row, Transactions
-from service.paging import planning as paging
-from service.paging.notifier import Outcome, SendResult
+from service.paging.notifier import SendResult
 from service.paging.planning import ClaimedPage, Claims, PageRecord, PageState
+from service.paging.settlement import settle
 from service.paging.throttle import THROTTLES, ClaimHolds, Verdict
 from service.people.model import Channel
 
@@ -212,44 +212,28 @@ class SQLPages(Transactions):
         rng: random.Random,
     ) -> PageState:
         """One provider's answer; a job already runs."""
-        who: dict[str, object] = {"user": claimed.username, "channel": claimed.channel.value}
-        due = None  # unchanged
-        if result.outcome is Outcome.DELIVERED:
-            state, action = PageState.DELIVERED, "paged"
-            details = {**who, "provider id": result.provider_id}
-        elif result.outcome is Outcome.RETRYABLE and claimed.attempt < paging.MAX_ATTEMPTS:
-            wait = paging.retry_delay(claimed.attempt, rng)
-            state, due, action = PageState.RETRY, to_micros(now + wait), "page retrying"
-            details = {**who, "why": result.detail, "in seconds": round(wait.total_seconds())}
-        else:
-            state, action = PageState.FAILED, "page failed"
-            details = {**who, "why": result.detail, "attempts": claimed.attempt}
         flag = conn.execute(
             "SELECT detail FROM pages WHERE key = ? AND state = 'sending' AND attempts = ?",
             (claimed.key, claimed.attempt),
         ).fetchone()
-        if (
-            flag is not None
-            and flag["detail"].startswith("cancel:")
-            and (state is not PageState.DELIVERED)
-        ):
-            # Acknowledged (or closed, snoozed) while this was with the provider: a
-            # failed send is not tried again.
-            state, due, action = PageState.CANCELLED, None, "page cancelled"
-            details = {**who, "why": flag["detail"].removeprefix("cancel:")}
+        cancelled_because = None
+        if flag is not None and flag["detail"].startswith("cancel:"):
+            cancelled_because = flag["detail"].removeprefix("cancel:")
+        settled = settle(claimed, result, cancelled_because, now, rng)
+        due = None if settled.due is None else to_micros(settled.due)
         recorded = conn.execute(
             "UPDATE pages SET state = ?, due_at = COALESCE(?, due_at), provider_id = ?, "
             "detail = ?, lease_until = NULL WHERE key = ? AND state = 'sending' "
             "AND attempts = ?",
-            (state.value, due, result.provider_id, result.detail, claimed.key,
+            (settled.state.value, due, result.provider_id, result.detail, claimed.key,
              claimed.attempt),
         ).rowcount  # fmt: skip
         if not recorded:
             row = conn.execute("SELECT state FROM pages WHERE key = ?", (claimed.key,))
             found = row.fetchone()
             return PageState(found["state"]) if found else PageState.CANCELLED
-        self._log(conn, claimed.alert.id, [Change(action, after=details)], now)
-        return state
+        self._log(conn, claimed.alert.id, [Change(settled.action, after=settled.details)], now)
+        return settled.state
 
     async def next_due(self) -> datetime | None:
         """The earliest escalation step, page or snooze end due, for the engine to sleep
