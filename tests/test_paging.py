@@ -504,6 +504,21 @@ async def test_a_send_that_fails_after_the_acknowledgement_is_not_tried_again(
     assert await world.at(time_enough()) == []
 
 
+async def test_a_page_whose_sender_died_after_the_acknowledgement_is_not_sent_again(
+    world: World,
+) -> None:
+    await two_step_policy(world)
+    alert = await world.fire()
+    await world.engine.tick()
+    world.clock.advance(MINUTE)
+    (sms,) = (await world.store.claim_pages(world.clock.now(), 10, MINUTE)).pages
+    await world.alerts.acknowledge(AlertRef(RefKind.ID, alert.id), ANA)  # while it is in flight
+    # Its sender dies: nothing is recorded, and the lease runs out.
+    assert await world.at(2 * MINUTE) == []
+    (page,) = [p for p in await world.store.list_pages(alert.id) if p.key == sms.key]
+    assert (page.state, page.detail) == (PageState.CANCELLED, "acknowledged")
+
+
 async def test_one_method_at_two_steps_is_paged_twice(world: World) -> None:
     await two_step_policy(world)
     await world.users.set_notification_rule(

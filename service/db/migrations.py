@@ -285,6 +285,21 @@ MIGRATIONS: tuple[Migration, ...] = (
                   AND EXISTS (SELECT 1 FROM schema_migrations WHERE version = 1)""",
         ),
     ),
+    Migration(
+        10,
+        "why a page being sent was cancelled, in a column of its own",
+        (
+            # Set when the alert is acknowledged, closed or snoozed while the page is with its
+            # provider: a failed send is then cancelled, not tried again.
+            "ALTER TABLE pages ADD COLUMN cancelled_because TEXT",
+            # Until now the flag was a "cancel:" prefix on the detail: pages flagged before the
+            # upgrade keep it. A page being sent gets back the empty detail its claim gave it;
+            # one already cancelled for it says why, as cancelled pages do.
+            """UPDATE pages SET cancelled_because = substr(detail, 8),
+                    detail = CASE WHEN state = 'cancelled' THEN substr(detail, 8) ELSE '' END
+                WHERE detail LIKE 'cancel:%'""",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

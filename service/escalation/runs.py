@@ -121,8 +121,8 @@ def react_to_change(conn: Db, before: Alert, after: Alert, now: datetime) -> lis
         # Pages being sent right now cannot be stopped; flag them, so that if this send
         # fails (or the sender dies) they are cancelled rather than tried again.
         conn.execute(
-            "UPDATE pages SET detail = ? WHERE alert_id = ? AND state = 'sending'",
-            (f"cancel:{_why_cancelled(after)}", after.id),
+            "UPDATE pages SET cancelled_because = ? WHERE alert_id = ? AND state = 'sending'",
+            (_why_cancelled(after), after.id),
         )
         if cancelled:
             changes.append(

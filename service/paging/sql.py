@@ -154,11 +154,13 @@ class SQLPages(Transactions):
         held: list[tuple[object, ...]] = []
         notes: dict[str, list[Change]] = {}
         for row in rows:
-            if row["state"] == PageState.SENDING.value and row["detail"].startswith("cancel:"):
+            why = row["cancelled_because"]
+            if row["state"] == PageState.SENDING.value and why is not None:
                 # Its sender died after the alert was acknowledged: not sent again.
                 conn.execute(
-                    "UPDATE pages SET state = 'cancelled', lease_until = NULL WHERE key = ?",
-                    (row["key"],),
+                    "UPDATE pages SET state = 'cancelled', detail = ?, lease_until = NULL "
+                    "WHERE key = ?",
+                    (why, row["key"]),
                 )
                 continue
             channel, address = Channel(row["channel"]), row["address"]
@@ -213,13 +215,12 @@ class SQLPages(Transactions):
     ) -> PageState:
         """One provider's answer; a job already runs."""
         flag = conn.execute(
-            "SELECT detail FROM pages WHERE key = ? AND state = 'sending' AND attempts = ?",
+            "SELECT cancelled_because FROM pages WHERE key = ? AND state = 'sending' "
+            "AND attempts = ?",
             (claimed.key, claimed.attempt),
         ).fetchone()
-        cancelled_because = None
-        if flag is not None and flag["detail"].startswith("cancel:"):
-            cancelled_because = flag["detail"].removeprefix("cancel:")
-        settled = settle(claimed, result, cancelled_because, now, rng)
+        why = None if flag is None else flag["cancelled_because"]
+        settled = settle(claimed, result, why, now, rng)
         due = None if settled.due is None else to_micros(settled.due)
         recorded = conn.execute(
             "UPDATE pages SET state = ?, due_at = COALESCE(?, due_at), provider_id = ?, "
