@@ -20,11 +20,12 @@ from service.core.database import Db, Row, Transactions
 from service.paging.notifier import SendResult
 from service.paging.planning import ClaimedPage, Claims, PageRecord, PageState
 from service.paging.settlement import settle
-from service.paging.throttle import THROTTLES, ClaimHolds, Verdict
+from service.paging.throttle import THROTTLES, ClaimHolds, Send, Verdict
 from service.people.model import Channel
 
 
 def page_record(row: Row) -> PageRecord:
+    """A row of the ledger (joined with its user's, for the username) as the ports give it."""
     return PageRecord(
         key=row["key"],
         alert_id=row["alert_id"],
@@ -43,9 +44,7 @@ def page_record(row: Row) -> PageRecord:
 _DUE_STATES = "('pending', 'retry', 'sending')"
 
 
-def _recent_sends(
-    conn: Db, channel: Channel, address: str, now: datetime
-) -> list[tuple[str, datetime]]:
+def _recent_sends(conn: Db, channel: Channel, address: str, now: datetime) -> list[Send]:
     """The latest sends (page key, when) to `address` on a throttled channel, as many as its
     throttle counts and one more, since a page being sent again must not count itself. Only
     pages that went, or may have gone, count: one that failed or waits to retry did not."""
