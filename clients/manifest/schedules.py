@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from clients.client import TocsinClient
 from clients.manifest import fields
-from clients.manifest.changes import Change, Step, field_lines, known, value_lines
+from clients.manifest.changes import PlannedCall, PlannedChange, field_lines, known, value_lines
 from service.core.errors import InvalidArgument
 from service.core.wallclock import zone
 from service.oncall.model import Override, Rotation, Schedule
@@ -118,7 +118,7 @@ def change(
     current: Schedule | None,
     users: Mapping[str, str],
     teams: Mapping[str, str],
-) -> Change | None:
+) -> PlannedChange | None:
     """Creating the schedule, or updating it whole when anything the file gives differs."""
     team = known(
         teams, decl.team or (current.team_id if current else "default"), f"{path}.team", "team"
@@ -144,7 +144,7 @@ def change(
     )
     if current is None:
         create = functools.partial(TocsinClient.create_schedule, spec=spec)
-        return Change((f"+ schedule {decl.name}",), (Step(path, create),))
+        return PlannedChange((f"+ schedule {decl.name}",), (PlannedCall(path, create),))
     lines = value_lines(
         (
             ("team", current.team_id, team),
@@ -157,8 +157,8 @@ def change(
     if not lines:
         return None
     update = functools.partial(TocsinClient.update_schedule, schedule=current.name, spec=spec)
-    return Change(
-        tuple(f"~ schedule {current.name}: {line}" for line in lines), (Step(path, update),)
+    return PlannedChange(
+        tuple(f"~ schedule {current.name}: {line}" for line in lines), (PlannedCall(path, update),)
     )
 
 
@@ -222,7 +222,7 @@ def override_changes(
     current: Schedule | None,
     overrides: Sequence[Override],
     users: Mapping[str, str],
-) -> list[Change]:
+) -> list[PlannedChange]:
     """Adding the file's overrides that `overrides`, the server's, lacks."""
     name = current.name if current else decl.name
     if decl.rotations is not None:
@@ -255,7 +255,7 @@ def override_changes(
             end=override.end,
             rotation=rotation,
         )
-        out.append(Change((line,), (Step(where, add),)))
+        out.append(PlannedChange((line,), (PlannedCall(where, add),)))
     return out
 
 
