@@ -9,7 +9,7 @@ import grpc
 from protos.tocsin.v1 import escalations_pb2, escalations_pb2_grpc
 from service.alerts.usecases import Alerts
 from service.api import policy_codec
-from service.api.codec import parse_ref
+from service.api.alert_codec import parse_ref
 from service.api.guard import audit
 from service.db.store import Store
 from service.escalation.model import Policy, Routing
