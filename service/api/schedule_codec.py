@@ -28,7 +28,9 @@ from service.oncall.model import (
     Timeline,
     Unit,
 )
-from service.oncall.usecases import CUSTOM, KINDS, RotationSpec, ScheduleSpec, restriction
+from service.oncall.restrictions import restriction
+from service.oncall.rotations import CUSTOM, KINDS, RotationSpec
+from service.oncall.usecases import ScheduleSpec
 from service.people.usecases import EMPTY_SLOT
 
 

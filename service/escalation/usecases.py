@@ -26,8 +26,8 @@ from service.escalation.model import (
 )
 from service.escalation.store import EscalationStore
 from service.ingest import rules as conditions
+from service.oncall.restrictions import RESTRICTIONS_MAX, parse_restriction
 from service.oncall.store import ScheduleStore
-from service.oncall.usecases import RESTRICTIONS_MAX, parse_restriction
 from service.people.store import PeopleStore
 from service.teams.store import TeamStore
 
