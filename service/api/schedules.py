@@ -16,22 +16,22 @@ from service.api.guard import audit
 from service.api.time_codec import optional_instant, timestamp
 from service.core import validation
 from service.core.errors import InvalidArgument
-from service.db.store import Store
 from service.oncall.model import Schedule
 from service.oncall.usecases import Schedules
+from service.teams.usecases import Teams
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class ScheduleServicer(schedules_pb2_grpc.ScheduleServiceServicer):
-    def __init__(self, schedules: Schedules, store: Store, base_url: Callable[[], str]) -> None:
+    def __init__(self, schedules: Schedules, teams: Teams, base_url: Callable[[], str]) -> None:
         """`base_url` gives the public HTTP address the iCalendar links start with."""
         self._schedules = schedules
-        self._store = store
+        self._teams = teams
         self._base_url = base_url
 
     async def _shown(self, schedule: Schedule) -> schedules_pb2.Schedule:
-        team = await self._store.get_team(schedule.team_id)
+        team = await self._teams.get(schedule.team_id)
         names = await self._schedules.names()
         return schedule_codec.schedule_to_pb(
             schedule_codec.named_schedule(schedule, names, team.name)
@@ -53,7 +53,7 @@ class ScheduleServicer(schedules_pb2_grpc.ScheduleServiceServicer):
         self, request: schedules_pb2.ListSchedulesRequest, context: Context
     ) -> schedules_pb2.ListSchedulesResponse:
         names = await self._schedules.names()
-        teams = {team.id: team.name for team in await self._store.list_teams()}
+        teams = {team.id: team.name for team in await self._teams.list()}
         return schedules_pb2.ListSchedulesResponse(
             schedules=[
                 schedule_codec.schedule_to_pb(
