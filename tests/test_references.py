@@ -23,7 +23,8 @@ from service.escalation.model import Routing
 from service.escalation.usecases import Policies, PolicySpec, RoutingSpec, RuleSpec
 from service.oncall import documents as oncall_documents
 from service.oncall.model import Participants
-from service.oncall.usecases import RotationSpec, Schedules, ScheduleSpec
+from service.oncall.rotations import RotationSpec
+from service.oncall.usecases import Schedules, ScheduleSpec
 from service.people.usecases import Users
 from service.teams.usecases import Teams
 from tests.databases import BACKENDS, open_store

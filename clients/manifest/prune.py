@@ -23,7 +23,7 @@ from clients.manifest.changes import PlannedCall, PlannedChange
 from service.alerts.model import AlertFilter, AlertQuery
 from service.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from service.escalation.usecases import RoutingSpec
-from service.people.usecases import EMPTY_SLOT
+from service.people.model import EMPTY_SLOT
 from service.teams.model import DEFAULT_TEAM, Team
 
 if TYPE_CHECKING:  # the state is fetched with what prune asks of the server

@@ -18,7 +18,7 @@ from service.core import validation
 from service.core.errors import InvalidArgument
 from service.escalation.usecases import ROUTING_RULES_MAX, RoutingRuleSpec, RoutingSpec
 from service.ingest import rules as conditions
-from service.oncall.usecases import parse_restriction
+from service.oncall.restrictions import parse_restriction
 
 KEYS = ("time_zone", "rules", "default_policy", "default_schedule")
 

@@ -16,15 +16,10 @@ from clients.manifest.changes import PlannedCall, PlannedChange, field_lines, kn
 from service.core.errors import InvalidArgument
 from service.core.wallclock import zone
 from service.oncall.model import Override, Rotation, Schedule
-from service.oncall.usecases import (
-    CUSTOM,
-    ROTATIONS_MAX,
-    RotationSpec,
-    ScheduleSpec,
-    build_rotation,
-    parse_restriction,
-)
-from service.people.usecases import EMPTY_SLOT
+from service.oncall.restrictions import parse_restriction
+from service.oncall.rotations import CUSTOM, RotationSpec, build_rotation
+from service.oncall.usecases import ROTATIONS_MAX, ScheduleSpec
+from service.people.model import EMPTY_SLOT
 
 ROTATION_KEYS = ("length", "unit", "end", "restrictions")
 
