@@ -11,10 +11,10 @@ from collections.abc import AsyncGenerator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import TypeVar
 
 import grpc
 
+from clients.calls import Req, error_from_rpc
 from clients.directory import DirectoryCalls
 from clients.escalations import EscalationCalls
 from clients.integrations import IntegrationCalls
@@ -42,24 +42,10 @@ from service.alerts.model import (
 )
 from service.api import alert_codec, team_codec, time_codec, token_codec
 from service.api.alert_codec import parse_ref as parse_ref
-from service.core.errors import (
-    AlreadyExists,
-    DeadlineExceeded,
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-    PermissionDenied,
-    ResourceExhausted,
-    TocsinError,
-    Unauthenticated,
-    Unavailable,
-)
 from service.core.pages import Page
 from service.teams.model import Team
 from service.tokens.model import TokenInfo
 
-Req = TypeVar("Req")
-Resp = TypeVar("Resp")
 DEFAULT_TIMEOUT_SECONDS = 10.0
 
 
@@ -67,31 +53,6 @@ DEFAULT_TIMEOUT_SECONDS = 10.0
 class ActionResult:
     alert: Alert
     changed: bool
-
-
-def error_from_rpc(exc: grpc.aio.AioRpcError) -> TocsinError:
-    code, details = exc.code(), exc.details() or exc.code().name
-    if code is grpc.StatusCode.INVALID_ARGUMENT:
-        field, _, rule = details.partition(": ")
-        return InvalidArgument(field, rule) if rule else InvalidArgument("request", details)
-    kinds: dict[grpc.StatusCode, type[TocsinError]] = {
-        grpc.StatusCode.NOT_FOUND: NotFound,
-        grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
-        grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
-        grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
-        grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
-        grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
-        grpc.StatusCode.UNAVAILABLE: Unavailable,
-        grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
-    }
-    kind = kinds.get(code)
-    if kind is None:
-        return TocsinError(f"{code.name}: {details}")
-    if code is grpc.StatusCode.UNAVAILABLE:
-        details = f"the Tocsin service is unavailable ({details})"
-    elif code is grpc.StatusCode.DEADLINE_EXCEEDED:
-        details = "the call ran out of time; it may or may not have taken effect"
-    return kind(details)
 
 
 class TocsinClient(DirectoryCalls, EscalationCalls, IntegrationCalls):
@@ -123,15 +84,6 @@ class TocsinClient(DirectoryCalls, EscalationCalls, IntegrationCalls):
         traceback: TracebackType | None,
     ) -> None:
         await self.close()
-
-    async def _call(
-        self, method: grpc.aio.UnaryUnaryMultiCallable[Req, Resp], request: Req
-    ) -> Resp:
-        """One unary call with the token and the deadline, failures as domain errors."""
-        try:
-            return await method(request, timeout=self._timeout, metadata=self._metadata)
-        except grpc.aio.AioRpcError as exc:
-            raise error_from_rpc(exc) from None
 
     # Alerts
 

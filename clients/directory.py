@@ -10,11 +10,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TypeVar
 
-import grpc
 from google.protobuf.field_mask_pb2 import FieldMask
 
+from clients.calls import Calls
 from protos.tocsin.v1 import (
     schedules_pb2,
     schedules_pb2_grpc,
@@ -29,9 +28,6 @@ from service.oncall.model import OnCall, OnCallChange, Override, Schedule, Timel
 from service.oncall.usecases import ScheduleSpec
 from service.people.model import NotificationRule, TeamMember, User
 
-Req = TypeVar("Req")
-Resp = TypeVar("Resp")
-
 
 class Calendar:
     """An exported iCalendar file and the secret URL that serves it."""
@@ -41,14 +37,8 @@ class Calendar:
         self.url = url
 
 
-class DirectoryCalls:
-    _channel: grpc.aio.Channel
+class DirectoryCalls(Calls):
     _teams: teams_pb2_grpc.TeamServiceAsyncStub
-
-    async def _call(
-        self, method: grpc.aio.UnaryUnaryMultiCallable[Req, Resp], request: Req
-    ) -> Resp:
-        raise NotImplementedError
 
     @functools.cached_property
     def _users(self) -> users_pb2_grpc.UserServiceAsyncStub:

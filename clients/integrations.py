@@ -7,17 +7,13 @@ import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
-import grpc
 from google.protobuf.field_mask_pb2 import FieldMask
 
+from clients.calls import Calls
 from protos.tocsin.v1 import integrations_pb2, integrations_pb2_grpc
 from service.api import integration_codec
 from service.ingest.model import Integration, NewIntegration
-
-Req = TypeVar("Req")
-Resp = TypeVar("Resp")
 
 
 @dataclass(frozen=True)
@@ -50,14 +46,7 @@ class IntegrationKey:
     url_with_key: str
 
 
-class IntegrationCalls:
-    _channel: grpc.aio.Channel
-
-    async def _call(
-        self, method: grpc.aio.UnaryUnaryMultiCallable[Req, Resp], request: Req
-    ) -> Resp:
-        raise NotImplementedError
-
+class IntegrationCalls(Calls):
     @functools.cached_property
     def _integrations(self) -> integrations_pb2_grpc.IntegrationServiceAsyncStub:
         return integrations_pb2_grpc.IntegrationServiceStub(self._channel)

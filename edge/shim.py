@@ -34,7 +34,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, g
 
 from adapters.settings import TwilioSettings
 from app.config import Config, SnsConfig, split_address
-from clients.client import error_from_rpc
+from clients.calls import error_from_rpc
 from edge import guard as http_guard
 from edge.answers import GrpcInbound, InboundPort
 from edge.callbacks import Callbacks
