@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTO_DIR := protos/tocsin/v1
 PROTOS := $(wildcard $(PROTO_DIR)/*.proto)
 
-.PHONY: install proto check-proto run test lint typecheck pytest bench clean
+.PHONY: install proto check-proto run test lint typecheck layering pytest bench clean
 
 install: $(STAMP)
 
@@ -46,13 +46,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The import contracts in pyproject.toml: the README's map of packages, held by CI.
+layering: $(STAMP)
+	$(BIN)/lint-imports
+
 pytest: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test: lint typecheck pytest
+test: lint typecheck layering pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .grimp_cache .import_linter_cache

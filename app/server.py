@@ -302,7 +302,7 @@ class TocsinServer:
             guard.wrap(
                 ScheduleServicer(
                     self.schedules,
-                    self.store,
+                    self.teams,
                     lambda: self.config.integration_base_url(self.http_port),
                 ),
                 schedules_name,
@@ -311,7 +311,7 @@ class TocsinServer:
         )
         escalations_pb2_grpc.add_EscalationServiceServicer_to_server(
             guard.wrap(
-                EscalationServicer(self.policies, self.alerts, self.store), escalations_name
+                EscalationServicer(self.policies, self.alerts, self.teams), escalations_name
             ),
             registrar,
         )

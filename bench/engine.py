@@ -55,7 +55,8 @@ from service.core.ids import new_uuid
 from service.core.metrics import AlertMetrics
 from service.db.sqlite import SQLiteStore
 from service.escalation.usecases import Policies, PolicySpec, RoutingSpec, RuleSpec
-from service.oncall.usecases import RotationSpec, Schedules, ScheduleSpec
+from service.oncall.rotations import RotationSpec
+from service.oncall.usecases import Schedules, ScheduleSpec
 from service.paging.engine import Engine
 from service.paging.notifier import Page, SendResult
 from service.people.model import Channel, NotificationRule, NotificationStep

@@ -11,10 +11,10 @@ from collections.abc import AsyncGenerator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import TypeVar
 
 import grpc
 
+from clients.calls import Req, error_from_rpc
 from clients.directory import DirectoryCalls
 from clients.escalations import EscalationCalls
 from clients.integrations import IntegrationCalls
@@ -40,26 +40,12 @@ from service.alerts.model import (
     NewAlert,
     Priority,
 )
-from service.api import codec
-from service.api.codec import parse_ref as parse_ref
-from service.core.errors import (
-    AlreadyExists,
-    DeadlineExceeded,
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-    PermissionDenied,
-    ResourceExhausted,
-    TocsinError,
-    Unauthenticated,
-    Unavailable,
-)
+from service.api import alert_codec, team_codec, time_codec, token_codec
+from service.api.alert_codec import parse_ref as parse_ref
 from service.core.pages import Page
 from service.teams.model import Team
 from service.tokens.model import TokenInfo
 
-Req = TypeVar("Req")
-Resp = TypeVar("Resp")
 DEFAULT_TIMEOUT_SECONDS = 10.0
 
 
@@ -67,31 +53,6 @@ DEFAULT_TIMEOUT_SECONDS = 10.0
 class ActionResult:
     alert: Alert
     changed: bool
-
-
-def error_from_rpc(exc: grpc.aio.AioRpcError) -> TocsinError:
-    code, details = exc.code(), exc.details() or exc.code().name
-    if code is grpc.StatusCode.INVALID_ARGUMENT:
-        field, _, rule = details.partition(": ")
-        return InvalidArgument(field, rule) if rule else InvalidArgument("request", details)
-    kinds: dict[grpc.StatusCode, type[TocsinError]] = {
-        grpc.StatusCode.NOT_FOUND: NotFound,
-        grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
-        grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
-        grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
-        grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
-        grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
-        grpc.StatusCode.UNAVAILABLE: Unavailable,
-        grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
-    }
-    kind = kinds.get(code)
-    if kind is None:
-        return TocsinError(f"{code.name}: {details}")
-    if code is grpc.StatusCode.UNAVAILABLE:
-        details = f"the Tocsin service is unavailable ({details})"
-    elif code is grpc.StatusCode.DEADLINE_EXCEEDED:
-        details = "the call ran out of time; it may or may not have taken effect"
-    return kind(details)
 
 
 class TocsinClient(DirectoryCalls, EscalationCalls, IntegrationCalls):
@@ -124,32 +85,27 @@ class TocsinClient(DirectoryCalls, EscalationCalls, IntegrationCalls):
     ) -> None:
         await self.close()
 
-    async def _call(
-        self, method: grpc.aio.UnaryUnaryMultiCallable[Req, Resp], request: Req
-    ) -> Resp:
-        """One unary call with the token and the deadline, failures as domain errors."""
-        try:
-            return await method(request, timeout=self._timeout, metadata=self._metadata)
-        except grpc.aio.AioRpcError as exc:
-            raise error_from_rpc(exc) from None
-
     # Alerts
 
     async def create_alert(
         self, alert: NewAlert, *, user: str = "", note: str = ""
     ) -> CreateResult:
-        request = codec.create_request(alert, user, note)
+        request = alert_codec.create_request(alert, user, note)
         reply = await self._call(self._alerts.CreateAlert, request)
-        paging = codec.paging_from_pb(reply.paging) if reply.HasField("paging") else None
-        return CreateResult(codec.alert_from_pb(reply.alert), reply.deduplicated, paging)
+        paging = alert_codec.paging_from_pb(reply.paging) if reply.HasField("paging") else None
+        return CreateResult(alert_codec.alert_from_pb(reply.alert), reply.deduplicated, paging)
 
     async def get_alert(self, ref: AlertRef) -> Alert:
-        request = alerts_pb2.GetAlertRequest(ref=codec.ref_to_pb(ref))
-        return codec.alert_from_pb(await self._call(self._alerts.GetAlert, request))
+        request = alerts_pb2.GetAlertRequest(ref=alert_codec.ref_to_pb(ref))
+        return alert_codec.alert_from_pb(await self._call(self._alerts.GetAlert, request))
 
     async def list_alerts(self, query: AlertQuery | None = None) -> Page[Alert]:
-        reply = await self._call(self._alerts.ListAlerts, codec.query_to_pb(query or AlertQuery()))
-        return Page(tuple(codec.alert_from_pb(a) for a in reply.alerts), reply.next_page_token)
+        reply = await self._call(
+            self._alerts.ListAlerts, alert_codec.query_to_pb(query or AlertQuery())
+        )
+        return Page(
+            tuple(alert_codec.alert_from_pb(a) for a in reply.alerts), reply.next_page_token
+        )
 
     async def acknowledge(self, ref: AlertRef, *, user: str = "", note: str = "") -> ActionResult:
         return await self._act(self._alerts.AcknowledgeAlert, _action(ref, user, note))
@@ -164,9 +120,11 @@ class TocsinClient(DirectoryCalls, EscalationCalls, IntegrationCalls):
         self, ref: AlertRef, end: datetime | timedelta, *, user: str = "", note: str = ""
     ) -> ActionResult:
         """Until an instant, or for a duration measured by the server's clock."""
-        request = alerts_pb2.SnoozeAlertRequest(ref=codec.ref_to_pb(ref), user=user, note=note)
+        request = alerts_pb2.SnoozeAlertRequest(
+            ref=alert_codec.ref_to_pb(ref), user=user, note=note
+        )
         if isinstance(end, datetime):
-            request.until.CopyFrom(codec.timestamp(end))
+            request.until.CopyFrom(time_codec.timestamp(end))
         else:
             request.duration.FromTimedelta(end)
         return await self._act(self._alerts.SnoozeAlert, request)
@@ -177,20 +135,24 @@ class TocsinClient(DirectoryCalls, EscalationCalls, IntegrationCalls):
     async def add_tags(
         self, ref: AlertRef, tags: Iterable[str], *, user: str = "", note: str = ""
     ) -> ActionResult:
-        request = alerts_pb2.TagsRequest(ref=codec.ref_to_pb(ref), tags=tags, user=user, note=note)
+        request = alerts_pb2.TagsRequest(
+            ref=alert_codec.ref_to_pb(ref), tags=tags, user=user, note=note
+        )
         return await self._act(self._alerts.AddTags, request)
 
     async def remove_tags(
         self, ref: AlertRef, tags: Iterable[str], *, user: str = "", note: str = ""
     ) -> ActionResult:
-        request = alerts_pb2.TagsRequest(ref=codec.ref_to_pb(ref), tags=tags, user=user, note=note)
+        request = alerts_pb2.TagsRequest(
+            ref=alert_codec.ref_to_pb(ref), tags=tags, user=user, note=note
+        )
         return await self._act(self._alerts.RemoveTags, request)
 
     async def add_details(
         self, ref: AlertRef, details: Mapping[str, str], *, user: str = "", note: str = ""
     ) -> ActionResult:
         request = alerts_pb2.AddDetailsRequest(
-            ref=codec.ref_to_pb(ref), details=dict(details), user=user, note=note
+            ref=alert_codec.ref_to_pb(ref), details=dict(details), user=user, note=note
         )
         return await self._act(self._alerts.AddDetails, request)
 
@@ -198,7 +160,7 @@ class TocsinClient(DirectoryCalls, EscalationCalls, IntegrationCalls):
         self, ref: AlertRef, keys: Iterable[str], *, user: str = "", note: str = ""
     ) -> ActionResult:
         request = alerts_pb2.RemoveDetailsRequest(
-            ref=codec.ref_to_pb(ref), keys=keys, user=user, note=note
+            ref=alert_codec.ref_to_pb(ref), keys=keys, user=user, note=note
         )
         return await self._act(self._alerts.RemoveDetails, request)
 
@@ -206,7 +168,7 @@ class TocsinClient(DirectoryCalls, EscalationCalls, IntegrationCalls):
         self, ref: AlertRef, priority: Priority, *, user: str = "", note: str = ""
     ) -> ActionResult:
         request = alerts_pb2.UpdatePriorityRequest(
-            ref=codec.ref_to_pb(ref),
+            ref=alert_codec.ref_to_pb(ref),
             priority=int(priority),  # type: ignore[arg-type]
             user=user,
             note=note,
@@ -217,10 +179,12 @@ class TocsinClient(DirectoryCalls, EscalationCalls, IntegrationCalls):
         self, ref: AlertRef, *, page_size: int = 0, page_token: str = ""
     ) -> Page[ActivityEntry]:
         request = alerts_pb2.ListAlertActivityRequest(
-            ref=codec.ref_to_pb(ref), page_size=page_size, page_token=page_token
+            ref=alert_codec.ref_to_pb(ref), page_size=page_size, page_token=page_token
         )
         reply = await self._call(self._alerts.ListAlertActivity, request)
-        return Page(tuple(codec.entry_from_pb(e) for e in reply.entries), reply.next_page_token)
+        return Page(
+            tuple(alert_codec.entry_from_pb(e) for e in reply.entries), reply.next_page_token
+        )
 
     async def watch(
         self, *, resume_cursor: str = "", team: str = ""
@@ -235,7 +199,7 @@ class TocsinClient(DirectoryCalls, EscalationCalls, IntegrationCalls):
         )
         try:
             async for message in call:
-                yield codec.event_from_pb(message)
+                yield alert_codec.event_from_pb(message)
         except grpc.aio.AioRpcError as exc:
             raise error_from_rpc(exc) from None
         finally:
@@ -247,25 +211,25 @@ class TocsinClient(DirectoryCalls, EscalationCalls, IntegrationCalls):
         request: Req,
     ) -> ActionResult:
         reply = await self._call(method, request)
-        return ActionResult(codec.alert_from_pb(reply.alert), reply.changed)
+        return ActionResult(alert_codec.alert_from_pb(reply.alert), reply.changed)
 
     # Teams
 
     async def create_team(self, name: str, description: str = "") -> Team:
         request = teams_pb2.CreateTeamRequest(name=name, description=description)
-        return codec.team_from_pb(await self._call(self._teams.CreateTeam, request))
+        return team_codec.team_from_pb(await self._call(self._teams.CreateTeam, request))
 
     async def list_teams(self) -> list[Team]:
         reply = await self._call(self._teams.ListTeams, teams_pb2.ListTeamsRequest())
-        return [codec.team_from_pb(team) for team in reply.teams]
+        return [team_codec.team_from_pb(team) for team in reply.teams]
 
     async def get_team(self, team: str) -> Team:
         request = teams_pb2.GetTeamRequest(team=team)
-        return codec.team_from_pb(await self._call(self._teams.GetTeam, request))
+        return team_codec.team_from_pb(await self._call(self._teams.GetTeam, request))
 
     async def rename_team(self, team: str, new_name: str) -> Team:
         request = teams_pb2.RenameTeamRequest(team=team, new_name=new_name)
-        return codec.team_from_pb(await self._call(self._teams.RenameTeam, request))
+        return team_codec.team_from_pb(await self._call(self._teams.RenameTeam, request))
 
     async def delete_team(self, team: str) -> None:
         request = teams_pb2.DeleteTeamRequest(team=team)
@@ -276,22 +240,22 @@ class TocsinClient(DirectoryCalls, EscalationCalls, IntegrationCalls):
     async def create_token(self, name: str) -> tuple[TokenInfo, str]:
         request = tokens_pb2.CreateTokenRequest(name=name)
         reply = await self._call(self._tokens.CreateToken, request)
-        return codec.token_from_pb(reply.info), reply.token
+        return token_codec.token_from_pb(reply.info), reply.token
 
     async def list_tokens(self) -> list[TokenInfo]:
         request = tokens_pb2.ListTokensRequest()
         reply = await self._call(self._tokens.ListTokens, request)
-        return [codec.token_from_pb(token) for token in reply.tokens]
+        return [token_codec.token_from_pb(token) for token in reply.tokens]
 
     async def caller_token(self) -> TokenInfo:
         """The token this client calls with."""
         request = tokens_pb2.GetCallerTokenRequest()
-        return codec.token_from_pb(await self._call(self._tokens.GetCallerToken, request))
+        return token_codec.token_from_pb(await self._call(self._tokens.GetCallerToken, request))
 
     async def revoke_token(self, token_id: str) -> TokenInfo:
         request = tokens_pb2.RevokeTokenRequest(id=token_id)
-        return codec.token_from_pb(await self._call(self._tokens.RevokeToken, request))
+        return token_codec.token_from_pb(await self._call(self._tokens.RevokeToken, request))
 
 
 def _action(ref: AlertRef, user: str, note: str) -> alerts_pb2.AlertActionRequest:
-    return alerts_pb2.AlertActionRequest(ref=codec.ref_to_pb(ref), user=user, note=note)
+    return alerts_pb2.AlertActionRequest(ref=alert_codec.ref_to_pb(ref), user=user, note=note)

@@ -10,11 +10,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TypeVar
 
-import grpc
 from google.protobuf.field_mask_pb2 import FieldMask
 
+from clients.calls import Calls
 from protos.tocsin.v1 import (
     schedules_pb2,
     schedules_pb2_grpc,
@@ -23,14 +22,11 @@ from protos.tocsin.v1 import (
     users_pb2,
     users_pb2_grpc,
 )
-from service.api import directory_codec as dc
-from service.api.codec import instant, timestamp
+from service.api import people_codec, schedule_codec
+from service.api.time_codec import instant, timestamp
 from service.oncall.model import OnCall, OnCallChange, Override, Schedule, Timeline
 from service.oncall.usecases import ScheduleSpec
 from service.people.model import NotificationRule, TeamMember, User
-
-Req = TypeVar("Req")
-Resp = TypeVar("Resp")
 
 
 class Calendar:
@@ -41,14 +37,8 @@ class Calendar:
         self.url = url
 
 
-class DirectoryCalls:
-    _channel: grpc.aio.Channel
+class DirectoryCalls(Calls):
     _teams: teams_pb2_grpc.TeamServiceAsyncStub
-
-    async def _call(
-        self, method: grpc.aio.UnaryUnaryMultiCallable[Req, Resp], request: Req
-    ) -> Resp:
-        raise NotImplementedError
 
     @functools.cached_property
     def _users(self) -> users_pb2_grpc.UserServiceAsyncStub:
@@ -66,15 +56,15 @@ class DirectoryCalls:
         request = users_pb2.CreateUserRequest(
             username=username, full_name=full_name, time_zone=time_zone, role=role
         )
-        return dc.user_from_pb(await self._call(self._users.CreateUser, request))
+        return people_codec.user_from_pb(await self._call(self._users.CreateUser, request))
 
     async def get_user(self, user: str) -> User:
         request = users_pb2.GetUserRequest(user=user)
-        return dc.user_from_pb(await self._call(self._users.GetUser, request))
+        return people_codec.user_from_pb(await self._call(self._users.GetUser, request))
 
     async def list_users(self) -> list[User]:
         reply = await self._call(self._users.ListUsers, users_pb2.ListUsersRequest())
-        return [dc.user_from_pb(u) for u in reply.users]
+        return [people_codec.user_from_pb(u) for u in reply.users]
 
     async def update_user(
         self,
@@ -87,7 +77,7 @@ class DirectoryCalls:
         request = users_pb2.UpdateUserRequest(
             user=user, full_name=full_name, time_zone=time_zone, role=role
         )
-        return dc.user_from_pb(await self._call(self._users.UpdateUser, request))
+        return people_codec.user_from_pb(await self._call(self._users.UpdateUser, request))
 
     async def delete_user(self, user: str) -> None:
         await self._call(self._users.DeleteUser, users_pb2.DeleteUserRequest(user=user))
@@ -98,11 +88,11 @@ class DirectoryCalls:
         request = users_pb2.AddContactMethodRequest(
             user=user, channel=channel, address=address, name=name
         )
-        return dc.user_from_pb(await self._call(self._users.AddContactMethod, request))
+        return people_codec.user_from_pb(await self._call(self._users.AddContactMethod, request))
 
     async def remove_contact_method(self, user: str, contact_method: str) -> User:
         request = users_pb2.RemoveContactMethodRequest(user=user, contact_method=contact_method)
-        return dc.user_from_pb(await self._call(self._users.RemoveContactMethod, request))
+        return people_codec.user_from_pb(await self._call(self._users.RemoveContactMethod, request))
 
     async def set_notification_rule(
         self, user: str, kind: str, rule: NotificationRule | None
@@ -110,14 +100,14 @@ class DirectoryCalls:
         """`kind` is new_alert or high_priority; None restores the default."""
         request = users_pb2.SetNotificationRuleRequest(user=user, kind=kind)
         if rule is not None:
-            request.rule.CopyFrom(dc.rule_to_pb(rule))
-        return dc.user_from_pb(await self._call(self._users.SetNotificationRule, request))
+            request.rule.CopyFrom(people_codec.rule_to_pb(rule))
+        return people_codec.user_from_pb(await self._call(self._users.SetNotificationRule, request))
 
     # Team members
 
     async def set_team_member(self, team: str, user: str, role: str = "") -> TeamMember:
         request = teams_pb2.SetTeamMemberRequest(team=team, user=user, role=role)
-        return dc.member_from_pb(await self._call(self._teams.SetTeamMember, request))
+        return people_codec.member_from_pb(await self._call(self._teams.SetTeamMember, request))
 
     async def remove_team_member(self, team: str, user: str) -> None:
         request = teams_pb2.RemoveTeamMemberRequest(team=team, user=user)
@@ -126,13 +116,13 @@ class DirectoryCalls:
     async def list_team_members(self, team: str) -> list[TeamMember]:
         request = teams_pb2.ListTeamMembersRequest(team=team)
         reply = await self._call(self._teams.ListTeamMembers, request)
-        return [dc.member_from_pb(m) for m in reply.members]
+        return [people_codec.member_from_pb(m) for m in reply.members]
 
     # Schedules
 
     async def create_schedule(self, spec: ScheduleSpec) -> Schedule:
-        reply = await self._call(self._schedules.CreateSchedule, dc.spec_to_pb(spec))
-        return dc.schedule_from_pb(reply)
+        reply = await self._call(self._schedules.CreateSchedule, schedule_codec.spec_to_pb(spec))
+        return schedule_codec.schedule_from_pb(reply)
 
     async def update_schedule(
         self, schedule: str, spec: ScheduleSpec, fields: Sequence[str] = ()
@@ -140,18 +130,24 @@ class DirectoryCalls:
         """Changes the `fields` of the schedule (see `service.schedules.SCHEDULE_FIELDS`) to
         the spec's; with none, replaces the whole schedule."""
         request = schedules_pb2.UpdateScheduleRequest(
-            schedule=schedule, spec=dc.spec_to_pb(spec), update_mask=FieldMask(paths=list(fields))
+            schedule=schedule,
+            spec=schedule_codec.spec_to_pb(spec),
+            update_mask=FieldMask(paths=list(fields)),
         )
-        return dc.schedule_from_pb(await self._call(self._schedules.UpdateSchedule, request))
+        return schedule_codec.schedule_from_pb(
+            await self._call(self._schedules.UpdateSchedule, request)
+        )
 
     async def get_schedule(self, schedule: str) -> Schedule:
         request = schedules_pb2.GetScheduleRequest(schedule=schedule)
-        return dc.schedule_from_pb(await self._call(self._schedules.GetSchedule, request))
+        return schedule_codec.schedule_from_pb(
+            await self._call(self._schedules.GetSchedule, request)
+        )
 
     async def list_schedules(self, team: str = "") -> list[Schedule]:
         request = schedules_pb2.ListSchedulesRequest(team=team)
         reply = await self._call(self._schedules.ListSchedules, request)
-        return [dc.schedule_from_pb(s) for s in reply.schedules]
+        return [schedule_codec.schedule_from_pb(s) for s in reply.schedules]
 
     async def delete_schedule(self, schedule: str) -> None:
         request = schedules_pb2.DeleteScheduleRequest(schedule=schedule)
@@ -167,13 +163,15 @@ class DirectoryCalls:
             end=timestamp(end),
             rotation=rotation,
         )
-        return dc.override_from_pb(await self._call(self._schedules.AddOverride, request))
+        return schedule_codec.override_from_pb(
+            await self._call(self._schedules.AddOverride, request)
+        )
 
     async def remove_override(self, schedule: str, override_id: str) -> Override | None:
         """None when the override was deleted; the override, now ending, if it had begun."""
         request = schedules_pb2.RemoveOverrideRequest(schedule=schedule, override_id=override_id)
         reply = await self._call(self._schedules.RemoveOverride, request)
-        return dc.override_from_pb(reply.ended) if reply.HasField("ended") else None
+        return schedule_codec.override_from_pb(reply.ended) if reply.HasField("ended") else None
 
     async def list_overrides(
         self, schedule: str, start: datetime | None = None, end: datetime | None = None
@@ -184,7 +182,7 @@ class DirectoryCalls:
         if end is not None:
             request.to.CopyFrom(timestamp(end))
         reply = await self._call(self._schedules.ListOverrides, request)
-        return [dc.override_from_pb(o) for o in reply.overrides]
+        return [schedule_codec.override_from_pb(o) for o in reply.overrides]
 
     async def who_is_on_call(
         self, schedule: str, at: datetime | None = None
@@ -193,7 +191,7 @@ class DirectoryCalls:
         if at is not None:
             request.at.CopyFrom(timestamp(at))
         reply = await self._call(self._schedules.WhoIsOnCall, request)
-        return instant(reply.at), dc.on_call_from_pb(reply.on_call)
+        return instant(reply.at), schedule_codec.on_call_from_pb(reply.on_call)
 
     async def next_on_call(
         self, schedule: str, at: datetime | None = None, *, previous: bool = False
@@ -202,7 +200,7 @@ class DirectoryCalls:
         if at is not None:
             request.at.CopyFrom(timestamp(at))
         method = self._schedules.PreviousOnCall if previous else self._schedules.NextOnCall
-        return dc.change_from_pb(await self._call(method, request))
+        return schedule_codec.change_from_pb(await self._call(method, request))
 
     async def timeline(
         self, schedule: str, start: datetime | None = None, end: datetime | None = None
@@ -213,12 +211,14 @@ class DirectoryCalls:
             getattr(request, "from").CopyFrom(timestamp(start))
         if end is not None:
             request.to.CopyFrom(timestamp(end))
-        return dc.timeline_from_pb(await self._call(self._schedules.GetTimeline, request))
+        return schedule_codec.timeline_from_pb(
+            await self._call(self._schedules.GetTimeline, request)
+        )
 
     async def find_gaps(self, schedule: str, days: int) -> list[tuple[str, str, Timeline]]:
         request = schedules_pb2.FindGapsRequest(schedule=schedule, days=days)
         reply = await self._call(self._schedules.FindGaps, request)
-        return [dc.timeline_from_pb(t) for t in reply.schedules]
+        return [schedule_codec.timeline_from_pb(t) for t in reply.schedules]
 
     async def export_ical(self, schedule: str, user: str = "") -> Calendar:
         request = schedules_pb2.ExportICalendarRequest(schedule=schedule, user=user)

@@ -5,28 +5,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import TypeVar
 
-import grpc
 from google.protobuf.field_mask_pb2 import FieldMask
 
+from clients.calls import Calls
 from protos.tocsin.v1 import escalations_pb2, escalations_pb2_grpc
 from service.api import policy_codec
 from service.escalation.usecases import PolicySpec, RoutingSpec
 from service.paging.planning import PageRecord
 
-Req = TypeVar("Req")
-Resp = TypeVar("Resp")
 
-
-class EscalationCalls:
-    _channel: grpc.aio.Channel
-
-    async def _call(
-        self, method: grpc.aio.UnaryUnaryMultiCallable[Req, Resp], request: Req
-    ) -> Resp:
-        raise NotImplementedError
-
+class EscalationCalls(Calls):
     @functools.cached_property
     def _escalations(self) -> escalations_pb2_grpc.EscalationServiceAsyncStub:
         return escalations_pb2_grpc.EscalationServiceStub(self._channel)

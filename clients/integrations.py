@@ -7,17 +7,13 @@ import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
-import grpc
 from google.protobuf.field_mask_pb2 import FieldMask
 
+from clients.calls import Calls
 from protos.tocsin.v1 import integrations_pb2, integrations_pb2_grpc
-from service.api import codec
+from service.api import integration_codec
 from service.ingest.model import Integration, NewIntegration
-
-Req = TypeVar("Req")
-Resp = TypeVar("Resp")
 
 
 @dataclass(frozen=True)
@@ -50,20 +46,13 @@ class IntegrationKey:
     url_with_key: str
 
 
-class IntegrationCalls:
-    _channel: grpc.aio.Channel
-
-    async def _call(
-        self, method: grpc.aio.UnaryUnaryMultiCallable[Req, Resp], request: Req
-    ) -> Resp:
-        raise NotImplementedError
-
+class IntegrationCalls(Calls):
     @functools.cached_property
     def _integrations(self) -> integrations_pb2_grpc.IntegrationServiceAsyncStub:
         return integrations_pb2_grpc.IntegrationServiceStub(self._channel)
 
     async def create_integration(self, integration: NewIntegration) -> IntegrationKey:
-        request = codec.create_integration_request(integration)
+        request = integration_codec.create_integration_request(integration)
         return _key(await self._call(self._integrations.CreateIntegration, request))
 
     async def list_integrations(self, team: str = "") -> list[IntegrationInfo]:
@@ -92,7 +81,7 @@ class IntegrationCalls:
         stay."""
         request = integrations_pb2.UpdateIntegrationRequest(
             integration=integration,
-            spec=codec.create_integration_request(changes),
+            spec=integration_codec.create_integration_request(changes),
             update_mask=FieldMask(paths=list(fields)),
         )
         return _info(await self._call(self._integrations.UpdateIntegration, request))
@@ -130,7 +119,7 @@ class IntegrationCalls:
 
 
 def _info(message: integrations_pb2.Integration) -> IntegrationInfo:
-    return IntegrationInfo(*codec.integration_from_pb(message))
+    return IntegrationInfo(*integration_codec.integration_from_pb(message))
 
 
 def _key(reply: integrations_pb2.IntegrationKeyResponse) -> IntegrationKey:

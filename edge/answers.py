@@ -8,7 +8,7 @@ from typing import Protocol, TypeVar
 
 import grpc
 
-from clients.client import error_from_rpc
+from clients.calls import error_from_rpc
 from protos.tocsin.v1 import inbound_pb2, inbound_pb2_grpc
 from service.answers.usecases import Inbound, LinkAlert, VoiceAnswer, VoiceOutcome
 

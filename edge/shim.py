@@ -34,7 +34,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, g
 
 from adapters.settings import TwilioSettings
 from app.config import Config, SnsConfig, split_address
-from clients.client import error_from_rpc
+from clients.calls import error_from_rpc
 from edge import guard as http_guard
 from edge.answers import GrpcInbound, InboundPort
 from edge.callbacks import Callbacks
@@ -43,7 +43,7 @@ from edge.sns import signature as sns_signature
 from edge.sns.certificates import CertificateSource, CertificateUnavailableError
 from edge.sns.message import SnsDeliveryError, SnsMessage, TopicArn
 from protos.tocsin.v1 import ingest_pb2, ingest_pb2_grpc, schedules_pb2, schedules_pb2_grpc
-from service.api import codec
+from service.api import integration_codec
 from service.core.clock import Clock
 from service.core.errors import (
     InvalidArgument,
@@ -88,11 +88,13 @@ class GrpcIngest:
         self._metadata = (("authorization", f"Bearer {token}"),)
 
     async def accept_subscription(self, delivery: SnsDelivery, api_key: str) -> bool:
-        pb = codec.delivery_to_pb(delivery, api_key)
+        pb = integration_codec.delivery_to_pb(delivery, api_key)
         return (await self._call(self._stub.AcceptSubscription, pb)).duplicate
 
     async def ingest(self, delivery: SnsDelivery, api_key: str) -> Stored:
-        reply = await self._call(self._stub.IngestSns, codec.delivery_to_pb(delivery, api_key))
+        reply = await self._call(
+            self._stub.IngestSns, integration_codec.delivery_to_pb(delivery, api_key)
+        )
         return Stored(reply.duplicate, reply.tiny_id)
 
     async def _call(

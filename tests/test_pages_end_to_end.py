@@ -19,7 +19,8 @@ from app.config import SnsConfig
 from clients.client import TocsinClient, parse_ref
 from service.alerts.model import NewAlert
 from service.ingest.model import IntegrationType, NewIntegration
-from service.oncall.usecases import RotationSpec, ScheduleSpec
+from service.oncall.rotations import RotationSpec
+from service.oncall.usecases import ScheduleSpec
 from service.paging.planning import PageState
 from service.people.model import Channel, NotificationRule, NotificationStep
 from tests.conftest import Running, serving

@@ -39,7 +39,8 @@ from service.escalation.model import Repeat
 from service.escalation.runs import claim_due_escalations
 from service.escalation.usecases import Policies, PolicySpec, RoutingRuleSpec, RoutingSpec, RuleSpec
 from service.ingest.model import IngestAction, IntegrationType, NewIntegration, SnsDelivery, SnsType
-from service.oncall.usecases import RotationSpec, Schedules, ScheduleSpec
+from service.oncall.rotations import RotationSpec
+from service.oncall.usecases import Schedules, ScheduleSpec
 from service.paging.engine import STEP_CHUNK, Engine, Tick
 from service.paging.notifier import Outcome, Page, SendResult
 from service.paging.planning import PageState

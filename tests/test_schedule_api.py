@@ -14,7 +14,9 @@ import pytest
 from clients.client import TocsinClient
 from service.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from service.oncall.model import OnCall
-from service.oncall.usecases import RotationSpec, ScheduleSpec, parse_restriction
+from service.oncall.restrictions import parse_restriction
+from service.oncall.rotations import RotationSpec
+from service.oncall.usecases import ScheduleSpec
 from tests.conftest import Running
 
 NY = ZoneInfo("America/New_York")

@@ -20,7 +20,9 @@ from clients.cli.parser import Commands
 from clients.cli.schedule_times import typed_time, wall_time
 from service.core.errors import InvalidArgument
 from service.oncall.model import Restriction, Schedule
-from service.oncall.usecases import CUSTOM, KINDS, RotationSpec, ScheduleSpec, parse_restriction
+from service.oncall.restrictions import parse_restriction
+from service.oncall.rotations import CUSTOM, KINDS, RotationSpec
+from service.oncall.usecases import ScheduleSpec
 
 if TYPE_CHECKING:
     from clients.client import TocsinClient

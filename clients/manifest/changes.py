@@ -16,7 +16,7 @@ Call = Callable[[TocsinClient], Awaitable[object]]
 
 
 @dataclass(frozen=True)
-class Step:
+class PlannedCall:
     """One call to the server, and the place in the file it carries out (for errors)."""
 
     path: str
@@ -28,11 +28,11 @@ class Step:
 
 
 @dataclass(frozen=True)
-class Change:
+class PlannedChange:
     """What one object needs: the lines that show it, and the calls that make it so."""
 
     lines: tuple[str, ...]
-    steps: tuple[Step, ...]
+    steps: tuple[PlannedCall, ...]
 
 
 def known(names: Mapping[str, str], name: str, path: str, what: str) -> str:

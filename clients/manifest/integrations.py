@@ -24,7 +24,7 @@ import yaml
 
 from clients.client import TocsinClient
 from clients.manifest import fields
-from clients.manifest.changes import Change, Step, known, show
+from clients.manifest.changes import PlannedCall, PlannedChange, known, show
 from service.core import validation
 from service.core.errors import InvalidArgument
 from service.ingest import rules as integration_rules
@@ -153,10 +153,10 @@ def changes(
     decls: Sequence[IntegrationDecl],
     current: Mapping[str, IntegrationState],
     teams: Mapping[str, str],
-) -> list[Change]:
+) -> list[PlannedChange]:
     """The changes the file's integrations need. `teams`: the canonical team names, of the
     file and the server."""
-    out: list[Change] = []
+    out: list[PlannedChange] = []
     for i, decl in enumerate(decls):
         path = f"integrations[{i}]"
         decl = _named_teams(decl, path, teams)
@@ -184,7 +184,7 @@ def _field_path(request_field: str) -> str:
     return "rules" if request_field == "rules_yaml" else request_field
 
 
-def _create(decl: IntegrationDecl, path: str) -> Change:
+def _create(decl: IntegrationDecl, path: str) -> PlannedChange:
     if decl.type is None:
         raise InvalidArgument(
             f"{path}.type", f"is required for a new integration (one of {', '.join(TYPES)})"
@@ -198,28 +198,28 @@ def _create(decl: IntegrationDecl, path: str) -> Change:
         min_signature_version=decl.min_signature_version or 1,
     )
     create = functools.partial(TocsinClient.create_integration, integration=new)
-    steps = [Step(path, create, shown=True)]
+    steps = [PlannedCall(path, create, shown=True)]
     if decl.rules:
         steps.append(_set_rules(decl, path))
     if decl.enabled is False:  # a new integration is enabled
         steps.append(_switch(decl, path))
-    return Change((f"+ integration {decl.name}",), tuple(steps))
+    return PlannedChange((f"+ integration {decl.name}",), tuple(steps))
 
 
-def _set_rules(decl: IntegrationDecl, path: str) -> Step:
+def _set_rules(decl: IntegrationDecl, path: str) -> PlannedCall:
     call = functools.partial(
         TocsinClient.set_integration_rules,
         integration=decl.name,
         rules_yaml=_rules_text(decl.rules or ()),
     )
-    return Step(path, call, _field_path)
+    return PlannedCall(path, call, _field_path)
 
 
-def _switch(decl: IntegrationDecl, path: str) -> Step:
+def _switch(decl: IntegrationDecl, path: str) -> PlannedCall:
     call = functools.partial(
         TocsinClient.set_integration_enabled, integration=decl.name, enabled=bool(decl.enabled)
     )
-    return Step(path, call)
+    return PlannedCall(path, call)
 
 
 def _same(want: object, have: object) -> bool:
@@ -236,7 +236,7 @@ def _value(value: object) -> str:
     return show(str(value))
 
 
-def _update(decl: IntegrationDecl, path: str, now: IntegrationState) -> Change | None:
+def _update(decl: IntegrationDecl, path: str, now: IntegrationState) -> PlannedChange | None:
     name = now.integration.name
     decl = dataclasses.replace(decl, name=name)
     lines, steps = _field_update(decl, path, now.integration)
@@ -248,12 +248,12 @@ def _update(decl: IntegrationDecl, path: str, now: IntegrationState) -> Change |
         steps.append(_set_rules(decl, path))
     if not steps:
         return None
-    return Change(tuple(f"~ integration {name}: {line}" for line in lines), tuple(steps))
+    return PlannedChange(tuple(f"~ integration {name}: {line}" for line in lines), tuple(steps))
 
 
 def _field_update(
     decl: IntegrationDecl, path: str, now: Integration
-) -> tuple[list[str], list[Step]]:
+) -> tuple[list[str], list[PlannedCall]]:
     """The lines and the one UpdateIntegration call for the fields in UPDATED that differ."""
     have: dict[str, object] = {
         "type": now.type,
@@ -284,7 +284,7 @@ def _field_update(
         changes=changes,
         fields=tuple(fields),
     )
-    return lines, [Step(path, call)]
+    return lines, [PlannedCall(path, call)]
 
 
 def _flag(value: bool) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from clients.manifest import integrations, policies, routing, schedules, teams, users
 from clients.manifest import prune as manifest_prune
-from clients.manifest.changes import Change
+from clients.manifest.changes import PlannedChange
 from clients.manifest.schema import Manifest, ManifestError
 from clients.manifest.state import State
 from service.core.errors import InvalidArgument
@@ -18,7 +18,7 @@ from service.core.errors import InvalidArgument
 @dataclass(frozen=True)
 class Plan:
     file: str
-    changes: tuple[Change, ...] = ()
+    changes: tuple[PlannedChange, ...] = ()
     # What differs but apply cannot change; not changes, so a re-apply still says so.
     warnings: tuple[str, ...] = ()
 
@@ -48,7 +48,7 @@ def plan(manifest: Manifest, state: State, *, prune: bool = False) -> Plan:
     )
     try:
         created, warnings = teams.changes(manifest.teams, state.teams)
-        changes: list[Change | None] = [*created]
+        changes: list[PlannedChange | None] = [*created]
         changes.extend(_people_changes(manifest, state, names))
         changes.extend(_schedule_changes(manifest, state, names))
         changes.extend(_escalation_changes(manifest, state, names))
@@ -67,9 +67,9 @@ def _names(declared: Iterable[str], held: Iterable[str]) -> dict[str, str]:
     return names
 
 
-def _people_changes(manifest: Manifest, state: State, names: _Names) -> list[Change | None]:
+def _people_changes(manifest: Manifest, state: State, names: _Names) -> list[PlannedChange | None]:
     """The users' changes, then the team members': a new user joins a team once made."""
-    changes: list[Change | None] = []
+    changes: list[PlannedChange | None] = []
     for i, user in enumerate(manifest.users):
         current = state.users.get(user.username.lower())
         changes.append(users.change(user, f"users[{i}]", current))
@@ -82,9 +82,11 @@ def _people_changes(manifest: Manifest, state: State, names: _Names) -> list[Cha
     return changes
 
 
-def _schedule_changes(manifest: Manifest, state: State, names: _Names) -> list[Change | None]:
+def _schedule_changes(
+    manifest: Manifest, state: State, names: _Names
+) -> list[PlannedChange | None]:
     """The schedules' changes, then their overrides': an override names a rotation."""
-    changes: list[Change | None] = []
+    changes: list[PlannedChange | None] = []
     for i, schedule in enumerate(manifest.schedules):
         current = state.schedules.get(schedule.name.lower())
         path = f"schedules[{i}]"
@@ -97,7 +99,9 @@ def _schedule_changes(manifest: Manifest, state: State, names: _Names) -> list[C
     return changes
 
 
-def _escalation_changes(manifest: Manifest, state: State, names: _Names) -> list[Change | None]:
+def _escalation_changes(
+    manifest: Manifest, state: State, names: _Names
+) -> list[PlannedChange | None]:
     """The policies' changes, then the routing's: a routing may name only the policies and the
     schedule of its own team, as they will be once the file is applied."""
     owned_schedules = _owned_schedules(manifest, state, names)
@@ -106,7 +110,7 @@ def _escalation_changes(manifest: Manifest, state: State, names: _Names) -> list
         (p.name for p in manifest.policies), (p.name for p in state.policies.values())
     )
     policy_teams = {key: p.team for key, p in state.policies.items()}
-    changes: list[Change | None] = []
+    changes: list[PlannedChange | None] = []
     for i, policy in enumerate(manifest.policies):
         current = state.policies.get(policy.name.lower())
         spec = policies.spec(policy, f"policies[{i}]", current, targets)

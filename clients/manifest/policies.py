@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from clients.cli.arguments import duration_text
 from clients.client import TocsinClient
 from clients.manifest import fields
-from clients.manifest.changes import Change, Step, item_lines, known, value_lines
+from clients.manifest.changes import PlannedCall, PlannedChange, item_lines, known, value_lines
 from service.core import validation
 from service.core.errors import InvalidArgument
 from service.escalation.model import Condition, Repeat, TargetKind
@@ -170,11 +170,11 @@ def _field_path(request_field: str) -> str:
     return request_field
 
 
-def change(spec: PolicySpec, path: str, current: PolicySpec | None) -> Change | None:
+def change(spec: PolicySpec, path: str, current: PolicySpec | None) -> PlannedChange | None:
     """Creating the policy, or updating it whole when anything the file can tell differs."""
     if current is None:
         create = functools.partial(TocsinClient.create_policy, spec=spec)
-        return Change((f"+ policy {spec.name}",), (Step(path, create, _field_path),))
+        return PlannedChange((f"+ policy {spec.name}",), (PlannedCall(path, create, _field_path),))
     lines = value_lines(
         (
             ("team", current.team, spec.team),
@@ -187,9 +187,9 @@ def change(spec: PolicySpec, path: str, current: PolicySpec | None) -> Change | 
     if not lines:  # nothing the file can tell apart
         return None
     update = functools.partial(TocsinClient.update_policy, policy=current.name, spec=spec)
-    return Change(
+    return PlannedChange(
         tuple(f"~ policy {current.name}: {line}" for line in lines),
-        (Step(path, update, _field_path),),
+        (PlannedCall(path, update, _field_path),),
     )
 
 

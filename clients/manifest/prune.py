@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from clients.client import TocsinClient
-from clients.manifest.changes import Change, Step
+from clients.manifest.changes import PlannedCall, PlannedChange
 from service.alerts.model import AlertFilter, AlertQuery
 from service.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from service.escalation.usecases import RoutingSpec
-from service.people.usecases import EMPTY_SLOT
+from service.people.model import EMPTY_SLOT
 from service.teams.model import DEFAULT_TEAM, Team
 
 if TYPE_CHECKING:  # the state is fetched with what prune asks of the server
@@ -224,15 +224,15 @@ def _routing_refs(manifest: Manifest, state: State, cleared: Mapping[str, str]) 
         yield from (_Ref(kind, name, held, path=False) for kind, name in names if name)
 
 
-def deletions(manifest: Manifest, state: State) -> list[Change]:
+def deletions(manifest: Manifest, state: State) -> list[PlannedChange]:
     """The deletions, in the order the server accepts them; refuses a prune that cannot
     finish (see the module's docstring)."""
     doomed = _doomed(manifest, state)
     _check(manifest, state, doomed)
     return [
-        Change(
+        PlannedChange(
             (f"- delete {ONE[kind]} {name}",),
-            (Step(kind, functools.partial(_delete, kind=kind, name=name)),),
+            (PlannedCall(kind, functools.partial(_delete, kind=kind, name=name)),),
         )
         for kind in ORDER
         for name in doomed[kind].values()

@@ -13,12 +13,12 @@ from typing import Any
 
 from clients.client import TocsinClient
 from clients.manifest import fields
-from clients.manifest.changes import Change, Step, item_lines, known, show
+from clients.manifest.changes import PlannedCall, PlannedChange, item_lines, known, show
 from service.core import validation
 from service.core.errors import InvalidArgument
 from service.escalation.usecases import ROUTING_RULES_MAX, RoutingRuleSpec, RoutingSpec
 from service.ingest import rules as conditions
-from service.oncall.usecases import parse_restriction
+from service.oncall.restrictions import parse_restriction
 
 KEYS = ("time_zone", "rules", "default_policy", "default_schedule")
 
@@ -107,7 +107,7 @@ def change(
     teams: Mapping[str, str],
     policies: Owned,
     schedules: Owned,
-) -> Change | None:
+) -> PlannedChange | None:
     """Setting the team's routing, whole, when what the file gives differs from `current`,
     the server's routing by team."""
     team = known(teams, decl.team, f"{path}.team", "team")
@@ -133,12 +133,12 @@ def change(
     return _change(wanted, path, before)
 
 
-def _change(spec: RoutingSpec, path: str, before: RoutingSpec) -> Change | None:
+def _change(spec: RoutingSpec, path: str, before: RoutingSpec) -> PlannedChange | None:
     if spec == before:
         return None
-    step = Step(path, functools.partial(TocsinClient.set_routing, spec=spec))
+    step = PlannedCall(path, functools.partial(TocsinClient.set_routing, spec=spec))
     if before == RoutingSpec(before.team):  # a team without routing has this one
-        return Change((f"+ routing {spec.team}",), (step,))
+        return PlannedChange((f"+ routing {spec.team}",), (step,))
     lines = []
     if before.time_zone != spec.time_zone:
         lines.append(f"time_zone {before.time_zone} -> {spec.time_zone}")
@@ -149,7 +149,7 @@ def _change(spec: RoutingSpec, path: str, before: RoutingSpec) -> Change | None:
     ):
         if old != new:
             lines.append(f"{key} {old or 'none'} -> {new or 'none'}")
-    return Change(tuple(f"~ routing {before.team}: {line}" for line in lines), (step,))
+    return PlannedChange(tuple(f"~ routing {before.team}: {line}" for line in lines), (step,))
 
 
 def _rule_fields(rule: RoutingRuleSpec) -> dict[str, str]:

@@ -12,19 +12,14 @@ from zoneinfo import ZoneInfo
 
 from clients.client import TocsinClient
 from clients.manifest import fields
-from clients.manifest.changes import Change, Step, field_lines, known, value_lines
+from clients.manifest.changes import PlannedCall, PlannedChange, field_lines, known, value_lines
 from service.core.errors import InvalidArgument
 from service.core.wallclock import zone
 from service.oncall.model import Override, Rotation, Schedule
-from service.oncall.usecases import (
-    CUSTOM,
-    ROTATIONS_MAX,
-    RotationSpec,
-    ScheduleSpec,
-    build_rotation,
-    parse_restriction,
-)
-from service.people.usecases import EMPTY_SLOT
+from service.oncall.restrictions import parse_restriction
+from service.oncall.rotations import CUSTOM, RotationSpec, build_rotation
+from service.oncall.usecases import ROTATIONS_MAX, ScheduleSpec
+from service.people.model import EMPTY_SLOT
 
 ROTATION_KEYS = ("length", "unit", "end", "restrictions")
 
@@ -118,7 +113,7 @@ def change(
     current: Schedule | None,
     users: Mapping[str, str],
     teams: Mapping[str, str],
-) -> Change | None:
+) -> PlannedChange | None:
     """Creating the schedule, or updating it whole when anything the file gives differs."""
     team = known(
         teams, decl.team or (current.team_id if current else "default"), f"{path}.team", "team"
@@ -144,7 +139,7 @@ def change(
     )
     if current is None:
         create = functools.partial(TocsinClient.create_schedule, spec=spec)
-        return Change((f"+ schedule {decl.name}",), (Step(path, create),))
+        return PlannedChange((f"+ schedule {decl.name}",), (PlannedCall(path, create),))
     lines = value_lines(
         (
             ("team", current.team_id, team),
@@ -157,8 +152,8 @@ def change(
     if not lines:
         return None
     update = functools.partial(TocsinClient.update_schedule, schedule=current.name, spec=spec)
-    return Change(
-        tuple(f"~ schedule {current.name}: {line}" for line in lines), (Step(path, update),)
+    return PlannedChange(
+        tuple(f"~ schedule {current.name}: {line}" for line in lines), (PlannedCall(path, update),)
     )
 
 
@@ -222,7 +217,7 @@ def override_changes(
     current: Schedule | None,
     overrides: Sequence[Override],
     users: Mapping[str, str],
-) -> list[Change]:
+) -> list[PlannedChange]:
     """Adding the file's overrides that `overrides`, the server's, lacks."""
     name = current.name if current else decl.name
     if decl.rotations is not None:
@@ -255,7 +250,7 @@ def override_changes(
             end=override.end,
             rotation=rotation,
         )
-        out.append(Change((line,), (Step(where, add),)))
+        out.append(PlannedChange((line,), (PlannedCall(where, add),)))
     return out
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from clients.client import TocsinClient
 from clients.manifest import fields
-from clients.manifest.changes import Change, Step, known, show
+from clients.manifest.changes import PlannedCall, PlannedChange, known, show
 from service.core.errors import InvalidArgument
 from service.people.model import MemberRole, TeamMember
 from service.teams.model import Team
@@ -52,9 +52,9 @@ def _member(value: object, path: str) -> TeamMember:
 
 def changes(
     decls: Sequence[TeamDecl], current: Mapping[str, Team]
-) -> tuple[list[Change], list[str]]:
+) -> tuple[list[PlannedChange], list[str]]:
     """The teams to create, and the warnings for descriptions apply cannot change."""
-    out: list[Change] = []
+    out: list[PlannedChange] = []
     warnings: list[str] = []
     for i, team in enumerate(decls):
         now = current.get(team.name.lower())
@@ -62,7 +62,9 @@ def changes(
             create = functools.partial(
                 TocsinClient.create_team, name=team.name, description=team.description or ""
             )
-            out.append(Change((f"+ team {team.name}",), (Step(f"teams[{i}]", create),)))
+            out.append(
+                PlannedChange((f"+ team {team.name}",), (PlannedCall(f"teams[{i}]", create),))
+            )
         elif team.description is not None and team.description != now.description:
             warnings.append(
                 f"teams[{i}].description: differs from team {now.name}'s "
@@ -77,7 +79,7 @@ def member_changes(
     team: str,
     current: Sequence[TeamMember],
     users: Mapping[str, str],
-) -> list[Change]:
+) -> list[PlannedChange]:
     """What makes the team's members exactly `members`."""
     have = {m.username.lower(): m for m in current}
     out = []
@@ -88,18 +90,22 @@ def member_changes(
         call = functools.partial(TocsinClient.set_team_member, team=team, user=user, role=role)
         old = have.get(user.lower())
         if old is None:
-            out.append(Change((f"+ team {team}: member {user} ({role})",), (Step(where, call),)))
+            out.append(
+                PlannedChange(
+                    (f"+ team {team}: member {user} ({role})",), (PlannedCall(where, call),)
+                )
+            )
         elif old.role is not member.role:
             line = f"~ team {team}: member {user} role {old.role.value} -> {role}"
-            out.append(Change((line,), (Step(where, call),)))
+            out.append(PlannedChange((line,), (PlannedCall(where, call),)))
     wanted = {m.username.lower() for m in members}
     for old in current:
         if old.username.lower() not in wanted:
             remove = functools.partial(
                 TocsinClient.remove_team_member, team=team, user=old.username
             )
-            step = Step(f"{path}.members", remove)
-            out.append(Change((f"- team {team}: member {old.username}",), (step,)))
+            step = PlannedCall(f"{path}.members", remove)
+            out.append(PlannedChange((f"- team {team}: member {old.username}",), (step,)))
     return out
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from clients.client import TocsinClient
 from clients.manifest import fields
-from clients.manifest.changes import Change, Step, show
+from clients.manifest.changes import PlannedCall, PlannedChange, show
 from service.core import validation
 from service.core.errors import InvalidArgument
 from service.people import usecases as user_rules
@@ -155,7 +155,7 @@ def _methods(decl: UserDecl, before: User) -> _Methods:
     )
 
 
-def change(decl: UserDecl, path: str, current: User | None) -> Change | None:
+def change(decl: UserDecl, path: str, current: User | None) -> PlannedChange | None:
     """What makes the user match the file: the account, then the contact methods and the
     notification rules. Rules using a method that goes are set aside before it goes."""
     before = current or User("", decl.username)
@@ -179,10 +179,12 @@ def change(decl: UserDecl, path: str, current: User | None) -> Change | None:
     steps.extend(
         _rule_steps(name, path, {k: r for k, r in wanted.items() if getattr(middle, k) != r})
     )
-    return Change(tuple(lines), tuple(steps)) if steps else None
+    return PlannedChange(tuple(lines), tuple(steps)) if steps else None
 
 
-def _account(decl: UserDecl, path: str, current: User | None) -> tuple[list[str], list[Step]]:
+def _account(
+    decl: UserDecl, path: str, current: User | None
+) -> tuple[list[str], list[PlannedCall]]:
     """Creating the user, or updating the full name, time zone and role the file changes."""
     if current is None:
         create = functools.partial(
@@ -192,7 +194,7 @@ def _account(decl: UserDecl, path: str, current: User | None) -> tuple[list[str]
             time_zone=decl.time_zone or "",
             role=decl.role.value if decl.role else "",
         )
-        return [f"+ user {decl.username}"], [Step(path, create)]
+        return [f"+ user {decl.username}"], [PlannedCall(path, create)]
     wanted = {
         "full_name": decl.full_name,
         "time_zone": decl.time_zone,
@@ -216,7 +218,7 @@ def _account(decl: UserDecl, path: str, current: User | None) -> tuple[list[str]
         time_zone=changed.get("time_zone"),
         role=changed.get("role"),
     )
-    return lines, [Step(path, update)]
+    return lines, [PlannedCall(path, update)]
 
 
 def _method_lines(name: str, before: User, methods: _Methods) -> list[str]:
@@ -239,13 +241,13 @@ def _method_lines(name: str, before: User, methods: _Methods) -> list[str]:
     return lines
 
 
-def _method_steps(name: str, path: str, methods: _Methods) -> list[Step]:
+def _method_steps(name: str, path: str, methods: _Methods) -> list[PlannedCall]:
     steps = []
     for m in methods.removed:
         call = functools.partial(
             TocsinClient.remove_contact_method, user=name, contact_method=m.name
         )
-        steps.append(Step(f"{path}.contact_methods", call))
+        steps.append(PlannedCall(f"{path}.contact_methods", call))
     for i, m in methods.added:
         call = functools.partial(
             TocsinClient.add_contact_method,
@@ -254,7 +256,7 @@ def _method_steps(name: str, path: str, methods: _Methods) -> list[Step]:
             address=m.address,
             name=m.name,
         )
-        steps.append(Step(f"{path}.contact_methods[{i}]", call))
+        steps.append(PlannedCall(f"{path}.contact_methods[{i}]", call))
     return steps
 
 
@@ -268,10 +270,12 @@ def _rule_lines(name: str, before: NotificationRules, after: NotificationRules) 
     return lines
 
 
-def _rule_steps(name: str, path: str, rules: Mapping[str, NotificationRule | None]) -> list[Step]:
+def _rule_steps(
+    name: str, path: str, rules: Mapping[str, NotificationRule | None]
+) -> list[PlannedCall]:
     """Setting each kind's rule (None: the default), in the order given."""
     return [
-        Step(
+        PlannedCall(
             f"{path}.notification_rules",
             functools.partial(TocsinClient.set_notification_rule, user=name, kind=kind, rule=rule),
         )

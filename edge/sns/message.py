@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from service.core.validation import TOPIC_ARN
-from service.ingest.model import SnsType
+from service.ingest.model import SNS_MESSAGE_MAX, SnsType
 
-MAX_MESSAGE_BYTES = 256 * 1024  # SNS's limit on a Message
 # The envelope around the largest Message: JSON may spell each byte as a six-character escape.
-MAX_BODY_BYTES = 6 * MAX_MESSAGE_BYTES + 16 * 1024
+MAX_BODY_BYTES = 6 * SNS_MESSAGE_MAX + 16 * 1024
 DEFAULT_MAX_AGE = timedelta(hours=1)
 DEFAULT_MAX_AHEAD = timedelta(minutes=5)
 
@@ -139,8 +138,8 @@ def parse(body: bytes) -> SnsMessage:
         size = _utf8_size(value)
         if size is None:
             raise malformed(f"{key} is not valid Unicode text")
-        if key == "Message" and size > MAX_MESSAGE_BYTES:
-            raise malformed(f"Message is larger than SNS's {MAX_MESSAGE_BYTES} bytes")
+        if key == "Message" and size > SNS_MESSAGE_MAX:
+            raise malformed(f"Message is larger than SNS's {SNS_MESSAGE_MAX} bytes")
         if key != "Message" and _CONTROL.search(value):
             raise malformed(f"{key} must not hold line breaks or control characters")
         fields[key] = value

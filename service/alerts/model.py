@@ -86,6 +86,20 @@ class Alert:
     closed_by: str
 
 
+def named_fields(alert: NewAlert | Alert) -> dict[str, str]:
+    """The fields conditions and templates name, as text: integration rules read them from a
+    delivery's alert, routing conditions from the stored one."""
+    return {
+        "message": alert.message,
+        "alias": alert.alias,
+        "description": alert.description,
+        "entity": alert.entity,
+        "source": alert.source,
+        "priority": alert.priority.name,
+        "tags": ",".join(alert.tags),
+    }
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who made a change, and the note they left with it."""

@@ -11,7 +11,7 @@ import grpc
 from protos.tocsin.v1 import alerts_pb2, alerts_pb2_grpc
 from service.alerts.model import Actor, Transition
 from service.alerts.usecases import ALERTS_PAGE_DEFAULT, ALERTS_PAGE_MAX, Alerts
-from service.api import codec
+from service.api import alert_codec, time_codec
 from service.api.guard import caller
 from service.api.reply_size import fitted
 from service.api.stream_slots import StreamSlots
@@ -37,20 +37,20 @@ class AlertServicer(alerts_pb2_grpc.AlertServiceServicer):
         self, request: alerts_pb2.CreateAlertRequest, context: Context
     ) -> alerts_pb2.CreateAlertResponse:
         result = await self._alerts.create(
-            codec.new_alert_from_pb(request), self._actor(request.user, request.note)
+            alert_codec.new_alert_from_pb(request), self._actor(request.user, request.note)
         )
         (self._metrics.deduplicated if result.deduplicated else self._metrics.created).inc()
         reply = alerts_pb2.CreateAlertResponse(
-            alert=codec.alert_to_pb(result.alert), deduplicated=result.deduplicated
+            alert=alert_codec.alert_to_pb(result.alert), deduplicated=result.deduplicated
         )
         if result.paging is not None:
-            reply.paging.CopyFrom(codec.paging_to_pb(result.paging))
+            reply.paging.CopyFrom(alert_codec.paging_to_pb(result.paging))
         return reply
 
     async def GetAlert(
         self, request: alerts_pb2.GetAlertRequest, context: Context
     ) -> alerts_pb2.Alert:
-        return codec.alert_to_pb(await self._alerts.get(codec.ref_from_pb(request.ref)))
+        return alert_codec.alert_to_pb(await self._alerts.get(alert_codec.ref_from_pb(request.ref)))
 
     async def ListAlerts(
         self, request: alerts_pb2.ListAlertsRequest, context: Context
@@ -59,7 +59,9 @@ class AlertServicer(alerts_pb2_grpc.AlertServiceServicer):
             request.page_size, default=ALERTS_PAGE_DEFAULT, maximum=ALERTS_PAGE_MAX
         )
         alerts, token = await fitted(
-            lambda n: self._alerts.list(codec.query_from_pb(request, n)), codec.alert_to_pb, size
+            lambda n: self._alerts.list(alert_codec.query_from_pb(request, n)),
+            alert_codec.alert_to_pb,
+            size,
         )
         return alerts_pb2.ListAlertsResponse(alerts=alerts, next_page_token=token)
 
@@ -67,82 +69,82 @@ class AlertServicer(alerts_pb2_grpc.AlertServiceServicer):
         self, request: alerts_pb2.AlertActionRequest, context: Context
     ) -> alerts_pb2.AlertActionResponse:
         actor = self._actor(request.user, request.note)
-        return _reply(await self._alerts.acknowledge(codec.ref_from_pb(request.ref), actor))
+        return _reply(await self._alerts.acknowledge(alert_codec.ref_from_pb(request.ref), actor))
 
     async def UnacknowledgeAlert(
         self, request: alerts_pb2.AlertActionRequest, context: Context
     ) -> alerts_pb2.AlertActionResponse:
         actor = self._actor(request.user, request.note)
-        return _reply(await self._alerts.unacknowledge(codec.ref_from_pb(request.ref), actor))
+        return _reply(await self._alerts.unacknowledge(alert_codec.ref_from_pb(request.ref), actor))
 
     async def CloseAlert(
         self, request: alerts_pb2.AlertActionRequest, context: Context
     ) -> alerts_pb2.AlertActionResponse:
         actor = self._actor(request.user, request.note)
-        return _reply(await self._alerts.close(codec.ref_from_pb(request.ref), actor))
+        return _reply(await self._alerts.close(alert_codec.ref_from_pb(request.ref), actor))
 
     async def SnoozeAlert(
         self, request: alerts_pb2.SnoozeAlertRequest, context: Context
     ) -> alerts_pb2.AlertActionResponse:
         end: datetime | timedelta
         if request.HasField("until"):
-            end = codec.instant(request.until, "until")
+            end = time_codec.instant(request.until, "until")
         elif request.HasField("duration"):
-            end = codec.span(request.duration, "duration", validation.SNOOZE_MAX)
+            end = time_codec.span(request.duration, "duration", validation.SNOOZE_MAX)
         else:
             raise InvalidArgument("until", "give the end of the snooze (until or duration)")
         actor = self._actor(request.user, request.note)
-        return _reply(await self._alerts.snooze(codec.ref_from_pb(request.ref), end, actor))
+        return _reply(await self._alerts.snooze(alert_codec.ref_from_pb(request.ref), end, actor))
 
     async def AddNote(
         self, request: alerts_pb2.AlertActionRequest, context: Context
     ) -> alerts_pb2.AlertActionResponse:
         actor = self._actor(request.user, request.note)
-        return _reply(await self._alerts.add_note(codec.ref_from_pb(request.ref), actor))
+        return _reply(await self._alerts.add_note(alert_codec.ref_from_pb(request.ref), actor))
 
     async def AddTags(
         self, request: alerts_pb2.TagsRequest, context: Context
     ) -> alerts_pb2.AlertActionResponse:
         actor = self._actor(request.user, request.note)
-        ref = codec.ref_from_pb(request.ref)
+        ref = alert_codec.ref_from_pb(request.ref)
         return _reply(await self._alerts.add_tags(ref, request.tags, actor))
 
     async def RemoveTags(
         self, request: alerts_pb2.TagsRequest, context: Context
     ) -> alerts_pb2.AlertActionResponse:
         actor = self._actor(request.user, request.note)
-        ref = codec.ref_from_pb(request.ref)
+        ref = alert_codec.ref_from_pb(request.ref)
         return _reply(await self._alerts.remove_tags(ref, request.tags, actor))
 
     async def AddDetails(
         self, request: alerts_pb2.AddDetailsRequest, context: Context
     ) -> alerts_pb2.AlertActionResponse:
         actor = self._actor(request.user, request.note)
-        ref = codec.ref_from_pb(request.ref)
+        ref = alert_codec.ref_from_pb(request.ref)
         return _reply(await self._alerts.add_details(ref, request.details, actor))
 
     async def RemoveDetails(
         self, request: alerts_pb2.RemoveDetailsRequest, context: Context
     ) -> alerts_pb2.AlertActionResponse:
         actor = self._actor(request.user, request.note)
-        ref = codec.ref_from_pb(request.ref)
+        ref = alert_codec.ref_from_pb(request.ref)
         return _reply(await self._alerts.remove_details(ref, request.keys, actor))
 
     async def UpdatePriority(
         self, request: alerts_pb2.UpdatePriorityRequest, context: Context
     ) -> alerts_pb2.AlertActionResponse:
         actor = self._actor(request.user, request.note)
-        ref = codec.ref_from_pb(request.ref)
-        priority = codec.priority(request.priority, "priority")
+        ref = alert_codec.ref_from_pb(request.ref)
+        priority = alert_codec.priority(request.priority, "priority")
         return _reply(await self._alerts.update_priority(ref, priority, actor))
 
     async def ListAlertActivity(
         self, request: alerts_pb2.ListAlertActivityRequest, context: Context
     ) -> alerts_pb2.ListAlertActivityResponse:
-        ref = codec.ref_from_pb(request.ref)
+        ref = alert_codec.ref_from_pb(request.ref)
         entries, token = await fitted(
             lambda n: self._alerts.activity(ref, n, request.page_token),
-            codec.entry_to_pb,
+            alert_codec.entry_to_pb,
             request.page_size,  # 0 (the default size) until a page must shrink
         )
         return alerts_pb2.ListAlertActivityResponse(entries=entries, next_page_token=token)
@@ -154,10 +156,10 @@ class AlertServicer(alerts_pb2_grpc.AlertServiceServicer):
         after = validation.sequence_number("resume_cursor", cursor) if cursor else None
         with self._streams.taken(caller().id):
             async for event in self._alerts.watch(after, request.team):
-                yield codec.event_to_pb(event)
+                yield alert_codec.event_to_pb(event)
 
 
 def _reply(transition: Transition) -> alerts_pb2.AlertActionResponse:
     return alerts_pb2.AlertActionResponse(
-        alert=codec.alert_to_pb(transition.alert), changed=transition.changed
+        alert=alert_codec.alert_to_pb(transition.alert), changed=transition.changed
     )

@@ -9,23 +9,23 @@ import grpc
 from protos.tocsin.v1 import escalations_pb2, escalations_pb2_grpc
 from service.alerts.usecases import Alerts
 from service.api import policy_codec
-from service.api.codec import parse_ref
+from service.api.alert_codec import parse_ref
 from service.api.guard import audit
-from service.db.store import Store
 from service.escalation.model import Policy, Routing
 from service.escalation.usecases import Policies
+from service.teams.usecases import Teams
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class EscalationServicer(escalations_pb2_grpc.EscalationServiceServicer):
-    def __init__(self, policies: Policies, alerts: Alerts, store: Store) -> None:
+    def __init__(self, policies: Policies, alerts: Alerts, teams: Teams) -> None:
         self._policies = policies
         self._alerts = alerts
-        self._store = store
+        self._teams = teams
 
     async def _shown(self, policy: Policy) -> escalations_pb2.Policy:
-        team = await self._store.get_team(policy.team_id)
+        team = await self._teams.get(policy.team_id)
         return policy_codec.policy_to_pb(policy, team.name)
 
     async def CreatePolicy(
@@ -43,7 +43,7 @@ class EscalationServicer(escalations_pb2_grpc.EscalationServiceServicer):
     async def ListPolicies(
         self, request: escalations_pb2.ListPoliciesRequest, context: Context
     ) -> escalations_pb2.ListPoliciesResponse:
-        teams = {t.id: t.name for t in await self._store.list_teams()}
+        teams = {t.id: t.name for t in await self._teams.list()}
         return escalations_pb2.ListPoliciesResponse(
             policies=[
                 policy_codec.policy_to_pb(p, teams.get(p.team_id, p.team_id))
@@ -68,10 +68,7 @@ class EscalationServicer(escalations_pb2_grpc.EscalationServiceServicer):
         return escalations_pb2.DeletePolicyResponse()
 
     async def _routing_shown(self, routing: Routing) -> escalations_pb2.TeamRouting:
-        names = {t.id: t.name for t in await self._store.list_teams()}
-        names.update({p.id: p.name for p in await self._store.list_policies("")})
-        names.update({s.id: s.name for s in await self._store.list_schedules("")})
-        return policy_codec.routing_to_pb(routing, names)
+        return policy_codec.routing_to_pb(routing, await self._policies.routing_names())
 
     async def SetTeamRouting(
         self, request: escalations_pb2.TeamRouting, context: Context
@@ -97,5 +94,5 @@ class EscalationServicer(escalations_pb2_grpc.EscalationServiceServicer):
         self, request: escalations_pb2.ListPagesRequest, context: Context
     ) -> escalations_pb2.ListPagesResponse:
         alert = await self._alerts.get(parse_ref(request.alert))
-        pages = await self._store.list_pages(alert.id)
+        pages = await self._policies.pages(alert.id)
         return escalations_pb2.ListPagesResponse(pages=[policy_codec.page_to_pb(p) for p in pages])

@@ -20,17 +20,9 @@ from typing import Any, TypeVar, cast
 
 import grpc
 
+from service.api.status_codes import ERROR_CODES
 from service.core.errors import (
-    AlreadyExists,
-    DeadlineExceeded,
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-    PermissionDenied,
-    ResourceExhausted,
-    TocsinError,
     Unauthenticated,
-    Unavailable,
 )
 from service.core.metrics import RpcMetrics
 from service.tokens.model import TokenInfo
@@ -43,18 +35,6 @@ S = TypeVar("S")
 Context = grpc.aio.ServicerContext[Any, Any]
 UnaryMethod = Callable[[Any, Context], Awaitable[Any]]
 StreamMethod = Callable[[Any, Context], AsyncIterator[Any]]
-
-_CODES: tuple[tuple[type[TocsinError], grpc.StatusCode], ...] = (
-    (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
-    (NotFound, grpc.StatusCode.NOT_FOUND),
-    (AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
-    (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
-    (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
-    (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
-    (DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
-    (ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
-    (Unavailable, grpc.StatusCode.UNAVAILABLE),
-)
 
 # The verified token of the call being handled. A context variable is per task, and gRPC runs
 # each call in its own task, so this is request-scoped, not shared state.
@@ -90,7 +70,7 @@ MAX_STATUS_MESSAGE = 1000
 
 
 def status_of(exc: Exception) -> tuple[grpc.StatusCode, str]:
-    for kind, code in _CODES:
+    for kind, code in ERROR_CODES:
         if isinstance(exc, kind):
             return code, _cut(str(exc))
     return grpc.StatusCode.INTERNAL, "internal error; the server log has the details"

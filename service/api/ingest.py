@@ -7,7 +7,7 @@ from typing import Any
 import grpc
 
 from protos.tocsin.v1 import ingest_pb2, ingest_pb2_grpc
-from service.api import codec
+from service.api import integration_codec
 from service.ingest.usecases import Ingest
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -20,13 +20,15 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     async def AcceptSubscription(
         self, request: ingest_pb2.SnsDelivery, context: Context
     ) -> ingest_pb2.AcceptSubscriptionResponse:
-        duplicate = await self._ingest.accept_subscription(*codec.delivery_from_pb(request))
+        duplicate = await self._ingest.accept_subscription(
+            *integration_codec.delivery_from_pb(request)
+        )
         return ingest_pb2.AcceptSubscriptionResponse(duplicate=duplicate)
 
     async def IngestSns(
         self, request: ingest_pb2.SnsDelivery, context: Context
     ) -> ingest_pb2.IngestSnsResponse:
-        result = await self._ingest.ingest(*codec.delivery_from_pb(request))
+        result = await self._ingest.ingest(*integration_codec.delivery_from_pb(request))
         reply = ingest_pb2.IngestSnsResponse(
             duplicate=result.duplicate, deduplicated=result.deduplicated
         )

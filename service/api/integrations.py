@@ -9,7 +9,7 @@ import grpc
 
 from protos.tocsin.v1 import integrations_pb2, integrations_pb2_grpc
 from service.alerts import lifecycle
-from service.api import codec
+from service.api import integration_codec
 from service.api.guard import audit
 from service.ingest.integrations import Integrations
 from service.ingest.model import Integration, IntegrationType, NewIntegration
@@ -22,7 +22,7 @@ class IntegrationServicer(integrations_pb2_grpc.IntegrationServiceServicer):
         self._integrations = integrations
 
     def _pb(self, integration: Integration) -> integrations_pb2.Integration:
-        return codec.integration_to_pb(integration, self._integrations.url(integration))
+        return integration_codec.integration_to_pb(integration, self._integrations.url(integration))
 
     def _with_key(
         self, integration: Integration, key: str
@@ -36,7 +36,9 @@ class IntegrationServicer(integrations_pb2_grpc.IntegrationServiceServicer):
     async def CreateIntegration(
         self, request: integrations_pb2.CreateIntegrationRequest, context: Context
     ) -> integrations_pb2.IntegrationKeyResponse:
-        integration, key = await self._integrations.create(codec.new_integration_from_pb(request))
+        integration, key = await self._integrations.create(
+            integration_codec.new_integration_from_pb(request)
+        )
         audit("integration created", integration=integration.name, integration_id=integration.id)
         return self._with_key(integration, key)
 
@@ -82,7 +84,9 @@ class IntegrationServicer(integrations_pb2_grpc.IntegrationServiceServicer):
         changes = NewIntegration(
             name=spec.name,
             # Read only when it is to change: unset in a request that leaves it alone.
-            type=codec.integration_type(spec.type) if "type" in fields else IntegrationType.SNS,
+            type=integration_codec.integration_type(spec.type)
+            if "type" in fields
+            else IntegrationType.SNS,
             team=spec.team,
             assignee_team=spec.assignee_team,
             topic_arns=tuple(spec.topic_arns),

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import timedelta
-
-from google.protobuf.duration_pb2 import Duration
 
 from protos.tocsin.v1 import escalations_pb2
-from service.api.codec import instant, span, timestamp
+from service.api.time_codec import duration, instant, span, timestamp
 from service.core import loader, validation
 from service.core.errors import InvalidArgument
 from service.escalation.model import Policy, Repeat, Routing
@@ -25,12 +22,6 @@ from service.paging.planning import PageRecord, PageState
 from service.people.model import Channel
 
 WHEN_JSON_MAX = 20_000  # characters of one routing rule's condition
-
-
-def duration(delta: timedelta) -> Duration:
-    message = Duration()
-    message.FromTimedelta(delta)
-    return message
 
 
 def policy_to_pb(policy: Policy, team: str) -> escalations_pb2.Policy:

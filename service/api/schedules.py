@@ -1,5 +1,5 @@
 """ScheduleService over gRPC: users travel as usernames, stored as ids (see
-`service.api.directory_codec`)."""
+`service.api.schedule_codec`)."""
 
 from __future__ import annotations
 
@@ -11,34 +11,36 @@ from urllib.parse import quote
 import grpc
 
 from protos.tocsin.v1 import schedules_pb2, schedules_pb2_grpc
-from service.api import directory_codec as dc
-from service.api.codec import optional_instant, timestamp
+from service.api import schedule_codec
 from service.api.guard import audit
+from service.api.time_codec import optional_instant, timestamp
 from service.core import validation
 from service.core.errors import InvalidArgument
-from service.db.store import Store
 from service.oncall.model import Schedule
 from service.oncall.usecases import Schedules
+from service.teams.usecases import Teams
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class ScheduleServicer(schedules_pb2_grpc.ScheduleServiceServicer):
-    def __init__(self, schedules: Schedules, store: Store, base_url: Callable[[], str]) -> None:
+    def __init__(self, schedules: Schedules, teams: Teams, base_url: Callable[[], str]) -> None:
         """`base_url` gives the public HTTP address the iCalendar links start with."""
         self._schedules = schedules
-        self._store = store
+        self._teams = teams
         self._base_url = base_url
 
     async def _shown(self, schedule: Schedule) -> schedules_pb2.Schedule:
-        team = await self._store.get_team(schedule.team_id)
+        team = await self._teams.get(schedule.team_id)
         names = await self._schedules.names()
-        return dc.schedule_to_pb(dc.named_schedule(schedule, names, team.name))
+        return schedule_codec.schedule_to_pb(
+            schedule_codec.named_schedule(schedule, names, team.name)
+        )
 
     async def CreateSchedule(
         self, request: schedules_pb2.CreateScheduleRequest, context: Context
     ) -> schedules_pb2.Schedule:
-        schedule = await self._schedules.create(dc.spec_from_pb(request))
+        schedule = await self._schedules.create(schedule_codec.spec_from_pb(request))
         audit("schedule created", schedule=schedule.name, schedule_id=schedule.id)
         return await self._shown(schedule)
 
@@ -51,10 +53,12 @@ class ScheduleServicer(schedules_pb2_grpc.ScheduleServiceServicer):
         self, request: schedules_pb2.ListSchedulesRequest, context: Context
     ) -> schedules_pb2.ListSchedulesResponse:
         names = await self._schedules.names()
-        teams = {team.id: team.name for team in await self._store.list_teams()}
+        teams = {team.id: team.name for team in await self._teams.list()}
         return schedules_pb2.ListSchedulesResponse(
             schedules=[
-                dc.schedule_to_pb(dc.named_schedule(s, names, teams.get(s.team_id, s.team_id)))
+                schedule_codec.schedule_to_pb(
+                    schedule_codec.named_schedule(s, names, teams.get(s.team_id, s.team_id))
+                )
                 for s in await self._schedules.list(request.team)
             ]
         )
@@ -63,7 +67,7 @@ class ScheduleServicer(schedules_pb2_grpc.ScheduleServiceServicer):
         self, request: schedules_pb2.UpdateScheduleRequest, context: Context
     ) -> schedules_pb2.Schedule:
         schedule = await self._schedules.update(
-            request.schedule, dc.spec_from_pb(request.spec), request.update_mask.paths
+            request.schedule, schedule_codec.spec_from_pb(request.spec), request.update_mask.paths
         )
         audit("schedule updated", schedule=schedule.name, schedule_id=schedule.id)
         return await self._shown(schedule)
@@ -87,7 +91,9 @@ class ScheduleServicer(schedules_pb2_grpc.ScheduleServiceServicer):
         )
         audit("override added", schedule=request.schedule, override=override.id)
         names = await self._schedules.names()
-        return dc.override_to_pb(dc.named_override(override, names, request.schedule))
+        return schedule_codec.override_to_pb(
+            schedule_codec.named_override(override, names, request.schedule)
+        )
 
     async def RemoveOverride(
         self, request: schedules_pb2.RemoveOverrideRequest, context: Context
@@ -98,7 +104,9 @@ class ScheduleServicer(schedules_pb2_grpc.ScheduleServiceServicer):
             return schedules_pb2.RemoveOverrideResponse()
         names = await self._schedules.names()
         return schedules_pb2.RemoveOverrideResponse(
-            ended=dc.override_to_pb(dc.named_override(ended, names, request.schedule))
+            ended=schedule_codec.override_to_pb(
+                schedule_codec.named_override(ended, names, request.schedule)
+            )
         )
 
     async def ListOverrides(
@@ -112,7 +120,10 @@ class ScheduleServicer(schedules_pb2_grpc.ScheduleServiceServicer):
         names = await self._schedules.names()
         return schedules_pb2.ListOverridesResponse(
             overrides=[
-                dc.override_to_pb(dc.named_override(o, names, request.schedule)) for o in found
+                schedule_codec.override_to_pb(
+                    schedule_codec.named_override(o, names, request.schedule)
+                )
+                for o in found
             ]
         )
 
@@ -124,14 +135,14 @@ class ScheduleServicer(schedules_pb2_grpc.ScheduleServiceServicer):
         entries = await self._schedules.on_call(request.schedule, when)
         names = await self._schedules.names()
         return schedules_pb2.WhoIsOnCallResponse(
-            at=timestamp(when), on_call=dc.on_call_to_pb(entries, names)
+            at=timestamp(when), on_call=schedule_codec.on_call_to_pb(entries, names)
         )
 
     async def NextOnCall(
         self, request: schedules_pb2.OnCallChangeRequest, context: Context
     ) -> schedules_pb2.OnCallChangeResponse:
         change = await self._schedules.next_on_call(request.schedule, _time(request, "at"))
-        return dc.change_to_pb(change, await self._schedules.names())
+        return schedule_codec.change_to_pb(change, await self._schedules.names())
 
     async def PreviousOnCall(
         self, request: schedules_pb2.OnCallChangeRequest, context: Context
@@ -139,7 +150,7 @@ class ScheduleServicer(schedules_pb2_grpc.ScheduleServiceServicer):
         change = await self._schedules.next_on_call(
             request.schedule, _time(request, "at"), previous=True
         )
-        return dc.change_to_pb(change, await self._schedules.names())
+        return schedule_codec.change_to_pb(change, await self._schedules.names())
 
     async def GetTimeline(
         self, request: schedules_pb2.GetTimelineRequest, context: Context
@@ -147,7 +158,9 @@ class ScheduleServicer(schedules_pb2_grpc.ScheduleServiceServicer):
         schedule, line = await self._schedules.timeline(
             request.schedule, _time(request, "from"), _time(request, "to")
         )
-        return dc.timeline_to_pb(schedule, dc.named_timeline(line, await self._schedules.names()))
+        return schedule_codec.timeline_to_pb(
+            schedule, schedule_codec.named_timeline(line, await self._schedules.names())
+        )
 
     async def FindGaps(
         self, request: schedules_pb2.FindGapsRequest, context: Context
@@ -155,7 +168,10 @@ class ScheduleServicer(schedules_pb2_grpc.ScheduleServiceServicer):
         found = await self._schedules.gaps(request.schedule, request.days)
         names = await self._schedules.names()
         return schedules_pb2.FindGapsResponse(
-            schedules=[dc.timeline_to_pb(s, dc.named_timeline(line, names)) for s, line in found]
+            schedules=[
+                schedule_codec.timeline_to_pb(s, schedule_codec.named_timeline(line, names))
+                for s, line in found
+            ]
         )
 
     def _feed_url(self, schedule: Schedule, user: str) -> str:

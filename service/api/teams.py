@@ -8,9 +8,9 @@ from typing import Any
 import grpc
 
 from protos.tocsin.v1 import teams_pb2, teams_pb2_grpc
-from service.api import codec
-from service.api.directory_codec import member_to_pb
+from service.api import team_codec
 from service.api.guard import audit
+from service.api.people_codec import member_to_pb
 from service.teams.usecases import Teams
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -25,23 +25,23 @@ class TeamServicer(teams_pb2_grpc.TeamServiceServicer):
     ) -> teams_pb2.Team:
         team = await self._teams.create(request.name, request.description)
         audit("team created", team=team.name, team_id=team.id)
-        return codec.team_to_pb(team)
+        return team_codec.team_to_pb(team)
 
     async def ListTeams(
         self, request: teams_pb2.ListTeamsRequest, context: Context
     ) -> teams_pb2.ListTeamsResponse:
         teams = await self._teams.list()
-        return teams_pb2.ListTeamsResponse(teams=[codec.team_to_pb(team) for team in teams])
+        return teams_pb2.ListTeamsResponse(teams=[team_codec.team_to_pb(team) for team in teams])
 
     async def GetTeam(self, request: teams_pb2.GetTeamRequest, context: Context) -> teams_pb2.Team:
-        return codec.team_to_pb(await self._teams.get(request.team))
+        return team_codec.team_to_pb(await self._teams.get(request.team))
 
     async def RenameTeam(
         self, request: teams_pb2.RenameTeamRequest, context: Context
     ) -> teams_pb2.Team:
         team = await self._teams.rename(request.team, request.new_name)
         audit("team renamed", team=team.name, team_id=team.id, was=request.team)
-        return codec.team_to_pb(team)
+        return team_codec.team_to_pb(team)
 
     async def DeleteTeam(
         self, request: teams_pb2.DeleteTeamRequest, context: Context

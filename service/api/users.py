@@ -7,8 +7,8 @@ from typing import Any
 import grpc
 
 from protos.tocsin.v1 import users_pb2, users_pb2_grpc
-from service.api.directory_codec import rule_from_pb, user_to_pb
 from service.api.guard import audit
+from service.api.people_codec import rule_from_pb, user_to_pb
 from service.people.usecases import Users
 
 Context = grpc.aio.ServicerContext[Any, Any]

@@ -34,12 +34,12 @@ from service.alerts.model import (
 from service.alerts.sql import SQLAlerts, alert_from, alert_row, insert_activity
 from service.alerts.store import AlertEdit
 from service.answers.sql import SQLInbound
-from service.core.database import Db, lock_referenced
-from service.core.errors import FailedPrecondition, InvalidArgument
-from service.db.sql_directory import SQLDirectory
+from service.core.database import Db
+from service.core.errors import InvalidArgument
+from service.db.references import SQLReferences
 from service.escalation.responders import resolve_responders
 from service.escalation.runs import ENGINE, SQLEscalations, react_to_change, start_escalation
-from service.escalation.sql import SQLPolicies, refuse_if_paged
+from service.escalation.sql import SQLPolicies
 from service.ingest import rules
 from service.ingest import sql as ingest_sql
 from service.ingest.model import (
@@ -50,9 +50,10 @@ from service.ingest.model import (
     SnsDelivery,
 )
 from service.ingest.sql import SQLIntegrations
+from service.oncall.sql import SQLSchedules
 from service.paging.sql import SQLPages
+from service.people.sql import SQLPeople
 from service.teams.model import DEFAULT_TEAM
-from service.teams.owners import team_row
 from service.teams.sql import SQLTeams
 from service.tokens.sql import SQLTokens
 
@@ -64,7 +65,9 @@ class SQLStore(
     SQLTeams,
     SQLIntegrations,
     SQLTokens,
-    SQLDirectory,
+    SQLPeople,
+    SQLSchedules,
+    SQLReferences,
     SQLPolicies,
     SQLEscalations,
     SQLPages,
@@ -112,40 +115,6 @@ class SQLStore(
         transition = step(before)
         _write_transition(conn, before, transition, actor, now)
         return transition
-
-    # Teams, whatever else refers to them
-
-    async def delete_team(self, team: str) -> None:
-        def job(conn: Db) -> None:
-            row = team_row(conn, team, "team")
-            if row["id"] == DEFAULT_TEAM:
-                raise FailedPrecondition("the default team cannot be deleted")
-            lock_referenced(conn, "teams", row["id"])
-            alerts = conn.execute(
-                "SELECT COUNT(*) FROM alerts WHERE team_id = ?", (row["id"],)
-            ).fetchone()[0]
-            integrations = conn.execute(
-                "SELECT COUNT(*) FROM integrations WHERE team_id = ? OR assignee_team_id = ?",
-                (row["id"], row["id"]),
-            ).fetchone()[0]
-            schedules = conn.execute(
-                "SELECT COUNT(*) FROM schedules WHERE team_id = ?", (row["id"],)
-            ).fetchone()[0]
-            policies = conn.execute(
-                "SELECT COUNT(*) FROM escalation_policies WHERE team_id = ?", (row["id"],)
-            ).fetchone()[0]
-            if alerts or integrations or schedules or policies:
-                raise FailedPrecondition(
-                    f"team {row['name']!r} still has {alerts} alert(s), {integrations} "
-                    f"integration(s), {schedules} schedule(s) and {policies} escalation "
-                    "policy(ies); it can be deleted only when nothing belongs to it"
-                )
-            refuse_if_paged(conn, row["id"], f"team {row['name']!r}")
-            conn.execute("DELETE FROM team_routing WHERE team_id = ?", (row["id"],))
-            conn.execute("DELETE FROM team_members WHERE team_id = ?", (row["id"],))
-            conn.execute("DELETE FROM teams WHERE id = ?", (row["id"],))
-
-        await self._claim(job)
 
     # SNS deliveries, which write alerts
 

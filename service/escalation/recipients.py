@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from service.alerts.model import Alert
+from service.alerts.model import Alert, named_fields
 from service.core.wallclock import zone
 from service.escalation.model import EscalationRule, Policy, Routing, Target, TargetKind
 from service.ingest import rules as conditions
@@ -105,13 +105,7 @@ def alert_fields(alert: Alert) -> dict[str, str]:
     """The fields routing conditions read: those integration rules know, plus tags and
     details by key."""
     fields = {
-        "message": alert.message,
-        "alias": alert.alias,
-        "description": alert.description,
-        "entity": alert.entity,
-        "source": alert.source,
-        "priority": alert.priority.name,
-        "tags": ",".join(alert.tags),
+        **named_fields(alert),
         "team": alert.owner_team,
         "integration": alert.integration,
     }

@@ -26,8 +26,10 @@ from service.escalation.model import (
 )
 from service.escalation.store import EscalationStore
 from service.ingest import rules as conditions
+from service.oncall.restrictions import RESTRICTIONS_MAX, parse_restriction
 from service.oncall.store import ScheduleStore
-from service.oncall.usecases import RESTRICTIONS_MAX, parse_restriction
+from service.paging.planning import PageRecord
+from service.paging.store import PagingStore
 from service.people.store import PeopleStore
 from service.teams.store import TeamStore
 
@@ -119,9 +121,9 @@ def check_repeat(repeat: Repeat | None) -> Repeat | None:
     return repeat
 
 
-class PoliciesPorts(EscalationStore, ScheduleStore, TeamStore, PeopleStore, Protocol):
-    """What `Policies` reads and writes: policies and routing, and the users, teams and
-    schedules they page."""
+class PoliciesPorts(EscalationStore, ScheduleStore, TeamStore, PeopleStore, PagingStore, Protocol):
+    """What `Policies` reads and writes: policies and routing, the users, teams and
+    schedules they page, and the ledger of the pages they planned."""
 
 
 class Policies:
@@ -312,8 +314,20 @@ class Policies:
         validation.reference("team", team)
         return await self._store.get_routing(team)
 
+    async def routing_names(self) -> dict[str, str]:
+        """Team, policy and schedule names by id, for showing a routing, which stores each
+        of them by id."""
+        names = {t.id: t.name for t in await self._store.list_teams()}
+        names.update({p.id: p.name for p in await self._store.list_policies("")})
+        names.update({s.id: s.name for s in await self._store.list_schedules("")})
+        return names
+
     async def escalate_now(self, alert_id: str) -> None:
         if not alert_id:
             raise InvalidArgument("alert", "is required")
         if not await self._store.escalate_now(alert_id, self._clock.now()):
             raise FailedPrecondition("the alert's escalation has nothing left to do")
+
+    async def pages(self, alert_id: str) -> Sequence[PageRecord]:
+        """The pages the alert's escalation planned, as the ledger records them."""
+        return await self._store.list_pages(alert_id)

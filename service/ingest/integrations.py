@@ -17,7 +17,7 @@ from service.core.errors import InvalidArgument
 from service.core.ids import new_uuid
 from service.ingest import rules
 from service.ingest import sns as sns_alerts
-from service.ingest.model import Integration, NewIntegration, SnsDelivery, SnsType
+from service.ingest.model import SNS_MESSAGE_MAX, Integration, NewIntegration, SnsDelivery, SnsType
 from service.ingest.store import IntegrationStore
 from service.tokens.usecases import hash_secret
 
@@ -125,7 +125,7 @@ class Integrations:
 
     async def test_rules(self, integration: str, message: str, subject: str) -> rules.Decision:
         """What the integration's rules would do with this message; nothing is stored."""
-        validation.text("message", message, 256 * 1024, required=True)
+        validation.text("message", message, SNS_MESSAGE_MAX, required=True)
         validation.text("subject", subject, 1_000)
         found = await self.get(integration)
         text = await self._store.get_integration_rules(found.id)

@@ -8,6 +8,10 @@ from datetime import datetime
 
 from service.alerts.model import Alert, NewAlert
 
+# Amazon SNS's limit on a message (256 KiB): the edge refuses a larger body, and the service a
+# larger message, however it arrives.
+SNS_MESSAGE_MAX = 256 * 1024
+
 
 class IntegrationType(enum.Enum):
     CLOUDTRAIL = "cloudtrail"

@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from service.alerts.model import NewAlert, Priority
+from service.alerts.model import NewAlert, Priority, named_fields
 from service.core import loader
 from service.core.errors import InvalidArgument
 from service.ingest import fitting, patterns, templates
@@ -191,16 +191,7 @@ def _check_template_field(where: str, key: str, value: object) -> None:
 
 def fields_of(alert: NewAlert) -> dict[str, str]:
     """What conditions and templates can name: the alert's fields, then its details."""
-    fields = {
-        "message": alert.message,
-        "alias": alert.alias,
-        "description": alert.description,
-        "entity": alert.entity,
-        "source": alert.source,
-        "priority": alert.priority.name,
-        "tags": ",".join(alert.tags),
-    }
-    return {**fields, **alert.details}
+    return {**named_fields(alert), **alert.details}
 
 
 def apply(rules: Sequence[Rule], default: IngestAction) -> Decision:

@@ -10,13 +10,12 @@ from service.core.clock import Clock
 from service.core.errors import InvalidArgument
 from service.core.ids import new_uuid
 from service.ingest import sns as sns_alerts
-from service.ingest.model import IngestResult, SnsDelivery
+from service.ingest.model import SNS_MESSAGE_MAX, IngestResult, SnsDelivery
 from service.ingest.store import IngestStore
 from service.tokens.usecases import hash_secret
 
 ACTOR = Actor("Amazon SNS")
 MESSAGE_ID_MAX = 100
-MESSAGE_MAX_CHARS = 256 * 1024  # SNS's own limit is 256 KiB
 
 
 def checked(delivery: SnsDelivery, api_key: str) -> SnsDelivery:
@@ -25,7 +24,7 @@ def checked(delivery: SnsDelivery, api_key: str) -> SnsDelivery:
     validation.text("message_id", delivery.message_id, MESSAGE_ID_MAX, required=True)
     validation.topic_arn("topic_arn", delivery.topic_arn)
     validation.text("subject", delivery.subject, 1_000)
-    validation.text("message", delivery.message, MESSAGE_MAX_CHARS)
+    validation.text("message", delivery.message, SNS_MESSAGE_MAX)
     if delivery.signature_version not in (1, 2):
         raise InvalidArgument("signature_version", "must be 1 or 2")
     return delivery

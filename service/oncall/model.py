@@ -1,8 +1,9 @@
 """Schedules as values: rotations, restrictions, participant history and overrides.
 
 The maths over them lives in `service.oncall.shifts`; the rules for valid input in
-`service.oncall.usecases`. Instants are timezone-aware UTC datetimes; wall-clock times are naive and
-belong to the schedule's zone.
+`service.oncall.restrictions`, `service.oncall.rotations` and `service.oncall.usecases`.
+Instants are timezone-aware UTC datetimes; wall-clock times are naive and belong to the
+schedule's zone.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Schedule use cases: checking what people send, keeping participant history, and asking
-the pure on-call functions in `service.oncall.shifts` who is on call.
+"""Schedule use cases: checking what people send (rotations as `service.oncall.rotations`
+builds them), keeping participant history, and asking the pure on-call functions in
+`service.oncall.shifts` who is on call.
 
 Participants and override users are stored by user id, so they survive nothing but their
 user; callers name users by username (or id) and get usernames back through `names()`.
@@ -8,74 +9,38 @@ user; callers name users by username (or id) and get usernames back through `nam
 from __future__ import annotations
 
 import dataclasses
-import re
 import secrets
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from service.core import validation
 from service.core.clock import Clock
 from service.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from service.core.ids import new_uuid
-from service.core.wallclock import local, resolve, zone
+from service.core.wallclock import zone
 from service.oncall import ical
 from service.oncall import shifts as oncall
-from service.oncall.model import (
-    OnCall,
-    OnCallChange,
-    Override,
-    Participants,
-    Restriction,
-    Rotation,
-    Schedule,
-    Timeline,
-    Unit,
-    continued,
-    same_timing,
+from service.oncall.model import OnCall, OnCallChange, Override, Rotation, Schedule, Timeline
+from service.oncall.rotations import (
+    RotationSpec,
+    build_rotation,
+    check_start,
+    merged,
+    users_by_reference,
 )
 from service.oncall.store import ScheduleStore
-from service.people.model import User
 from service.people.store import PeopleStore
-from service.people.usecases import EMPTY_SLOT
 from service.teams.store import TeamStore
 
 ROTATIONS_MAX = 20
-PARTICIPANTS_MAX = 100
-RESTRICTIONS_MAX = 20
-ROTATION_NAME_MAX = 100
-PERIOD_MAX = timedelta(days=366)
 TIMELINE_MAX = timedelta(days=400)
 OVERRIDE_MAX = timedelta(days=366)
 ICAL_PAST = timedelta(days=30)
 ICAL_AHEAD = timedelta(days=180)
-KINDS = {"hourly": Unit.HOURS, "daily": Unit.DAYS, "weekly": Unit.WEEKS}
-CUSTOM = "custom"
 # What an update may name (its mask).
 SCHEDULE_FIELDS = ("name", "team", "time_zone", "description", "rotations")
-# Rotations live between these: beyond them, instants in some zones are outside what
-# datetime can represent, and every reader of the schedule would fail.
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST = datetime(2200, 1, 1, tzinfo=UTC)
-
-_ROTATION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]*")
-_CLOCK = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
-
-
-@dataclass(frozen=True)
-class RotationSpec:
-    """A rotation as a person describes it: kind hourly, daily, weekly, or custom with a unit;
-    participants by username (or id), `none` for an empty slot."""
-
-    name: str
-    kind: str
-    start: datetime
-    participants: tuple[str, ...]
-    length: int = 1
-    unit: str = ""
-    end: datetime | None = None
-    restrictions: tuple[Restriction, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,199 +50,6 @@ class ScheduleSpec:
     time_zone: str = "UTC"
     description: str = ""
     rotations: tuple[RotationSpec, ...] = ()
-
-
-def clock_time(text: str, field: str) -> time:
-    """A wall-clock time typed HH:MM (24-hour)."""
-    match = _CLOCK.fullmatch(text.strip())
-    if match is None:
-        raise InvalidArgument(field, f"must be a time HH:MM such as 09:00 (got {text!r})")
-    return time(int(match[1]), int(match[2]))
-
-
-_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-
-
-def weekday(text: str, field: str) -> int:
-    """Monday is 0; a day is its name or any prefix of three letters or more."""
-    key = text.strip().lower()
-    for index, name in enumerate(_DAY_NAMES):
-        if len(key) >= 3 and name.startswith(key):
-            return index
-    raise InvalidArgument(field, f"must be a weekday such as mon or tuesday (got {text!r})")
-
-
-def restriction(
-    start: str, end: str, start_day: str = "", end_day: str = "", field: str = "restriction"
-) -> Restriction:
-    """A daily window (HH:MM to HH:MM) or, with both days, a weekly one (Mon 09:00 to Fri
-    17:00). An end at or before the start crosses midnight, or the week's end."""
-    if bool(start_day) != bool(end_day):
-        raise InvalidArgument(field, "give both start_day and end_day, or neither")
-    begins, ends = clock_time(start, f"{field}.start"), clock_time(end, f"{field}.end")
-    if not start_day:
-        if begins == ends:
-            raise InvalidArgument(
-                field, f"starts and ends at {begins:%H:%M}: a window must have a length"
-            )
-        return Restriction(begins, ends)
-    first, last = weekday(start_day, f"{field}.start_day"), weekday(end_day, f"{field}.end_day")
-    if (first, begins) == (last, ends):
-        raise InvalidArgument(field, "starts where it ends: a window must have a length")
-    return Restriction(begins, ends, first, last)
-
-
-def parse_restriction(text: str, field: str = "restriction") -> Restriction:
-    """`09:00-17:00`, or `mon 09:00-fri 17:00`."""
-    left, dash, right = text.partition("-")
-    if not dash:
-        raise InvalidArgument(
-            field, f"must look like 09:00-17:00 or mon 09:00-fri 17:00 (got {text!r})"
-        )
-    a, b = left.split(), right.split()
-    if len(a) == len(b) == 1:
-        return restriction(a[0], b[0], field=field)
-    if len(a) == len(b) == 2:
-        return restriction(a[1], b[1], a[0], b[0], field=field)
-    raise InvalidArgument(
-        field, f"must look like 09:00-17:00 or mon 09:00-fri 17:00 (got {text!r})"
-    )
-
-
-def _unit(spec: RotationSpec, field: str) -> Unit:
-    if spec.kind in KINDS:
-        if spec.unit and spec.unit != KINDS[spec.kind].value:
-            raise InvalidArgument(
-                f"{field}.unit", f"is only for custom rotations (got {spec.unit!r})"
-            )
-        return KINDS[spec.kind]
-    if spec.kind != CUSTOM:
-        raise InvalidArgument(
-            f"{field}.type", f"must be hourly, daily, weekly or custom (got {spec.kind!r})"
-        )
-    try:
-        return Unit(spec.unit)
-    except ValueError:
-        raise InvalidArgument(
-            f"{field}.unit", f"a custom rotation needs hours, days or weeks (got {spec.unit!r})"
-        ) from None
-
-
-def _check_start(rotation: Rotation, time_zone: str, field: str) -> None:
-    """Wall-aligned hand-offs repeat the start's wall time, so it must be one the zone has
-    exactly once; the second pass through a repeated hour cannot be repeated."""
-    if not rotation.wall_aligned:
-        return
-    tz = zone(time_zone)
-    wall = local(rotation.start, tz)
-    if resolve(wall, tz) != rotation.start:
-        first = resolve(wall, tz).astimezone(tz).isoformat(timespec="minutes")
-        raise InvalidArgument(
-            f"{field}.start",
-            f"{wall:%Y-%m-%d %H:%M} happens twice in {time_zone} and this is its second "
-            f"occurrence; hand-offs repeat at the first ({first}): start there instead",
-        )
-
-
-def _participants(
-    names: Sequence[str], users: Mapping[str, str], field: str
-) -> tuple[str | None, ...]:
-    if not names:
-        raise InvalidArgument(field, f"needs at least one user (or {EMPTY_SLOT!r})")
-    if len(names) > PARTICIPANTS_MAX:
-        raise InvalidArgument(
-            field, f"must have at most {PARTICIPANTS_MAX} entries (got {len(names)})"
-        )
-    out: list[str | None] = []
-    for index, name in enumerate(names):
-        if name.strip().lower() == EMPTY_SLOT:
-            out.append(None)
-            continue
-        found = users.get(name) or users.get(name.strip().lower())
-        if found is None:
-            raise InvalidArgument(f"{field}[{index}]", f"no user named {name!r}")
-        out.append(found)
-    return tuple(out)
-
-
-def build_rotation(
-    spec: RotationSpec, time_zone: str, users: Mapping[str, str], field: str
-) -> Rotation:
-    """The rotation `spec` describes, with its participants as one list from shift 0."""
-    validation.text(f"{field}.name", spec.name, ROTATION_NAME_MAX, required=True)
-    if not _ROTATION_NAME.fullmatch(spec.name) or spec.name != spec.name.strip():
-        raise InvalidArgument(
-            f"{field}.name",
-            f"must be letters, digits, spaces, '.', '_' and '-' (got {spec.name!r})",
-        )
-    unit = _unit(spec, field)
-    if spec.length < 1 or unit.step * spec.length > PERIOD_MAX:
-        raise InvalidArgument(
-            f"{field}.length", f"must be 1 or more {unit.value}, at most a year (got {spec.length})"
-        )
-    if spec.start.tzinfo is None:
-        raise InvalidArgument(f"{field}.start", "must carry a time zone")
-    for name, value in (("start", spec.start), ("end", spec.end)):
-        if value is not None and not EARLIEST <= value < LATEST:
-            raise InvalidArgument(
-                f"{field}.{name}", f"must be between {EARLIEST:%Y} and {LATEST:%Y} (got {value})"
-            )
-    if spec.end is not None and spec.end <= spec.start:
-        raise InvalidArgument(f"{field}.end", "must be after the start")
-    if len(spec.restrictions) > RESTRICTIONS_MAX:
-        raise InvalidArgument(
-            f"{field}.restrictions", f"must have at most {RESTRICTIONS_MAX} windows"
-        )
-    people = _participants(spec.participants, users, f"{field}.participants")
-    rotation = Rotation(
-        name=spec.name,
-        unit=unit,
-        length=spec.length,
-        start=spec.start,
-        end=spec.end,
-        participants=(Participants(0, people),),
-        restrictions=spec.restrictions,
-    )
-    _check_start(rotation, time_zone, field)
-    return rotation
-
-
-def merged(
-    current: Schedule | None, rotations: Sequence[Rotation], time_zone: str, now: datetime
-) -> tuple[Rotation, ...]:
-    """The new rotations, keeping each existing one's participant history: a changed list
-    takes effect at the next hand-off after `now`, so the past and the shift on now keep
-    their people, also when it is renamed (see `continued`). One whose timing (or the
-    schedule's zone) changed starts afresh."""
-    if current is None:
-        return tuple(rotations)
-    out = []
-    for rotation, before in zip(rotations, continued(current.rotations, rotations), strict=True):
-        if before is None or not same_timing(before, rotation) or time_zone != current.time_zone:
-            out.append(rotation)
-            continue
-        users = rotation.current_users
-        if users == before.current_users:
-            out.append(dataclasses.replace(rotation, participants=before.participants))
-            continue
-        k = oncall.next_handoff_shift(before, time_zone, now)
-        kept = tuple(p for p in before.participants if p.from_shift < k)
-        if kept and kept[-1].users == users:
-            # Back to the list in force now (a pending change undone): it simply carries on.
-            out.append(dataclasses.replace(rotation, participants=kept))
-            continue
-        out.append(dataclasses.replace(rotation, participants=(*kept, Participants(k, users))))
-    return tuple(out)
-
-
-def users_by_reference(users: Sequence[User]) -> dict[str, str]:
-    """User ids by id, username and lower-cased username."""
-    found: dict[str, str] = {}
-    for user in users:
-        found[user.id] = user.id
-        found[user.username] = user.id
-        found[user.username.lower()] = user.id
-    return found
 
 
 class SchedulesPorts(ScheduleStore, TeamStore, PeopleStore, Protocol):
@@ -371,7 +143,7 @@ class Schedules:
             tz_name = new_zone or current.time_zone
             kept = current.rotations if rotations is None else rotations
             for index, rotation in enumerate(kept):  # its zone may have changed meanwhile
-                _check_start(rotation, tz_name, f"rotations[{index}]")
+                check_start(rotation, tz_name, f"rotations[{index}]")
             return dataclasses.replace(
                 current,
                 name=spec.name if "name" in given else current.name,

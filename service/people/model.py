@@ -6,6 +6,9 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
+# The word a schedule's participant list uses for an empty slot: no user may be called it.
+EMPTY_SLOT = "none"
+
 
 class Channel(enum.Enum):
     EMAIL = "email"

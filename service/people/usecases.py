@@ -14,6 +14,7 @@ from service.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from service.core.ids import new_uuid
 from service.core.wallclock import zone
 from service.people.model import (
+    EMPTY_SLOT,
     Channel,
     ContactMethod,
     NotificationRule,
@@ -34,8 +35,6 @@ REPEAT_TIMES_MAX = 10
 PUSH_TOKEN_MAX = 4096
 EMAIL_MAX = 254
 URL_MAX = 2048
-# The word a schedule's participant list uses for an empty slot: no user may be called it.
-EMPTY_SLOT = "none"
 
 _USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]*")
 _CONTACT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")

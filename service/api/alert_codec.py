@@ -1,18 +1,17 @@
-"""Between protobuf messages and domain values, both ways.
+"""Alerts between protobuf messages and domain values, both ways: alerts and how they are
+named (refs), queries, the activity log and its events, and the paging plan a create
+answers with.
 
-The servicers decode requests and encode replies here; the Python client does the reverse
+The servicer decodes requests and encodes replies here; the Python client does the reverse
 with the same functions, so the wire format is described once.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from google.protobuf.duration_pb2 import Duration
-from google.protobuf.timestamp_pb2 import Timestamp
-
-from protos.tocsin.v1 import alerts_pb2, ingest_pb2, integrations_pb2, teams_pb2, tokens_pb2
+from protos.tocsin.v1 import alerts_pb2
 from service.alerts.model import (
     ActivityEntry,
     Alert,
@@ -29,11 +28,8 @@ from service.alerts.model import (
     SortField,
     Status,
 )
-from service.core.clock import from_micros, to_micros
+from service.api.time_codec import instant, optional_instant, timestamp
 from service.core.errors import InvalidArgument
-from service.ingest.model import Integration, IntegrationType, NewIntegration, SnsDelivery, SnsType
-from service.teams.model import Team
-from service.tokens.model import TokenInfo
 
 _STATUS_TO_PB = {
     Status.OPEN: alerts_pb2.ALERT_STATUS_OPEN,
@@ -52,7 +48,7 @@ _SORT_FROM_PB = {value: key for key, value in _SORT_TO_PB.items()}
 _SORT_FROM_PB[alerts_pb2.ALERT_SORT_FIELD_UNSPECIFIED] = SortField.CREATED_AT
 
 
-# Scalars
+# Refs, priorities and statuses
 
 
 def parse_ref(text: str) -> AlertRef:
@@ -61,53 +57,6 @@ def parse_ref(text: str) -> AlertRef:
     if cleaned.isascii() and cleaned.isdigit():
         return AlertRef(RefKind.TINY_ID, cleaned)
     return AlertRef(RefKind.ID, text.strip())
-
-
-def timestamp(instant: datetime) -> Timestamp:
-    # Straight from microseconds: Timestamp.FromDatetime is several times slower, and every
-    # reply carries a few of these.
-    seconds, micros = divmod(to_micros(instant), 1_000_000)
-    return Timestamp(seconds=seconds, nanos=micros * 1_000)
-
-
-DURATION_MAX = timedelta(days=3650)
-
-
-def instant(stamp: Timestamp, field: str = "timestamp") -> datetime:
-    try:
-        return from_micros(stamp.seconds * 1_000_000 + stamp.nanos // 1_000)
-    except OverflowError:
-        raise InvalidArgument(field, "is outside the years 1 to 9999") from None
-
-
-def span(message: Duration, field: str, maximum: timedelta = DURATION_MAX) -> timedelta:
-    """A Duration of at most `maximum` either way, as a timedelta (which cannot hold 1e14 s
-    and, added to a time, overflows long before that)."""
-    if abs(message.seconds) > maximum.total_seconds():
-        raise InvalidArgument(
-            field, f"must be at most {_spoken(maximum)} (got {message.seconds:,} seconds)"
-        )
-    # What google.protobuf.Duration allows: nanos under a second, of the seconds' sign.
-    if abs(message.nanos) >= 1_000_000_000 or message.seconds * message.nanos < 0:
-        raise InvalidArgument(
-            field,
-            "must be a valid Duration: nanos from -999,999,999 to 999,999,999, of the same sign "
-            f"as seconds (got {message.seconds:,} seconds and {message.nanos:,} nanos)",
-        )
-    return message.ToTimedelta()
-
-
-def _spoken(delta: timedelta) -> str:
-    if delta.days and not delta.seconds:
-        return f"{delta.days:,} day{'s' if delta.days > 1 else ''}"
-    return f"{delta.total_seconds() / 3600:g} hours"
-
-
-def optional_instant(message: object, field: str) -> datetime | None:
-    """A Timestamp field that may be unset, as a datetime or None."""
-    if message.HasField(field):  # type: ignore[attr-defined]
-        return instant(getattr(message, field), field)
-    return None
 
 
 def priority(value: int, field: str, *, default: Priority | None = None) -> Priority:
@@ -349,154 +298,3 @@ def event_to_pb(event: AlertEvent) -> alerts_pb2.AlertEvent:
 
 def event_from_pb(message: alerts_pb2.AlertEvent) -> AlertEvent:
     return AlertEvent(entry_from_pb(message.entry), alert_from_pb(message.alert))
-
-
-# Integrations
-
-_INTEGRATION_TYPE_TO_PB = {
-    IntegrationType.CLOUDTRAIL: integrations_pb2.INTEGRATION_TYPE_CLOUDTRAIL,
-    IntegrationType.CLOUDWATCH: integrations_pb2.INTEGRATION_TYPE_CLOUDWATCH,
-    IntegrationType.EVENTBRIDGE: integrations_pb2.INTEGRATION_TYPE_EVENTBRIDGE,
-    IntegrationType.SNS: integrations_pb2.INTEGRATION_TYPE_SNS,
-}
-_INTEGRATION_TYPE_FROM_PB = {value: key for key, value in _INTEGRATION_TYPE_TO_PB.items()}
-
-
-def integration_type(value: int) -> IntegrationType:
-    try:
-        return _INTEGRATION_TYPE_FROM_PB[value]  # type: ignore[index]
-    except KeyError:
-        raise InvalidArgument(
-            "type", "must be cloudtrail, cloudwatch, eventbridge or sns"
-        ) from None
-
-
-def integration_to_pb(integration: Integration, url: str) -> integrations_pb2.Integration:
-    return integrations_pb2.Integration(
-        id=integration.id,
-        name=integration.name,
-        type=_INTEGRATION_TYPE_TO_PB[integration.type],
-        owner_team=integration.owner_team,
-        assignee_team=integration.assignee_team,
-        enabled=integration.enabled,
-        topic_arns=integration.topic_arns,
-        pinned_topic_arn=integration.pinned_topic_arn,
-        min_signature_version=integration.min_signature_version,
-        url=url,
-        created_at=timestamp(integration.created_at),
-    )
-
-
-def integration_from_pb(message: integrations_pb2.Integration) -> tuple[Integration, str]:
-    """The integration and its URL (without the key)."""
-    integration = Integration(
-        id=message.id,
-        name=message.name,
-        type=integration_type(message.type),
-        owner_team_id="",
-        owner_team=message.owner_team,
-        assignee_team_id="",
-        assignee_team=message.assignee_team,
-        enabled=message.enabled,
-        topic_arns=tuple(message.topic_arns),
-        pinned_topic_arn=message.pinned_topic_arn,
-        min_signature_version=message.min_signature_version,
-        created_at=instant(message.created_at),
-    )
-    return integration, message.url
-
-
-def new_integration_from_pb(request: integrations_pb2.CreateIntegrationRequest) -> NewIntegration:
-    return NewIntegration(
-        name=request.name,
-        type=integration_type(request.type),
-        team=request.team,
-        assignee_team=request.assignee_team,
-        topic_arns=tuple(request.topic_arns),
-        min_signature_version=request.min_signature_version or 1,
-    )
-
-
-def create_integration_request(
-    integration: NewIntegration,
-) -> integrations_pb2.CreateIntegrationRequest:
-    return integrations_pb2.CreateIntegrationRequest(
-        name=integration.name,
-        type=_INTEGRATION_TYPE_TO_PB[integration.type],
-        team=integration.team,
-        assignee_team=integration.assignee_team,
-        topic_arns=integration.topic_arns,
-        min_signature_version=integration.min_signature_version,
-    )
-
-
-# SNS deliveries
-
-
-def delivery_from_pb(message: ingest_pb2.SnsDelivery) -> tuple[SnsDelivery, str]:
-    """The delivery and the API key it came with."""
-    try:
-        kind = SnsType(message.type)
-    except ValueError:
-        raise InvalidArgument("type", "must be an SNS message type") from None
-    if not message.HasField("timestamp"):
-        raise InvalidArgument("timestamp", "is required")
-    delivery = SnsDelivery(
-        integration_id=message.integration_id,
-        type=kind,
-        message_id=message.message_id,
-        topic_arn=message.topic_arn,
-        subject=message.subject,
-        message=message.message,
-        timestamp=instant(message.timestamp, "timestamp"),
-        signature_version=message.signature_version,
-    )
-    return delivery, message.api_key
-
-
-def delivery_to_pb(delivery: SnsDelivery, api_key: str) -> ingest_pb2.SnsDelivery:
-    return ingest_pb2.SnsDelivery(
-        integration_id=delivery.integration_id,
-        api_key=api_key,
-        type=delivery.type.value,
-        message_id=delivery.message_id,
-        topic_arn=delivery.topic_arn,
-        subject=delivery.subject,
-        message=delivery.message,
-        timestamp=timestamp(delivery.timestamp),
-        signature_version=delivery.signature_version,
-    )
-
-
-# Teams and tokens
-
-
-def team_to_pb(team: Team) -> teams_pb2.Team:
-    return teams_pb2.Team(
-        id=team.id,
-        name=team.name,
-        description=team.description,
-        created_at=timestamp(team.created_at),
-    )
-
-
-def team_from_pb(message: teams_pb2.Team) -> Team:
-    return Team(message.id, message.name, message.description, instant(message.created_at))
-
-
-def token_to_pb(token: TokenInfo) -> tokens_pb2.TokenInfo:
-    message = tokens_pb2.TokenInfo(
-        id=token.id, name=token.name, created_at=timestamp(token.created_at)
-    )
-    if token.revoked_at is not None:
-        message.revoked_at.CopyFrom(timestamp(token.revoked_at))
-    return message
-
-
-def token_from_pb(message: tokens_pb2.TokenInfo) -> TokenInfo:
-    return TokenInfo(
-        message.id,
-        message.name,
-        instant(message.created_at),
-        optional_instant(message, "revoked_at"),
-    )
