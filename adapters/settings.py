@@ -19,8 +19,8 @@ from email.headerregistry import Address
 from email.utils import parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar, runtime_checkable
-from urllib.parse import urlsplit
 
+from adapters.section import Keys, Section
 from service.core.errors import ConfigError
 from service.people.model import Channel
 from service.people.webhook_targets import Allowed, WebhookRule, allowed_entry
@@ -96,27 +96,33 @@ class NotifySettings:
 
 
 # Known keys per provider; the secret ones map to where the secret must come from instead.
-_KEYS: dict[str, tuple[str, ...]] = {
-    "smtp": ("host", "port", "security", "username", "from_address", "timeout_seconds"),
-    "twilio": (
-        "account_sid",
-        "sms_from",
-        "voice_from",
-        "base_url",
-        "callback_base_url",
-        "timeout_seconds",
+_KEYS: dict[str, Keys] = {
+    "smtp": Keys(
+        ("host", "port", "security", "username", "from_address", "timeout_seconds"),
+        {"password": "the environment variable TOCSIN_SMTP_PASSWORD"},
     ),
-    "fcm": ("project_id", "credentials_file", "base_url", "timeout_seconds"),
-    "webhook": ("timeout_seconds", "allow_http", "allow_private"),
-}
-_SECRETS: dict[str, dict[str, str]] = {
-    "smtp": {"password": "the environment variable TOCSIN_SMTP_PASSWORD"},
-    "twilio": {"auth_token": "the environment variable TOCSIN_TWILIO_AUTH_TOKEN"},
-    "fcm": {
-        key: "credentials_file or the environment variable GOOGLE_APPLICATION_CREDENTIALS"
-        for key in ("credentials", "private_key", "service_account")
-    },
-    "webhook": {"secret": "the environment variable TOCSIN_WEBHOOK_SECRET"},
+    "twilio": Keys(
+        (
+            "account_sid",
+            "sms_from",
+            "voice_from",
+            "base_url",
+            "callback_base_url",
+            "timeout_seconds",
+        ),
+        {"auth_token": "the environment variable TOCSIN_TWILIO_AUTH_TOKEN"},
+    ),
+    "fcm": Keys(
+        ("project_id", "credentials_file", "base_url", "timeout_seconds"),
+        {
+            key: "credentials_file or the environment variable GOOGLE_APPLICATION_CREDENTIALS"
+            for key in ("credentials", "private_key", "service_account")
+        },
+    ),
+    "webhook": Keys(
+        ("timeout_seconds", "allow_http", "allow_private"),
+        {"secret": "the environment variable TOCSIN_WEBHOOK_SECRET"},
+    ),
 }
 
 
@@ -145,7 +151,8 @@ def settings_from(
             known = ", ".join(_KEYS)
             _fail(f"notifications.{name}", f"unknown provider; known: {known}", source)
     sections = {
-        name: _Section(name, mapping.get(name), name in mapping, env, source) for name in _KEYS
+        name: Section(name, keys, mapping.get(name), name in mapping, env, source)
+        for name, keys in _KEYS.items()
     }
     if not sends_pages:
         return NotifySettings(twilio=_twilio(sections["twilio"], public_url))
@@ -228,123 +235,7 @@ class _Closable(Protocol):
     async def close(self) -> None: ...
 
 
-class _Section:
-    """One provider's settings: the file's values, each overridden by its TOCSIN_ variable."""
-
-    def __init__(
-        self, name: str, values: Any, in_file: bool, env: Mapping[str, str], source: str
-    ) -> None:
-        self.name = name
-        self.env = env
-        self._source = source
-        if values is None:
-            values = {}
-        if not isinstance(values, Mapping):
-            _fail(f"notifications.{name}", "must be a mapping of keys to values", source)
-        for key in values:
-            if key in _SECRETS[name]:
-                _fail(
-                    self.key(key),
-                    f"is a secret and is not read from the file; use {_SECRETS[name][key]}",
-                    source,
-                )
-            if key not in _KEYS[name]:
-                known = ", ".join(_KEYS[name])
-                _fail(self.key(key), f"unknown key; known: {known}", source)
-        self._values: Mapping[str, Any] = values
-        self.present = in_file or any(self.variable(key) in env for key in _KEYS[name])
-
-    def key(self, key: str) -> str:
-        return f"notifications.{self.name}.{key}"
-
-    def variable(self, key: str) -> str:
-        return f"TOCSIN_{self.name.upper()}_{key.upper()}"
-
-    def raw(self, key: str) -> tuple[Any, str] | None:
-        """The value and where it came from; the environment beats the file."""
-        if self.variable(key) in self.env:
-            return self.env[self.variable(key)], f"environment variable {self.variable(key)}"
-        if key in self._values and self._values[key] is not None:
-            return self._values[key], self._source
-        return None
-
-    def fail(self, key: str, problem: str, source: str | None = None) -> NoReturn:
-        _fail(self.key(key), problem, self._source if source is None else source)
-
-    def text(self, key: str, default: str = "") -> str:
-        found = self.raw(key)
-        if found is None:
-            return default
-        value, source = found
-        if not isinstance(value, str):
-            self.fail(key, f"must be a string, not {type(value).__name__}", source)
-        return value.strip()
-
-    def seconds(self, key: str, default: float) -> float:
-        found = self.raw(key)
-        if found is None:
-            return default
-        value, source = found
-        if isinstance(value, str):
-            try:
-                value = float(value)
-            except ValueError:
-                self.fail(key, f"must be a number of seconds, not {value!r}", source)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 600:
-            self.fail(key, "must be a number of seconds from 0 to 600, above 0", source)
-        return float(value)
-
-    def port(self, key: str, default: int) -> int:
-        found = self.raw(key)
-        if found is None:
-            return default
-        value, source = found
-        if isinstance(value, str) and value.strip().isdigit():
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 65535:
-            self.fail(key, f"must be a port number from 1 to 65535, not {value!r}", source)
-        return value
-
-    def flag(self, key: str, default: bool) -> bool:
-        found = self.raw(key)
-        if found is None:
-            return default
-        value, source = found
-        if isinstance(value, str) and value.strip().lower() in _BOOLEANS:
-            value = _BOOLEANS[value.strip().lower()]
-        if not isinstance(value, bool):
-            self.fail(key, f"must be true or false, not {value!r}", source)
-        return value
-
-    def url(self, key: str, default: str = "") -> str:
-        value = self.text(key, default)
-        if not value:
-            return value
-        found = self.raw(key)
-        source = found[1] if found else self._source
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            self.fail(key, f"must be an http(s) URL, not {value!r}", source)
-        if parts.query or parts.fragment or parts.username or parts.password:
-            self.fail(key, "must have no user, password, query or fragment", source)
-        return value.rstrip("/")
-
-    def phone(self, key: str) -> str:
-        value = self.text(key)
-        if value and not (value.startswith("+") and value[1:].isdigit() and 8 <= len(value) <= 16):
-            found = self.raw(key)
-            self.fail(
-                key,
-                f"must be an E.164 number such as +15550100, not {value!r}",
-                found[1] if found else None,
-            )
-        return value
-
-
-_BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
-
-
-def _email(section: _Section) -> EmailSettings | None:
+def _email(section: Section) -> EmailSettings | None:
     if not section.present:
         return None
     host = section.text("host")
@@ -380,7 +271,7 @@ def _email(section: _Section) -> EmailSettings | None:
     )
 
 
-def _twilio(section: _Section, public_url: str) -> TwilioSettings | None:
+def _twilio(section: Section, public_url: str) -> TwilioSettings | None:
     if not section.present:
         return None
     account_sid = section.text("account_sid")
@@ -403,7 +294,7 @@ def _twilio(section: _Section, public_url: str) -> TwilioSettings | None:
     )
 
 
-def _fcm(section: _Section, env: Mapping[str, str]) -> FcmSettings | None:
+def _fcm(section: Section, env: Mapping[str, str]) -> FcmSettings | None:
     if not section.present:
         return None
     path, source = section.text("credentials_file"), None
@@ -427,7 +318,7 @@ def _fcm(section: _Section, env: Mapping[str, str]) -> FcmSettings | None:
     )
 
 
-def _service_account(section: _Section, path: Path, source: str | None) -> dict[str, Any]:
+def _service_account(section: Section, path: Path, source: str | None) -> dict[str, Any]:
     """Checks the file now, so a bad one stops start-up rather than the first page."""
     try:
         account = json.loads(path.read_text())
@@ -443,7 +334,7 @@ def _service_account(section: _Section, path: Path, source: str | None) -> dict[
     return account
 
 
-def _webhook(section: _Section) -> WebhookSettings | None:
+def _webhook(section: Section) -> WebhookSettings | None:
     secret = section.env.get("TOCSIN_WEBHOOK_SECRET", "")
     if not section.present and not secret:
         return None
@@ -463,7 +354,7 @@ def _webhook(section: _Section) -> WebhookSettings | None:
     )
 
 
-def _allowed(section: _Section) -> tuple[Allowed, ...]:
+def _allowed(section: Section) -> tuple[Allowed, ...]:
     """`allow_private`: a list in the file; in TOCSIN_WEBHOOK_ALLOW_PRIVATE, separated by
     commas."""
     found = section.raw("allow_private")
