@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar, runtime_checkable
 
 from adapters.section import Keys, Section
+from adapters.twilio import settings as twilio
+from adapters.twilio.settings import TwilioSettings, twilio_settings
 from service.core.errors import ConfigError
 from service.people.model import Channel
 from service.people.webhook_targets import Allowed, WebhookRule, allowed_entry
@@ -32,7 +34,6 @@ if TYPE_CHECKING:
 
 SECURITY_MODES = ("starttls", "ssl", "none")
 DEFAULT_SMTP_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
-TWILIO_API = "https://api.twilio.com"
 FCM_API = "https://fcm.googleapis.com"
 MIN_WEBHOOK_SECRET = 16
 
@@ -46,17 +47,6 @@ class EmailSettings:
     username: str = ""
     password: str = field(default="", repr=False)
     timeout_seconds: float = 30.0
-
-
-@dataclass(frozen=True)
-class TwilioSettings:
-    account_sid: str
-    auth_token: str = field(repr=False)
-    sms_from: str = ""  # E.164; empty: SMS pages go to the console
-    voice_from: str = ""  # E.164; empty: voice pages go to the console
-    base_url: str = TWILIO_API  # another host speaking Twilio's API: a proxy, a test server
-    callback_base_url: str = ""  # the HTTP edge's public URL, for keypad answers on calls
-    timeout_seconds: float = 15.0
 
 
 @dataclass(frozen=True)
@@ -101,17 +91,7 @@ _KEYS: dict[str, Keys] = {
         ("host", "port", "security", "username", "from_address", "timeout_seconds"),
         {"password": "the environment variable TOCSIN_SMTP_PASSWORD"},
     ),
-    "twilio": Keys(
-        (
-            "account_sid",
-            "sms_from",
-            "voice_from",
-            "base_url",
-            "callback_base_url",
-            "timeout_seconds",
-        ),
-        {"auth_token": "the environment variable TOCSIN_TWILIO_AUTH_TOKEN"},
-    ),
+    "twilio": twilio.KEYS,
     "fcm": Keys(
         ("project_id", "credentials_file", "base_url", "timeout_seconds"),
         {
@@ -155,10 +135,10 @@ def settings_from(
         for name, keys in _KEYS.items()
     }
     if not sends_pages:
-        return NotifySettings(twilio=_twilio(sections["twilio"], public_url))
+        return NotifySettings(twilio=twilio_settings(sections["twilio"], public_url))
     return NotifySettings(
         email=_email(sections["smtp"]),
-        twilio=_twilio(sections["twilio"], public_url),
+        twilio=twilio_settings(sections["twilio"], public_url),
         fcm=_fcm(sections["fcm"], env),
         webhook=_webhook(sections["webhook"]),
     )
@@ -200,8 +180,8 @@ def notifiers(
     from adapters.console import ConsoleNotifier
     from adapters.email import EmailNotifier
     from adapters.fcm import FcmNotifier
-    from adapters.twilio_sms import TwilioSmsNotifier
-    from adapters.twilio_voice import TwilioVoiceNotifier
+    from adapters.twilio.sms import TwilioSmsNotifier
+    from adapters.twilio.voice import TwilioVoiceNotifier
     from adapters.webhook import WebhookNotifier
 
     console = ConsoleNotifier()
@@ -268,29 +248,6 @@ def _email(section: Section) -> EmailSettings | None:
         username=username,
         password=password,
         timeout_seconds=section.seconds("timeout_seconds", EmailSettings.timeout_seconds),
-    )
-
-
-def _twilio(section: Section, public_url: str) -> TwilioSettings | None:
-    if not section.present:
-        return None
-    account_sid = section.text("account_sid")
-    if not (account_sid.startswith("AC") and len(account_sid) == 34 and account_sid.isalnum()):
-        section.fail("account_sid", "required: the account SID, AC followed by 32 characters")
-    auth_token = section.env.get("TOCSIN_TWILIO_AUTH_TOKEN", "")
-    if not auth_token:
-        section.fail("auth_token", "required: set TOCSIN_TWILIO_AUTH_TOKEN")
-    sms_from, voice_from = section.phone("sms_from"), section.phone("voice_from")
-    if not sms_from and not voice_from:
-        section.fail("sms_from", "set sms_from, voice_from or both: the numbers pages come from")
-    return TwilioSettings(
-        account_sid=account_sid,
-        auth_token=auth_token,
-        sms_from=sms_from,
-        voice_from=voice_from,
-        base_url=section.url("base_url", TWILIO_API),
-        callback_base_url=section.url("callback_base_url", public_url.rstrip("/")),
-        timeout_seconds=section.seconds("timeout_seconds", TwilioSettings.timeout_seconds),
     )
 
 

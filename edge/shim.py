@@ -32,7 +32,7 @@ from aiohttp import web
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 
-from adapters.settings import TwilioSettings
+from adapters.twilio.settings import TwilioSettings
 from app.config import Config, SnsConfig, split_address
 from clients.client import error_from_rpc
 from edge import guard as http_guard

@@ -25,13 +25,13 @@ from adapters.settings import (
     EmailSettings,
     FcmSettings,
     NotifySettings,
-    TwilioSettings,
     WebhookSettings,
     notifiers,
     settings_from,
 )
-from adapters.twilio_sms import TwilioSmsNotifier, gsm_length, is_gsm, sms_text
-from adapters.twilio_voice import TwilioVoiceNotifier, voice_twiml
+from adapters.twilio.settings import TwilioSettings
+from adapters.twilio.sms import TwilioSmsNotifier, gsm_length, is_gsm, sms_text
+from adapters.twilio.voice import TwilioVoiceNotifier, voice_twiml
 from adapters.webhook import WebhookNotifier
 from service.core.errors import ConfigError
 from service.paging.notifier import Outcome, Page

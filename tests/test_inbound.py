@@ -22,8 +22,9 @@ from prometheus_client import CollectorRegistry
 from twilio.request_validator import RequestValidator
 from yarl import URL
 
-from adapters.settings import NotifySettings, TwilioSettings
-from adapters.twilio_voice import action_url
+from adapters.settings import NotifySettings
+from adapters.twilio.settings import TwilioSettings
+from adapters.twilio.voice import action_url
 from app.config import SnsConfig
 from clients.client import TocsinClient, parse_ref
 from edge.answers import GrpcInbound

@@ -14,7 +14,8 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from adapters.settings import EmailSettings, FcmSettings, NotifySettings, TwilioSettings
+from adapters.settings import EmailSettings, FcmSettings, NotifySettings
+from adapters.twilio.settings import TwilioSettings
 from app.config import SnsConfig
 from clients.client import TocsinClient, parse_ref
 from service.alerts.model import NewAlert

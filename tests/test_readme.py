@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from adapters.settings import DEFAULT_SMTP_PORTS, MIN_WEBHOOK_SECRET, SECURITY_MODES
-from adapters.twilio_voice import VOICE_PATH
+from adapters.twilio.voice import VOICE_PATH
 from service.oncall.usecases import OVERRIDE_MAX
 from service.people.usecases import DELAY_MAX_MINUTES
 
