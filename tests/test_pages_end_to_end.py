@@ -14,7 +14,9 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from adapters.settings import EmailSettings, FcmSettings, NotifySettings
+from adapters.email.settings import EmailSettings
+from adapters.fcm.settings import FcmSettings
+from adapters.settings import NotifySettings
 from adapters.twilio.settings import TwilioSettings
 from app.config import SnsConfig
 from clients.client import TocsinClient, parse_ref
