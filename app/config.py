@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from adapters.settings import NotifySettings, settings_from
+from adapters.registry import NotifySettings, settings_from
 from service.core.errors import ConfigError
 
 LOG_FORMATS = ("auto", "json", "text")

@@ -21,8 +21,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from prometheus_client import CollectorRegistry
 
-from adapters.settings import Notifiers
-from adapters.settings import notifiers as build_notifiers
+from adapters.registry import Notifiers
+from adapters.registry import notifiers as build_notifiers
 from app.config import Config, reachable, split_address
 from edge.answers import LocalInbound
 from edge.shim import LocalCalendars, LocalIngest, Shim

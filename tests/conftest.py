@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from adapters.settings import NotifySettings
+from adapters.registry import NotifySettings
 from app.config import Config, SnsConfig
 from app.server import TocsinServer
 from clients.client import TocsinClient

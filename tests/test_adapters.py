@@ -23,7 +23,7 @@ from adapters.email.notifier import EmailNotifier
 from adapters.email.settings import EmailSettings
 from adapters.fcm.notifier import FcmNotifier
 from adapters.fcm.settings import FcmSettings
-from adapters.settings import NotifySettings, notifiers, settings_from
+from adapters.registry import NotifySettings, notifiers, settings_from
 from adapters.twilio.settings import TwilioSettings
 from adapters.twilio.sms import TwilioSmsNotifier, gsm_length, is_gsm, sms_text
 from adapters.twilio.voice import TwilioVoiceNotifier, voice_twiml

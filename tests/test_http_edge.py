@@ -16,7 +16,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from prometheus_client import CollectorRegistry
 
-from adapters.settings import NotifySettings
+from adapters.registry import NotifySettings
 from adapters.twilio.settings import TwilioSettings
 from app.config import SnsConfig
 from clients.client import TocsinClient

@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry
 from twilio.request_validator import RequestValidator
 from yarl import URL
 
-from adapters.settings import NotifySettings
+from adapters.registry import NotifySettings
 from adapters.twilio.settings import TwilioSettings
 from adapters.twilio.voice import action_url
 from app.config import SnsConfig

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestServer
 
 from adapters.email.settings import EmailSettings
 from adapters.fcm.settings import FcmSettings
-from adapters.settings import NotifySettings
+from adapters.registry import NotifySettings
 from adapters.twilio.settings import TwilioSettings
 from app.config import SnsConfig
 from clients.client import TocsinClient, parse_ref

@@ -1,5 +1,5 @@
-"""Provider settings: the `notifications:` section of the config file, and the notifiers built
-from it.
+"""Every provider in one place: the `notifications:` section of the config file, read through
+each channel's own settings, and the notifiers built from it. Nothing else imports them all.
 
 Each provider has a subsection (`smtp`, `twilio`, `fcm`, `webhook`); every non-secret key can
 be overridden by `TOCSIN_<PROVIDER>_<KEY>` (`TOCSIN_SMTP_HOST`). Secrets come only from the
