@@ -18,9 +18,9 @@ from prometheus_client import CollectorRegistry
 
 from adapters.registry import NotifySettings
 from adapters.twilio.settings import TwilioSettings
-from app.config import SnsConfig
 from clients.client import TocsinClient
 from edge.shim import GrpcCalendars, GrpcIngest, Shim
+from edge.sns.config import SnsConfig
 from service.alerts.model import NewAlert
 from tests.conftest import Running, free_port, serving
 from tests.fakes import FakeClock

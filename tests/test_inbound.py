@@ -25,10 +25,10 @@ from yarl import URL
 from adapters.registry import NotifySettings
 from adapters.twilio.settings import TwilioSettings
 from adapters.twilio.voice import action_url
-from app.config import SnsConfig
 from clients.client import TocsinClient, parse_ref
 from edge.answers import GrpcInbound
 from edge.shim import GrpcCalendars, GrpcIngest, Shim
+from edge.sns.config import SnsConfig
 from service.alerts.model import Alert, NewAlert, Status
 from service.answers import links
 from service.answers.replies import SMS_HELP, parse_sms

@@ -18,8 +18,8 @@ from adapters.email.settings import EmailSettings
 from adapters.fcm.settings import FcmSettings
 from adapters.registry import NotifySettings
 from adapters.twilio.settings import TwilioSettings
-from app.config import SnsConfig
 from clients.client import TocsinClient, parse_ref
+from edge.sns.config import SnsConfig
 from service.alerts.model import NewAlert
 from service.ingest.model import IntegrationType, NewIntegration
 from service.oncall.usecases import RotationSpec, ScheduleSpec

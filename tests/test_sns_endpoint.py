@@ -20,10 +20,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from prometheus_client import CollectorRegistry
 
-from app.config import SnsConfig
 from clients.client import IntegrationKey, TocsinClient, parse_ref
 from edge.shim import GrpcCalendars, GrpcIngest, Shim
 from edge.sns import message as sns_message
+from edge.sns.config import SnsConfig
 from service.alerts.model import AlertQuery, Priority
 from service.ingest.model import IntegrationType, NewIntegration
 from tests.conftest import Running, free_port, serving
