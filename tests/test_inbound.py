@@ -22,12 +22,13 @@ from prometheus_client import CollectorRegistry
 from twilio.request_validator import RequestValidator
 from yarl import URL
 
-from adapters.settings import NotifySettings, TwilioSettings
-from adapters.twilio_voice import action_url
-from app.config import SnsConfig
+from adapters.registry import NotifySettings
+from adapters.twilio.settings import TwilioSettings
+from adapters.twilio.voice import action_url
 from clients.client import TocsinClient, parse_ref
 from edge.answers import GrpcInbound
 from edge.shim import GrpcCalendars, GrpcIngest, Shim
+from edge.sns.config import SnsConfig
 from service.alerts.model import Alert, NewAlert, Status
 from service.answers import links
 from service.answers.replies import SMS_HELP, parse_sms
@@ -516,7 +517,7 @@ async def test_tocsin_shim_hands_answers_over_grpc(world: World, clock: FakeCloc
         shim = Shim(
             GrpcIngest(channel, world.running.token), channel, CollectorRegistry(), clock,
             SnsConfig(), world.http, GrpcCalendars(channel, world.running.token),
-            inbound=inbound, twilio=twilio, public_url=lambda: public[0],
+            inbound=inbound, twilio=twilio, public_url=lambda: public[0], idle_seconds=120,
         )  # fmt: skip
         async with TestServer(shim.app()) as server:
             base = str(server.make_url("")).rstrip("/")

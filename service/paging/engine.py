@@ -133,7 +133,7 @@ class Engine:
         # A provider call ends (as a retryable failure) well inside the page's lease, with
         # time left to record its answer: otherwise a slow provider could still be taking a
         # page when the lease ran out and another engine sent it again. Providers' own
-        # timeouts must be capped at it too (see `adapters.settings.notifiers`).
+        # timeouts must be capped at it too (see `adapters.registry.notifiers`).
         self.send_timeout = min(SEND_TIMEOUT_SECONDS, lease.total_seconds() / 2)
         # Pages claimed at once. Alone, an engine may claim more than it sends at once: what
         # waits its turn is still this engine's when the lease runs out. Shared, a page must
