@@ -19,6 +19,7 @@ import yaml
 from adapters.registry import NotifySettings, settings_from
 from edge.sns.config import SnsConfig
 from service.core.errors import ConfigError
+from service.paging.planning import LEASE
 
 LOG_FORMATS = ("auto", "json", "text")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -46,7 +47,7 @@ class Config:
     log_level: str = "info"
     # How long a page being sent is left to its sender: if the process dies mid-send, another
     # engine (or this one, restarted) sends it again when the lease runs out.
-    page_lease_seconds: int = 60
+    page_lease_seconds: int = int(LEASE.total_seconds())
     # A connection to either port with no call for this long is closed, and so is one whose
     # request does not arrive within it (a request body on the HTTP edge, say).
     idle_timeout_seconds: int = 120

@@ -60,7 +60,6 @@ HEALTH_TIMEOUT_SECONDS = 2.0
 INGEST_TIMEOUT_SECONDS = 10.0
 CONFIRM_TIMEOUT_SECONDS = 10.0
 # The configuration's default idle_timeout_seconds; the service passes the one it is given.
-_HOST_SUFFIX = {"aws": "amazonaws.com", "aws-cn": "amazonaws.com.cn", "aws-us-gov": "amazonaws.com"}
 
 
 @dataclass(frozen=True)
@@ -328,7 +327,7 @@ class Shim:
 
 
 def confirm_url(topic: TopicArn, token: str, endpoint_url: str) -> str:
-    endpoint = endpoint_url or f"https://sns.{topic.region}.{_HOST_SUFFIX[topic.partition]}"
+    endpoint = endpoint_url or f"https://{topic.sns_host}"
     return (
         f"{endpoint}/?Action=ConfirmSubscription"
         f"&TopicArn={quote(topic.text, safe='')}&Token={quote(token, safe='')}"

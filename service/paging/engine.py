@@ -27,7 +27,7 @@ from service.core.clock import Clock
 from service.core.errors import Unavailable
 from service.core.metrics import AlertMetrics
 from service.paging.notifier import Notifier, Outcome, Page, SendResult
-from service.paging.planning import ClaimedPage, PageState
+from service.paging.planning import LEASE, ClaimedPage, PageState
 from service.paging.store import PagingStore
 from service.paging.tick_failures import TickFailures
 from service.people.model import Channel
@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 
 BATCH = 256
 STEP_CHUNK = 32  # escalation steps per job
-LEASE = timedelta(seconds=60)
 SEND_CONCURRENCY = 64
 SEND_TIMEOUT_SECONDS = 30.0  # the longest a provider call may take, whatever the lease
 
