@@ -194,7 +194,7 @@ class Policies:
         return tuple(built)
 
     async def create(self, spec: PolicySpec) -> Policy:
-        validation.team_name(spec.name)
+        validation.object_name(spec.name)
         validation.text("description", spec.description, validation.TEAM_DESCRIPTION_MAX)
         rules = await self._rules(spec.rules)
         team = await self._store.get_team(spec.team or "default")
@@ -218,7 +218,7 @@ class Policies:
             validation.update_mask("a policy", fields, POLICY_FIELDS) if fields else WHOLE_POLICY
         )
         if "name" in given:
-            validation.team_name(spec.name)
+            validation.object_name(spec.name)
         if "description" in given:
             validation.text("description", spec.description, validation.TEAM_DESCRIPTION_MAX)
         rules = await self._rules(spec.rules) if "rules" in given else None

@@ -146,7 +146,7 @@ class Integrations:
 def _checked(integration: NewIntegration, fields: Collection[str]) -> NewIntegration:
     """The integration, its `fields` checked and its topics cleaned."""
     if "name" in fields:
-        validation.team_name(integration.name)
+        validation.object_name(integration.name)
     if "team" in fields:
         validation.text("team", integration.team, validation.TEAM_NAME_MAX)
     if "assignee_team" in fields:
