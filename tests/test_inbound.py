@@ -33,7 +33,7 @@ from service.alerts.model import Alert, NewAlert, Status
 from service.answers import links
 from service.answers.replies import SMS_HELP, parse_sms
 from service.core.errors import PermissionDenied, StartupError, Unauthenticated
-from service.escalation.usecases import PolicySpec, RoutingSpec, RuleSpec
+from service.escalation.usecases import EscalationRuleSpec, PolicySpec, RoutingSpec
 from service.paging.notifier import Page
 from service.paging.planning import PageState
 from service.people.model import Channel, NotificationRule, NotificationStep
@@ -327,7 +327,9 @@ async def test_sms_replies_act_only_on_alerts_of_the_senders_pages_or_teams(
     await world.client.add_contact_method("bob", "sms", BOB_PHONE)
     await world.client.create_user("dave")
     await world.client.create_policy(
-        PolicySpec("ops-policy", team="ops", rules=(RuleSpec(timedelta(), (("user", "dave"),)),))
+        PolicySpec(
+            "ops-policy", team="ops", rules=(EscalationRuleSpec(timedelta(), (("user", "dave"),)),)
+        )
     )
     await world.client.set_routing(RoutingSpec("ops", default_policy="ops-policy"))
     ops = await world.fire("Database down", team="ops")
@@ -405,8 +407,8 @@ async def calls(world: World) -> World:
             "ops-policy",
             team="ops",
             rules=(
-                RuleSpec(timedelta(), (("user", "bob"),)),
-                RuleSpec(10 * MINUTE, (("user", "carol"),)),
+                EscalationRuleSpec(timedelta(), (("user", "bob"),)),
+                EscalationRuleSpec(10 * MINUTE, (("user", "carol"),)),
             ),
         )
     )
