@@ -155,7 +155,7 @@ def migrate(args: argparse.Namespace, out: TextIO) -> int:
 def shim(args: argparse.Namespace) -> int:
     from app import config as configuration
     from app import logs
-    from edge.shim import run_shim
+    from app.shim import run_shim
     from service.core.clock import SystemClock
 
     target = args.grpc_target or os.environ.get("TOCSIN_GRPC_TARGET")

@@ -16,24 +16,13 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from adapters.settings import NotifySettings, settings_from
+from adapters.registry import NotifySettings, settings_from
+from edge.sns.config import SnsConfig
 from service.core.errors import ConfigError
+from service.paging.planning import LEASE
 
 LOG_FORMATS = ("auto", "json", "text")
 LOG_LEVELS = ("debug", "info", "warning", "error")
-
-
-@dataclass(frozen=True)
-class SnsConfig:
-    """The `sns:` section: how the HTTP edge treats SNS deliveries."""
-
-    # Where subscriptions are confirmed; empty: https://sns.<region>.amazonaws.com[.cn].
-    # Also AWS_ENDPOINT_URL_SNS, as the AWS tools read it (LocalStack, tests).
-    endpoint_url: str = ""
-    # Signing certificate URL -> PEM, for machines that cannot reach AWS, and tests.
-    pinned_certificates: Mapping[str, bytes] = field(default_factory=dict)
-    max_age_seconds: int = 3600
-    max_ahead_seconds: int = 300
 
 
 SNS_KEYS = tuple(f.name for f in dataclasses.fields(SnsConfig))
@@ -58,7 +47,7 @@ class Config:
     log_level: str = "info"
     # How long a page being sent is left to its sender: if the process dies mid-send, another
     # engine (or this one, restarted) sends it again when the lease runs out.
-    page_lease_seconds: int = 60
+    page_lease_seconds: int = int(LEASE.total_seconds())
     # A connection to either port with no call for this long is closed, and so is one whose
     # request does not arrive within it (a request body on the HTTP edge, say).
     idle_timeout_seconds: int = 120
@@ -69,7 +58,7 @@ class Config:
     # Health's Watch streams open at once, in all: health needs no token, so anyone who
     # reaches the port may open them.
     max_health_watch_streams: int = 100
-    sns: SnsConfig = SnsConfig()
+    sns: SnsConfig = field(default_factory=SnsConfig)
     notifications: NotifySettings = field(default_factory=NotifySettings)
 
     @property

@@ -1,7 +1,9 @@
 """The composition root of `tocsin serve`: the one place that picks concrete parts and wires them.
 
-One process runs the store, the gRPC server (with health and reflection), the engine loop and
-the HTTP edge, which reaches the gRPC server over loopback like a separate shim would.
+One process runs the store, the gRPC server (with health and reflection; `app.grpc_server`),
+the engine loop and the HTTP edge (`app.http_server`), which reaches the gRPC server over
+loopback like a separate shim would. Which use case each servicer and the edge are given is
+decided here; those modules assemble and run the servers.
 """
 
 from __future__ import annotations
@@ -16,47 +18,24 @@ from datetime import timedelta
 
 import aiohttp
 import grpc
-from aiohttp import web
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
+from grpc_health.v1 import health_pb2
 from prometheus_client import CollectorRegistry
 
-from adapters.settings import Notifiers
-from adapters.settings import notifiers as build_notifiers
-from app.config import Config, reachable, split_address
+from adapters.registry import Notifiers
+from adapters.registry import notifiers as build_notifiers
+from app.config import Config, split_address
+from app.grpc_server import GrpcServer, Servicers
+from app.http_server import HttpServer
 from edge.answers import LocalInbound
 from edge.shim import LocalCalendars, LocalIngest, Shim
-from protos.tocsin.v1 import (
-    alerts_pb2,
-    alerts_pb2_grpc,
-    escalations_pb2,
-    escalations_pb2_grpc,
-    inbound_pb2,
-    inbound_pb2_grpc,
-    ingest_pb2,
-    ingest_pb2_grpc,
-    integrations_pb2,
-    integrations_pb2_grpc,
-    schedules_pb2,
-    schedules_pb2_grpc,
-    teams_pb2,
-    teams_pb2_grpc,
-    tokens_pb2,
-    tokens_pb2_grpc,
-    users_pb2,
-    users_pb2_grpc,
-)
 from service.alerts.usecases import Alerts
 from service.answers import links
 from service.answers.usecases import Inbound
 from service.api.alerts import AlertServicer
 from service.api.answers import InboundServicer
 from service.api.escalation import EscalationServicer
-from service.api.guard import Guard
-from service.api.health import HealthServicer
 from service.api.ingest import IngestServicer
 from service.api.integrations import IntegrationServicer
-from service.api.request_decoding import DecodingServer
 from service.api.schedules import ScheduleServicer
 from service.api.stream_slots import StreamSlots
 from service.api.teams import TeamServicer
@@ -64,7 +43,7 @@ from service.api.tokens import TokenServicer
 from service.api.users import UserServicer
 from service.core.clock import Clock
 from service.core.errors import StartupError, TocsinError
-from service.core.metrics import AlertMetrics, ConflictMetrics, RpcMetrics
+from service.core.metrics import AlertMetrics, ConflictMetrics
 from service.db.postgres import PostgresStore, redacted_url
 from service.db.sql_store import SQLStore
 from service.db.sqlite import SQLiteStore
@@ -87,34 +66,6 @@ ENGINE_INTERVAL_SECONDS = 1.0
 # How often health asks the database. PostgreSQL's answer comes within a second (see
 # `service.db.postgres_probe`), so health says NOT_SERVING within about two of it going.
 HEALTH_INTERVAL_SECONDS = 1.0
-SHUTDOWN_GRACE_SECONDS = 5.0
-SERVICE_NAMES = (
-    alerts_pb2.DESCRIPTOR.services_by_name["AlertService"].full_name,
-    teams_pb2.DESCRIPTOR.services_by_name["TeamService"].full_name,
-    tokens_pb2.DESCRIPTOR.services_by_name["TokenService"].full_name,
-    integrations_pb2.DESCRIPTOR.services_by_name["IntegrationService"].full_name,
-    ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name,
-    users_pb2.DESCRIPTOR.services_by_name["UserService"].full_name,
-    schedules_pb2.DESCRIPTOR.services_by_name["ScheduleService"].full_name,
-    escalations_pb2.DESCRIPTOR.services_by_name["EscalationService"].full_name,
-    inbound_pb2.DESCRIPTOR.services_by_name["InboundService"].full_name,
-)
-
-
-def grpc_options(config: Config) -> list[tuple[str, int]]:
-    """The gRPC server's channel arguments: connections are not kept for nobody."""
-    idle_ms = config.idle_timeout_seconds * 1000
-    return [
-        ("grpc.so_reuseport", 0),
-        # A connection with no call for this long is told to go (GOAWAY) and closed.
-        ("grpc.max_connection_idle_ms", idle_ms),
-        # One that has not finished its HTTP/2 handshake by then is closed (default 120 s).
-        ("grpc.server_handshake_timeout_ms", idle_ms),
-        # A peer that stops answering pings while it holds a call (a watch stream, say) has
-        # gone: its calls end and its connection closes instead of waiting for TCP to notice.
-        ("grpc.keepalive_time_ms", idle_ms),
-        ("grpc.keepalive_timeout_ms", 20_000),
-    ]
 
 
 def open_store(config: Config, clock: Clock) -> SQLStore:
@@ -173,25 +124,33 @@ class TocsinServer:
         # Filled from the configuration once there is an HTTP session for the providers.
         self._notifiers: dict[Channel, Notifier] = dict(notifiers or {})
         self._providers: Notifiers | None = None
-        self.engine = Engine(
+        self.engine = self._new_engine()
+        self._grpc = GrpcServer(config, self.tokens, self.registry, self.health_watch_streams)
+        self._http = HttpServer(config, public_edge)
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def _new_engine(self) -> Engine:
+        return Engine(
             self.alerts,
             self.store,
             self._notifiers,
-            clock,
+            self.clock,
             self.alert_metrics,
             ack_url=self._ack_url,
-            lease=timedelta(seconds=config.page_lease_seconds),
+            lease=timedelta(seconds=self.config.page_lease_seconds),
             shared=isinstance(self.store, PostgresStore),
         )
-        self.grpc_port = 0
-        self.http_port = 0
-        self._health = HealthServicer(self.health_watch_streams)
-        self._grpc: grpc.aio.Server | None = None
-        self._channel: grpc.aio.Channel | None = None
-        self._outbound: aiohttp.ClientSession | None = None
-        self._http: web.AppRunner | None = None
-        self._stop = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def grpc_port(self) -> int:
+        """The port the gRPC server listens on, once started (0 before)."""
+        return self._grpc.port
+
+    @property
+    def http_port(self) -> int:
+        """The port the HTTP edge listens on, once started (0 before)."""
+        return self._http.port
 
     async def start(self) -> None:
         """Starts everything, or, if any part fails, stops what had started and raises."""
@@ -226,8 +185,8 @@ class TocsinServer:
         if admin is not None:
             log.warning("created the admin token; its secret is in %s (mode 0600)", admin)
         self._link_secret = links.ensure_secret(self.config.data_dir, self._environ)
-        await self._start_grpc()
-        await self._start_http()
+        await self._grpc.start(self._servicers())
+        await self._http.start(self.grpc_port, self._shim)
         if not self._notifiers:
             self._providers = build_notifiers(
                 self.config.notifications, self.clock, self.engine.send_timeout
@@ -260,118 +219,38 @@ class TocsinServer:
             self.config.integration_base_url(self.http_port),
         )
 
-    async def _start_grpc(self) -> None:
-        server = grpc.aio.server(options=grpc_options(self.config))
-        # Every service registers through this, so a request that cannot be decoded gets
-        # INVALID_ARGUMENT rather than gRPC's UNKNOWN and traceback.
-        registrar = DecodingServer(server).as_server()
-        guard = Guard(self.tokens, RpcMetrics(self.registry))
-        (
-            alerts_name,
-            teams_name,
-            tokens_name,
-            integrations_name,
-            ingest_name,
-            users_name,
-            schedules_name,
-            escalations_name,
-            inbound_name,
-        ) = SERVICE_NAMES
-        alerts_pb2_grpc.add_AlertServiceServicer_to_server(
-            guard.wrap(
-                AlertServicer(self.alerts, self.alert_metrics, self.watch_streams), alerts_name
+    def _servicers(self) -> Servicers:
+        return Servicers(
+            alerts=AlertServicer(self.alerts, self.alert_metrics, self.watch_streams),
+            teams=TeamServicer(self.teams),
+            tokens=TokenServicer(self.tokens),
+            integrations=IntegrationServicer(self.integrations),
+            ingest=IngestServicer(self.ingest),
+            users=UserServicer(self.users),
+            schedules=ScheduleServicer(
+                self.schedules,
+                self.teams,
+                lambda: self.config.integration_base_url(self.http_port),
             ),
-            registrar,
+            escalations=EscalationServicer(self.policies, self.alerts, self.teams),
+            inbound=InboundServicer(self.inbound),
         )
-        teams_pb2_grpc.add_TeamServiceServicer_to_server(
-            guard.wrap(TeamServicer(self.teams), teams_name), registrar
-        )
-        tokens_pb2_grpc.add_TokenServiceServicer_to_server(
-            guard.wrap(TokenServicer(self.tokens), tokens_name), registrar
-        )
-        integrations_pb2_grpc.add_IntegrationServiceServicer_to_server(
-            guard.wrap(IntegrationServicer(self.integrations), integrations_name), registrar
-        )
-        ingest_pb2_grpc.add_IngestServiceServicer_to_server(
-            guard.wrap(IngestServicer(self.ingest), ingest_name), registrar
-        )
-        users_pb2_grpc.add_UserServiceServicer_to_server(
-            guard.wrap(UserServicer(self.users), users_name), registrar
-        )
-        schedules_pb2_grpc.add_ScheduleServiceServicer_to_server(
-            guard.wrap(
-                ScheduleServicer(
-                    self.schedules,
-                    self.teams,
-                    lambda: self.config.integration_base_url(self.http_port),
-                ),
-                schedules_name,
-            ),
-            registrar,
-        )
-        escalations_pb2_grpc.add_EscalationServiceServicer_to_server(
-            guard.wrap(
-                EscalationServicer(self.policies, self.alerts, self.teams), escalations_name
-            ),
-            registrar,
-        )
-        inbound_pb2_grpc.add_InboundServiceServicer_to_server(
-            guard.wrap(InboundServicer(self.inbound), inbound_name), registrar
-        )
-        # Health answers without a token: load balancers probe it without credentials.
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, registrar)
-        # The stubs lack the asyncio reflection servicer, `reflection.aio`.
-        reflecting = reflection.aio.ReflectionServicer(  # type: ignore[attr-defined]
-            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME)
-        )
-        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
-            guard.wrap(reflecting, reflection.SERVICE_NAME), registrar
-        )
-        try:
-            port = server.add_insecure_port(self.config.grpc_listen)
-        except RuntimeError as exc:
-            raise StartupError(
-                f"cannot listen for gRPC on {self.config.grpc_listen}: {exc}"
-            ) from exc
-        if port == 0:
-            raise StartupError(f"cannot listen for gRPC on {self.config.grpc_listen}")
-        await server.start()
-        self._grpc = server
-        self.grpc_port = port
-        for name in ("", *SERVICE_NAMES):
-            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
-    async def _start_http(self) -> None:
-        self._channel = grpc.aio.insecure_channel(
-            reachable(self.config.grpc_listen, self.grpc_port)
-        )
-        self._outbound = aiohttp.ClientSession()
-        shim = Shim(
+    def _shim(self, channel: grpc.aio.Channel, outbound: aiohttp.ClientSession) -> Shim:
+        """The HTTP edge, calling this process's use cases rather than its gRPC API."""
+        return Shim(
             LocalIngest(self.ingest),
-            self._channel,
+            channel,
             self.registry,
             self.clock,
             self.config.sns,
-            self._outbound,
+            outbound,
             LocalCalendars(self.schedules),
             inbound=LocalInbound(self.inbound),
             twilio=self.config.notifications.twilio,
             public_url=lambda: self.config.integration_base_url(self.http_port),
             idle_seconds=self.config.idle_timeout_seconds,
         )
-        runner = shim.runner(public=self._public_edge)
-        await runner.setup()
-        http_host, http_port = split_address(self.config.http_listen)
-        site = web.TCPSite(runner, http_host, http_port)
-        try:
-            await site.start()
-        except OSError as exc:
-            await runner.cleanup()
-            raise StartupError(
-                f"cannot listen for HTTP on {self.config.http_listen}: {exc.strerror}"
-            ) from exc
-        self._http = runner
-        self.http_port = runner.addresses[0][1]
 
     def _ack_url(self, page: ClaimedPage) -> str:
         """The page's signed one-click acknowledge link, good for a day from its sending."""
@@ -394,13 +273,11 @@ class TocsinServer:
                     log.warning("the database answers again: serving")
                 else:
                     log.error("database unreachable, not serving: %s", reason)
-                status = (
+                await self._grpc.report(
                     health_pb2.HealthCheckResponse.SERVING
                     if serving
                     else health_pb2.HealthCheckResponse.NOT_SERVING
                 )
-                for name in ("", *SERVICE_NAMES):
-                    await self._health.set(name, status)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), HEALTH_INTERVAL_SECONDS)
 
@@ -410,19 +287,14 @@ class TocsinServer:
             return
         self._stop.set()
         self.alerts.end_watches()
-        await self._health.enter_graceful_shutdown()
-        if self._http is not None:
-            await self._http.cleanup()
-        if self._grpc is not None:
-            await self._grpc.stop(SHUTDOWN_GRACE_SECONDS)
+        await self._grpc.health.enter_graceful_shutdown()
+        await self._http.stop()
+        await self._grpc.stop()
         for task in self._tasks:  # the engine finishes its tick before its providers close
             await task
         if self._providers is not None:
             await self._providers.close()
-        if self._channel is not None:
-            await self._channel.close(None)
-        if self._outbound is not None:
-            await self._outbound.close()
+        await self._http.close()
         await self.store.close()
         log.info("tocsin stopped")
 

@@ -54,7 +54,7 @@ from service.core.clock import SystemClock, from_micros
 from service.core.ids import new_uuid
 from service.core.metrics import AlertMetrics
 from service.db.sqlite import SQLiteStore
-from service.escalation.usecases import Policies, PolicySpec, RoutingSpec, RuleSpec
+from service.escalation.usecases import EscalationRuleSpec, Policies, PolicySpec, RoutingSpec
 from service.oncall.rotations import RotationSpec
 from service.oncall.usecases import Schedules, ScheduleSpec
 from service.paging.engine import Engine
@@ -148,8 +148,8 @@ async def _directory(store: SQLiteStore, users: int, second: float) -> None:
             f"{TEAM}-policy",
             team=TEAM,
             rules=(
-                RuleSpec(timedelta(), (("schedule", f"{TEAM}-primary"),)),
-                RuleSpec(timedelta(seconds=second), (("schedule", f"{TEAM}-secondary"),)),
+                EscalationRuleSpec(timedelta(), (("schedule", f"{TEAM}-primary"),)),
+                EscalationRuleSpec(timedelta(seconds=second), (("schedule", f"{TEAM}-secondary"),)),
             ),
         )
     )

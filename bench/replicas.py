@@ -38,7 +38,7 @@ from bench.tocsin import healthy
 from clients.client import TocsinClient
 from service.alerts.model import NewAlert
 from service.answers.links import SECRET_ENV
-from service.escalation.usecases import PolicySpec, RoutingSpec, RuleSpec
+from service.escalation.usecases import EscalationRuleSpec, PolicySpec, RoutingSpec
 from service.people.model import NotificationRule, NotificationStep
 from service.tokens.usecases import ADMIN_TOKEN_FILE
 from tests import databases
@@ -255,7 +255,7 @@ async def _page_both_users(client: TocsinClient, hooks: str) -> None:
             "bench",
             team="default",
             rules=(
-                RuleSpec(
+                EscalationRuleSpec(
                     timedelta(seconds=DUE_AFTER_SECONDS),
                     tuple(("user", name) for name in PAGED_USERS),
                 ),

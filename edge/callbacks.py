@@ -27,8 +27,8 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
-from adapters.settings import TwilioSettings
-from adapters.twilio_voice import VOICE_PATH, action_url, voice_twiml
+from adapters.twilio.settings import TwilioSettings
+from adapters.twilio.voice import VOICE_PATH, action_url, voice_twiml
 from edge import link_pages
 from edge.answers import InboundPort
 from service.answers.links import LINK_PATH

@@ -17,9 +17,7 @@ subscription URLs.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -32,15 +30,15 @@ from aiohttp import web
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 
-from adapters.settings import TwilioSettings
-from app.config import Config, SnsConfig, split_address
+from adapters.twilio.settings import TwilioSettings
 from clients.calls import error_from_rpc
 from edge import guard as http_guard
-from edge.answers import GrpcInbound, InboundPort
+from edge.answers import InboundPort
 from edge.callbacks import Callbacks
 from edge.sns import message as sns_message
 from edge.sns import signature as sns_signature
 from edge.sns.certificates import CertificateSource, CertificateUnavailableError
+from edge.sns.config import SnsConfig
 from edge.sns.message import SnsDeliveryError, SnsMessage, TopicArn
 from protos.tocsin.v1 import ingest_pb2, ingest_pb2_grpc, schedules_pb2, schedules_pb2_grpc
 from service.api import integration_codec
@@ -49,7 +47,6 @@ from service.core.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
-    StartupError,
     TocsinError,
 )
 from service.ingest.model import SnsDelivery, SnsType
@@ -62,7 +59,7 @@ Reply = TypeVar("Reply")
 HEALTH_TIMEOUT_SECONDS = 2.0
 INGEST_TIMEOUT_SECONDS = 10.0
 CONFIRM_TIMEOUT_SECONDS = 10.0
-_HOST_SUFFIX = {"aws": "amazonaws.com", "aws-cn": "amazonaws.com.cn", "aws-us-gov": "amazonaws.com"}
+# The configuration's default idle_timeout_seconds; the service passes the one it is given.
 
 
 @dataclass(frozen=True)
@@ -189,7 +186,7 @@ class Shim:
         inbound: InboundPort | None = None,
         twilio: TwilioSettings | None = None,
         public_url: Callable[[], str] = lambda: "",
-        idle_seconds: float = Config.idle_timeout_seconds,
+        idle_seconds: float,
     ) -> None:
         """`channel` reaches the service's gRPC health; `ingest`, its ingest use case;
         `inbound`, where answers to pages go (None: no such routes). `twilio` holds the auth
@@ -329,44 +326,8 @@ class Shim:
         log.info("confirmed the SNS subscription to %s", message.topic.text)
 
 
-async def run_shim(target: str, token: str, config: Config, clock: Clock) -> None:
-    """`tocsin shim`: the HTTP edge alone, in front of the service at `target`, until SIGTERM
-    or SIGINT. Any number of these can run; they keep no state."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    async with grpc.aio.insecure_channel(target) as channel, aiohttp.ClientSession() as http:
-        ingest = GrpcIngest(channel, token)
-        calendars = GrpcCalendars(channel, token)
-        bound: list[int] = []  # the port, once listening: the public URL without public_url
-        shim = Shim(
-            ingest, channel, CollectorRegistry(), clock, config.sns, http, calendars,
-            inbound=GrpcInbound(channel, token),
-            twilio=config.notifications.twilio,
-            public_url=lambda: config.integration_base_url(bound[0] if bound else 0),
-            idle_seconds=config.idle_timeout_seconds,
-        )  # fmt: skip
-        runner = shim.runner()
-        await runner.setup()
-        host, port = split_address(config.http_listen)
-        try:
-            site = web.TCPSite(runner, host, port)
-            await site.start()
-            bound.append(runner.addresses[0][1])
-            log.info("tocsin shim is serving: HTTP on %s:%d, service at %s", host, bound[0], target)
-            await stop.wait()
-            log.info("tocsin shim stopped")
-        except OSError as exc:
-            raise StartupError(
-                f"cannot listen for HTTP on {config.http_listen}: {exc.strerror}"
-            ) from exc
-        finally:
-            await runner.cleanup()
-
-
 def confirm_url(topic: TopicArn, token: str, endpoint_url: str) -> str:
-    endpoint = endpoint_url or f"https://sns.{topic.region}.{_HOST_SUFFIX[topic.partition]}"
+    endpoint = endpoint_url or f"https://{topic.sns_host}"
     return (
         f"{endpoint}/?Action=ConfirmSubscription"
         f"&TopicArn={quote(topic.text, safe='')}&Token={quote(token, safe='')}"

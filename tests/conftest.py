@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from adapters.settings import NotifySettings
-from app.config import Config, SnsConfig
+from adapters.registry import NotifySettings
+from app.config import Config
 from app.server import TocsinServer
 from clients.client import TocsinClient
+from edge.sns.config import SnsConfig
 from service.answers.links import SECRET_ENV
 from service.core.errors import StartupError
 from service.db.postgres import PostgresStore

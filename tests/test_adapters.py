@@ -19,20 +19,16 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from adapters.console import ConsoleNotifier
-from adapters.email import EmailNotifier
-from adapters.fcm import FcmNotifier
-from adapters.settings import (
-    EmailSettings,
-    FcmSettings,
-    NotifySettings,
-    TwilioSettings,
-    WebhookSettings,
-    notifiers,
-    settings_from,
-)
-from adapters.twilio_sms import TwilioSmsNotifier, gsm_length, is_gsm, sms_text
-from adapters.twilio_voice import TwilioVoiceNotifier, voice_twiml
-from adapters.webhook import WebhookNotifier
+from adapters.email.notifier import EmailNotifier
+from adapters.email.settings import EmailSettings
+from adapters.fcm.notifier import FcmNotifier
+from adapters.fcm.settings import FcmSettings
+from adapters.registry import NotifySettings, notifiers, settings_from
+from adapters.twilio.settings import TwilioSettings
+from adapters.twilio.sms import TwilioSmsNotifier, gsm_length, is_gsm, sms_text
+from adapters.twilio.voice import TwilioVoiceNotifier, voice_twiml
+from adapters.webhook.notifier import WebhookNotifier
+from adapters.webhook.settings import WebhookSettings
 from service.core.errors import ConfigError
 from service.paging.notifier import Outcome, Page
 from service.people.model import Channel

@@ -16,7 +16,7 @@ from protos.tocsin.v1 import escalations_pb2, escalations_pb2_grpc
 from service.alerts.model import NewAlert
 from service.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from service.escalation.model import Repeat
-from service.escalation.usecases import PolicySpec, RoutingRuleSpec, RoutingSpec, RuleSpec
+from service.escalation.usecases import EscalationRuleSpec, PolicySpec, RoutingRuleSpec, RoutingSpec
 from service.paging.planning import PageState
 from service.people.model import Channel
 from tests.conftest import Running, serving
@@ -46,8 +46,8 @@ async def test_policies_routing_and_escalate_to_next(
             "ops-policy",
             team="ops",
             rules=(
-                RuleSpec(timedelta(), (("user", "alice"),)),
-                RuleSpec(timedelta(minutes=10), (("user", "bob"),), "not-closed"),
+                EscalationRuleSpec(timedelta(), (("user", "alice"),)),
+                EscalationRuleSpec(timedelta(minutes=10), (("user", "bob"),), "not-closed"),
             ),
             repeat=Repeat(timedelta(minutes=5), 2, reset_acknowledgement=True),
         )
@@ -90,15 +90,15 @@ async def test_policies_routing_and_escalate_to_next(
 @pytest.mark.parametrize(
     ("rule", "field"),
     [
-        (RuleSpec(timedelta(), (("robot", "alice"),)), "rules[0].targets[0].kind"),
-        (RuleSpec(timedelta(), (("user", "nobody"),)), "rules[0].targets[0].name"),
-        (RuleSpec(timedelta(days=2), (("user", "alice"),)), "rules[0].delay"),
-        (RuleSpec(timedelta(), ()), "rules[0].targets"),
-        (RuleSpec(timedelta(), (("user", "alice"),), "sometimes"), "rules[0].condition"),
+        (EscalationRuleSpec(timedelta(), (("robot", "alice"),)), "rules[0].targets[0].kind"),
+        (EscalationRuleSpec(timedelta(), (("user", "nobody"),)), "rules[0].targets[0].name"),
+        (EscalationRuleSpec(timedelta(days=2), (("user", "alice"),)), "rules[0].delay"),
+        (EscalationRuleSpec(timedelta(), ()), "rules[0].targets"),
+        (EscalationRuleSpec(timedelta(), (("user", "alice"),), "sometimes"), "rules[0].condition"),
     ],
 )
 async def test_bad_policies_are_refused_naming_the_field(
-    client: TocsinClient, rule: RuleSpec, field: str
+    client: TocsinClient, rule: EscalationRuleSpec, field: str
 ) -> None:
     await client.create_user("alice")
     with pytest.raises(InvalidArgument) as caught:
@@ -108,7 +108,9 @@ async def test_bad_policies_are_refused_naming_the_field(
 
 async def test_policy_refusals_say_what_is_wrong(client: TocsinClient) -> None:
     await client.create_user("alice")
-    later, sooner = (RuleSpec(d, (("user", "alice"),)) for d in (timedelta(minutes=5), timedelta()))
+    later, sooner = (
+        EscalationRuleSpec(d, (("user", "alice"),)) for d in (timedelta(minutes=5), timedelta())
+    )
     with pytest.raises(InvalidArgument, match=r"\(0s is before 5m\)") as caught:
         await client.create_policy(PolicySpec("p", rules=(later, sooner)))
     assert caught.value.field == "rules[1].delay"
@@ -132,7 +134,7 @@ async def test_routing_windows_are_counted_before_they_are_read(client: TocsinCl
     """Every alert of the team is matched against them: 150,000 froze each create."""
     await client.create_user("alice")
     await client.create_policy(
-        PolicySpec("p", rules=(RuleSpec(timedelta(), (("user", "alice"),)),))
+        PolicySpec("p", rules=(EscalationRuleSpec(timedelta(), (("user", "alice"),)),))
     )
     many = RoutingRuleSpec("r", "p", windows=("mon 09:00-mon 09:01",) * 150_000)
     with pytest.raises(InvalidArgument, match=r"at most 20 windows \(got 150,000\)") as caught:
@@ -144,14 +146,14 @@ async def test_routing_windows_are_counted_before_they_are_read(client: TocsinCl
 
 async def test_an_update_changes_only_the_fields_it_names(client: TocsinClient) -> None:
     await setup(client)
-    first = RuleSpec(timedelta(), (("user", "alice"),))
+    first = EscalationRuleSpec(timedelta(), (("user", "alice"),))
     spec = PolicySpec(
         "p", team="ops", description="d", rules=(first,), repeat=Repeat(timedelta(minutes=10), 2)
     )
     await client.create_policy(spec)
     renamed = await client.update_policy("p", PolicySpec("night"), ["name"])
     assert renamed == PolicySpec("night", "ops", "d", (first,), Repeat(timedelta(minutes=10), 2))
-    second = RuleSpec(timedelta(minutes=5), (("user", "bob"),), "not-closed")
+    second = EscalationRuleSpec(timedelta(minutes=5), (("user", "bob"),), "not-closed")
     ruled = await client.update_policy("night", PolicySpec("", rules=(first, second)), ["rules"])
     assert (ruled.rules, ruled.repeat) == ((first, second), renamed.repeat)
     # One part of the repeat: the others stay.
@@ -280,7 +282,7 @@ async def test_values_out_of_range_are_invalid_arguments(running: Running) -> No
     async with running.client() as client:
         await client.create_user("alice")
         await client.create_policy(
-            PolicySpec("p", rules=(RuleSpec(timedelta(), (("user", "alice"),)),))
+            PolicySpec("p", rules=(EscalationRuleSpec(timedelta(), (("user", "alice"),)),))
         )
     huge = Duration(seconds=10**14)
     target = escalations_pb2.Target(kind="user", name="alice")

@@ -16,10 +16,11 @@ import pytest
 from aiohttp.test_utils import TestServer
 from prometheus_client import CollectorRegistry
 
-from adapters.settings import NotifySettings, TwilioSettings
-from app.config import SnsConfig
+from adapters.registry import NotifySettings
+from adapters.twilio.settings import TwilioSettings
 from clients.client import TocsinClient
 from edge.shim import GrpcCalendars, GrpcIngest, Shim
+from edge.sns.config import SnsConfig
 from service.alerts.model import NewAlert
 from tests.conftest import Running, free_port, serving
 from tests.fakes import FakeClock
@@ -53,8 +54,9 @@ async def test_healthz_is_503_when_the_service_does_not_answer() -> None:
         ingest = GrpcIngest(channel, "tocsin_x")
         calendars = GrpcCalendars(channel, "tocsin_x")
         shim = Shim(
-            ingest, channel, CollectorRegistry(), FakeClock(), SnsConfig(), outbound, calendars
-        )
+            ingest, channel, CollectorRegistry(), FakeClock(), SnsConfig(), outbound, calendars,
+            idle_seconds=120,
+        )  # fmt: skip
         async with (
             TestServer(shim.app()) as server,
             aiohttp.ClientSession() as http,

@@ -22,17 +22,18 @@ from prometheus_client import CollectorRegistry
 from twilio.request_validator import RequestValidator
 from yarl import URL
 
-from adapters.settings import NotifySettings, TwilioSettings
-from adapters.twilio_voice import action_url
-from app.config import SnsConfig
+from adapters.registry import NotifySettings
+from adapters.twilio.settings import TwilioSettings
+from adapters.twilio.voice import action_url
 from clients.client import TocsinClient, parse_ref
 from edge.answers import GrpcInbound
 from edge.shim import GrpcCalendars, GrpcIngest, Shim
+from edge.sns.config import SnsConfig
 from service.alerts.model import Alert, NewAlert, Status
 from service.answers import links
 from service.answers.replies import SMS_HELP, parse_sms
 from service.core.errors import PermissionDenied, StartupError, Unauthenticated
-from service.escalation.usecases import PolicySpec, RoutingSpec, RuleSpec
+from service.escalation.usecases import EscalationRuleSpec, PolicySpec, RoutingSpec
 from service.paging.notifier import Page
 from service.paging.planning import PageState
 from service.people.model import Channel, NotificationRule, NotificationStep
@@ -326,7 +327,9 @@ async def test_sms_replies_act_only_on_alerts_of_the_senders_pages_or_teams(
     await world.client.add_contact_method("bob", "sms", BOB_PHONE)
     await world.client.create_user("dave")
     await world.client.create_policy(
-        PolicySpec("ops-policy", team="ops", rules=(RuleSpec(timedelta(), (("user", "dave"),)),))
+        PolicySpec(
+            "ops-policy", team="ops", rules=(EscalationRuleSpec(timedelta(), (("user", "dave"),)),)
+        )
     )
     await world.client.set_routing(RoutingSpec("ops", default_policy="ops-policy"))
     ops = await world.fire("Database down", team="ops")
@@ -404,8 +407,8 @@ async def calls(world: World) -> World:
             "ops-policy",
             team="ops",
             rules=(
-                RuleSpec(timedelta(), (("user", "bob"),)),
-                RuleSpec(10 * MINUTE, (("user", "carol"),)),
+                EscalationRuleSpec(timedelta(), (("user", "bob"),)),
+                EscalationRuleSpec(10 * MINUTE, (("user", "carol"),)),
             ),
         )
     )
@@ -516,7 +519,7 @@ async def test_tocsin_shim_hands_answers_over_grpc(world: World, clock: FakeCloc
         shim = Shim(
             GrpcIngest(channel, world.running.token), channel, CollectorRegistry(), clock,
             SnsConfig(), world.http, GrpcCalendars(channel, world.running.token),
-            inbound=inbound, twilio=twilio, public_url=lambda: public[0],
+            inbound=inbound, twilio=twilio, public_url=lambda: public[0], idle_seconds=120,
         )  # fmt: skip
         async with TestServer(shim.app()) as server:
             base = str(server.make_url("")).rstrip("/")

@@ -17,7 +17,7 @@ from clients.manifest.apply import apply as apply_plan
 from clients.manifest.state import fetch
 from service.alerts.model import NewAlert
 from service.escalation.model import Repeat
-from service.escalation.usecases import PolicySpec, RoutingRuleSpec, RoutingSpec, RuleSpec
+from service.escalation.usecases import EscalationRuleSpec, PolicySpec, RoutingRuleSpec, RoutingSpec
 from service.ingest.model import IntegrationType, NewIntegration
 from service.oncall.model import Unit
 from service.people.model import NotificationRule, NotificationStep, Role
@@ -421,8 +421,8 @@ async def test_policies_and_routing_apply_change_export_and_refuse(
         "platform",
         "",
         (
-            RuleSpec(timedelta(), (("user", "alice"),)),
-            RuleSpec(
+            EscalationRuleSpec(timedelta(), (("user", "alice"),)),
+            EscalationRuleSpec(
                 timedelta(minutes=5),
                 (("schedule", "platform-oncall"), ("user", "bob")),
                 "not-closed",

@@ -14,9 +14,12 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from adapters.settings import EmailSettings, FcmSettings, NotifySettings, TwilioSettings
-from app.config import SnsConfig
+from adapters.email.settings import EmailSettings
+from adapters.fcm.settings import FcmSettings
+from adapters.registry import NotifySettings
+from adapters.twilio.settings import TwilioSettings
 from clients.client import TocsinClient, parse_ref
+from edge.sns.config import SnsConfig
 from service.alerts.model import NewAlert
 from service.ingest.model import IntegrationType, NewIntegration
 from service.oncall.rotations import RotationSpec

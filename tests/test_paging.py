@@ -37,7 +37,13 @@ from service.db.sql_store import SQLStore
 from service.db.sqlite import SQLiteStore
 from service.escalation.model import Repeat
 from service.escalation.runs import claim_due_escalations
-from service.escalation.usecases import Policies, PolicySpec, RoutingRuleSpec, RoutingSpec, RuleSpec
+from service.escalation.usecases import (
+    EscalationRuleSpec,
+    Policies,
+    PolicySpec,
+    RoutingRuleSpec,
+    RoutingSpec,
+)
 from service.ingest.model import IngestAction, IntegrationType, NewIntegration, SnsDelivery, SnsType
 from service.oncall.rotations import RotationSpec
 from service.oncall.usecases import Schedules, ScheduleSpec
@@ -144,7 +150,7 @@ async def _damage_snapshot(store: SQLStore, alert_id: str) -> None:
     )
 
 
-async def ops_policy(w: World, *rules: RuleSpec, repeat: Repeat | None = None) -> None:
+async def ops_policy(w: World, *rules: EscalationRuleSpec, repeat: Repeat | None = None) -> None:
     """Policy "p", with these rules, for every alert of the ops team."""
     await w.policies.create(PolicySpec("p", team="ops", rules=rules, repeat=repeat))
     await w.policies.set_routing(RoutingSpec("ops", default_policy="p"))
@@ -156,8 +162,8 @@ async def two_step_policy(w: World, **repeat: object) -> None:
             "ops-policy",
             team="ops",
             rules=(
-                RuleSpec(timedelta(), (("user", "alice"),)),
-                RuleSpec(5 * MINUTE, (("schedule", "ops-oncall"),)),
+                EscalationRuleSpec(timedelta(), (("user", "alice"),)),
+                EscalationRuleSpec(5 * MINUTE, (("schedule", "ops-oncall"),)),
             ),
             repeat=Repeat(**repeat) if repeat else None,  # type: ignore[arg-type]
         )
@@ -235,8 +241,8 @@ async def test_an_empty_schedule_moves_on_at_once_and_says_so(world: World) -> N
     await world.schedules.create(ScheduleSpec("empty", team="ops", time_zone="UTC"))
     await ops_policy(
         world,
-        RuleSpec(timedelta(), (("schedule", "empty"),)),
-        RuleSpec(10 * MINUTE, (("user", "bob"),)),
+        EscalationRuleSpec(timedelta(), (("schedule", "empty"),)),
+        EscalationRuleSpec(10 * MINUTE, (("user", "bob"),)),
     )
     alert = await world.fire()
     assert await world.at(timedelta()) == [("bob", "voice")]  # not ten minutes later
@@ -293,7 +299,7 @@ async def test_provider_failures_retry_then_give_up_or_move_on(world: World) -> 
 
 
 async def test_sms_to_one_number_is_throttled_not_dropped(world: World) -> None:
-    await ops_policy(world, RuleSpec(timedelta(), (("user", "alice"),)))
+    await ops_policy(world, EscalationRuleSpec(timedelta(), (("user", "alice"),)))
     await world.users.set_notification_rule(
         "alice", "new_alert", NotificationRule((NotificationStep("sms", 0),))
     )
@@ -322,10 +328,14 @@ async def test_a_send_lost_in_a_crash_goes_again_under_the_same_key(world: World
 
 async def test_routing_rules_pick_the_policy_and_responders_are_paged(world: World) -> None:
     await world.policies.create(
-        PolicySpec("urgent", team="ops", rules=(RuleSpec(timedelta(), (("user", "bob"),)),))
+        PolicySpec(
+            "urgent", team="ops", rules=(EscalationRuleSpec(timedelta(), (("user", "bob"),)),)
+        )
     )
     await world.policies.create(
-        PolicySpec("calm", team="ops", rules=(RuleSpec(30 * MINUTE, (("user", "alice"),)),))
+        PolicySpec(
+            "calm", team="ops", rules=(EscalationRuleSpec(30 * MINUTE, (("user", "alice"),)),)
+        )
     )
     await world.policies.set_routing(
         RoutingSpec(
@@ -347,14 +357,14 @@ async def test_routing_rules_pick_the_policy_and_responders_are_paged(world: Wor
 
 
 async def test_an_escalation_responder_runs_that_policy_alongside(world: World) -> None:
-    await ops_policy(world, RuleSpec(30 * MINUTE, (("user", "alice"),)))
+    await ops_policy(world, EscalationRuleSpec(30 * MINUTE, (("user", "alice"),)))
     await world.policies.create(
         PolicySpec(
             "db-escalation",
             team="ops",
             rules=(
-                RuleSpec(timedelta(), (("user", "bob"),)),
-                RuleSpec(10 * MINUTE, (("user", "alice"),)),
+                EscalationRuleSpec(timedelta(), (("user", "bob"),)),
+                EscalationRuleSpec(10 * MINUTE, (("user", "alice"),)),
             ),
         )
     )
@@ -368,7 +378,9 @@ async def test_an_escalation_responder_runs_that_policy_alongside(world: World) 
     # Snapshotted with the team's policy: an edit now changes nothing for this alert.
     await world.policies.update(
         "db-escalation",
-        PolicySpec("db-escalation", team="ops", rules=(RuleSpec(MINUTE, (("user", "alice"),)),)),
+        PolicySpec(
+            "db-escalation", team="ops", rules=(EscalationRuleSpec(MINUTE, (("user", "alice"),)),)
+        ),
     )
     assert await world.at(timedelta()) == [("bob", "voice")]
     assert await world.at(10 * MINUTE) == [("alice", "email")]
@@ -460,7 +472,9 @@ async def test_a_policy_edited_later_changes_only_new_alerts(world: World) -> No
     alert = await world.fire()
     await world.policies.update(
         "ops-policy",
-        PolicySpec("ops-policy", team="ops", rules=(RuleSpec(timedelta(), (("user", "bob"),)),)),
+        PolicySpec(
+            "ops-policy", team="ops", rules=(EscalationRuleSpec(timedelta(), (("user", "bob"),)),)
+        ),
     )
     assert await world.at(timedelta()) == [("alice", "email")]  # the snapshot, not the edit
     del alert
@@ -471,8 +485,8 @@ async def test_a_policy_edited_later_changes_only_new_alerts(world: World) -> No
 async def test_a_not_closed_rule_pages_after_the_acknowledgement(world: World) -> None:
     await ops_policy(
         world,
-        RuleSpec(timedelta(), (("user", "alice"),)),
-        RuleSpec(10 * MINUTE, (("user", "bob"),), "not-closed"),
+        EscalationRuleSpec(timedelta(), (("user", "alice"),)),
+        EscalationRuleSpec(10 * MINUTE, (("user", "bob"),), "not-closed"),
     )
     alert = await world.fire()
     await world.at(timedelta())
@@ -535,8 +549,8 @@ async def test_one_method_at_two_steps_is_paged_twice(world: World) -> None:
 async def test_acknowledging_a_snoozed_alert_lets_until_closed_rules_run(world: World) -> None:
     await ops_policy(
         world,
-        RuleSpec(timedelta(), (("user", "alice"),)),
-        RuleSpec(10 * MINUTE, (("user", "bob"),), "not-closed"),
+        EscalationRuleSpec(timedelta(), (("user", "alice"),)),
+        EscalationRuleSpec(10 * MINUTE, (("user", "bob"),), "not-closed"),
     )
     alert = await world.fire()
     ref = AlertRef(RefKind.ID, alert.id)
@@ -550,7 +564,7 @@ async def test_nobody_on_call_keeps_the_wait_before_a_repeat(world: World) -> No
     await world.schedules.create(ScheduleSpec("empty", team="ops", time_zone="UTC"))
     await ops_policy(
         world,
-        RuleSpec(timedelta(), (("schedule", "empty"),)),
+        EscalationRuleSpec(timedelta(), (("schedule", "empty"),)),
         repeat=Repeat(10 * MINUTE, 3, close_after_last=True),
     )
     alert = await world.fire()
@@ -576,7 +590,7 @@ async def test_repeats_must_wait_at_least_a_minute(world: World) -> None:
             PolicySpec(
                 "p",
                 team="ops",
-                rules=(RuleSpec(timedelta(), (("user", "alice"),)),),
+                rules=(EscalationRuleSpec(timedelta(), (("user", "alice"),)),),
                 repeat=Repeat(timedelta(seconds=5), 3),
             )
         )
@@ -603,7 +617,9 @@ async def test_what_a_policy_pages_cannot_be_deleted_from_under_it(world: World)
     await world.routing_default_schedule()
     await world.policies.update(
         "ops-policy",
-        PolicySpec("ops-policy", team="ops", rules=(RuleSpec(timedelta(), (("user", "bob"),)),)),
+        PolicySpec(
+            "ops-policy", team="ops", rules=(EscalationRuleSpec(timedelta(), (("user", "bob"),)),)
+        ),
     )
     with pytest.raises(FailedPrecondition, match="on-call schedule of team ops"):
         await world.schedules.delete("ops-oncall")

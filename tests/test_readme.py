@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from adapters.settings import DEFAULT_SMTP_PORTS, MIN_WEBHOOK_SECRET, SECURITY_MODES
-from adapters.twilio_voice import VOICE_PATH
+from adapters.email.settings import DEFAULT_SMTP_PORTS, SECURITY_MODES
+from adapters.twilio.voice import VOICE_PATH
+from adapters.webhook.settings import MIN_WEBHOOK_SECRET
 from service.oncall.usecases import OVERRIDE_MAX
 from service.people.usecases import DELAY_MAX_MINUTES
 

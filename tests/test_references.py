@@ -20,7 +20,7 @@ from service.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from service.db.sql_store import SQLStore
 from service.db.sqlite import SQLiteStore
 from service.escalation.model import Routing
-from service.escalation.usecases import Policies, PolicySpec, RoutingSpec, RuleSpec
+from service.escalation.usecases import EscalationRuleSpec, Policies, PolicySpec, RoutingSpec
 from service.oncall import documents as oncall_documents
 from service.oncall.model import Participants
 from service.oncall.rotations import RotationSpec
@@ -105,7 +105,7 @@ async def test_a_user_deleted_while_a_policy_pages_them(directory: Directory) ->
         await d.users.create(f"u{n}")
 
     def edit(n: int) -> Awaitable[object]:
-        rule = RuleSpec(timedelta(), (("user", f"u{n}"),))
+        rule = EscalationRuleSpec(timedelta(), (("user", f"u{n}"),))
         return d.policies.create(PolicySpec(f"p{n}", team="ops", rules=(rule,)))
 
     await rounds(make, edit, lambda n: d.users.delete(f"u{n}"))
@@ -120,7 +120,7 @@ async def test_a_schedule_deleted_while_a_policy_pages_it(directory: Directory) 
         await d.schedules.create(ScheduleSpec(f"s{n}", team="ops"))
 
     def edit(n: int) -> Awaitable[object]:
-        rule = RuleSpec(timedelta(), (("schedule", f"s{n}"),))
+        rule = EscalationRuleSpec(timedelta(), (("schedule", f"s{n}"),))
         return d.policies.create(PolicySpec(f"p{n}", team="ops", rules=(rule,)))
 
     await rounds(make, edit, lambda n: d.schedules.delete(f"s{n}"))
@@ -132,7 +132,7 @@ async def test_a_policy_deleted_while_the_routing_chooses_it(directory: Director
     d = directory
 
     async def make(n: int) -> None:
-        rule = RuleSpec(timedelta(), (("team-members", "ops"),))
+        rule = EscalationRuleSpec(timedelta(), (("team-members", "ops"),))
         await d.policies.create(PolicySpec(f"p{n}", team="ops", rules=(rule,)))
 
     def edit(n: int) -> Awaitable[object]:
@@ -189,7 +189,7 @@ async def test_an_update_naming_no_team_keeps_the_policy_and_schedule_in_theirs(
     directory: Directory,
 ) -> None:
     d = directory
-    rule = RuleSpec(timedelta(), (("team-members", "ops"),))
+    rule = EscalationRuleSpec(timedelta(), (("team-members", "ops"),))
     await d.policies.create(PolicySpec("p", team="ops", rules=(rule,)))
     await d.schedules.create(ScheduleSpec("s", team="ops"))
     ops = (await d.store.get_team("ops")).id
@@ -202,7 +202,7 @@ async def test_an_update_naming_no_team_keeps_the_policy_and_schedule_in_theirs(
 async def test_what_a_routing_chooses_cannot_move_to_another_team(directory: Directory) -> None:
     d = directory
     await Teams(d.store, d.clock).create("other", "")
-    rule = RuleSpec(timedelta(), (("team-members", "ops"),))
+    rule = EscalationRuleSpec(timedelta(), (("team-members", "ops"),))
     await d.policies.create(PolicySpec("p", team="ops", rules=(rule,)))
     await d.schedules.create(ScheduleSpec("s", team="ops"))
     await d.policies.set_routing(RoutingSpec("ops", default_policy="p", default_schedule="s"))
@@ -236,7 +236,7 @@ async def move_while_routing(
 
 async def test_a_policy_moved_while_a_routing_chooses_it(directory: Directory) -> None:
     d = directory
-    rule = RuleSpec(timedelta(), (("team-members", "ops"),))
+    rule = EscalationRuleSpec(timedelta(), (("team-members", "ops"),))
 
     async def chosen_team(routing: Routing) -> str | None:
         policy_id = routing.default_policy_id

@@ -35,7 +35,7 @@ from clients.client import TocsinClient
 from service.alerts.model import AlertRef, NewAlert, RefKind
 from service.answers.links import SECRET_ENV
 from service.core.errors import DeadlineExceeded, Unavailable
-from service.escalation.usecases import PolicySpec, RoutingSpec, RuleSpec
+from service.escalation.usecases import EscalationRuleSpec, PolicySpec, RoutingSpec
 from service.people.model import NotificationRule, NotificationStep
 from tests.conftest import LINK_SECRET
 from tests.databases import postgres_database, refuse_connections, scratch_database
@@ -173,8 +173,8 @@ async def test_every_page_is_sent_once_across_three_replicas_and_a_kill(tmp_path
                     "two-step",
                     team="default",
                     rules=(
-                        RuleSpec(timedelta(), (("user", "alice"),)),
-                        RuleSpec(timedelta(seconds=3), (("user", "bob"),)),
+                        EscalationRuleSpec(timedelta(), (("user", "alice"),)),
+                        EscalationRuleSpec(timedelta(seconds=3), (("user", "bob"),)),
                     ),
                 )
             )

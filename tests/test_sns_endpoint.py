@@ -20,10 +20,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from prometheus_client import CollectorRegistry
 
-from app.config import SnsConfig
 from clients.client import IntegrationKey, TocsinClient, parse_ref
 from edge.shim import GrpcCalendars, GrpcIngest, Shim
 from edge.sns import message as sns_message
+from edge.sns.config import SnsConfig
 from service.alerts.model import AlertQuery, Priority
 from service.ingest.model import IntegrationType, NewIntegration
 from tests.conftest import Running, free_port, serving
@@ -251,7 +251,10 @@ async def test_service_down_is_503_and_the_redelivery_stores_one_alert(
         async with grpc.aio.insecure_channel(target) as channel:
             ingest = GrpcIngest(channel, edge.running.token)
             calendars = GrpcCalendars(channel, edge.running.token)
-            shim = Shim(ingest, channel, CollectorRegistry(), clock, sns, edge.http, calendars)
+            shim = Shim(
+                ingest, channel, CollectorRegistry(), clock, sns, edge.http, calendars,
+                idle_seconds=120,
+            )  # fmt: skip
             async with TestServer(shim.app()) as server:
                 url = str(server.make_url(f"/v1/sns/{key.info.integration.id}"))
                 got, _ = await edge.post_raw(f"{url}?apiKey={key.api_key}", delivery)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from adapters.settings import NotifySettings, WebhookSettings
+from adapters.registry import NotifySettings
+from adapters.webhook.settings import WebhookSettings
 from clients.client import TocsinClient
 from service.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from service.people.model import Channel, MemberRole, NotificationRule, NotificationStep, Role

@@ -98,14 +98,14 @@ def test_snooze_must_be_future_and_within_seven_days() -> None:
 
 
 @pytest.mark.parametrize("name", ["ops", "Platform-Team", "db.oncall", "a" * 100, "9lives"])
-def test_team_names_accepted(name: str) -> None:
-    assert validation.team_name(name) == name
+def test_object_names_accepted(name: str) -> None:
+    assert validation.object_name(name) == name
 
 
 @pytest.mark.parametrize("name", ["", "-ops", "two words", "a" * 101, "ops/infra", "ünïcode"])
-def test_team_names_rejected(name: str) -> None:
+def test_object_names_rejected(name: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
-        validation.team_name(name)
+        validation.object_name(name)
     assert caught.value.field == "name"
 
 

@@ -28,9 +28,9 @@ from service.escalation.model import Repeat
 from service.escalation.usecases import (
     DELAY_MAX,
     REPEAT_TIMES_MAX,
+    EscalationRuleSpec,
     PolicySpec,
     RoutingSpec,
-    RuleSpec,
 )
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ NOT_CLOSED = "until-closed"
 _delay = duration_within(timedelta(), DELAY_MAX)  # a rule's delay, or a repeat's
 
 
-def rule(text: str) -> RuleSpec:
+def rule(text: str) -> EscalationRuleSpec:
     """`DELAY KIND:NAME [KIND:NAME...] [until-closed]`, e.g. `5m schedule:ops user:bob`."""
     words = text.split()
     if len(words) < 2:
@@ -57,7 +57,7 @@ def rule(text: str) -> RuleSpec:
         if not sep or not name:
             raise argparse.ArgumentTypeError(f"expected KIND:NAME such as user:alice, not {word!r}")
         targets.append((kind, name))
-    return RuleSpec(_delay(words[0]), tuple(targets), condition)
+    return EscalationRuleSpec(_delay(words[0]), tuple(targets), condition)
 
 
 RULE_HELP = (

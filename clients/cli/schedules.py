@@ -122,9 +122,8 @@ def _changed_rotations(
     current: Schedule, args: argparse.Namespace, time_zone: str
 ) -> tuple[RotationSpec, ...]:
     # The file format is imported by the command that needs it, not at every start.
-    from clients.manifest.schedules import rotation_spec
 
-    specs = [rotation_spec(r) for r in current.rotations]
+    specs = [RotationSpec.of(r) for r in current.rotations]
     names = [spec.name.lower() for spec in specs]
     known = ", ".join(spec.name for spec in specs) or "none"
     if args.remove_rotation:

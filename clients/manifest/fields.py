@@ -85,7 +85,7 @@ def boolean(value: object, path: str) -> bool:
 
 def name(value: object, path: str) -> str:
     """The name of a team, schedule, policy or integration."""
-    return validation.team_name(text(value, path), path)
+    return validation.object_name(text(value, path), path)
 
 
 def description(value: object, path: str) -> str:

@@ -20,8 +20,8 @@ from service.escalation.usecases import (
     REPEAT_TIMES_MAX,
     RULES_MAX,
     TARGETS_MAX,
+    EscalationRuleSpec,
     PolicySpec,
-    RuleSpec,
 )
 
 UNTIL = {"acknowledged": Condition.NOT_ACKNOWLEDGED.value, "closed": Condition.NOT_CLOSED.value}
@@ -36,7 +36,7 @@ class PolicyDecl:
     name: str
     team: str | None = None
     description: str | None = None
-    rules: tuple[RuleSpec, ...] | None = None  # targets as the file names them
+    rules: tuple[EscalationRuleSpec, ...] | None = None  # targets as the file names them
     repeat: Repeat | None = None
     sets_repeat: bool = False  # `repeat` is given: None is then `repeat: none`
 
@@ -58,7 +58,7 @@ def read(value: object, path: str) -> PolicyDecl:
     return decl
 
 
-def _rules(value: object, path: str) -> tuple[RuleSpec, ...]:
+def _rules(value: object, path: str) -> tuple[EscalationRuleSpec, ...]:
     rules = fields.listed(value, path, _rule)
     if not 1 <= len(rules) <= RULES_MAX:
         raise InvalidArgument(path, f"must have 1 to {RULES_MAX} rules (got {len(rules)})")
@@ -70,7 +70,7 @@ def _rules(value: object, path: str) -> tuple[RuleSpec, ...]:
     return rules
 
 
-def _rule(value: object, path: str) -> RuleSpec:
+def _rule(value: object, path: str) -> EscalationRuleSpec:
     found = fields.keys(value, path, ("after", "notify"), ("until",))
     where = f"{path}.notify"
     notify = found["notify"]
@@ -84,7 +84,7 @@ def _rule(value: object, path: str) -> RuleSpec:
                 f"{path}.until", f"must be acknowledged or closed (got {until!r})"
             )
         condition = UNTIL[until]
-    return RuleSpec(
+    return EscalationRuleSpec(
         fields.duration(found["after"], f"{path}.after"),
         tuple(_target(item, f"{where}[{index}]") for index, item in enumerate(notify)),
         condition,
@@ -193,7 +193,7 @@ def change(spec: PolicySpec, path: str, current: PolicySpec | None) -> PlannedCh
     )
 
 
-def _rule_fields(rule: RuleSpec) -> dict[str, str]:
+def _rule_fields(rule: EscalationRuleSpec) -> dict[str, str]:
     return {
         "after": duration_text(rule.delay),
         "notify": ",".join(f"{kind}:{name}" for kind, name in rule.targets),
@@ -201,7 +201,7 @@ def _rule_fields(rule: RuleSpec) -> dict[str, str]:
     }
 
 
-def _rule_text(rule: RuleSpec) -> str:
+def _rule_text(rule: EscalationRuleSpec) -> str:
     found = _rule_fields(rule)
     text = f"after {found['after']} notify {found['notify']}"
     return text + (" until closed" if found["until"] == "closed" else "")

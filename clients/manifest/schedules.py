@@ -126,7 +126,7 @@ def change(
         ]
     else:
         rotations = list(current.rotations) if current else []
-        specs = tuple(rotation_spec(r) for r in rotations)
+        specs = tuple(RotationSpec.of(r) for r in rotations)
     description = decl.description
     if description is None:
         description = current.description if current else ""
@@ -154,20 +154,6 @@ def change(
     update = functools.partial(TocsinClient.update_schedule, schedule=current.name, spec=spec)
     return PlannedChange(
         tuple(f"~ schedule {current.name}: {line}" for line in lines), (PlannedCall(path, update),)
-    )
-
-
-def rotation_spec(rotation: Rotation) -> RotationSpec:
-    """A rotation as the server has it, as a spec to send back unchanged."""
-    return RotationSpec(
-        name=rotation.name,
-        kind=rotation.kind,
-        start=rotation.start,
-        participants=tuple(u or EMPTY_SLOT for u in rotation.current_users),
-        length=rotation.length,
-        unit=rotation.unit.value if rotation.kind == CUSTOM else "",
-        end=rotation.end,
-        restrictions=rotation.restrictions,
     )
 
 

@@ -69,6 +69,9 @@ _ENVELOPE = (
 )
 
 
+_HOST_SUFFIX = {"aws": "amazonaws.com", "aws-cn": "amazonaws.com.cn", "aws-us-gov": "amazonaws.com"}
+
+
 @dataclass(frozen=True)
 class TopicArn:
     partition: str
@@ -83,6 +86,12 @@ class TopicArn:
         if match is None:
             raise malformed("TopicArn is not an SNS topic ARN")
         return cls(match["partition"], match["region"], match["account"], match["name"], text)
+
+    @property
+    def sns_host(self) -> str:
+        """The host of SNS in the topic's partition and region: where its signing certificates
+        and confirmation calls are."""
+        return f"sns.{self.region}.{_HOST_SUFFIX[self.partition]}"
 
 
 @dataclass(frozen=True)

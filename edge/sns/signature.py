@@ -39,7 +39,6 @@ _SIGNED_KEYS = {
 _SIGNED_KEYS[SnsType.UNSUBSCRIBE_CONFIRMATION] = _SIGNED_KEYS[SnsType.SUBSCRIPTION_CONFIRMATION]
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {"1": hashes.SHA1, "2": hashes.SHA256}
 _CERT_PATH = re.compile(r"/SimpleNotificationService-[0-9a-f]+\.pem")
-_HOST_SUFFIX = {"aws": "amazonaws.com", "aws-cn": "amazonaws.com.cn", "aws-us-gov": "amazonaws.com"}
 
 
 def string_to_sign(message: SnsMessage) -> bytes:
@@ -64,7 +63,7 @@ def signing_cert_url(message: SnsMessage) -> str:
         port = parts.port
     except ValueError:
         raise forged("SigningCertURL is not a URL") from None
-    expected_host = f"sns.{message.topic.region}.{_HOST_SUFFIX[message.topic.partition]}"
+    expected_host = message.topic.sns_host
     if parts.scheme != "https":
         raise forged("SigningCertURL must use https")
     if "@" in parts.netloc or port is not None or parts.netloc != expected_host:

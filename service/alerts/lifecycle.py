@@ -10,7 +10,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
+from service.alerts import fields
 from service.alerts.model import Alert, Change, NewAlert, Priority, Responder, Status, Transition
 from service.core import validation
 from service.core.errors import FailedPrecondition, InvalidArgument
@@ -74,31 +76,26 @@ def new(
 ) -> Alert:
     """The alert `alert` makes when no open one has its alias: open, unacknowledged, seen
     once, now; its alias is its id unless it brought one."""
+    carried: dict[str, Any] = {name: getattr(alert, name) for name in fields.CARRIED}
     return Alert(
-        id=alert_id,
-        tiny_id=tiny_id,
-        alias=alert.alias or alert_id,
-        message=alert.message,
-        description=alert.description,
-        tags=alert.tags,
-        details=dict(alert.details),
-        entity=alert.entity,
-        source=alert.source,
-        priority=alert.priority,
-        responders=alert.responders,
-        actions=alert.actions,
-        status=Status.OPEN,
-        acknowledged=False,
-        snoozed_until=None,
-        count=1,
-        created_at=now,
-        updated_at=now,
-        last_occurred_at=now,
-        owner_team_id=owner_team_id,
-        owner_team=owner_team,
-        integration=alert.integration,
-        acknowledged_by="",
-        closed_by="",
+        **{
+            **carried,
+            "id": alert_id,
+            "tiny_id": tiny_id,
+            "alias": alert.alias or alert_id,
+            "details": dict(alert.details),
+            "status": Status.OPEN,
+            "acknowledged": False,
+            "snoozed_until": None,
+            "count": 1,
+            "created_at": now,
+            "updated_at": now,
+            "last_occurred_at": now,
+            "owner_team_id": owner_team_id,
+            "owner_team": owner_team,
+            "acknowledged_by": "",
+            "closed_by": "",
+        }
     )
 
 
@@ -109,20 +106,7 @@ def created(alert: Alert) -> Change:
 
 def described(alert: Alert | NewAlert) -> dict[str, object]:
     """What an alert says, as plain data: for the log, and for showing an alert to be."""
-    return {
-        "message": alert.message,
-        "alias": alert.alias,
-        "description": alert.description,
-        "tags": list(alert.tags),
-        "details": dict(alert.details),
-        "entity": alert.entity,
-        "source": alert.source,
-        "priority": alert.priority.name,
-        "responders": [jsonable(r) for r in alert.responders],
-        "actions": list(alert.actions),
-        "owner_team": alert.owner_team,
-        "integration": alert.integration,
-    }
+    return {name: jsonable(getattr(alert, name)) for name in fields.NEW_ALERT}
 
 
 def deduplicate(alert: Alert, now: datetime) -> Transition:

@@ -9,11 +9,12 @@ alert, a change by hand) is composed in `service.db.sql_store`.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from service.alerts import page_tokens
+from service.alerts import fields, page_tokens
+from service.alerts.fields import Kind
 from service.alerts.model import (
     ActivityEntry,
     Actor,
@@ -182,83 +183,64 @@ def _tuple(text: str) -> tuple[Any, ...]:
     return () if text == "[]" else tuple(json.loads(text))
 
 
+def _details(text: str) -> dict[str, str]:
+    return {} if text == "{}" else dict(json.loads(text))
+
+
+def _responders(text: str) -> tuple[Responder, ...]:
+    return tuple(Responder(r["type"], r["name"]) for r in _tuple(text))
+
+
+def _maybe_instant(micros: int | None) -> datetime | None:
+    return None if micros is None else from_micros(micros)
+
+
+def _maybe_micros(instant: datetime | None) -> int | None:
+    return None if instant is None else to_micros(instant)
+
+
+# Each kind of field from its column and back (None: as it is), for `fields.ALERT`.
+_FROM_COLUMN: dict[Kind, Callable[[Any], Any] | None] = {
+    Kind.TEXT: None, Kind.NUMBER: None, Kind.FLAG: bool, Kind.WORDS: _tuple,
+    Kind.DETAILS: _details, Kind.PRIORITY: Priority, Kind.RESPONDERS: _responders,
+    Kind.STATUS: Status, Kind.INSTANT: from_micros, Kind.MAYBE_INSTANT: _maybe_instant,
+}  # fmt: skip
+_TO_COLUMN: dict[Kind, Callable[[Any], object] | None] = {
+    Kind.TEXT: None, Kind.NUMBER: None, Kind.FLAG: None,
+    Kind.WORDS: lambda words: _json_list(words),
+    Kind.DETAILS: lambda details: json.dumps(dict(details)) if details else "{}",
+    Kind.PRIORITY: int,
+    Kind.RESPONDERS: lambda rs: _json_list([{"type": r.type, "name": r.name} for r in rs]),
+    Kind.STATUS: lambda status: status.value,
+    Kind.INSTANT: to_micros, Kind.MAYBE_INSTANT: _maybe_micros,
+}  # fmt: skip
+# Where a field's column is named otherwise: the team is stored by id, and its name joined in.
+_COLUMN = {"owner_team_id": "team_id", "owner_team": "team_name"}
+_READERS = tuple(
+    (name, _COLUMN.get(name, name), _FROM_COLUMN[kind]) for name, kind in fields.ALERT.items()
+)
+# Set once at insert (the id, the alias, and the tiny id the insert assigns) or not a column.
+_FIXED = ("id", "tiny_id", "alias", "owner_team")
+_WRITERS = tuple(
+    (name, _TO_COLUMN[kind]) for name, kind in fields.ALERT.items() if name not in _FIXED
+)
+_MUTABLE = [_COLUMN.get(name, name) for name, _ in _WRITERS]
+
+
 def alert_from(row: Row) -> Alert:
-    snoozed = row["snoozed_until"]
     return Alert(
-        id=row["id"],
-        tiny_id=row["tiny_id"],
-        alias=row["alias"],
-        message=row["message"],
-        description=row["description"],
-        tags=_tuple(row["tags"]),
-        details={} if row["details"] == "{}" else json.loads(row["details"]),
-        entity=row["entity"],
-        source=row["source"],
-        priority=Priority(row["priority"]),
-        responders=tuple(Responder(r["type"], r["name"]) for r in _tuple(row["responders"])),
-        actions=_tuple(row["actions"]),
-        status=Status(row["status"]),
-        acknowledged=bool(row["acknowledged"]),
-        snoozed_until=None if snoozed is None else from_micros(snoozed),
-        count=row["count"],
-        created_at=from_micros(row["created_at"]),
-        updated_at=from_micros(row["updated_at"]),
-        last_occurred_at=from_micros(row["last_occurred_at"]),
-        owner_team_id=row["team_id"],
-        owner_team=row["team_name"],
-        integration=row["integration"],
-        acknowledged_by=row["acknowledged_by"],
-        closed_by=row["closed_by"],
+        **{
+            name: row[column] if read is None else read(row[column])
+            for name, column, read in _READERS
+        }
     )
-
-
-_MUTABLE = [
-    "message",
-    "description",
-    "tags",
-    "details",
-    "entity",
-    "source",
-    "priority",
-    "responders",
-    "actions",
-    "status",
-    "acknowledged",
-    "snoozed_until",
-    "count",
-    "created_at",
-    "updated_at",
-    "last_occurred_at",
-    "team_id",
-    "integration",
-    "acknowledged_by",
-    "closed_by",
-]
 
 
 def _mutable_columns(alert: Alert) -> tuple[object, ...]:
     """Column values in `_MUTABLE` order."""
-    return (
-        alert.message,
-        alert.description,
-        _json_list(alert.tags),
-        json.dumps(dict(alert.details)) if alert.details else "{}",
-        alert.entity,
-        alert.source,
-        int(alert.priority),
-        _json_list([{"type": r.type, "name": r.name} for r in alert.responders]),
-        _json_list(alert.actions),
-        alert.status.value,
-        alert.acknowledged,
-        None if alert.snoozed_until is None else to_micros(alert.snoozed_until),
-        alert.count,
-        to_micros(alert.created_at),
-        to_micros(alert.updated_at),
-        to_micros(alert.last_occurred_at),
-        alert.owner_team_id,
-        alert.integration,
-        alert.acknowledged_by,
-        alert.closed_by,
+    return tuple(
+        getattr(alert, name) if write is None else write(getattr(alert, name))
+        for name, write in _WRITERS
     )
 
 

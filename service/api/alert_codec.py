@@ -9,9 +9,13 @@ with the same functions, so the wire format is described once.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from protos.tocsin.v1 import alerts_pb2
+from service.alerts import fields
+from service.alerts.fields import Kind
 from service.alerts.model import (
     ActivityEntry,
     Alert,
@@ -92,100 +96,78 @@ def paging_from_pb(message: alerts_pb2.PagingPlan) -> PagingPlan:
     return PagingPlan(message.policy, steps, message.nobody, tuple(message.unreachable))
 
 
+def _responders_to_pb(responders: tuple[Responder, ...]) -> list[alerts_pb2.Responder]:
+    return [alerts_pb2.Responder(type=r.type, name=r.name) for r in responders]
+
+
+# Each kind of field (`service.alerts.fields`) into its protobuf field (None: as it is) and
+# back; a message field's name is that of the model's field.
+_TO_PB: dict[Kind, Callable[[Any], Any] | None] = {
+    Kind.TEXT: None, Kind.NUMBER: None, Kind.FLAG: None, Kind.WORDS: None, Kind.DETAILS: dict,
+    Kind.PRIORITY: int, Kind.RESPONDERS: _responders_to_pb, Kind.STATUS: _STATUS_TO_PB.get,
+    Kind.INSTANT: timestamp, Kind.MAYBE_INSTANT: lambda at: None if at is None else timestamp(at),
+}  # fmt: skip
+_FROM_PB: dict[Kind, Callable[[Any, str], Any]] = {
+    Kind.TEXT: getattr, Kind.NUMBER: getattr, Kind.FLAG: getattr,
+    Kind.WORDS: lambda message, name: tuple(getattr(message, name)),
+    Kind.DETAILS: lambda message, name: dict(getattr(message, name)),
+    Kind.PRIORITY: lambda message, name: priority(getattr(message, name), name),
+    Kind.RESPONDERS: lambda message, name: tuple(
+        Responder(r.type, r.name) for r in getattr(message, name)
+    ),
+    Kind.STATUS: lambda message, name: status(getattr(message, name), name),
+    Kind.INSTANT: lambda message, name: instant(getattr(message, name), name),
+    Kind.MAYBE_INSTANT: optional_instant,
+}  # fmt: skip
+# The API writes tiny ids as text: they are shown and typed, never counted with.
+_TEXT_NUMBERS = frozenset({"tiny_id"})
+
+
+def _to_pb(value: object, kind: Kind) -> Any:
+    convert = _TO_PB[kind]
+    return value if convert is None else convert(value)
+
+
 def alert_to_pb(alert: Alert) -> alerts_pb2.Alert:
-    message = alerts_pb2.Alert(
-        id=alert.id,
-        tiny_id=str(alert.tiny_id),
-        alias=alert.alias,
-        message=alert.message,
-        description=alert.description,
-        tags=alert.tags,
-        details=dict(alert.details),
-        entity=alert.entity,
-        source=alert.source,
-        priority=int(alert.priority),  # type: ignore[arg-type]
-        responders=[alerts_pb2.Responder(type=r.type, name=r.name) for r in alert.responders],
-        actions=alert.actions,
-        status=_STATUS_TO_PB[alert.status],
-        acknowledged=alert.acknowledged,
-        count=alert.count,
-        created_at=timestamp(alert.created_at),
-        updated_at=timestamp(alert.updated_at),
-        last_occurred_at=timestamp(alert.last_occurred_at),
-        owner_team=alert.owner_team,
-        owner_team_id=alert.owner_team_id,
-        integration=alert.integration,
-        acknowledged_by=alert.acknowledged_by,
-        closed_by=alert.closed_by,
-    )
-    if alert.snoozed_until is not None:
-        message.snoozed_until.CopyFrom(timestamp(alert.snoozed_until))
-    return message
+    values = {name: _to_pb(getattr(alert, name), kind) for name, kind in fields.ALERT.items()}
+    for name in _TEXT_NUMBERS:
+        values[name] = str(values[name])
+    return alerts_pb2.Alert(**{name: value for name, value in values.items() if value is not None})
 
 
 def alert_from_pb(message: alerts_pb2.Alert) -> Alert:
-    return Alert(
-        id=message.id,
-        tiny_id=int(message.tiny_id or 0),
-        alias=message.alias,
-        message=message.message,
-        description=message.description,
-        tags=tuple(message.tags),
-        details=dict(message.details),
-        entity=message.entity,
-        source=message.source,
-        priority=priority(message.priority, "priority"),
-        responders=tuple(Responder(r.type, r.name) for r in message.responders),
-        actions=tuple(message.actions),
-        status=status(message.status, "status"),
-        acknowledged=message.acknowledged,
-        snoozed_until=optional_instant(message, "snoozed_until"),
-        count=message.count,
-        created_at=instant(message.created_at),
-        updated_at=instant(message.updated_at),
-        last_occurred_at=instant(message.last_occurred_at),
-        owner_team_id=message.owner_team_id,
-        owner_team=message.owner_team,
-        integration=message.integration,
-        acknowledged_by=message.acknowledged_by,
-        closed_by=message.closed_by,
-    )
+    values: dict[str, Any] = {
+        name: int(getattr(message, name) or 0)
+        if name in _TEXT_NUMBERS
+        else _FROM_PB[kind](message, name)
+        for name, kind in fields.ALERT.items()
+    }
+    return Alert(**values)
+
+
+# What a create request carries: the fields of NewAlert that CreateAlertRequest has.
+_CREATE_FIELDS = {
+    name: kind
+    for name, kind in fields.NEW_ALERT.items()
+    if name in alerts_pb2.CreateAlertRequest.DESCRIPTOR.fields_by_name
+}
 
 
 def new_alert_from_pb(request: alerts_pb2.CreateAlertRequest) -> NewAlert:
-    return NewAlert(
-        message=request.message,
-        alias=request.alias,
-        description=request.description,
-        tags=tuple(request.tags),
-        details=dict(request.details),
-        entity=request.entity,
-        source=request.source,
-        priority=priority(request.priority, "priority", default=Priority.P3),
-        responders=tuple(Responder(r.type, r.name) for r in request.responders),
-        actions=tuple(request.actions),
-        owner_team=request.owner_team,
-    )
+    values: dict[str, Any] = {
+        name: priority(request.priority, name, default=Priority.P3)
+        if kind is Kind.PRIORITY
+        else _FROM_PB[kind](request, name)
+        for name, kind in _CREATE_FIELDS.items()
+    }
+    return NewAlert(**values)
 
 
 def create_request(
     alert: NewAlert, user: str = "", note: str = ""
 ) -> alerts_pb2.CreateAlertRequest:
-    return alerts_pb2.CreateAlertRequest(
-        message=alert.message,
-        alias=alert.alias,
-        description=alert.description,
-        tags=alert.tags,
-        details=dict(alert.details),
-        entity=alert.entity,
-        source=alert.source,
-        priority=int(alert.priority),  # type: ignore[arg-type]
-        responders=[alerts_pb2.Responder(type=r.type, name=r.name) for r in alert.responders],
-        actions=alert.actions,
-        owner_team=alert.owner_team,
-        user=user,
-        note=note,
-    )
+    values = {name: _to_pb(getattr(alert, name), kind) for name, kind in _CREATE_FIELDS.items()}
+    return alerts_pb2.CreateAlertRequest(**values, user=user, note=note)
 
 
 def ref_from_pb(message: alerts_pb2.AlertRef, field: str = "ref") -> AlertRef:

@@ -13,10 +13,10 @@ from service.core.errors import InvalidArgument
 from service.escalation.model import Policy, Repeat, Routing
 from service.escalation.usecases import (
     DELAY_MAX,
+    EscalationRuleSpec,
     PolicySpec,
     RoutingRuleSpec,
     RoutingSpec,
-    RuleSpec,
 )
 from service.paging.planning import PageRecord, PageState
 from service.people.model import Channel
@@ -31,7 +31,7 @@ def policy_to_pb(policy: Policy, team: str) -> escalations_pb2.Policy:
         team=team,
         description=policy.description,
         rules=tuple(
-            RuleSpec(
+            EscalationRuleSpec(
                 rule.delay,
                 tuple((t.kind.value, t.name or t.ref) for t in rule.targets),
                 rule.condition.value,
@@ -85,7 +85,7 @@ def spec_from_pb(message: escalations_pb2.Policy) -> PolicySpec:
         team=message.team,
         description=message.description,
         rules=tuple(
-            RuleSpec(
+            EscalationRuleSpec(
                 span(rule.delay, f"rules[{index}].delay", DELAY_MAX),
                 tuple((t.kind, t.name) for t in rule.targets),
                 rule.condition or "not-acknowledged",

@@ -89,17 +89,7 @@ def _restrictions_from_pb(message: schedules_pb2.Rotation, field: str) -> tuple[
 
 def rotation_to_pb(rotation: Rotation) -> schedules_pb2.Rotation:
     """A stored rotation as its spec shows it: its current participant list."""
-    spec = RotationSpec(
-        name=rotation.name,
-        kind=rotation.kind,
-        start=rotation.start,
-        participants=tuple(u or EMPTY_SLOT for u in rotation.current_users),
-        length=rotation.length,
-        unit=rotation.unit.value if rotation.kind == CUSTOM else "",
-        end=rotation.end,
-        restrictions=rotation.restrictions,
-    )
-    return rotation_spec_to_pb(spec)
+    return rotation_spec_to_pb(RotationSpec.of(rotation))
 
 
 def rotation_spec_to_pb(spec: RotationSpec) -> schedules_pb2.Rotation:

@@ -118,7 +118,8 @@ def schedule_time(field: str, value: datetime | None) -> datetime | None:
     return value
 
 
-def team_name(value: str, field: str = "name") -> str:
+def object_name(value: str, field: str = "name") -> str:
+    """The name of a team, schedule, policy or integration: what people type to name it."""
     text(field, value, TEAM_NAME_MAX, required=True)
     if not _TEAM_NAME.fullmatch(value):
         raise InvalidArgument(

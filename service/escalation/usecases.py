@@ -42,7 +42,7 @@ ROUTING_RULES_MAX = 50
 
 
 @dataclass(frozen=True)
-class RuleSpec:
+class EscalationRuleSpec:
     delay: timedelta
     targets: tuple[tuple[str, str], ...]  # (kind, name or id)
     condition: str = Condition.NOT_ACKNOWLEDGED.value
@@ -53,7 +53,7 @@ class PolicySpec:
     name: str
     team: str = ""
     description: str = ""
-    rules: tuple[RuleSpec, ...] = ()
+    rules: tuple[EscalationRuleSpec, ...] = ()
     repeat: Repeat | None = None
 
 
@@ -157,7 +157,7 @@ class Policies:
                 f"{where}.name", f"no {target_kind.value.split('-')[0]} named {name!r}"
             ) from None
 
-    async def _rules(self, specs: Sequence[RuleSpec]) -> tuple[EscalationRule, ...]:
+    async def _rules(self, specs: Sequence[EscalationRuleSpec]) -> tuple[EscalationRule, ...]:
         if not specs:
             raise InvalidArgument("rules", "a policy needs at least one rule")
         if len(specs) > RULES_MAX:
@@ -194,7 +194,7 @@ class Policies:
         return tuple(built)
 
     async def create(self, spec: PolicySpec) -> Policy:
-        validation.team_name(spec.name)
+        validation.object_name(spec.name)
         validation.text("description", spec.description, validation.TEAM_DESCRIPTION_MAX)
         rules = await self._rules(spec.rules)
         team = await self._store.get_team(spec.team or "default")
@@ -218,7 +218,7 @@ class Policies:
             validation.update_mask("a policy", fields, POLICY_FIELDS) if fields else WHOLE_POLICY
         )
         if "name" in given:
-            validation.team_name(spec.name)
+            validation.object_name(spec.name)
         if "description" in given:
             validation.text("description", spec.description, validation.TEAM_DESCRIPTION_MAX)
         rules = await self._rules(spec.rules) if "rules" in given else None

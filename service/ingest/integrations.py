@@ -108,7 +108,7 @@ class Integrations:
     async def delete(self, integration: str) -> None:
         await self._store.delete_integration(_named(integration))
 
-    async def set_rules(self, integration: str, text: str) -> tuple[rules.Rule, ...]:
+    async def set_rules(self, integration: str, text: str) -> tuple[rules.IntegrationRule, ...]:
         """Checks every rule, then replaces the integration's rules with them."""
         validation.text("rules_yaml", text, RULES_TEXT_MAX)
         # Up to a second for the largest rules: in a thread, so deliveries go on meanwhile.
@@ -146,7 +146,7 @@ class Integrations:
 def _checked(integration: NewIntegration, fields: Collection[str]) -> NewIntegration:
     """The integration, its `fields` checked and its topics cleaned."""
     if "name" in fields:
-        validation.team_name(integration.name)
+        validation.object_name(integration.name)
     if "team" in fields:
         validation.text("team", integration.team, validation.TEAM_NAME_MAX)
     if "assignee_team" in fields:
@@ -165,7 +165,7 @@ def _checked(integration: NewIntegration, fields: Collection[str]) -> NewIntegra
     return dataclasses.replace(integration, topic_arns=topics)
 
 
-def _read_rules(text: str) -> tuple[tuple[rules.Rule, ...], str]:
+def _read_rules(text: str) -> tuple[tuple[rules.IntegrationRule, ...], str]:
     """The rules in `text`, checked, and the JSON the store keeps of them."""
     data = loader.yaml_document("rules_yaml", text, plain=True) if text.strip() else []
     return rules.parse(data), json.dumps(data)

@@ -53,7 +53,7 @@ CONDITION_DEPTH_MAX = 16  # all/any groups inside one another
 
 
 @dataclass(frozen=True)
-class Rule:
+class IntegrationRule:
     action: str
     when: Mapping[str, Any]
     alert: Mapping[str, Any]
@@ -73,9 +73,9 @@ STORED_TEXT_MAX = 1_000_000  # JSON of the largest rules set-rules takes, with r
 
 
 @functools.lru_cache(maxsize=256)
-def stored(text: str) -> tuple[Rule, ...]:
+def stored(text: str) -> tuple[IntegrationRule, ...]:
     """Rules as the store keeps them (JSON, checked when set): parsed once per version rather
-    than for every delivery. Nothing mutates a Rule, so sharing them is safe."""
+    than for every delivery. Nothing mutates an IntegrationRule, so sharing them is safe."""
     if len(text) > STORED_TEXT_MAX:
         raise InvalidArgument("rules", f"must be at most {STORED_TEXT_MAX:,} characters as stored")
     return parse(loader.json_document("rules", text))
@@ -95,7 +95,7 @@ def decide(text: str, default: IngestAction) -> Decision:
     return apply(kept, default)
 
 
-def parse(data: object) -> tuple[Rule, ...]:
+def parse(data: object) -> tuple[IntegrationRule, ...]:
     """Rules from their YAML/JSON shape; every error names the rule and the key."""
     if not isinstance(data, list):
         raise InvalidArgument("rules", "must be a list of rules")
@@ -104,7 +104,7 @@ def parse(data: object) -> tuple[Rule, ...]:
     return tuple(_rule(index, item) for index, item in enumerate(data))
 
 
-def _rule(index: int, item: object) -> Rule:
+def _rule(index: int, item: object) -> IntegrationRule:
     where = f"rules[{index}]"
     if not isinstance(item, dict):
         raise InvalidArgument(where, "must be a mapping with an action")
@@ -126,7 +126,7 @@ def _rule(index: int, item: object) -> Rule:
     name = item.get("name", where)
     if not isinstance(name, str):
         raise InvalidArgument(f"{where}.name", "must be text")
-    return Rule(action, when, alert, note, name)
+    return IntegrationRule(action, when, alert, note, name)
 
 
 def check_condition(where: str, condition: object, depth: int = 0) -> None:
@@ -194,12 +194,12 @@ def fields_of(alert: NewAlert) -> dict[str, str]:
     return {**named_fields(alert), **alert.details}
 
 
-def apply(rules: Sequence[Rule], default: IngestAction) -> Decision:
+def apply(rules: Sequence[IntegrationRule], default: IngestAction) -> Decision:
     """The actions for a delivery whose defaults are `default`."""
     if not rules:
         return Decision((default,), ("(defaults)",))
     fields = fields_of(default.alert)
-    first: dict[str, Rule] = {}
+    first: dict[str, IntegrationRule] = {}
     for rule in rules:
         if rule.action not in first and matches(rule.when, fields):
             first[rule.action] = rule

@@ -53,6 +53,21 @@ class RotationSpec:
     end: datetime | None = None
     restrictions: tuple[Restriction, ...] = ()
 
+    @classmethod
+    def of(cls, rotation: Rotation) -> RotationSpec:
+        """A stored rotation as its spec, to show or to send back unchanged: its current
+        participant list, and a unit only where the kind does not imply one."""
+        return cls(
+            name=rotation.name,
+            kind=rotation.kind,
+            start=rotation.start,
+            participants=tuple(u or EMPTY_SLOT for u in rotation.current_users),
+            length=rotation.length,
+            unit=rotation.unit.value if rotation.kind == CUSTOM else "",
+            end=rotation.end,
+            restrictions=rotation.restrictions,
+        )
+
 
 def _unit(spec: RotationSpec, field: str) -> Unit:
     if spec.kind in KINDS:

@@ -97,7 +97,7 @@ class Schedules:
         return tuple(rotations)
 
     def _check_header(self, spec: ScheduleSpec) -> None:
-        validation.team_name(spec.name)
+        validation.object_name(spec.name)
         validation.text("description", spec.description, validation.TEAM_DESCRIPTION_MAX)
         zone(spec.time_zone)
 
@@ -127,7 +127,7 @@ class Schedules:
         validation.reference("schedule", schedule)
         given = validation.update_mask("a schedule", fields, SCHEDULE_FIELDS)
         if "name" in given:
-            validation.team_name(spec.name)
+            validation.object_name(spec.name)
         if "description" in given:
             validation.text("description", spec.description, validation.TEAM_DESCRIPTION_MAX)
         new_zone = zone(spec.time_zone).key if "time_zone" in given else None

@@ -27,7 +27,7 @@ from service.core.clock import Clock
 from service.core.errors import Unavailable
 from service.core.metrics import AlertMetrics
 from service.paging.notifier import Notifier, Outcome, Page, SendResult
-from service.paging.planning import ClaimedPage, PageState
+from service.paging.planning import LEASE, ClaimedPage, PageState
 from service.paging.store import PagingStore
 from service.paging.tick_failures import TickFailures
 from service.people.model import Channel
@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 
 BATCH = 256
 STEP_CHUNK = 32  # escalation steps per job
-LEASE = timedelta(seconds=60)
 SEND_CONCURRENCY = 64
 SEND_TIMEOUT_SECONDS = 30.0  # the longest a provider call may take, whatever the lease
 
@@ -133,7 +132,7 @@ class Engine:
         # A provider call ends (as a retryable failure) well inside the page's lease, with
         # time left to record its answer: otherwise a slow provider could still be taking a
         # page when the lease ran out and another engine sent it again. Providers' own
-        # timeouts must be capped at it too (see `adapters.settings.notifiers`).
+        # timeouts must be capped at it too (see `adapters.registry.notifiers`).
         self.send_timeout = min(SEND_TIMEOUT_SECONDS, lease.total_seconds() / 2)
         # Pages claimed at once. Alone, an engine may claim more than it sends at once: what
         # waits its turn is still this engine's when the lease runs out. Shared, a page must

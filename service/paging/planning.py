@@ -17,6 +17,9 @@ from service.alerts.model import Alert, Priority
 from service.people.model import Channel, User, effective_rule
 
 MAX_ATTEMPTS = 6
+# How long a claimed page is its sender's before another engine may take it (a default; the
+# configuration's page_lease_seconds sets it).
+LEASE = timedelta(seconds=60)
 RETRY_FIRST = timedelta(seconds=10)
 RETRY_MAX = timedelta(minutes=5)
 

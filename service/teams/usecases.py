@@ -28,7 +28,7 @@ class Teams:
         self._new_id = new_id
 
     async def create(self, name: str, description: str) -> Team:
-        validation.team_name(name)
+        validation.object_name(name)
         validation.team_description(description)
         return await self._store.create_team(name, description, self._clock.now(), self._new_id())
 
@@ -41,7 +41,7 @@ class Teams:
 
     async def rename(self, team: str, new_name: str) -> Team:
         validation.reference("team", team)
-        validation.team_name(new_name, "new_name")
+        validation.object_name(new_name, "new_name")
         return await self._store.rename_team(team, new_name)
 
     async def delete(self, team: str) -> None:

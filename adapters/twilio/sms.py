@@ -1,4 +1,4 @@
-"""SMS pages through Twilio's Messages API, and the Twilio plumbing the voice channel shares.
+"""SMS pages through Twilio's Messages API.
 
 The text fits one SMS segment when it can: 160 GSM-7 characters, or 70 when the alert holds
 characters GSM-7 lacks. One segment arrives whole, in order, and costs one message; the
@@ -13,32 +13,11 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import requests
-from twilio.base.exceptions import TwilioRestException, TwilioServiceException
-from twilio.http.http_client import TwilioHttpClient
-from twilio.rest import Client
-
+from adapters.twilio.client import PROVIDER_ERRORS, classify, close_client, twilio_client
 from service.paging.notifier import Outcome, Page, SendResult
 
 if TYPE_CHECKING:
-    from adapters.settings import TwilioSettings
-
-TWILIO_API = "https://api.twilio.com"
-
-# Twilio error codes that mean this number will never take the page; the HTTP status is
-# what decides, these name the reason in the activity log.
-NUMBER_ERRORS = {
-    21211: "invalid 'To' number",
-    21214: "'To' number cannot be reached",
-    21217: "'To' number does not appear valid",
-    21401: "invalid phone number",
-    21407: "number type not supported",
-    21408: "no permission to send to this region",
-    21610: "recipient has unsubscribed (replied STOP)",
-    21612: "'To' number cannot be reached from the 'From' number",
-    21614: "'To' number is not a mobile number",
-    21215: "no permission to call this region",
-}
+    from adapters.twilio.settings import TwilioSettings
 
 # GSM 03.38: the basic set costs one septet, the extension set two (escape + character).
 _GSM_BASIC = set(
@@ -128,56 +107,3 @@ def _cut(text: str, budget: int, cost: Callable[[str], int]) -> str:
 
 def _clean(text: str) -> str:
     return re.sub(r"\s+", " ", text.translate(_TO_GSM)).strip()
-
-
-class RebasedHttpClient(TwilioHttpClient):  # type: ignore[misc]  # twilio has no types
-    """Twilio's own HTTP client, with `https://api.twilio.com` replaced by another base URL
-    (a proxy, or a local server in tests)."""
-
-    def __init__(self, base_url: str, timeout: float) -> None:
-        super().__init__(timeout=timeout)
-        self._base_url = base_url.rstrip("/")
-
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        if url.startswith(TWILIO_API + "/"):
-            url = self._base_url + url[len(TWILIO_API) :]
-        return super().request(method, url, *args, **kwargs)
-
-
-def twilio_client(settings: TwilioSettings) -> Any:
-    return Client(
-        settings.account_sid,
-        settings.auth_token,
-        http_client=RebasedHttpClient(settings.base_url, settings.timeout_seconds),
-        # Not os.environ: TWILIO_REGION or TWILIO_EDGE there would move requests elsewhere.
-        environment={},
-    )
-
-
-def close_client(client: Any) -> None:
-    session = getattr(client.http_client, "session", None)
-    if session is not None:
-        session.close()
-
-
-# What Twilio's refusals and outages raise; anything else is a bug and propagates.
-PROVIDER_ERRORS = (TwilioRestException, TwilioServiceException, requests.RequestException)
-
-
-def classify(exc: Exception) -> SendResult:
-    """Twilio's refusal or an outage as a result: 429 and 5xx can pass, other 4xx never will."""
-    if isinstance(exc, TwilioRestException | TwilioServiceException):
-        status, code = int(exc.status), exc.code
-        reason = NUMBER_ERRORS.get(code, "") if isinstance(code, int) else ""
-        text = getattr(exc, "msg", "") or getattr(exc, "detail", "") or getattr(exc, "title", "")
-        detail = f"Twilio {status} error {code or status}: {reason or _last_line(str(text))}"
-        retry = status == 429 or status >= 500
-        return SendResult(Outcome.RETRYABLE if retry else Outcome.PERMANENT, detail=detail)
-    # Connection refused, reset or timed out: Twilio may be back soon.
-    return SendResult(Outcome.RETRYABLE, detail=f"Twilio unreachable: {type(exc).__name__}")
-
-
-def _last_line(text: str) -> str:
-    # The SDK's message starts with "Unable to create record: " and may carry ANSI colours.
-    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
-    return " ".join(text.split())[:300]

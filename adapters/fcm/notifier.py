@@ -22,12 +22,12 @@ from firebase_admin.exceptions import FirebaseError
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from adapters.fcm.settings import FCM_API
 from service.paging.notifier import Outcome, Page, SendResult
 
 if TYPE_CHECKING:
-    from adapters.settings import FcmSettings
+    from adapters.fcm.settings import FcmSettings
 
-FCM_API = "https://fcm.googleapis.com"
 APNS_CATEGORY = "TOCSIN_ALERT"
 _TITLE_MAX = 120
 _BODY_MAX = 400

@@ -32,7 +32,7 @@ from service.paging.notifier import Outcome, Page, SendResult
 from service.people.webhook_targets import WebhookRule, literal
 
 if TYPE_CHECKING:
-    from adapters.settings import WebhookSettings
+    from adapters.webhook.settings import WebhookSettings
 
 USER_AGENT = "Tocsin-Webhook/1"
 _SNIPPET = 200

@@ -23,7 +23,7 @@ from service.core.clock import Clock
 from service.paging.notifier import Outcome, Page, SendResult
 
 if TYPE_CHECKING:
-    from adapters.settings import EmailSettings
+    from adapters.email.settings import EmailSettings
 
 _SUBJECT_MAX = 200
 

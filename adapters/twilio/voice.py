@@ -14,11 +14,11 @@ from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from adapters.twilio_sms import PROVIDER_ERRORS, classify, close_client, twilio_client
+from adapters.twilio.client import PROVIDER_ERRORS, classify, close_client, twilio_client
 from service.paging.notifier import Outcome, Page, SendResult
 
 if TYPE_CHECKING:
-    from adapters.settings import TwilioSettings
+    from adapters.twilio.settings import TwilioSettings
 
 VOICE_PATH = "/v1/twilio/voice"
 KEYS = (

@@ -1,0 +1,1 @@
+"""Email pages over SMTP, and their settings, which import without the SMTP client."""

@@ -1,0 +1,2 @@
+"""Push pages through Firebase Cloud Messaging, and their settings, which import without
+firebase-admin."""
