@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 
-from service.paging.notifier import Outcome, Page, SendResult
+from service.paging.notifier import Notification, Outcome, SendResult
 
 log = logging.getLogger("tocsin.pages")
 
 
 class ConsoleNotifier:
-    async def send(self, page: Page) -> SendResult:
+    async def send(self, page: Notification) -> SendResult:
         log.info(
             "page via %s to %s (%s): #%d %s",
             page.channel.value,

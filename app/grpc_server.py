@@ -33,7 +33,7 @@ from protos.tocsin.v1 import (
     users_pb2_grpc,
 )
 from service.api.alerts import AlertServicer
-from service.api.answers import InboundServicer
+from service.api.answers import AnswerServicer
 from service.api.escalation import EscalationServicer
 from service.api.guard import Guard
 from service.api.health import HealthServicer
@@ -91,7 +91,7 @@ class Servicers:
     users: UserServicer
     schedules: ScheduleServicer
     escalations: EscalationServicer
-    inbound: InboundServicer
+    answers: AnswerServicer
 
 
 class GrpcServer:
@@ -165,7 +165,7 @@ def _add_services(registrar: grpc.aio.Server, servicers: Servicers, guard: Guard
         users_name,
         schedules_name,
         escalations_name,
-        inbound_name,
+        answers_name,
     ) = SERVICE_NAMES
     alerts_pb2_grpc.add_AlertServiceServicer_to_server(
         guard.wrap(servicers.alerts, alerts_name), registrar
@@ -192,5 +192,5 @@ def _add_services(registrar: grpc.aio.Server, servicers: Servicers, guard: Guard
         guard.wrap(servicers.escalations, escalations_name), registrar
     )
     inbound_pb2_grpc.add_InboundServiceServicer_to_server(
-        guard.wrap(servicers.inbound, inbound_name), registrar
+        guard.wrap(servicers.answers, answers_name), registrar
     )

@@ -26,13 +26,13 @@ from adapters.registry import notifiers as build_notifiers
 from app.config import Config, split_address
 from app.grpc_server import GrpcServer, Servicers
 from app.http_server import HttpServer
-from edge.answers import LocalInbound
+from edge.answers import LocalAnswers
 from edge.shim import LocalCalendars, LocalIngest, Shim
 from service.alerts.usecases import Alerts
 from service.answers import links
-from service.answers.usecases import Inbound
+from service.answers.usecases import Answers
 from service.api.alerts import AlertServicer
-from service.api.answers import InboundServicer
+from service.api.answers import AnswerServicer
 from service.api.escalation import EscalationServicer
 from service.api.ingest import IngestServicer
 from service.api.integrations import IntegrationServicer
@@ -120,7 +120,7 @@ class TocsinServer:
         self.policies = Policies(self.store, clock)
         self._environ = os.environ if environ is None else environ
         self._link_secret = b""  # read from the environment or the data directory at start
-        self.inbound = Inbound(self.store, self.alerts, clock, lambda: self._link_secret)
+        self.answers = Answers(self.store, self.alerts, clock, lambda: self._link_secret)
         # Filled from the configuration once there is an HTTP session for the providers.
         self._notifiers: dict[Channel, Notifier] = dict(notifiers or {})
         self._providers: Notifiers | None = None
@@ -233,7 +233,7 @@ class TocsinServer:
                 lambda: self.config.integration_base_url(self.http_port),
             ),
             escalations=EscalationServicer(self.policies, self.alerts, self.teams),
-            inbound=InboundServicer(self.inbound),
+            answers=AnswerServicer(self.answers),
         )
 
     def _shim(self, channel: grpc.aio.Channel, outbound: aiohttp.ClientSession) -> Shim:
@@ -246,7 +246,7 @@ class TocsinServer:
             self.config.sns,
             outbound,
             LocalCalendars(self.schedules),
-            inbound=LocalInbound(self.inbound),
+            answers=LocalAnswers(self.answers),
             twilio=self.config.notifications.twilio,
             public_url=lambda: self.config.integration_base_url(self.http_port),
             idle_seconds=self.config.idle_timeout_seconds,

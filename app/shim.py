@@ -14,7 +14,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from app.config import Config, split_address
-from edge.answers import GrpcInbound
+from edge.answers import GrpcAnswers
 from edge.shim import GrpcCalendars, GrpcIngest, Shim
 from service.core.clock import Clock
 from service.core.errors import StartupError
@@ -37,7 +37,7 @@ async def run_shim(target: str, token: str, config: Config, clock: Clock) -> Non
         bound: list[int] = []  # the port, once listening: the public URL without public_url
         shim = Shim(
             ingest, channel, CollectorRegistry(), clock, config.sns, http, calendars,
-            inbound=GrpcInbound(channel, token),
+            answers=GrpcAnswers(channel, token),
             twilio=config.notifications.twilio,
             public_url=lambda: config.integration_base_url(bound[0] if bound else 0),
             idle_seconds=config.idle_timeout_seconds,

@@ -58,7 +58,7 @@ from service.escalation.usecases import EscalationRuleSpec, Policies, PolicySpec
 from service.oncall.rotations import RotationSpec
 from service.oncall.usecases import Schedules, ScheduleSpec
 from service.paging.engine import Engine
-from service.paging.notifier import Page, SendResult
+from service.paging.notifier import Notification, SendResult
 from service.people.model import Channel, NotificationRule, NotificationStep
 from service.people.usecases import Users
 from service.teams.usecases import Teams
@@ -87,9 +87,9 @@ class RecordingNotifier:
 
     def __init__(self, inner: ConsoleNotifier) -> None:
         self._inner = inner
-        self.handed: list[tuple[int, Page]] = []  # (epoch microseconds, page)
+        self.handed: list[tuple[int, Notification]] = []  # (epoch microseconds, page)
 
-    async def send(self, page: Page) -> SendResult:
+    async def send(self, page: Notification) -> SendResult:
         self.handed.append((time.time_ns() // 1_000, page))
         return await self._inner.send(page)
 
@@ -225,7 +225,7 @@ def _drained(path: Path, now: int) -> bool:
 
 @dataclass(frozen=True)
 class EngineRun:
-    handed: list[tuple[int, Page]]
+    handed: list[tuple[int, Notification]]
     ended: int  # epoch microseconds: when the engine loop had stopped
 
 
@@ -268,7 +268,7 @@ def _ledger(path: Path) -> tuple[dict[str, int], Counter[str]]:
     return due, states
 
 
-async def _baseline(pages: Sequence[Page]) -> float:
+async def _baseline(pages: Sequence[Notification]) -> float:
     """Sends/s of the adapter alone, over the same pages."""
     notifier = ConsoleNotifier()
     started = time.perf_counter()

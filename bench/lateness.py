@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from service.paging.notifier import Page
+from service.paging.notifier import Notification
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class Lateness:
         return value <= target and not bound
 
 
-def escalation_rule(page: Page) -> int:
+def escalation_rule(page: Notification) -> int:
     """The escalation rule a page came from: its ledger key is
     alert/run.cycle.rule/user/method/round."""
     return int(page.key.split("/")[1].split(".")[2])

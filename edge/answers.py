@@ -10,14 +10,14 @@ import grpc
 
 from clients.calls import error_from_rpc
 from protos.tocsin.v1 import inbound_pb2, inbound_pb2_grpc
-from service.answers.usecases import Inbound, LinkAlert, VoiceAnswer, VoiceOutcome
+from service.answers.usecases import Answers, LinkAlert, VoiceAnswer, VoiceOutcome
 
 CALL_TIMEOUT_SECONDS = 10.0
 Request = TypeVar("Request")
 Reply = TypeVar("Reply")
 
 
-class InboundPort(Protocol):
+class AnswersPort(Protocol):
     async def redeem_link(self, token: str, confirm: bool) -> LinkAlert:
         """Raises `PermissionDenied` for a link that cannot be used, saying why."""
 
@@ -26,7 +26,7 @@ class InboundPort(Protocol):
     async def voice_digits(self, page_key: str, digits: str, call_sid: str) -> VoiceAnswer: ...
 
 
-class GrpcInbound:
+class GrpcAnswers:
     """The service elsewhere, over gRPC: what `tocsin shim` uses."""
 
     def __init__(self, channel: grpc.aio.Channel, token: str) -> None:
@@ -81,17 +81,17 @@ class GrpcInbound:
             raise error_from_rpc(exc) from None
 
 
-class LocalInbound:
+class LocalAnswers:
     """The service in this same process, as `tocsin serve` runs it."""
 
-    def __init__(self, inbound: Inbound) -> None:
-        self._inbound = inbound
+    def __init__(self, answers: Answers) -> None:
+        self._answers = answers
 
     async def redeem_link(self, token: str, confirm: bool) -> LinkAlert:
-        return await self._inbound.redeem_link(token, confirm)
+        return await self._answers.redeem_link(token, confirm)
 
     async def sms_reply(self, from_number: str, body: str, message_sid: str) -> str:
-        return await self._inbound.sms_reply(from_number, body, message_sid)
+        return await self._answers.sms_reply(from_number, body, message_sid)
 
     async def voice_digits(self, page_key: str, digits: str, call_sid: str) -> VoiceAnswer:
-        return await self._inbound.voice_digits(page_key, digits, call_sid)
+        return await self._answers.voice_digits(page_key, digits, call_sid)

@@ -30,11 +30,11 @@ from twilio.twiml.voice_response import VoiceResponse
 from adapters.twilio.settings import TwilioSettings
 from adapters.twilio.voice import VOICE_PATH, action_url, voice_twiml
 from edge import link_pages
-from edge.answers import InboundPort
+from edge.answers import AnswersPort
 from service.answers.links import LINK_PATH
 from service.answers.usecases import VoiceAnswer, VoiceOutcome
 from service.core.errors import FailedPrecondition, NotFound, PermissionDenied, TocsinError
-from service.paging.notifier import Page
+from service.paging.notifier import Notification
 from service.people.model import Channel
 
 log = logging.getLogger(__name__)
@@ -61,17 +61,17 @@ _TWIML = "text/xml"
 class Callbacks:
     def __init__(
         self,
-        inbound: InboundPort,
+        answers: AnswersPort,
         twilio: TwilioSettings | None,
         public_url: Callable[[], str],
         registry: CollectorRegistry,
     ) -> None:
         """`public_url` gives the base URL Twilio calls this edge at (the configured public
         URL, else this machine's listener); Twilio's own `callback_base_url` wins if set."""
-        self._inbound = inbound
+        self._answers = answers
         self._twilio = twilio
         self._public_url = public_url
-        self._answers = Counter(
+        self._answered = Counter(
             "tocsin_inbound_answers",
             "Answers to pages received at the HTTP edge, by route and HTTP status.",
             ["route", "status"],
@@ -87,7 +87,7 @@ class Callbacks:
     async def link(self, request: web.Request) -> web.Response:
         confirm = request.method == "POST"
         try:
-            found = await self._inbound.redeem_link(request.match_info["token"], confirm)
+            found = await self._answers.redeem_link(request.match_info["token"], confirm)
         except PermissionDenied as exc:
             return self._html("link", 403, link_pages.refusal("This link cannot be used", str(exc)))
         except NotFound:
@@ -110,7 +110,7 @@ class Callbacks:
         if not self._signed(request, fields, twilio):
             return self._json("sms", 403, "the X-Twilio-Signature does not match")
         try:
-            text = await self._inbound.sms_reply(
+            text = await self._answers.sms_reply(
                 _field(fields, "From"), _field(fields, "Body"), _field(fields, "MessageSid")
             )
         except TocsinError as exc:
@@ -133,7 +133,7 @@ class Callbacks:
             return self._json("voice", 400, "the query's key (the page's ledger key) is missing")
         reply = VoiceResponse()
         try:
-            answer = await self._inbound.voice_digits(
+            answer = await self._answers.voice_digits(
                 key, _field(fields, "Digits"), _field(fields, "CallSid")
             )
         except NotFound:
@@ -174,18 +174,18 @@ class Callbacks:
         return bool(RequestValidator(twilio.auth_token).validate(url, fields, signature))
 
     def _html(self, route: str, status: int, body: str) -> web.Response:
-        self._answers.labels(route, str(status)).inc()
+        self._answered.labels(route, str(status)).inc()
         return web.Response(
             text=body, status=status, content_type="text/html", charset="utf-8",
             headers=_PAGE_HEADERS,
         )  # fmt: skip
 
     def _twiml(self, route: str, body: str) -> web.Response:
-        self._answers.labels(route, "200").inc()
+        self._answered.labels(route, "200").inc()
         return web.Response(text=body, content_type=_TWIML, charset="utf-8")
 
     def _json(self, route: str, status: int, reason: str) -> web.Response:
-        self._answers.labels(route, str(status)).inc()
+        self._answered.labels(route, str(status)).inc()
         return web.json_response({"status": "rejected", "reason": reason}, status=status)
 
 
@@ -194,9 +194,9 @@ def _field(fields: MultiMapping[object], name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _page(answer: VoiceAnswer) -> Page:
+def _page(answer: VoiceAnswer) -> Notification:
     """The page the call was, enough of it to read the alert out again."""
-    return Page(
+    return Notification(
         key=answer.page_key,
         channel=Channel.VOICE,
         address=answer.address,

@@ -33,7 +33,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, g
 from adapters.twilio.settings import TwilioSettings
 from clients.calls import error_from_rpc
 from edge import guard as http_guard
-from edge.answers import InboundPort
+from edge.answers import AnswersPort
 from edge.callbacks import Callbacks
 from edge.sns import message as sns_message
 from edge.sns import signature as sns_signature
@@ -183,13 +183,13 @@ class Shim:
         http: aiohttp.ClientSession,
         calendars: CalendarPort,
         *,
-        inbound: InboundPort | None = None,
+        answers: AnswersPort | None = None,
         twilio: TwilioSettings | None = None,
         public_url: Callable[[], str] = lambda: "",
         idle_seconds: float,
     ) -> None:
         """`channel` reaches the service's gRPC health; `ingest`, its ingest use case;
-        `inbound`, where answers to pages go (None: no such routes). `twilio` holds the auth
+        `answers`, where answers to pages go (None: no such routes). `twilio` holds the auth
         token Twilio's requests are checked with (None: its routes answer 404), and
         `public_url` the base URL Twilio reaches this edge at. A connection without a
         request for `idle_seconds`, or a body that takes longer to arrive, is closed."""
@@ -203,7 +203,7 @@ class Shim:
         self._calendars = calendars
         self._certificates = CertificateSource(http, clock, sns.pinned_certificates)
         self._callbacks = (
-            None if inbound is None else Callbacks(inbound, twilio, public_url, registry)
+            None if answers is None else Callbacks(answers, twilio, public_url, registry)
         )
         self._deliveries = Counter(
             "tocsin_sns_deliveries",

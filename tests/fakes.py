@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from service.paging.notifier import Outcome, Page, SendResult
+from service.paging.notifier import Notification, Outcome, SendResult
 
 
 class FakeClock:
@@ -26,13 +26,13 @@ class FakeNotifier:
     DELIVERED), so a test can make a provider fail in a chosen way."""
 
     def __init__(self) -> None:
-        self.pages: list[Page] = []
+        self.pages: list[Notification] = []
         self._queued: dict[str, list[SendResult]] = {}
 
     def fail_next(self, address: str, *results: SendResult) -> None:
         self._queued.setdefault(address, []).extend(results)
 
-    async def send(self, page: Page) -> SendResult:
+    async def send(self, page: Notification) -> SendResult:
         self.pages.append(page)
         queued = self._queued.get(page.address)
         if queued:

@@ -30,7 +30,7 @@ from adapters.twilio.voice import TwilioVoiceNotifier, voice_twiml
 from adapters.webhook.notifier import WebhookNotifier
 from adapters.webhook.settings import WebhookSettings
 from service.core.errors import ConfigError
-from service.paging.notifier import Outcome, Page
+from service.paging.notifier import Notification, Outcome
 from service.people.model import Channel
 from service.people.webhook_targets import Allowed, WebhookRule
 from tests.conftest import free_port
@@ -51,8 +51,8 @@ FID = "fE2kQ7yX9v3bR1tLm0pZqA"  # a Firebase installation ID: 22 characters
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
-def make_page(**changes: Any) -> Page:
-    page = Page(
+def make_page(**changes: Any) -> Notification:
+    page = Notification(
         key="01JALERT/0.0.0/u-ada/m-1/0",
         channel=Channel.EMAIL,
         address="ada@example.com",

@@ -48,7 +48,7 @@ from service.ingest.model import IngestAction, IntegrationType, NewIntegration, 
 from service.oncall.rotations import RotationSpec
 from service.oncall.usecases import Schedules, ScheduleSpec
 from service.paging.engine import STEP_CHUNK, Engine, Tick
-from service.paging.notifier import Outcome, Page, SendResult
+from service.paging.notifier import Notification, Outcome, SendResult
 from service.paging.planning import PageState
 from service.people.model import Channel, NotificationRule, NotificationStep
 from service.people.usecases import Users
@@ -771,7 +771,7 @@ class SilentNotifier:
     def __init__(self) -> None:
         self.taken = 0
 
-    async def send(self, page: Page) -> SendResult:
+    async def send(self, page: Notification) -> SendResult:
         self.taken += 1
         await asyncio.Event().wait()
         raise AssertionError("never answers")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import aiosmtplib
 
 from service.core.clock import Clock
-from service.paging.notifier import Outcome, Page, SendResult
+from service.paging.notifier import Notification, Outcome, SendResult
 
 if TYPE_CHECKING:
     from adapters.email.settings import EmailSettings
@@ -33,7 +33,7 @@ class EmailNotifier:
         self._settings = settings
         self._clock = clock
 
-    async def send(self, page: Page) -> SendResult:
+    async def send(self, page: Notification) -> SendResult:
         s = self._settings
         message = email_message(page, s.from_address, self._clock.now())
         try:
@@ -89,7 +89,7 @@ def _refused(code: int, text: str) -> SendResult:
     return SendResult(outcome, detail=f"SMTP {code}: {text}")
 
 
-def email_message(page: Page, from_address: str, now: datetime) -> EmailMessage:
+def email_message(page: Notification, from_address: str, now: datetime) -> EmailMessage:
     """The page as a multipart/alternative message, plain text first."""
     domain = _domain(from_address)
     message = EmailMessage()
@@ -109,13 +109,13 @@ def email_message(page: Page, from_address: str, now: datetime) -> EmailMessage:
     return message
 
 
-def subject(page: Page) -> str:
+def subject(page: Notification) -> str:
     """`[P1] #12 Disk full on db-1`, on one line."""
     text = f"[{page.priority}] #{page.tiny_id} {_one_line(page.message)}"
     return text if len(text) <= _SUBJECT_MAX else text[: _SUBJECT_MAX - 1].rstrip() + "…"
 
 
-def _facts(page: Page) -> list[tuple[str, str]]:
+def _facts(page: Notification) -> list[tuple[str, str]]:
     facts = [
         ("Priority", page.priority),
         ("Alert", f"#{page.tiny_id}"),
@@ -129,7 +129,7 @@ def _facts(page: Page) -> list[tuple[str, str]]:
     return [(name, value) for name, value in facts if value]
 
 
-def _text_body(page: Page) -> str:
+def _text_body(page: Notification) -> str:
     lines = [page.message, ""]
     lines += [f"{name}: {value}" for name, value in _facts(page)]
     if page.description:
@@ -143,7 +143,7 @@ def _text_body(page: Page) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _html_body(page: Page) -> str:
+def _html_body(page: Notification) -> str:
     e = html.escape
     rows = "".join(
         f"<tr><th align='left' style='padding-right:1em'>{e(name)}</th><td>{e(value)}</td></tr>"

@@ -23,7 +23,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from adapters.fcm.settings import FCM_API
-from service.paging.notifier import Outcome, Page, SendResult
+from service.paging.notifier import Notification, Outcome, SendResult
 
 if TYPE_CHECKING:
     from adapters.fcm.settings import FcmSettings
@@ -44,7 +44,7 @@ class FcmNotifier:
         )
         _route(self._app, settings.base_url)
 
-    async def send(self, page: Page) -> SendResult:
+    async def send(self, page: Notification) -> SendResult:
         if not page.address:
             return SendResult(Outcome.PERMANENT, detail="no device token")
         try:
@@ -58,7 +58,7 @@ class FcmNotifier:
         await asyncio.to_thread(firebase_admin.delete_app, self._app)
 
 
-def fcm_message(page: Page) -> Any:
+def fcm_message(page: Notification) -> Any:
     """The `messaging.Message` for `page`."""
     title = _shorten(f"[{page.priority}] #{page.tiny_id} {_one_line(page.message)}", _TITLE_MAX)
     about = " · ".join(part for part in (page.team, page.entity, page.source) if part)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from adapters.twilio.client import PROVIDER_ERRORS, classify, close_client, twilio_client
-from service.paging.notifier import Outcome, Page, SendResult
+from service.paging.notifier import Notification, Outcome, SendResult
 
 if TYPE_CHECKING:
     from adapters.twilio.settings import TwilioSettings
@@ -49,7 +49,7 @@ class TwilioSmsNotifier:
         self._settings = settings
         self._client = twilio_client(settings)
 
-    async def send(self, page: Page) -> SendResult:
+    async def send(self, page: Notification) -> SendResult:
         def create() -> Any:
             return self._client.messages.create(
                 to=page.address, from_=self._settings.sms_from, body=sms_text(page)
@@ -65,7 +65,7 @@ class TwilioSmsNotifier:
         close_client(self._client)
 
 
-def sms_text(page: Page) -> str:
+def sms_text(page: Notification) -> str:
     """`Tocsin #12 P1: Disk full on db-1` and the reply hint on its own line, in one segment."""
     head = f"Tocsin #{page.tiny_id} {page.priority}: "
     tail = f"\n{_clean(page.reply_hint)}" if page.reply_hint.strip() else ""

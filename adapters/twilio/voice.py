@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from adapters.twilio.client import PROVIDER_ERRORS, classify, close_client, twilio_client
-from service.paging.notifier import Outcome, Page, SendResult
+from service.paging.notifier import Notification, Outcome, SendResult
 
 if TYPE_CHECKING:
     from adapters.twilio.settings import TwilioSettings
@@ -34,7 +34,7 @@ class TwilioVoiceNotifier:
         self._settings = settings
         self._client = twilio_client(settings)
 
-    async def send(self, page: Page) -> SendResult:
+    async def send(self, page: Notification) -> SendResult:
         twiml = voice_twiml(page, action_url(self._settings.callback_base_url, page))
 
         def create() -> Any:
@@ -52,7 +52,7 @@ class TwilioVoiceNotifier:
         close_client(self._client)
 
 
-def action_url(callback_base_url: str, page: Page) -> str:
+def action_url(callback_base_url: str, page: Notification) -> str:
     """Where Twilio posts the key pressed; empty when the edge has no public URL."""
     if not callback_base_url:
         return ""
@@ -60,7 +60,7 @@ def action_url(callback_base_url: str, page: Page) -> str:
     return f"{callback_base_url.rstrip('/')}{VOICE_PATH}?{query}"
 
 
-def voice_twiml(page: Page, action_url: str) -> str:
+def voice_twiml(page: Notification, action_url: str) -> str:
     """The call's script: the alert, then the keys. Without an action URL nobody could hear
     the key, so the alert is read twice and the keys are not offered."""
     spoken = spoken_alert(page)
@@ -78,7 +78,7 @@ def voice_twiml(page: Page, action_url: str) -> str:
     return str(response)
 
 
-def spoken_alert(page: Page) -> str:
+def spoken_alert(page: Notification) -> str:
     """`Tocsin alert 12, priority 1: Disk full on db-1.`"""
     priority = page.priority[1:] if re.fullmatch(r"P\d", page.priority) else page.priority
     message = " ".join(page.message.split())

@@ -28,7 +28,7 @@ from aiohttp.resolver import ThreadedResolver
 from yarl import URL
 
 from service.core.clock import Clock
-from service.paging.notifier import Outcome, Page, SendResult
+from service.paging.notifier import Notification, Outcome, SendResult
 from service.people.webhook_targets import WebhookRule, literal
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ class WebhookNotifier:
             await self._session.close()
             self._session = None
 
-    async def send(self, page: Page) -> SendResult:
+    async def send(self, page: Notification) -> SendResult:
         try:
             url = URL(page.address)
             host = url.raw_host
@@ -145,7 +145,7 @@ class WebhookNotifier:
         return SendResult(Outcome.PERMANENT, provider_id=request_id, detail=detail)
 
 
-def webhook_body(page: Page, now: datetime) -> bytes:
+def webhook_body(page: Notification, now: datetime) -> bytes:
     """The page's fields as compact JSON, everything but the address."""
     fields: dict[str, Any] = {
         "type": "page",

@@ -25,7 +25,7 @@ from service.people.model import Channel, User
 from service.people.sql import user_of
 
 
-class SQLInbound(Transactions):
+class SQLAnswers(Transactions):
     async def users_by_contact(self, channel: Channel, address: str) -> Sequence[User]:
         # Contact methods live as JSON on the user's row; people are few, so a scan is cheap.
         return await self._read(

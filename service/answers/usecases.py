@@ -84,14 +84,14 @@ class VoiceAnswer:
     address: str
 
 
-class InboundPorts(AnswerStore, PeopleStore, Protocol):
-    """What `Inbound` reads and writes: answers to pages, and the users who give them."""
+class AnswersPorts(AnswerStore, PeopleStore, Protocol):
+    """What `Answers` reads and writes: answers to pages, and the users who give them."""
 
 
-class Inbound:
+class Answers:
     def __init__(
         self,
-        store: InboundPorts,
+        store: AnswersPorts,
         alerts: Alerts,
         clock: Clock,
         link_secret: Callable[[], bytes],

@@ -8,19 +8,19 @@ from typing import Any
 import grpc
 
 from protos.tocsin.v1 import inbound_pb2, inbound_pb2_grpc
-from service.answers.usecases import Inbound
+from service.answers.usecases import Answers
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
-class InboundServicer(inbound_pb2_grpc.InboundServiceServicer):
-    def __init__(self, inbound: Inbound) -> None:
-        self._inbound = inbound
+class AnswerServicer(inbound_pb2_grpc.InboundServiceServicer):
+    def __init__(self, answers: Answers) -> None:
+        self._answers = answers
 
     async def RedeemLink(
         self, request: inbound_pb2.RedeemLinkRequest, context: Context
     ) -> inbound_pb2.RedeemLinkResponse:
-        link = await self._inbound.redeem_link(request.token, request.confirm)
+        link = await self._answers.redeem_link(request.token, request.confirm)
         return inbound_pb2.RedeemLinkResponse(
             action=link.action,
             alert_id=link.alert_id,
@@ -35,7 +35,7 @@ class InboundServicer(inbound_pb2_grpc.InboundServiceServicer):
     async def HandleSmsReply(
         self, request: inbound_pb2.HandleSmsReplyRequest, context: Context
     ) -> inbound_pb2.HandleSmsReplyResponse:
-        reply = await self._inbound.sms_reply(
+        reply = await self._answers.sms_reply(
             request.from_number, request.body, request.message_sid
         )
         return inbound_pb2.HandleSmsReplyResponse(reply=reply)
@@ -43,7 +43,7 @@ class InboundServicer(inbound_pb2_grpc.InboundServiceServicer):
     async def HandleVoiceDigits(
         self, request: inbound_pb2.HandleVoiceDigitsRequest, context: Context
     ) -> inbound_pb2.HandleVoiceDigitsResponse:
-        answer = await self._inbound.voice_digits(
+        answer = await self._answers.voice_digits(
             request.page_key, request.digits, request.call_sid
         )
         return inbound_pb2.HandleVoiceDigitsResponse(

@@ -33,7 +33,7 @@ from service.alerts.model import (
 )
 from service.alerts.sql import SQLAlerts, alert_from, alert_row, insert_activity
 from service.alerts.store import AlertEdit
-from service.answers.sql import SQLInbound
+from service.answers.sql import SQLAnswers
 from service.core.database import Db
 from service.core.errors import InvalidArgument
 from service.db.references import SQLReferences
@@ -71,7 +71,7 @@ class SQLStore(
     SQLPolicies,
     SQLEscalations,
     SQLPages,
-    SQLInbound,
+    SQLAnswers,
 ):
     """The `Store`, but for its connections: `SQLiteStore` and `PostgresStore` add them."""
 

@@ -26,7 +26,7 @@ from service.alerts.usecases import Alerts
 from service.core.clock import Clock
 from service.core.errors import Unavailable
 from service.core.metrics import AlertMetrics
-from service.paging.notifier import Notifier, Outcome, Page, SendResult
+from service.paging.notifier import Notification, Notifier, Outcome, SendResult
 from service.paging.planning import LEASE, ClaimedPage, PageState
 from service.paging.store import PagingStore
 from service.paging.tick_failures import TickFailures
@@ -175,7 +175,7 @@ class Engine:
 
     async def _deliver(self, claimed: ClaimedPage) -> PageState:
         alert = claimed.alert
-        page = Page(
+        page = Notification(
             key=claimed.key,
             channel=claimed.channel,
             address=claimed.address,
@@ -204,7 +204,7 @@ class Engine:
                 result = await self._call(notifier, page)
         return await self._recorder.record(claimed, result)
 
-    async def _call(self, notifier: Notifier, page: Page) -> SendResult:
+    async def _call(self, notifier: Notifier, page: Notification) -> SendResult:
         try:
             async with asyncio.timeout(self.send_timeout):  # no task of its own per page
                 return await notifier.send(page)

@@ -30,7 +30,7 @@ class SendResult:
 
 
 @dataclass(frozen=True)
-class Page:
+class Notification:
     """One notification about one alert, for one user, through one contact method.
 
     `key` is the ledger key: the same page sent twice carries the same key, so providers that
@@ -61,6 +61,6 @@ class Page:
 
 
 class Notifier(Protocol):
-    async def send(self, page: Page) -> SendResult:
+    async def send(self, page: Notification) -> SendResult:
         """Delivers `page`; never raises for a provider's refusal or outage (that is the
         result's job), only for bugs."""

@@ -26,7 +26,7 @@ from adapters.registry import NotifySettings
 from adapters.twilio.settings import TwilioSettings
 from adapters.twilio.voice import action_url
 from clients.client import TocsinClient, parse_ref
-from edge.answers import GrpcInbound
+from edge.answers import GrpcAnswers
 from edge.shim import GrpcCalendars, GrpcIngest, Shim
 from edge.sns.config import SnsConfig
 from service.alerts.model import Alert, NewAlert, Status
@@ -34,7 +34,7 @@ from service.answers import links
 from service.answers.replies import SMS_HELP, parse_sms
 from service.core.errors import PermissionDenied, StartupError, Unauthenticated
 from service.escalation.usecases import EscalationRuleSpec, PolicySpec, RoutingSpec
-from service.paging.notifier import Page
+from service.paging.notifier import Notification
 from service.paging.planning import PageState
 from service.people.model import Channel, NotificationRule, NotificationStep
 from tests.conftest import Running, serving
@@ -59,7 +59,7 @@ class World:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.running.server.http_port}"
 
-    async def tick(self, after: timedelta = timedelta()) -> list[Page]:
+    async def tick(self, after: timedelta = timedelta()) -> list[Notification]:
         """Moves the clock on, ticks, and returns the pages sent in that tick."""
         self.running.clock.advance(after)
         before = len(self.notifier.pages)
@@ -95,7 +95,7 @@ class World:
         assert status == 200, text
         return text
 
-    async def press(self, page: Page, digits: str, call: str = "") -> str:
+    async def press(self, page: Notification, digits: str, call: str = "") -> str:
         """Presses a key, in the call `call` (by default a new call's: a key that acts ends
         its call, so two presses that act are two calls)."""
         call = call or "CA" + uuid.uuid4().hex
@@ -416,7 +416,7 @@ async def calls(world: World) -> World:
     return world
 
 
-async def call(world: World) -> tuple[Alert, Page]:
+async def call(world: World) -> tuple[Alert, Notification]:
     alert = await world.fire("Database down", team="ops")
     (page,) = await world.tick()
     assert (page.username, page.channel) == ("bob", Channel.VOICE)
@@ -443,7 +443,7 @@ async def test_a_replayed_key_press_gets_its_first_answer_and_acts_no_more(
     assert not (await calls.alert(alert)).acknowledged
     # Over gRPC, as `tocsin shim` asks, the same: the outcome and the words first given.
     async with grpc.aio.insecure_channel(calls.running.target) as channel:
-        remote = await GrpcInbound(channel, calls.running.token).voice_digits(
+        remote = await GrpcAnswers(channel, calls.running.token).voice_digits(
             page.key, "4", "CA" + "7" * 32
         )
     assert (remote.outcome.value, remote.say) == (
@@ -484,8 +484,8 @@ async def test_any_other_key_reads_the_alert_again(calls: World) -> None:
     assert not (await calls.alert(alert)).acknowledged
     # `tocsin shim` hears the same over gRPC.
     async with grpc.aio.insecure_channel(calls.running.target) as channel:
-        remote = await GrpcInbound(channel, calls.running.token).voice_digits(page.key, "9", "")
-    assert remote == await calls.running.server.inbound.voice_digits(page.key, "9")
+        remote = await GrpcAnswers(channel, calls.running.token).voice_digits(page.key, "9", "")
+    assert remote == await calls.running.server.answers.voice_digits(page.key, "9")
 
 
 async def test_a_voice_answer_must_be_signed_for_its_own_url(calls: World) -> None:
@@ -504,22 +504,22 @@ async def test_tocsin_shim_hands_answers_over_grpc(world: World, clock: FakeCloc
     token = url.rsplit("/", 1)[1]
     async with grpc.aio.insecure_channel(world.running.target) as channel:
         with pytest.raises(Unauthenticated):
-            await GrpcInbound(channel, "tocsin_wrong").redeem_link(token, confirm=False)
-        inbound = GrpcInbound(channel, world.running.token)
-        described = await inbound.redeem_link(token, confirm=False)
+            await GrpcAnswers(channel, "tocsin_wrong").redeem_link(token, confirm=False)
+        answers = GrpcAnswers(channel, world.running.token)
+        described = await answers.redeem_link(token, confirm=False)
         assert (described.tiny_id, described.username, described.done) == (
             alert.tiny_id, "alice", False,
         )  # fmt: skip
-        assert described == await world.running.server.inbound.redeem_link(token, confirm=False)
+        assert described == await world.running.server.answers.redeem_link(token, confirm=False)
         with pytest.raises(PermissionDenied, match="damaged"):
-            await inbound.redeem_link(token + "x", confirm=False)
+            await answers.redeem_link(token + "x", confirm=False)
 
         public = [""]
         twilio = TwilioSettings(SID, AUTH_TOKEN, "+15550001111")
         shim = Shim(
             GrpcIngest(channel, world.running.token), channel, CollectorRegistry(), clock,
             SnsConfig(), world.http, GrpcCalendars(channel, world.running.token),
-            inbound=inbound, twilio=twilio, public_url=lambda: public[0], idle_seconds=120,
+            answers=answers, twilio=twilio, public_url=lambda: public[0], idle_seconds=120,
         )  # fmt: skip
         async with TestServer(shim.app()) as server:
             base = str(server.make_url("")).rstrip("/")
