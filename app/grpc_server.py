@@ -4,7 +4,9 @@ token guard, health (which needs no token) and reflection, on the configured lis
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -156,41 +158,17 @@ class GrpcServer:
 
 
 def _add_services(registrar: grpc.aio.Server, servicers: Servicers, guard: Guard) -> None:
-    (
-        alerts_name,
-        teams_name,
-        tokens_name,
-        integrations_name,
-        ingest_name,
-        users_name,
-        schedules_name,
-        escalations_name,
-        answers_name,
-    ) = SERVICE_NAMES
-    alerts_pb2_grpc.add_AlertServiceServicer_to_server(
-        guard.wrap(servicers.alerts, alerts_name), registrar
+    """Every service behind the guard, in `SERVICE_NAMES` order."""
+    added: tuple[tuple[Callable[[Any, grpc.aio.Server], None], object], ...] = (
+        (alerts_pb2_grpc.add_AlertServiceServicer_to_server, servicers.alerts),
+        (teams_pb2_grpc.add_TeamServiceServicer_to_server, servicers.teams),
+        (tokens_pb2_grpc.add_TokenServiceServicer_to_server, servicers.tokens),
+        (integrations_pb2_grpc.add_IntegrationServiceServicer_to_server, servicers.integrations),
+        (ingest_pb2_grpc.add_IngestServiceServicer_to_server, servicers.ingest),
+        (users_pb2_grpc.add_UserServiceServicer_to_server, servicers.users),
+        (schedules_pb2_grpc.add_ScheduleServiceServicer_to_server, servicers.schedules),
+        (escalations_pb2_grpc.add_EscalationServiceServicer_to_server, servicers.escalations),
+        (inbound_pb2_grpc.add_InboundServiceServicer_to_server, servicers.answers),
     )
-    teams_pb2_grpc.add_TeamServiceServicer_to_server(
-        guard.wrap(servicers.teams, teams_name), registrar
-    )
-    tokens_pb2_grpc.add_TokenServiceServicer_to_server(
-        guard.wrap(servicers.tokens, tokens_name), registrar
-    )
-    integrations_pb2_grpc.add_IntegrationServiceServicer_to_server(
-        guard.wrap(servicers.integrations, integrations_name), registrar
-    )
-    ingest_pb2_grpc.add_IngestServiceServicer_to_server(
-        guard.wrap(servicers.ingest, ingest_name), registrar
-    )
-    users_pb2_grpc.add_UserServiceServicer_to_server(
-        guard.wrap(servicers.users, users_name), registrar
-    )
-    schedules_pb2_grpc.add_ScheduleServiceServicer_to_server(
-        guard.wrap(servicers.schedules, schedules_name), registrar
-    )
-    escalations_pb2_grpc.add_EscalationServiceServicer_to_server(
-        guard.wrap(servicers.escalations, escalations_name), registrar
-    )
-    inbound_pb2_grpc.add_InboundServiceServicer_to_server(
-        guard.wrap(servicers.answers, answers_name), registrar
-    )
+    for (add, servicer), name in zip(added, SERVICE_NAMES, strict=True):
+        add(guard.wrap(servicer, name), registrar)
