@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,6 +32,15 @@ class AlertServicer(alerts_pb2_grpc.AlertServiceServicer):
     def _actor(user: str, note: str) -> Actor:
         """The named user, else the calling token's name."""
         return Actor(user or caller().name, note)
+
+    async def _act(
+        self, request: Any, action: Callable[..., Awaitable[Transition]], *args: object
+    ) -> alerts_pb2.AlertActionResponse:
+        """`action` on the alert `request.ref` names, with `args`, as `request.user` (else the
+        calling token) with `request.note`: the shape every alert action's request has."""
+        actor = self._actor(request.user, request.note)
+        ref = alert_codec.ref_from_pb(request.ref)
+        return _reply(await action(ref, *args, actor))
 
     async def CreateAlert(
         self, request: alerts_pb2.CreateAlertRequest, context: Context
@@ -68,20 +77,17 @@ class AlertServicer(alerts_pb2_grpc.AlertServiceServicer):
     async def AcknowledgeAlert(
         self, request: alerts_pb2.AlertActionRequest, context: Context
     ) -> alerts_pb2.AlertActionResponse:
-        actor = self._actor(request.user, request.note)
-        return _reply(await self._alerts.acknowledge(alert_codec.ref_from_pb(request.ref), actor))
+        return await self._act(request, self._alerts.acknowledge)
 
     async def UnacknowledgeAlert(
         self, request: alerts_pb2.AlertActionRequest, context: Context
     ) -> alerts_pb2.AlertActionResponse:
-        actor = self._actor(request.user, request.note)
-        return _reply(await self._alerts.unacknowledge(alert_codec.ref_from_pb(request.ref), actor))
+        return await self._act(request, self._alerts.unacknowledge)
 
     async def CloseAlert(
         self, request: alerts_pb2.AlertActionRequest, context: Context
     ) -> alerts_pb2.AlertActionResponse:
-        actor = self._actor(request.user, request.note)
-        return _reply(await self._alerts.close(alert_codec.ref_from_pb(request.ref), actor))
+        return await self._act(request, self._alerts.close)
 
     async def SnoozeAlert(
         self, request: alerts_pb2.SnoozeAlertRequest, context: Context
@@ -93,50 +99,38 @@ class AlertServicer(alerts_pb2_grpc.AlertServiceServicer):
             end = time_codec.span(request.duration, "duration", validation.SNOOZE_MAX)
         else:
             raise InvalidArgument("until", "give the end of the snooze (until or duration)")
-        actor = self._actor(request.user, request.note)
-        return _reply(await self._alerts.snooze(alert_codec.ref_from_pb(request.ref), end, actor))
+        return await self._act(request, self._alerts.snooze, end)
 
     async def AddNote(
         self, request: alerts_pb2.AlertActionRequest, context: Context
     ) -> alerts_pb2.AlertActionResponse:
-        actor = self._actor(request.user, request.note)
-        return _reply(await self._alerts.add_note(alert_codec.ref_from_pb(request.ref), actor))
+        return await self._act(request, self._alerts.add_note)
 
     async def AddTags(
         self, request: alerts_pb2.TagsRequest, context: Context
     ) -> alerts_pb2.AlertActionResponse:
-        actor = self._actor(request.user, request.note)
-        ref = alert_codec.ref_from_pb(request.ref)
-        return _reply(await self._alerts.add_tags(ref, request.tags, actor))
+        return await self._act(request, self._alerts.add_tags, request.tags)
 
     async def RemoveTags(
         self, request: alerts_pb2.TagsRequest, context: Context
     ) -> alerts_pb2.AlertActionResponse:
-        actor = self._actor(request.user, request.note)
-        ref = alert_codec.ref_from_pb(request.ref)
-        return _reply(await self._alerts.remove_tags(ref, request.tags, actor))
+        return await self._act(request, self._alerts.remove_tags, request.tags)
 
     async def AddDetails(
         self, request: alerts_pb2.AddDetailsRequest, context: Context
     ) -> alerts_pb2.AlertActionResponse:
-        actor = self._actor(request.user, request.note)
-        ref = alert_codec.ref_from_pb(request.ref)
-        return _reply(await self._alerts.add_details(ref, request.details, actor))
+        return await self._act(request, self._alerts.add_details, request.details)
 
     async def RemoveDetails(
         self, request: alerts_pb2.RemoveDetailsRequest, context: Context
     ) -> alerts_pb2.AlertActionResponse:
-        actor = self._actor(request.user, request.note)
-        ref = alert_codec.ref_from_pb(request.ref)
-        return _reply(await self._alerts.remove_details(ref, request.keys, actor))
+        return await self._act(request, self._alerts.remove_details, request.keys)
 
     async def UpdatePriority(
         self, request: alerts_pb2.UpdatePriorityRequest, context: Context
     ) -> alerts_pb2.AlertActionResponse:
-        actor = self._actor(request.user, request.note)
-        ref = alert_codec.ref_from_pb(request.ref)
         priority = alert_codec.priority(request.priority, "priority")
-        return _reply(await self._alerts.update_priority(ref, priority, actor))
+        return await self._act(request, self._alerts.update_priority, priority)
 
     async def ListAlertActivity(
         self, request: alerts_pb2.ListAlertActivityRequest, context: Context
