@@ -22,13 +22,15 @@ from service.core.database import (
     Transactions,
     hold_references,
     lock_referenced,
+    row_by_id_or_name,
 )
-from service.core.errors import AlreadyExists, FailedPrecondition, NotFound, shown
+from service.core.errors import AlreadyExists, FailedPrecondition
 from service.escalation import documents as escalation_documents
 from service.escalation import recipients
 from service.escalation.model import Policy, Routing, TargetKind
 from service.oncall.model import Override, Schedule
 from service.oncall.sql import override_of, schedule_of
+from service.teams.owners import team_row
 
 
 class SQLPolicies(Transactions):
@@ -60,12 +62,7 @@ class SQLPolicies(Transactions):
             sql = "SELECT document FROM escalation_policies"
             params: tuple[str, ...] = ()
             if team:
-                found = conn.execute(
-                    "SELECT id FROM teams WHERE id = ? OR name_key = ?", (team, team.lower())
-                ).fetchone()
-                if found is None:
-                    raise NotFound(f"team: no team named {shown(team)}")
-                sql, params = sql + " WHERE team_id = ?", (found["id"],)
+                sql, params = sql + " WHERE team_id = ?", (team_row(conn, team, "team")["id"],)
             rows = conn.execute(sql + " ORDER BY name_key", params)
             return [escalation_documents.policy(r["document"]) for r in rows]
 
@@ -129,12 +126,8 @@ class SQLPolicies(Transactions):
 
     async def get_routing(self, team: str) -> Routing:
         def job(conn: Db) -> Routing:
-            found = conn.execute(
-                "SELECT id FROM teams WHERE id = ? OR name_key = ?", (team, team.lower())
-            ).fetchone()
-            if found is None:
-                raise NotFound(f"team: no team named {shown(team)}")
-            return team_routing(conn, found["id"]) or Routing(found["id"])
+            team_id = team_row(conn, team, "team")["id"]
+            return team_routing(conn, team_id) or Routing(team_id)
 
         return await self._read(job)
 
@@ -212,16 +205,7 @@ def policy_by_id(conn: Db, policy_id: str) -> Policy | None:
 
 
 def _policy_row(conn: Db, ref: str) -> Row:
-    row: Row | None = conn.execute(
-        "SELECT * FROM escalation_policies WHERE id = ?", (ref,)
-    ).fetchone()
-    if row is None:
-        row = conn.execute(
-            "SELECT * FROM escalation_policies WHERE name_key = ?", (ref.lower(),)
-        ).fetchone()
-    if row is None:
-        raise NotFound(f"policy: no policy named {shown(ref)}")
-    return row
+    return row_by_id_or_name(conn, "escalation_policies", "name_key", ref, "policy")
 
 
 def team_routing(conn: Db, team_id: str) -> Routing | None:
