@@ -41,11 +41,10 @@ class SQLPolicies(Transactions):
             _hold_targets(conn, policy)
             try:
                 conn.execute(
-                    "INSERT INTO escalation_policies (id, name, name_key, team_id, document, "
-                    "created_at) VALUES (?, ?, ?, ?, ?, 0)",
-                    (policy.id, policy.name, policy.name.lower(), policy.team_id,
-                     escalation_documents.policy_json(policy)),
-                )  # fmt: skip
+                    f"INSERT INTO escalation_policies (id, created_at, {', '.join(_COLUMNS)}) "
+                    f"VALUES (?, 0, {', '.join('?' * len(_COLUMNS))})",
+                    (policy.id, *_columns(policy)),
+                )
             except IntegrityError as exc:
                 raise AlreadyExists(f"a policy named {policy.name!r} already exists") from exc
             return policy
@@ -85,11 +84,10 @@ class SQLPolicies(Transactions):
             _hold_targets(conn, changed)
             try:
                 conn.execute(
-                    "UPDATE escalation_policies SET name = ?, name_key = ?, team_id = ?, "
-                    "document = ? WHERE id = ?",
-                    (changed.name, changed.name.lower(), changed.team_id,
-                     escalation_documents.policy_json(changed), row["id"]),
-                )  # fmt: skip
+                    f"UPDATE escalation_policies SET {', '.join(f'{c} = ?' for c in _COLUMNS)} "
+                    "WHERE id = ?",
+                    (*_columns(changed), row["id"]),
+                )
             except IntegrityError as exc:
                 raise AlreadyExists(f"a policy named {changed.name!r} already exists") from exc
             return changed
@@ -202,6 +200,19 @@ def policy_by_id(conn: Db, policy_id: str) -> Policy | None:
         "SELECT document FROM escalation_policies WHERE id = ?", (policy_id,)
     ).fetchone()
     return None if row is None else escalation_documents.policy(row["document"])
+
+
+# What a policy's insert and update write, in the order `_columns` gives them.
+_COLUMNS = ("name", "name_key", "team_id", "document")
+
+
+def _columns(policy: Policy) -> tuple[object, ...]:
+    return (
+        policy.name,
+        policy.name.lower(),
+        policy.team_id,
+        escalation_documents.policy_json(policy),
+    )
 
 
 def _policy_row(conn: Db, ref: str) -> Row:
