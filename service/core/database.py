@@ -116,7 +116,9 @@ Job = Callable[[Db], R]
 
 
 class Transactions(abc.ABC):
-    """What a backend supplies to the store's SQL: each job run as one transaction."""
+    """What a backend supplies to the store's SQL: each job run as one transaction, so a
+    read-modify-write step inside a write job is atomic, and one that refuses raises and
+    keeps nothing of the job."""
 
     @abc.abstractmethod
     async def _read(self, job: Job[R]) -> R:

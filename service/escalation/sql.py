@@ -22,13 +22,15 @@ from service.core.database import (
     Transactions,
     hold_references,
     lock_referenced,
+    row_by_id_or_name,
 )
-from service.core.errors import AlreadyExists, FailedPrecondition, NotFound, shown
+from service.core.errors import AlreadyExists, FailedPrecondition
 from service.escalation import documents as escalation_documents
 from service.escalation import recipients
 from service.escalation.model import Policy, Routing, TargetKind
 from service.oncall.model import Override, Schedule
 from service.oncall.sql import override_of, schedule_of
+from service.teams.owners import team_row
 
 
 class SQLPolicies(Transactions):
@@ -39,11 +41,10 @@ class SQLPolicies(Transactions):
             _hold_targets(conn, policy)
             try:
                 conn.execute(
-                    "INSERT INTO escalation_policies (id, name, name_key, team_id, document, "
-                    "created_at) VALUES (?, ?, ?, ?, ?, 0)",
-                    (policy.id, policy.name, policy.name.lower(), policy.team_id,
-                     escalation_documents.policy_json(policy)),
-                )  # fmt: skip
+                    f"INSERT INTO escalation_policies (id, created_at, {', '.join(_COLUMNS)}) "
+                    f"VALUES (?, 0, {', '.join('?' * len(_COLUMNS))})",
+                    (policy.id, *_columns(policy)),
+                )
             except IntegrityError as exc:
                 raise AlreadyExists(f"a policy named {policy.name!r} already exists") from exc
             return policy
@@ -60,12 +61,7 @@ class SQLPolicies(Transactions):
             sql = "SELECT document FROM escalation_policies"
             params: tuple[str, ...] = ()
             if team:
-                found = conn.execute(
-                    "SELECT id FROM teams WHERE id = ? OR name_key = ?", (team, team.lower())
-                ).fetchone()
-                if found is None:
-                    raise NotFound(f"team: no team named {shown(team)}")
-                sql, params = sql + " WHERE team_id = ?", (found["id"],)
+                sql, params = sql + " WHERE team_id = ?", (team_row(conn, team, "team")["id"],)
             rows = conn.execute(sql + " ORDER BY name_key", params)
             return [escalation_documents.policy(r["document"]) for r in rows]
 
@@ -88,11 +84,10 @@ class SQLPolicies(Transactions):
             _hold_targets(conn, changed)
             try:
                 conn.execute(
-                    "UPDATE escalation_policies SET name = ?, name_key = ?, team_id = ?, "
-                    "document = ? WHERE id = ?",
-                    (changed.name, changed.name.lower(), changed.team_id,
-                     escalation_documents.policy_json(changed), row["id"]),
-                )  # fmt: skip
+                    f"UPDATE escalation_policies SET {', '.join(f'{c} = ?' for c in _COLUMNS)} "
+                    "WHERE id = ?",
+                    (*_columns(changed), row["id"]),
+                )
             except IntegrityError as exc:
                 raise AlreadyExists(f"a policy named {changed.name!r} already exists") from exc
             return changed
@@ -129,12 +124,8 @@ class SQLPolicies(Transactions):
 
     async def get_routing(self, team: str) -> Routing:
         def job(conn: Db) -> Routing:
-            found = conn.execute(
-                "SELECT id FROM teams WHERE id = ? OR name_key = ?", (team, team.lower())
-            ).fetchone()
-            if found is None:
-                raise NotFound(f"team: no team named {shown(team)}")
-            return team_routing(conn, found["id"]) or Routing(found["id"])
+            team_id = team_row(conn, team, "team")["id"]
+            return team_routing(conn, team_id) or Routing(team_id)
 
         return await self._read(job)
 
@@ -211,17 +202,21 @@ def policy_by_id(conn: Db, policy_id: str) -> Policy | None:
     return None if row is None else escalation_documents.policy(row["document"])
 
 
+# What a policy's insert and update write, in the order `_columns` gives them.
+_COLUMNS = ("name", "name_key", "team_id", "document")
+
+
+def _columns(policy: Policy) -> tuple[object, ...]:
+    return (
+        policy.name,
+        policy.name.lower(),
+        policy.team_id,
+        escalation_documents.policy_json(policy),
+    )
+
+
 def _policy_row(conn: Db, ref: str) -> Row:
-    row: Row | None = conn.execute(
-        "SELECT * FROM escalation_policies WHERE id = ?", (ref,)
-    ).fetchone()
-    if row is None:
-        row = conn.execute(
-            "SELECT * FROM escalation_policies WHERE name_key = ?", (ref.lower(),)
-        ).fetchone()
-    if row is None:
-        raise NotFound(f"policy: no policy named {shown(ref)}")
-    return row
+    return row_by_id_or_name(conn, "escalation_policies", "name_key", ref, "policy")
 
 
 def team_routing(conn: Db, team_id: str) -> Routing | None:

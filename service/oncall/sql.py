@@ -1,9 +1,6 @@
 """The SQL of on-call schedules and their overrides, a mixin of `SQLStore` (see
 `service.core.database`), and how a schedule is found by id or name, the columns an update
-writes, and schedules and overrides read from their rows.
-
-Read-modify-write steps run inside the write job, so they are atomic; a step that refuses
-raises, and nothing of the job is kept."""
+writes, and schedules and overrides read from their rows."""
 
 from __future__ import annotations
 

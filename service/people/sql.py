@@ -1,9 +1,6 @@
 """The SQL of people: users (with their contact methods and notification rules) and team
 members, a mixin of `SQLStore` (see `service.core.database`), and how a user is written,
-found by id or name, and read from its row.
-
-Read-modify-write steps run inside the write job, so they are atomic; a step that refuses
-raises, and nothing of the job is kept."""
+found by id or name, and read from its row."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The team a row names as its owner, found by id or by name: alerts, integrations and the
-teams' own SQL all look teams up this one way, with the same refusal."""
+"""The team a row names as its owner, found by id or by name: alerts, integrations,
+escalation and the teams' own SQL all look teams up this one way, with the same refusal."""
 
 from __future__ import annotations
 
