@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
-
-import grpc
 
 from protos.tocsin.v1 import integrations_pb2, integrations_pb2_grpc
 from service.alerts import lifecycle
 from service.api import integration_codec
-from service.api.guard import audit
+from service.api.guard import Context, audit
 from service.ingest.integrations import Integrations
 from service.ingest.model import Integration, IntegrationType, NewIntegration
-
-Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class IntegrationServicer(integrations_pb2_grpc.IntegrationServiceServicer):

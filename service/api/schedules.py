@@ -5,22 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 from urllib.parse import quote
-
-import grpc
 
 from protos.tocsin.v1 import schedules_pb2, schedules_pb2_grpc
 from service.api import schedule_codec
-from service.api.guard import audit
+from service.api.guard import Context, audit
 from service.api.time_codec import optional_instant, timestamp
 from service.core import validation
 from service.core.errors import InvalidArgument
 from service.oncall.model import Schedule
 from service.oncall.usecases import Schedules
 from service.teams.usecases import Teams
-
-Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class ScheduleServicer(schedules_pb2_grpc.ScheduleServiceServicer):
