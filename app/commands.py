@@ -21,6 +21,27 @@ if TYPE_CHECKING:
 COMMANDS = ("serve", "server", "shim", "migrate")
 
 
+def _log_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--log-format",
+        choices=["auto", "json", "text"],
+        help="json, text, or auto: text on a terminal (env TOCSIN_LOG_FORMAT; default auto)",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="the least severe messages logged (env TOCSIN_LOG_LEVEL; default info)",
+    )
+
+
+def _http_listen_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--http-listen",
+        metavar="HOST:PORT",
+        help="where HTTP listens (env TOCSIN_HTTP_LISTEN; default 127.0.0.1:8080)",
+    )
+
+
 def _database_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", type=Path, metavar="PATH", help="YAML configuration file (env TOCSIN_CONFIG)"
@@ -38,16 +59,7 @@ def _database_options(parser: argparse.ArgumentParser) -> None:
         help="postgresql://USER@HOST/DB to share with other replicas "
         "(env TOCSIN_DATABASE_URL; default: SQLite in the data directory)",
     )
-    parser.add_argument(
-        "--log-format",
-        choices=["auto", "json", "text"],
-        help="json, text, or auto: text on a terminal (env TOCSIN_LOG_FORMAT; default auto)",
-    )
-    parser.add_argument(
-        "--log-level",
-        choices=["debug", "info", "warning", "error"],
-        help="the least severe messages logged (env TOCSIN_LOG_LEVEL; default info)",
-    )
+    _log_options(parser)
 
 
 def _server_options(parser: argparse.ArgumentParser) -> None:
@@ -57,11 +69,7 @@ def _server_options(parser: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT",
         help="where gRPC listens (env TOCSIN_GRPC_LISTEN; default 127.0.0.1:50051)",
     )
-    parser.add_argument(
-        "--http-listen",
-        metavar="HOST:PORT",
-        help="where HTTP listens (env TOCSIN_HTTP_LISTEN; default 127.0.0.1:8080)",
-    )
+    _http_listen_option(parser)
 
 
 def add_commands(commands: Commands) -> None:
@@ -88,21 +96,8 @@ def add_commands(commands: Commands) -> None:
     shim_command.add_argument(
         "--config", type=Path, metavar="PATH", help="YAML file (its sns: section is used)"
     )
-    shim_command.add_argument(
-        "--http-listen",
-        metavar="HOST:PORT",
-        help="where HTTP listens (env TOCSIN_HTTP_LISTEN; default 127.0.0.1:8080)",
-    )
-    shim_command.add_argument(
-        "--log-format",
-        choices=["auto", "json", "text"],
-        help="json, text, or auto: text on a terminal (env TOCSIN_LOG_FORMAT; default auto)",
-    )
-    shim_command.add_argument(
-        "--log-level",
-        choices=["debug", "info", "warning", "error"],
-        help="the least severe messages logged (env TOCSIN_LOG_LEVEL; default info)",
-    )
+    _http_listen_option(shim_command)
+    _log_options(shim_command)
 
 
 def _server_config(args: argparse.Namespace, *, sends_pages: bool = True) -> Config:

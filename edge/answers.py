@@ -4,17 +4,15 @@
 
 from __future__ import annotations
 
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 import grpc
 
-from clients.calls import error_from_rpc
+from edge.grpc_calls import GrpcCalls
 from protos.tocsin.v1 import inbound_pb2, inbound_pb2_grpc
 from service.answers.usecases import Answers, LinkAlert, VoiceAnswer, VoiceOutcome
 
 CALL_TIMEOUT_SECONDS = 10.0
-Request = TypeVar("Request")
-Reply = TypeVar("Reply")
 
 
 class AnswersPort(Protocol):
@@ -26,12 +24,12 @@ class AnswersPort(Protocol):
     async def voice_digits(self, page_key: str, digits: str, call_sid: str) -> VoiceAnswer: ...
 
 
-class GrpcAnswers:
+class GrpcAnswers(GrpcCalls):
     """The service elsewhere, over gRPC: what `tocsin shim` uses."""
 
     def __init__(self, channel: grpc.aio.Channel, token: str) -> None:
+        super().__init__(channel, token, CALL_TIMEOUT_SECONDS)
         self._stub = inbound_pb2_grpc.InboundServiceStub(channel)
-        self._metadata = (("authorization", f"Bearer {token}"),)
 
     async def redeem_link(self, token: str, confirm: bool) -> LinkAlert:
         reply = await self._call(
@@ -71,14 +69,6 @@ class GrpcAnswers:
             reply.user,
             reply.address,
         )
-
-    async def _call(
-        self, method: grpc.aio.UnaryUnaryMultiCallable[Request, Reply], request: Request
-    ) -> Reply:
-        try:
-            return await method(request, timeout=CALL_TIMEOUT_SECONDS, metadata=self._metadata)
-        except grpc.aio.AioRpcError as exc:
-            raise error_from_rpc(exc) from None
 
 
 class LocalAnswers:

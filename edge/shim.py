@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol, TypeVar
+from typing import Protocol
 from urllib.parse import quote
 
 import aiohttp
@@ -31,16 +31,16 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 
 from adapters.twilio.settings import TwilioSettings
-from clients.calls import error_from_rpc
 from edge import guard as http_guard
 from edge.answers import AnswersPort
 from edge.callbacks import Callbacks
+from edge.grpc_calls import GrpcCalls
 from edge.sns import message as sns_message
 from edge.sns import signature as sns_signature
 from edge.sns.certificates import CertificateSource, CertificateUnavailableError
 from edge.sns.config import SnsConfig
 from edge.sns.message import SnsDeliveryError, SnsMessage, TopicArn
-from protos.tocsin.v1 import ingest_pb2, ingest_pb2_grpc, schedules_pb2, schedules_pb2_grpc
+from protos.tocsin.v1 import ingest_pb2_grpc, schedules_pb2, schedules_pb2_grpc
 from service.api import integration_codec
 from service.core.clock import Clock
 from service.core.errors import (
@@ -54,7 +54,6 @@ from service.ingest.usecases import Ingest
 from service.oncall.usecases import Schedules
 
 log = logging.getLogger(__name__)
-Reply = TypeVar("Reply")
 
 HEALTH_TIMEOUT_SECONDS = 2.0
 INGEST_TIMEOUT_SECONDS = 10.0
@@ -77,12 +76,12 @@ class IngestPort(Protocol):
     async def ingest(self, delivery: SnsDelivery, api_key: str) -> Stored: ...
 
 
-class GrpcIngest:
+class GrpcIngest(GrpcCalls):
     """The service elsewhere, over gRPC: what `tocsin shim` uses."""
 
     def __init__(self, channel: grpc.aio.Channel, token: str) -> None:
+        super().__init__(channel, token, INGEST_TIMEOUT_SECONDS)
         self._stub = ingest_pb2_grpc.IngestServiceStub(channel)
-        self._metadata = (("authorization", f"Bearer {token}"),)
 
     async def accept_subscription(self, delivery: SnsDelivery, api_key: str) -> bool:
         pb = integration_codec.delivery_to_pb(delivery, api_key)
@@ -93,16 +92,6 @@ class GrpcIngest:
             self._stub.IngestSns, integration_codec.delivery_to_pb(delivery, api_key)
         )
         return Stored(reply.duplicate, reply.tiny_id)
-
-    async def _call(
-        self,
-        method: grpc.aio.UnaryUnaryMultiCallable[ingest_pb2.SnsDelivery, Reply],
-        request: ingest_pb2.SnsDelivery,
-    ) -> Reply:
-        try:
-            return await method(request, timeout=INGEST_TIMEOUT_SECONDS, metadata=self._metadata)
-        except grpc.aio.AioRpcError as exc:
-            raise error_from_rpc(exc) from None
 
 
 class LocalIngest:
@@ -127,24 +116,18 @@ class CalendarPort(Protocol):
         """Raises `NotFound` when the schedule or its secret is wrong, saying neither."""
 
 
-class GrpcCalendars:
+class GrpcCalendars(GrpcCalls):
     """The service elsewhere, over gRPC: what `tocsin shim` uses."""
 
     def __init__(self, channel: grpc.aio.Channel, token: str) -> None:
+        super().__init__(channel, token, INGEST_TIMEOUT_SECONDS)
         self._stub = schedules_pb2_grpc.ScheduleServiceStub(channel)
-        self._metadata = (("authorization", f"Bearer {token}"),)
 
     async def feed(self, schedule_id: str, secret: str, user: str) -> str:
         request = schedules_pb2.GetICalendarFeedRequest(
             schedule_id=schedule_id, secret=secret, user=user
         )
-        try:
-            reply = await self._stub.GetICalendarFeed(
-                request, timeout=INGEST_TIMEOUT_SECONDS, metadata=self._metadata
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise error_from_rpc(exc) from None
-        return reply.ical
+        return (await self._call(self._stub.GetICalendarFeed, request)).ical
 
 
 class LocalCalendars:

@@ -1,10 +1,13 @@
 """The Twilio plumbing SMS and voice pages share: the SDK's client, pointed at the configured
-base URL, and how Twilio's refusals and outages become send results.
+base URL, the blocking create call run off the event loop, and how Twilio's refusals and
+outages become send results.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -79,6 +82,27 @@ def classify(exc: Exception) -> SendResult:
         return SendResult(Outcome.RETRYABLE if retry else Outcome.PERMANENT, detail=detail)
     # Connection refused, reset or timed out: Twilio may be back soon.
     return SendResult(Outcome.RETRYABLE, detail=f"Twilio unreachable: {type(exc).__name__}")
+
+
+class TwilioNotifier:
+    """What the SMS and voice notifiers stand on: their settings and the SDK's client."""
+
+    def __init__(self, settings: TwilioSettings) -> None:
+        self._settings = settings
+        self._client = twilio_client(settings)
+
+    async def close(self) -> None:
+        close_client(self._client)
+
+
+async def sent(create: Callable[[], Any]) -> SendResult:
+    """Runs the SDK's blocking `create` (a message, a call) off the event loop: the record it
+    makes is delivered, Twilio's refusals and outages are classified."""
+    try:
+        record = await asyncio.to_thread(create)
+    except PROVIDER_ERRORS as exc:
+        return classify(exc)
+    return SendResult(Outcome.DELIVERED, provider_id=str(record.sid), detail=record.status)
 
 
 def _last_line(text: str) -> str:

@@ -8,16 +8,12 @@ is how the person acknowledges.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from adapters.twilio.client import PROVIDER_ERRORS, classify, close_client, twilio_client
-from service.paging.notifier import Notification, Outcome, SendResult
-
-if TYPE_CHECKING:
-    from adapters.twilio.settings import TwilioSettings
+from adapters.twilio.client import TwilioNotifier, sent
+from service.paging.notifier import Notification, SendResult
 
 # GSM 03.38: the basic set costs one septet, the extension set two (escape + character).
 _GSM_BASIC = set(
@@ -44,25 +40,14 @@ GSM_LIMIT = 160
 UCS2_LIMIT = 70
 
 
-class TwilioSmsNotifier:
-    def __init__(self, settings: TwilioSettings) -> None:
-        self._settings = settings
-        self._client = twilio_client(settings)
-
+class TwilioSmsNotifier(TwilioNotifier):
     async def send(self, page: Notification) -> SendResult:
         def create() -> Any:
             return self._client.messages.create(
                 to=page.address, from_=self._settings.sms_from, body=sms_text(page)
             )
 
-        try:
-            message = await asyncio.to_thread(create)
-        except PROVIDER_ERRORS as exc:
-            return classify(exc)
-        return SendResult(Outcome.DELIVERED, provider_id=str(message.sid), detail=message.status)
-
-    async def close(self) -> None:
-        close_client(self._client)
+        return await sent(create)
 
 
 def sms_text(page: Notification) -> str:

@@ -7,18 +7,14 @@ serve `voice_twiml` again when the person asks to hear it repeated.
 
 from __future__ import annotations
 
-import asyncio
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from adapters.twilio.client import PROVIDER_ERRORS, classify, close_client, twilio_client
-from service.paging.notifier import Notification, Outcome, SendResult
-
-if TYPE_CHECKING:
-    from adapters.twilio.settings import TwilioSettings
+from adapters.twilio.client import TwilioNotifier, sent
+from service.paging.notifier import Notification, SendResult
 
 VOICE_PATH = "/v1/twilio/voice"
 KEYS = (
@@ -29,11 +25,7 @@ _SPOKEN_MAX = 400  # characters of the alert message read out; a call is not an 
 _GATHER_SECONDS = 8
 
 
-class TwilioVoiceNotifier:
-    def __init__(self, settings: TwilioSettings) -> None:
-        self._settings = settings
-        self._client = twilio_client(settings)
-
+class TwilioVoiceNotifier(TwilioNotifier):
     async def send(self, page: Notification) -> SendResult:
         twiml = voice_twiml(page, action_url(self._settings.callback_base_url, page))
 
@@ -42,14 +34,7 @@ class TwilioVoiceNotifier:
                 to=page.address, from_=self._settings.voice_from, twiml=twiml
             )
 
-        try:
-            call = await asyncio.to_thread(create)
-        except PROVIDER_ERRORS as exc:
-            return classify(exc)
-        return SendResult(Outcome.DELIVERED, provider_id=str(call.sid), detail=call.status)
-
-    async def close(self) -> None:
-        close_client(self._client)
+        return await sent(create)
 
 
 def action_url(callback_base_url: str, page: Notification) -> str:

@@ -6,20 +6,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-import grpc
-
 from protos.tocsin.v1 import alerts_pb2, alerts_pb2_grpc
 from service.alerts.model import Actor, Transition
 from service.alerts.usecases import ALERTS_PAGE_DEFAULT, ALERTS_PAGE_MAX, Alerts
 from service.api import alert_codec, time_codec
-from service.api.guard import caller
+from service.api.guard import Context, caller
 from service.api.reply_size import fitted
 from service.api.stream_slots import StreamSlots
 from service.core import validation
 from service.core.errors import InvalidArgument
 from service.core.metrics import AlertMetrics
-
-Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class AlertServicer(alerts_pb2_grpc.AlertServiceServicer):

@@ -3,14 +3,9 @@ once it has checked a Twilio signature (links carry their own)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import grpc
-
 from protos.tocsin.v1 import inbound_pb2, inbound_pb2_grpc
 from service.answers.usecases import Answers
-
-Context = grpc.aio.ServicerContext[Any, Any]
+from service.api.guard import Context
 
 
 class AnswerServicer(inbound_pb2_grpc.InboundServiceServicer):

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import grpc
-
 from protos.tocsin.v1 import escalations_pb2, escalations_pb2_grpc
 from service.alerts.usecases import Alerts
 from service.api import policy_codec
 from service.api.alert_codec import parse_ref
-from service.api.guard import audit
+from service.api.guard import Context, audit
 from service.escalation.model import Policy, Routing
 from service.escalation.usecases import Policies
 from service.teams.usecases import Teams
-
-Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class EscalationServicer(escalations_pb2_grpc.EscalationServiceServicer):

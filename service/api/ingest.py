@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import grpc
-
 from protos.tocsin.v1 import ingest_pb2, ingest_pb2_grpc
 from service.api import integration_codec
+from service.api.guard import Context
 from service.ingest.usecases import Ingest
-
-Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):

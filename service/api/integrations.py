@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
-
-import grpc
 
 from protos.tocsin.v1 import integrations_pb2, integrations_pb2_grpc
 from service.alerts import lifecycle
 from service.api import integration_codec
-from service.api.guard import audit
+from service.api.guard import Context, audit
 from service.ingest.integrations import Integrations
 from service.ingest.model import Integration, IntegrationType, NewIntegration
-
-Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class IntegrationServicer(integrations_pb2_grpc.IntegrationServiceServicer):
@@ -55,19 +50,23 @@ class IntegrationServicer(integrations_pb2_grpc.IntegrationServiceServicer):
     ) -> integrations_pb2.Integration:
         return self._pb(await self._integrations.get(request.integration))
 
+    async def _set_enabled(
+        self, request: integrations_pb2.IntegrationRequest, enabled: bool
+    ) -> integrations_pb2.Integration:
+        integration = await self._integrations.set_enabled(request.integration, enabled)
+        action = "integration enabled" if enabled else "integration disabled"
+        audit(action, integration=integration.name, integration_id=integration.id)
+        return self._pb(integration)
+
     async def EnableIntegration(
         self, request: integrations_pb2.IntegrationRequest, context: Context
     ) -> integrations_pb2.Integration:
-        integration = await self._integrations.set_enabled(request.integration, True)
-        audit("integration enabled", integration=integration.name, integration_id=integration.id)
-        return self._pb(integration)
+        return await self._set_enabled(request, True)
 
     async def DisableIntegration(
         self, request: integrations_pb2.IntegrationRequest, context: Context
     ) -> integrations_pb2.Integration:
-        integration = await self._integrations.set_enabled(request.integration, False)
-        audit("integration disabled", integration=integration.name, integration_id=integration.id)
-        return self._pb(integration)
+        return await self._set_enabled(request, False)
 
     async def RotateIntegrationKey(
         self, request: integrations_pb2.IntegrationRequest, context: Context

@@ -3,24 +3,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
 from urllib.parse import quote
-
-import grpc
 
 from protos.tocsin.v1 import schedules_pb2, schedules_pb2_grpc
 from service.api import schedule_codec
-from service.api.guard import audit
+from service.api.guard import Context, audit
 from service.api.time_codec import optional_instant, timestamp
 from service.core import validation
 from service.core.errors import InvalidArgument
-from service.oncall.model import Schedule
+from service.oncall.model import Override, Schedule
 from service.oncall.usecases import Schedules
 from service.teams.usecases import Teams
-
-Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class ScheduleServicer(schedules_pb2_grpc.ScheduleServiceServicer):
@@ -79,6 +74,16 @@ class ScheduleServicer(schedules_pb2_grpc.ScheduleServiceServicer):
         audit("schedule deleted", schedule=request.schedule)
         return schedules_pb2.DeleteScheduleResponse()
 
+    async def _overrides_shown(
+        self, schedule: str, overrides: Iterable[Override]
+    ) -> list[schedules_pb2.Override]:
+        """The overrides with usernames for user ids, under the schedule as the request named it."""
+        names = await self._schedules.names()
+        return [
+            schedule_codec.override_to_pb(schedule_codec.named_override(o, names, schedule))
+            for o in overrides
+        ]
+
     async def AddOverride(
         self, request: schedules_pb2.AddOverrideRequest, context: Context
     ) -> schedules_pb2.Override:
@@ -90,10 +95,8 @@ class ScheduleServicer(schedules_pb2_grpc.ScheduleServiceServicer):
             request.schedule, request.user, start, end, request.rotation
         )
         audit("override added", schedule=request.schedule, override=override.id)
-        names = await self._schedules.names()
-        return schedule_codec.override_to_pb(
-            schedule_codec.named_override(override, names, request.schedule)
-        )
+        (shown,) = await self._overrides_shown(request.schedule, [override])
+        return shown
 
     async def RemoveOverride(
         self, request: schedules_pb2.RemoveOverrideRequest, context: Context
@@ -102,12 +105,8 @@ class ScheduleServicer(schedules_pb2_grpc.ScheduleServiceServicer):
         audit("override removed", schedule=request.schedule, override=request.override_id)
         if ended is None:
             return schedules_pb2.RemoveOverrideResponse()
-        names = await self._schedules.names()
-        return schedules_pb2.RemoveOverrideResponse(
-            ended=schedule_codec.override_to_pb(
-                schedule_codec.named_override(ended, names, request.schedule)
-            )
-        )
+        (shown,) = await self._overrides_shown(request.schedule, [ended])
+        return schedules_pb2.RemoveOverrideResponse(ended=shown)
 
     async def ListOverrides(
         self, request: schedules_pb2.ListOverridesRequest, context: Context
@@ -117,14 +116,8 @@ class ScheduleServicer(schedules_pb2_grpc.ScheduleServiceServicer):
             _time(request, "from"),
             _time(request, "to"),
         )
-        names = await self._schedules.names()
         return schedules_pb2.ListOverridesResponse(
-            overrides=[
-                schedule_codec.override_to_pb(
-                    schedule_codec.named_override(o, names, request.schedule)
-                )
-                for o in found
-            ]
+            overrides=await self._overrides_shown(request.schedule, found)
         )
 
     async def WhoIsOnCall(

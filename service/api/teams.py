@@ -3,17 +3,11 @@ have no activity log of their own."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import grpc
-
 from protos.tocsin.v1 import teams_pb2, teams_pb2_grpc
 from service.api import team_codec
-from service.api.guard import audit
+from service.api.guard import Context, audit
 from service.api.people_codec import member_to_pb
 from service.teams.usecases import Teams
-
-Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class TeamServicer(teams_pb2_grpc.TeamServiceServicer):

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import grpc
-
 from protos.tocsin.v1 import tokens_pb2, tokens_pb2_grpc
 from service.api import token_codec
-from service.api.guard import audit, caller
+from service.api.guard import Context, audit, caller
 from service.tokens.usecases import Tokens
-
-Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class TokenServicer(tokens_pb2_grpc.TokenServiceServicer):

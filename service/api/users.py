@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import grpc
-
 from protos.tocsin.v1 import users_pb2, users_pb2_grpc
-from service.api.guard import audit
+from service.api.guard import Context, audit
 from service.api.people_codec import rule_from_pb, user_to_pb
 from service.people.usecases import Users
-
-Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class UserServicer(users_pb2_grpc.UserServiceServicer):
