@@ -21,7 +21,7 @@ from clients.cli.arguments import (
     read_text,
     whole_number,
 )
-from clients.cli.parser import Commands
+from clients.cli.parser import Commands, add_object_commands
 from service.alerts.model import RefKind
 from service.core import loader
 from service.escalation.model import Repeat
@@ -274,13 +274,16 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser, alerts: Co
     listing = actions.add_parser("list", parents=[common], help="list policies")
     listing.add_argument("--team", help="only this team's policies (default: every team's)")
     listing.set_defaults(run=policies_list)
-    for name, run, text in (
-        ("get", policies_get, "show a policy"),
-        ("delete", policies_delete, "delete a policy routing does not use"),
-    ):
-        one = actions.add_parser(name, parents=[common], help=text)
-        one.add_argument("policy", help="name or id")
-        one.set_defaults(run=run)
+    add_object_commands(
+        actions,
+        common,
+        "policy",
+        (
+            ("get", policies_get, "show a policy"),
+            ("delete", policies_delete, "delete a policy routing does not use"),
+        ),
+        help="name or id",
+    )
     _routing_commands(commands, common)
     _alert_commands(alerts, common)
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from clients.cli import render
 from clients.cli.arguments import UsageError, given_name, name_argument, read_text
-from clients.cli.parser import Commands, Handler
+from clients.cli.parser import Commands, Handler, add_object_commands
 from service.core.errors import InvalidArgument
 from service.ingest.model import IntegrationType, NewIntegration
 
@@ -208,17 +208,21 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
     integration_list.add_argument("--team", help="only this owner team's (default: every team's)")
     integration_list.set_defaults(run=integrations_list)
     _rules_commands(integration_commands, common)
-    for name, run, text in (
-        ("get-rules", integrations_get_rules, "show an integration's rules"),
-        ("get", integrations_get, "show an integration"),
-        ("enable", _integration_switch(True), "enable an integration"),
-        ("disable", _integration_switch(False), "disable an integration (its URL answers 403)"),
-        ("rotate-key", integrations_rotate, "replace an integration's API key"),
-        ("delete", integrations_delete, "delete an integration"),
-    ):
-        one = integration_commands.add_parser(name, parents=[common], help=text)
-        one.add_argument("integration", metavar="INTEGRATION", help="id or name")
-        one.set_defaults(run=run)
+    add_object_commands(
+        integration_commands,
+        common,
+        "integration",
+        (
+            ("get-rules", integrations_get_rules, "show an integration's rules"),
+            ("get", integrations_get, "show an integration"),
+            ("enable", _integration_switch(True), "enable an integration"),
+            ("disable", _integration_switch(False), "disable an integration (its URL answers 403)"),
+            ("rotate-key", integrations_rotate, "replace an integration's API key"),
+            ("delete", integrations_delete, "delete an integration"),
+        ),
+        metavar="INTEGRATION",
+        help="id or name",
+    )
 
 
 def _create_command(integration_commands: Commands, common: argparse.ArgumentParser) -> None:
