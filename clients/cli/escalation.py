@@ -180,9 +180,7 @@ async def policies_list(client: TocsinClient, args: argparse.Namespace, out: Tex
 
 async def policies_delete(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
     await client.delete_policy(args.policy)
-    render.write_json(out, {"deleted": args.policy}) if args.json else out.write(
-        f"deleted policy {args.policy}\n"
-    )
+    render.deleted(out, args.json, "policy", args.policy)
 
 
 def _yaml(condition: Mapping[str, Any]) -> str:

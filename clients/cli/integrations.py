@@ -145,10 +145,7 @@ async def integrations_rotate(client: TocsinClient, args: argparse.Namespace, ou
 
 async def integrations_delete(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
     await client.delete_integration(args.integration)
-    if args.json:
-        render.write_json(out, {"deleted": args.integration})
-    else:
-        out.write(f"deleted integration {args.integration}\n")
+    render.deleted(out, args.json, "integration", args.integration)
 
 
 async def integrations_set_rules(

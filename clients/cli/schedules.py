@@ -188,9 +188,7 @@ async def schedules_list(client: TocsinClient, args: argparse.Namespace, out: Te
 
 async def schedules_delete(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
     await client.delete_schedule(args.schedule)
-    render.write_json(out, {"deleted": args.schedule}) if args.json else out.write(
-        f"deleted schedule {args.schedule}\n"
-    )
+    render.deleted(out, args.json, "schedule", args.schedule)
 
 
 async def schedules_export_ical(

@@ -103,9 +103,7 @@ async def users_update(client: TocsinClient, args: argparse.Namespace, out: Text
 
 async def users_delete(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
     await client.delete_user(args.user)
-    render.write_json(out, {"deleted": args.user}) if args.json else out.write(
-        f"deleted user {args.user}\n"
-    )
+    render.deleted(out, args.json, "user", args.user)
 
 
 async def users_add_contact(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
