@@ -59,6 +59,15 @@ def warn_if_unreachable(url: str) -> None:
         )
 
 
+def _show_new_key(out: TextIO, args: argparse.Namespace, what: str, key: IntegrationKey) -> None:
+    """A new key, whether created or rotated: its URL checked, then shown once."""
+    warn_if_unreachable(key.info.url)
+    if args.json:
+        render.write_json(out, _integration_json(key))
+    else:
+        shown_once(out, what, key)
+
+
 async def integrations_create(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
     new = NewIntegration(
         name=given_name(args, "integration"),
@@ -68,12 +77,7 @@ async def integrations_create(client: TocsinClient, args: argparse.Namespace, ou
         topic_arns=tuple(args.topic_arn),
         min_signature_version=args.min_signature_version,
     )
-    key = await client.create_integration(new)
-    warn_if_unreachable(key.info.url)
-    if args.json:
-        render.write_json(out, _integration_json(key))
-    else:
-        shown_once(out, "created", key)
+    _show_new_key(out, args, "created", await client.create_integration(new))
 
 
 async def integrations_update(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
@@ -135,12 +139,7 @@ def _integration_switch(enabled: bool) -> Handler:
 
 
 async def integrations_rotate(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
-    key = await client.rotate_integration_key(args.integration)
-    warn_if_unreachable(key.info.url)
-    if args.json:
-        render.write_json(out, _integration_json(key))
-    else:
-        shown_once(out, "new key for", key)
+    _show_new_key(out, args, "new key for", await client.rotate_integration_key(args.integration))
 
 
 async def integrations_delete(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
