@@ -135,18 +135,12 @@ class TocsinClient(DirectoryCalls, EscalationCalls, IntegrationCalls):
     async def add_tags(
         self, ref: AlertRef, tags: Iterable[str], *, user: str = "", note: str = ""
     ) -> ActionResult:
-        request = alerts_pb2.TagsRequest(
-            ref=alert_codec.ref_to_pb(ref), tags=tags, user=user, note=note
-        )
-        return await self._act(self._alerts.AddTags, request)
+        return await self._act(self._alerts.AddTags, _tags(ref, tags, user, note))
 
     async def remove_tags(
         self, ref: AlertRef, tags: Iterable[str], *, user: str = "", note: str = ""
     ) -> ActionResult:
-        request = alerts_pb2.TagsRequest(
-            ref=alert_codec.ref_to_pb(ref), tags=tags, user=user, note=note
-        )
-        return await self._act(self._alerts.RemoveTags, request)
+        return await self._act(self._alerts.RemoveTags, _tags(ref, tags, user, note))
 
     async def add_details(
         self, ref: AlertRef, details: Mapping[str, str], *, user: str = "", note: str = ""
@@ -259,3 +253,7 @@ class TocsinClient(DirectoryCalls, EscalationCalls, IntegrationCalls):
 
 def _action(ref: AlertRef, user: str, note: str) -> alerts_pb2.AlertActionRequest:
     return alerts_pb2.AlertActionRequest(ref=alert_codec.ref_to_pb(ref), user=user, note=note)
+
+
+def _tags(ref: AlertRef, tags: Iterable[str], user: str, note: str) -> alerts_pb2.TagsRequest:
+    return alerts_pb2.TagsRequest(ref=alert_codec.ref_to_pb(ref), tags=tags, user=user, note=note)

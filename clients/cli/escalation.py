@@ -21,7 +21,7 @@ from clients.cli.arguments import (
     read_text,
     whole_number,
 )
-from clients.cli.parser import Commands
+from clients.cli.parser import Commands, add_object_commands
 from service.alerts.model import RefKind
 from service.core import loader
 from service.escalation.model import Repeat
@@ -180,9 +180,7 @@ async def policies_list(client: TocsinClient, args: argparse.Namespace, out: Tex
 
 async def policies_delete(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
     await client.delete_policy(args.policy)
-    render.write_json(out, {"deleted": args.policy}) if args.json else out.write(
-        f"deleted policy {args.policy}\n"
-    )
+    render.deleted(out, args.json, "policy", args.policy)
 
 
 def _yaml(condition: Mapping[str, Any]) -> str:
@@ -274,13 +272,16 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser, alerts: Co
     listing = actions.add_parser("list", parents=[common], help="list policies")
     listing.add_argument("--team", help="only this team's policies (default: every team's)")
     listing.set_defaults(run=policies_list)
-    for name, run, text in (
-        ("get", policies_get, "show a policy"),
-        ("delete", policies_delete, "delete a policy routing does not use"),
-    ):
-        one = actions.add_parser(name, parents=[common], help=text)
-        one.add_argument("policy", help="name or id")
-        one.set_defaults(run=run)
+    add_object_commands(
+        actions,
+        common,
+        "policy",
+        (
+            ("get", policies_get, "show a policy"),
+            ("delete", policies_delete, "delete a policy routing does not use"),
+        ),
+        help="name or id",
+    )
     _routing_commands(commands, common)
     _alert_commands(alerts, common)
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from clients.cli import render
 from clients.cli.arguments import UsageError, given_name, name_argument, read_text
-from clients.cli.parser import Commands, Handler
+from clients.cli.parser import Commands, Handler, add_object_commands
 from service.core.errors import InvalidArgument
 from service.ingest.model import IntegrationType, NewIntegration
 
@@ -59,6 +59,15 @@ def warn_if_unreachable(url: str) -> None:
         )
 
 
+def _show_new_key(out: TextIO, args: argparse.Namespace, what: str, key: IntegrationKey) -> None:
+    """A new key, whether created or rotated: its URL checked, then shown once."""
+    warn_if_unreachable(key.info.url)
+    if args.json:
+        render.write_json(out, _integration_json(key))
+    else:
+        shown_once(out, what, key)
+
+
 async def integrations_create(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
     new = NewIntegration(
         name=given_name(args, "integration"),
@@ -68,12 +77,7 @@ async def integrations_create(client: TocsinClient, args: argparse.Namespace, ou
         topic_arns=tuple(args.topic_arn),
         min_signature_version=args.min_signature_version,
     )
-    key = await client.create_integration(new)
-    warn_if_unreachable(key.info.url)
-    if args.json:
-        render.write_json(out, _integration_json(key))
-    else:
-        shown_once(out, "created", key)
+    _show_new_key(out, args, "created", await client.create_integration(new))
 
 
 async def integrations_update(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
@@ -135,20 +139,12 @@ def _integration_switch(enabled: bool) -> Handler:
 
 
 async def integrations_rotate(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
-    key = await client.rotate_integration_key(args.integration)
-    warn_if_unreachable(key.info.url)
-    if args.json:
-        render.write_json(out, _integration_json(key))
-    else:
-        shown_once(out, "new key for", key)
+    _show_new_key(out, args, "new key for", await client.rotate_integration_key(args.integration))
 
 
 async def integrations_delete(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
     await client.delete_integration(args.integration)
-    if args.json:
-        render.write_json(out, {"deleted": args.integration})
-    else:
-        out.write(f"deleted integration {args.integration}\n")
+    render.deleted(out, args.json, "integration", args.integration)
 
 
 async def integrations_set_rules(
@@ -208,17 +204,21 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
     integration_list.add_argument("--team", help="only this owner team's (default: every team's)")
     integration_list.set_defaults(run=integrations_list)
     _rules_commands(integration_commands, common)
-    for name, run, text in (
-        ("get-rules", integrations_get_rules, "show an integration's rules"),
-        ("get", integrations_get, "show an integration"),
-        ("enable", _integration_switch(True), "enable an integration"),
-        ("disable", _integration_switch(False), "disable an integration (its URL answers 403)"),
-        ("rotate-key", integrations_rotate, "replace an integration's API key"),
-        ("delete", integrations_delete, "delete an integration"),
-    ):
-        one = integration_commands.add_parser(name, parents=[common], help=text)
-        one.add_argument("integration", metavar="INTEGRATION", help="id or name")
-        one.set_defaults(run=run)
+    add_object_commands(
+        integration_commands,
+        common,
+        "integration",
+        (
+            ("get-rules", integrations_get_rules, "show an integration's rules"),
+            ("get", integrations_get, "show an integration"),
+            ("enable", _integration_switch(True), "enable an integration"),
+            ("disable", _integration_switch(False), "disable an integration (its URL answers 403)"),
+            ("rotate-key", integrations_rotate, "replace an integration's API key"),
+            ("delete", integrations_delete, "delete an integration"),
+        ),
+        metavar="INTEGRATION",
+        help="id or name",
+    )
 
 
 def _create_command(integration_commands: Commands, common: argparse.ArgumentParser) -> None:

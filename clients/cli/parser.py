@@ -4,7 +4,7 @@ output options, each command's example, and the types command groups register wi
 from __future__ import annotations
 
 import argparse
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeAlias
 
 if TYPE_CHECKING:
@@ -105,6 +105,21 @@ def common_options(shown: bool) -> Parser:
         help=text("seconds each call may take, more than 0 (default 10)"),
     )
     return common
+
+
+def add_object_commands(
+    actions: Commands,
+    common: argparse.ArgumentParser,
+    argument: str,
+    commands: Iterable[tuple[str, Handler, str]],
+    **argument_options: Any,
+) -> None:
+    """Registers commands that take one object (`argument`, with `argument_options`) and
+    nothing else: each is (its name, what it runs, its help), in the order help lists them."""
+    for name, run, text in commands:
+        one = actions.add_parser(name, parents=[common], help=text)
+        one.add_argument(argument, **argument_options)
+        one.set_defaults(run=run)
 
 
 def add_examples(

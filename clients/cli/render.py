@@ -66,6 +66,11 @@ def write_json(out: TextIO, value: object) -> None:
     out.write(json.dumps(plain(value), ensure_ascii=False, sort_keys=True) + "\n")
 
 
+def deleted(out: TextIO, as_json: bool, kind: str, name: str) -> None:
+    """What a delete command prints: the name it was given, as JSON or in a line."""
+    write_json(out, {"deleted": name}) if as_json else out.write(f"deleted {kind} {name}\n")
+
+
 def when(instant: datetime | None) -> str:
     if instant is None:
         return "-"

@@ -16,7 +16,7 @@ from clients.cli.arguments import (
     whole_number,
     write_whole,
 )
-from clients.cli.parser import Commands
+from clients.cli.parser import Commands, add_object_commands
 from clients.cli.schedule_times import typed_time, wall_time
 from service.core.errors import InvalidArgument
 from service.oncall.model import Restriction, Schedule
@@ -188,9 +188,7 @@ async def schedules_list(client: TocsinClient, args: argparse.Namespace, out: Te
 
 async def schedules_delete(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
     await client.delete_schedule(args.schedule)
-    render.write_json(out, {"deleted": args.schedule}) if args.json else out.write(
-        f"deleted schedule {args.schedule}\n"
-    )
+    render.deleted(out, args.json, "schedule", args.schedule)
 
 
 async def schedules_export_ical(
@@ -226,13 +224,16 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
     listing = actions.add_parser("list", parents=[common], help="list schedules")
     listing.add_argument("--team", help="only this team's")
     listing.set_defaults(run=schedules_list)
-    for name, run, text in (
-        ("get", schedules_get, "show a schedule"),
-        ("delete", schedules_delete, "delete a schedule and its overrides"),
-    ):
-        one = actions.add_parser(name, parents=[common], help=text)
-        one.add_argument("schedule", help="name or id")
-        one.set_defaults(run=run)
+    add_object_commands(
+        actions,
+        common,
+        "schedule",
+        (
+            ("get", schedules_get, "show a schedule"),
+            ("delete", schedules_delete, "delete a schedule and its overrides"),
+        ),
+        help="name or id",
+    )
     oncall.add_commands(actions, common)
     _ical_command(actions, common)
     overrides.add_commands(actions, common)

@@ -34,10 +34,7 @@ async def teams_rename(client: TocsinClient, args: argparse.Namespace, out: Text
 
 async def teams_delete(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
     await client.delete_team(args.team_name)
-    if args.json:
-        render.write_json(out, {"deleted": args.team_name})
-    else:
-        out.write(f"deleted team {args.team_name}\n")
+    render.deleted(out, args.json, "team", args.team_name)
 
 
 async def teams_members(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from clients.cli import render
 from clients.cli.arguments import OptionError, duration_text, whole_number
-from clients.cli.parser import Commands
+from clients.cli.parser import Commands, add_object_commands
 from service.people.model import Channel, NotificationRule, NotificationStep, User, effective_rule
 from service.people.usecases import DELAY_MAX_MINUTES, REPEAT_TIMES_MAX, RULE_KINDS
 
@@ -103,9 +103,7 @@ async def users_update(client: TocsinClient, args: argparse.Namespace, out: Text
 
 async def users_delete(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
     await client.delete_user(args.user)
-    render.write_json(out, {"deleted": args.user}) if args.json else out.write(
-        f"deleted user {args.user}\n"
-    )
+    render.deleted(out, args.json, "user", args.user)
 
 
 async def users_add_contact(client: TocsinClient, args: argparse.Namespace, out: TextIO) -> None:
@@ -157,13 +155,16 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
     create.add_argument("--role", choices=["admin", "user"], help="their role (default user)")
     create.set_defaults(run=users_create)
     actions.add_parser("list", parents=[common], help="list users").set_defaults(run=users_list)
-    for name, run, text in (
-        ("get", users_get, "show a user, their contact methods and rules"),
-        ("delete", users_delete, "delete a user who is in no schedule"),
-    ):
-        one = actions.add_parser(name, parents=[common], help=text)
-        one.add_argument("user", help="username or id")
-        one.set_defaults(run=run)
+    add_object_commands(
+        actions,
+        common,
+        "user",
+        (
+            ("get", users_get, "show a user, their contact methods and rules"),
+            ("delete", users_delete, "delete a user who is in no schedule"),
+        ),
+        help="username or id",
+    )
     update = actions.add_parser("update", parents=[common], help="change a user's details")
     update.add_argument("user", help="username or id")
     update.add_argument("--full-name", help="a new full name (default: unchanged)")

@@ -152,14 +152,19 @@ def _integration_refs(manifest: Manifest, state: State) -> Iterator[_Ref]:
             yield _Ref("teams", found.integration.assignee_team, held, path=False)
 
 
+def _team_ref(declared: str | None, kept: str, path: str) -> _Ref:
+    """The team a schedule or policy at `path` has once applied: the file's, else the one it
+    keeps (the server's, or the default team for a new one)."""
+    if declared is not None:
+        return _Ref("teams", declared, f"{path}.team")
+    return _Ref("teams", kept, path)
+
+
 def _schedule_refs(manifest: Manifest, state: State) -> Iterator[_Ref]:
     for i, schedule in enumerate(manifest.schedules):
         now = state.schedules.get(schedule.name.lower())
         path = f"schedules[{i}]"
-        if schedule.team is not None:
-            yield _Ref("teams", schedule.team, f"{path}.team")
-        else:
-            yield _Ref("teams", now.team_id if now else DEFAULT_TEAM, path)
+        yield _team_ref(schedule.team, now.team_id if now else DEFAULT_TEAM, path)
         if schedule.rotations is not None:
             for j, spec in enumerate(schedule.rotations):
                 for k, user in enumerate(spec.participants):
@@ -188,10 +193,7 @@ def _policy_refs(manifest: Manifest, state: State) -> Iterator[_Ref]:
     for i, policy in enumerate(manifest.policies):
         now = state.policies.get(policy.name.lower())
         path = f"policies[{i}]"
-        if policy.team is not None:
-            yield _Ref("teams", policy.team, f"{path}.team")
-        else:
-            yield _Ref("teams", now.team if now else DEFAULT_TEAM, path)
+        yield _team_ref(policy.team, now.team if now else DEFAULT_TEAM, path)
         rules = policy.rules if policy.rules is not None else now.rules if now else ()
         for j, rule in enumerate(rules):
             for k, (kind, name) in enumerate(rule.targets):
