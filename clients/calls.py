@@ -33,11 +33,13 @@ def error_from_rpc(exc: grpc.aio.AioRpcError) -> TocsinError:
 
 
 class Calls:
-    """The base of each group of calls: `TocsinClient` sets the channel, token and deadline."""
+    """The base of each group of calls: the channel, the bearer token and the deadline of each
+    call. `TocsinClient` is made of such groups; the shim's ports to the service are too."""
 
-    _channel: grpc.aio.Channel
-    _metadata: tuple[tuple[str, str], ...]
-    _timeout: float
+    def __init__(self, channel: grpc.aio.Channel, token: str, timeout: float) -> None:
+        self._channel = channel
+        self._metadata = (("authorization", f"Bearer {token}"),)
+        self._timeout = timeout
 
     async def _call(
         self, method: grpc.aio.UnaryUnaryMultiCallable[Req, Resp], request: Req

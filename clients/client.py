@@ -64,9 +64,7 @@ class TocsinClient(DirectoryCalls, EscalationCalls, IntegrationCalls):
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         channel: grpc.aio.Channel | None = None,
     ) -> None:
-        self._channel = channel or grpc.aio.insecure_channel(target)
-        self._metadata = (("authorization", f"Bearer {token}"),)
-        self._timeout = timeout
+        super().__init__(channel or grpc.aio.insecure_channel(target), token, timeout)
         self._alerts = alerts_pb2_grpc.AlertServiceStub(self._channel)
         self._teams = teams_pb2_grpc.TeamServiceStub(self._channel)
         self._tokens = tokens_pb2_grpc.TokenServiceStub(self._channel)

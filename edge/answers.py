@@ -8,7 +8,7 @@ from typing import Protocol
 
 import grpc
 
-from edge.grpc_calls import GrpcCalls
+from clients.calls import Calls
 from protos.tocsin.v1 import inbound_pb2, inbound_pb2_grpc
 from service.answers.usecases import Answers, LinkAlert, VoiceAnswer, VoiceOutcome
 
@@ -24,7 +24,7 @@ class AnswersPort(Protocol):
     async def voice_digits(self, page_key: str, digits: str, call_sid: str) -> VoiceAnswer: ...
 
 
-class GrpcAnswers(GrpcCalls):
+class GrpcAnswers(Calls):
     """The service elsewhere, over gRPC: what `tocsin shim` uses."""
 
     def __init__(self, channel: grpc.aio.Channel, token: str) -> None:

@@ -31,10 +31,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 
 from adapters.twilio.settings import TwilioSettings
+from clients.calls import Calls
 from edge import guard as http_guard
 from edge.answers import AnswersPort
 from edge.callbacks import Callbacks
-from edge.grpc_calls import GrpcCalls
 from edge.sns import message as sns_message
 from edge.sns import signature as sns_signature
 from edge.sns.certificates import CertificateSource, CertificateUnavailableError
@@ -76,7 +76,7 @@ class IngestPort(Protocol):
     async def ingest(self, delivery: SnsDelivery, api_key: str) -> Stored: ...
 
 
-class GrpcIngest(GrpcCalls):
+class GrpcIngest(Calls):
     """The service elsewhere, over gRPC: what `tocsin shim` uses."""
 
     def __init__(self, channel: grpc.aio.Channel, token: str) -> None:
@@ -116,7 +116,7 @@ class CalendarPort(Protocol):
         """Raises `NotFound` when the schedule or its secret is wrong, saying neither."""
 
 
-class GrpcCalendars(GrpcCalls):
+class GrpcCalendars(Calls):
     """The service elsewhere, over gRPC: what `tocsin shim` uses."""
 
     def __init__(self, channel: grpc.aio.Channel, token: str) -> None:
