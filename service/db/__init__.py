@@ -1,1 +1,2 @@
-"""The store: one SQL text for SQLite and PostgreSQL, the transaction runner, migrations."""
+"""The store: the SQLite and PostgreSQL backends, the migrations, the `Store` that composes every
+capability's port and SQL, and the writes that look across capabilities (`references`)."""
