@@ -40,6 +40,10 @@ class _IntegrationTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Integ
     a CloudWatch alarm, an EventBridge event), else the message as text or
     flattened JSON.
     """
+    INTEGRATION_TYPE_PAGERDUTY: _IntegrationType.ValueType  # 5
+    """PagerDuty Events API v2: events posted to <public_url>/v2/enqueue with the
+    integration's key as their routing_key. Topics and SignatureVersion do not apply.
+    """
 
 class IntegrationType(_IntegrationType, metaclass=_IntegrationTypeEnumTypeWrapper):
     """How the integration reads a delivery. A typed integration reads only its own
@@ -59,6 +63,10 @@ INTEGRATION_TYPE_SNS: IntegrationType.ValueType  # 4
 """Any SNS topic: each payload recognised by its shape (a CloudTrail log delivery,
 a CloudWatch alarm, an EventBridge event), else the message as text or
 flattened JSON.
+"""
+INTEGRATION_TYPE_PAGERDUTY: IntegrationType.ValueType  # 5
+"""PagerDuty Events API v2: events posted to <public_url>/v2/enqueue with the
+integration's key as their routing_key. Topics and SignatureVersion do not apply.
 """
 Global___IntegrationType: _TypeAlias = IntegrationType  # noqa: Y015
 
