@@ -82,13 +82,16 @@ def read(body: bytes, new_key: str) -> Event:
         alert = _triggered(data, dedup_key, errors)
     if errors or action is None or not isinstance(routing_key, str):
         raise InvalidEventError(errors)
-    kind = _KINDS[action]
-    return Event(routing_key, dedup_key or new_key, _default(alert, kind, dedup_key or new_key))
+    key = dedup_key or new_key
+    return Event(routing_key, key, _default(alert, action, key))
 
 
-def _default(alert: NewAlert, kind: ActionKind, dedup_key: str) -> IngestAction:
-    fitted = fitting.fitted(dataclasses.replace(alert, alias=dedup_key))
-    return IngestAction(fitted, kind=kind)
+def _default(alert: NewAlert, action: EventAction, dedup_key: str) -> IngestAction:
+    """The action an event takes without rules. Its `event_action` is a detail, first, so a
+    rule can tell a trigger from a resolve."""
+    details = {"event_action": action.value, **alert.details}
+    fitted = fitting.fitted(dataclasses.replace(alert, alias=dedup_key, details=details))
+    return IngestAction(fitted, kind=_KINDS[action])
 
 
 def _document(body: bytes) -> dict[str, object]:
