@@ -8,6 +8,7 @@ import json
 import warnings
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -24,6 +25,7 @@ from service.alerts.model import Alert, Priority, Status
 from service.ingest.model import IntegrationType, NewIntegration
 from tests.conftest import Running
 from tests.fakes import FakeClock
+from tests.test_cli import tocsin
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # it says it is deprecated for `pagerduty`, https only
@@ -222,3 +224,29 @@ async def test_the_shim_forwards_events_to_the_service(events: Events, clock: Fa
             status, body = await events.refused(session, action="trigger", payload=payload)
             assert (status, body["errors"]) == (400, ["'payload.summary' is missing or blank"])
     assert [a.message for a in await events.alerts()] == ["Via the shim"]
+
+
+async def test_the_cli_shows_the_events_url_and_the_routing_key(
+    events: Events, tmp_path: Path
+) -> None:
+    made = await tocsin(events.running, "integrations", "create", "grafana", "--type", "pagerduty")
+    assert made.code == 0, made.err
+    lines = made.out.splitlines()
+    assert lines[1] == "Set the tool's PagerDuty Events API v2 URL to:"
+    assert lines[2].endswith("/v2/enqueue") and lines[4].startswith("tocsin_ik_")
+    assert "which a tool on another machine cannot reach" in made.err
+    assert "apiKey" not in made.err
+    rotated = await tocsin(events.running, "integrations", "rotate-key", "grafana", "--json")
+    data = rotated.json()
+    assert isinstance(data, dict) and data["routing_key"] == data["api_key"]
+    assert data["url"] == lines[2]
+    session = events.session(routing_key=str(data["routing_key"]), url=str(data["url"]))
+    await events.send(session.trigger, "From Grafana", "grafana")
+    assert [a.integration for a in await events.alerts()] == ["grafana"]
+    manifest = tmp_path / "tocsin.yaml"
+    manifest.write_text("integrations:\n  - name: zabbix\n    type: pagerduty\n")
+    applied = await tocsin(events.running, "apply", "-f", str(manifest))
+    assert applied.code == 0, applied.err
+    assert "PagerDuty Events API v2 URL" in applied.out
+    exported = await tocsin(events.running, "export")
+    assert "type: pagerduty" in exported.out
