@@ -22,6 +22,7 @@ from clients.client import IntegrationKey, TocsinClient
 from edge.shim import GrpcCalendars, GrpcIngest, Shim
 from edge.sns.config import SnsConfig
 from service.alerts.model import Alert, Priority, Status
+from service.core.errors import InvalidArgument
 from service.ingest.model import IntegrationType, NewIntegration
 from tests.conftest import Running
 from tests.fakes import FakeClock
@@ -250,3 +251,17 @@ async def test_the_cli_shows_the_events_url_and_the_routing_key(
     assert "PagerDuty Events API v2 URL" in applied.out
     exported = await tocsin(events.running, "export")
     assert "type: pagerduty" in exported.out
+
+
+async def test_test_rules_reads_an_event_and_stores_nothing(events: Events) -> None:
+    rules = [{"action": "create", "alert": {"priority": "P4"}}]
+    await events.client.set_integration_rules("monitoring", json.dumps(rules))
+    event = {"routing_key": "any", "event_action": "trigger", "payload": PAYLOAD}
+    outcome = await events.client.test_integration_rules("monitoring", json.dumps(event))
+    (action,) = outcome.actions
+    assert (action.kind, action.alert["priority"], action.alert["message"]) == (
+        "create", "P4", "Disk full on db-1",
+    )  # fmt: skip
+    with pytest.raises(InvalidArgument, match="'payload' is missing"):
+        await events.client.test_integration_rules("monitoring", '{"event_action": "trigger"}')
+    assert await events.alerts() == []

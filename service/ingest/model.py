@@ -33,7 +33,8 @@ class NewIntegration:
 
 @dataclass(frozen=True)
 class Integration:
-    """Where SNS delivers: who owns it, who gets its alerts, and what it accepts."""
+    """Where SNS delivers, or a PagerDuty-speaking tool sends events: who owns it, who gets
+    its alerts, and what it accepts (topics and SignatureVersion are SNS's alone)."""
 
     id: str
     name: str

@@ -210,7 +210,9 @@ class IntegrationKeyResponse(_message.Message):
     API_KEY_FIELD_NUMBER: _builtins.int
     URL_WITH_KEY_FIELD_NUMBER: _builtins.int
     api_key: _builtins.str
-    """The API key and the URL that carries it. Shown only here."""
+    """The API key and the URL that carries it (for pagerduty, the events URL: the key is each
+    event's routing_key). Shown only here.
+    """
     url_with_key: _builtins.str
     @_builtins.property
     def integration(self) -> Global___Integration: ...
