@@ -88,6 +88,10 @@ def test_custom_details_are_flattened_and_fitted() -> None:
     assert details["severity"] == "warning"  # PagerDuty's own field is kept
     assert len(details["big"]) <= 1_000
     assert sum(len(k) + len(v) for k, v in details.items()) <= validation.DETAILS_TOTAL_MAX
+    many = {f"k{n}": "z" * 1_000 for n in range(20)}
+    full = pagerduty.read(trigger(custom_details=many), "new").action.alert.details
+    assert full["event_action"] == "trigger"
+    assert sum(len(k) + len(v) for k, v in full.items()) <= validation.DETAILS_TOTAL_MAX
     text = pagerduty.read(trigger(custom_details="just text"), "new").action.alert.details
     assert text["custom_details"] == "just text"
 

@@ -89,7 +89,7 @@ def read(body: bytes, new_key: str) -> Event:
 def _default(alert: NewAlert, action: EventAction, dedup_key: str) -> IngestAction:
     """The action an event takes without rules. Its `event_action` is a detail, first, so a
     rule can tell a trigger from a resolve."""
-    details = {"event_action": action.value, **alert.details}
+    details = fitting.fit_details({"event_action": action.value, **alert.details})
     fitted = fitting.fitted(dataclasses.replace(alert, alias=dedup_key, details=details))
     return IngestAction(fitted, kind=_KINDS[action])
 
