@@ -21,9 +21,10 @@ from prometheus_client import CollectorRegistry
 from clients.client import IntegrationKey, TocsinClient
 from edge.shim import GrpcCalendars, GrpcIngest, Shim
 from edge.sns.config import SnsConfig
-from service.alerts.model import Alert, Priority, Status
-from service.core.errors import InvalidArgument
-from service.ingest.model import IntegrationType, NewIntegration
+from service.alerts.model import Actor, Alert, Priority, Status
+from service.core.errors import InvalidArgument, NotFound
+from service.db.sql_store import SQLStore
+from service.ingest.model import IntegrationType, NewIntegration, SnsDelivery, SnsType
 from tests.conftest import Running
 from tests.fakes import FakeClock
 from tests.test_cli import tocsin
@@ -265,3 +266,17 @@ async def test_test_rules_reads_an_event_and_stores_nothing(events: Events) -> N
     with pytest.raises(InvalidArgument, match="'payload' is missing"):
         await events.client.test_integration_rules("monitoring", '{"event_action": "trigger"}')
     assert await events.alerts() == []
+
+
+async def test_sns_deliveries_do_not_reach_a_pagerduty_integration(
+    store: SQLStore, clock: FakeClock
+) -> None:
+    made = await store.create_integration(
+        NewIntegration("grafana", IntegrationType.PAGERDUTY), "hash", clock.now(), "pd-1"
+    )
+    delivery = SnsDelivery(
+        made.id, SnsType.NOTIFICATION, "m-1", "arn:aws:sns:us-east-1:123456789012:t", "", "x",
+        clock.now(), 2,
+    )  # fmt: skip
+    with pytest.raises(NotFound):
+        await store.ingest_sns(delivery, "hash", None, Actor("test"), clock.now(), "a-1")
