@@ -6,6 +6,8 @@ which more than doubles the deliveries one process can take.
   (envelope, headers, freshness, certificate URL, signature) before anything reaches the
   service; answers follow SNS's retry rules: 2xx once stored (or already stored), 5xx when it
   could not be stored now (SNS retries), 4xx only for what will never be valid.
+- `POST /v2/enqueue`: PagerDuty Events API v2 events, the body handed to the service as sent
+  (see `edge.pagerduty`).
 - `GET|POST /v1/links/{token}`, `POST /v1/twilio/sms`, `POST /v1/twilio/voice`: answers to
   pages (acknowledge links, SMS replies, keys pressed on a call); see `edge.callbacks`.
 - `GET /healthz`: the service's gRPC health, for load balancers.
@@ -35,12 +37,13 @@ from clients.calls import Calls
 from edge import guard as http_guard
 from edge.answers import AnswersPort
 from edge.callbacks import Callbacks
+from edge.pagerduty import EventsPort, EventTaken, PagerDutyEvents
 from edge.sns import message as sns_message
 from edge.sns import signature as sns_signature
 from edge.sns.certificates import CertificateSource, CertificateUnavailableError
 from edge.sns.config import SnsConfig
 from edge.sns.message import SnsDeliveryError, SnsMessage, TopicArn
-from protos.tocsin.v1 import ingest_pb2_grpc, schedules_pb2, schedules_pb2_grpc
+from protos.tocsin.v1 import ingest_pb2, ingest_pb2_grpc, schedules_pb2, schedules_pb2_grpc
 from service.api import integration_codec
 from service.core.clock import Clock
 from service.core.errors import (
@@ -67,8 +70,9 @@ class Stored:
     tiny_id: str
 
 
-class IngestPort(Protocol):
-    """How the edge hands a verified delivery to the service; refusals are domain errors."""
+class IngestPort(EventsPort, Protocol):
+    """How the edge hands a verified delivery, or an event as sent, to the service; refusals
+    are domain errors."""
 
     async def accept_subscription(self, delivery: SnsDelivery, api_key: str) -> bool:
         """True when the confirmation was stored before (it must not be confirmed again)."""
@@ -93,6 +97,11 @@ class GrpcIngest(Calls):
         )
         return Stored(reply.duplicate, reply.tiny_id)
 
+    async def ingest_event(self, source: str, body: bytes) -> EventTaken:
+        request = ingest_pb2.IngestEventRequest(source=source, body=body)
+        reply = await self._call(self._stub.IngestEvent, request)
+        return EventTaken(tuple(reply.errors), reply.dedup_key)
+
 
 class LocalIngest:
     """The service in this same process, as `tocsin serve` runs it: the same use case without
@@ -107,6 +116,10 @@ class LocalIngest:
     async def ingest(self, delivery: SnsDelivery, api_key: str) -> Stored:
         result = await self._ingest.ingest(delivery, api_key)
         return Stored(result.duplicate, "" if result.alert is None else str(result.alert.tiny_id))
+
+    async def ingest_event(self, source: str, body: bytes) -> EventTaken:
+        result = await self._ingest.ingest_event(source, body)
+        return EventTaken(result.errors, result.dedup_key)
 
 
 class CalendarPort(Protocol):
@@ -188,6 +201,7 @@ class Shim:
         self._callbacks = (
             None if answers is None else Callbacks(answers, twilio, public_url, registry)
         )
+        self._events = PagerDutyEvents(ingest, registry)
         self._deliveries = Counter(
             "tocsin_sns_deliveries",
             "SNS deliveries answered, by HTTP status.",
@@ -206,6 +220,7 @@ class Shim:
             return app
         app.router.add_post("/v1/sns/{integration_id}", self.sns)
         app.router.add_get("/v1/ical/{schedule_id}/{secret}.ics", self.ical)
+        self._events.add_routes(app.router)
         if self._callbacks is not None:
             self._callbacks.add_routes(app.router)
         return app

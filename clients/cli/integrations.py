@@ -1,4 +1,5 @@
-"""`tocsin integrations ...`: SNS integrations, their URLs and keys, and their rules."""
+"""`tocsin integrations ...`: SNS and PagerDuty Events API integrations, their URLs and keys,
+and their rules."""
 
 from __future__ import annotations
 
@@ -31,11 +32,22 @@ def _integration_json(key_or_info: IntegrationKey | IntegrationInfo) -> dict[str
     if isinstance(key_or_info, IntegrationKey):
         # The URL to paste into SNS: with its key, shown this once.
         data.update(url=key_or_info.url_with_key, api_key=key_or_info.api_key)
+        if info.integration.type is IntegrationType.PAGERDUTY:
+            data.update(routing_key=key_or_info.api_key)
     return data
 
 
 def shown_once(out: TextIO, what: str, key: IntegrationKey) -> None:
     integration = key.info.integration
+    if integration.type is IntegrationType.PAGERDUTY:
+        out.write(
+            f"{what} integration {integration.name} ({integration.id}).\n"
+            "Set the tool's PagerDuty Events API v2 URL to:\n"
+            f"{key.url_with_key}\n"
+            "and its integration key (routing_key) to this, shown only now:\n"
+            f"{key.api_key}\n"
+        )
+        return
     out.write(
         f"{what} integration {integration.name} ({integration.id}).\n"
         "Paste this URL into the SNS topic's HTTPS subscription; it is shown only now:\n"
@@ -43,25 +55,29 @@ def shown_once(out: TextIO, what: str, key: IntegrationKey) -> None:
     )
 
 
-def warn_if_unreachable(url: str) -> None:
-    """A loopback URL is what the server shows without `public_url`: SNS cannot reach it."""
-    host = urllib.parse.urlsplit(url).hostname or ""
+def warn_if_unreachable(info: IntegrationInfo) -> None:
+    """A loopback URL is what the server shows without `public_url`: SNS, or a monitoring tool
+    elsewhere, cannot reach it."""
+    host = urllib.parse.urlsplit(info.url).hostname or ""
+    reaching, then = "Amazon SNS", "shows the new URL (add ?apiKey=KEY)"
+    if info.integration.type is IntegrationType.PAGERDUTY:
+        reaching, then = "a tool on another machine", "shows the new URL"
     try:
         loopback = ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = host == "localhost"
     if loopback:
         print(
-            f"warning: this URL names {host}, which Amazon SNS cannot reach: set the server's "
+            f"warning: this URL names {host}, which {reaching} cannot reach: set the server's "
             "public_url (TOCSIN_PUBLIC_URL) to its public HTTPS address; the key stays valid "
-            "and `tocsin integrations get` then shows the new URL (add ?apiKey=KEY)",
+            f"and `tocsin integrations get` then {then}",
             file=sys.stderr,
         )
 
 
 def _show_new_key(out: TextIO, args: argparse.Namespace, what: str, key: IntegrationKey) -> None:
     """A new key, whether created or rotated: its URL checked, then shown once."""
-    warn_if_unreachable(key.info.url)
+    warn_if_unreachable(key.info)
     if args.json:
         render.write_json(out, _integration_json(key))
     else:
@@ -192,7 +208,9 @@ async def integrations_test_rules(
 
 def add_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
     """Registers `tocsin integrations ...`."""
-    integrations = commands.add_parser("integrations", help="manage SNS integrations")
+    integrations = commands.add_parser(
+        "integrations", help="manage SNS and PagerDuty Events API integrations"
+    )
     integration_commands = integrations.add_subparsers(
         dest="integrations_command", required=True, metavar="ACTION"
     )
@@ -233,7 +251,8 @@ def _create_command(integration_commands: Commands, common: argparse.ArgumentPar
         help="how deliveries are read: cloudtrail (log deliveries and CloudTrail events, also "
         "via EventBridge), cloudwatch (alarms), eventbridge (events), or sns (detect each "
         "payload by its shape); a delivery the type does not fit becomes a plain alert of its "
-        "subject and text, with a note",
+        "subject and text, with a note; or pagerduty (PagerDuty Events API v2 events posted to "
+        "/v2/enqueue with the integration key as their routing_key)",
     )
     integration_create.add_argument("--team", help="owner team (default: default)")
     integration_create.add_argument(

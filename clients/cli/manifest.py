@@ -87,7 +87,7 @@ def _show_key(out: TextIO, result: object) -> None:
     from clients.client import IntegrationKey
 
     if isinstance(result, IntegrationKey):
-        integration_commands.warn_if_unreachable(result.info.url)
+        integration_commands.warn_if_unreachable(result.info)
         integration_commands.shown_once(out, "created", result)
         out.flush()
 

@@ -1,4 +1,5 @@
-"""IngestService over gRPC: what the HTTP edge calls once a delivery's signature holds."""
+"""IngestService over gRPC: what the HTTP edge calls once a delivery's signature holds, or
+with a monitoring tool's event as it was sent."""
 
 from __future__ import annotations
 
@@ -26,6 +27,18 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         result = await self._ingest.ingest(*integration_codec.delivery_from_pb(request))
         reply = ingest_pb2.IngestSnsResponse(
             duplicate=result.duplicate, deduplicated=result.deduplicated
+        )
+        if result.alert is not None:
+            reply.alert_id = result.alert.id
+            reply.tiny_id = str(result.alert.tiny_id)
+        return reply
+
+    async def IngestEvent(
+        self, request: ingest_pb2.IngestEventRequest, context: Context
+    ) -> ingest_pb2.IngestEventResponse:
+        result = await self._ingest.ingest_event(request.source, request.body)
+        reply = ingest_pb2.IngestEventResponse(
+            errors=result.errors, dedup_key=result.dedup_key, deduplicated=result.deduplicated
         )
         if result.alert is not None:
             reply.alert_id = result.alert.id

@@ -13,6 +13,7 @@ _INTEGRATION_TYPE_TO_PB = {
     IntegrationType.CLOUDWATCH: integrations_pb2.INTEGRATION_TYPE_CLOUDWATCH,
     IntegrationType.EVENTBRIDGE: integrations_pb2.INTEGRATION_TYPE_EVENTBRIDGE,
     IntegrationType.SNS: integrations_pb2.INTEGRATION_TYPE_SNS,
+    IntegrationType.PAGERDUTY: integrations_pb2.INTEGRATION_TYPE_PAGERDUTY,
 }
 _INTEGRATION_TYPE_FROM_PB = {value: key for key, value in _INTEGRATION_TYPE_TO_PB.items()}
 
@@ -22,7 +23,7 @@ def integration_type(value: int) -> IntegrationType:
         return _INTEGRATION_TYPE_FROM_PB[value]  # type: ignore[index]
     except KeyError:
         raise InvalidArgument(
-            "type", "must be cloudtrail, cloudwatch, eventbridge or sns"
+            "type", "must be cloudtrail, cloudwatch, eventbridge, sns or pagerduty"
         ) from None
 
 

@@ -4,8 +4,8 @@ span capabilities in one transaction.
 Each capability's SQL is a mixin of `SQLStore`: `service.alerts.sql`, `service.teams.sql`,
 `service.tokens.sql`, `service.ingest.sql` and the rest below. What writes an alert and, in
 the same transaction, starts or moves its escalation (creating an alert, changing it by
-hand, taking an SNS delivery), or asks every capability what a team still owns, is composed
-here: the capabilities' SQL modules do not import one another.
+hand, taking an SNS delivery or a monitoring tool's event), or asks every capability what a
+team still owns, is composed here: the capabilities' SQL modules do not import one another.
 
 `SQLiteStore` and `PostgresStore` supply the plumbing: `_read` and `_write` run a job on a
 connection inside one transaction, and `_signal` wakes watchers after each commit.
@@ -34,7 +34,7 @@ from service.alerts.model import (
 from service.alerts.sql import SQLAlerts, alert_from, alert_row, insert_activity
 from service.alerts.store import AlertEdit
 from service.answers.sql import SQLAnswers
-from service.core.database import Db
+from service.core.database import Db, Row
 from service.core.errors import InvalidArgument
 from service.db.references import SQLReferences
 from service.escalation.responders import resolve_responders
@@ -137,20 +137,48 @@ class SQLStore(
                 if seen["alert_id"] is not None:
                     earlier = alert_from(alert_row(conn, AlertRef(RefKind.ID, seen["alert_id"])))
                 return IngestResult(duplicate=True, alert=earlier, deduplicated=False)
-            outcome = rules.decide(row["rules"], action(IntegrationType(row["type"])))
-            result = IngestResult(duplicate=False, alert=None, deduplicated=False)
-            for index, taken in enumerate(outcome.actions):
-                routed = dataclasses.replace(
-                    taken.alert, owner_team=row["assignee_team_id"], integration=row["name"]
-                )
-                done = _take(conn, taken, routed, Actor(actor.user, taken.note), now, new_id)
-                if index == 0 or result.alert is None:
-                    result = done
+            default = action(IntegrationType(row["type"]))
+            result = _apply_rules(conn, row, default, actor, now, new_id)
             alert_id = None if result.alert is None else result.alert.id
             ingest_sql.record_message(conn, row["id"], delivery.message_id, alert_id, now)
             return result
 
         return await self._write(job)
+
+    # Events in a monitoring tool's API, which write alerts the same way
+
+    async def ingest_event(
+        self,
+        kind: IntegrationType,
+        key_hash: str,
+        action: IngestAction,
+        actor: Actor,
+        now: datetime,
+        new_id: str,
+    ) -> IngestResult:
+        def job(conn: Db) -> IngestResult:
+            row = ingest_sql.keyed_integration(conn, kind, key_hash)
+            return _apply_rules(conn, row, action, actor, now, new_id)
+
+        return await self._write(job)
+
+
+def _apply_rules(
+    conn: Db, row: Row, default: IngestAction, actor: Actor, now: datetime, new_id: str
+) -> IngestResult:
+    """Takes what the integration's rules make of `default`, for its assignee team: what every
+    way in for alerts shares. The result is the first action's, or the first that found an
+    alert."""
+    outcome = rules.decide(row["rules"], default)
+    result = IngestResult(duplicate=False, alert=None, deduplicated=False)
+    for index, taken in enumerate(outcome.actions):
+        routed = dataclasses.replace(
+            taken.alert, owner_team=row["assignee_team_id"], integration=row["name"]
+        )
+        done = _take(conn, taken, routed, Actor(actor.user, taken.note), now, new_id)
+        if index == 0 or result.alert is None:
+            result = done
+    return result
 
 
 def _create_alert(

@@ -15,13 +15,23 @@ from service.core import loader, validation
 from service.core.clock import Clock
 from service.core.errors import InvalidArgument
 from service.core.ids import new_uuid
-from service.ingest import rules
+from service.ingest import pagerduty, rules
 from service.ingest import sns as sns_alerts
-from service.ingest.model import SNS_MESSAGE_MAX, Integration, NewIntegration, SnsDelivery, SnsType
+from service.ingest.model import (
+    SNS_MESSAGE_MAX,
+    IngestAction,
+    Integration,
+    IntegrationType,
+    NewIntegration,
+    SnsDelivery,
+    SnsType,
+)
 from service.ingest.store import IntegrationStore
 from service.tokens.usecases import hash_secret
 
 API_KEY_PREFIX = "tocsin_ik_"
+# Where PagerDuty-speaking tools post events (PagerDuty's own path, under `public_url`).
+PAGERDUTY_EVENTS_PATH = "/v2/enqueue"
 SIGNATURE_VERSIONS = (1, 2)
 TOPIC_ARNS_MAX = 20
 RULES_TEXT_MAX = 100_000
@@ -59,9 +69,15 @@ class Integrations:
 
     def url(self, integration: Integration) -> str:
         """The integration URL without its key, as shown in listings."""
+        if integration.type is IntegrationType.PAGERDUTY:
+            return f"{self._base_url()}{PAGERDUTY_EVENTS_PATH}"
         return f"{self._base_url()}/v1/sns/{integration.id}"
 
     def url_with_key(self, integration: Integration, api_key: str) -> str:
+        """The URL to paste into the sender. A PagerDuty-speaking tool sends the key in each
+        event's body (as its routing_key) instead, so its URL is the same for every key."""
+        if integration.type is IntegrationType.PAGERDUTY:
+            return self.url(integration)
         return f"{self.url(integration)}?apiKey={api_key}"
 
     async def create(self, integration: NewIntegration) -> tuple[Integration, str]:
@@ -129,6 +145,8 @@ class Integrations:
         validation.text("subject", subject, 1_000)
         found = await self.get(integration)
         text = await self._store.get_integration_rules(found.id)
+        if found.type is IntegrationType.PAGERDUTY:
+            return rules.decide(text, _event_action(message))
         topic = found.topic_arns[0] if found.topic_arns else found.pinned_topic_arn
         delivery = SnsDelivery(
             integration_id=found.id,
@@ -163,6 +181,14 @@ def _checked(integration: NewIntegration, fields: Collection[str]) -> NewIntegra
     for index, topic in enumerate(topics):
         validation.topic_arn(f"topic_arns[{index}]", topic)
     return dataclasses.replace(integration, topic_arns=topics)
+
+
+def _event_action(message: str) -> IngestAction:
+    """What an Events API v2 body does before rules; one that does not read is refused."""
+    try:
+        return pagerduty.read(message.encode(), "rule-test").action
+    except pagerduty.InvalidEventError as exc:
+        raise InvalidArgument("message", "; ".join(exc.errors)) from None
 
 
 def _read_rules(text: str) -> tuple[tuple[rules.IntegrationRule, ...], str]:

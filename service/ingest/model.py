@@ -18,6 +18,7 @@ class IntegrationType(enum.Enum):
     CLOUDWATCH = "cloudwatch"
     EVENTBRIDGE = "eventbridge"
     SNS = "sns"
+    PAGERDUTY = "pagerduty"  # PagerDuty Events API v2, not SNS: see `service.ingest.pagerduty`
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,8 @@ class NewIntegration:
 
 @dataclass(frozen=True)
 class Integration:
-    """Where SNS delivers: who owns it, who gets its alerts, and what it accepts."""
+    """Where SNS delivers, or a PagerDuty-speaking tool sends events: who owns it, who gets
+    its alerts, and what it accepts (topics and SignatureVersion are SNS's alone)."""
 
     id: str
     name: str
@@ -73,6 +75,18 @@ class IngestResult:
     duplicate: bool
     alert: Alert | None
     deduplicated: bool
+
+
+@dataclass(frozen=True)
+class EventResult:
+    """What became of a monitoring tool's event: refused (`errors`, one per field at fault),
+    or taken, with its dedup_key and the alert it created or acted on (None: none was open,
+    or a rule ignored it)."""
+
+    errors: tuple[str, ...] = ()
+    dedup_key: str = ""
+    alert: Alert | None = None
+    deduplicated: bool = False
 
 
 class ActionKind(enum.StrEnum):

@@ -13,11 +13,16 @@ from datetime import datetime
 
 from service.core.clock import from_micros, to_micros
 from service.core.database import Db, IntegrityError, Row, Transactions
-from service.core.errors import AlreadyExists, NotFound, shown
+from service.core.errors import AlreadyExists, NotFound, PermissionDenied, shown
 from service.ingest import acceptance
 from service.ingest.model import Integration, IntegrationType, NewIntegration, SnsDelivery
 from service.teams.model import DEFAULT_TEAM
 from service.teams.owners import team_row
+
+# The types whose integrations Amazon SNS delivers to.
+SNS_TYPES = frozenset(
+    kind.value for kind in IntegrationType if kind is not IntegrationType.PAGERDUTY
+)
 
 _INTEGRATION_SELECT = (
     "SELECT i.*, owner.name AS owner_name, assignee.name AS assignee_name FROM integrations i "
@@ -154,6 +159,8 @@ def accepting_integration(conn: Db, delivery: SnsDelivery, key_hash: str, *, pin
     row: Row | None = conn.execute(
         "SELECT * FROM integrations WHERE id = ?", (delivery.integration_id,)
     ).fetchone()
+    if row is not None and row["type"] not in SNS_TYPES:
+        row = None  # its events come another way, with its key in their body
     pins = acceptance.accept(None if row is None else _terms(row), key_hash, delivery)
     assert row is not None  # refused above
     if pin and pins:
@@ -161,6 +168,19 @@ def accepting_integration(conn: Db, delivery: SnsDelivery, key_hash: str, *, pin
             "UPDATE integrations SET pinned_topic_arn = ? WHERE id = ?",
             (delivery.topic_arn, row["id"]),
         )
+    return row
+
+
+def keyed_integration(conn: Db, kind: IntegrationType, key_hash: str) -> Row:
+    """The enabled integration of this type whose key hashes to `key_hash`: where an event
+    that carries its key in its body (PagerDuty's routing_key) goes."""
+    row: Row | None = conn.execute(
+        "SELECT * FROM integrations WHERE key_hash = ? AND type = ?", (key_hash, kind.value)
+    ).fetchone()
+    if row is None:
+        raise NotFound("no integration with this key")
+    if not row["enabled"]:
+        raise PermissionDenied(f"integration {row['name']!r} is disabled")
     return row
 
 

@@ -62,3 +62,17 @@ class IngestStore(Protocol):
         confirmed topic of an integration without an allow-list, takes the action for its
         assignee team and records the MessageId, all in one transaction. A MessageId
         recorded before changes nothing."""
+
+    async def ingest_event(
+        self,
+        kind: IntegrationType,
+        key_hash: str,
+        action: IngestAction,
+        actor: Actor,
+        now: datetime,
+        new_id: str,
+    ) -> IngestResult:
+        """Finds the integration of type `kind` by its key (NotFound without one,
+        PermissionDenied when it is disabled) and takes what its rules make of `action` for
+        its assignee team, in one transaction. An acknowledgement or close with no open
+        alert of its alias changes nothing."""

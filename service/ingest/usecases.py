@@ -1,4 +1,5 @@
-"""Ingest use cases: a verified SNS delivery in, at most one alert out."""
+"""Ingest use cases: a verified SNS delivery, or a monitoring tool's event, in; at most one
+alert out."""
 
 from __future__ import annotations
 
@@ -9,12 +10,21 @@ from service.core import validation
 from service.core.clock import Clock
 from service.core.errors import InvalidArgument
 from service.core.ids import new_uuid
+from service.ingest import pagerduty
 from service.ingest import sns as sns_alerts
-from service.ingest.model import SNS_MESSAGE_MAX, IngestResult, SnsDelivery
+from service.ingest.model import (
+    SNS_MESSAGE_MAX,
+    EventResult,
+    IngestResult,
+    IntegrationType,
+    SnsDelivery,
+)
 from service.ingest.store import IngestStore
 from service.tokens.usecases import hash_secret
 
 ACTOR = Actor("Amazon SNS")
+# Each source of events: the integration type its events go to, and who is said to act.
+SOURCES = {"pagerduty": (IntegrationType.PAGERDUTY, Actor("PagerDuty Events API"))}
 MESSAGE_ID_MAX = 100
 
 
@@ -60,3 +70,24 @@ class Ingest:
             self._clock.now(),
             self._new_id(),
         )
+
+    async def ingest_event(self, source: str, body: bytes) -> EventResult:
+        """Reads an event in `source`'s API and takes it. An event that does not read is
+        answered with its errors; an unknown key raises NotFound, a disabled integration
+        PermissionDenied."""
+        if source not in SOURCES:
+            raise InvalidArgument("source", f"must be one of {', '.join(SOURCES)}")
+        kind, actor = SOURCES[source]
+        try:
+            event = pagerduty.read(body, self._new_id().replace("-", ""))
+        except pagerduty.InvalidEventError as exc:
+            return EventResult(errors=exc.errors)
+        result = await self._store.ingest_event(
+            kind,
+            hash_secret(event.routing_key),
+            event.action,
+            actor,
+            self._clock.now(),
+            self._new_id(),
+        )
+        return EventResult((), event.dedup_key, result.alert, result.deduplicated)

@@ -3,9 +3,11 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -113,3 +115,64 @@ class IngestSnsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___IngestSnsResponse: _TypeAlias = IngestSnsResponse  # noqa: Y015
+
+@_typing.final
+class IngestEventRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SOURCE_FIELD_NUMBER: _builtins.int
+    BODY_FIELD_NUMBER: _builtins.int
+    source: _builtins.str
+    """Whose API the body speaks: "pagerduty"."""
+    body: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        source: _builtins.str = ...,
+        body: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IngestEventRequest: _TypeAlias = IngestEventRequest  # noqa: Y015
+
+@_typing.final
+class IngestEventResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ERRORS_FIELD_NUMBER: _builtins.int
+    DEDUP_KEY_FIELD_NUMBER: _builtins.int
+    ALERT_ID_FIELD_NUMBER: _builtins.int
+    TINY_ID_FIELD_NUMBER: _builtins.int
+    DEDUPLICATED_FIELD_NUMBER: _builtins.int
+    dedup_key: _builtins.str
+    """The event's dedup_key, generated when a trigger had none."""
+    alert_id: _builtins.str
+    """The alert created or acted on; empty when none was (an acknowledgement for an alert
+    that is not open, or a rule that ignores the event).
+    """
+    tiny_id: _builtins.str
+    deduplicated: _builtins.bool
+    @_builtins.property
+    def errors(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Why the event was refused, one message per field at fault; empty when it was taken."""
+
+    def __init__(
+        self,
+        *,
+        errors: _abc.Iterable[_builtins.str] | None = ...,
+        dedup_key: _builtins.str = ...,
+        alert_id: _builtins.str = ...,
+        tiny_id: _builtins.str = ...,
+        deduplicated: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_id", b"alert_id", "dedup_key", b"dedup_key", "deduplicated", b"deduplicated", "errors", b"errors", "tiny_id", b"tiny_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IngestEventResponse: _TypeAlias = IngestEventResponse  # noqa: Y015

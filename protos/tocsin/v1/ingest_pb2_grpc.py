@@ -51,6 +51,11 @@ class IngestServiceStub:
                 request_serializer=protos_dot_tocsin_dot_v1_dot_ingest__pb2.SnsDelivery.SerializeToString,
                 response_deserializer=protos_dot_tocsin_dot_v1_dot_ingest__pb2.IngestSnsResponse.FromString,
                 _registered_method=True)
+        self.IngestEvent = channel.unary_unary(
+                '/tocsin.v1.IngestService/IngestEvent',
+                request_serializer=protos_dot_tocsin_dot_v1_dot_ingest__pb2.IngestEventRequest.SerializeToString,
+                response_deserializer=protos_dot_tocsin_dot_v1_dot_ingest__pb2.IngestEventResponse.FromString,
+                _registered_method=True)
 
 
 class IngestServiceServicer:
@@ -79,6 +84,17 @@ class IngestServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def IngestEvent(self, request, context):
+        """An event in a monitoring tool's own API (PagerDuty Events v2), its body as the tool sent
+        it: the service reads it, finds the integration by the key inside, and runs it through
+        the integration's rules to the same create, acknowledge and close as SNS deliveries. An
+        event that does not read answers with `errors`, not a gRPC error; NOT_FOUND and
+        PERMISSION_DENIED are as above, for the key in the body.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IngestServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -91,6 +107,11 @@ def add_IngestServiceServicer_to_server(servicer, server):
                     servicer.IngestSns,
                     request_deserializer=protos_dot_tocsin_dot_v1_dot_ingest__pb2.SnsDelivery.FromString,
                     response_serializer=protos_dot_tocsin_dot_v1_dot_ingest__pb2.IngestSnsResponse.SerializeToString,
+            ),
+            'IngestEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.IngestEvent,
+                    request_deserializer=protos_dot_tocsin_dot_v1_dot_ingest__pb2.IngestEventRequest.FromString,
+                    response_serializer=protos_dot_tocsin_dot_v1_dot_ingest__pb2.IngestEventResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -154,6 +175,33 @@ class IngestService:
             '/tocsin.v1.IngestService/IngestSns',
             protos_dot_tocsin_dot_v1_dot_ingest__pb2.SnsDelivery.SerializeToString,
             protos_dot_tocsin_dot_v1_dot_ingest__pb2.IngestSnsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IngestEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tocsin.v1.IngestService/IngestEvent',
+            protos_dot_tocsin_dot_v1_dot_ingest__pb2.IngestEventRequest.SerializeToString,
+            protos_dot_tocsin_dot_v1_dot_ingest__pb2.IngestEventResponse.FromString,
             options,
             channel_credentials,
             insecure,

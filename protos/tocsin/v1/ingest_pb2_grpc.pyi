@@ -48,6 +48,13 @@ class IngestServiceStub:
     """Stores a Notification as an alert, or a confirmed subscription or an unsubscribe as a
     low-priority notice.
     """
+    IngestEvent: _grpc.UnaryUnaryMultiCallable[_ingest_pb2.IngestEventRequest, _ingest_pb2.IngestEventResponse]
+    """An event in a monitoring tool's own API (PagerDuty Events v2), its body as the tool sent
+    it: the service reads it, finds the integration by the key inside, and runs it through
+    the integration's rules to the same create, acknowledge and close as SNS deliveries. An
+    event that does not read answers with `errors`, not a gRPC error; NOT_FOUND and
+    PERMISSION_DENIED are as above, for the key in the body.
+    """
 
 @_typing.type_check_only
 class IngestServiceAsyncStub(IngestServiceStub):
@@ -68,6 +75,13 @@ class IngestServiceAsyncStub(IngestServiceStub):
     IngestSns: _aio.UnaryUnaryMultiCallable[_ingest_pb2.SnsDelivery, _ingest_pb2.IngestSnsResponse]  # type: ignore[assignment]
     """Stores a Notification as an alert, or a confirmed subscription or an unsubscribe as a
     low-priority notice.
+    """
+    IngestEvent: _aio.UnaryUnaryMultiCallable[_ingest_pb2.IngestEventRequest, _ingest_pb2.IngestEventResponse]  # type: ignore[assignment]
+    """An event in a monitoring tool's own API (PagerDuty Events v2), its body as the tool sent
+    it: the service reads it, finds the integration by the key inside, and runs it through
+    the integration's rules to the same create, acknowledge and close as SNS deliveries. An
+    event that does not read answers with `errors`, not a gRPC error; NOT_FOUND and
+    PERMISSION_DENIED are as above, for the key in the body.
     """
 
 class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -98,6 +112,19 @@ class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_ingest_pb2.IngestSnsResponse, _abc.Awaitable[_ingest_pb2.IngestSnsResponse]]:
         """Stores a Notification as an alert, or a confirmed subscription or an unsubscribe as a
         low-priority notice.
+        """
+
+    @_abc_1.abstractmethod
+    def IngestEvent(
+        self,
+        request: _ingest_pb2.IngestEventRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ingest_pb2.IngestEventResponse, _abc.Awaitable[_ingest_pb2.IngestEventResponse]]:
+        """An event in a monitoring tool's own API (PagerDuty Events v2), its body as the tool sent
+        it: the service reads it, finds the integration by the key inside, and runs it through
+        the integration's rules to the same create, acknowledge and close as SNS deliveries. An
+        event that does not read answers with `errors`, not a gRPC error; NOT_FOUND and
+        PERMISSION_DENIED are as above, for the key in the body.
         """
 
 def add_IngestServiceServicer_to_server(servicer: IngestServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -40,6 +40,10 @@ class _IntegrationTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Integ
     a CloudWatch alarm, an EventBridge event), else the message as text or
     flattened JSON.
     """
+    INTEGRATION_TYPE_PAGERDUTY: _IntegrationType.ValueType  # 5
+    """PagerDuty Events API v2: events posted to <public_url>/v2/enqueue with the
+    integration's key as their routing_key. Topics and SignatureVersion do not apply.
+    """
 
 class IntegrationType(_IntegrationType, metaclass=_IntegrationTypeEnumTypeWrapper):
     """How the integration reads a delivery. A typed integration reads only its own
@@ -59,6 +63,10 @@ INTEGRATION_TYPE_SNS: IntegrationType.ValueType  # 4
 """Any SNS topic: each payload recognised by its shape (a CloudTrail log delivery,
 a CloudWatch alarm, an EventBridge event), else the message as text or
 flattened JSON.
+"""
+INTEGRATION_TYPE_PAGERDUTY: IntegrationType.ValueType  # 5
+"""PagerDuty Events API v2: events posted to <public_url>/v2/enqueue with the
+integration's key as their routing_key. Topics and SignatureVersion do not apply.
 """
 Global___IntegrationType: _TypeAlias = IntegrationType  # noqa: Y015
 
@@ -202,7 +210,9 @@ class IntegrationKeyResponse(_message.Message):
     API_KEY_FIELD_NUMBER: _builtins.int
     URL_WITH_KEY_FIELD_NUMBER: _builtins.int
     api_key: _builtins.str
-    """The API key and the URL that carries it. Shown only here."""
+    """The API key and the URL that carries it (for pagerduty, the events URL: the key is each
+    event's routing_key). Shown only here.
+    """
     url_with_key: _builtins.str
     @_builtins.property
     def integration(self) -> Global___Integration: ...

@@ -26,9 +26,10 @@ if _version_not_supported:
 
 
 class IntegrationServiceStub:
-    """Integrations: where Amazon SNS delivers. Each has a URL to paste into an SNS HTTPS
-    subscription; its API key is random, stored only as a hash, and shown once (at creation
-    and at rotation). Where a request names an integration, its id or its name will do.
+    """Integrations: where Amazon SNS delivers, or PagerDuty-speaking tools send events. Each has a
+    URL to paste into an SNS HTTPS subscription (or a tool's events URL); its API key is random,
+    stored only as a hash, and shown once (at creation and at rotation). Where a request names
+    an integration, its id or its name will do.
     """
 
     def __init__(self, channel):
@@ -95,9 +96,10 @@ class IntegrationServiceStub:
 
 
 class IntegrationServiceServicer:
-    """Integrations: where Amazon SNS delivers. Each has a URL to paste into an SNS HTTPS
-    subscription; its API key is random, stored only as a hash, and shown once (at creation
-    and at rotation). Where a request names an integration, its id or its name will do.
+    """Integrations: where Amazon SNS delivers, or PagerDuty-speaking tools send events. Each has a
+    URL to paste into an SNS HTTPS subscription (or a tool's events URL); its API key is random,
+    stored only as a hash, and shown once (at creation and at rotation). Where a request names
+    an integration, its id or its name will do.
     """
 
     def CreateIntegration(self, request, context):
@@ -119,7 +121,8 @@ class IntegrationServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def EnableIntegration(self, request, context):
-        """A disabled integration's URL answers 403 and its rules do not run.
+        """A disabled integration's URL answers 403 (a pagerduty one's key, "Invalid routing key")
+        and its rules do not run.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -239,9 +242,10 @@ def add_IntegrationServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class IntegrationService:
-    """Integrations: where Amazon SNS delivers. Each has a URL to paste into an SNS HTTPS
-    subscription; its API key is random, stored only as a hash, and shown once (at creation
-    and at rotation). Where a request names an integration, its id or its name will do.
+    """Integrations: where Amazon SNS delivers, or PagerDuty-speaking tools send events. Each has a
+    URL to paste into an SNS HTTPS subscription (or a tool's events URL); its API key is random,
+    stored only as a hash, and shown once (at creation and at rotation). Where a request names
+    an integration, its id or its name will do.
     """
 
     @staticmethod

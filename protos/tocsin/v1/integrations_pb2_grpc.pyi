@@ -27,9 +27,10 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class IntegrationServiceStub:
-    """Integrations: where Amazon SNS delivers. Each has a URL to paste into an SNS HTTPS
-    subscription; its API key is random, stored only as a hash, and shown once (at creation
-    and at rotation). Where a request names an integration, its id or its name will do.
+    """Integrations: where Amazon SNS delivers, or PagerDuty-speaking tools send events. Each has a
+    URL to paste into an SNS HTTPS subscription (or a tool's events URL); its API key is random,
+    stored only as a hash, and shown once (at creation and at rotation). Where a request names
+    an integration, its id or its name will do.
     """
 
     @_typing.overload
@@ -40,7 +41,9 @@ class IntegrationServiceStub:
     ListIntegrations: _grpc.UnaryUnaryMultiCallable[_integrations_pb2.ListIntegrationsRequest, _integrations_pb2.ListIntegrationsResponse]
     GetIntegration: _grpc.UnaryUnaryMultiCallable[_integrations_pb2.IntegrationRequest, _integrations_pb2.Integration]
     EnableIntegration: _grpc.UnaryUnaryMultiCallable[_integrations_pb2.IntegrationRequest, _integrations_pb2.Integration]
-    """A disabled integration's URL answers 403 and its rules do not run."""
+    """A disabled integration's URL answers 403 (a pagerduty one's key, "Invalid routing key")
+    and its rules do not run.
+    """
     DisableIntegration: _grpc.UnaryUnaryMultiCallable[_integrations_pb2.IntegrationRequest, _integrations_pb2.Integration]
     RotateIntegrationKey: _grpc.UnaryUnaryMultiCallable[_integrations_pb2.IntegrationRequest, _integrations_pb2.IntegrationKeyResponse]
     """A new API key; the old one stops working at once."""
@@ -57,9 +60,10 @@ class IntegrationServiceStub:
 
 @_typing.type_check_only
 class IntegrationServiceAsyncStub(IntegrationServiceStub):
-    """Integrations: where Amazon SNS delivers. Each has a URL to paste into an SNS HTTPS
-    subscription; its API key is random, stored only as a hash, and shown once (at creation
-    and at rotation). Where a request names an integration, its id or its name will do.
+    """Integrations: where Amazon SNS delivers, or PagerDuty-speaking tools send events. Each has a
+    URL to paste into an SNS HTTPS subscription (or a tool's events URL); its API key is random,
+    stored only as a hash, and shown once (at creation and at rotation). Where a request names
+    an integration, its id or its name will do.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -67,7 +71,9 @@ class IntegrationServiceAsyncStub(IntegrationServiceStub):
     ListIntegrations: _aio.UnaryUnaryMultiCallable[_integrations_pb2.ListIntegrationsRequest, _integrations_pb2.ListIntegrationsResponse]  # type: ignore[assignment]
     GetIntegration: _aio.UnaryUnaryMultiCallable[_integrations_pb2.IntegrationRequest, _integrations_pb2.Integration]  # type: ignore[assignment]
     EnableIntegration: _aio.UnaryUnaryMultiCallable[_integrations_pb2.IntegrationRequest, _integrations_pb2.Integration]  # type: ignore[assignment]
-    """A disabled integration's URL answers 403 and its rules do not run."""
+    """A disabled integration's URL answers 403 (a pagerduty one's key, "Invalid routing key")
+    and its rules do not run.
+    """
     DisableIntegration: _aio.UnaryUnaryMultiCallable[_integrations_pb2.IntegrationRequest, _integrations_pb2.Integration]  # type: ignore[assignment]
     RotateIntegrationKey: _aio.UnaryUnaryMultiCallable[_integrations_pb2.IntegrationRequest, _integrations_pb2.IntegrationKeyResponse]  # type: ignore[assignment]
     """A new API key; the old one stops working at once."""
@@ -83,9 +89,10 @@ class IntegrationServiceAsyncStub(IntegrationServiceStub):
     """What the rules would do with a message, storing nothing."""
 
 class IntegrationServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Integrations: where Amazon SNS delivers. Each has a URL to paste into an SNS HTTPS
-    subscription; its API key is random, stored only as a hash, and shown once (at creation
-    and at rotation). Where a request names an integration, its id or its name will do.
+    """Integrations: where Amazon SNS delivers, or PagerDuty-speaking tools send events. Each has a
+    URL to paste into an SNS HTTPS subscription (or a tool's events URL); its API key is random,
+    stored only as a hash, and shown once (at creation and at rotation). Where a request names
+    an integration, its id or its name will do.
     """
 
     @_abc_1.abstractmethod
@@ -115,7 +122,9 @@ class IntegrationServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _integrations_pb2.IntegrationRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_integrations_pb2.Integration, _abc.Awaitable[_integrations_pb2.Integration]]:
-        """A disabled integration's URL answers 403 and its rules do not run."""
+        """A disabled integration's URL answers 403 (a pagerduty one's key, "Invalid routing key")
+        and its rules do not run.
+        """
 
     @_abc_1.abstractmethod
     def DisableIntegration(
