@@ -300,6 +300,14 @@ MIGRATIONS: tuple[Migration, ...] = (
                 WHERE detail LIKE 'cancel:%'""",
         ),
     ),
+    Migration(
+        11,
+        "integrations found by their key",
+        # An event that names its integration only by the key in its body (PagerDuty's
+        # routing_key) is matched by the key's hash: indexed, so that a stream of events with
+        # unknown keys costs a look-up each, not a scan of every integration.
+        ("CREATE INDEX integrations_by_key ON integrations (key_hash)",),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
