@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
+from service.alerts.model import Alert, Priority, Status
 from service.paging.notifier import Notification, Outcome, SendResult
 
 
@@ -42,3 +44,16 @@ class FakeNotifier:
     def sent_to(self) -> list[tuple[str, str]]:
         """(username, channel) of every page, in order."""
         return [(p.username, p.channel.value) for p in self.pages]
+
+
+def stored_alert(at: datetime, **fields: object) -> Alert:
+    """An open P3 alert of team ops created at `at`, as the store would give it back, with
+    `fields` changed: for the pure tests that need an alert without a store."""
+    base = Alert(
+        id="a1", tiny_id=1, alias="a1", message="m", description="", tags=(), details={},
+        entity="", source="", priority=Priority.P3, responders=(), actions=(),
+        status=Status.OPEN, acknowledged=False, snoozed_until=None, count=1, created_at=at,
+        updated_at=at, last_occurred_at=at, owner_team_id="t", owner_team="ops",
+        integration="", acknowledged_by="", closed_by="",
+    )  # fmt: skip
+    return dataclasses.replace(base, **fields)  # type: ignore[arg-type]

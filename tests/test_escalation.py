@@ -33,6 +33,7 @@ from service.people.model import (
     NotificationStep,
     User,
 )
+from tests.fakes import stored_alert
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)
@@ -41,14 +42,7 @@ BOB = Target(TargetKind.USER, "u-bob", "bob")
 
 
 def alert(**fields: object) -> Alert:
-    base = Alert(
-        id="a1", tiny_id=1, alias="a1", message="m", description="", tags=(), details={},
-        entity="", source="", priority=Priority.P3, responders=(), actions=(),
-        status=Status.OPEN, acknowledged=False, snoozed_until=None, count=1, created_at=T0,
-        updated_at=T0, last_occurred_at=T0, owner_team_id="t", owner_team="ops",
-        integration="", acknowledged_by="", closed_by="",
-    )  # fmt: skip
-    return dataclasses.replace(base, **fields)  # type: ignore[arg-type]
+    return stored_alert(T0, **fields)
 
 
 def policy(repeat: Repeat | None = None, second: Condition = Condition.NOT_ACKNOWLEDGED) -> Policy:

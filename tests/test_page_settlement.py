@@ -8,20 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from service.alerts.model import Alert, Priority, Status
 from service.paging.notifier import Outcome, SendResult
 from service.paging.planning import MAX_ATTEMPTS, ClaimedPage, PageState, retry_delay
 from service.paging.settlement import Settlement, settle
 from service.people.model import Channel
+from tests.fakes import stored_alert
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-ALERT = Alert(
-    id="a1", tiny_id=1, alias="a1", message="m", description="", tags=(), details={},
-    entity="", source="", priority=Priority.P3, responders=(), actions=(),
-    status=Status.OPEN, acknowledged=False, snoozed_until=None, count=1, created_at=T0,
-    updated_at=T0, last_occurred_at=T0, owner_team_id="t", owner_team="ops",
-    integration="", acknowledged_by="", closed_by="",
-)  # fmt: skip
+ALERT = stored_alert(T0)
 WHO = {"user": "alice", "channel": "sms"}
 TIMEOUT = SendResult(Outcome.RETRYABLE, detail="timed out")
 BAD_NUMBER = SendResult(Outcome.PERMANENT, detail="bad number")

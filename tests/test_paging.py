@@ -49,7 +49,7 @@ from service.oncall.rotations import RotationSpec
 from service.oncall.usecases import Schedules, ScheduleSpec
 from service.paging.engine import STEP_CHUNK, Engine, Tick
 from service.paging.notifier import Notification, Outcome, SendResult
-from service.paging.planning import PageState
+from service.paging.planning import ClaimedPage, PageState
 from service.people.model import Channel, NotificationRule, NotificationStep
 from service.people.usecases import Users
 from service.teams.usecases import Teams
@@ -504,15 +504,21 @@ async def test_one_broken_escalation_does_not_stop_the_others(world: World, tmp_
     assert await world.at(timedelta()) == []  # the broken one is retried, and fails again
 
 
-async def test_a_send_that_fails_after_the_acknowledgement_is_not_tried_again(
-    world: World,
-) -> None:
+async def _acknowledged_in_flight(world: World) -> tuple[Alert, ClaimedPage]:
+    """An alert acknowledged while its second page (SMS) is claimed, with its provider."""
     await two_step_policy(world)
     alert = await world.fire()
     await world.engine.tick()
     world.clock.advance(MINUTE)
     (sms,) = (await world.store.claim_pages(world.clock.now(), 10, MINUTE)).pages
-    await world.alerts.acknowledge(AlertRef(RefKind.ID, alert.id), ANA)  # while it is in flight
+    await world.alerts.acknowledge(AlertRef(RefKind.ID, alert.id), ANA)
+    return alert, sms
+
+
+async def test_a_send_that_fails_after_the_acknowledgement_is_not_tried_again(
+    world: World,
+) -> None:
+    _, sms = await _acknowledged_in_flight(world)
     retry = SendResult(Outcome.RETRYABLE, detail="timed out")
     (state,) = await world.store.record_pages([(sms, retry)], world.clock.now(), random.Random(1))
     assert state is PageState.CANCELLED
@@ -522,12 +528,7 @@ async def test_a_send_that_fails_after_the_acknowledgement_is_not_tried_again(
 async def test_a_page_whose_sender_died_after_the_acknowledgement_is_not_sent_again(
     world: World,
 ) -> None:
-    await two_step_policy(world)
-    alert = await world.fire()
-    await world.engine.tick()
-    world.clock.advance(MINUTE)
-    (sms,) = (await world.store.claim_pages(world.clock.now(), 10, MINUTE)).pages
-    await world.alerts.acknowledge(AlertRef(RefKind.ID, alert.id), ANA)  # while it is in flight
+    alert, sms = await _acknowledged_in_flight(world)
     # Its sender dies: nothing is recorded, and the lease runs out.
     assert await world.at(2 * MINUTE) == []
     (page,) = [p for p in await world.store.list_pages(alert.id) if p.key == sms.key]
