@@ -174,6 +174,8 @@ def test_other_partitions_use_their_own_hosts() -> None:
         (b"This is a test message.", 400, "raw message delivery"),
         (b"[1, 2]", 400, "no Type"),
         (b'{"Message": "hi"}', 400, "no Type"),
+        (b'{"Type": null}', 400, "no Type"),
+        (b'{"Type": 5}', 400, "Type must be a string"),
         (b"\xff\xfe", 400, "not an SNS JSON message"),
         (b'{"Type": "Other"}', 400, "unknown message Type"),
         (body({**fixture(NOTICE), "Message": 5}), 400, "Message must be a string"),

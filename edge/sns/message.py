@@ -133,7 +133,7 @@ def parse(body: bytes) -> SnsMessage:
             "the body is not an SNS JSON message; if raw message delivery is on for this "
             "subscription, turn it off"
         ) from None
-    if not isinstance(data, dict) or "Type" not in data:
+    if not isinstance(data, dict) or data.get("Type") is None:
         raise malformed("the body is not an SNS message (no Type); raw delivery is not supported")
     # The envelope's own fields are strings; others (MessageAttributes, say) are not signed
     # and are left alone.
