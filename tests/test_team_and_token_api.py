@@ -95,6 +95,8 @@ async def test_two_active_tokens_may_not_share_a_name(client: TocsinClient) -> N
     assert "an active token named 'deploy' already exists" in str(refused[0])
     with pytest.raises(AlreadyExists, match="name: an active token named 'admin'"):
         await client.create_token("admin")
+    with pytest.raises(AlreadyExists, match="an active token named 'deploy' already"):
+        await client.create_token("DEPLOY")  # the same name to anyone reading the log
     # A revoked token's name is free again.
     await client.revoke_token(made[0][0].id)
     again, _ = await client.create_token("deploy")

@@ -20,17 +20,19 @@ class SQLTokens(Transactions):
     ) -> TokenInfo:
         def job(conn: Db) -> TokenInfo:
             # Under a lock on the name, and looking at the latest commits: two replicas
-            # creating the same name at once must not both succeed.
+            # creating the same name at once must not both succeed. Names differing only in
+            # case are the same name (changes are recorded under it, and read by people);
+            # compared here rather than in SQL, whose lower() differs between the backends.
+            key = name.casefold()
             if conn.dialect.name_lock:
-                conn.execute(conn.dialect.name_lock, (f"api token {name}",))
-            taken = conn.execute(
-                "SELECT 1 FROM api_tokens WHERE name = ? AND revoked_at IS NULL", (name,)
-            ).fetchone()
-            if taken is not None:
-                raise AlreadyExists(
-                    f"name: an active token named {name!r} already exists (changes made with a "
-                    "token are recorded under its name); choose another name or revoke that one"
-                )
+                conn.execute(conn.dialect.name_lock, (f"api token {key}",))
+            for row in conn.execute("SELECT name FROM api_tokens WHERE revoked_at IS NULL"):
+                if row["name"].casefold() == key:
+                    raise AlreadyExists(
+                        f"name: an active token named {row['name']!r} already exists (changes "
+                        "made with a token are recorded under its name); choose another name "
+                        "or revoke that one"
+                    )
             return _insert_token(conn, name, secret_hash, now, new_id)
 
         return await self._claim(job)
