@@ -101,3 +101,8 @@ async def test_an_address_is_checked_on_what_its_host_resolves_to() -> None:
     # A name that does not resolve now is left to the check at each send.
     assert await targets.refusal("https://not-yet.example.com/h") == ""
     assert await targets.refusal("https:///no-host") == "must be an https URL with a host"
+    for port in ("70000", "0", "x"):
+        refused = await targets.refusal(f"https://public.example.com:{port}/h")
+        assert refused == "must have a port from 1 to 65535 (or none, for 443)", port
+    assert await targets.refusal("https://public.example.com:8443/h") == ""
+    assert await targets.refusal("https://public.example.com:/h") == ""  # the default port

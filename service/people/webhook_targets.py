@@ -156,6 +156,12 @@ class WebhookTargets:
             host = None
         if not host:
             return "must be an https URL with a host"
+        try:
+            port = parts.port  # urlsplit reads it only when asked, and refuses past 65535
+        except ValueError:
+            port = 0
+        if port == 0:
+            return "must have a port from 1 to 65535 (or none, for 443)"
         problem = self.rule.scheme_problem(parts.scheme)
         if problem:
             return problem
