@@ -7,7 +7,8 @@ As for PagerDuty's events, the edge reads nothing of the body: the service reads
 id and key and takes it. Answers (Alertmanager looks only at the status code, and retries 5xx):
 
 - 200 `{"status": "success"}` once taken;
-- 400 `{"status": "error", "message": ...}` for a body that does not read, naming each field;
+- 400 `{"status": "error", "message": ...}` for a body that does not read, naming each field
+  (the body is read before the key is checked, so this whatever the key);
 - 401 for a missing or wrong key (or an unknown integration: which, it does not say);
 - 403 for a disabled integration;
 - 503 when the service could not take it now.

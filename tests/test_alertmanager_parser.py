@@ -105,7 +105,7 @@ def test_each_field_at_fault_is_named() -> None:
 def test_bodies_are_bounded() -> None:
     small = {"status": "firing", "fingerprint": "f"}
     assert errors(body(*[small] * 1_001)) == ("'alerts' must hold at most 1000",)
-    assert errors(b"x" * (alertmanager.BODY_MAX + 1)) == ("the event is larger than 256 KiB",)
+    assert errors(b"x" * (alertmanager.BODY_MAX + 1)) == ("the event is larger than 1024 KiB",)
     deep = b'{"alerts": [], "x": ' + b"[" * 100 + b"]" * 100 + b"}"
     assert "must not nest deeper than 64 levels" in errors(deep)[0]
     assert errors(b"[]") == ("the event must be a JSON object",)

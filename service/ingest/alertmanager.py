@@ -15,7 +15,8 @@ from service.alerts.model import NewAlert, Priority
 from service.ingest import events, fitting
 from service.ingest.model import ActionKind, IngestAction
 
-BODY_MAX = 256 * 1024  # the HTTP edge takes a little more; `max_alerts` keeps bodies small
+# Room for a group of 1,000 alerts with their labels; the HTTP edge's own cap is above it.
+BODY_MAX = 1024 * 1024
 ALERTS_MAX = 1_000
 FINGERPRINT_MAX = 255
 VERSION = "4"
