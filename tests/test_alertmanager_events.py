@@ -189,8 +189,8 @@ async def test_a_webhook_body_becomes_an_alert_of_its_fields(keyed: Keyed) -> No
     assert (first.message, first.integration) == ("Deploy failed", "ci")
     assert (first.details["build.id"], first.details["build.branch"]) == ("7", "main")
     assert second.message == "Webhook from ci"
-    for data, expected in ((b"{", "is not JSON"), (b'"x"', "a JSON object")):
-        status, answer = await keyed.post(keyed.webhook, data)
+    for bad, expected in ((b"{", "is not JSON"), (b'"x"', "a JSON object")):
+        status, answer = await keyed.post(keyed.webhook, bad)
         assert status == 400 and expected in answer["message"]
     assert (await keyed.post(keyed.webhook, {}, api_key="tocsin_ik_wrong"))[0] == 401
 
