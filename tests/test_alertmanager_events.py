@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -244,7 +245,7 @@ async def test_the_shim_forwards_both_to_the_service(keyed: Keyed, clock: FakeCl
     assert [a.message for a in await keyed.alerts()] == ["Disk full (s)", "Webhook from ci"]
 
 
-async def test_the_cli_shows_the_url_and_the_key_once(keyed: Keyed) -> None:
+async def test_the_cli_shows_the_url_and_the_key_once(keyed: Keyed, tmp_path: Path) -> None:
     for kind in ("alertmanager", "webhook"):
         made = await tocsin(keyed.running, "integrations", "create", f"n-{kind}", "--type", kind)
         assert made.code == 0, made.err
@@ -257,3 +258,12 @@ async def test_the_cli_shows_the_url_and_the_key_once(keyed: Keyed) -> None:
         ).json()
         assert isinstance(data, dict) and data["url"] == lines[2]
         assert str(data["api_key"]).startswith("tocsin_ik_")
+    manifest = tmp_path / "tocsin.yaml"
+    manifest.write_text(
+        "integrations:\n  - {name: am2, type: alertmanager}\n  - {name: hook2, type: webhook}\n"
+    )
+    applied = await tocsin(keyed.running, "apply", "-f", str(manifest))
+    assert applied.code == 0, applied.err
+    assert applied.out.count("Authorization: Bearer <key>") == 2
+    exported = (await tocsin(keyed.running, "export")).out
+    assert "type: alertmanager" in exported and "type: webhook" in exported
