@@ -41,9 +41,13 @@ class EventTaken:
 
 
 class EventsPort(Protocol):
-    async def ingest_event(self, source: str, body: bytes) -> EventTaken:
-        """Raises NotFound for an unknown key and PermissionDenied for a disabled
-        integration; other domain errors mean the event could not be taken now."""
+    async def ingest_event(
+        self, source: str, body: bytes, integration_id: str = "", api_key: str = ""
+    ) -> EventTaken:
+        """Raises NotFound for an unknown integration or key and PermissionDenied for a
+        disabled integration; other domain errors mean the event could not be taken now.
+        `integration_id` and `api_key` are the request's, for the sources whose body does
+        not name its integration."""
 
 
 def invalid(errors: Sequence[str]) -> web.Response:

@@ -8,6 +8,9 @@ which more than doubles the deliveries one process can take.
   could not be stored now (SNS retries), 4xx only for what will never be valid.
 - `POST /v2/enqueue`: PagerDuty Events API v2 events, the body handed to the service as sent
   (see `edge.pagerduty`).
+- `POST /v1/alertmanager/{integration_id}` and `POST /v1/webhook/{integration_id}`:
+  Prometheus Alertmanager's webhook and any JSON object, with the key as a bearer token (see
+  `edge.keyed_events`).
 - `GET|POST /v1/links/{token}`, `POST /v1/twilio/sms`, `POST /v1/twilio/voice`: answers to
   pages (acknowledge links, SMS replies, keys pressed on a call); see `edge.callbacks`.
 - `GET /healthz`: the service's gRPC health, for load balancers.
@@ -35,6 +38,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, g
 from adapters.twilio.settings import TwilioSettings
 from clients.calls import Calls
 from edge import guard as http_guard
+from edge.alertmanager import alertmanager_events
 from edge.answers import AnswersPort
 from edge.callbacks import Callbacks
 from edge.pagerduty import EventsPort, EventTaken, PagerDutyEvents
@@ -43,6 +47,7 @@ from edge.sns import signature as sns_signature
 from edge.sns.certificates import CertificateSource, CertificateUnavailableError
 from edge.sns.config import SnsConfig
 from edge.sns.message import SnsDeliveryError, SnsMessage, TopicArn
+from edge.webhook import webhook_events
 from protos.tocsin.v1 import ingest_pb2, ingest_pb2_grpc, schedules_pb2, schedules_pb2_grpc
 from service.api import integration_codec
 from service.core.clock import Clock
@@ -97,8 +102,12 @@ class GrpcIngest(Calls):
         )
         return Stored(reply.duplicate, reply.tiny_id)
 
-    async def ingest_event(self, source: str, body: bytes) -> EventTaken:
-        request = ingest_pb2.IngestEventRequest(source=source, body=body)
+    async def ingest_event(
+        self, source: str, body: bytes, integration_id: str = "", api_key: str = ""
+    ) -> EventTaken:
+        request = ingest_pb2.IngestEventRequest(
+            source=source, body=body, integration_id=integration_id, api_key=api_key
+        )
         reply = await self._call(self._stub.IngestEvent, request)
         return EventTaken(tuple(reply.errors), reply.dedup_key)
 
@@ -117,8 +126,10 @@ class LocalIngest:
         result = await self._ingest.ingest(delivery, api_key)
         return Stored(result.duplicate, "" if result.alert is None else str(result.alert.tiny_id))
 
-    async def ingest_event(self, source: str, body: bytes) -> EventTaken:
-        result = await self._ingest.ingest_event(source, body)
+    async def ingest_event(
+        self, source: str, body: bytes, integration_id: str = "", api_key: str = ""
+    ) -> EventTaken:
+        result = await self._ingest.ingest_event(source, body, integration_id, api_key)
         return EventTaken(result.errors, result.dedup_key)
 
 
@@ -202,6 +213,7 @@ class Shim:
             None if answers is None else Callbacks(answers, twilio, public_url, registry)
         )
         self._events = PagerDutyEvents(ingest, registry)
+        self._keyed = (alertmanager_events(ingest, registry), webhook_events(ingest, registry))
         self._deliveries = Counter(
             "tocsin_sns_deliveries",
             "SNS deliveries answered, by HTTP status.",
@@ -221,6 +233,8 @@ class Shim:
         app.router.add_post("/v1/sns/{integration_id}", self.sns)
         app.router.add_get("/v1/ical/{schedule_id}/{secret}.ics", self.ical)
         self._events.add_routes(app.router)
+        for source in self._keyed:
+            source.add_routes(app.router)
         if self._callbacks is not None:
             self._callbacks.add_routes(app.router)
         return app

@@ -1,5 +1,5 @@
-"""`tocsin integrations ...`: SNS and PagerDuty Events API integrations, their URLs and keys,
-and their rules."""
+"""`tocsin integrations ...`: SNS, PagerDuty Events API, Alertmanager and webhook integrations,
+their URLs and keys, and their rules."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from clients.cli import render
 from clients.cli.arguments import UsageError, given_name, name_argument, read_text
 from clients.cli.parser import Commands, Handler, add_object_commands
 from service.core.errors import InvalidArgument
-from service.ingest.model import IntegrationType, NewIntegration
+from service.ingest.model import EVENT_TYPES, IntegrationType, NewIntegration
 
 if TYPE_CHECKING:
     from clients.client import IntegrationInfo, IntegrationKey, TocsinClient
@@ -37,6 +37,13 @@ def _integration_json(key_or_info: IntegrationKey | IntegrationInfo) -> dict[str
     return data
 
 
+# What each type whose URL names the integration is sent, as the created key's text says.
+_SENDERS = {
+    IntegrationType.ALERTMANAGER: "Alertmanager's webhook (its receiver's webhook_configs url)",
+    IntegrationType.WEBHOOK: "any JSON object",
+}
+
+
 def shown_once(out: TextIO, what: str, key: IntegrationKey) -> None:
     integration = key.info.integration
     if integration.type is IntegrationType.PAGERDUTY:
@@ -45,6 +52,15 @@ def shown_once(out: TextIO, what: str, key: IntegrationKey) -> None:
             "Set the tool's PagerDuty Events API v2 URL to:\n"
             f"{key.url_with_key}\n"
             "and its integration key (routing_key) to this, shown only now:\n"
+            f"{key.api_key}\n"
+        )
+        return
+    if integration.type in EVENT_TYPES:
+        out.write(
+            f"{what} integration {integration.name} ({integration.id}).\n"
+            f"Post {_SENDERS[integration.type]} to:\n"
+            f"{key.url_with_key}\n"
+            "with this key as 'Authorization: Bearer <key>' (or ?apiKey=<key>), shown only now:\n"
             f"{key.api_key}\n"
         )
         return
@@ -60,7 +76,7 @@ def warn_if_unreachable(info: IntegrationInfo) -> None:
     elsewhere, cannot reach it."""
     host = urllib.parse.urlsplit(info.url).hostname or ""
     reaching, then = "Amazon SNS", "shows the new URL (add ?apiKey=KEY)"
-    if info.integration.type is IntegrationType.PAGERDUTY:
+    if info.integration.type in EVENT_TYPES:
         reaching, then = "a tool on another machine", "shows the new URL"
     try:
         loopback = ipaddress.ip_address(host).is_loopback
@@ -209,7 +225,8 @@ async def integrations_test_rules(
 def add_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
     """Registers `tocsin integrations ...`."""
     integrations = commands.add_parser(
-        "integrations", help="manage SNS and PagerDuty Events API integrations"
+        "integrations",
+        help="manage SNS, PagerDuty Events API, Alertmanager and webhook integrations",
     )
     integration_commands = integrations.add_subparsers(
         dest="integrations_command", required=True, metavar="ACTION"
@@ -252,7 +269,9 @@ def _create_command(integration_commands: Commands, common: argparse.ArgumentPar
         "via EventBridge), cloudwatch (alarms), eventbridge (events), or sns (detect each "
         "payload by its shape); a delivery the type does not fit becomes a plain alert of its "
         "subject and text, with a note; or pagerduty (PagerDuty Events API v2 events posted to "
-        "/v2/enqueue with the integration key as their routing_key)",
+        "/v2/enqueue with the integration key as their routing_key); or alertmanager (Prometheus "
+        "Alertmanager's webhook) or webhook (any JSON object), posted to the integration's URL "
+        "with the key as a bearer token",
     )
     integration_create.add_argument("--team", help="owner team (default: default)")
     integration_create.add_argument(

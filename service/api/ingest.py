@@ -36,7 +36,9 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     async def IngestEvent(
         self, request: ingest_pb2.IngestEventRequest, context: Context
     ) -> ingest_pb2.IngestEventResponse:
-        result = await self._ingest.ingest_event(request.source, request.body)
+        result = await self._ingest.ingest_event(
+            request.source, request.body, request.integration_id, request.api_key
+        )
         reply = ingest_pb2.IngestEventResponse(
             errors=result.errors, dedup_key=result.dedup_key, deduplicated=result.deduplicated
         )

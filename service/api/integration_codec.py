@@ -14,6 +14,8 @@ _INTEGRATION_TYPE_TO_PB = {
     IntegrationType.EVENTBRIDGE: integrations_pb2.INTEGRATION_TYPE_EVENTBRIDGE,
     IntegrationType.SNS: integrations_pb2.INTEGRATION_TYPE_SNS,
     IntegrationType.PAGERDUTY: integrations_pb2.INTEGRATION_TYPE_PAGERDUTY,
+    IntegrationType.ALERTMANAGER: integrations_pb2.INTEGRATION_TYPE_ALERTMANAGER,
+    IntegrationType.WEBHOOK: integrations_pb2.INTEGRATION_TYPE_WEBHOOK,
 }
 _INTEGRATION_TYPE_FROM_PB = {value: key for key, value in _INTEGRATION_TYPE_TO_PB.items()}
 
@@ -23,7 +25,8 @@ def integration_type(value: int) -> IntegrationType:
         return _INTEGRATION_TYPE_FROM_PB[value]  # type: ignore[index]
     except KeyError:
         raise InvalidArgument(
-            "type", "must be cloudtrail, cloudwatch, eventbridge, sns or pagerduty"
+            "type",
+            "must be cloudtrail, cloudwatch, eventbridge, sns, pagerduty, alertmanager or webhook",
         ) from None
 
 

@@ -151,14 +151,20 @@ class SQLStore(
         self,
         kind: IntegrationType,
         key_hash: str,
-        action: IngestAction,
+        integration_id: str,
+        actions: Callable[[str], Sequence[IngestAction]],
         actor: Actor,
         now: datetime,
-        new_id: str,
+        new_id: Callable[[], str],
     ) -> IngestResult:
         def job(conn: Db) -> IngestResult:
-            row = ingest_sql.keyed_integration(conn, kind, key_hash)
-            return _apply_rules(conn, row, action, actor, now, new_id)
+            row = ingest_sql.keyed_integration(conn, kind, key_hash, integration_id)
+            result = IngestResult(duplicate=False, alert=None, deduplicated=False)
+            for index, action in enumerate(actions(row["name"])):
+                done = _apply_rules(conn, row, action, actor, now, new_id())
+                if index == 0 or result.alert is None:
+                    result = done
+            return result
 
         return await self._write(job)
 

@@ -15,9 +15,11 @@ from service.core import loader, validation
 from service.core.clock import Clock
 from service.core.errors import InvalidArgument
 from service.core.ids import new_uuid
-from service.ingest import pagerduty, rules
+from service.ingest import alertmanager, pagerduty, rules, webhook
 from service.ingest import sns as sns_alerts
+from service.ingest.events import InvalidEventError
 from service.ingest.model import (
+    EVENT_TYPES,
     SNS_MESSAGE_MAX,
     IngestAction,
     Integration,
@@ -32,6 +34,11 @@ from service.tokens.usecases import hash_secret
 API_KEY_PREFIX = "tocsin_ik_"
 # Where PagerDuty-speaking tools post events (PagerDuty's own path, under `public_url`).
 PAGERDUTY_EVENTS_PATH = "/v2/enqueue"
+# Where the sources that name their integration in the URL post, under `public_url`.
+EVENT_PATHS = {
+    IntegrationType.ALERTMANAGER: "/v1/alertmanager",
+    IntegrationType.WEBHOOK: "/v1/webhook",
+}
 SIGNATURE_VERSIONS = (1, 2)
 TOPIC_ARNS_MAX = 20
 RULES_TEXT_MAX = 100_000
@@ -71,12 +78,14 @@ class Integrations:
         """The integration URL without its key, as shown in listings."""
         if integration.type is IntegrationType.PAGERDUTY:
             return f"{self._base_url()}{PAGERDUTY_EVENTS_PATH}"
-        return f"{self._base_url()}/v1/sns/{integration.id}"
+        path = EVENT_PATHS.get(integration.type, "/v1/sns")
+        return f"{self._base_url()}{path}/{integration.id}"
 
     def url_with_key(self, integration: Integration, api_key: str) -> str:
         """The URL to paste into the sender. A PagerDuty-speaking tool sends the key in each
-        event's body (as its routing_key) instead, so its URL is the same for every key."""
-        if integration.type is IntegrationType.PAGERDUTY:
+        event's body (as its routing_key) instead, so its URL is the same for every key; an
+        Alertmanager or webhook sender sends it as a bearer token, out of the URL (and logs)."""
+        if integration.type in EVENT_TYPES:
             return self.url(integration)
         return f"{self.url(integration)}?apiKey={api_key}"
 
@@ -145,8 +154,8 @@ class Integrations:
         validation.text("subject", subject, 1_000)
         found = await self.get(integration)
         text = await self._store.get_integration_rules(found.id)
-        if found.type is IntegrationType.PAGERDUTY:
-            return rules.decide(text, _event_action(message))
+        if found.type in EVENT_TYPES:
+            return rules.decide(text, _event_action(found, message))
         topic = found.topic_arns[0] if found.topic_arns else found.pinned_topic_arn
         delivery = SnsDelivery(
             integration_id=found.id,
@@ -183,12 +192,21 @@ def _checked(integration: NewIntegration, fields: Collection[str]) -> NewIntegra
     return dataclasses.replace(integration, topic_arns=topics)
 
 
-def _event_action(message: str) -> IngestAction:
-    """What an Events API v2 body does before rules; one that does not read is refused."""
+def _event_action(integration: Integration, message: str) -> IngestAction:
+    """What an event body does before rules (an Alertmanager body's first alert); one that
+    does not read is refused."""
+    body = message.encode()
     try:
-        return pagerduty.read(message.encode(), "rule-test").action
-    except pagerduty.InvalidEventError as exc:
+        if integration.type is IntegrationType.PAGERDUTY:
+            return pagerduty.read(body, "rule-test").action
+        if integration.type is IntegrationType.WEBHOOK:
+            return webhook.read(body)(integration.name)
+        actions = alertmanager.read(body)
+    except InvalidEventError as exc:
         raise InvalidArgument("message", "; ".join(exc.errors)) from None
+    if not actions:
+        raise InvalidArgument("message", "'alerts' holds no alert to test the rules with")
+    return actions[0]
 
 
 def _read_rules(text: str) -> tuple[tuple[rules.IntegrationRule, ...], str]:

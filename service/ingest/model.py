@@ -19,6 +19,14 @@ class IntegrationType(enum.Enum):
     EVENTBRIDGE = "eventbridge"
     SNS = "sns"
     PAGERDUTY = "pagerduty"  # PagerDuty Events API v2, not SNS: see `service.ingest.pagerduty`
+    ALERTMANAGER = "alertmanager"  # Prometheus Alertmanager: `service.ingest.alertmanager`
+    WEBHOOK = "webhook"  # any JSON object: `service.ingest.webhook`
+
+
+# The types whose integrations take events in a tool's own API rather than SNS deliveries.
+EVENT_TYPES = frozenset(
+    {IntegrationType.PAGERDUTY, IntegrationType.ALERTMANAGER, IntegrationType.WEBHOOK}
+)
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from service.alerts.model import NewAlert, Priority
-from service.core import loader, validation
-from service.core.errors import InvalidArgument
-from service.ingest import fitting
+from service.core import validation
+from service.ingest import events, fitting
+
+# Re-exported: what reading an event raises was first defined here.
+from service.ingest.events import InvalidEventError as InvalidEventError
 from service.ingest.model import ActionKind, IngestAction
 
 # PagerDuty's own limits: an event body of 512 KiB, a dedup_key of 255 characters, a summary
@@ -27,11 +29,9 @@ BODY_MAX = 512 * 1024
 DEDUP_KEY_MAX = 255
 ROUTING_KEY_MAX = 200  # PagerDuty's are 32 characters; Tocsin's integration keys are longer
 
+# PagerDuty's own four severities: "high" is not one of them.
 SEVERITIES: Mapping[str, Priority] = {
-    "critical": Priority.P1,
-    "error": Priority.P2,
-    "warning": Priority.P3,
-    "info": Priority.P5,
+    key: value for key, value in events.SEVERITIES.items() if key != "high"
 }
 
 
@@ -48,14 +48,6 @@ _KINDS = {
 }
 
 
-class InvalidEventError(Exception):
-    """The event will never be taken: `errors` says why, one message per field."""
-
-    def __init__(self, errors: Sequence[str]) -> None:
-        super().__init__("; ".join(errors))
-        self.errors = tuple(errors)
-
-
 @dataclass(frozen=True)
 class Event:
     """An event that reads: the key it names its integration by, what it does by default
@@ -68,7 +60,7 @@ class Event:
 
 def read(body: bytes, new_key: str) -> Event:
     """The event in `body`; raises `InvalidEventError` naming each field at fault."""
-    data = _document(body)
+    data = events.document(body, BODY_MAX)
     errors: list[str] = []
     routing_key = data.get("routing_key")
     if not isinstance(routing_key, str) or not routing_key.strip():
@@ -92,20 +84,6 @@ def _default(alert: NewAlert, action: EventAction, dedup_key: str) -> IngestActi
     details = fitting.fit_details({"event_action": action.value, **alert.details})
     fitted = fitting.fitted(dataclasses.replace(alert, alias=dedup_key, details=details))
     return IngestAction(fitted, kind=_KINDS[action])
-
-
-def _document(body: bytes) -> dict[str, object]:
-    if len(body) > BODY_MAX:
-        raise InvalidEventError([f"the event is larger than {BODY_MAX // 1024} KiB"])
-    try:
-        data = loader.json_document("event", body.decode())
-    except UnicodeDecodeError:
-        raise InvalidEventError(["the event is not UTF-8 text"]) from None
-    except InvalidArgument as exc:
-        raise InvalidEventError([str(exc)]) from None
-    if not isinstance(data, dict):
-        raise InvalidEventError(["the event must be a JSON object"])
-    return data
 
 
 def _event_action(value: object, errors: list[str]) -> EventAction | None:

@@ -15,14 +15,18 @@ from service.core.clock import from_micros, to_micros
 from service.core.database import Db, IntegrityError, Row, Transactions
 from service.core.errors import AlreadyExists, NotFound, PermissionDenied, shown
 from service.ingest import acceptance
-from service.ingest.model import Integration, IntegrationType, NewIntegration, SnsDelivery
+from service.ingest.model import (
+    EVENT_TYPES,
+    Integration,
+    IntegrationType,
+    NewIntegration,
+    SnsDelivery,
+)
 from service.teams.model import DEFAULT_TEAM
 from service.teams.owners import team_row
 
 # The types whose integrations Amazon SNS delivers to.
-SNS_TYPES = frozenset(
-    kind.value for kind in IntegrationType if kind is not IntegrationType.PAGERDUTY
-)
+SNS_TYPES = frozenset(kind.value for kind in IntegrationType if kind not in EVENT_TYPES)
 
 _INTEGRATION_SELECT = (
     "SELECT i.*, owner.name AS owner_name, assignee.name AS assignee_name FROM integrations i "
@@ -171,12 +175,18 @@ def accepting_integration(conn: Db, delivery: SnsDelivery, key_hash: str, *, pin
     return row
 
 
-def keyed_integration(conn: Db, kind: IntegrationType, key_hash: str) -> Row:
-    """The enabled integration of this type whose key hashes to `key_hash`: where an event
-    that carries its key in its body (PagerDuty's routing_key) goes."""
-    row: Row | None = conn.execute(
-        "SELECT * FROM integrations WHERE key_hash = ? AND type = ?", (key_hash, kind.value)
-    ).fetchone()
+def keyed_integration(conn: Db, kind: IntegrationType, key_hash: str, integration_id: str) -> Row:
+    """The enabled integration of this type whose key hashes to `key_hash`, and whose id is
+    `integration_id` when one is given: where an event goes, whether it carries its key in its
+    body (PagerDuty's routing_key) or its URL names the integration and the request its key.
+    A wrong id, key or type is NotFound alike, so which one is not said."""
+    sql, params = (
+        "SELECT * FROM integrations WHERE key_hash = ? AND type = ?",
+        [key_hash, kind.value],
+    )
+    if integration_id:
+        sql, params = f"{sql} AND id = ?", [*params, integration_id]
+    row: Row | None = conn.execute(sql, tuple(params)).fetchone()
     if row is None:
         raise NotFound("no integration with this key")
     if not row["enabled"]:

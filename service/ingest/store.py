@@ -67,12 +67,15 @@ class IngestStore(Protocol):
         self,
         kind: IntegrationType,
         key_hash: str,
-        action: IngestAction,
+        integration_id: str,
+        actions: Callable[[str], Sequence[IngestAction]],
         actor: Actor,
         now: datetime,
-        new_id: str,
+        new_id: Callable[[], str],
     ) -> IngestResult:
-        """Finds the integration of type `kind` by its key (NotFound without one,
-        PermissionDenied when it is disabled) and takes what its rules make of `action` for
-        its assignee team, in one transaction. An acknowledgement or close with no open
-        alert of its alias changes nothing."""
+        """Finds the integration of type `kind` by its key, and its id unless that is empty
+        (NotFound without one, PermissionDenied when it is disabled), asks `actions` what the
+        event does given the integration's name, and takes what its rules make of each action
+        for its assignee team, all in one transaction; `new_id` names each alert created. An
+        acknowledgement or close with no open alert of its alias changes nothing. The result
+        is the first action's, or the first that found an alert."""

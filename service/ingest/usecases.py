@@ -1,20 +1,23 @@
-"""Ingest use cases: a verified SNS delivery, or a monitoring tool's event, in; at most one
-alert out."""
+"""Ingest use cases: a verified SNS delivery in, at most one alert out; or a monitoring tool's
+event in, one action per alert it carries out."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from service.alerts.model import Actor
 from service.core import validation
 from service.core.clock import Clock
 from service.core.errors import InvalidArgument
 from service.core.ids import new_uuid
-from service.ingest import pagerduty
+from service.ingest import alertmanager, pagerduty, webhook
 from service.ingest import sns as sns_alerts
+from service.ingest.events import InvalidEventError
 from service.ingest.model import (
     SNS_MESSAGE_MAX,
     EventResult,
+    IngestAction,
     IngestResult,
     IntegrationType,
     SnsDelivery,
@@ -24,7 +27,11 @@ from service.tokens.usecases import hash_secret
 
 ACTOR = Actor("Amazon SNS")
 # Each source of events: the integration type its events go to, and who is said to act.
-SOURCES = {"pagerduty": (IntegrationType.PAGERDUTY, Actor("PagerDuty Events API"))}
+SOURCES = {
+    "pagerduty": (IntegrationType.PAGERDUTY, Actor("PagerDuty Events API")),
+    "alertmanager": (IntegrationType.ALERTMANAGER, Actor("Prometheus Alertmanager")),
+    "webhook": (IntegrationType.WEBHOOK, Actor("Webhook")),
+}
 MESSAGE_ID_MAX = 100
 
 
@@ -71,23 +78,50 @@ class Ingest:
             self._new_id(),
         )
 
-    async def ingest_event(self, source: str, body: bytes) -> EventResult:
-        """Reads an event in `source`'s API and takes it. An event that does not read is
-        answered with its errors; an unknown key raises NotFound, a disabled integration
-        PermissionDenied."""
+    async def ingest_event(
+        self, source: str, body: bytes, integration_id: str = "", api_key: str = ""
+    ) -> EventResult:
+        """Reads an event in `source`'s API and takes it. PagerDuty's names its integration
+        by the key in its body; the others by `integration_id` and `api_key`, which the
+        request carried. An event that does not read is answered with its errors; an unknown
+        integration or key raises NotFound, a disabled integration PermissionDenied."""
         if source not in SOURCES:
             raise InvalidArgument("source", f"must be one of {', '.join(SOURCES)}")
         kind, actor = SOURCES[source]
+        if source != "pagerduty":
+            validation.text("integration_id", integration_id, 100, required=True)
+            validation.text("api_key", api_key, 200, required=True)
         try:
-            event = pagerduty.read(body, self._new_id().replace("-", ""))
-        except pagerduty.InvalidEventError as exc:
+            event = self._read(source, body)
+        except InvalidEventError as exc:
             return EventResult(errors=exc.errors)
         result = await self._store.ingest_event(
             kind,
-            hash_secret(event.routing_key),
-            event.action,
+            hash_secret(event.routing_key or api_key),
+            "" if source == "pagerduty" else integration_id,
+            event.actions,
             actor,
             self._clock.now(),
-            self._new_id(),
+            self._new_id,
         )
         return EventResult((), event.dedup_key, result.alert, result.deduplicated)
+
+    def _read(self, source: str, body: bytes) -> _Event:
+        if source == "pagerduty":
+            read = pagerduty.read(body, self._new_id().replace("-", ""))
+            return _Event(lambda _name: (read.action,), read.routing_key, read.dedup_key)
+        if source == "alertmanager":
+            actions = alertmanager.read(body)
+            return _Event(lambda _name: actions)
+        action = webhook.read(body)
+        return _Event(lambda name: (action(name),))
+
+
+@dataclass(frozen=True)
+class _Event:
+    """An event read: what it does given its integration's name, and for PagerDuty's, the
+    key in its body and its dedup_key."""
+
+    actions: Callable[[str], Sequence[IngestAction]]
+    routing_key: str = ""
+    dedup_key: str = ""

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dprotos/tocsin/v1/ingest.proto\x12\ttocsin.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd7\x01\n\x0bSnsDelivery\x12\x16\n\x0eintegration_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61pi_key\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x12\n\nmessage_id\x18\x04 \x01(\t\x12\x11\n\ttopic_arn\x18\x05 \x01(\t\x12\x0f\n\x07subject\x18\x06 \x01(\t\x12\x0f\n\x07message\x18\x07 \x01(\t\x12-\n\ttimestamp\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11signature_version\x18\t \x01(\x05\"/\n\x1a\x41\x63\x63\x65ptSubscriptionResponse\x12\x11\n\tduplicate\x18\x01 \x01(\x08\"_\n\x11IngestSnsResponse\x12\x11\n\tduplicate\x18\x01 \x01(\x08\x12\x10\n\x08\x61lert_id\x18\x02 \x01(\t\x12\x0f\n\x07tiny_id\x18\x03 \x01(\t\x12\x14\n\x0c\x64\x65\x64uplicated\x18\x04 \x01(\x08\"2\n\x12IngestEventRequest\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0c\n\x04\x62ody\x18\x02 \x01(\x0c\"q\n\x13IngestEventResponse\x12\x0e\n\x06\x65rrors\x18\x01 \x03(\t\x12\x11\n\tdedup_key\x18\x02 \x01(\t\x12\x10\n\x08\x61lert_id\x18\x03 \x01(\t\x12\x0f\n\x07tiny_id\x18\x04 \x01(\t\x12\x14\n\x0c\x64\x65\x64uplicated\x18\x05 \x01(\x08\x32\xf5\x01\n\rIngestService\x12S\n\x12\x41\x63\x63\x65ptSubscription\x12\x16.tocsin.v1.SnsDelivery\x1a%.tocsin.v1.AcceptSubscriptionResponse\x12\x41\n\tIngestSns\x12\x16.tocsin.v1.SnsDelivery\x1a\x1c.tocsin.v1.IngestSnsResponse\x12L\n\x0bIngestEvent\x12\x1d.tocsin.v1.IngestEventRequest\x1a\x1e.tocsin.v1.IngestEventResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dprotos/tocsin/v1/ingest.proto\x12\ttocsin.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd7\x01\n\x0bSnsDelivery\x12\x16\n\x0eintegration_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61pi_key\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x12\n\nmessage_id\x18\x04 \x01(\t\x12\x11\n\ttopic_arn\x18\x05 \x01(\t\x12\x0f\n\x07subject\x18\x06 \x01(\t\x12\x0f\n\x07message\x18\x07 \x01(\t\x12-\n\ttimestamp\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11signature_version\x18\t \x01(\x05\"/\n\x1a\x41\x63\x63\x65ptSubscriptionResponse\x12\x11\n\tduplicate\x18\x01 \x01(\x08\"_\n\x11IngestSnsResponse\x12\x11\n\tduplicate\x18\x01 \x01(\x08\x12\x10\n\x08\x61lert_id\x18\x02 \x01(\t\x12\x0f\n\x07tiny_id\x18\x03 \x01(\t\x12\x14\n\x0c\x64\x65\x64uplicated\x18\x04 \x01(\x08\"[\n\x12IngestEventRequest\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0c\n\x04\x62ody\x18\x02 \x01(\x0c\x12\x16\n\x0eintegration_id\x18\x03 \x01(\t\x12\x0f\n\x07\x61pi_key\x18\x04 \x01(\t\"q\n\x13IngestEventResponse\x12\x0e\n\x06\x65rrors\x18\x01 \x03(\t\x12\x11\n\tdedup_key\x18\x02 \x01(\t\x12\x10\n\x08\x61lert_id\x18\x03 \x01(\t\x12\x0f\n\x07tiny_id\x18\x04 \x01(\t\x12\x14\n\x0c\x64\x65\x64uplicated\x18\x05 \x01(\x08\x32\xf5\x01\n\rIngestService\x12S\n\x12\x41\x63\x63\x65ptSubscription\x12\x16.tocsin.v1.SnsDelivery\x1a%.tocsin.v1.AcceptSubscriptionResponse\x12\x41\n\tIngestSns\x12\x16.tocsin.v1.SnsDelivery\x1a\x1c.tocsin.v1.IngestSnsResponse\x12L\n\x0bIngestEvent\x12\x1d.tocsin.v1.IngestEventRequest\x1a\x1e.tocsin.v1.IngestEventResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,9 +39,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_INGESTSNSRESPONSE']._serialized_start=344
   _globals['_INGESTSNSRESPONSE']._serialized_end=439
   _globals['_INGESTEVENTREQUEST']._serialized_start=441
-  _globals['_INGESTEVENTREQUEST']._serialized_end=491
-  _globals['_INGESTEVENTRESPONSE']._serialized_start=493
-  _globals['_INGESTEVENTRESPONSE']._serialized_end=606
-  _globals['_INGESTSERVICE']._serialized_start=609
-  _globals['_INGESTSERVICE']._serialized_end=854
+  _globals['_INGESTEVENTREQUEST']._serialized_end=532
+  _globals['_INGESTEVENTRESPONSE']._serialized_start=534
+  _globals['_INGESTEVENTRESPONSE']._serialized_end=647
+  _globals['_INGESTSERVICE']._serialized_start=650
+  _globals['_INGESTSERVICE']._serialized_end=895
 # @@protoc_insertion_point(module_scope)

@@ -122,18 +122,27 @@ class IngestEventRequest(_message.Message):
 
     SOURCE_FIELD_NUMBER: _builtins.int
     BODY_FIELD_NUMBER: _builtins.int
+    INTEGRATION_ID_FIELD_NUMBER: _builtins.int
+    API_KEY_FIELD_NUMBER: _builtins.int
     source: _builtins.str
-    """Whose API the body speaks: "pagerduty"."""
+    """Whose API the body speaks: "pagerduty", "alertmanager" or "webhook"."""
     body: _builtins.bytes
+    integration_id: _builtins.str
+    """The integration the request's path names, and the key the request carried: for the
+    sources whose body does not name its integration (all but "pagerduty").
+    """
+    api_key: _builtins.str
     def __init__(
         self,
         *,
         source: _builtins.str = ...,
         body: _builtins.bytes = ...,
+        integration_id: _builtins.str = ...,
+        api_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "source", b"source"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_key", b"api_key", "body", b"body", "integration_id", b"integration_id", "source", b"source"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -151,8 +160,9 @@ class IngestEventResponse(_message.Message):
     dedup_key: _builtins.str
     """The event's dedup_key, generated when a trigger had none."""
     alert_id: _builtins.str
-    """The alert created or acted on; empty when none was (an acknowledgement for an alert
-    that is not open, or a rule that ignores the event).
+    """The alert created or acted on (by the event's first action, or the first that found
+    one); empty when none was (an acknowledgement for an alert that is not open, or a rule
+    that ignores the event).
     """
     tiny_id: _builtins.str
     deduplicated: _builtins.bool

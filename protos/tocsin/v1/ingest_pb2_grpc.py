@@ -85,11 +85,13 @@ class IngestServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def IngestEvent(self, request, context):
-        """An event in a monitoring tool's own API (PagerDuty Events v2), its body as the tool sent
-        it: the service reads it, finds the integration by the key inside, and runs it through
-        the integration's rules to the same create, acknowledge and close as SNS deliveries. An
+        """An event in a monitoring tool's own API (PagerDuty Events v2, Alertmanager's webhook, or
+        any JSON object), its body as the tool sent it: the service reads it, finds the
+        integration by the key inside (PagerDuty) or by the id and key given, and runs each of
+        its actions (Alertmanager sends many alerts at once) through the integration's rules to
+        the same create, acknowledge and close as SNS deliveries, all in one transaction. An
         event that does not read answers with `errors`, not a gRPC error; NOT_FOUND and
-        PERMISSION_DENIED are as above, for the key in the body.
+        PERMISSION_DENIED are as above.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -49,11 +49,13 @@ class IngestServiceStub:
     low-priority notice.
     """
     IngestEvent: _grpc.UnaryUnaryMultiCallable[_ingest_pb2.IngestEventRequest, _ingest_pb2.IngestEventResponse]
-    """An event in a monitoring tool's own API (PagerDuty Events v2), its body as the tool sent
-    it: the service reads it, finds the integration by the key inside, and runs it through
-    the integration's rules to the same create, acknowledge and close as SNS deliveries. An
+    """An event in a monitoring tool's own API (PagerDuty Events v2, Alertmanager's webhook, or
+    any JSON object), its body as the tool sent it: the service reads it, finds the
+    integration by the key inside (PagerDuty) or by the id and key given, and runs each of
+    its actions (Alertmanager sends many alerts at once) through the integration's rules to
+    the same create, acknowledge and close as SNS deliveries, all in one transaction. An
     event that does not read answers with `errors`, not a gRPC error; NOT_FOUND and
-    PERMISSION_DENIED are as above, for the key in the body.
+    PERMISSION_DENIED are as above.
     """
 
 @_typing.type_check_only
@@ -77,11 +79,13 @@ class IngestServiceAsyncStub(IngestServiceStub):
     low-priority notice.
     """
     IngestEvent: _aio.UnaryUnaryMultiCallable[_ingest_pb2.IngestEventRequest, _ingest_pb2.IngestEventResponse]  # type: ignore[assignment]
-    """An event in a monitoring tool's own API (PagerDuty Events v2), its body as the tool sent
-    it: the service reads it, finds the integration by the key inside, and runs it through
-    the integration's rules to the same create, acknowledge and close as SNS deliveries. An
+    """An event in a monitoring tool's own API (PagerDuty Events v2, Alertmanager's webhook, or
+    any JSON object), its body as the tool sent it: the service reads it, finds the
+    integration by the key inside (PagerDuty) or by the id and key given, and runs each of
+    its actions (Alertmanager sends many alerts at once) through the integration's rules to
+    the same create, acknowledge and close as SNS deliveries, all in one transaction. An
     event that does not read answers with `errors`, not a gRPC error; NOT_FOUND and
-    PERMISSION_DENIED are as above, for the key in the body.
+    PERMISSION_DENIED are as above.
     """
 
 class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -120,11 +124,13 @@ class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _ingest_pb2.IngestEventRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_ingest_pb2.IngestEventResponse, _abc.Awaitable[_ingest_pb2.IngestEventResponse]]:
-        """An event in a monitoring tool's own API (PagerDuty Events v2), its body as the tool sent
-        it: the service reads it, finds the integration by the key inside, and runs it through
-        the integration's rules to the same create, acknowledge and close as SNS deliveries. An
+        """An event in a monitoring tool's own API (PagerDuty Events v2, Alertmanager's webhook, or
+        any JSON object), its body as the tool sent it: the service reads it, finds the
+        integration by the key inside (PagerDuty) or by the id and key given, and runs each of
+        its actions (Alertmanager sends many alerts at once) through the integration's rules to
+        the same create, acknowledge and close as SNS deliveries, all in one transaction. An
         event that does not read answers with `errors`, not a gRPC error; NOT_FOUND and
-        PERMISSION_DENIED are as above, for the key in the body.
+        PERMISSION_DENIED are as above.
         """
 
 def add_IngestServiceServicer_to_server(servicer: IngestServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

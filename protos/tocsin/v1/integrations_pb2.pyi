@@ -44,6 +44,15 @@ class _IntegrationTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Integ
     """PagerDuty Events API v2: events posted to <public_url>/v2/enqueue with the
     integration's key as their routing_key. Topics and SignatureVersion do not apply.
     """
+    INTEGRATION_TYPE_ALERTMANAGER: _IntegrationType.ValueType  # 6
+    """Prometheus Alertmanager's webhook (payload version 4), posted to
+    <public_url>/v1/alertmanager/<id> with the key as `Authorization: Bearer <key>`
+    (or ?apiKey=<key>): each alert firing opens, each resolved closes.
+    """
+    INTEGRATION_TYPE_WEBHOOK: _IntegrationType.ValueType  # 7
+    """Any JSON object, posted to <public_url>/v1/webhook/<id> with the key as for
+    alertmanager, flattened into details; without rules, an alert.
+    """
 
 class IntegrationType(_IntegrationType, metaclass=_IntegrationTypeEnumTypeWrapper):
     """How the integration reads a delivery. A typed integration reads only its own
@@ -67,6 +76,15 @@ flattened JSON.
 INTEGRATION_TYPE_PAGERDUTY: IntegrationType.ValueType  # 5
 """PagerDuty Events API v2: events posted to <public_url>/v2/enqueue with the
 integration's key as their routing_key. Topics and SignatureVersion do not apply.
+"""
+INTEGRATION_TYPE_ALERTMANAGER: IntegrationType.ValueType  # 6
+"""Prometheus Alertmanager's webhook (payload version 4), posted to
+<public_url>/v1/alertmanager/<id> with the key as `Authorization: Bearer <key>`
+(or ?apiKey=<key>): each alert firing opens, each resolved closes.
+"""
+INTEGRATION_TYPE_WEBHOOK: IntegrationType.ValueType  # 7
+"""Any JSON object, posted to <public_url>/v1/webhook/<id> with the key as for
+alertmanager, flattened into details; without rules, an alert.
 """
 Global___IntegrationType: _TypeAlias = IntegrationType  # noqa: Y015
 
