@@ -1,5 +1,6 @@
-"""The real Prometheus Alertmanager sending its webhook to `tocsin serve`: an alert posted to
-its API opens a Tocsin alert, and the same alert ended closes it.
+"""The real Prometheus Alertmanager sending to `tocsin serve`, through its webhook receiver and
+through its PagerDuty receiver pointed at Tocsin's Events API: an alert posted to its API
+opens a Tocsin alert, and the same alert ended closes it.
 
 Skipped when the binary is absent, except in CI (CI=true), where it must be present: `.ci/run`
 installs it."""
@@ -38,8 +39,25 @@ def alertmanager_binary() -> str:
     pytest.skip(reason)
 
 
-def config(url: str, key: str) -> str:
-    """A receiver posting to Tocsin, grouping nothing and flushing each second."""
+def webhook_receiver(url: str, key: str) -> dict[str, object]:
+    return {
+        "webhook_configs": [
+            {
+                "url": url,
+                "send_resolved": True,
+                "http_config": {"authorization": {"credentials": key}},
+            }
+        ]
+    }
+
+
+def pagerduty_receiver(url: str, key: str) -> dict[str, object]:
+    """Alertmanager's own PagerDuty receiver (Events API v2), its URL pointed at Tocsin."""
+    return {"pagerduty_configs": [{"routing_key": key, "url": url, "send_resolved": True}]}
+
+
+def config(receiver: dict[str, object]) -> str:
+    """One receiver, grouping by alert name and flushing each second."""
     return json.dumps(
         {
             "global": {"resolve_timeout": "5s"},
@@ -50,26 +68,15 @@ def config(url: str, key: str) -> str:
                 "group_interval": "1s",
                 "repeat_interval": "1h",
             },
-            "receivers": [
-                {
-                    "name": "tocsin",
-                    "webhook_configs": [
-                        {
-                            "url": url,
-                            "send_resolved": True,
-                            "http_config": {"authorization": {"credentials": key}},
-                        }
-                    ],
-                }
-            ],
+            "receivers": [{"name": "tocsin", **receiver}],
         }
     )  # JSON is YAML, and needs no YAML writer here
 
 
 @contextlib.contextmanager
-def alertmanager(binary: str, tmp_path: Path, url: str, key: str) -> Iterator[str]:
+def alertmanager(binary: str, tmp_path: Path, receiver: dict[str, object]) -> Iterator[str]:
     """Alertmanager on a free loopback port, without clustering; yields its base URL."""
-    (tmp_path / "alertmanager.yml").write_text(config(url, key))
+    (tmp_path / "alertmanager.yml").write_text(config(receiver))
     port = free_port()
     with (
         (tmp_path / "alertmanager.log").open("w") as log,
@@ -126,34 +133,46 @@ async def ready(http: aiohttp.ClientSession, base: str) -> bool:
         return False
 
 
+RECEIVERS = {
+    IntegrationType.ALERTMANAGER: webhook_receiver,
+    IntegrationType.PAGERDUTY: pagerduty_receiver,
+}
+
+
 @pytest.mark.parametrize("running", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("kind", list(RECEIVERS), ids=lambda kind: kind.value)
 async def test_alertmanager_opens_and_closes_a_tocsin_alert(
-    running: Running, tmp_path: Path
+    running: Running, tmp_path: Path, kind: IntegrationType
 ) -> None:
     binary = alertmanager_binary()
     log = tmp_path / "alertmanager.log"
     async with running.client() as client, aiohttp.ClientSession() as http:
-        made = await client.create_integration(
-            NewIntegration("prometheus", IntegrationType.ALERTMANAGER)
-        )
+        made = await client.create_integration(NewIntegration("prometheus", kind))
 
         async def alerts() -> list[Alert]:
             return list((await client.list_alerts()).items)
 
         async def opened() -> bool:
-            return [a.message for a in await alerts()] == ["Disk full on db-1"]
+            return len(await alerts()) == 1
 
         async def closed() -> bool:
             return [a.status for a in await alerts()] == [Status.CLOSED]
 
-        with alertmanager(binary, tmp_path, made.url_with_key, made.api_key) as base:
+        receiver = RECEIVERS[kind](made.url_with_key, made.api_key)
+        with alertmanager(binary, tmp_path, receiver) as base:
             await eventually(lambda: ready(http, base), "Alertmanager was not ready", log)
             now = datetime.now(UTC)
             await post_alert(http, base, now + timedelta(hours=1))
             await eventually(opened, "no Tocsin alert opened", log)
             (alert,) = await alerts()
             assert alert.integration == "prometheus"
-            assert alert.details["labels.instance"] == "db-1"
-            assert alert.description == "/var is at 100%"
+            if kind is IntegrationType.ALERTMANAGER:  # one alert per Alertmanager alert
+                assert alert.message == "Disk full on db-1"
+                assert alert.details["labels.instance"] == "db-1"
+                assert alert.description == "/var is at 100%"
+            else:  # one alert per group, its alias the SHA-256 of the group's key
+                assert alert.message.startswith("[FIRING:1] DiskFull")
+                assert len(alert.alias) == 64 and int(alert.alias, 16) >= 0
+                assert alert.details["client"] == "Alertmanager"
             await post_alert(http, base, now - timedelta(seconds=1))
             await eventually(closed, "the Tocsin alert was not closed", log)
