@@ -695,11 +695,11 @@ async def test_integration_errors_name_the_path(client: TocsinClient) -> None:
 
     assert await refused(bad("    type: sns\n", "")) == (
         "integrations[1].type: is required for a new integration (one of cloudtrail, "
-        "cloudwatch, eventbridge, sns, pagerduty, alertmanager, webhook)"
+        "cloudwatch, eventbridge, sns, pagerduty, alertmanager, webhook, opsgenie)"
     )
     assert await refused(bad("type: sns", "type: carrier-pigeon")) == (
         "integrations[1].type: must be one of cloudtrail, cloudwatch, eventbridge, sns, "
-        "pagerduty, alertmanager, webhook (got 'carrier-pigeon')"
+        "pagerduty, alertmanager, webhook, opsgenie (got 'carrier-pigeon')"
     )
     assert await refused(bad("team: Platform", "team: ops")) == (
         "integrations[0].team: no team named 'ops' on the server or in the file"

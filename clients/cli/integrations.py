@@ -55,6 +55,16 @@ def shown_once(out: TextIO, what: str, key: IntegrationKey) -> None:
             f"{key.api_key}\n"
         )
         return
+    if integration.type is IntegrationType.OPSGENIE:
+        out.write(
+            f"{what} integration {integration.name} ({integration.id}).\n"
+            "Set the tool's Opsgenie API URL to:\n"
+            f"{key.url_with_key}\n"
+            "and its Opsgenie API key (sent as 'Authorization: GenieKey <key>') to this, "
+            "shown only now:\n"
+            f"{key.api_key}\n"
+        )
+        return
     if integration.type in EVENT_TYPES:
         out.write(
             f"{what} integration {integration.name} ({integration.id}).\n"
@@ -271,7 +281,8 @@ def _create_command(integration_commands: Commands, common: argparse.ArgumentPar
         "subject and text, with a note; or pagerduty (PagerDuty Events API v2 events posted to "
         "/v2/enqueue with the integration key as their routing_key); or alertmanager (Prometheus "
         "Alertmanager's webhook) or webhook (any JSON object), posted to the integration's URL "
-        "with the key as a bearer token",
+        "with the key as a bearer token; or opsgenie (Opsgenie's Alert API, /v2/alerts under the "
+        "URL shown, with the key as 'Authorization: GenieKey <key>')",
     )
     integration_create.add_argument("--team", help="owner team (default: default)")
     integration_create.add_argument(

@@ -16,6 +16,7 @@ _INTEGRATION_TYPE_TO_PB = {
     IntegrationType.PAGERDUTY: integrations_pb2.INTEGRATION_TYPE_PAGERDUTY,
     IntegrationType.ALERTMANAGER: integrations_pb2.INTEGRATION_TYPE_ALERTMANAGER,
     IntegrationType.WEBHOOK: integrations_pb2.INTEGRATION_TYPE_WEBHOOK,
+    IntegrationType.OPSGENIE: integrations_pb2.INTEGRATION_TYPE_OPSGENIE,
 }
 _INTEGRATION_TYPE_FROM_PB = {value: key for key, value in _INTEGRATION_TYPE_TO_PB.items()}
 
@@ -26,7 +27,8 @@ def integration_type(value: int) -> IntegrationType:
     except KeyError:
         raise InvalidArgument(
             "type",
-            "must be cloudtrail, cloudwatch, eventbridge, sns, pagerduty, alertmanager or webhook",
+            "must be cloudtrail, cloudwatch, eventbridge, sns, pagerduty, alertmanager, webhook "
+            "or opsgenie",
         ) from None
 
 

@@ -78,6 +78,9 @@ class Integrations:
         """The integration URL without its key, as shown in listings."""
         if integration.type is IntegrationType.PAGERDUTY:
             return f"{self._base_url()}{PAGERDUTY_EVENTS_PATH}"
+        if integration.type is IntegrationType.OPSGENIE:
+            # The base an Opsgenie API URL setting takes: the tool appends /v2/alerts.
+            return self._base_url()
         path = EVENT_PATHS.get(integration.type, "/v1/sns")
         return f"{self._base_url()}{path}/{integration.id}"
 

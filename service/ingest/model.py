@@ -21,11 +21,17 @@ class IntegrationType(enum.Enum):
     PAGERDUTY = "pagerduty"  # PagerDuty Events API v2, not SNS: see `service.ingest.pagerduty`
     ALERTMANAGER = "alertmanager"  # Prometheus Alertmanager: `service.ingest.alertmanager`
     WEBHOOK = "webhook"  # any JSON object: `service.ingest.webhook`
+    OPSGENIE = "opsgenie"  # Opsgenie's Alert API: `service.ingest.opsgenie`
 
 
 # The types whose integrations take events in a tool's own API rather than SNS deliveries.
 EVENT_TYPES = frozenset(
-    {IntegrationType.PAGERDUTY, IntegrationType.ALERTMANAGER, IntegrationType.WEBHOOK}
+    {
+        IntegrationType.PAGERDUTY,
+        IntegrationType.ALERTMANAGER,
+        IntegrationType.WEBHOOK,
+        IntegrationType.OPSGENIE,
+    }
 )
 
 

@@ -53,6 +53,10 @@ class _IntegrationTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Integ
     """Any JSON object, posted to <public_url>/v1/webhook/<id> with the key as for
     alertmanager, flattened into details; without rules, an alert.
     """
+    INTEGRATION_TYPE_OPSGENIE: _IntegrationType.ValueType  # 8
+    """Opsgenie's Alert API: a tool whose Opsgenie API URL is <public_url> posts to
+    <public_url>/v2/alerts with the key as `Authorization: GenieKey <key>`.
+    """
 
 class IntegrationType(_IntegrationType, metaclass=_IntegrationTypeEnumTypeWrapper):
     """How the integration reads a delivery. A typed integration reads only its own
@@ -85,6 +89,10 @@ INTEGRATION_TYPE_ALERTMANAGER: IntegrationType.ValueType  # 6
 INTEGRATION_TYPE_WEBHOOK: IntegrationType.ValueType  # 7
 """Any JSON object, posted to <public_url>/v1/webhook/<id> with the key as for
 alertmanager, flattened into details; without rules, an alert.
+"""
+INTEGRATION_TYPE_OPSGENIE: IntegrationType.ValueType  # 8
+"""Opsgenie's Alert API: a tool whose Opsgenie API URL is <public_url> posts to
+<public_url>/v2/alerts with the key as `Authorization: GenieKey <key>`.
 """
 Global___IntegrationType: _TypeAlias = IntegrationType  # noqa: Y015
 
