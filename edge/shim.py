@@ -11,6 +11,8 @@ which more than doubles the deliveries one process can take.
 - `POST /v1/alertmanager/{integration_id}` and `POST /v1/webhook/{integration_id}`:
   Prometheus Alertmanager's webhook and any JSON object, with the key as a bearer token (see
   `edge.keyed_events`).
+- `POST /v2/alerts` and `POST /v2/alerts/{identifier}/{close|acknowledge|notes}`: Opsgenie's
+  Alert API, with the key as `Authorization: GenieKey <key>` (see `edge.opsgenie`).
 - `GET|POST /v1/links/{token}`, `POST /v1/twilio/sms`, `POST /v1/twilio/voice`: answers to
   pages (acknowledge links, SMS replies, keys pressed on a call); see `edge.callbacks`.
 - `GET /healthz`: the service's gRPC health, for load balancers.
@@ -41,6 +43,7 @@ from edge import guard as http_guard
 from edge.alertmanager import alertmanager_events
 from edge.answers import AnswersPort
 from edge.callbacks import Callbacks
+from edge.opsgenie import OpsgenieAlerts
 from edge.pagerduty import EventsPort, EventTaken, PagerDutyEvents
 from edge.sns import message as sns_message
 from edge.sns import signature as sns_signature
@@ -214,6 +217,7 @@ class Shim:
         )
         self._events = PagerDutyEvents(ingest, registry)
         self._keyed = (alertmanager_events(ingest, registry), webhook_events(ingest, registry))
+        self._opsgenie = OpsgenieAlerts(ingest, registry)
         self._deliveries = Counter(
             "tocsin_sns_deliveries",
             "SNS deliveries answered, by HTTP status.",
@@ -235,6 +239,7 @@ class Shim:
         self._events.add_routes(app.router)
         for source in self._keyed:
             source.add_routes(app.router)
+        self._opsgenie.add_routes(app.router)
         if self._callbacks is not None:
             self._callbacks.add_routes(app.router)
         return app

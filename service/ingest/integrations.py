@@ -15,7 +15,7 @@ from service.core import loader, validation
 from service.core.clock import Clock
 from service.core.errors import InvalidArgument
 from service.core.ids import new_uuid
-from service.ingest import alertmanager, pagerduty, rules, webhook
+from service.ingest import alertmanager, opsgenie, pagerduty, rules, webhook
 from service.ingest import sns as sns_alerts
 from service.ingest.events import InvalidEventError
 from service.ingest.model import (
@@ -204,6 +204,9 @@ def _event_action(integration: Integration, message: str) -> IngestAction:
             return pagerduty.read(body, "rule-test").action
         if integration.type is IntegrationType.WEBHOOK:
             return webhook.read(body)(integration.name)
+        if integration.type is IntegrationType.OPSGENIE:
+            envelope = json.dumps({"action": "create", "body": message}).encode()
+            return opsgenie.read(envelope).action
         actions = alertmanager.read(body)
     except InvalidEventError as exc:
         raise InvalidArgument("message", "; ".join(exc.errors)) from None

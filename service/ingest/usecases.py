@@ -11,7 +11,7 @@ from service.core import validation
 from service.core.clock import Clock
 from service.core.errors import InvalidArgument
 from service.core.ids import new_uuid
-from service.ingest import alertmanager, pagerduty, webhook
+from service.ingest import alertmanager, opsgenie, pagerduty, webhook
 from service.ingest import sns as sns_alerts
 from service.ingest.events import InvalidEventError
 from service.ingest.model import (
@@ -31,7 +31,10 @@ SOURCES = {
     "pagerduty": (IntegrationType.PAGERDUTY, Actor("PagerDuty Events API")),
     "alertmanager": (IntegrationType.ALERTMANAGER, Actor("Prometheus Alertmanager")),
     "webhook": (IntegrationType.WEBHOOK, Actor("Webhook")),
+    "opsgenie": (IntegrationType.OPSGENIE, Actor("Opsgenie Alert API")),
 }
+# The sources whose requests name their integration by key alone, not by an id in the URL.
+KEYED_ONLY = frozenset({"pagerduty", "opsgenie"})
 MESSAGE_ID_MAX = 100
 
 
@@ -88,8 +91,9 @@ class Ingest:
         if source not in SOURCES:
             raise InvalidArgument("source", f"must be one of {', '.join(SOURCES)}")
         kind, actor = SOURCES[source]
-        if source != "pagerduty":
+        if source not in KEYED_ONLY:
             validation.text("integration_id", integration_id, 100, required=True)
+        if source != "pagerduty":
             validation.text("api_key", api_key, 200, required=True)
         try:
             event = self._read(source, body)
@@ -98,7 +102,7 @@ class Ingest:
         result = await self._store.ingest_event(
             kind,
             hash_secret(event.routing_key or api_key),
-            "" if source == "pagerduty" else integration_id,
+            "" if source in KEYED_ONLY else integration_id,
             event.actions,
             actor,
             self._clock.now(),
@@ -110,6 +114,9 @@ class Ingest:
         if source == "pagerduty":
             read = pagerduty.read(body, self._new_id().replace("-", ""))
             return _Event(lambda _name: (read.action,), read.routing_key, read.dedup_key)
+        if source == "opsgenie":
+            request = opsgenie.read(body)
+            return _Event(lambda _name: (request.action,), dedup_key=request.alias)
         if source == "alertmanager":
             actions = alertmanager.read(body)
             return _Event(lambda _name: actions)

@@ -125,11 +125,14 @@ class IngestEventRequest(_message.Message):
     INTEGRATION_ID_FIELD_NUMBER: _builtins.int
     API_KEY_FIELD_NUMBER: _builtins.int
     source: _builtins.str
-    """Whose API the body speaks: "pagerduty", "alertmanager" or "webhook"."""
+    """Whose API the body speaks: "pagerduty", "alertmanager", "webhook" or "opsgenie" (whose
+    body is the edge's envelope around the request: see service/ingest/opsgenie.py).
+    """
     body: _builtins.bytes
     integration_id: _builtins.str
     """The integration the request's path names, and the key the request carried: for the
-    sources whose body does not name its integration (all but "pagerduty").
+    sources whose body does not name its integration (all but "pagerduty"; "opsgenie" has
+    the key alone).
     """
     api_key: _builtins.str
     def __init__(

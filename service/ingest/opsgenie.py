@@ -1,0 +1,184 @@
+"""Opsgenie's Alert API requests read as actions: pure.
+
+The HTTP edge hands over each request as an envelope: the `action` its path names (`create`,
+`close`, `acknowledge` or `notes`), the `identifier` and `identifierType` of the alert it acts
+on, and the request's `body` as sent. A create opens (or counts into) the open alert whose alias
+is the body's `alias`; the others act on the open alert with the identifier as its alias.
+
+Opsgenie is lenient and so is this: over-long fields are cut to Opsgenie's limits, and the cut
+is said in the note the action leaves in the alert's log. What Opsgenie refuses is refused, each
+field at fault named as `<field>: <message>` (the edge answers those 422); a body that does not
+parse is named without a field (answered 400).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from service.alerts.model import NewAlert, Priority
+from service.core import validation
+from service.ingest import events, fitting
+from service.ingest.model import ActionKind, IngestAction
+
+BODY_MAX = 256 * 1024
+# Opsgenie's own limits; the alert's are the same (`service.core.validation`).
+LIMITS: Mapping[str, int] = {
+    "message": validation.MESSAGE_MAX,
+    "alias": validation.ALIAS_MAX,
+    "description": validation.DESCRIPTION_MAX,
+    "entity": validation.ENTITY_MAX,
+    "source": validation.SOURCE_MAX,
+    "user": validation.USER_MAX,
+    "note": validation.NOTE_MAX,
+}
+PRIORITIES = tuple(priority.name for priority in Priority)
+MESSAGE_EMPTY = "Message can not be empty."
+UNPARSED = "Could not parse request body"
+
+
+class RequestAction(enum.StrEnum):
+    CREATE = "create"
+    CLOSE = "close"
+    ACKNOWLEDGE = "acknowledge"
+    NOTES = "notes"
+
+
+_KINDS = {
+    RequestAction.CREATE: ActionKind.CREATE,
+    RequestAction.CLOSE: ActionKind.CLOSE,
+    RequestAction.ACKNOWLEDGE: ActionKind.ACKNOWLEDGE,
+    RequestAction.NOTES: ActionKind.ADD_NOTE,
+}
+
+
+@dataclass(frozen=True)
+class Request:
+    """A request that reads: what it does by default (before the integration's rules) and
+    the alias it names its alert by."""
+
+    alias: str
+    action: IngestAction
+
+
+def read(envelope: bytes) -> Request:
+    """The request in `envelope`; raises `events.InvalidEventError`."""
+    outer = events.document(envelope, BODY_MAX * 2)
+    action = _request_action(outer.get("action"))
+    raw = outer.get("body")
+    try:
+        body = events.document(raw.encode() if isinstance(raw, str) else b"", BODY_MAX)
+    except events.InvalidEventError as exc:
+        raise events.InvalidEventError([f"{UNPARSED} ({'; '.join(exc.errors)})"]) from None
+    errors: dict[str, str] = {}
+    if action is RequestAction.CREATE:
+        return _created(body, errors)
+    identifier = outer.get("identifier")
+    kind = outer.get("identifierType") or "id"
+    if kind != "alias":
+        errors["identifierType"] = "Only 'alias' identifies an alert here."
+    if not isinstance(identifier, str) or not identifier.strip():
+        errors["identifier"] = "Identifier can not be empty."
+    texts, cuts = _texts(body, ("user", "source", "note"), errors)
+    _raise(errors)
+    alias = fitting.shorten(str(identifier), validation.ALIAS_MAX)
+    note = _note(texts, cuts)
+    alert = NewAlert(message="", alias=alias)
+    return Request(alias, IngestAction(alert, kind=_KINDS[action], note=note))
+
+
+def _request_action(value: object) -> RequestAction:
+    try:
+        return RequestAction(value if isinstance(value, str) else "")
+    except ValueError:
+        raise events.InvalidEventError([f"{UNPARSED} (unknown action {value!r})"]) from None
+
+
+def _created(body: Mapping[str, object], errors: dict[str, str]) -> Request:
+    fields = ("message", "alias", "description", "entity", "source", "user", "note")
+    texts, cuts = _texts(body, fields, errors)
+    if "message" not in errors and not texts["message"].strip():
+        errors["message"] = MESSAGE_EMPTY
+    priority = body.get("priority", "P3")
+    if priority not in PRIORITIES:
+        errors["priority"] = f"Priority should be one of {list(PRIORITIES)}."
+    tags = _strings(body, "tags", errors)
+    actions = _strings(body, "actions", errors)
+    details = body.get("details")
+    details = {} if details is None else details
+    if not isinstance(details, dict):
+        errors["details"] = "Details should be a map of strings."
+        details = {}
+    _raise(errors)
+    if len(tags) > validation.TAGS_MAX or any(len(t) > validation.TAG_MAX for t in tags):
+        cuts.append(f"tags (at most {validation.TAGS_MAX} of {validation.TAG_MAX} characters)")
+    # Who asked and whom Opsgenie would notify are recorded as details: Tocsin's own
+    # escalation policy, not the sender, decides who is paged.
+    extra = {key: body[key] for key in ("user", "responders", "visibleTo") if body.get(key)}
+    given = {**{str(key): value for key, value in details.items()}, **extra}
+    fitted = fitting.fit_details(given)
+    if any(key not in fitted for key, value in given.items() if value not in (None, "")) or any(
+        len(fitted[key]) < len(value)
+        for key, value in given.items()
+        if isinstance(value, str) and key in fitted
+    ):
+        cuts.append(f"details (at most {validation.DETAILS_TOTAL_MAX} characters in all)")
+    alert = fitting.fitted(
+        NewAlert(
+            message=texts["message"],
+            alias=texts["alias"],
+            description=texts["description"],
+            tags=tags,
+            details=fitted,
+            entity=texts["entity"],
+            source=texts["source"],
+            priority=Priority[str(priority)],
+            actions=tuple(a[: validation.ACTION_MAX] for a in actions[: validation.ACTIONS_MAX]),
+        )
+    )
+    return Request(alert.alias, IngestAction(alert, note=_note(texts, cuts)))
+
+
+def _texts(
+    body: Mapping[str, object], fields: tuple[str, ...], errors: dict[str, str]
+) -> tuple[dict[str, str], list[str]]:
+    """Each text field (empty when absent), cut to its limit; and what was cut."""
+    texts: dict[str, str] = {}
+    cuts: list[str] = []
+    for name in fields:
+        value = body.get(name)
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            errors[name] = f"{name.capitalize()} should be a string."
+            value = ""
+        if len(value) > LIMITS[name]:
+            cuts.append(f"{name} (at most {LIMITS[name]:,} characters)")
+            value = value[: LIMITS[name]]
+        texts[name] = value
+    return texts, cuts
+
+
+def _strings(body: Mapping[str, object], name: str, errors: dict[str, str]) -> tuple[str, ...]:
+    value = body.get(name)
+    value = [] if value is None else value
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        errors[name] = f"{name.capitalize()} should be a list of strings."
+        return ()
+    return tuple(value)
+
+
+def _note(texts: Mapping[str, str], cuts: list[str]) -> str:
+    """The note the action leaves: the sender's, who sent it, and what was cut."""
+    parts = [texts.get("note", "")]
+    if texts.get("user"):
+        parts.append(f"(by {texts['user']})")
+    if cuts:
+        parts.append(f"Cut to Opsgenie's limits: {', '.join(cuts)}.")
+    return fitting.shorten(" ".join(part for part in parts if part), validation.NOTE_MAX)
+
+
+def _raise(errors: Mapping[str, str]) -> None:
+    if errors:
+        raise events.InvalidEventError([f"{key}: {value}" for key, value in errors.items()])
