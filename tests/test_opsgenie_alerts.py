@@ -1,0 +1,159 @@
+"""Opsgenie's Alert API end to end: opsgenie-sdk, Opsgenie's own Python client, sending to
+`tocsin serve`'s edge (and aiohttp to the shim's) on both backends."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import grpc
+import opsgenie_sdk
+import pytest
+from aiohttp.test_utils import TestServer
+from prometheus_client import CollectorRegistry
+
+from clients.client import IntegrationKey, TocsinClient
+from edge.shim import GrpcCalendars, GrpcIngest, Shim
+from edge.sns.config import SnsConfig
+from service.alerts.model import Alert, AlertRef, Priority, RefKind, Status
+from service.ingest.model import IntegrationType, NewIntegration
+from tests.conftest import Running
+from tests.fakes import FakeClock
+from tests.test_cli import tocsin
+
+
+@dataclass
+class Genie:
+    running: Running
+    client: TocsinClient
+    key: IntegrationKey
+
+    def api(self, key: str | None = None) -> Any:
+        """Opsgenie's client, pointed at Tocsin: its host is the URL the CLI shows."""
+        conf = opsgenie_sdk.Configuration()
+        conf.host = self.key.url_with_key
+        conf.api_key["Authorization"] = self.key.api_key if key is None else key
+        conf.api_key_prefix["Authorization"] = "GenieKey"
+        conf.retry_count = 1
+        return opsgenie_sdk.AlertApi(opsgenie_sdk.ApiClient(conf))
+
+    async def send(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        # The client is synchronous; the server answers on this test's event loop.
+        return await asyncio.to_thread(call, *args, **kwargs)
+
+    async def refused(self, call: Callable[..., Any], *args: Any) -> tuple[int, dict[str, Any]]:
+        with pytest.raises(opsgenie_sdk.exceptions.RetryableException) as raised:
+            await self.send(call, *args)
+        return raised.value.status, json.loads(raised.value.body)
+
+    async def alerts(self) -> list[Alert]:
+        return sorted((await self.client.list_alerts()).items, key=lambda a: a.tiny_id)
+
+
+@pytest.fixture
+async def genie(running: Running) -> AsyncIterator[Genie]:
+    async with running.client() as client:
+        key = await client.create_integration(NewIntegration("nagios", IntegrationType.OPSGENIE))
+        yield Genie(running, client, key)
+
+
+async def test_create_acknowledge_note_and_close_by_alias(genie: Genie) -> None:
+    api = genie.api()
+    payload = opsgenie_sdk.CreateAlertPayload(
+        message="Disk full on db-1", alias="disk-db-1", description="/var at 100%",
+        tags=["disk"], details={"host": "db-1"}, entity="db-1", source="nagios",
+        priority="P2", note="first seen", user="ann", actions=["Restart"],
+    )  # fmt: skip
+    created = await genie.send(api.create_alert, payload)
+    assert created.result == "Request will be processed" and created.request_id
+    assert isinstance(created.took, float)
+    (alert,) = await genie.alerts()
+    assert (alert.alias, alert.message, alert.priority) == (
+        "disk-db-1",
+        "Disk full on db-1",
+        Priority.P2,
+    )
+    assert (alert.integration, alert.details["host"], alert.actions) == (
+        "nagios", "db-1", ("Restart",),
+    )  # fmt: skip
+    # A retried create with the same alias counts into the open alert.
+    await genie.send(api.create_alert, payload)
+    ack = opsgenie_sdk.AcknowledgeAlertPayload(user="ann", note="on it")
+    await genie.send(api.acknowledge_alert, "disk-db-1", identifier_type="alias",
+                     acknowledge_alert_payload=ack)  # fmt: skip
+    note = opsgenie_sdk.AddNoteToAlertPayload(user="ann", note="cleaning /var")
+    await genie.send(api.add_note, "disk-db-1", note, identifier_type="alias")
+    (alert,) = await genie.alerts()
+    assert (alert.count, alert.status, alert.acknowledged) == (2, Status.OPEN, True)
+    close = opsgenie_sdk.CloseAlertPayload(user="ann", note="fixed")
+    await genie.send(api.close_alert, "disk-db-1", identifier_type="alias",
+                     close_alert_payload=close)  # fmt: skip
+    (alert,) = await genie.alerts()
+    assert alert.status is Status.CLOSED
+    log = (await genie.client.activity(AlertRef(RefKind.ID, alert.id))).items
+    notes = [entry.note for entry in log]
+    assert "cleaning /var (by ann)" in notes and "fixed (by ann)" in notes
+    # An unknown alias is taken and changes nothing, as Opsgenie does.
+    await genie.send(api.close_alert, "no-such-alias", identifier_type="alias")
+    assert len(await genie.alerts()) == 1
+
+
+async def test_a_long_message_is_cut_and_the_cut_is_logged(genie: Genie) -> None:
+    payload = opsgenie_sdk.CreateAlertPayload(message="m" * 300, alias="long")
+    await genie.send(genie.api().create_alert, payload)
+    (alert,) = await genie.alerts()
+    assert len(alert.message) == 130
+    log = (await genie.client.activity(AlertRef(RefKind.ID, alert.id))).items
+    assert any("Cut to Opsgenie's limits: message" in entry.note for entry in log)
+
+
+async def test_an_empty_message_is_422_and_a_wrong_key_401(genie: Genie) -> None:
+    api = genie.api()
+    empty = opsgenie_sdk.CreateAlertPayload(message=" ")
+    status, answer = await genie.refused(api.create_alert, empty)
+    assert (status, answer["errors"]) == (422, {"message": "Message can not be empty."})
+    assert answer["requestId"] and isinstance(answer["took"], float)
+    good = opsgenie_sdk.CreateAlertPayload(message="m")
+    assert (await genie.refused(genie.api("tocsin_ik_wrong").create_alert, good))[0] == 401
+    await genie.client.set_integration_enabled("nagios", False)
+    assert (await genie.refused(api.create_alert, good))[0] == 401
+    assert await genie.alerts() == []
+
+
+async def test_answers_to_raw_requests_through_serve_and_the_shim(
+    genie: Genie, clock: FakeClock
+) -> None:
+    headers = {"Authorization": f"GenieKey {genie.key.api_key}"}
+    running = genie.running
+    async with (
+        grpc.aio.insecure_channel(running.target) as channel,
+        aiohttp.ClientSession() as http,
+    ):
+        shim = Shim(
+            GrpcIngest(channel, running.token), channel, CollectorRegistry(), clock, SnsConfig(),
+            http, GrpcCalendars(channel, running.token), idle_seconds=120,
+        )  # fmt: skip
+        async with TestServer(shim.app()) as server:
+            for base in (genie.key.url_with_key, str(server.make_url("")).rstrip("/")):
+                url = f"{base}/v2/alerts"
+                async with http.post(url, data=b"{nope", headers=headers) as reply:
+                    assert reply.status == 400
+                async with http.post(url, json={"message": "m"}) as reply:
+                    assert reply.status == 401
+                async with http.post(url, json={"message": base[-5:]}, headers=headers) as reply:
+                    assert reply.status == 202
+    assert len(await genie.alerts()) == 2
+
+
+async def test_the_cli_shows_the_api_url_and_the_key_once(genie: Genie) -> None:
+    made = await tocsin(genie.running, "integrations", "create", "og", "--type", "opsgenie")
+    assert made.code == 0, made.err
+    lines = made.out.splitlines()
+    assert "Opsgenie API URL" in lines[1] and lines[2].startswith("http")
+    assert not lines[2].endswith("/v2/alerts") and lines[-1].startswith("tocsin_ik_")
+    data = (await tocsin(genie.running, "integrations", "rotate-key", "og", "--json")).json()
+    assert isinstance(data, dict) and data["url"] == lines[2]
