@@ -3,8 +3,9 @@
 A tool whose "Opsgenie API URL" is the public URL posts, with `Authorization: GenieKey <key>`:
 
 - `POST /v2/alerts`: create (or count into the open alert with the same alias);
-- `POST /v2/alerts/{identifier}/close`, `/acknowledge` and `/notes`, with
-  `?identifierType=alias`: act on the open alert with that alias (none open: nothing changes).
+- `POST /v2/alerts/{identifier}/close`, `/acknowledge`, `/unacknowledge` and `/notes`, with
+  `?identifierType=id` (the default: a Tocsin alert id), `tiny` or `alias`: act on that open
+  alert of the integration's team (none such: nothing changes).
 
 The edge reads nothing of the body: it wraps it, with the action and identifier its path names,
 into the envelope `service.ingest.opsgenie` reads, so the shim serves it as `tocsin serve` does.
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 SOURCE = "opsgenie"
 PATH = "/v2/alerts"
 GENIE_KEY = "geniekey "
-ACTIONS = ("close", "acknowledge", "notes")
+ACTIONS = ("close", "acknowledge", "unacknowledge", "notes")
 # How the reader names a field at fault: `<field>: <message>`.
 _FIELD_ERROR = re.compile(r"(\w+): (.*)", re.DOTALL)
 

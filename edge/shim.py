@@ -11,8 +11,8 @@ which more than doubles the deliveries one process can take.
 - `POST /v1/alertmanager/{integration_id}` and `POST /v1/webhook/{integration_id}`:
   Prometheus Alertmanager's webhook and any JSON object, with the key as a bearer token (see
   `edge.keyed_events`).
-- `POST /v2/alerts` and `POST /v2/alerts/{identifier}/{close|acknowledge|notes}`: Opsgenie's
-  Alert API, with the key as `Authorization: GenieKey <key>` (see `edge.opsgenie`).
+- `POST /v2/alerts` and `POST /v2/alerts/{identifier}/{action}`: Opsgenie's Alert API, with
+  the key as `Authorization: GenieKey <key>` (see `edge.opsgenie`).
 - `GET|POST /v1/links/{token}`, `POST /v1/twilio/sms`, `POST /v1/twilio/voice`: answers to
   pages (acknowledge links, SMS replies, keys pressed on a call); see `edge.callbacks`.
 - `GET /healthz`: the service's gRPC health, for load balancers.

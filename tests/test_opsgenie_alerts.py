@@ -102,6 +102,24 @@ async def test_create_acknowledge_note_and_close_by_alias(genie: Genie) -> None:
     assert len(await genie.alerts()) == 1
 
 
+async def test_id_and_tiny_id_name_the_teams_alert_and_unacknowledge_undoes(genie: Genie) -> None:
+    api = genie.api()
+    await genie.send(api.create_alert, opsgenie_sdk.CreateAlertPayload(message="m", alias="a"))
+    (alert,) = await genie.alerts()
+    await genie.send(api.acknowledge_alert, alert.id)  # Opsgenie's default: the id
+    assert (await genie.alerts())[0].acknowledged
+    await genie.send(api.un_acknowledge_alert, str(alert.tiny_id), identifier_type="tiny")
+    assert not (await genie.alerts())[0].acknowledged
+    # Unacknowledging what is not acknowledged, or naming an alert that is not there, is taken
+    # and changes nothing.
+    await genie.send(api.un_acknowledge_alert, alert.id)
+    await genie.send(api.close_alert, "no-such-id")
+    await genie.send(api.close_alert, "999", identifier_type="tiny")
+    assert (await genie.alerts())[0].status is Status.OPEN
+    await genie.send(api.close_alert, str(alert.tiny_id), identifier_type="tiny")
+    assert (await genie.alerts())[0].status is Status.CLOSED
+
+
 async def test_a_long_message_is_cut_and_the_cut_is_logged(genie: Genie) -> None:
     payload = opsgenie_sdk.CreateAlertPayload(message="m" * 300, alias="long")
     await genie.send(genie.api().create_alert, payload)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from service.alerts.model import Priority
+from service.alerts.model import AlertRef, Priority, RefKind
 from service.ingest import opsgenie
 from service.ingest.events import InvalidEventError
 from service.ingest.model import ActionKind
@@ -105,6 +105,15 @@ def test_close_acknowledge_and_notes_act_by_alias() -> None:
         request = opsgenie.read(data)
         assert (request.alias, request.action.kind) == ("disk", kind)
         assert request.action.note == "done (by bob)"
-    assert errors(envelope({}, "close", identifier="x")) == (
-        "identifierType: Only 'alias' identifies an alert here.",
+    request = opsgenie.read(envelope({}, "unacknowledge", identifier="7", identifierType="tiny"))
+    assert request.action.kind is ActionKind.UNACKNOWLEDGE
+    assert request.action.ref == AlertRef(RefKind.TINY_ID, "7")
+    assert opsgenie.read(envelope({}, "close", identifier="u-1")).action.ref == AlertRef(
+        RefKind.ID, "u-1"
+    )
+    assert errors(envelope({}, "close", identifier="x", identifierType="tiny")) == (
+        "identifier: A tiny id is a number.",
+    )
+    assert errors(envelope({}, "close", identifier="x", identifierType="name")) == (
+        "identifierType: Identifier type should be one of [id, alias, tiny].",
     )

@@ -29,13 +29,14 @@ from service.alerts.model import (
     CreateResult,
     NewAlert,
     RefKind,
+    Status,
     Transition,
 )
 from service.alerts.sql import SQLAlerts, alert_from, alert_row, insert_activity
 from service.alerts.store import AlertEdit
 from service.answers.sql import SQLAnswers
 from service.core.database import Db, Row
-from service.core.errors import InvalidArgument
+from service.core.errors import InvalidArgument, NotFound
 from service.db.references import SQLReferences
 from service.escalation.responders import resolve_responders
 from service.escalation.runs import ENGINE, SQLEscalations, react_to_change, start_escalation
@@ -252,15 +253,32 @@ def _take(
     if action.kind is ActionKind.CREATE:
         created = _create_alert(conn, alert, actor, now, new_id, strict=False)
         return IngestResult(False, created.alert, created.deduplicated)
-    row = alerts_sql.team_with_open_alias(conn, alert.owner_team, alert.alias)
-    if row["id"] is None:
+    current = _acted_on(conn, action, alert)
+    if current is None:
         return IngestResult(duplicate=False, alert=None, deduplicated=False)
-    current = alert_from(row)
+    if action.kind is ActionKind.UNACKNOWLEDGE and not current.acknowledged:
+        return IngestResult(duplicate=False, alert=current, deduplicated=False)
     if action.kind is ActionKind.CLOSE:
         transition = lifecycle.close(current, actor.user, now)
     elif action.kind is ActionKind.ACKNOWLEDGE:
         transition = lifecycle.acknowledge(current, actor.user, now)
+    elif action.kind is ActionKind.UNACKNOWLEDGE:
+        transition = lifecycle.unacknowledge(current, now)
     else:
         transition = lifecycle.add_note(current, actor.note or "(no note)", now)
     _write_transition(conn, current, transition, actor, now)
     return IngestResult(duplicate=False, alert=transition.alert, deduplicated=False)
+
+
+def _acted_on(conn: Db, action: IngestAction, alert: NewAlert) -> Alert | None:
+    """The open alert an action other than create acts on: the team's with the alias, or the
+    one its `ref` names when that is open and the team's (another team's is none)."""
+    if action.ref is None:
+        row = alerts_sql.team_with_open_alias(conn, alert.owner_team, alert.alias)
+        return None if row["id"] is None else alert_from(row)
+    try:
+        found = alert_from(alert_row(conn, action.ref))
+    except NotFound:
+        return None
+    ours = found.status is Status.OPEN and found.owner_team_id == alert.owner_team
+    return found if ours else None

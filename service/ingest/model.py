@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
-from service.alerts.model import Alert, NewAlert
+from service.alerts.model import Alert, AlertRef, NewAlert
 
 # Amazon SNS's limit on a message (256 KiB): the edge refuses a larger body, and the service a
 # larger message, however it arrives.
@@ -111,14 +111,17 @@ class ActionKind(enum.StrEnum):
     CLOSE = "close"
     ACKNOWLEDGE = "acknowledge"
     ADD_NOTE = "add-note"
+    UNACKNOWLEDGE = "unacknowledge"  # Opsgenie's; not a rule's action
 
 
 @dataclass(frozen=True)
 class IngestAction:
     """What a delivery does: `create` (or count into an open alert with the same alias), or
-    `close`, `acknowledge` or `add-note` on the open alert with `alert.alias`. `note` goes into
-    the activity log with the change."""
+    `close`, `acknowledge`, `unacknowledge` or `add-note` on the open alert with `alert.alias`,
+    or the one `ref` names by id or tiny id when the sender named it so (Opsgenie's requests
+    may). `note` goes into the activity log with the change."""
 
     alert: NewAlert
     kind: ActionKind = ActionKind.CREATE
     note: str = ""
+    ref: AlertRef | None = None

@@ -1,9 +1,10 @@
 """Opsgenie's Alert API requests read as actions: pure.
 
 The HTTP edge hands over each request as an envelope: the `action` its path names (`create`,
-`close`, `acknowledge` or `notes`), the `identifier` and `identifierType` of the alert it acts
-on, and the request's `body` as sent. A create opens (or counts into) the open alert whose alias
-is the body's `alias`; the others act on the open alert with the identifier as its alias.
+`close`, `acknowledge`, `unacknowledge` or `notes`), the `identifier` and `identifierType`
+(`id`, Opsgenie's default, `tiny` or `alias`) of the alert it acts on, and the request's `body`
+as sent. A create opens (or counts into) the open alert whose alias is the body's `alias`; the
+others act on the open alert the identifier names.
 
 Opsgenie is lenient and so is this: over-long fields are cut to Opsgenie's limits, and the cut
 is said in the note the action leaves in the alert's log. What Opsgenie refuses is refused, each
@@ -17,7 +18,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from service.alerts.model import NewAlert, Priority
+from service.alerts.model import AlertRef, NewAlert, Priority, RefKind
 from service.core import validation
 from service.ingest import events, fitting
 from service.ingest.model import ActionKind, IngestAction
@@ -43,6 +44,7 @@ class RequestAction(enum.StrEnum):
     CLOSE = "close"
     ACKNOWLEDGE = "acknowledge"
     NOTES = "notes"
+    UNACKNOWLEDGE = "unacknowledge"
 
 
 _KINDS = {
@@ -50,7 +52,10 @@ _KINDS = {
     RequestAction.CLOSE: ActionKind.CLOSE,
     RequestAction.ACKNOWLEDGE: ActionKind.ACKNOWLEDGE,
     RequestAction.NOTES: ActionKind.ADD_NOTE,
+    RequestAction.UNACKNOWLEDGE: ActionKind.UNACKNOWLEDGE,
 }
+# How a request names its alert (Opsgenie's default is its id).
+IDENTIFIER_TYPES = {"id": RefKind.ID, "tiny": RefKind.TINY_ID, "alias": RefKind.ALIAS}
 
 
 @dataclass(frozen=True)
@@ -74,18 +79,28 @@ def read(envelope: bytes) -> Request:
     errors: dict[str, str] = {}
     if action is RequestAction.CREATE:
         return _created(body, errors)
-    identifier = outer.get("identifier")
-    kind = outer.get("identifierType") or "id"
-    if kind != "alias":
-        errors["identifierType"] = "Only 'alias' identifies an alert here."
-    if not isinstance(identifier, str) or not identifier.strip():
-        errors["identifier"] = "Identifier can not be empty."
+    ref = _ref(outer.get("identifier"), outer.get("identifierType") or "id", errors)
     texts, cuts = _texts(body, ("user", "source", "note"), errors)
     _raise(errors)
-    alias = fitting.shorten(str(identifier), validation.ALIAS_MAX)
+    alias = ref.value if ref.kind is RefKind.ALIAS else ""
     note = _note(texts, cuts)
     alert = NewAlert(message="", alias=alias)
-    return Request(alias, IngestAction(alert, kind=_KINDS[action], note=note))
+    named = None if ref.kind is RefKind.ALIAS else ref
+    return Request(alias, IngestAction(alert, kind=_KINDS[action], note=note, ref=named))
+
+
+def _ref(identifier: object, kind: object, errors: dict[str, str]) -> AlertRef:
+    """The alert a request other than create names; an empty ref when it names none."""
+    ref_kind = IDENTIFIER_TYPES.get(kind if isinstance(kind, str) else "")
+    if ref_kind is None:
+        errors["identifierType"] = "Identifier type should be one of [id, alias, tiny]."
+    if not isinstance(identifier, str) or not identifier.strip():
+        errors["identifier"] = "Identifier can not be empty."
+        return AlertRef(RefKind.ALIAS, "")
+    if ref_kind is RefKind.TINY_ID and not identifier.isdigit():
+        errors["identifier"] = "A tiny id is a number."
+    value = fitting.shorten(identifier, validation.ALIAS_MAX)
+    return AlertRef(ref_kind or RefKind.ALIAS, value)
 
 
 def _request_action(value: object) -> RequestAction:
