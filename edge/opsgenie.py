@@ -3,13 +3,16 @@
 A tool whose "Opsgenie API URL" is the public URL posts, with `Authorization: GenieKey <key>`:
 
 - `POST /v2/alerts`: create (or count into the open alert with the same alias);
+- `GET /v2/alerts/requests/{requestId}`: what became of a request this key made (404 for
+  another's, or one past a day);
 - `POST /v2/alerts/{identifier}/close`, `/acknowledge`, `/unacknowledge` and `/notes`, with
   `?identifierType=id` (the default: a Tocsin alert id), `tiny` or `alias`: act on that open
   alert of the integration's team (none such: nothing changes).
 
 The edge reads nothing of the body: it wraps it, with the action and identifier its path names,
 into the envelope `service.ingest.opsgenie` reads, so the shim serves it as `tocsin serve` does.
-Answers carry `took` (seconds) and a fresh `requestId`:
+Answers carry `took` (seconds) and the request's `requestId`, which the service records with
+what became of the request in the transaction that took it:
 
 - 202 `{"result": "Request will be processed", ...}` once the write is committed;
 - 422 `{"message": ..., "errors": {field: message}}` naming each field at fault;
@@ -25,12 +28,15 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Mapping
+from typing import Protocol
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
 
 from edge.pagerduty import EventsPort
 from service.core.errors import InvalidArgument, NotFound, PermissionDenied, TocsinError
+from service.ingest.model import RequestRecord
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +48,11 @@ ACTIONS = ("close", "acknowledge", "unacknowledge", "notes")
 _FIELD_ERROR = re.compile(r"(\w+): (.*)", re.DOTALL)
 
 
+class RequestsPort(EventsPort, Protocol):
+    async def request_status(self, source: str, request_id: str, api_key: str) -> RequestRecord:
+        """NotFound for an unknown key or request, or another integration's."""
+
+
 def genie_key(request: web.Request) -> str:
     header = request.headers.get("Authorization", "")
     if header[: len(GENIE_KEY)].lower() == GENIE_KEY:
@@ -50,7 +61,7 @@ def genie_key(request: web.Request) -> str:
 
 
 class OpsgenieAlerts:
-    def __init__(self, ingest: EventsPort, registry: CollectorRegistry) -> None:
+    def __init__(self, ingest: RequestsPort, registry: CollectorRegistry) -> None:
         self._ingest = ingest
         self._answers = Counter(
             "tocsin_opsgenie_requests",
@@ -61,6 +72,7 @@ class OpsgenieAlerts:
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_post(PATH, self.create)
+        router.add_get(f"{PATH}/requests/{{request_id}}", self.status)
         router.add_post(f"{PATH}/{{identifier}}/{{action}}", self.act)
 
     async def create(self, request: web.Request) -> web.Response:
@@ -72,14 +84,46 @@ class OpsgenieAlerts:
             raise web.HTTPNotFound()
         return await self._answered(request, action)
 
+    async def status(self, request: web.Request) -> web.Response:
+        started, key = time.monotonic(), genie_key(request)
+        asked = request.match_info["request_id"]
+        data: Mapping[str, object] = {"message": "Could not authenticate"}
+        status = 401
+        if key:
+            status, data = await self._status(asked, key)
+        return self._sent(started, status, {**data, "requestId": asked})
+
+    async def _status(self, asked: str, key: str) -> tuple[int, Mapping[str, object]]:
+        try:
+            record = await self._ingest.request_status(SOURCE, asked, key)
+        except NotFound:
+            return 404, {"message": "Request not found"}
+        except InvalidArgument as exc:
+            return 422, {"message": str(exc), "errors": {}}
+        except TocsinError as exc:
+            return 503, {"message": f"The service could not answer now ({type(exc).__name__})"}
+        found = {"alertId": record.alert_id, "alias": record.alias} if record.alert_id else {}
+        data = {
+            "success": record.success, "action": record.action,
+            "processedAt": record.processed_at.isoformat().replace("+00:00", "Z"),
+            "integrationId": record.integration_id, "isSuccess": record.success,
+            "status": record.status, "alias": record.alias, **found,
+        }  # fmt: skip
+        return 200, {"data": data}
+
     async def _answered(self, request: web.Request, action: str) -> web.Response:
-        started = time.monotonic()
-        status, data = await self._answer(request, action)
+        started, request_id = time.monotonic(), str(uuid.uuid4())
+        status, data = await self._answer(request, action, request_id)
+        return self._sent(started, status, {**data, "requestId": request_id})
+
+    def _sent(self, started: float, status: int, data: dict[str, object]) -> web.Response:
         self._answers.labels(str(status)).inc()
-        data = {**data, "took": round(time.monotonic() - started, 3), "requestId": _request_id()}
+        data = {**data, "took": round(time.monotonic() - started, 3)}
         return web.json_response(data, status=status)
 
-    async def _answer(self, request: web.Request, action: str) -> tuple[int, dict[str, object]]:
+    async def _answer(
+        self, request: web.Request, action: str, request_id: str
+    ) -> tuple[int, dict[str, object]]:
         key = genie_key(request)
         if not key:
             return 401, {"message": "Could not authenticate: send 'Authorization: GenieKey <key>'"}
@@ -92,6 +136,7 @@ class OpsgenieAlerts:
             "action": action,
             "identifier": request.match_info.get("identifier", ""),
             "identifierType": request.query.get("identifierType", "id"),
+            "requestId": request_id,
             "body": text or "{}",
         }
         try:
@@ -114,7 +159,3 @@ def _refused(errors: tuple[str, ...]) -> tuple[int, dict[str, object]]:
         return 400, {"message": "; ".join(errors)}
     named = {match[1]: match[2] for match in fields}
     return 422, {"message": "Request body is not processable", "errors": named}
-
-
-def _request_id() -> str:
-    return str(uuid.uuid4())

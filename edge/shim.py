@@ -43,8 +43,8 @@ from edge import guard as http_guard
 from edge.alertmanager import alertmanager_events
 from edge.answers import AnswersPort
 from edge.callbacks import Callbacks
-from edge.opsgenie import OpsgenieAlerts
-from edge.pagerduty import EventsPort, EventTaken, PagerDutyEvents
+from edge.opsgenie import OpsgenieAlerts, RequestsPort
+from edge.pagerduty import EventTaken, PagerDutyEvents
 from edge.sns import message as sns_message
 from edge.sns import signature as sns_signature
 from edge.sns.certificates import CertificateSource, CertificateUnavailableError
@@ -52,7 +52,7 @@ from edge.sns.config import SnsConfig
 from edge.sns.message import SnsDeliveryError, SnsMessage, TopicArn
 from edge.webhook import webhook_events
 from protos.tocsin.v1 import ingest_pb2, ingest_pb2_grpc, schedules_pb2, schedules_pb2_grpc
-from service.api import integration_codec
+from service.api import integration_codec, time_codec
 from service.core.clock import Clock
 from service.core.errors import (
     InvalidArgument,
@@ -60,7 +60,7 @@ from service.core.errors import (
     PermissionDenied,
     TocsinError,
 )
-from service.ingest.model import SnsDelivery, SnsType
+from service.ingest.model import RequestRecord, SnsDelivery, SnsType
 from service.ingest.usecases import Ingest
 from service.oncall.usecases import Schedules
 
@@ -78,7 +78,7 @@ class Stored:
     tiny_id: str
 
 
-class IngestPort(EventsPort, Protocol):
+class IngestPort(RequestsPort, Protocol):
     """How the edge hands a verified delivery, or an event as sent, to the service; refusals
     are domain errors."""
 
@@ -114,6 +114,16 @@ class GrpcIngest(Calls):
         reply = await self._call(self._stub.IngestEvent, request)
         return EventTaken(tuple(reply.errors), reply.dedup_key)
 
+    async def request_status(self, source: str, request_id: str, api_key: str) -> RequestRecord:
+        request = ingest_pb2.GetRequestStatusRequest(
+            source=source, request_id=request_id, api_key=api_key
+        )
+        reply = await self._call(self._stub.GetRequestStatus, request)
+        return RequestRecord(
+            reply.request_id, reply.integration_id, reply.action, reply.success, reply.status,
+            reply.alert_id, reply.alias, time_codec.instant(reply.processed_at),
+        )  # fmt: skip
+
 
 class LocalIngest:
     """The service in this same process, as `tocsin serve` runs it: the same use case without
@@ -134,6 +144,9 @@ class LocalIngest:
     ) -> EventTaken:
         result = await self._ingest.ingest_event(source, body, integration_id, api_key)
         return EventTaken(result.errors, result.dedup_key)
+
+    async def request_status(self, source: str, request_id: str, api_key: str) -> RequestRecord:
+        return await self._ingest.request_status(source, request_id, api_key)
 
 
 class CalendarPort(Protocol):

@@ -102,6 +102,32 @@ async def test_create_acknowledge_note_and_close_by_alias(genie: Genie) -> None:
     assert len(await genie.alerts()) == 1
 
 
+async def test_a_request_status_says_what_became_of_it(genie: Genie) -> None:
+    api = genie.api()
+    payload = opsgenie_sdk.CreateAlertPayload(message="m", alias="st")
+    created = await genie.send(api.create_alert, payload)
+    status = (await genie.send(api.get_request_status, created.request_id)).data
+    (alert,) = await genie.alerts()
+    assert (status.is_success, status.action, status.status) == (True, "Create", "Created alert")
+    assert (status.alert_id, status.alias) == (alert.id, "st")
+    assert status.integration_id == genie.key.info.integration.id and status.processed_at
+    again = await genie.send(api.create_alert, payload)
+    status = (await genie.send(api.get_request_status, again.request_id)).data
+    assert status.status == "Alert already exists; count increased"
+    closed = await genie.send(api.close_alert, "gone", identifier_type="alias")
+    status = (await genie.send(api.get_request_status, closed.request_id)).data
+    assert (status.is_success, status.action, status.status) == (
+        False,
+        "Close",
+        "Alert does not exist",
+    )
+    # Only the integration that made the request may read it.
+    other = await genie.client.create_integration(NewIntegration("z", IntegrationType.OPSGENIE))
+    other_api = genie.api(other.api_key)
+    assert (await genie.refused(other_api.get_request_status, created.request_id))[0] == 404
+    assert (await genie.refused(api.get_request_status, "no-such-request"))[0] == 404
+
+
 async def test_id_and_tiny_id_name_the_teams_alert_and_unacknowledge_undoes(genie: Genie) -> None:
     api = genie.api()
     await genie.send(api.create_alert, opsgenie_sdk.CreateAlertPayload(message="m", alias="a"))

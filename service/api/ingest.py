@@ -4,7 +4,7 @@ with a monitoring tool's event as it was sent."""
 from __future__ import annotations
 
 from protos.tocsin.v1 import ingest_pb2, ingest_pb2_grpc
-from service.api import integration_codec
+from service.api import integration_codec, time_codec
 from service.api.guard import Context
 from service.ingest.usecases import Ingest
 
@@ -46,3 +46,20 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             reply.alert_id = result.alert.id
             reply.tiny_id = str(result.alert.tiny_id)
         return reply
+
+    async def GetRequestStatus(
+        self, request: ingest_pb2.GetRequestStatusRequest, context: Context
+    ) -> ingest_pb2.RequestStatus:
+        record = await self._ingest.request_status(
+            request.source, request.request_id, request.api_key
+        )
+        return ingest_pb2.RequestStatus(
+            request_id=record.request_id,
+            integration_id=record.integration_id,
+            action=record.action,
+            success=record.success,
+            status=record.status,
+            alert_id=record.alert_id,
+            alias=record.alias,
+            processed_at=time_codec.timestamp(record.processed_at),
+        )

@@ -308,6 +308,25 @@ MIGRATIONS: tuple[Migration, ...] = (
         # unknown keys costs a look-up each, not a scan of every integration.
         ("CREATE INDEX integrations_by_key ON integrations (key_hash)",),
     ),
+    Migration(
+        12,
+        "Opsgenie requests taken, for their status",
+        (
+            # Keyed by the requestId the answer gave; written in the request's own
+            # transaction and kept a day, as Twilio's ids are.
+            """CREATE TABLE opsgenie_requests (
+                request_id TEXT PRIMARY KEY,
+                integration_id TEXT NOT NULL,
+                action TEXT NOT NULL,
+                success BOOLEAN NOT NULL,
+                status TEXT NOT NULL,
+                alert_id TEXT NOT NULL,
+                alias TEXT NOT NULL,
+                processed_at BIGINT NOT NULL
+            )""",
+            "CREATE INDEX opsgenie_requests_at ON opsgenie_requests (processed_at)",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

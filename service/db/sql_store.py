@@ -41,13 +41,14 @@ from service.db.references import SQLReferences
 from service.escalation.responders import resolve_responders
 from service.escalation.runs import ENGINE, SQLEscalations, react_to_change, start_escalation
 from service.escalation.sql import SQLPolicies
-from service.ingest import rules
+from service.ingest import opsgenie, rules
 from service.ingest import sql as ingest_sql
 from service.ingest.model import (
     ActionKind,
     IngestAction,
     IngestResult,
     IntegrationType,
+    RequestRecord,
     SnsDelivery,
 )
 from service.ingest.sql import SQLIntegrations
@@ -157,17 +158,46 @@ class SQLStore(
         actor: Actor,
         now: datetime,
         new_id: Callable[[], str],
+        request: tuple[str, str] | None = None,
     ) -> IngestResult:
         def job(conn: Db) -> IngestResult:
             row = ingest_sql.keyed_integration(conn, kind, key_hash, integration_id)
             result = IngestResult(duplicate=False, alert=None, deduplicated=False)
-            for index, action in enumerate(actions(row["name"])):
+            taken = actions(row["name"])
+            for index, action in enumerate(taken):
                 done = _apply_rules(conn, row, action, actor, now, new_id())
                 if index == 0 or result.alert is None:
                     result = done
+            if request is not None:
+                alias = taken[0].alert.alias if taken else ""
+                _record_request(conn, row["id"], request, alias, result, now)
             return result
 
         return await self._write(job)
+
+    async def request_status(
+        self, kind: IntegrationType, key_hash: str, request_id: str
+    ) -> RequestRecord:
+        def job(conn: Db) -> RequestRecord:
+            row = ingest_sql.keyed_integration(conn, kind, key_hash, "")
+            return ingest_sql.request_record(conn, row["id"], request_id)
+
+        return await self._read(job)
+
+
+def _record_request(
+    conn: Db, integration_id: str, request: tuple[str, str], alias: str, result: IngestResult,
+    now: datetime,
+) -> None:  # fmt: skip
+    request_id, name = request
+    found = result.alert is not None
+    success, status = opsgenie.status(name, found, result.deduplicated)
+    alert_id = "" if result.alert is None else result.alert.id
+    alias = alias if result.alert is None else result.alert.alias
+    record = RequestRecord(
+        request_id, integration_id, name, success, status, alert_id, alias, now
+    )  # fmt: skip
+    ingest_sql.record_request(conn, record)
 
 
 def _apply_rules(

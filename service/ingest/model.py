@@ -125,3 +125,18 @@ class IngestAction:
     kind: ActionKind = ActionKind.CREATE
     note: str = ""
     ref: AlertRef | None = None
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """An Opsgenie request as it was taken, for its status (kept a day): what it did, to
+    which alert, and whether it found one."""
+
+    request_id: str
+    integration_id: str
+    action: str
+    success: bool
+    status: str
+    alert_id: str
+    alias: str
+    processed_at: datetime

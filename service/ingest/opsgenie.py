@@ -14,6 +14,7 @@ parse is named without a field (answered 400).
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -54,6 +55,14 @@ _KINDS = {
     RequestAction.NOTES: ActionKind.ADD_NOTE,
     RequestAction.UNACKNOWLEDGE: ActionKind.UNACKNOWLEDGE,
 }
+# Opsgenie's names of the actions, and the status a request that found its alert reports.
+NAMES = {
+    RequestAction.CREATE: ("Create", "Created alert"),
+    RequestAction.CLOSE: ("Close", "Closed alert"),
+    RequestAction.ACKNOWLEDGE: ("Acknowledge", "Acknowledged alert"),
+    RequestAction.UNACKNOWLEDGE: ("UnAcknowledge", "Unacknowledged alert"),
+    RequestAction.NOTES: ("AddNote", "Added note"),
+}
 # How a request names its alert (Opsgenie's default is its id).
 IDENTIFIER_TYPES = {"id": RefKind.ID, "tiny": RefKind.TINY_ID, "alias": RefKind.ALIAS}
 
@@ -65,6 +74,8 @@ class Request:
 
     alias: str
     action: IngestAction
+    request_id: str = ""
+    name: str = ""  # Opsgenie's name of the action: "Create", "Close", ...
 
 
 def read(envelope: bytes) -> Request:
@@ -77,16 +88,30 @@ def read(envelope: bytes) -> Request:
     except events.InvalidEventError as exc:
         raise events.InvalidEventError([f"{UNPARSED} ({'; '.join(exc.errors)})"]) from None
     errors: dict[str, str] = {}
+    given = outer.get("requestId")
+    request_id, name = (given if isinstance(given, str) else ""), NAMES[action][0]
     if action is RequestAction.CREATE:
-        return _created(body, errors)
+        return dataclasses.replace(_created(body, errors), request_id=request_id, name=name)
     ref = _ref(outer.get("identifier"), outer.get("identifierType") or "id", errors)
     texts, cuts = _texts(body, ("user", "source", "note"), errors)
     _raise(errors)
     alias = ref.value if ref.kind is RefKind.ALIAS else ""
     note = _note(texts, cuts)
     alert = NewAlert(message="", alias=alias)
-    named = None if ref.kind is RefKind.ALIAS else ref
-    return Request(alias, IngestAction(alert, kind=_KINDS[action], note=note, ref=named))
+    by = None if ref.kind is RefKind.ALIAS else ref
+    taken = IngestAction(alert, kind=_KINDS[action], note=note, ref=by)
+    return Request(alias, taken, request_id, name)
+
+
+def status(name: str, found: bool, deduplicated: bool) -> tuple[bool, str]:
+    """Whether a request of Opsgenie's action `name` succeeded, and its status, given
+    whether it found (or made) its alert and whether a create counted into an open one."""
+    done = next(text for kind, text in NAMES.values() if kind == name)
+    if name == NAMES[RequestAction.CREATE][0]:
+        if not found:
+            return True, "Ignored by the integration's rules"
+        return True, "Alert already exists; count increased" if deduplicated else done
+    return (True, done) if found else (False, "Alert does not exist")
 
 
 def _ref(identifier: object, kind: object, errors: dict[str, str]) -> AlertRef:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from service.core.clock import from_micros, to_micros
 from service.core.database import Db, IntegrityError, Row, Transactions
@@ -20,6 +20,7 @@ from service.ingest.model import (
     Integration,
     IntegrationType,
     NewIntegration,
+    RequestRecord,
     SnsDelivery,
 )
 from service.teams.model import DEFAULT_TEAM
@@ -255,4 +256,43 @@ def _integration(row: Row) -> Integration:
         pinned_topic_arn=row["pinned_topic_arn"],
         min_signature_version=row["min_signature_version"],
         created_at=from_micros(row["created_at"]),
+    )
+
+
+# How long a request's status is kept: Opsgenie's senders ask within seconds.
+REQUEST_RETENTION = timedelta(days=1)
+
+
+def record_request(conn: Db, record: RequestRecord) -> None:
+    """Records a request in the transaction that took it, and forgets those past a day."""
+    cutoff = to_micros(record.processed_at - REQUEST_RETENTION)
+    conn.execute("DELETE FROM opsgenie_requests WHERE processed_at < ?", (cutoff,))
+    conn.execute(
+        "INSERT INTO opsgenie_requests (request_id, integration_id, action, success, status, "
+        "alert_id, alias, processed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            record.request_id, record.integration_id, record.action, record.success,
+            record.status, record.alert_id, record.alias, to_micros(record.processed_at),
+        ),
+    )  # fmt: skip
+
+
+def request_record(conn: Db, integration_id: str, request_id: str) -> RequestRecord:
+    """The request `integration_id` made: another integration's is NotFound, as is one past
+    a day or never made."""
+    row: Row | None = conn.execute(
+        "SELECT * FROM opsgenie_requests WHERE request_id = ? AND integration_id = ?",
+        (request_id, integration_id),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no request {shown(request_id)}")
+    return RequestRecord(
+        request_id=row["request_id"],
+        integration_id=row["integration_id"],
+        action=row["action"],
+        success=bool(row["success"]),
+        status=row["status"],
+        alert_id=row["alert_id"],
+        alias=row["alias"],
+        processed_at=from_micros(row["processed_at"]),
     )

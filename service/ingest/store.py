@@ -13,6 +13,7 @@ from service.ingest.model import (
     Integration,
     IntegrationType,
     NewIntegration,
+    RequestRecord,
     SnsDelivery,
 )
 
@@ -72,10 +73,19 @@ class IngestStore(Protocol):
         actor: Actor,
         now: datetime,
         new_id: Callable[[], str],
+        request: tuple[str, str] | None = None,
     ) -> IngestResult:
         """Finds the integration of type `kind` by its key, and its id unless that is empty
         (NotFound without one, PermissionDenied when it is disabled), asks `actions` what the
         event does given the integration's name, and takes what its rules make of each action
         for its assignee team, all in one transaction; `new_id` names each alert created. An
         acknowledgement or close with no open alert of its alias changes nothing. The result
-        is the first action's, or the first that found an alert."""
+        is the first action's, or the first that found an alert. `request`, for Opsgenie's,
+        is its requestId and Opsgenie's name of its action: recorded with what became of it in
+        the same transaction, for its status."""
+
+    async def request_status(
+        self, kind: IntegrationType, key_hash: str, request_id: str
+    ) -> RequestRecord:
+        """The request the integration of type `kind` with this key made; NotFound for an
+        unknown key or request, or another integration's."""

@@ -20,6 +20,7 @@ from service.ingest.model import (
     IngestAction,
     IngestResult,
     IntegrationType,
+    RequestRecord,
     SnsDelivery,
 )
 from service.ingest.store import IngestStore
@@ -107,8 +108,19 @@ class Ingest:
             actor,
             self._clock.now(),
             self._new_id,
+            event.request,
         )
         return EventResult((), event.dedup_key, result.alert, result.deduplicated)
+
+    async def request_status(self, source: str, request_id: str, api_key: str) -> RequestRecord:
+        """A request's status, for the integration whose key made it (Opsgenie's alone keeps
+        them); NotFound for any other."""
+        if source != "opsgenie":
+            raise InvalidArgument("source", "only opsgenie's requests have a status")
+        validation.text("request_id", request_id, 100, required=True)
+        validation.text("api_key", api_key, 200, required=True)
+        kind, _actor = SOURCES[source]
+        return await self._store.request_status(kind, hash_secret(api_key), request_id)
 
     def _read(self, source: str, body: bytes) -> _Event:
         if source == "pagerduty":
@@ -116,7 +128,9 @@ class Ingest:
             return _Event(lambda _name: (read.action,), read.routing_key, read.dedup_key)
         if source == "opsgenie":
             request = opsgenie.read(body)
-            return _Event(lambda _name: (request.action,), dedup_key=request.alias)
+            # Recorded for its status only when the edge gave the request an id.
+            recorded = (request.request_id, request.name) if request.request_id else None
+            return _Event(lambda _name: (request.action,), "", request.alias, recorded)
         if source == "alertmanager":
             actions = alertmanager.read(body)
             return _Event(lambda _name: actions)
@@ -132,3 +146,4 @@ class _Event:
     actions: Callable[[str], Sequence[IngestAction]]
     routing_key: str = ""
     dedup_key: str = ""
+    request: tuple[str, str] | None = None  # Opsgenie's: its requestId and action

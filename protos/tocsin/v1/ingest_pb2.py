@@ -25,23 +25,27 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dprotos/tocsin/v1/ingest.proto\x12\ttocsin.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd7\x01\n\x0bSnsDelivery\x12\x16\n\x0eintegration_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61pi_key\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x12\n\nmessage_id\x18\x04 \x01(\t\x12\x11\n\ttopic_arn\x18\x05 \x01(\t\x12\x0f\n\x07subject\x18\x06 \x01(\t\x12\x0f\n\x07message\x18\x07 \x01(\t\x12-\n\ttimestamp\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11signature_version\x18\t \x01(\x05\"/\n\x1a\x41\x63\x63\x65ptSubscriptionResponse\x12\x11\n\tduplicate\x18\x01 \x01(\x08\"_\n\x11IngestSnsResponse\x12\x11\n\tduplicate\x18\x01 \x01(\x08\x12\x10\n\x08\x61lert_id\x18\x02 \x01(\t\x12\x0f\n\x07tiny_id\x18\x03 \x01(\t\x12\x14\n\x0c\x64\x65\x64uplicated\x18\x04 \x01(\x08\"[\n\x12IngestEventRequest\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0c\n\x04\x62ody\x18\x02 \x01(\x0c\x12\x16\n\x0eintegration_id\x18\x03 \x01(\t\x12\x0f\n\x07\x61pi_key\x18\x04 \x01(\t\"q\n\x13IngestEventResponse\x12\x0e\n\x06\x65rrors\x18\x01 \x03(\t\x12\x11\n\tdedup_key\x18\x02 \x01(\t\x12\x10\n\x08\x61lert_id\x18\x03 \x01(\t\x12\x0f\n\x07tiny_id\x18\x04 \x01(\t\x12\x14\n\x0c\x64\x65\x64uplicated\x18\x05 \x01(\x08\x32\xf5\x01\n\rIngestService\x12S\n\x12\x41\x63\x63\x65ptSubscription\x12\x16.tocsin.v1.SnsDelivery\x1a%.tocsin.v1.AcceptSubscriptionResponse\x12\x41\n\tIngestSns\x12\x16.tocsin.v1.SnsDelivery\x1a\x1c.tocsin.v1.IngestSnsResponse\x12L\n\x0bIngestEvent\x12\x1d.tocsin.v1.IngestEventRequest\x1a\x1e.tocsin.v1.IngestEventResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dprotos/tocsin/v1/ingest.proto\x12\ttocsin.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"N\n\x17GetRequestStatusRequest\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61pi_key\x18\x03 \x01(\t\"\xbf\x01\n\rRequestStatus\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x16\n\x0eintegration_id\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12\x0f\n\x07success\x18\x04 \x01(\x08\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\x10\n\x08\x61lert_id\x18\x06 \x01(\t\x12\r\n\x05\x61lias\x18\x07 \x01(\t\x12\x30\n\x0cprocessed_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xd7\x01\n\x0bSnsDelivery\x12\x16\n\x0eintegration_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61pi_key\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x12\n\nmessage_id\x18\x04 \x01(\t\x12\x11\n\ttopic_arn\x18\x05 \x01(\t\x12\x0f\n\x07subject\x18\x06 \x01(\t\x12\x0f\n\x07message\x18\x07 \x01(\t\x12-\n\ttimestamp\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11signature_version\x18\t \x01(\x05\"/\n\x1a\x41\x63\x63\x65ptSubscriptionResponse\x12\x11\n\tduplicate\x18\x01 \x01(\x08\"_\n\x11IngestSnsResponse\x12\x11\n\tduplicate\x18\x01 \x01(\x08\x12\x10\n\x08\x61lert_id\x18\x02 \x01(\t\x12\x0f\n\x07tiny_id\x18\x03 \x01(\t\x12\x14\n\x0c\x64\x65\x64uplicated\x18\x04 \x01(\x08\"[\n\x12IngestEventRequest\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0c\n\x04\x62ody\x18\x02 \x01(\x0c\x12\x16\n\x0eintegration_id\x18\x03 \x01(\t\x12\x0f\n\x07\x61pi_key\x18\x04 \x01(\t\"q\n\x13IngestEventResponse\x12\x0e\n\x06\x65rrors\x18\x01 \x03(\t\x12\x11\n\tdedup_key\x18\x02 \x01(\t\x12\x10\n\x08\x61lert_id\x18\x03 \x01(\t\x12\x0f\n\x07tiny_id\x18\x04 \x01(\t\x12\x14\n\x0c\x64\x65\x64uplicated\x18\x05 \x01(\x08\x32\xc7\x02\n\rIngestService\x12S\n\x12\x41\x63\x63\x65ptSubscription\x12\x16.tocsin.v1.SnsDelivery\x1a%.tocsin.v1.AcceptSubscriptionResponse\x12\x41\n\tIngestSns\x12\x16.tocsin.v1.SnsDelivery\x1a\x1c.tocsin.v1.IngestSnsResponse\x12L\n\x0bIngestEvent\x12\x1d.tocsin.v1.IngestEventRequest\x1a\x1e.tocsin.v1.IngestEventResponse\x12P\n\x10GetRequestStatus\x12\".tocsin.v1.GetRequestStatusRequest\x1a\x18.tocsin.v1.RequestStatusb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.tocsin.v1.ingest_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SNSDELIVERY']._serialized_start=78
-  _globals['_SNSDELIVERY']._serialized_end=293
-  _globals['_ACCEPTSUBSCRIPTIONRESPONSE']._serialized_start=295
-  _globals['_ACCEPTSUBSCRIPTIONRESPONSE']._serialized_end=342
-  _globals['_INGESTSNSRESPONSE']._serialized_start=344
-  _globals['_INGESTSNSRESPONSE']._serialized_end=439
-  _globals['_INGESTEVENTREQUEST']._serialized_start=441
-  _globals['_INGESTEVENTREQUEST']._serialized_end=532
-  _globals['_INGESTEVENTRESPONSE']._serialized_start=534
-  _globals['_INGESTEVENTRESPONSE']._serialized_end=647
-  _globals['_INGESTSERVICE']._serialized_start=650
-  _globals['_INGESTSERVICE']._serialized_end=895
+  _globals['_GETREQUESTSTATUSREQUEST']._serialized_start=77
+  _globals['_GETREQUESTSTATUSREQUEST']._serialized_end=155
+  _globals['_REQUESTSTATUS']._serialized_start=158
+  _globals['_REQUESTSTATUS']._serialized_end=349
+  _globals['_SNSDELIVERY']._serialized_start=352
+  _globals['_SNSDELIVERY']._serialized_end=567
+  _globals['_ACCEPTSUBSCRIPTIONRESPONSE']._serialized_start=569
+  _globals['_ACCEPTSUBSCRIPTIONRESPONSE']._serialized_end=616
+  _globals['_INGESTSNSRESPONSE']._serialized_start=618
+  _globals['_INGESTSNSRESPONSE']._serialized_end=713
+  _globals['_INGESTEVENTREQUEST']._serialized_start=715
+  _globals['_INGESTEVENTREQUEST']._serialized_end=806
+  _globals['_INGESTEVENTRESPONSE']._serialized_start=808
+  _globals['_INGESTEVENTRESPONSE']._serialized_end=921
+  _globals['_INGESTSERVICE']._serialized_start=924
+  _globals['_INGESTSERVICE']._serialized_end=1251
 # @@protoc_insertion_point(module_scope)

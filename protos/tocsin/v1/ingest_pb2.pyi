@@ -20,6 +20,77 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class GetRequestStatusRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SOURCE_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    API_KEY_FIELD_NUMBER: _builtins.int
+    source: _builtins.str
+    """"opsgenie"."""
+    request_id: _builtins.str
+    api_key: _builtins.str
+    def __init__(
+        self,
+        *,
+        source: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+        api_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_key", b"api_key", "request_id", b"request_id", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetRequestStatusRequest: _TypeAlias = GetRequestStatusRequest  # noqa: Y015
+
+@_typing.final
+class RequestStatus(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    INTEGRATION_ID_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    SUCCESS_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    ALERT_ID_FIELD_NUMBER: _builtins.int
+    ALIAS_FIELD_NUMBER: _builtins.int
+    PROCESSED_AT_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    integration_id: _builtins.str
+    action: _builtins.str
+    """Opsgenie's name of the action: "Create", "Close", "Acknowledge", "UnAcknowledge",
+    "AddNote".
+    """
+    success: _builtins.bool
+    status: _builtins.str
+    """"Created alert", "Alert does not exist", ..."""
+    alert_id: _builtins.str
+    alias: _builtins.str
+    @_builtins.property
+    def processed_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        integration_id: _builtins.str = ...,
+        action: _builtins.str = ...,
+        success: _builtins.bool = ...,
+        status: _builtins.str = ...,
+        alert_id: _builtins.str = ...,
+        alias: _builtins.str = ...,
+        processed_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["processed_at", b"processed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "alert_id", b"alert_id", "alias", b"alias", "integration_id", b"integration_id", "processed_at", b"processed_at", "request_id", b"request_id", "status", b"status", "success", b"success"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestStatus: _TypeAlias = RequestStatus  # noqa: Y015
+
+@_typing.final
 class SnsDelivery(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -56,6 +56,11 @@ class IngestServiceStub:
                 request_serializer=protos_dot_tocsin_dot_v1_dot_ingest__pb2.IngestEventRequest.SerializeToString,
                 response_deserializer=protos_dot_tocsin_dot_v1_dot_ingest__pb2.IngestEventResponse.FromString,
                 _registered_method=True)
+        self.GetRequestStatus = channel.unary_unary(
+                '/tocsin.v1.IngestService/GetRequestStatus',
+                request_serializer=protos_dot_tocsin_dot_v1_dot_ingest__pb2.GetRequestStatusRequest.SerializeToString,
+                response_deserializer=protos_dot_tocsin_dot_v1_dot_ingest__pb2.RequestStatus.FromString,
+                _registered_method=True)
 
 
 class IngestServiceServicer:
@@ -97,6 +102,14 @@ class IngestServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetRequestStatus(self, request, context):
+        """What became of an Opsgenie request (its requestId was in the edge's envelope), for the
+        integration whose key made it: NOT_FOUND for any other, or past a day.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IngestServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -114,6 +127,11 @@ def add_IngestServiceServicer_to_server(servicer, server):
                     servicer.IngestEvent,
                     request_deserializer=protos_dot_tocsin_dot_v1_dot_ingest__pb2.IngestEventRequest.FromString,
                     response_serializer=protos_dot_tocsin_dot_v1_dot_ingest__pb2.IngestEventResponse.SerializeToString,
+            ),
+            'GetRequestStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRequestStatus,
+                    request_deserializer=protos_dot_tocsin_dot_v1_dot_ingest__pb2.GetRequestStatusRequest.FromString,
+                    response_serializer=protos_dot_tocsin_dot_v1_dot_ingest__pb2.RequestStatus.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -204,6 +222,33 @@ class IngestService:
             '/tocsin.v1.IngestService/IngestEvent',
             protos_dot_tocsin_dot_v1_dot_ingest__pb2.IngestEventRequest.SerializeToString,
             protos_dot_tocsin_dot_v1_dot_ingest__pb2.IngestEventResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRequestStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tocsin.v1.IngestService/GetRequestStatus',
+            protos_dot_tocsin_dot_v1_dot_ingest__pb2.GetRequestStatusRequest.SerializeToString,
+            protos_dot_tocsin_dot_v1_dot_ingest__pb2.RequestStatus.FromString,
             options,
             channel_credentials,
             insecure,

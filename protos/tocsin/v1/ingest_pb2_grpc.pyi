@@ -57,6 +57,10 @@ class IngestServiceStub:
     event that does not read answers with `errors`, not a gRPC error; NOT_FOUND and
     PERMISSION_DENIED are as above.
     """
+    GetRequestStatus: _grpc.UnaryUnaryMultiCallable[_ingest_pb2.GetRequestStatusRequest, _ingest_pb2.RequestStatus]
+    """What became of an Opsgenie request (its requestId was in the edge's envelope), for the
+    integration whose key made it: NOT_FOUND for any other, or past a day.
+    """
 
 @_typing.type_check_only
 class IngestServiceAsyncStub(IngestServiceStub):
@@ -86,6 +90,10 @@ class IngestServiceAsyncStub(IngestServiceStub):
     the same create, acknowledge and close as SNS deliveries, all in one transaction. An
     event that does not read answers with `errors`, not a gRPC error; NOT_FOUND and
     PERMISSION_DENIED are as above.
+    """
+    GetRequestStatus: _aio.UnaryUnaryMultiCallable[_ingest_pb2.GetRequestStatusRequest, _ingest_pb2.RequestStatus]  # type: ignore[assignment]
+    """What became of an Opsgenie request (its requestId was in the edge's envelope), for the
+    integration whose key made it: NOT_FOUND for any other, or past a day.
     """
 
 class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -131,6 +139,16 @@ class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
         the same create, acknowledge and close as SNS deliveries, all in one transaction. An
         event that does not read answers with `errors`, not a gRPC error; NOT_FOUND and
         PERMISSION_DENIED are as above.
+        """
+
+    @_abc_1.abstractmethod
+    def GetRequestStatus(
+        self,
+        request: _ingest_pb2.GetRequestStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ingest_pb2.RequestStatus, _abc.Awaitable[_ingest_pb2.RequestStatus]]:
+        """What became of an Opsgenie request (its requestId was in the edge's envelope), for the
+        integration whose key made it: NOT_FOUND for any other, or past a day.
         """
 
 def add_IngestServiceServicer_to_server(servicer: IngestServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
