@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -126,6 +127,15 @@ async def test_a_request_status_says_what_became_of_it(genie: Genie) -> None:
     other_api = genie.api(other.api_key)
     assert (await genie.refused(other_api.get_request_status, created.request_id))[0] == 404
     assert (await genie.refused(api.get_request_status, "no-such-request"))[0] == 404
+
+
+async def test_a_request_status_is_kept_a_day(genie: Genie) -> None:
+    api = genie.api()
+    old = await genie.send(api.create_alert, opsgenie_sdk.CreateAlertPayload(message="old"))
+    genie.running.clock.advance(timedelta(days=1, seconds=1))
+    new = await genie.send(api.create_alert, opsgenie_sdk.CreateAlertPayload(message="new"))
+    assert (await genie.send(api.get_request_status, new.request_id)).data.is_success
+    assert (await genie.refused(api.get_request_status, old.request_id))[0] == 404
 
 
 async def test_id_and_tiny_id_name_the_teams_alert_and_unacknowledge_undoes(genie: Genie) -> None:
