@@ -1,6 +1,7 @@
-"""The real Prometheus Alertmanager sending to `tocsin serve`, through its webhook receiver and
-through its PagerDuty receiver pointed at Tocsin's Events API: an alert posted to its API
-opens a Tocsin alert, and the same alert ended closes it.
+"""The real Prometheus Alertmanager sending to `tocsin serve`, through its webhook receiver,
+through its PagerDuty receiver pointed at Tocsin's Events API and through its Opsgenie receiver
+pointed at Tocsin's Alert API: an alert posted to its API opens a Tocsin alert, and the same
+alert ended closes it.
 
 Skipped when the binary is absent, except in CI (CI=true), where it must be present: `.ci/run`
 installs it."""
@@ -54,6 +55,11 @@ def webhook_receiver(url: str, key: str) -> dict[str, object]:
 def pagerduty_receiver(url: str, key: str) -> dict[str, object]:
     """Alertmanager's own PagerDuty receiver (Events API v2), its URL pointed at Tocsin."""
     return {"pagerduty_configs": [{"routing_key": key, "url": url, "send_resolved": True}]}
+
+
+def opsgenie_receiver(url: str, key: str) -> dict[str, object]:
+    """Alertmanager's own Opsgenie receiver, its API URL the base Tocsin's CLI shows."""
+    return {"opsgenie_configs": [{"api_url": f"{url}/", "api_key": key, "send_resolved": True}]}
 
 
 def config(receiver: dict[str, object]) -> str:
@@ -136,6 +142,7 @@ async def ready(http: aiohttp.ClientSession, base: str) -> bool:
 RECEIVERS = {
     IntegrationType.ALERTMANAGER: webhook_receiver,
     IntegrationType.PAGERDUTY: pagerduty_receiver,
+    IntegrationType.OPSGENIE: opsgenie_receiver,
 }
 
 
@@ -170,6 +177,9 @@ async def test_alertmanager_opens_and_closes_a_tocsin_alert(
                 assert alert.message == "Disk full on db-1"
                 assert alert.details["labels.instance"] == "db-1"
                 assert alert.description == "/var is at 100%"
+            elif kind is IntegrationType.OPSGENIE:  # one per group, closed by alias
+                assert alert.message.startswith("[FIRING:1] DiskFull")
+                assert len(alert.alias) == 64 and int(alert.alias, 16) >= 0
             else:  # one alert per group, its alias the SHA-256 of the group's key
                 assert alert.message.startswith("[FIRING:1] DiskFull")
                 assert len(alert.alias) == 64 and int(alert.alias, 16) >= 0

@@ -53,6 +53,8 @@ def test_a_create_maps_each_field() -> None:
 
 def test_the_priority_defaults_to_p3() -> None:
     assert opsgenie.read(envelope({"message": "m"})).action.alert.priority is Priority.P3
+    empty = envelope({"message": "m", "priority": ""})  # as some senders send it
+    assert opsgenie.read(empty).action.alert.priority is Priority.P3
 
 
 def test_over_long_fields_are_cut_and_the_cut_is_noted() -> None:

@@ -140,7 +140,7 @@ def _created(body: Mapping[str, object], errors: dict[str, str]) -> Request:
     texts, cuts = _texts(body, fields, errors)
     if "message" not in errors and not texts["message"].strip():
         errors["message"] = MESSAGE_EMPTY
-    priority = body.get("priority", "P3")
+    priority = body.get("priority") or "P3"  # empty, as some senders send it: the default
     if priority not in PRIORITIES:
         errors["priority"] = f"Priority should be one of {list(PRIORITIES)}."
     tags = _strings(body, "tags", errors)
