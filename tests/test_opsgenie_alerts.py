@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry
 from clients.client import IntegrationKey, TocsinClient
 from edge.shim import GrpcCalendars, GrpcIngest, Shim
 from edge.sns.config import SnsConfig
-from service.alerts.model import Alert, AlertRef, Priority, RefKind, Status
+from service.alerts.model import Alert, AlertRef, NewAlert, Priority, RefKind, Status
 from service.ingest.model import IntegrationType, NewIntegration
 from tests.conftest import Running
 from tests.fakes import FakeClock
@@ -154,6 +154,16 @@ async def test_id_and_tiny_id_name_the_teams_alert_and_unacknowledge_undoes(geni
     assert (await genie.alerts())[0].status is Status.OPEN
     await genie.send(api.close_alert, str(alert.tiny_id), identifier_type="tiny")
     assert (await genie.alerts())[0].status is Status.CLOSED
+
+
+async def test_another_teams_alert_is_not_acted_on_by_id(genie: Genie) -> None:
+    await genie.client.create_team("db")
+    theirs = (await genie.client.create_alert(NewAlert("theirs", owner_team="db"))).alert
+    api = genie.api()
+    await genie.send(api.close_alert, theirs.id)
+    await genie.send(api.acknowledge_alert, str(theirs.tiny_id), identifier_type="tiny")
+    (alert,) = await genie.alerts()
+    assert (alert.status, alert.acknowledged) == (Status.OPEN, False)
 
 
 async def test_a_long_message_is_cut_and_the_cut_is_logged(genie: Genie) -> None:
