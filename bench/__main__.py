@@ -1,8 +1,8 @@
 """`python -m bench` (`make bench`): how fast Tocsin creates alerts, next to bare gRPC; how
-fast it takes verified SNS notifications, next to bare HTTP; and how fast it answers who is on
-call (`bench.oncall`), how late the escalation engine pages under load (`bench.engine`), and
-how long the CLI takes to start (`bench.cli`). `--only alerts|sns|oncall|engine|cli` runs one
-part.
+fast it takes verified SNS notifications and Opsgenie Alert API creates (`bench.opsgenie`),
+next to bare HTTP; and how fast it answers who is on call (`bench.oncall`), how late the
+escalation engine pages under load (`bench.engine`), and how long the CLI takes to start
+(`bench.cli`). `--only alerts|sns|opsgenie|oncall|engine|cli` runs one part.
 
 In one run on this machine, against a real `tocsin serve` child process, it measures
 CreateAlert throughput (calls/s) and p50/p99 latency at each caller count (default 1, 16, 64)
@@ -40,7 +40,7 @@ from pathlib import Path
 
 import grpc
 
-from bench import cli, engine, oncall, replicas, report, scenarios, sns
+from bench import cli, engine, oncall, opsgenie, replicas, report, scenarios, sns
 from bench.echo import running_echo
 from bench.edge import running_edge
 from bench.errors import BenchError
@@ -55,8 +55,9 @@ SNS_CONCURRENCY = 64
 # Enough for 10,000/s over the default run (a run that uses them all up ends early, and its
 # time says so); signing them takes several seconds up front.
 SNS_BODIES = 30_000
+OPSGENIE_BODIES = 60_000  # unsigned, so cheap: enough for 25,000/s
 DEFAULT_CONCURRENCY = (1, 16, 64)
-PARTS = ("alerts", "sns", "oncall", "engine", "cli")
+PARTS = ("alerts", "sns", "opsgenie", "oncall", "engine", "cli")
 DEFAULT_CONCURRENCY_TEXT = ",".join(map(str, DEFAULT_CONCURRENCY))
 
 
@@ -76,6 +77,8 @@ def main(argv: Sequence[str]) -> int:
         status |= _alerts(settings)
     if "sns" in parts:
         status |= _sns(settings)
+    if "opsgenie" in parts:
+        status |= _opsgenie(settings)
     if "oncall" in parts:
         print("On-call maths (in process, no server)", flush=True)
         print("\n".join(oncall.run()))
@@ -171,6 +174,46 @@ def _sns(settings: Settings) -> int:
     print(report.sns_target_line(rows[0][1]))
     print()
     return 0
+
+
+def _opsgenie(settings: Settings) -> int:
+    print(
+        f"Opsgenie Alert API creates through tocsin serve (SQLite) vs bare HTTP: "
+        f"{SNS_CONCURRENCY} connections, {settings.seconds:g} s after {WARMUP_SECONDS:g} s "
+        "warm-up, each create a new alias (a new durable alert)",
+        flush=True,
+    )
+    try:
+        rows = asyncio.run(_run_opsgenie(settings))
+    except BenchError as error:
+        print(f"bench failed: {error}", file=sys.stderr)
+        return 1
+    print("\n".join(report.sns_table(rows)))
+    print()
+    print(report.opsgenie_target_line(rows[0][1], rows[1][1]))
+    print()
+    return 0
+
+
+async def _run_opsgenie(settings: Settings) -> list[tuple[str, Measurement]]:
+    bodies = opsgenie.bodies(OPSGENIE_BODIES)
+    rows: list[tuple[str, Measurement]] = []
+    with tempfile.TemporaryDirectory(prefix="tocsin-bench-") as directory:
+        scratch = Path(directory)
+        async with running_tocsin(scratch) as tocsin:
+            url, headers = await opsgenie.creates_url_and_headers(tocsin)
+            served = await sns.measure_posts(
+                [url], bodies, SNS_CONCURRENCY, settings.seconds, WARMUP_SECONDS,
+                unique=True, headers=headers, ok=opsgenie.ACCEPTED,
+            )  # fmt: skip
+            rows.append(("tocsin serve, SQLite", served))
+        async with sns.running_http_echo(scratch) as bare_url:
+            bare = await sns.measure_posts(
+                [bare_url], bodies, SNS_CONCURRENCY, settings.seconds, WARMUP_SECONDS,
+                unique=False, headers=headers,
+            )  # fmt: skip
+            rows.append(("bare HTTP", bare))
+    return rows
 
 
 async def _run_sns(settings: Settings, database: str) -> list[tuple[str, Measurement]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bench import opsgenie
 from bench.load import Measurement
 
 TARGET_MODE = "new aliases"
@@ -65,6 +66,16 @@ def sns_target_line(edge: Measurement) -> str:
     return (
         f"target: >= {SNS_TARGET_PER_SECOND:,} verified notifications/s end to end: "
         f"{edge.calls_per_second:,.0f}/s — {verdict}"
+    )
+
+
+def opsgenie_target_line(served: Measurement, bare: Measurement) -> str:
+    share = served.calls_per_second / bare.calls_per_second
+    met = share >= opsgenie.TARGET_SHARE and served.p99_ms <= opsgenie.TARGET_P99_MS
+    return (
+        f"target: >= {opsgenie.TARGET_SHARE:.0%} of bare HTTP with p99 <= "
+        f"{opsgenie.TARGET_P99_MS:g} ms: {share:.1%}, p99 {served.p99_ms:.1f} ms — "
+        f"{'met' if met else 'NOT met'}"
     )
 
 

@@ -11,7 +11,7 @@ import contextlib
 import itertools
 import json
 import sys
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from service.ingest.model import IntegrationType, NewIntegration
 from tests.sns_signing import CERT_URL, KEY, certificate, fixture, signed
 
 NOTICE = "02-notification-with-subject.body.json"
+SNS_HEADERS = {"Content-Type": "text/plain; charset=UTF-8"}  # as SNS sends it
 TOPIC = "arn:aws:sns:us-west-2:123456789012:MyTopic"
 
 
@@ -80,14 +81,15 @@ async def measure_posts(
     warmup: float,
     *,
     unique: bool,
+    headers: Mapping[str, str] = SNS_HEADERS,
+    ok: int = 200,
 ) -> Measurement:
     """Posts the bodies over `concurrency` connections, each once if `unique` (the bare
     server, which stores nothing, may see them again), to the `urls` in turn (replicas behind
-    a round-robin balancer); every answer must be 200."""
+    a round-robin balancer); every answer must be `ok`."""
     remaining = iter(bodies) if unique else itertools.cycle(bodies)
     targets = itertools.cycle(urls)
     connector = aiohttp.TCPConnector(limit=concurrency)
-    headers = {"Content-Type": "text/plain; charset=UTF-8"}
     async with aiohttp.ClientSession(connector=connector) as http:
 
         async def call() -> None:
@@ -95,7 +97,7 @@ async def measure_posts(
             if body is None:
                 raise ExhaustedError
             async with http.post(next(targets), data=body, headers=headers) as reply:
-                if reply.status != 200:
+                if reply.status != ok:
                     raise BenchError(f"the edge answered {reply.status}: {await reply.text()}")
                 await reply.read()
 
