@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 
 from protos.tocsin.v1 import escalations_pb2
-from service.api.time_codec import duration, instant, span, timestamp
+from service.api.time_codec import duration, instant, optional_instant, span, timestamp
 from service.core import loader, validation
 from service.core.errors import InvalidArgument
 from service.escalation.model import Policy, Repeat, Routing
@@ -184,5 +184,5 @@ def page_from_pb(message: escalations_pb2.PageRecord) -> PageRecord:
         attempts=message.attempts,
         provider_id=message.provider_id,
         detail=message.detail,
-        sent_at=instant(message.sent_at) if message.HasField("sent_at") else None,
+        sent_at=optional_instant(message, "sent_at"),
     )

@@ -108,31 +108,30 @@ def react_to_change(conn: Db, before: Alert, after: Alert, now: datetime) -> lis
     reaction = escalation.react(before, after, current, now)
     changes = []
     if reaction.cancel_pages:
-        cancelled = conn.execute(
-            "UPDATE pages SET state = ?, detail = ? WHERE alert_id = ? AND state IN (?, ?)",
-            (
-                PageState.CANCELLED.value,
-                _why_cancelled(after),
-                after.id,
-                PageState.PENDING.value,
-                PageState.RETRY.value,
-            ),
-        ).rowcount
+        why = _why_cancelled(after)
+        cancelled = _cancel_pages(conn, after.id, why)
         # Pages being sent right now cannot be stopped; flag them, so that if this send
         # fails (or the sender dies) they are cancelled rather than tried again.
         conn.execute(
             "UPDATE pages SET cancelled_because = ? WHERE alert_id = ? AND state = 'sending'",
-            (_why_cancelled(after), after.id),
+            (why, after.id),
         )
         if cancelled:
-            changes.append(
-                Change("pages cancelled", after={"count": cancelled, "why": _why_cancelled(after)})
-            )
+            changes.append(Change("pages cancelled", after={"count": cancelled, "why": why}))
     if reaction.escalation is not None:
         save_escalation(conn, reaction.escalation)
         if reaction.escalation.run != current.run:
             changes.append(Change("escalation restarted", after={"from rule": 1}))
     return changes
+
+
+def _cancel_pages(conn: Db, alert_id: str, why: str) -> int:
+    """Cancels the alert's pages still waiting to be sent; returns how many."""
+    return conn.execute(
+        "UPDATE pages SET state = ?, detail = ? WHERE alert_id = ? AND state IN (?, ?)",
+        (PageState.CANCELLED.value, why, alert_id, PageState.PENDING.value,
+         PageState.RETRY.value),
+    ).rowcount  # fmt: skip
 
 
 def _why_cancelled(alert: Alert) -> str:
@@ -309,12 +308,7 @@ class SQLEscalations(Transactions):
             if result.close and alert.status is Status.OPEN:
                 transition = lifecycle.close(alert, ENGINE_ACTOR, now)
                 self._save_alert(conn, transition, now)
-                conn.execute(
-                    "UPDATE pages SET state = ?, detail = 'closed' WHERE alert_id = ? "
-                    "AND state IN (?, ?)",
-                    (PageState.CANCELLED.value, alert_id, PageState.PENDING.value,
-                     PageState.RETRY.value),
-                )  # fmt: skip
+                _cancel_pages(conn, alert_id, "closed")
                 alert = transition.alert
         save_escalation(conn, current)
         if changes:

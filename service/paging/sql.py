@@ -41,6 +41,8 @@ def page_record(row: Row) -> PageRecord:
     )
 
 
+# The states of the partial index over pages still to send (`pages_due`), spelled exactly as it
+# is: written into the SQL, not bound, so that SQLite uses the index.
 _DUE_STATES = "('pending', 'retry', 'sending')"
 
 
@@ -72,10 +74,9 @@ def _hold(
     waiting = [
         row
         for row in conn.execute(
-            # The state list is the partial index's, written out so SQLite uses it.
             "SELECT p.key, p.alert_id, p.user_id, p.detail, u.username FROM pages p "
-            "LEFT JOIN users u ON u.id = p.user_id WHERE p.state IN ('pending', 'retry', "
-            "'sending') AND p.state != 'sending' AND p.due_at <= ? AND p.channel = ? "
+            f"LEFT JOIN users u ON u.id = p.user_id WHERE p.state IN {_DUE_STATES} "
+            "AND p.state != 'sending' AND p.due_at <= ? AND p.channel = ? "
             f"AND p.address = ?{conn.dialect.skip_locked('p')}",
             (to_micros(now), channel.value, address),
         )

@@ -1,7 +1,7 @@
 """The SQL of teams (see `service.core.database`).
 
 A mixin of `SQLStore`, whose backends supply `_read` and `_write`. Deleting a team asks what
-every other capability still keeps for it, so that is composed in `service.db.sql_store`.
+every other capability still keeps for it, so that is composed in `service.db.references`.
 """
 
 from __future__ import annotations
