@@ -267,6 +267,29 @@ async def test_repeats_reset_acknowledgement_and_close_after_the_last(world: Wor
     assert (await world.alerts.get(ref)).status.value == "closed"
 
 
+async def test_a_page_in_flight_when_the_engine_closes_the_alert_is_not_tried_again(
+    world: World,
+) -> None:
+    await two_step_policy(world, after=10 * MINUTE, times=1, close_after_last=True)
+    alert = await world.fire()
+    assert await world.at(timedelta()) == [("alice", "email")]
+    assert ("bob", "voice") in await world.at(5 * MINUTE)
+    assert await world.at(10 * MINUTE) == [("alice", "email")]  # the repeat
+    world.clock.advance(5 * MINUTE)  # the repeat's second rule: bob
+    await world.store.run_due_escalations(world.clock.now(), 10)
+    claimed = (await world.store.claim_pages(world.clock.now(), 10, 30 * MINUTE)).pages
+    assert "bob" in {page.username for page in claimed}  # with alice's later steps
+    world.clock.advance(10 * MINUTE)  # after the last repeat: the engine closes the alert
+    await world.store.run_due_escalations(world.clock.now(), 10)
+    assert (await world.alerts.get(AlertRef(RefKind.ID, alert.id))).status.value == "closed"
+    retry = SendResult(Outcome.RETRYABLE, detail="timed out")
+    states = await world.store.record_pages(
+        [(page, retry) for page in claimed], world.clock.now(), random.Random(1)
+    )
+    assert set(states) == {PageState.CANCELLED}
+    assert await world.at(time_enough()) == []
+
+
 async def test_escalate_to_next_runs_the_next_rule_at_once(world: World) -> None:
     await two_step_policy(world)
     alert = await world.fire()

@@ -110,12 +110,6 @@ def react_to_change(conn: Db, before: Alert, after: Alert, now: datetime) -> lis
     if reaction.cancel_pages:
         why = _why_cancelled(after)
         cancelled = _cancel_pages(conn, after.id, why)
-        # Pages being sent right now cannot be stopped; flag them, so that if this send
-        # fails (or the sender dies) they are cancelled rather than tried again.
-        conn.execute(
-            "UPDATE pages SET cancelled_because = ? WHERE alert_id = ? AND state = 'sending'",
-            (why, after.id),
-        )
         if cancelled:
             changes.append(Change("pages cancelled", after={"count": cancelled, "why": why}))
     if reaction.escalation is not None:
@@ -126,12 +120,20 @@ def react_to_change(conn: Db, before: Alert, after: Alert, now: datetime) -> lis
 
 
 def _cancel_pages(conn: Db, alert_id: str, why: str) -> int:
-    """Cancels the alert's pages still waiting to be sent; returns how many."""
-    return conn.execute(
+    """Cancels the alert's pages still waiting to be sent; returns how many. Pages being sent
+    right now cannot be stopped: they are flagged, so that if the send fails (or its sender
+    dies) they are cancelled rather than tried again, whoever stopped the paging (a person's
+    change, or the engine closing the alert after its last repeat)."""
+    cancelled = conn.execute(
         "UPDATE pages SET state = ?, detail = ? WHERE alert_id = ? AND state IN (?, ?)",
         (PageState.CANCELLED.value, why, alert_id, PageState.PENDING.value,
          PageState.RETRY.value),
     ).rowcount  # fmt: skip
+    conn.execute(
+        "UPDATE pages SET cancelled_because = ? WHERE alert_id = ? AND state = ?",
+        (why, alert_id, PageState.SENDING.value),
+    )
+    return int(cancelled)
 
 
 def _why_cancelled(alert: Alert) -> str:
