@@ -11,18 +11,13 @@ from datetime import timedelta
 from typing import Any
 
 import aiohttp
-import grpc
 import opsgenie_sdk
 import pytest
-from aiohttp.test_utils import TestServer
-from prometheus_client import CollectorRegistry
 
 from clients.client import IntegrationKey, TocsinClient
-from edge.shim import GrpcCalendars, GrpcIngest, Shim
-from edge.sns.config import SnsConfig
 from service.alerts.model import Alert, AlertRef, NewAlert, Priority, RefKind, Status
 from service.ingest.model import IntegrationType, NewIntegration
-from tests.conftest import Running
+from tests.conftest import Running, shim_url
 from tests.fakes import FakeClock
 from tests.test_cli import tocsin
 
@@ -192,24 +187,15 @@ async def test_answers_to_raw_requests_through_serve_and_the_shim(
     genie: Genie, clock: FakeClock
 ) -> None:
     headers = {"Authorization": f"GenieKey {genie.key.api_key}"}
-    running = genie.running
-    async with (
-        grpc.aio.insecure_channel(running.target) as channel,
-        aiohttp.ClientSession() as http,
-    ):
-        shim = Shim(
-            GrpcIngest(channel, running.token), channel, CollectorRegistry(), clock, SnsConfig(),
-            http, GrpcCalendars(channel, running.token), idle_seconds=120,
-        )  # fmt: skip
-        async with TestServer(shim.app()) as server:
-            for base in (genie.key.url_with_key, str(server.make_url("")).rstrip("/")):
-                url = f"{base}/v2/alerts"
-                async with http.post(url, data=b"{nope", headers=headers) as reply:
-                    assert reply.status == 400
-                async with http.post(url, json={"message": "m"}) as reply:
-                    assert reply.status == 401
-                async with http.post(url, json={"message": base[-5:]}, headers=headers) as reply:
-                    assert reply.status == 202
+    async with shim_url(genie.running, clock) as shim, aiohttp.ClientSession() as http:
+        for base in (genie.key.url_with_key, shim):
+            url = f"{base}/v2/alerts"
+            async with http.post(url, data=b"{nope", headers=headers) as reply:
+                assert reply.status == 400
+            async with http.post(url, json={"message": "m"}) as reply:
+                assert reply.status == 401
+            async with http.post(url, json={"message": base[-5:]}, headers=headers) as reply:
+                assert reply.status == 202
     assert len(await genie.alerts()) == 2
 
 
