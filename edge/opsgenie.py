@@ -140,7 +140,10 @@ class OpsgenieAlerts:
             "body": text or "{}",
         }
         try:
-            taken = await self._ingest.ingest_event(SOURCE, json.dumps(envelope).encode(), "", key)
+            # Kept in UTF-8: escaped to ASCII, a body well under its limit could triple and
+            # outgrow the envelope's.
+            sent = json.dumps(envelope, ensure_ascii=False).encode()
+            taken = await self._ingest.ingest_event(SOURCE, sent, "", key)
         except (NotFound, PermissionDenied):
             return 401, {"message": "Could not authenticate"}
         except InvalidArgument as exc:
