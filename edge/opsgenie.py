@@ -23,7 +23,6 @@ what became of the request in the transaction that took it:
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -36,6 +35,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from edge.pagerduty import EventsPort
 from service.core.errors import InvalidArgument, NotFound, PermissionDenied, TocsinError
+from service.ingest import opsgenie
 from service.ingest.model import RequestRecord
 
 log = logging.getLogger(__name__)
@@ -132,15 +132,15 @@ class OpsgenieAlerts:
             text = raw.decode()
         except UnicodeDecodeError:
             return 400, {"message": "Could not parse request body (not UTF-8 text)"}
-        envelope = {
-            "action": action,
-            "identifier": request.match_info.get("identifier", ""),
-            "identifierType": request.query.get("identifierType", "id"),
-            "requestId": request_id,
-            "body": text or "{}",
-        }
+        sent = opsgenie.envelope(
+            action,
+            text,
+            request.match_info.get("identifier", ""),
+            request.query.get("identifierType", "id"),
+            request_id,
+        )
         try:
-            taken = await self._ingest.ingest_event(SOURCE, json.dumps(envelope).encode(), "", key)
+            taken = await self._ingest.ingest_event(SOURCE, sent, "", key)
         except (NotFound, PermissionDenied):
             return 401, {"message": "Could not authenticate"}
         except InvalidArgument as exc:

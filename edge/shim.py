@@ -69,7 +69,6 @@ log = logging.getLogger(__name__)
 HEALTH_TIMEOUT_SECONDS = 2.0
 INGEST_TIMEOUT_SECONDS = 10.0
 CONFIRM_TIMEOUT_SECONDS = 10.0
-# The configuration's default idle_timeout_seconds; the service passes the one it is given.
 
 
 @dataclass(frozen=True)

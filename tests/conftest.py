@@ -9,12 +9,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+import grpc
 import pytest
+from aiohttp.test_utils import TestServer
+from prometheus_client import CollectorRegistry
 
 from adapters.registry import NotifySettings
 from app.config import Config
 from app.server import TocsinServer
 from clients.client import TocsinClient
+from edge.shim import GrpcCalendars, GrpcIngest, Shim
 from edge.sns.config import SnsConfig
 from service.answers.links import SECRET_ENV
 from service.core.errors import StartupError
@@ -58,6 +63,21 @@ class Running:
 
     def client(self, token: str | None = None) -> TocsinClient:
         return TocsinClient(self.target, token or self.token, timeout=10)
+
+
+@contextlib.asynccontextmanager
+async def shim_url(running: Running, clock: FakeClock) -> AsyncIterator[str]:
+    """The base URL of a `tocsin shim` edge that forwards to `running` over gRPC."""
+    async with (
+        grpc.aio.insecure_channel(running.target) as channel,
+        aiohttp.ClientSession() as http,
+    ):
+        shim = Shim(
+            GrpcIngest(channel, running.token), channel, CollectorRegistry(), clock, SnsConfig(),
+            http, GrpcCalendars(channel, running.token), idle_seconds=120,
+        )  # fmt: skip
+        async with TestServer(shim.app()) as server:
+            yield str(server.make_url("")).rstrip("/")
 
 
 @contextlib.asynccontextmanager

@@ -10,18 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import grpc
 import pytest
-from aiohttp.test_utils import TestServer
-from prometheus_client import CollectorRegistry
 
 from clients.client import IntegrationKey, TocsinClient
-from edge.shim import GrpcCalendars, GrpcIngest, Shim
-from edge.sns.config import SnsConfig
 from service.alerts.model import Alert, Priority, Status
 from service.core.errors import InvalidArgument
 from service.ingest.model import IntegrationType, NewIntegration
-from tests.conftest import Running
+from tests.conftest import Running, shim_url
 from tests.fakes import FakeClock
 from tests.test_cli import tocsin
 
@@ -222,26 +217,14 @@ async def test_a_webhooks_rules_decide_what_it_does(keyed: Keyed) -> None:
 
 
 async def test_the_shim_forwards_both_to_the_service(keyed: Keyed, clock: FakeClock) -> None:
-    running = keyed.running
-    async with (
-        grpc.aio.insecure_channel(running.target) as channel,
-        aiohttp.ClientSession() as http,
-    ):
-        ingest = GrpcIngest(channel, running.token)
-        calendars = GrpcCalendars(channel, running.token)
-        shim = Shim(
-            ingest, channel, CollectorRegistry(), clock, SnsConfig(), http, calendars,
-            idle_seconds=120,
-        )  # fmt: skip
-        async with TestServer(shim.app()) as server:
-            base = str(server.make_url("")).rstrip("/")
-            for key, data in ((keyed.alertmanager, am_body(am_alert("s"))), (keyed.webhook, {})):
-                url = base + key.url_with_key.split("/", 3)[3].join(["/", ""])
-                assert (await keyed.post(key, data, url=url))[0] == 200
-            url = f"{base}/v1/alertmanager/{keyed.alertmanager.info.integration.id}"
-            assert (await keyed.post(keyed.alertmanager, {}, url=url))[0] == 400
-            body = am_body(am_alert("t"))
-            assert (await keyed.post(keyed.alertmanager, body, url=url, api_key="x"))[0] == 401
+    async with shim_url(keyed.running, clock) as base:
+        for key, data in ((keyed.alertmanager, am_body(am_alert("s"))), (keyed.webhook, {})):
+            url = base + key.url_with_key.split("/", 3)[3].join(["/", ""])
+            assert (await keyed.post(key, data, url=url))[0] == 200
+        url = f"{base}/v1/alertmanager/{keyed.alertmanager.info.integration.id}"
+        assert (await keyed.post(keyed.alertmanager, {}, url=url))[0] == 400
+        body = am_body(am_alert("t"))
+        assert (await keyed.post(keyed.alertmanager, body, url=url, api_key="x"))[0] == 401
     assert [a.message for a in await keyed.alerts()] == ["Disk full (s)", "Webhook from ci"]
 
 

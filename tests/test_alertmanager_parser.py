@@ -98,6 +98,9 @@ def test_each_field_at_fault_is_named() -> None:
         "'alerts[1].startsAt' must be a string",
         "'alerts[2]' must be an object",
     )
+    assert errors(body({**FIRING, "status": ["firing"]})) == (
+        "'alerts[0].status' is missing or invalid (must be 'firing' or 'resolved')",
+    )
     assert errors(body(FIRING, version="3"))[0].startswith("'version' must be '4'")
     assert errors(b'{"version": "4"}') == ("'alerts' is missing or not a list",)
 

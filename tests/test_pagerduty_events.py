@@ -12,20 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import grpc
 import pytest
 import requests
-from aiohttp.test_utils import TestServer
-from prometheus_client import CollectorRegistry
 
 from clients.client import IntegrationKey, TocsinClient
-from edge.shim import GrpcCalendars, GrpcIngest, Shim
-from edge.sns.config import SnsConfig
 from service.alerts.model import Actor, Alert, Priority, Status
 from service.core.errors import InvalidArgument, NotFound
 from service.db.sql_store import SQLStore
 from service.ingest.model import IntegrationType, NewIntegration, SnsDelivery, SnsType
-from tests.conftest import Running
+from tests.conftest import Running, shim_url
 from tests.fakes import FakeClock
 from tests.test_cli import tocsin
 
@@ -208,23 +203,12 @@ async def test_change_events_are_taken_and_dropped(events: Events) -> None:
 
 
 async def test_the_shim_forwards_events_to_the_service(events: Events, clock: FakeClock) -> None:
-    running = events.running
-    async with (
-        grpc.aio.insecure_channel(running.target) as channel,
-        aiohttp.ClientSession() as http,
-    ):
-        ingest = GrpcIngest(channel, running.token)
-        calendars = GrpcCalendars(channel, running.token)
-        shim = Shim(
-            ingest, channel, CollectorRegistry(), clock, SnsConfig(), http, calendars,
-            idle_seconds=120,
-        )  # fmt: skip
-        async with TestServer(shim.app()) as server:
-            session = events.session(url=str(server.make_url("")).rstrip("/"))
-            assert await events.send(session.trigger, "Via the shim", "db-2", dedup_key="s") == "s"
-            payload = {**PAYLOAD, "summary": ""}
-            status, body = await events.refused(session, action="trigger", payload=payload)
-            assert (status, body["errors"]) == (400, ["'payload.summary' is missing or blank"])
+    async with shim_url(events.running, clock) as base:
+        session = events.session(url=base)
+        assert await events.send(session.trigger, "Via the shim", "db-2", dedup_key="s") == "s"
+        payload = {**PAYLOAD, "summary": ""}
+        status, body = await events.refused(session, action="trigger", payload=payload)
+        assert (status, body["errors"]) == (400, ["'payload.summary' is missing or blank"])
     assert [a.message for a in await events.alerts()] == ["Via the shim"]
 
 

@@ -117,6 +117,8 @@ def test_every_field_at_fault_is_named() -> None:
         "'payload.timestamp' must be an ISO 8601 date and time",
     )
     assert errors(trigger(component=3)) == ("'payload.component' must be a string",)
+    (severity,) = errors(trigger(severity=["critical"]))
+    assert severity.startswith("'payload.severity' is missing or invalid")
     assert errors(body(event_action="resolve", dedup_key="d" * 256)) == (
         "'dedup_key' must be at most 255 characters",
     )

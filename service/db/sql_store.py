@@ -16,7 +16,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from service.alerts import lifecycle
@@ -162,12 +162,10 @@ class SQLStore(
     ) -> IngestResult:
         def job(conn: Db) -> IngestResult:
             row = ingest_sql.keyed_integration(conn, kind, key_hash, integration_id)
-            result = IngestResult(duplicate=False, alert=None, deduplicated=False)
             taken = actions(row["name"])
-            for index, action in enumerate(taken):
-                done = _apply_rules(conn, row, action, actor, now, new_id())
-                if index == 0 or result.alert is None:
-                    result = done
+            result = _first_found(
+                _apply_rules(conn, row, action, actor, now, new_id()) for action in taken
+            )
             if request is not None:
                 alias = taken[0].alert.alias if taken else ""
                 _record_request(conn, row["id"], request, alias, result, now)
@@ -207,12 +205,20 @@ def _apply_rules(
     way in for alerts shares. The result is the first action's, or the first that found an
     alert."""
     outcome = rules.decide(row["rules"], default)
-    result = IngestResult(duplicate=False, alert=None, deduplicated=False)
-    for index, taken in enumerate(outcome.actions):
+    results = []
+    for taken in outcome.actions:
         routed = dataclasses.replace(
             taken.alert, owner_team=row["assignee_team_id"], integration=row["name"]
         )
-        done = _take(conn, taken, routed, Actor(actor.user, taken.note), now, new_id)
+        results.append(_take(conn, taken, routed, Actor(actor.user, taken.note), now, new_id))
+    return _first_found(results)
+
+
+def _first_found(results: Iterable[IngestResult]) -> IngestResult:
+    """Takes every result in turn and answers with the first, or the first that found an
+    alert: what an event or a rule that does several things answers."""
+    result = IngestResult(duplicate=False, alert=None, deduplicated=False)
+    for index, done in enumerate(results):
         if index == 0 or result.alert is None:
             result = done
     return result

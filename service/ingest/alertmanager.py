@@ -49,7 +49,7 @@ def _action(alert: object, field: str, errors: list[str]) -> IngestAction | None
         return None
     count = len(errors)
     status = alert.get("status")
-    if status not in _KINDS:
+    if not isinstance(status, str) or status not in _KINDS:  # a list is unhashable
         errors.append(f"'{field}.status' is missing or invalid (must be 'firing' or 'resolved')")
     fingerprint = alert.get("fingerprint")
     if not isinstance(fingerprint, str) or not fingerprint.strip():

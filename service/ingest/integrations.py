@@ -205,8 +205,7 @@ def _event_action(integration: Integration, message: str) -> IngestAction:
         if integration.type is IntegrationType.WEBHOOK:
             return webhook.read(body)(integration.name)
         if integration.type is IntegrationType.OPSGENIE:
-            envelope = json.dumps({"action": "create", "body": message}).encode()
-            return opsgenie.read(envelope).action
+            return opsgenie.read(opsgenie.envelope("create", message)).action
         actions = alertmanager.read(body)
     except InvalidEventError as exc:
         raise InvalidArgument("message", "; ".join(exc.errors)) from None

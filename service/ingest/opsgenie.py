@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -76,6 +77,22 @@ class Request:
     action: IngestAction
     request_id: str = ""
     name: str = ""  # Opsgenie's name of the action: "Create", "Close", ...
+
+
+def envelope(
+    action: str, body: str, identifier: str = "", identifier_type: str = "id", request_id: str = ""
+) -> bytes:
+    """The envelope `read` takes: a request's action, the alert it names and its body as
+    sent. Kept in UTF-8: escaped to ASCII, a body well under its limit could triple and
+    outgrow the envelope's."""
+    outer = {
+        "action": action,
+        "identifier": identifier,
+        "identifierType": identifier_type,
+        "requestId": request_id,
+        "body": body or "{}",
+    }
+    return json.dumps(outer, ensure_ascii=False).encode()
 
 
 def read(envelope: bytes) -> Request:

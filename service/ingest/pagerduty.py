@@ -120,7 +120,7 @@ def _triggered(data: Mapping[str, object], dedup_key: str, errors: list[str]) ->
     summary = _text(payload, "summary", errors, required=True)
     source = _text(payload, "source", errors, required=True)
     severity = payload.get("severity")
-    if severity not in SEVERITIES:
+    if not isinstance(severity, str) or severity not in SEVERITIES:  # a list is unhashable
         errors.append(
             "'payload.severity' is missing or invalid (must be one of the following: "
             "'critical', 'error', 'warning' or 'info')"
