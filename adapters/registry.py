@@ -94,7 +94,7 @@ def settings_from(
     return NotifySettings(
         email=email_settings(sections["smtp"]),
         twilio=twilio_settings(sections["twilio"], public_url),
-        fcm=fcm_settings(sections["fcm"], env),
+        fcm=fcm_settings(sections["fcm"]),
         webhook=webhook_settings(sections["webhook"]),
     )
 
