@@ -30,7 +30,7 @@ def _integration_json(key_or_info: IntegrationKey | IntegrationInfo) -> dict[str
         "integration": render.plain(info.integration),
     }
     if isinstance(key_or_info, IntegrationKey):
-        # The URL to paste into SNS: with its key, shown this once.
+        # The URL to paste into SNS or the sending tool: with its key, shown this once.
         data.update(url=key_or_info.url_with_key, api_key=key_or_info.api_key)
         if info.integration.type is IntegrationType.PAGERDUTY:
             data.update(routing_key=key_or_info.api_key)
