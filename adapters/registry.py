@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from adapters.email.settings import KEYS as SMTP_KEYS
 from adapters.email.settings import EmailSettings, email_settings
@@ -78,11 +78,13 @@ def settings_from(
     if mapping is None:
         mapping = {}
     if not isinstance(mapping, Mapping):
-        _fail("notifications", "must be a mapping of provider names to settings", source)
+        raise ConfigError(
+            "notifications", "must be a mapping of provider names to settings", source
+        )
     for name in mapping:
         if name not in _KEYS:
             known = ", ".join(_KEYS)
-            _fail(f"notifications.{name}", f"unknown provider; known: {known}", source)
+            raise ConfigError(f"notifications.{name}", f"unknown provider; known: {known}", source)
     sections = {
         name: Section(name, keys, mapping.get(name), name in mapping, env, source)
         for name, keys in _KEYS.items()
@@ -92,7 +94,7 @@ def settings_from(
     return NotifySettings(
         email=email_settings(sections["smtp"]),
         twilio=twilio_settings(sections["twilio"], public_url),
-        fcm=fcm_settings(sections["fcm"], env),
+        fcm=fcm_settings(sections["fcm"]),
         webhook=webhook_settings(sections["webhook"]),
     )
 
@@ -166,7 +168,3 @@ def _capped(section: _Timed | None, seconds: float) -> _Timed | None:
 @runtime_checkable
 class _Closable(Protocol):
     async def close(self) -> None: ...
-
-
-def _fail(key: str, problem: str, source: str) -> NoReturn:
-    raise ConfigError(key, problem, source)

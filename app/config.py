@@ -94,6 +94,8 @@ def load(
     if path is None and environ.get("TOCSIN_CONFIG"):
         path = Path(environ["TOCSIN_CONFIG"])
     file_values: dict[str, Any] = {}
+    # Where the file's values came from, in error messages; nothing without a file.
+    file_source = "" if path is None else str(path)
     if path is not None:
         file_values = _read_file(path)
         for key, value in file_values.items():
@@ -111,13 +113,13 @@ def load(
     notifications = settings_from(
         file_values.get("notifications"),
         environ,
-        source=str(path),
+        source=file_source,
         public_url=values.get("public_url", ""),
         sends_pages=sends_pages,
     )
     return Config(
         **values,
-        sns=_sns(file_values.get("sns", {}), environ, str(path)),
+        sns=_sns(file_values.get("sns", {}), environ, file_source),
         notifications=notifications,
     )
 

@@ -99,9 +99,7 @@ class TocsinServer:
         self.teams = Teams(self.store, clock)
         self.tokens = Tokens(self.store, clock)
         self.ingest = Ingest(self.store, clock)
-        self.integrations = Integrations(
-            self.store, clock, lambda: config.integration_base_url(self.http_port)
-        )
+        self.integrations = Integrations(self.store, clock, self._public_base_url)
         # Webhook contacts are checked by the rule the webhook adapter sends by.
         self.users = Users(
             self.store, clock, webhooks=WebhookTargets(config.notifications.webhook_rule)
@@ -151,6 +149,11 @@ class TocsinServer:
     def http_port(self) -> int:
         """The port the HTTP edge listens on, once started (0 before)."""
         return self._http.port
+
+    def _public_base_url(self) -> str:
+        """Where the HTTP edge is reached from outside: integration URLs, calendar URLs and
+        acknowledge links all start with it (the bound port's URL without `public_url`)."""
+        return self.config.integration_base_url(self.http_port)
 
     async def start(self) -> None:
         """Starts everything, or, if any part fails, stops what had started and raises."""
@@ -216,7 +219,7 @@ class TocsinServer:
             "public_url is not set: integration URLs and acknowledge links use %s, which only "
             "this machine reaches; set public_url (TOCSIN_PUBLIC_URL) to the HTTPS address "
             "Amazon SNS and responders reach this edge at",
-            self.config.integration_base_url(self.http_port),
+            self._public_base_url(),
         )
 
     def _servicers(self) -> Servicers:
@@ -230,7 +233,7 @@ class TocsinServer:
             schedules=ScheduleServicer(
                 self.schedules,
                 self.teams,
-                lambda: self.config.integration_base_url(self.http_port),
+                self._public_base_url,
             ),
             escalations=EscalationServicer(self.policies, self.alerts, self.teams),
             answers=AnswerServicer(self.answers),
@@ -248,14 +251,19 @@ class TocsinServer:
             LocalCalendars(self.schedules),
             answers=LocalAnswers(self.answers),
             twilio=self.config.notifications.twilio,
-            public_url=lambda: self.config.integration_base_url(self.http_port),
+            public_url=self._public_base_url,
             idle_seconds=self.config.idle_timeout_seconds,
         )
 
     def _ack_url(self, page: ClaimedPage) -> str:
         """The page's signed one-click acknowledge link, good for a day from its sending."""
-        base = self.config.integration_base_url(self.http_port)
-        return links.url(base, self._link_secret, page.alert.id, page.user_id, self.clock.now())
+        return links.url(
+            self._public_base_url(),
+            self._link_secret,
+            page.alert.id,
+            page.user_id,
+            self.clock.now(),
+        )
 
     async def _watch_store_health(self) -> None:
         """Reports NOT_SERVING, for every service, while the database cannot be reached (all

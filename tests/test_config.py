@@ -114,6 +114,16 @@ def test_bad_environment_value_names_the_variable() -> None:
         load(None, {"TOCSIN_HTTP_LISTEN": "8080"}, {})
 
 
+def test_without_a_file_an_error_names_no_file() -> None:
+    # A provider set up by its variables alone: the missing key came from nowhere.
+    with pytest.raises(ConfigError) as raised:
+        load(None, {"TOCSIN_TWILIO_SMS_FROM": "+15550100"}, {})
+    assert str(raised.value) == (
+        "configuration key 'notifications.twilio.account_sid': "
+        "required: the account SID, AC followed by 32 characters"
+    )
+
+
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load(tmp_path / "absent.yaml", {}, {})

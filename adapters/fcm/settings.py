@@ -7,7 +7,6 @@ Imports nothing of firebase-admin: every command that reads the configuration re
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,13 +31,13 @@ class FcmSettings:
     timeout_seconds: float = 15.0
 
 
-def fcm_settings(section: Section, env: Mapping[str, str]) -> FcmSettings | None:
+def fcm_settings(section: Section) -> FcmSettings | None:
     """None when the subsection is absent."""
     if not section.present:
         return None
     path, source = section.text("credentials_file"), None
-    if not path and env.get("GOOGLE_APPLICATION_CREDENTIALS"):
-        path = env["GOOGLE_APPLICATION_CREDENTIALS"]
+    if not path and section.env.get("GOOGLE_APPLICATION_CREDENTIALS"):
+        path = section.env["GOOGLE_APPLICATION_CREDENTIALS"]
         source = "environment variable GOOGLE_APPLICATION_CREDENTIALS"
     if not path:
         section.fail(

@@ -30,52 +30,41 @@ def _integration_json(key_or_info: IntegrationKey | IntegrationInfo) -> dict[str
         "integration": render.plain(info.integration),
     }
     if isinstance(key_or_info, IntegrationKey):
-        # The URL to paste into SNS: with its key, shown this once.
+        # The URL to paste into SNS or the sending tool: with its key, shown this once.
         data.update(url=key_or_info.url_with_key, api_key=key_or_info.api_key)
         if info.integration.type is IntegrationType.PAGERDUTY:
             data.update(routing_key=key_or_info.api_key)
     return data
 
 
-# What each type whose URL names the integration is sent, as the created key's text says.
-_SENDERS = {
-    IntegrationType.ALERTMANAGER: "Alertmanager's webhook (its receiver's webhook_configs url)",
-    IntegrationType.WEBHOOK: "any JSON object",
+_BEARER = "with this key as 'Authorization: Bearer <key>' (or ?apiKey=<key>), shown only now:"
+# For each type whose key is sent apart from its URL: where the URL goes, and the key.
+_KEYED = {
+    IntegrationType.PAGERDUTY: (
+        "Set the tool's PagerDuty Events API v2 URL to:",
+        "and its integration key (routing_key) to this, shown only now:",
+    ),
+    IntegrationType.OPSGENIE: (
+        "Set the tool's Opsgenie API URL to:",
+        "and its Opsgenie API key (sent as 'Authorization: GenieKey <key>') to this, "
+        "shown only now:",
+    ),
+    IntegrationType.ALERTMANAGER: (
+        "Post Alertmanager's webhook (its receiver's webhook_configs url) to:",
+        _BEARER,
+    ),
+    IntegrationType.WEBHOOK: ("Post any JSON object to:", _BEARER),
 }
 
 
 def shown_once(out: TextIO, what: str, key: IntegrationKey) -> None:
     integration = key.info.integration
-    if integration.type is IntegrationType.PAGERDUTY:
-        out.write(
-            f"{what} integration {integration.name} ({integration.id}).\n"
-            "Set the tool's PagerDuty Events API v2 URL to:\n"
-            f"{key.url_with_key}\n"
-            "and its integration key (routing_key) to this, shown only now:\n"
-            f"{key.api_key}\n"
-        )
-        return
-    if integration.type is IntegrationType.OPSGENIE:
-        out.write(
-            f"{what} integration {integration.name} ({integration.id}).\n"
-            "Set the tool's Opsgenie API URL to:\n"
-            f"{key.url_with_key}\n"
-            "and its Opsgenie API key (sent as 'Authorization: GenieKey <key>') to this, "
-            "shown only now:\n"
-            f"{key.api_key}\n"
-        )
-        return
-    if integration.type in EVENT_TYPES:
-        out.write(
-            f"{what} integration {integration.name} ({integration.id}).\n"
-            f"Post {_SENDERS[integration.type]} to:\n"
-            f"{key.url_with_key}\n"
-            "with this key as 'Authorization: Bearer <key>' (or ?apiKey=<key>), shown only now:\n"
-            f"{key.api_key}\n"
-        )
+    out.write(f"{what} integration {integration.name} ({integration.id}).\n")
+    if integration.type in _KEYED:
+        url_text, key_text = _KEYED[integration.type]
+        out.write(f"{url_text}\n{key.url_with_key}\n{key_text}\n{key.api_key}\n")
         return
     out.write(
-        f"{what} integration {integration.name} ({integration.id}).\n"
         "Paste this URL into the SNS topic's HTTPS subscription; it is shown only now:\n"
         f"{key.url_with_key}\n"
     )

@@ -68,7 +68,10 @@ def write_json(out: TextIO, value: object) -> None:
 
 def deleted(out: TextIO, as_json: bool, kind: str, name: str) -> None:
     """What a delete command prints: the name it was given, as JSON or in a line."""
-    write_json(out, {"deleted": name}) if as_json else out.write(f"deleted {kind} {name}\n")
+    if as_json:
+        write_json(out, {"deleted": name})
+    else:
+        out.write(f"deleted {kind} {name}\n")
 
 
 def when(instant: datetime | None) -> str:
