@@ -46,15 +46,15 @@ async def run_shim(target: str, token: str, config: Config, clock: Clock) -> Non
         await runner.setup()
         host, port = split_address(config.http_listen)
         try:
-            site = web.TCPSite(runner, host, port)
-            await site.start()
+            try:
+                await web.TCPSite(runner, host, port).start()
+            except OSError as exc:  # only binding: later failures are not "cannot listen"
+                raise StartupError(
+                    f"cannot listen for HTTP on {config.http_listen}: {exc.strerror}"
+                ) from exc
             bound.append(runner.addresses[0][1])
             log.info("tocsin shim is serving: HTTP on %s:%d, service at %s", host, bound[0], target)
             await stop.wait()
             log.info("tocsin shim stopped")
-        except OSError as exc:
-            raise StartupError(
-                f"cannot listen for HTTP on {config.http_listen}: {exc.strerror}"
-            ) from exc
         finally:
             await runner.cleanup()
